@@ -1,0 +1,279 @@
+"""The suite playing vendors and third parties, against a buyer under test
+(``--role buyer``).
+
+Each :class:`SuiteVendor` is a complete little agent on its own 127.0.0.1
+port: a party id (its base URL), a discovery document, a published JWKS, an
+inbox that receipts what the buyer sends, and a mailbox for buyers that give
+no ``replyTo``. What it sends, and when, is scripted by the checks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from conformance.context import CheckContext, Session
+from conformance.forge import JoseSigner
+from conformance.model import CheckFailed, Expectation
+from conformance.peers.identity import new_key
+from conformance.peers.inbox import Inbound, InboxCore, LocalParty
+from conformance.peers.messages import envelope, sign, unverified_payload
+from conformance.peers.posting import InboxReply, Sent, post_to_inbox
+from conformance.peers.server import SuiteServer
+from vrm_protocol.errors import ProtocolError
+from vrm_protocol.http_binding import (
+    DISCOVERY_PATH,
+    INBOX_PATH,
+    JWKS_PATH,
+    MAILBOX_PATH,
+    discovery_document,
+    problem_response,
+)
+from vrm_protocol.vocabulary import MessageType
+
+__all__ = ["SuiteVendor", "VendorSide", "vendor_side"]
+
+_ACCEPTS = (
+    MessageType.PERSONAL_RFI,
+    MessageType.PERSONAL_RFP,
+    MessageType.OFFER,
+    MessageType.OFFER_ACCEPTANCE,
+    MessageType.OFFER_DECLINE,
+    MessageType.TERMS_RESPONSE,
+    MessageType.SERVICE_RESPONSE,
+    MessageType.SUPPORT_REQUEST,
+    MessageType.EXIT_NOTICE,
+    MessageType.PROBLEM_REPORT,
+    MessageType.RECEIPT,
+)
+_SENDS = (
+    MessageType.OFFER,
+    MessageType.DEAL_CONFIRMATION,
+    MessageType.TERMS_ASSERTION,
+    MessageType.SERVICE_NOTICE,
+    MessageType.SUPPORT_RESOLUTION,
+    MessageType.EXIT_ACKNOWLEDGEMENT,
+    MessageType.PROBLEM_REPORT,
+    MessageType.RECEIPT,
+)
+
+
+@dataclass(slots=True)
+class SuiteVendor:
+    """One vendor the suite plays."""
+
+    name: str
+    server: SuiteServer
+    signer: JoseSigner
+    core: InboxCore
+    #: Keys published besides the signing key (rotation checks add one).
+    extra_public_keys: list[dict[str, Any]] = field(default_factory=list)
+    #: Messages waiting in the mailbox, per buyer pseudonym.
+    mailbox: dict[str, list[bytes]] = field(default_factory=lambda: defaultdict(list))
+    #: Everything this vendor delivered, and the buyer's answers.
+    sent: list[Sent] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        """The vendor's party id: its base URL."""
+        return self.server.base_url
+
+    @property
+    def session(self) -> Session:
+        """The run's session."""
+        return self.server.session
+
+    def jwks(self) -> dict[str, Any]:
+        """The published JWKS."""
+        current = {
+            **self.signer.public_jwk,
+            "kid": self.signer.kid,
+            "alg": self.signer.alg,
+            "use": "sig",
+        }
+        return {"keys": [current, *self.extra_public_keys]}
+
+    def discovery(self) -> dict[str, Any]:
+        """The discovery document at ``/.well-known/vrm``."""
+        return discovery_document(
+            party_id=self.id,
+            role="vendor",
+            name=self.name,
+            base_url=self.id,
+            accepts=_ACCEPTS,
+            sends=_SENDS,
+            categories=["vehicles.cars"],
+            max_message_bytes=4 * 1024 * 1024,
+            max_depth=64,
+            rate_per_minute=6000,
+        )
+
+    def compose(
+        self, message_type: str, body: Mapping[str, Any], *, to: str, **fields: Any
+    ) -> dict[str, Any]:
+        """A message from this vendor to buyer ``to``."""
+        return envelope(
+            message_type,
+            body,
+            sender=self.id,
+            to=[to],
+            now=self.session.clock.now(),
+            reply_inbox=self.id + INBOX_PATH,
+            **fields,
+        )
+
+    def reply_to(
+        self, inbound: Inbound, message_type: str, body: Mapping[str, Any], **fields: Any
+    ) -> dict[str, Any]:
+        """A reply to ``inbound`` in its thread."""
+        fields.setdefault("thread", inbound.field("thread") or inbound.id)
+        fields.setdefault("parent", inbound.id)
+        return self.compose(message_type, body, to=str(inbound.field("from")), **fields)
+
+    async def deliver(
+        self, payload: Mapping[str, Any], *, inbox: str | None, note: str | None = None
+    ) -> InboxReply | None:
+        """Sign and deliver ``payload``: POST it to ``inbox``, or (no inbox) leave it
+        in the mailbox for the buyer to collect (spec §11.4). Returns the
+        buyer's answer, or ``None`` for mailbox delivery."""
+        token = sign(payload, self.signer)
+        return await self.deliver_token(token, to=str(payload["to"][0]), inbox=inbox, note=note)
+
+    async def deliver_token(
+        self, token: bytes, *, to: str, inbox: str | None, note: str | None = None
+    ) -> InboxReply | None:
+        """Deliver a token as is (forged ones included)."""
+        if inbox is None:
+            self.mailbox[to].append(token)
+            return None
+
+        async def no_keys(kid: str) -> None:
+            return None  # the buyer signs receipts with its did:jwk key
+
+        reply = await post_to_inbox(
+            self.session, inbox, token, receiver=self.id, receipt_keys=no_keys, note=note
+        )
+        try:
+            payload = unverified_payload(token)
+        except (ValueError, IndexError):
+            payload = {}
+        self.sent.append(Sent(payload, token, reply, self.session.next_order()))
+        return reply
+
+    async def expect(
+        self,
+        predicate: Callable[[Inbound], bool],
+        *,
+        description: str,
+        requirement: str | None = None,
+        within: float | None = None,
+    ) -> Inbound:
+        """Wait for a message from the buyer to this vendor matching ``predicate``.
+
+        Raises:
+            CheckFailed: none arrived in time.
+        """
+        return await self.core.wait_for(
+            lambda item: item.receiver == self.id and predicate(item),
+            within=within if within is not None else self.session.options.reply_timeout,
+            description=description,
+            requirement=requirement,
+        )
+
+    def received(self) -> list[Inbound]:
+        """Every message the buyer sent this vendor so far."""
+        return self.core.matching(lambda item: item.receiver == self.id)
+
+
+class VendorSide:
+    """The vendors the suite plays in one run."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.vendors: list[SuiteVendor] = []
+
+    async def add_vendor(self, name: str) -> SuiteVendor:
+        """Start one more vendor server.
+
+        Raises:
+            HarnessError: its port could not be bound.
+        """
+        server = SuiteServer(self.session, name)
+
+        async def no_url_senders(sender: str, kid: str) -> None:
+            # Buyers are did:jwk pseudonyms; a URL sender is nobody the
+            # vendor has a relationship with, and its keys are not fetched.
+            return None
+
+        core = InboxCore(self.session, no_url_senders)
+        vendor = SuiteVendor(name, server, new_key("EdDSA"), core)
+
+        async def discovery(request: web.Request, body: bytes) -> web.Response:
+            return web.json_response(vendor.discovery())
+
+        async def jwks(request: web.Request, body: bytes) -> web.Response:
+            return web.json_response(vendor.jwks())
+
+        async def mailbox(request: web.Request, body: bytes) -> web.Response:
+            return await _serve_mailbox(vendor, request)
+
+        server.route("GET", DISCOVERY_PATH, discovery)
+        server.route("GET", JWKS_PATH, jwks)
+        server.route("POST", INBOX_PATH, core.handle)
+        server.route("GET", MAILBOX_PATH, mailbox)
+        server.scope_for_path = lambda path, body: core.scope_for(body)
+        await server.start()
+        core.add(LocalParty(vendor.id, vendor.signer, scope=None, inbox_url=vendor.id + INBOX_PATH))
+        self.vendors.append(vendor)
+        return vendor
+
+
+async def _serve_mailbox(vendor: SuiteVendor, request: web.Request) -> web.Response:
+    """``GET /vrm/mailbox?after=N``, authorised by the poller's signed poll token."""
+    from vrm_protocol.http_binding import poll_token_from_authorization, verify_poll_token
+
+    try:
+        token = poll_token_from_authorization(request.headers.get("Authorization"))
+        poll = verify_poll_token(token, mailbox_owner=vendor.id, now=vendor.session.clock.now())
+    except ProtocolError as error:
+        rendered = problem_response(error)
+        return web.Response(status=rendered.status, body=rendered.body, headers=rendered.headers)
+    waiting = vendor.mailbox.get(poll.poller, [])
+    after = int(poll.after)
+    messages = [token.decode("ascii") for token in waiting[after:]]
+    return web.Response(
+        body=json.dumps({"messages": messages, "next": len(waiting)}).encode(),
+        content_type="application/json",
+    )
+
+
+async def _start(session: Session) -> VendorSide:
+    side = VendorSide(session)
+    for index in range(session.options.vendor_count):
+        await side.add_vendor(f"Conformance Motors {chr(ord('A') + index)}")
+    return side
+
+
+async def vendor_side(ctx: CheckContext | Session) -> VendorSide:
+    """The run's vendors, started on first use.
+
+    Raises:
+        HarnessError: a vendor server could not start.
+    """
+    session = ctx.session if isinstance(ctx, CheckContext) else ctx
+    return await session.service("vendor-side", _start)
+
+
+def require_accepted(reply: InboxReply | None, description: str) -> None:
+    """Fail unless the buyer accepted a delivery.
+
+    Raises:
+        CheckFailed: the buyer refused it.
+    """
+    if reply is not None and not reply.accepted:
+        raise CheckFailed(Expectation(description, False, expected="202", actual=reply.describe()))

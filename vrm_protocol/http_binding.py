@@ -1,0 +1,222 @@
+"""The HTTP binding, sans-IO (spec §11).
+
+Everything an HTTP server or client of the protocol must agree on, as data and
+pure functions: paths, media types, the discovery document, how a rejection
+becomes RFC 9457 problem details, the per-sender rate limit, and the signed
+mailbox poll that lets a buyer agent with no public address collect its
+replies.  Sockets, frameworks and storage stay in the agents; this module
+decides, they carry.
+
+Binding summary (spec §11):
+
+* ``GET  /.well-known/vrm``      discovery document (JSON).
+* ``GET  /vrm/jwks.json``        the party's public keys (JWKS, RFC 7517 §5).
+* ``POST /vrm/inbox``            body: one message, ``application/vrm+jws``.
+  ``202`` with a signed ``receipt`` once the message is stored durably;
+  ``200`` with the *original* receipt when the identical message is resent;
+  ``4xx/5xx`` with ``application/problem+json`` otherwise.
+* ``GET  /vrm/mailbox?after=N``  replies waiting for a party that gave no
+  ``replyTo`` inbox; authorised by a signed poll token (``vrm-poll+jws``) in
+  ``Authorization: VRM-Poll <token>``.
+
+Replies never ride on the HTTP response: a reply is a message of its own,
+POSTed to the inbox named in the request's ``replyTo``, or left in the
+sender's mailbox when there is none.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from vrm_protocol.errors import ErrorCode, ProtocolError, RemoteProtocolError
+from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, SUPPORTED_VERSIONS, MessageType
+
+__all__ = [
+    "DISCOVERY_PATH",
+    "INBOX_PATH",
+    "JWKS_PATH",
+    "MAILBOX_PATH",
+    "POLL_AUTH_SCHEME",
+    "POLL_TYP",
+    "PROBLEM_MEDIA_TYPE",
+    "TEST_DRIVER_PREFIX",
+    "ProblemResponse",
+    "RateLimiter",
+    "check_inbox_request",
+    "discovery_document",
+    "poll_token_from_authorization",
+    "problem_response",
+]
+
+DISCOVERY_PATH: Final = "/.well-known/vrm"
+JWKS_PATH: Final = "/vrm/jwks.json"
+INBOX_PATH: Final = "/vrm/inbox"
+MAILBOX_PATH: Final = "/vrm/mailbox"
+#: Present only when an agent runs in test mode (conformance test driver, spec §14.3).
+TEST_DRIVER_PREFIX: Final = "/vrm/test-driver"
+
+PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+#: ``typ`` of the mailbox poll token (spec §11.4).
+POLL_TYP: Final = "vrm-poll+jws"
+POLL_AUTH_SCHEME: Final = "VRM-Poll"
+
+
+def check_inbox_request(
+    content_type: str | None, content_length: int | None, *, max_message_bytes: int
+) -> None:
+    """Check an inbox request's headers before its body is read (spec §11.3).
+
+    The body is refused unread when its declared length exceeds the limit, so
+    an oversized message costs the receiver nothing but the headers.
+
+    Raises:
+        RemoteProtocolError: ``UNSUPPORTED_MEDIA_TYPE`` when the content type is
+            not ``application/vrm+jws`` (parameters are ignored);
+            ``PAYLOAD_TOO_LARGE`` when the declared length exceeds the limit.
+    """
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != MESSAGE_MEDIA_TYPE:
+        raise RemoteProtocolError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"inbox takes {MESSAGE_MEDIA_TYPE}, not {media_type or 'an undeclared type'}",
+        )
+    if content_length is not None and content_length > max_message_bytes:
+        raise RemoteProtocolError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"declared body of {content_length} bytes exceeds the limit of {max_message_bytes}",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemResponse:
+    """An HTTP response carrying RFC 9457 problem details."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def problem_response(
+    error: ProtocolError, *, instance: str | None = None, retry_after_seconds: int | None = None
+) -> ProblemResponse:
+    """Render a protocol error as an HTTP problem-details response (RFC 9457 §3).
+
+    The status comes from the error registry, the body names the stable code in
+    both ``type`` and the ``code`` extension member.
+    """
+    headers = {"Content-Type": PROBLEM_MEDIA_TYPE}
+    if retry_after_seconds is not None:
+        headers["Retry-After"] = str(retry_after_seconds)
+    body = json.dumps(error.to_problem(instance=instance), ensure_ascii=False).encode()
+    return ProblemResponse(error.http_status, headers, body)
+
+
+def poll_token_from_authorization(header_value: str | None) -> bytes:
+    """Extract the poll token from an ``Authorization`` header (spec §11.4).
+
+    Raises:
+        RemoteProtocolError: ``INVALID_HEADER`` when the header is absent or not
+            of the ``VRM-Poll`` scheme.
+    """
+    scheme, _, token = (header_value or "").partition(" ")
+    if scheme != POLL_AUTH_SCHEME or not token.strip():
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_HEADER,
+            f"mailbox requests need 'Authorization: {POLL_AUTH_SCHEME} <signed poll token>'",
+        )
+    return token.strip().encode("ascii", errors="replace")
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per key: at most ``burst`` messages at once, refilled at
+    ``rate_per_second`` (spec §11.6).
+
+    Sans-IO: the caller passes a monotonic ``now`` in seconds.  Agents key it by
+    the JWS ``kid`` (read from the protected header before the payload is
+    parsed) and by the peer address, so that a sender minting fresh pseudonyms
+    is still held by the address bucket.
+    """
+
+    rate_per_second: float
+    burst: int
+    max_keys: int = 100_000
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
+
+    def check(self, key: str, now: float) -> None:
+        """Take one token for ``key``.
+
+        Raises:
+            RemoteProtocolError: ``RATE_LIMITED``; ``extra["retry_after"]`` holds
+                the whole seconds until a token is free.
+        """
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate_per_second)
+        if tokens < 1.0:
+            wait = (1.0 - tokens) / self.rate_per_second
+            raise RemoteProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {self.burst} messages at once from this sender; retry later",
+                extra={"retry_after": max(1, int(wait + 0.999))},
+            )
+        if len(self._buckets) >= self.max_keys and key not in self._buckets:
+            # Bounded memory: forget the bucket idle longest. Cheap enough, since
+            # a full table is the rare case and dict order is insertion order.
+            self._buckets.pop(next(iter(self._buckets)))
+        self._buckets.pop(key, None)
+        self._buckets[key] = (tokens - 1.0, now)
+
+
+def discovery_document(
+    *,
+    party_id: str,
+    role: str,
+    name: str,
+    base_url: str,
+    accepts: Iterable[MessageType],
+    sends: Iterable[MessageType],
+    terms: Sequence[Mapping[str, Any]] = (),
+    categories: Sequence[str] = (),
+    max_message_bytes: int,
+    max_depth: int,
+    rate_per_minute: int,
+    algorithms: Sequence[str] = ("EdDSA", "ES256"),
+    test_driver: bool = False,
+) -> dict[str, Any]:
+    """Build the discovery document served at ``/.well-known/vrm`` (spec §11.2).
+
+    It tells a peer which protocol versions and message types the party
+    handles, where its inbox, mailbox and keys are, the terms of sharing it has
+    signed, the categories it serves, and the limits it applies, so that a
+    sender can stay within them instead of learning them from rejections.
+    """
+    base = base_url.rstrip("/")
+    endpoints = {
+        "inbox": base + INBOX_PATH,
+        "jwks": base + JWKS_PATH,
+        "mailbox": base + MAILBOX_PATH,
+    }
+    if test_driver:
+        endpoints["testDriver"] = base + TEST_DRIVER_PREFIX
+    return {
+        "versions": sorted(SUPPORTED_VERSIONS),
+        "id": party_id,
+        "role": role,
+        "name": name,
+        "endpoints": endpoints,
+        "messageTypes": {
+            "accepts": sorted(str(t) for t in accepts),
+            "sends": sorted(str(t) for t in sends),
+        },
+        "algorithms": list(algorithms),
+        "terms": [dict(t) for t in terms],
+        "categories": list(categories),
+        "limits": {
+            "maxMessageBytes": max_message_bytes,
+            "maxDepth": max_depth,
+            "ratePerMinute": rate_per_minute,
+        },
+    }
