@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -29,7 +29,7 @@ __all__ = ["main"]
 class _LazyGroup(click.Group):
     """A group whose sub-groups are imported only when invoked."""
 
-    lazy_commands: dict[str, tuple[str, str, str]] = {
+    lazy_commands: ClassVar[dict[str, tuple[str, str, str]]] = {
         "vendor": ("reference_vendor.cli", "vendor", "Run the reference vendor agent."),
         "buyer": ("reference_buyer.cli", "buyer", "Run the reference buyer agent."),
         "conformance": ("conformance.cli", "conformance", "Run the conformance suite."),
@@ -111,7 +111,7 @@ def validate(files: Sequence[Path], quiet: bool) -> None:
             document = _load_json_strict(path)
             if isinstance(document, dict) and {"payload", "expected"} <= document.keys():
                 expected = document["expected"]
-                expected_code = None if expected.get("valid") else expected.get("code")
+                expected_code = None if expected.get("valid") else expected.get("error")
                 document = document["payload"]
             registry.validate_message(document)
             parse_message_dict(document)
@@ -136,8 +136,13 @@ def validate(files: Sequence[Path], quiet: bool) -> None:
 
 @cli.command()
 @click.argument("payload", type=click.Path(exists=True, path_type=Path))
-@click.option("--key", "key_file", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Private JWK file (from `vrm keys new`).")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Private JWK file (from `vrm keys new`).",
+)
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the JWS here.")
 def sign(payload: Path, key_file: Path, output: Path | None) -> None:
     """Sign a message payload as a compact JWS under the signing profile."""
@@ -158,11 +163,17 @@ def sign(payload: Path, key_file: Path, output: Path | None) -> None:
 
 @cli.command()
 @click.argument("token_file", type=click.Path(exists=True, path_type=Path))
-@click.option("--jwks", "jwks_file", type=click.Path(exists=True, path_type=Path),
-              help="JWKS of the sender (not needed for did:jwk senders).")
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="JWKS of the sender (not needed for did:jwk senders).",
+)
 @click.option("--audience", help="Our identifier: require it in the envelope's `to`.")
 @click.option("--at", "at_time", help="Judge freshness at this RFC 3339 time instead of now.")
-def verify(token_file: Path, jwks_file: Path | None, audience: str | None, at_time: str | None) -> None:
+def verify(
+    token_file: Path, jwks_file: Path | None, audience: str | None, at_time: str | None
+) -> None:
     """Verify a signed message and print its payload."""
     from vrm_protocol.codec import decode
     from vrm_protocol.freshness import parse_timestamp
@@ -180,7 +191,7 @@ def verify(token_file: Path, jwks_file: Path | None, audience: str | None, at_ti
     except ProtocolError as error:
         _fail(f"{token_file}: {_describe(error)}")
         sys.exit(1)
-    click.echo(json.dumps(json.loads(received.payload), indent=2, ensure_ascii=False))
+    click.echo(json.dumps(dict(received.payload), indent=2, ensure_ascii=False))
 
 
 @cli.group()
@@ -191,15 +202,20 @@ def keys() -> None:
 @keys.command("new")
 @click.option("--alg", type=click.Choice(["EdDSA", "ES256"]), default="EdDSA", show_default=True)
 @click.option("--pairwise", is_flag=True, help="A buyer's pairwise pseudonym (did:jwk, Ed25519).")
-@click.option("--output", "-o", type=click.Path(path_type=Path), required=True,
-              help="Private JWK file to create (mode 0600).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Private JWK file to create (mode 0600).",
+)
 def keys_new(alg: str, pairwise: bool, output: Path) -> None:
     """Create a private key; print its public JWK (and identifier for --pairwise)."""
     from vrm_protocol.keys import PairwiseIdentity, SigningKey
 
     if pairwise:
         identity = PairwiseIdentity.generate()
-        key = identity.key
+        key = identity.signing_key
         click.echo(f"identifier: {identity.identifier}", err=True)
     else:
         key = SigningKey.generate(alg)
@@ -232,8 +248,13 @@ def spec() -> None:
 
 @spec.command("build")
 @click.option("--check", is_flag=True, help="Fail (exit 1) if spec/ is stale.")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              show_default=True, help="Repository root.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Repository root.",
+)
 def spec_build(check: bool, root: Path) -> None:
     """Regenerate spec/ (HTML, Markdown, OpenAPI) from schemas, registries and prose."""
     from conformance.catalog import traceability
@@ -245,3 +266,7 @@ def spec_build(check: bool, root: Path) -> None:
 def main() -> None:
     """Entry point of the ``vrm`` console script."""
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -48,14 +48,14 @@ class ErrorInfo:
 
 
 class ErrorCode(StrEnum):
-    """Stable error codes (spec §12.2, "Error codes").
+    """Stable error codes (spec §16, "Error codes").
 
     Grouped by the pipeline stage that raises them; the stage order is the
-    order in which a receiver applies its checks (spec §8.4), so a message with
+    order in which a receiver applies its checks (spec §8), so a message with
     several faults is rejected with the code of the earliest stage.
     """
 
-    # -- Stage 1: transport and limits, before any parsing (spec §8.1) --
+    # -- Stage 1: transport and limits, before any parsing (spec §11.6) --
     PAYLOAD_TOO_LARGE = "payload-too-large"
     NESTING_TOO_DEEP = "nesting-too-deep"
     UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type"
@@ -123,164 +123,272 @@ def _entry(code: ErrorCode, status: int, title: str, section: str, description: 
 _E = ErrorCode
 _REGISTRY: dict[ErrorCode, ErrorInfo] = {
     _E.PAYLOAD_TOO_LARGE: _entry(
-        _E.PAYLOAD_TOO_LARGE, 413, "Payload too large", "8.1",
+        _E.PAYLOAD_TOO_LARGE,
+        413,
+        "Payload too large",
+        "11.6",
         "The message, or one of its segments, is larger than the receiver's limit. "
         "Checked before any decoding.",
     ),
     _E.NESTING_TOO_DEEP: _entry(
-        _E.NESTING_TOO_DEEP, 400, "Nesting too deep", "8.1",
+        _E.NESTING_TOO_DEEP,
+        400,
+        "Nesting too deep",
+        "11.6",
         "The JSON payload nests arrays and objects deeper than the receiver's limit. "
         "Checked on the raw bytes before parsing.",
     ),
     _E.UNSUPPORTED_MEDIA_TYPE: _entry(
-        _E.UNSUPPORTED_MEDIA_TYPE, 415, "Unsupported media type", "11.3",
+        _E.UNSUPPORTED_MEDIA_TYPE,
+        415,
+        "Unsupported media type",
+        "11.3",
         "The HTTP request body is not declared as application/vrm+jws.",
     ),
     _E.RATE_LIMITED: _entry(
-        _E.RATE_LIMITED, 429, "Rate limited", "11.6",
+        _E.RATE_LIMITED,
+        429,
+        "Rate limited",
+        "11.6",
         "The sender has sent more messages than the receiver accepts in the current window. "
         "Retry after the interval in the Retry-After header.",
     ),
     _E.MALFORMED_JWS: _entry(
-        _E.MALFORMED_JWS, 400, "Malformed JWS", "8.2",
+        _E.MALFORMED_JWS,
+        400,
+        "Malformed JWS",
+        "8.2",
         "The message is not a JWS in compact serialization of three base64url segments, "
         "or a segment is not valid unpadded base64url, or the header is not a JSON object.",
     ),
     _E.UNSUPPORTED_ALGORITHM: _entry(
-        _E.UNSUPPORTED_ALGORITHM, 400, "Unsupported algorithm", "8.2",
+        _E.UNSUPPORTED_ALGORITHM,
+        400,
+        "Unsupported algorithm",
+        "8.2",
         "The 'alg' header parameter is missing or not on the allow-list (EdDSA with "
         "Ed25519, ES256). 'none' in any letter case and every HMAC algorithm are refused.",
     ),
     _E.INVALID_TYP: _entry(
-        _E.INVALID_TYP, 400, "Invalid typ", "8.2",
+        _E.INVALID_TYP,
+        400,
+        "Invalid typ",
+        "8.2",
         "The 'typ' header parameter is missing or is not the media type the context requires "
         "(vrm+jws for messages, vrm-attestation+jws for attestations).",
     ),
     _E.INVALID_HEADER: _entry(
-        _E.INVALID_HEADER, 400, "Invalid protected header", "8.2",
+        _E.INVALID_HEADER,
+        400,
+        "Invalid protected header",
+        "8.2",
         "The protected header lacks 'kid', carries a parameter the profile forbids "
         "(jku, jwk, x5u, x5c, x5t, b64, zip, ...), or repeats a member name.",
     ),
     _E.UNSUPPORTED_CRITICAL: _entry(
-        _E.UNSUPPORTED_CRITICAL, 400, "Unsupported critical header", "8.2",
+        _E.UNSUPPORTED_CRITICAL,
+        400,
+        "Unsupported critical header",
+        "8.2",
         "The 'crit' header parameter names an extension this profile does not define. "
         "The profile defines none, so any 'crit' is refused (RFC 7515 §4.1.11).",
     ),
     _E.UNKNOWN_KEY: _entry(
-        _E.UNKNOWN_KEY, 401, "Unknown key", "9.1",
+        _E.UNKNOWN_KEY,
+        401,
+        "Unknown key",
+        "8.4",
         "The 'kid' does not name a key the receiver knows for the sender, or names a key "
         "whose type does not match 'alg'.",
     ),
     _E.BAD_SIGNATURE: _entry(
-        _E.BAD_SIGNATURE, 401, "Bad signature", "8.2",
+        _E.BAD_SIGNATURE,
+        401,
+        "Bad signature",
+        "8.2",
         "The signature does not verify over the bytes as received.",
     ),
     _E.MALFORMED_JSON: _entry(
-        _E.MALFORMED_JSON, 400, "Malformed JSON", "8.3",
+        _E.MALFORMED_JSON,
+        400,
+        "Malformed JSON",
+        "8.3",
         "The payload is not UTF-8 JSON text whose top level is an object.",
     ),
     _E.DUPLICATE_MEMBER: _entry(
-        _E.DUPLICATE_MEMBER, 400, "Duplicate member", "8.3",
+        _E.DUPLICATE_MEMBER,
+        400,
+        "Duplicate member",
+        "8.3",
         "An object in the payload or protected header repeats a member name "
         "(RFC 8259 §4 leaves the meaning undefined; this profile refuses it).",
     ),
     _E.NON_CANONICAL_PAYLOAD: _entry(
-        _E.NON_CANONICAL_PAYLOAD, 400, "Non-canonical payload", "8.3",
+        _E.NON_CANONICAL_PAYLOAD,
+        400,
+        "Non-canonical payload",
+        "8.3",
         "The payload is valid JSON but not in the RFC 8785 canonical form the profile requires.",
     ),
     _E.UNSUPPORTED_VERSION: _entry(
-        _E.UNSUPPORTED_VERSION, 422, "Unsupported protocol version", "13.1",
+        _E.UNSUPPORTED_VERSION,
+        422,
+        "Unsupported protocol version",
+        "15",
         "The message declares a protocol version the receiver does not support.",
     ),
     _E.UNKNOWN_MESSAGE_TYPE: _entry(
-        _E.UNKNOWN_MESSAGE_TYPE, 422, "Unknown message type", "6",
+        _E.UNKNOWN_MESSAGE_TYPE,
+        422,
+        "Unknown message type",
+        "6",
         "The message 'type' is not one the declared protocol version defines.",
     ),
     _E.SCHEMA_INVALID: _entry(
-        _E.SCHEMA_INVALID, 422, "Schema invalid", "5",
+        _E.SCHEMA_INVALID,
+        422,
+        "Schema invalid",
+        "5",
         "The message does not validate against the schema of its type. The problem "
         "details carry the JSON path of each fault.",
     ),
     _E.KEY_SENDER_MISMATCH: _entry(
-        _E.KEY_SENDER_MISMATCH, 401, "Key does not belong to sender", "9.1",
+        _E.KEY_SENDER_MISMATCH,
+        401,
+        "Key does not belong to sender",
+        "8.4",
         "The signing key is not one of the keys published for, or derived from, the "
         "envelope's 'from' identifier.",
     ),
     _E.WRONG_AUDIENCE: _entry(
-        _E.WRONG_AUDIENCE, 421, "Wrong audience", "9.2",
+        _E.WRONG_AUDIENCE,
+        421,
+        "Wrong audience",
+        "9.2",
         "The receiver's identifier is not in the envelope's 'to' list.",
     ),
     _E.MESSAGE_EXPIRED: _entry(
-        _E.MESSAGE_EXPIRED, 400, "Message expired", "9.3",
+        _E.MESSAGE_EXPIRED,
+        400,
+        "Message expired",
+        "9.1",
         "The envelope's 'expires' is in the past, beyond the allowed clock skew.",
     ),
     _E.MESSAGE_NOT_YET_VALID: _entry(
-        _E.MESSAGE_NOT_YET_VALID, 400, "Message not yet valid", "9.3",
+        _E.MESSAGE_NOT_YET_VALID,
+        400,
+        "Message not yet valid",
+        "9.1",
         "The envelope's 'created' is in the future beyond the allowed clock skew, or the "
         "message lives longer than the receiver's maximum lifetime.",
     ),
     _E.REPLAY: _entry(
-        _E.REPLAY, 409, "Replay", "9.4",
+        _E.REPLAY,
+        409,
+        "Replay",
+        "9.3",
         "A different message with this (sender, id) was already received. An identical "
         "resend is not an error: it is answered with the original receipt.",
     ),
     _E.NOT_A_PARTICIPANT: _entry(
-        _E.NOT_A_PARTICIPANT, 403, "Not a participant", "7.3",
+        _E.NOT_A_PARTICIPANT,
+        403,
+        "Not a participant",
+        "7",
         "The sender is not a party to the relationship or thread the message refers to.",
     ),
     _E.ILLEGAL_TRANSITION: _entry(
-        _E.ILLEGAL_TRANSITION, 409, "Illegal transition", "7.2",
+        _E.ILLEGAL_TRANSITION,
+        409,
+        "Illegal transition",
+        "7",
         "The message type may not be sent by this role in the relationship's current state.",
     ),
     _E.UNKNOWN_OFFER: _entry(
-        _E.UNKNOWN_OFFER, 409, "Unknown offer", "7.4",
+        _E.UNKNOWN_OFFER,
+        409,
+        "Unknown offer",
+        "7",
         "The message refers to an offer the relationship has never seen.",
     ),
     _E.OFFER_EXPIRED: _entry(
-        _E.OFFER_EXPIRED, 409, "Offer expired", "7.4",
+        _E.OFFER_EXPIRED,
+        409,
+        "Offer expired",
+        "7",
         "The offer referred to is past its 'validUntil'.",
     ),
     _E.OFFER_SUPERSEDED: _entry(
-        _E.OFFER_SUPERSEDED, 409, "Offer superseded", "7.4",
+        _E.OFFER_SUPERSEDED,
+        409,
+        "Offer superseded",
+        "7",
         "The offer referred to has been superseded by a later offer or counter-offer.",
     ),
     _E.OFFER_CLOSED: _entry(
-        _E.OFFER_CLOSED, 409, "Offer closed", "7.4",
+        _E.OFFER_CLOSED,
+        409,
+        "Offer closed",
+        "7",
         "The offer referred to was already accepted or declined, or its digest does not match.",
     ),
     _E.RELATIONSHIP_EXITED: _entry(
-        _E.RELATIONSHIP_EXITED, 410, "Relationship exited", "7.5",
+        _E.RELATIONSHIP_EXITED,
+        410,
+        "Relationship exited",
+        "7",
         "The individual has exited this relationship; the party may process nothing more "
         "for it except a re-engagement the individual starts.",
     ),
     _E.REENGAGEMENT_NOT_PERMITTED: _entry(
-        _E.REENGAGEMENT_NOT_PERMITTED, 403, "Re-engagement not permitted", "7.5",
+        _E.REENGAGEMENT_NOT_PERMITTED,
+        403,
+        "Re-engagement not permitted",
+        "7",
         "The individual's re-engagement preferences do not allow this contact.",
     ),
     _E.ATTESTATION_INVALID: _entry(
-        _E.ATTESTATION_INVALID, 422, "Attestation invalid", "10.3",
+        _E.ATTESTATION_INVALID,
+        422,
+        "Attestation invalid",
+        "10.3",
         "An attached attestation does not verify, is expired, or is not bound to the sender.",
     ),
     _E.UNTRUSTED_ISSUER: _entry(
-        _E.UNTRUSTED_ISSUER, 422, "Untrusted issuer", "10.3",
+        _E.UNTRUSTED_ISSUER,
+        422,
+        "Untrusted issuer",
+        "10.3",
         "An attached attestation is signed by an issuer the receiver does not trust.",
     ),
     _E.APPROVAL_MISSING: _entry(
-        _E.APPROVAL_MISSING, 422, "Approval missing", "6.4",
+        _E.APPROVAL_MISSING,
+        422,
+        "Approval missing",
+        "6.4",
         "The acceptance declares that a co-decision-maker's approval is required but does "
         "not carry it.",
     ),
     _E.NOT_ACCEPTED_BY_TERMS: _entry(
-        _E.NOT_ACCEPTED_BY_TERMS, 403, "Not covered by accepted terms", "10.2",
+        _E.NOT_ACCEPTED_BY_TERMS,
+        403,
+        "Not covered by accepted terms",
+        "6.8",
         "The message asks for, or carries, data the individual has not accepted under the "
         "terms of sharing in force.",
     ),
     _E.INTERNAL_ERROR: _entry(
-        _E.INTERNAL_ERROR, 500, "Internal error", "11.5",
+        _E.INTERNAL_ERROR,
+        500,
+        "Internal error",
+        "11.5",
         "The receiver failed for a reason of its own. Nothing was applied; the sender may retry.",
     ),
     _E.TEMPORARILY_UNAVAILABLE: _entry(
-        _E.TEMPORARILY_UNAVAILABLE, 503, "Temporarily unavailable", "11.5",
+        _E.TEMPORARILY_UNAVAILABLE,
+        503,
+        "Temporarily unavailable",
+        "11.5",
         "The receiver cannot take messages now. Nothing was applied; retry later.",
     ),
 }
@@ -309,7 +417,7 @@ class ProtocolError(VRMError):
     Attributes:
         code: the registry code.
         detail: a human-readable explanation of this occurrence.
-        path: JSON path of the offending member, where one exists (``$.body.budget``).
+        path: JSON path of the offending member, where one exists (a JSON Pointer, ``/body/budget``).
         extra: further members for RFC 9457 problem details (e.g. every schema fault).
     """
 

@@ -29,9 +29,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Final
 
+from vrm_protocol.canonical import canonical_json
 from vrm_protocol.errors import ErrorCode, ProtocolError, RemoteProtocolError
+from vrm_protocol.freshness import (
+    DEFAULT_SKEW,
+    check_audience,
+    check_freshness,
+    format_timestamp,
+    parse_timestamp,
+)
+from vrm_protocol.keys import SigningKey, resolve_did_jwk
+from vrm_protocol.limits import DEFAULT_LIMITS, Limits
+from vrm_protocol.signing_profile import sign_compact, verify_compact
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, SUPPORTED_VERSIONS, MessageType
 
 __all__ = [
@@ -39,16 +51,22 @@ __all__ = [
     "INBOX_PATH",
     "JWKS_PATH",
     "MAILBOX_PATH",
+    "MAX_POLL_LIFETIME",
     "POLL_AUTH_SCHEME",
     "POLL_TYP",
     "PROBLEM_MEDIA_TYPE",
     "TEST_DRIVER_PREFIX",
+    "PollRequest",
     "ProblemResponse",
     "RateLimiter",
     "check_inbox_request",
     "discovery_document",
+    "mailbox_page",
+    "make_poll_token",
     "poll_token_from_authorization",
     "problem_response",
+    "receipt_body",
+    "verify_poll_token",
 ]
 
 DISCOVERY_PATH: Final = "/.well-known/vrm"
@@ -62,6 +80,9 @@ PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 #: ``typ`` of the mailbox poll token (spec §11.4).
 POLL_TYP: Final = "vrm-poll+jws"
 POLL_AUTH_SCHEME: Final = "VRM-Poll"
+#: The longest a poll token may live: long enough for one poll, short enough
+#: that a leaked token is useless soon (spec §11.4).
+MAX_POLL_LIFETIME: Final = timedelta(minutes=5)
 
 
 def check_inbox_request(
@@ -220,3 +241,107 @@ def discovery_document(
             "ratePerMinute": rate_per_minute,
         },
     }
+
+
+@dataclass(frozen=True, slots=True)
+class PollRequest:
+    """A verified mailbox poll: who asks, and for messages after which index."""
+
+    poller: str
+    after: int
+
+
+def make_poll_token(
+    key: SigningKey,
+    *,
+    poller: str,
+    mailbox_owner: str,
+    after: int,
+    now: datetime,
+    lifetime: timedelta = timedelta(minutes=4),
+) -> bytes:
+    """Sign a ``vrm-poll+jws`` token asking ``mailbox_owner`` for messages after ``after``.
+
+    Raises:
+        LocalProtocolError: the key's algorithm is outside the signing profile.
+    """
+    payload = {
+        "from": poller,
+        "to": [mailbox_owner],
+        "created": format_timestamp(now),
+        "expires": format_timestamp(now + lifetime),
+        "after": after,
+    }
+    return sign_compact(canonical_json(payload), key, typ=POLL_TYP)
+
+
+def verify_poll_token(
+    token: bytes,
+    *,
+    mailbox_owner: str,
+    now: datetime,
+    limits: Limits = DEFAULT_LIMITS,
+    skew: timedelta = DEFAULT_SKEW,
+) -> PollRequest:
+    """Verify a mailbox poll token and say who polls (spec §11.4).
+
+    The token is a compact JWS with ``typ`` ``vrm-poll+jws`` whose payload is
+    ``{from, to: [owner], created, expires, after}``.  Only parties without an
+    inbox poll, and those are buyers whose ``did:jwk`` identifier *is* their
+    key, so verification needs no key lookup: the ``kid`` must be ``<from>#0``.
+
+    Raises:
+        RemoteProtocolError: any signing-profile failure; ``SCHEMA_INVALID`` when
+            its members are wrong; ``KEY_SENDER_MISMATCH`` when the key is not
+            the poller's; ``WRONG_AUDIENCE`` when the token is for another
+            mailbox; ``MESSAGE_EXPIRED`` / ``MESSAGE_NOT_YET_VALID`` outside its
+            lifetime or when it claims to live longer than ``MAX_POLL_LIFETIME``.
+    """
+    verified = verify_compact(token, resolve_key=resolve_did_jwk, typ=POLL_TYP, limits=limits)
+    claims = verified.document if verified.document is not None else {}
+    poller, audience, after = claims.get("from"), claims.get("to"), claims.get("after")
+    if (
+        not isinstance(poller, str)
+        or not isinstance(audience, list)
+        or not all(isinstance(member, str) for member in audience)
+        or not isinstance(after, int)
+        or isinstance(after, bool)
+        or after < 0
+    ):
+        raise RemoteProtocolError(
+            ErrorCode.SCHEMA_INVALID,
+            "a poll token's payload is {from, to: [...], created, expires, after: integer >= 0}",
+        )
+    if verified.header.get("kid") != poller + "#0":
+        raise RemoteProtocolError(
+            ErrorCode.KEY_SENDER_MISMATCH, "the poll token is not signed by the poller's own key"
+        )
+    check_audience(audience, mailbox_owner)
+    try:
+        created = parse_timestamp(str(claims.get("created")))
+        expires = parse_timestamp(str(claims.get("expires")))
+    except ValueError as error:
+        raise RemoteProtocolError(ErrorCode.SCHEMA_INVALID, str(error), path="/created") from error
+    check_freshness(created, expires, now, skew, max_lifetime=MAX_POLL_LIFETIME)
+    return PollRequest(poller=poller, after=after)
+
+
+def receipt_body(regarding: Mapping[str, str], *, now: datetime) -> dict[str, Any]:
+    """The body of the ``receipt`` an inbox answers with (spec §6.16, §11.3).
+
+    ``regarding`` is the received message's ``messageRef`` (id and digest of
+    the exact token), so the sender can prove which bytes were acknowledged.
+    An identical resend is answered with the *original* receipt's bytes, so
+    the status of a receipt is always ``accepted``.
+    """
+    return {"regarding": dict(regarding), "status": "accepted", "receivedAt": format_timestamp(now)}
+
+
+def mailbox_page(tokens: Sequence[bytes], *, after: int) -> bytes:
+    """The JSON body of a mailbox response: messages after ``after`` and the next index.
+
+    The index is the count of messages ever left for the poller, so a poller
+    that remembers ``next`` sees each message once and loses none (spec §11.4).
+    """
+    page = {"messages": [token.decode("ascii") for token in tokens[after:]], "next": len(tokens)}
+    return json.dumps(page).encode()

@@ -21,7 +21,7 @@ __all__ = [
     "Role",
 ]
 
-#: The protocol version this library speaks (spec §13.1).
+#: The protocol version this library speaks (spec §15).
 PROTOCOL_VERSION = "1.0"
 SUPPORTED_VERSIONS: frozenset[str] = frozenset({PROTOCOL_VERSION})
 
@@ -34,7 +34,7 @@ MESSAGE_MEDIA_TYPE = "application/vrm+jws"
 
 
 class Role(StrEnum):
-    """The two sides of a relationship (spec §4.1).
+    """The two sides of a relationship (spec §3).
 
     A third party that presents its own terms of sharing (a sound-system
     maker, a manufacturer's programme) takes the ``vendor`` role in its own
@@ -78,7 +78,7 @@ class MessageType(StrEnum):
 
 
 class LifecycleStep(StrEnum):
-    """The ten steps of the customer-supplier engagement framework (spec §1.2).
+    """The ten steps of the customer-supplier engagement framework (spec §4).
 
     Each names the individual's view first and the vendor's second where the
     two differ ("Search" / "Target").

@@ -1,0 +1,243 @@
+"""Freshness, audience and replay (spec §9).
+
+The library owns no clock: every check takes ``now`` from the caller, so an
+agent (and its test driver's clock offset) decides what time it is.
+
+* Freshness (spec §9.1): a message is acceptable from ``created - skew``
+  until ``expires + skew``. Its validity window must be non-empty and no
+  longer than the receiver's maximum lifetime.
+* Audience (spec §9.2): the receiver's identifier must be in ``to``.
+* Replay (spec §9.3): a receiver remembers (sender, message id) with the
+  message digest until the message has expired. The same id with the same
+  digest is an identical resend (answered with the original receipt); with a
+  different digest it is a replay (``409 replay``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Final, Protocol
+
+from vrm_protocol.errors import ErrorCode, RemoteProtocolError
+
+__all__ = [
+    "DEFAULT_MAX_LIFETIME",
+    "DEFAULT_SKEW",
+    "MemoryReplayGuard",
+    "ReplayGuard",
+    "ReplayVerdict",
+    "check_audience",
+    "check_freshness",
+    "check_replay",
+    "format_timestamp",
+    "parse_timestamp",
+]
+
+#: Allowed clock difference between sender and receiver (spec §9.1).
+DEFAULT_SKEW: Final = timedelta(seconds=300)
+#: Longest validity window (``expires - created``) a receiver accepts by default
+#: (spec §9.1). Bounding it bounds how long a replay guard must remember an id.
+DEFAULT_MAX_LIFETIME: Final = timedelta(days=30)
+
+_TIMESTAMP: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse a protocol timestamp: RFC 3339, UTC, ``Z``, whole seconds (spec §5.1).
+
+    Raises:
+        ValueError: ``value`` is not of the form ``2026-11-23T10:00:00Z`` or
+            is not a real date and time.
+    """
+    if not isinstance(value, str) or _TIMESTAMP.fullmatch(value) is None:
+        raise ValueError(f"{value!r} is not a timestamp of the form 2026-11-23T10:00:00Z")
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Format an aware datetime as a protocol timestamp (UTC, ``Z``, whole seconds).
+
+    Fractions of a second are dropped (truncated).
+
+    Raises:
+        ValueError: ``moment`` is naive (has no time zone).
+    """
+    _require_aware(moment, "moment")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _require_aware(moment: datetime, name: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+
+
+def check_freshness(
+    created: datetime,
+    expires: datetime,
+    now: datetime,
+    skew: timedelta = DEFAULT_SKEW,
+    *,
+    max_lifetime: timedelta = DEFAULT_MAX_LIFETIME,
+) -> None:
+    """Require a message to be valid at ``now`` (spec §9.1).
+
+    Rules, in order:
+
+    1. ``expires <= created``: the window is empty; the message expired at
+       its creation: MESSAGE_EXPIRED.
+    2. ``now >= expires + skew``: MESSAGE_EXPIRED.
+    3. ``created > now + skew``: MESSAGE_NOT_YET_VALID.
+    4. ``expires - created > max_lifetime``: MESSAGE_NOT_YET_VALID (the error
+       registry files an over-long lifetime under this code: such a message
+       is not yet one the receiver will accept).
+
+    Raises:
+        RemoteProtocolError: MESSAGE_EXPIRED or MESSAGE_NOT_YET_VALID.
+        ValueError: a datetime is naive, or ``skew`` is negative.
+    """
+    for name, moment in (("created", created), ("expires", expires), ("now", now)):
+        _require_aware(moment, name)
+    if skew < timedelta(0):
+        raise ValueError("skew must not be negative")
+    if expires <= created:
+        raise RemoteProtocolError(
+            ErrorCode.MESSAGE_EXPIRED,
+            f"expires ({format_timestamp(expires)}) is not after created "
+            f"({format_timestamp(created)})",
+            path="/expires",
+        )
+    if now >= expires + skew:
+        raise RemoteProtocolError(
+            ErrorCode.MESSAGE_EXPIRED,
+            f"the message expired at {format_timestamp(expires)}; it is now "
+            f"{format_timestamp(now)} (skew {int(skew.total_seconds())} s)",
+            path="/expires",
+        )
+    if created > now + skew:
+        raise RemoteProtocolError(
+            ErrorCode.MESSAGE_NOT_YET_VALID,
+            f"the message is created at {format_timestamp(created)}; it is now "
+            f"{format_timestamp(now)} (skew {int(skew.total_seconds())} s)",
+            path="/created",
+        )
+    if expires - created > max_lifetime:
+        raise RemoteProtocolError(
+            ErrorCode.MESSAGE_NOT_YET_VALID,
+            f"the message lives {expires - created}; the receiver accepts at most {max_lifetime}",
+            path="/expires",
+        )
+
+
+def check_audience(to: Sequence[str], receiver: str) -> None:
+    """Require ``receiver`` to be one of the message's addressees (spec §9.2).
+
+    Identifiers are compared as exact strings.
+
+    Raises:
+        RemoteProtocolError: WRONG_AUDIENCE.
+    """
+    if isinstance(to, str) or receiver not in to:
+        raise RemoteProtocolError(
+            ErrorCode.WRONG_AUDIENCE,
+            f"the message is addressed to {list(to) if not isinstance(to, str) else to!r}, "
+            f"not to {receiver!r}",
+            path="/to",
+        )
+
+
+class ReplayVerdict(Enum):
+    """What :func:`check_replay` concluded about a (sender, id) that is not a replay."""
+
+    #: Never seen: process it (and remember it once it is durably stored).
+    NEW = "new"
+    #: Seen with the same digest: an identical resend; answer with the original receipt.
+    DUPLICATE = "duplicate"
+
+
+class ReplayGuard(Protocol):
+    """Memory of the (sender, message id) pairs a receiver has accepted (spec §9.3).
+
+    Agents implement it over their durable store, so that the memory survives
+    restarts; :class:`MemoryReplayGuard` is the in-memory version.
+    """
+
+    def seen(self, sender: str, message_id: str) -> str | None:
+        """The digest stored for (sender, message id), or ``None`` if never seen."""
+        ...
+
+    def remember(self, sender: str, message_id: str, expires: datetime, digest: str) -> None:
+        """Store (sender, message id) -> digest until at least ``expires`` (+ skew)."""
+        ...
+
+
+def check_replay(guard: ReplayGuard, *, sender: str, message_id: str, digest: str) -> ReplayVerdict:
+    """Classify a verified message against the replay guard (spec §9.3).
+
+    Does not remember the message: the caller does that when it commits the
+    message, so that a crash in between cannot leave a remembered id whose
+    message was never stored.
+
+    Raises:
+        RemoteProtocolError: REPLAY if another message (another digest) was
+            already accepted under this (sender, id).
+    """
+    stored = guard.seen(sender, message_id)
+    if stored is None:
+        return ReplayVerdict.NEW
+    if stored == digest:
+        return ReplayVerdict.DUPLICATE
+    raise RemoteProtocolError(
+        ErrorCode.REPLAY,
+        f"another message with id {message_id!r} was already received from this sender",
+        path="/id",
+    )
+
+
+@dataclass(slots=True)
+class _Remembered:
+    digest: str
+    expires: datetime
+
+
+class MemoryReplayGuard:
+    """An in-memory :class:`ReplayGuard` (for tests and library users; not durable)."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], _Remembered] = {}
+
+    def seen(self, sender: str, message_id: str) -> str | None:
+        """The digest stored for (sender, message id), or ``None``."""
+        entry = self._entries.get((sender, message_id))
+        return entry.digest if entry is not None else None
+
+    def remember(self, sender: str, message_id: str, expires: datetime, digest: str) -> None:
+        """Store (sender, message id) -> digest; the first digest stored wins.
+
+        Raises:
+            ValueError: ``expires`` is naive.
+        """
+        _require_aware(expires, "expires")
+        self._entries.setdefault((sender, message_id), _Remembered(digest, expires))
+
+    def purge(self, now: datetime, skew: timedelta = DEFAULT_SKEW) -> int:
+        """Forget entries whose messages can no longer pass the freshness check.
+
+        Returns the number of entries forgotten.
+
+        Raises:
+            ValueError: ``now`` is naive.
+        """
+        _require_aware(now, "now")
+        stale = [key for key, entry in self._entries.items() if now >= entry.expires + skew]
+        for key in stale:
+            del self._entries[key]
+        return len(stale)
+
+    def __len__(self) -> int:
+        return len(self._entries)

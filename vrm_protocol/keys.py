@@ -1,0 +1,597 @@
+"""Keys: generation, JWK/JWKS import and export, RFC 7638 thumbprints, key sets,
+and the buyers' pairwise pseudonymous identities (spec §3, §8.4).
+
+Two key types exist in the profile (spec §8.1): Ed25519 (``OKP``, ``alg``
+``EdDSA``, RFC 8037) and P-256 (``EC``, ``alg`` ``ES256``, RFC 7518 §3.4).
+Every key is bound to exactly one algorithm, so a verifier never lets a
+token's header choose how a key is used (RFC 8725 §3.1).
+
+* Vendors and third parties publish a JWKS; a key's ``kid`` is its RFC 7638
+  thumbprint (spec §8.4). Rotation: :meth:`KeySet.add` the new key beside
+  the old, sign with the new one, :meth:`KeySet.retire` the old.
+* Buyers use one fresh key per relationship: the identifier is
+  ``did:jwk:<base64url(JWK)>`` and the ``kid`` is that identifier + ``#0``
+  (spec §3.1). The key is *derived from the identifier*, so a receiver needs
+  no lookup and two vendors share nothing that links the buyer.
+
+The cryptography is the ``cryptography`` package's; this module only
+converts between its key objects and JWKs and arranges signature bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, TypeAlias
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from vrm_protocol.canonical import (
+    b64url_decode,
+    b64url_encode,
+    canonical_json,
+    parse_json_object,
+)
+from vrm_protocol.errors import ErrorCode, RemoteProtocolError, VRMError
+
+__all__ = [
+    "DID_JWK_KEY_FRAGMENT",
+    "DID_JWK_PREFIX",
+    "Algorithm",
+    "InvalidKeyError",
+    "KeyResolver",
+    "KeySet",
+    "PairwiseIdentity",
+    "SigningKey",
+    "VerifyingKey",
+    "did_jwk_identifier",
+    "key_resolver",
+    "resolve_did_jwk",
+    "thumbprint",
+]
+
+Algorithm: TypeAlias = Literal["EdDSA", "ES256"]
+
+#: A function from a JWS ``kid`` to the key it names (spec §8.4).
+#: Raises :class:`~vrm_protocol.errors.RemoteProtocolError` (UNKNOWN_KEY).
+KeyResolver: TypeAlias = Callable[[str], "VerifyingKey"]
+
+DID_JWK_PREFIX: Final = "did:jwk:"
+#: did:jwk has exactly one verification method, ``#0``.
+DID_JWK_KEY_FRAGMENT: Final = "#0"
+#: A did:jwk of a P-256 key is about 200 characters; anything far longer is refused
+#: before it is decoded.
+_MAX_DID_JWK_LENGTH: Final = 1024
+
+_KTY_BY_ALG: Final[dict[str, str]] = {"EdDSA": "OKP", "ES256": "EC"}
+_CRV_BY_ALG: Final[dict[str, str]] = {"EdDSA": "Ed25519", "ES256": "P-256"}
+_ALG_BY_KTY: Final[dict[str, Algorithm]] = {"OKP": "EdDSA", "EC": "ES256"}
+#: RFC 7638 §3.2: the required members of each key type, the thumbprint input.
+_REQUIRED_MEMBERS: Final[dict[str, tuple[str, ...]]] = {
+    "OKP": ("crv", "kty", "x"),
+    "EC": ("crv", "kty", "x", "y"),
+}
+#: Private-key members of any key type (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2).
+#: A public JWK carrying any of them is refused: it was leaked or is a trap.
+_PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+#: The profile uses no X.509 (spec §8.2): a JWK pointing at certificates is refused.
+_X509_MEMBERS: Final = frozenset({"x5u", "x5c", "x5t", "x5t#S256"})
+_COORDINATE_BYTES: Final = 32  # Ed25519 public key, P-256 coordinate and private scalar
+
+
+class InvalidKeyError(VRMError, ValueError):
+    """A JWK or JWKS that this profile does not accept.
+
+    Local callers (loading their own key file) see it as a ``ValueError``;
+    code handling a peer's key converts it to a :class:`RemoteProtocolError`.
+    """
+
+
+def _member(jwk: Mapping[str, Any], name: str) -> str:
+    value = jwk.get(name)
+    if not isinstance(value, str):
+        raise InvalidKeyError(f"JWK member {name!r} is missing or not a string")
+    return value
+
+
+def _coordinate(jwk: Mapping[str, Any], name: str) -> bytes:
+    try:
+        raw = b64url_decode(_member(jwk, name))
+    except ValueError as error:
+        raise InvalidKeyError(f"JWK member {name!r}: {error}") from error
+    if len(raw) != _COORDINATE_BYTES:
+        raise InvalidKeyError(f"JWK member {name!r} must encode {_COORDINATE_BYTES} bytes")
+    return raw
+
+
+def _check_optional_members(jwk: Mapping[str, Any], alg: Algorithm) -> None:
+    declared_alg = jwk.get("alg")
+    if declared_alg is not None and declared_alg != alg:
+        raise InvalidKeyError(f"JWK declares alg {declared_alg!r}; a {jwk['kty']} key is {alg}")
+    use = jwk.get("use")
+    if use is not None and use != "sig":
+        raise InvalidKeyError(f"JWK 'use' is {use!r}; signing keys have use 'sig'")
+    key_ops = jwk.get("key_ops")
+    if key_ops is not None and (
+        not isinstance(key_ops, list) or not {"verify", "sign"} & set(key_ops)
+    ):
+        raise InvalidKeyError("JWK 'key_ops' does not allow signing or verification")
+    kid = jwk.get("kid")
+    if kid is not None and (not isinstance(kid, str) or not kid):
+        raise InvalidKeyError("JWK 'kid' must be a non-empty string")
+    x509 = _X509_MEMBERS & set(jwk)
+    if x509:
+        raise InvalidKeyError(f"JWK carries X.509 members {sorted(x509)}; the profile uses none")
+
+
+def _algorithm_of(jwk: Mapping[str, Any]) -> Algorithm:
+    kty = jwk.get("kty")
+    alg = _ALG_BY_KTY.get(kty) if isinstance(kty, str) else None
+    if alg is None:
+        raise InvalidKeyError(f"JWK kty {kty!r} is not supported (OKP Ed25519 or EC P-256)")
+    crv = jwk.get("crv")
+    if crv != _CRV_BY_ALG[alg]:
+        raise InvalidKeyError(f"JWK curve {crv!r} is not supported for kty {kty}")
+    return alg
+
+
+def _public_from_jwk(
+    jwk: Mapping[str, Any], alg: Algorithm
+) -> Ed25519PublicKey | ec.EllipticCurvePublicKey:
+    x = _coordinate(jwk, "x")
+    if alg == "EdDSA":
+        return Ed25519PublicKey.from_public_bytes(x)
+    y = _coordinate(jwk, "y")
+    try:
+        # SEC 1 uncompressed point; cryptography checks that it is on the curve.
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)
+    except ValueError as error:
+        raise InvalidKeyError(f"JWK is not a point on P-256: {error}") from error
+
+
+def _public_members(public: Ed25519PublicKey | ec.EllipticCurvePublicKey) -> dict[str, str]:
+    """The RFC 7638 required members of a public key, in lexicographic order."""
+    if isinstance(public, Ed25519PublicKey):
+        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"crv": "Ed25519", "kty": "OKP", "x": b64url_encode(raw)}
+    numbers = public.public_numbers()
+    return {
+        "crv": "P-256",
+        "kty": "EC",
+        "x": b64url_encode(numbers.x.to_bytes(_COORDINATE_BYTES, "big")),
+        "y": b64url_encode(numbers.y.to_bytes(_COORDINATE_BYTES, "big")),
+    }
+
+
+def thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 JWK thumbprint, SHA-256, base64url: the ``kid`` of a published key.
+
+    The hash input is the JSON object of the key type's required members
+    only, in lexicographic order, without whitespace (RFC 7638 §3.2, §3.3),
+    which is exactly their RFC 8785 serialization.
+
+    Raises:
+        InvalidKeyError: the key type is not OKP or EC, or a required member
+            is missing or not a string.
+    """
+    kty = jwk.get("kty")
+    members = _REQUIRED_MEMBERS.get(kty) if isinstance(kty, str) else None
+    if members is None:
+        raise InvalidKeyError(f"no thumbprint rule for key type {kty!r}")
+    required = {name: _member(jwk, name) for name in members}
+    return b64url_encode(hashlib.sha256(canonical_json(required)).digest())
+
+
+# -- verifying keys -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyingKey:
+    """A public key bound to one algorithm and published under one ``kid``.
+
+    Build it with :meth:`from_jwk` or :meth:`SigningKey.public`.
+    Equality compares algorithm, ``kid`` and key material.
+    """
+
+    alg: Algorithm
+    kid: str
+    #: RFC 7638 required members (the canonical public JWK), as sorted pairs.
+    members: tuple[tuple[str, str], ...]
+    _public: Ed25519PublicKey | ec.EllipticCurvePublicKey = field(compare=False, repr=False)
+
+    @classmethod
+    def from_jwk(cls, jwk: Mapping[str, Any], *, kid: str | None = None) -> VerifyingKey:
+        """Import a public JWK under the profile's rules (spec §8.4).
+
+        Accepted: ``kty`` OKP with ``crv`` Ed25519, or ``kty`` EC with ``crv``
+        P-256 (a point on the curve). ``alg``, if present, must be the key
+        type's algorithm; ``use``, if present, ``sig``. Refused: any private
+        member, any X.509 member. Other members are ignored (RFC 7517 §4).
+        The ``kid`` is the argument, else the JWK's ``kid``, else the RFC 7638
+        thumbprint.
+
+        Raises:
+            InvalidKeyError: the JWK is not an acceptable public key.
+        """
+        if not isinstance(jwk, Mapping):
+            raise InvalidKeyError("a JWK is a JSON object")
+        private = _PRIVATE_MEMBERS & set(jwk)
+        if private:
+            raise InvalidKeyError(f"a public JWK must not carry private members {sorted(private)}")
+        alg = _algorithm_of(jwk)
+        _check_optional_members(jwk, alg)
+        public = _public_from_jwk(jwk, alg)
+        return cls._build(alg, public, kid if kid is not None else jwk.get("kid"))
+
+    @classmethod
+    def _build(
+        cls,
+        alg: Algorithm,
+        public: Ed25519PublicKey | ec.EllipticCurvePublicKey,
+        kid: str | None,
+    ) -> VerifyingKey:
+        members = _public_members(public)
+        resolved_kid = kid if kid else thumbprint(members)
+        return cls(alg, resolved_kid, tuple(members.items()), public)
+
+    def public_members(self) -> dict[str, str]:
+        """The RFC 7638 required members: the minimal public JWK (no ``kid``)."""
+        return dict(self.members)
+
+    def to_jwk(self) -> dict[str, str]:
+        """The public JWK as published in a JWKS: required members, ``kid``, ``alg``, ``use``."""
+        return {**self.public_members(), "kid": self.kid, "alg": self.alg, "use": "sig"}
+
+    def thumbprint(self) -> str:
+        """RFC 7638 SHA-256 thumbprint of this key (base64url)."""
+        return thumbprint(self.public_members())
+
+    def with_kid(self, kid: str) -> VerifyingKey:
+        """The same key under another ``kid``."""
+        return VerifyingKey(self.alg, kid, self.members, self._public)
+
+    def verify(self, signing_input: bytes, signature: bytes) -> None:
+        """Verify a JWS signature over ``signing_input`` (spec §8.2).
+
+        ES256 signatures are the 64-byte ``R || S`` of RFC 7518 §3.4; a DER
+        encoding (what many ECDSA libraries emit by default) is refused.
+
+        Raises:
+            RemoteProtocolError: BAD_SIGNATURE.
+        """
+        if len(signature) != 2 * _COORDINATE_BYTES:
+            raise RemoteProtocolError(
+                ErrorCode.BAD_SIGNATURE,
+                f"a {self.alg} signature is {2 * _COORDINATE_BYTES} bytes, not {len(signature)}",
+            )
+        try:
+            if isinstance(self._public, Ed25519PublicKey):
+                self._public.verify(signature, signing_input)
+            else:
+                r = int.from_bytes(signature[:_COORDINATE_BYTES], "big")
+                s = int.from_bytes(signature[_COORDINATE_BYTES:], "big")
+                self._public.verify(
+                    encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256())
+                )
+        except InvalidSignature:
+            raise RemoteProtocolError(
+                ErrorCode.BAD_SIGNATURE, "the signature does not verify over the bytes received"
+            ) from None
+
+
+# -- signing keys ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A private key bound to one algorithm and one ``kid``. Never serialized by accident:
+    its ``repr`` shows no key material; use :meth:`to_private_jwk` deliberately."""
+
+    alg: Algorithm
+    kid: str
+    _private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey = field(repr=False, compare=False)
+
+    @classmethod
+    def generate(cls, alg: str = "EdDSA", *, kid: str | None = None) -> SigningKey:
+        """A fresh key pair; ``kid`` defaults to the RFC 7638 thumbprint.
+
+        Raises:
+            ValueError: ``alg`` is not EdDSA or ES256.
+        """
+        private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+        if alg == "EdDSA":
+            private = Ed25519PrivateKey.generate()
+        elif alg == "ES256":
+            private = ec.generate_private_key(ec.SECP256R1())
+        else:
+            raise ValueError(f"keys are EdDSA or ES256, not {alg!r}")
+        return cls._build(private, kid)
+
+    @classmethod
+    def _build(
+        cls, private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey, kid: str | None
+    ) -> SigningKey:
+        alg: Algorithm = "EdDSA" if isinstance(private, Ed25519PrivateKey) else "ES256"
+        resolved_kid = kid if kid else thumbprint(_public_members(private.public_key()))
+        return cls(alg, resolved_kid, private)
+
+    @classmethod
+    def from_private_jwk(cls, jwk: Mapping[str, Any], *, kid: str | None = None) -> SigningKey:
+        """Import a private JWK (as written by :meth:`to_private_jwk`).
+
+        The public members must match the private scalar ``d``. The ``kid`` is
+        the argument, else the JWK's ``kid``, else the RFC 7638 thumbprint.
+
+        Raises:
+            InvalidKeyError: not an Ed25519 or P-256 private JWK, or its public
+                members do not belong to its private key.
+        """
+        if not isinstance(jwk, Mapping):
+            raise InvalidKeyError("a JWK is a JSON object")
+        alg = _algorithm_of(jwk)
+        _check_optional_members(jwk, alg)
+        d = _coordinate(jwk, "d")
+        private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+        try:
+            if alg == "EdDSA":
+                private = Ed25519PrivateKey.from_private_bytes(d)
+            else:
+                private = ec.derive_private_key(int.from_bytes(d, "big"), ec.SECP256R1())
+        except ValueError as error:
+            raise InvalidKeyError(f"JWK 'd' is not a valid {alg} private key: {error}") from error
+        expected = _public_members(private.public_key())
+        stated = {name: jwk.get(name) for name in expected}
+        if stated != expected:
+            raise InvalidKeyError("JWK public members do not match its private key")
+        declared_kid = jwk.get("kid")
+        return cls._build(private, kid if kid is not None else declared_kid)
+
+    def to_private_jwk(self) -> dict[str, str]:
+        """The private JWK (required members, ``d``, ``kid``, ``alg``). Store it 0600."""
+        if isinstance(self._private, Ed25519PrivateKey):
+            d = self._private.private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+        else:
+            d = self._private.private_numbers().private_value.to_bytes(_COORDINATE_BYTES, "big")
+        return {
+            **_public_members(self._private.public_key()),
+            "d": b64url_encode(d),
+            "kid": self.kid,
+            "alg": self.alg,
+        }
+
+    def public(self) -> VerifyingKey:
+        """The public half, under the same ``kid`` and algorithm."""
+        return VerifyingKey._build(self.alg, self._private.public_key(), self.kid)
+
+    def thumbprint(self) -> str:
+        """RFC 7638 SHA-256 thumbprint of the public key (base64url)."""
+        return thumbprint(_public_members(self._private.public_key()))
+
+    def with_kid(self, kid: str) -> SigningKey:
+        """The same key under another ``kid``."""
+        return SigningKey(self.alg, kid, self._private)
+
+    def sign(self, signing_input: bytes) -> bytes:
+        """The raw JWS signature over ``signing_input`` (RFC 7515 §5.1 step 5).
+
+        EdDSA: the 64-byte Ed25519 signature (RFC 8037 §3.1). ES256: the
+        64-byte ``R || S`` (RFC 7518 §3.4), converted from the DER that
+        ``cryptography`` produces, with RFC 6979 deterministic nonces where
+        the OpenSSL in use supports them. Both are deterministic then.
+        """
+        if isinstance(self._private, Ed25519PrivateKey):
+            return self._private.sign(signing_input)
+        try:
+            # RFC 6979 deterministic nonces: no dependence on the RNG at signing
+            # time, and reproducible signatures (the test vectors rely on it).
+            der = self._private.sign(
+                signing_input, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+            )
+        except UnsupportedAlgorithm:  # OpenSSL < 3.2: randomized ECDSA is still correct
+            der = self._private.sign(signing_input, ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        return r.to_bytes(_COORDINATE_BYTES, "big") + s.to_bytes(_COORDINATE_BYTES, "big")
+
+
+# -- key sets -------------------------------------------------------------------------------------
+
+
+class KeySet:
+    """A party's published verification keys, by ``kid`` (a JWKS, RFC 7517 §5; spec §11.2).
+
+    Rotation (spec §8.4): :meth:`add` the new key, start signing with it,
+    :meth:`retire` the old one once messages signed with it have expired.
+    """
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: Iterable[VerifyingKey] = ()) -> None:
+        self._keys: dict[str, VerifyingKey] = {}
+        for key in keys:
+            self.add(key)
+
+    def add(self, key: VerifyingKey) -> None:
+        """Publish ``key`` under its ``kid``; adding the same key again is a no-op.
+
+        Raises:
+            InvalidKeyError: another key is already published under that ``kid``.
+        """
+        existing = self._keys.get(key.kid)
+        if existing is not None and existing != key:
+            raise InvalidKeyError(f"kid {key.kid!r} already names another key")
+        self._keys[key.kid] = key
+
+    def retire(self, kid: str) -> VerifyingKey:
+        """Stop publishing the key ``kid`` and return it.
+
+        Raises:
+            KeyError: no key is published under ``kid``.
+        """
+        return self._keys.pop(kid)
+
+    def get(self, kid: str) -> VerifyingKey:
+        """The key published under ``kid``.
+
+        Raises:
+            RemoteProtocolError: UNKNOWN_KEY.
+        """
+        key = self._keys.get(kid)
+        if key is None:
+            raise RemoteProtocolError(
+                ErrorCode.UNKNOWN_KEY, f"no key is published under kid {kid!r}"
+            )
+        return key
+
+    def __contains__(self, kid: object) -> bool:
+        return kid in self._keys
+
+    def __iter__(self) -> Iterator[VerifyingKey]:
+        return iter(list(self._keys.values()))
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"KeySet(kids={list(self._keys)!r})"
+
+    @property
+    def kids(self) -> tuple[str, ...]:
+        """The published ``kid`` values, in the order the keys were added."""
+        return tuple(self._keys)
+
+    def to_jwks(self) -> dict[str, list[dict[str, str]]]:
+        """The JWKS document (``{"keys": [...]}``) served at ``/vrm/jwks.json`` (spec §11.2)."""
+        return {"keys": [key.to_jwk() for key in self._keys.values()]}
+
+    @classmethod
+    def from_jwks(cls, document: Mapping[str, Any]) -> KeySet:
+        """Import a JWKS. Every key must be acceptable (see :meth:`VerifyingKey.from_jwk`).
+
+        Raises:
+            InvalidKeyError: not a JWKS, an unacceptable key, or two keys under one ``kid``.
+        """
+        keys = document.get("keys") if isinstance(document, Mapping) else None
+        if not isinstance(keys, list):
+            raise InvalidKeyError("a JWKS is an object with a 'keys' array")
+        return cls([VerifyingKey.from_jwk(jwk) for jwk in keys])
+
+
+# -- did:jwk --------------------------------------------------------------------------------------
+
+
+def did_jwk_identifier(key: VerifyingKey) -> str:
+    """The ``did:jwk`` identifier of ``key``: base64url of its canonical minimal public JWK.
+
+    Only the required members are encoded (no ``kid``, ``use`` or ``alg``), so
+    the identifier carries the key and nothing else (spec §3.1).
+    """
+    return DID_JWK_PREFIX + b64url_encode(canonical_json(key.public_members()))
+
+
+def resolve_did_jwk(kid: str) -> VerifyingKey:
+    """The key a ``did:jwk:...#0`` key identifier names (spec §3.1, §8.4).
+
+    The key is decoded from the identifier itself; nothing is fetched.
+
+    Raises:
+        RemoteProtocolError: UNKNOWN_KEY if ``kid`` is not
+            ``did:jwk:<base64url(JWK)>#0`` or the JWK is not an acceptable
+            public key.
+    """
+    if len(kid) > _MAX_DID_JWK_LENGTH:
+        raise RemoteProtocolError(ErrorCode.UNKNOWN_KEY, "did:jwk key identifier is too long")
+    if not kid.startswith(DID_JWK_PREFIX) or not kid.endswith(DID_JWK_KEY_FRAGMENT):
+        raise RemoteProtocolError(
+            ErrorCode.UNKNOWN_KEY, f"{kid!r} is not a did:jwk key identifier ending in '#0'"
+        )
+    encoded = kid[len(DID_JWK_PREFIX) : -len(DID_JWK_KEY_FRAGMENT)]
+    try:
+        document = parse_json_object(b64url_decode(encoded), what="did:jwk JWK")
+        key = VerifyingKey.from_jwk(document, kid=kid)
+    except (ValueError, RemoteProtocolError) as error:
+        raise RemoteProtocolError(
+            ErrorCode.UNKNOWN_KEY, f"did:jwk does not encode an acceptable public key: {error}"
+        ) from error
+    return key
+
+
+def key_resolver(key_set: KeySet | None) -> KeyResolver:
+    """A :data:`KeyResolver`: ``did:jwk`` kids resolve from themselves, others from ``key_set``.
+
+    The resolver only finds a key; whether the key belongs to the message's
+    ``from`` is the codec's check (spec §9.1, ``key-sender-mismatch``).
+    """
+
+    def resolve(kid: str) -> VerifyingKey:
+        if kid.startswith(DID_JWK_PREFIX):
+            return resolve_did_jwk(kid)
+        if key_set is None:
+            raise RemoteProtocolError(ErrorCode.UNKNOWN_KEY, f"no key set knows kid {kid!r}")
+        return key_set.get(kid)
+
+    return resolve
+
+
+@dataclass(frozen=True, slots=True)
+class PairwiseIdentity:
+    """A buyer's pseudonym for one relationship (spec §3.1): a ``did:jwk`` and its key.
+
+    The signing key's ``kid`` is ``identifier + "#0"``.
+    """
+
+    identifier: str
+    signing_key: SigningKey = field(repr=False)
+
+    @classmethod
+    def generate(cls, alg: str = "EdDSA") -> PairwiseIdentity:
+        """A fresh pseudonym with a fresh key pair (never reuse one across vendors).
+
+        Raises:
+            ValueError: ``alg`` is not EdDSA or ES256.
+        """
+        return cls.from_signing_key(SigningKey.generate(alg))
+
+    @classmethod
+    def from_signing_key(cls, key: SigningKey) -> PairwiseIdentity:
+        """The pseudonym of an existing key (the ``kid`` is replaced by the did:jwk one)."""
+        identifier = did_jwk_identifier(key.public())
+        return cls(identifier, key.with_kid(identifier + DID_JWK_KEY_FRAGMENT))
+
+    @classmethod
+    def from_private_jwk(cls, jwk: Mapping[str, Any]) -> PairwiseIdentity:
+        """Restore a pseudonym from its stored private JWK.
+
+        Raises:
+            InvalidKeyError: as :meth:`SigningKey.from_private_jwk`.
+        """
+        return cls.from_signing_key(SigningKey.from_private_jwk(jwk))
+
+    @property
+    def kid(self) -> str:
+        """The key identifier: ``identifier#0``."""
+        return self.signing_key.kid
+
+    @property
+    def key(self) -> SigningKey:
+        """The signing key (the same object as :attr:`signing_key`)."""
+        return self.signing_key
+
+    def to_private_jwk(self) -> dict[str, str]:
+        """The private JWK to store (0600) so that the pseudonym survives restarts."""
+        return self.signing_key.to_private_jwk()
+
+    def verifying_key(self) -> VerifyingKey:
+        """The public key, as a receiver resolves it from the identifier."""
+        return self.signing_key.public()

@@ -1,0 +1,550 @@
+"""The generated blocks that ``{{...}}`` markers in the prose expand to.
+
+Each block is produced from the single source of its facts (the error
+registry, the vocabulary, the transition table, the schemas, the examples,
+the requirements registry), in one of two flavours: ``html`` (for the
+self-contained HTML document, where raw HTML and inline SVG are allowed) and
+``md`` (for rendering on a code-hosting site, where the SVG is a separate
+file).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+from markdown_it import MarkdownIt
+
+from vrm_protocol import http_binding, state_machine, vocabulary
+from vrm_protocol.errors import ERROR_TYPE_BASE, ErrorCode, RemoteProtocolError
+from vrm_protocol.requirements import Requirement
+from vrm_protocol.specgen.diagram import Edge, render_state_diagram
+from vrm_protocol.specgen.errors import SpecBuildError
+from vrm_protocol.specgen.markdown import link_sections, table
+from vrm_protocol.specgen.schema_docs import Example, SchemaSet
+from vrm_protocol.specgen.sections import MESSAGE_SECTION, SECTION_REFERENCE
+
+__all__ = ["DIAGRAM_FILE", "BlockContext", "Flavour", "expand_block"]
+
+Flavour = Literal["html", "md"]
+
+#: The state diagram as a file beside the Markdown rendering (spec/ relative).
+DIAGRAM_FILE: Final = "state-machine.svg"
+
+
+@dataclass
+class BlockContext:
+    """Everything a block may draw on, plus what the build learns while expanding."""
+
+    requirements: Mapping[str, Requirement]
+    #: requirement id -> ids of the conformance checks citing it; None: not traced.
+    traceability: Mapping[str, Sequence[str]] | None
+    schemas: SchemaSet
+    examples: Sequence[Example]
+    inline: MarkdownIt
+    #: Section numbers cited in generated text that the map does not have.
+    unknown_sections: list[str] = field(default_factory=list)
+
+    def prose(self, text: str) -> str:
+        """Markdown inline text with its "§N" references linked."""
+        return link_sections(text, set(SECTION_REFERENCE), self.unknown_sections)
+
+    def inline_html(self, text: str) -> str:
+        """Markdown inline text rendered as HTML."""
+        return str(self.inline.renderInline(self.prose(text)))
+
+
+def _section_link(number: str) -> str:
+    if number in SECTION_REFERENCE:
+        return f"[§{number}](#sec-{number})"
+    return f"§{number}"
+
+
+# -- requirements --------------------------------------------------------------------------------
+
+
+def _checks_text(context: BlockContext, requirement: Requirement) -> str:
+    if context.traceability is None:
+        return "Checks: not traced in this build."
+    checks = context.traceability.get(requirement.id, ())
+    if not checks:
+        return "No conformance check."
+    return "Checked by: " + ", ".join(f"`{check}`" for check in checks) + "."
+
+
+def requirement_block(context: BlockContext, requirement_id: str, flavour: Flavour) -> str:
+    """One requirement, anchored by its id, with level, binding, text and checks.
+
+    Raises:
+        KeyError: ``requirement_id`` is not in ``context.requirements``.
+    """
+    requirement = context.requirements[requirement_id]
+    checks = _checks_text(context, requirement)
+    if flavour == "html":
+        level = requirement.level.value
+        return (
+            f'<div class="req req-{level.lower()}" id="{requirement.id}">'
+            f'<p class="req-head"><a class="req-id" href="#{requirement.id}">{requirement.id}</a> '
+            f'<span class="req-level">{level}</span> '
+            f'<span class="req-binds">binds {requirement.binds.value}</span></p>'
+            f'<p class="req-text">{context.inline_html(requirement.text)}</p>'
+            f'<p class="req-checks">{context.inline.renderInline(checks)}</p></div>'
+        )
+    return "\n".join(
+        [
+            f'<a id="{requirement.id}"></a>',
+            "",
+            f"> **[{requirement.id}](#{requirement.id})** · **{requirement.level.value}** · "
+            f"binds {requirement.binds.value}",
+            ">",
+            f"> {context.prose(requirement.text)}",
+            ">",
+            f"> {checks}",
+        ]
+    )
+
+
+def _requirements_index(context: BlockContext) -> str:
+    rows = []
+    for requirement in context.requirements.values():
+        if context.traceability is None:
+            checks = "not traced"
+        else:
+            found = context.traceability.get(requirement.id, ())
+            checks = ", ".join(f"`{check}`" for check in found) or "no check"
+        rows.append(
+            [
+                f"[{requirement.id}](#{requirement.id})",
+                requirement.level.value,
+                requirement.binds.value,
+                _section_link(requirement.section),
+                checks,
+            ]
+        )
+    return table(["Requirement", "Level", "Binds", "Section", "Conformance checks"], rows)
+
+
+def _requirements_summary(context: BlockContext) -> str:
+    counts: dict[tuple[str, str], int] = {}
+    for requirement in context.requirements.values():
+        key = (requirement.area, requirement.level.value)
+        counts[key] = counts.get(key, 0) + 1
+    areas = sorted({area for area, _ in counts})
+    rows = [
+        [area, *(str(counts.get((area, level), 0)) for level in ("MUST", "SHOULD", "MAY"))]
+        for area in areas
+    ]
+    return table(["Area", "MUST", "SHOULD", "MAY"], rows)
+
+
+# -- registries ----------------------------------------------------------------------------------
+
+
+def _error_codes(context: BlockContext) -> str:
+    rows = [
+        [
+            f'<a id="error-{code.value}"></a>`{code.value}`',
+            str(code.http_status),
+            code.info.title,
+            context.prose(code.info.description),
+        ]
+        for code in ErrorCode
+    ]
+    return table(["Code", "HTTP status", "Title", "Meaning"], rows)
+
+
+def _senders(message_type: vocabulary.MessageType) -> str:
+    if message_type in state_machine.ALWAYS_ALLOWED:
+        return "either"
+    roles = {row.sender for row in state_machine.TRANSITION_ROWS if row.message is message_type}
+    if len(roles) == 2:
+        return "either"
+    return ", ".join(sorted(str(role) for role in roles)) or "none"
+
+
+def _message_types(context: BlockContext) -> str:
+    rows = []
+    for message_type in vocabulary.MessageType:
+        schema = context.schemas.documents.get(str(message_type), {})
+        rows.append(
+            [
+                f"`{message_type.value}`",
+                _section_link(MESSAGE_SECTION[str(message_type)]),
+                _senders(message_type),
+                context.prose(" ".join(str(schema.get("description", "")).split())),
+            ]
+        )
+    return table(["Type", "Section", "Sent by", "Purpose"], rows)
+
+
+def _media_types(context: BlockContext) -> str:
+    rows = [
+        [f"`{vocabulary.MESSAGE_MEDIA_TYPE}`", "HTTP media type", "A message in transit", "§11.3"],
+        [f"`{vocabulary.MESSAGE_TYP}`", "JWS `typ`", "A protocol message", "§8.2"],
+        [f"`{vocabulary.ATTESTATION_TYP}`", "JWS `typ`", "A third-party attestation", "§10.3"],
+        [f"`{http_binding.POLL_TYP}`", "JWS `typ`", "A mailbox poll token", "§11.4"],
+        [
+            f"`{http_binding.POLL_AUTH_SCHEME}`",
+            "HTTP authentication scheme",
+            "Authorises a mailbox request",
+            "§11.4",
+        ],
+        [f"`{http_binding.DISCOVERY_PATH}`", "Well-known URI", "The discovery document", "§11.1"],
+        [
+            f"`{http_binding.PROBLEM_MEDIA_TYPE}`",
+            "HTTP media type (RFC 9457)",
+            "A rejection's problem details",
+            "§11.5",
+        ],
+        [f"`{ERROR_TYPE_BASE}<code>`", "Problem type URI", "One per error code", "§11.5"],
+    ]
+    linked = [[context.prose(cell) for cell in row] for row in rows]
+    return table(["Value", "Kind", "Identifies", "Section"], linked)
+
+
+def _enum_of(context: BlockContext, stem: str, name: str) -> list[str]:
+    definition = context.schemas.get(stem).get("$defs", {}).get(name, {})
+    values = definition.get("enum")
+    if not isinstance(values, list):
+        raise SpecBuildError(f"schemas/{stem}.schema.json: $defs/{name} has no enum")
+    return [str(value) for value in values]
+
+
+def _walk(value: Any, visit: Callable[[str, Any], None]) -> None:
+    if isinstance(value, Mapping):
+        for key, member in value.items():
+            visit(str(key), member)
+            _walk(member, visit)
+    elif isinstance(value, list):
+        for member in value:
+            _walk(member, visit)
+
+
+def _example_values(context: BlockContext, keys: set[str]) -> dict[str, set[str]]:
+    """Every string value found under one of ``keys`` in the examples -> the example names."""
+    found: dict[str, set[str]] = {}
+    for example in context.examples:
+
+        def visit(key: str, value: Any, example: Example = example) -> None:
+            values = value if isinstance(value, list) else [value]
+            if key in keys:
+                for item in values:
+                    if isinstance(item, str):
+                        found.setdefault(item, set()).add(example.name)
+
+        _walk(example.payload, visit)
+    return found
+
+
+def _registry_rows(found: Mapping[str, set[str]]) -> list[list[str]]:
+    return [
+        [f"`{value}`", ", ".join(f"`{name}`" for name in sorted(names))]
+        for value, names in sorted(found.items())
+    ]
+
+
+def _data_categories(context: BlockContext) -> str:
+    found = _example_values(context, {"item", "categories", "deleted"})
+    found = {value: names for value, names in found.items() if "." in value and " " not in value}
+    return table(["Data category", "Used in examples"], _registry_rows(found))
+
+
+def _purposes(context: BlockContext) -> str:
+    return table(
+        ["Purpose", "Used in examples"], _registry_rows(_example_values(context, {"purposes"}))
+    )
+
+
+def _terms_documents(context: BlockContext) -> str:
+    seen: dict[tuple[str, str, str], set[str]] = {}
+    for example in context.examples:
+
+        def visit(key: str, value: Any, example: Example = example) -> None:
+            if key == "terms" and isinstance(value, Mapping) and "id" in value:
+                ident = (str(value["id"]), str(value.get("version", "")), str(value.get("url", "")))
+                seen.setdefault(ident, set()).add(example.name)
+
+        _walk(example.payload, visit)
+    rows = [
+        [f"`{ident}`", f"`{version}`", f"`{url}`", ", ".join(f"`{n}`" for n in sorted(names))]
+        for (ident, version, url), names in sorted(seen.items())
+    ]
+    return table(["Terms id", "Version", "URL", "Used in examples"], rows)
+
+
+def _notification_categories(context: BlockContext) -> str:
+    rows = [[f"`{value}`"] for value in _enum_of(context, "common", "notificationCategory")]
+    return table(["Notification category"], rows)
+
+
+# -- HTTP binding ----------------------------------------------------------------------------------
+
+
+def _http_endpoints(context: BlockContext) -> str:
+    rows = [
+        [f"`GET {http_binding.DISCOVERY_PATH}`", "Discovery document (§11.1)", "`200` JSON"],
+        [f"`GET {http_binding.JWKS_PATH}`", "The party's public keys (§11.2)", "`200` JWKS"],
+        [
+            f"`POST {http_binding.INBOX_PATH}`",
+            f"Deliver one message, `{vocabulary.MESSAGE_MEDIA_TYPE}` (§11.3)",
+            "`202` or `200` with a signed receipt; problem details otherwise",
+        ],
+        [
+            f"`GET {http_binding.MAILBOX_PATH}?after=N`",
+            f"Collect waiting messages, `Authorization: {http_binding.POLL_AUTH_SCHEME} <token>` "
+            "(§11.4)",
+            '`200` `{"messages": [...], "next": N}`',
+        ],
+        [f"`{http_binding.TEST_DRIVER_PREFIX}/...`", "Test mode only (§14.3)", ""],
+    ]
+    linked = [[context.prose(cell) for cell in row] for row in rows]
+    return table(["Method and path", "Purpose", "Answer"], linked)
+
+
+def _problem_example(_: BlockContext) -> str:
+    error = RemoteProtocolError(
+        ErrorCode.WRONG_AUDIENCE, "this agent is not among the message's receivers"
+    )
+    response = http_binding.problem_response(error)
+    reason = HTTPStatus(response.status).phrase
+    headers = "\n".join(f"{name}: {value}" for name, value in response.headers.items())
+    body = json.dumps(json.loads(response.body), indent=2, ensure_ascii=False)
+    return f"```http\nHTTP/1.1 {response.status} {reason}\n{headers}\n\n{body}\n```"
+
+
+# -- state machine -------------------------------------------------------------------------------
+
+
+def _states(context: BlockContext) -> str:
+    rows = [
+        [
+            f"`{state.value.upper()}`",
+            ", ".join(step.value for step in description.steps),
+            context.prose(description.summary),
+            context.prose(description.entry),
+            context.prose(description.exit),
+        ]
+        for state, description in state_machine.STATE_DESCRIPTIONS.items()
+    ]
+    return table(["State", "Lifecycle steps", "Meaning", "Entered by", "Left by"], rows)
+
+
+def _transitions(context: BlockContext) -> str:
+    rows = []
+    for row in state_machine.TRANSITION_ROWS:
+        target = f"`{row.target.value.upper()}`"
+        if row.otherwise is not None:
+            target += f", or `{row.otherwise.value.upper()}` when {row.otherwise_when}"
+        rows.append(
+            [
+                f"`{row.state.value.upper()}`",
+                row.sender.value,
+                f"`{row.message.value}`",
+                target,
+                context.prose(row.why),
+            ]
+        )
+    return table(["State", "Sender", "Message", "Next state", "Why"], rows)
+
+
+def _guards(_: BlockContext) -> str:
+    rows = [
+        [
+            f"`{message.value}`",
+            ", ".join(f"[`{code.value}`](#error-{code.value})" for code in codes),
+        ]
+        for message, codes in state_machine.GUARD_CODES.items()
+    ]
+    return table(["Message", "Codes its guards may raise"], rows)
+
+
+def _lifecycle_states(_: BlockContext) -> str:
+    rows = [
+        [f"`{step.value}`", ", ".join(f"`{state.value.upper()}`" for state in states)]
+        for step, states in state_machine.STEP_STATES.items()
+    ]
+    return table(["Lifecycle step", "States that carry it"], rows)
+
+
+def state_diagram_svg() -> str:
+    """The state diagram (SVG) from the transition table."""
+    edges: list[Edge] = []
+    for row in state_machine.TRANSITION_ROWS:
+        exit_move = row.message is vocabulary.MessageType.EXIT_NOTICE
+        label = f"{row.message.value} ({row.sender.value})"
+        edges.append(Edge(row.state.value, row.target.value, label, exit=exit_move))
+        if row.otherwise is not None:
+            edges.append(Edge(row.state.value, row.otherwise.value, label, exit=exit_move))
+    return render_state_diagram(
+        [state.value for state in state_machine.RelationshipState],
+        edges,
+        initial=state_machine.RelationshipState.SEARCH.value,
+        title="The relationship state machine (spec §7)",
+    )
+
+
+def _state_diagram(_: BlockContext, flavour: Flavour) -> str:
+    if flavour == "md":
+        return f"![The relationship state machine]({DIAGRAM_FILE})"
+    return f'<figure class="diagram">{state_diagram_svg().strip()}</figure>'
+
+
+# -- worked example ------------------------------------------------------------------------------
+
+
+def _party(identifier: str, counterparty: str) -> str:
+    if identifier.startswith("did:jwk:"):
+        return f"Sally's pseudonym for {urlsplit(counterparty).hostname or counterparty}"
+    return urlsplit(identifier).hostname or identifier
+
+
+def _get(value: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _money(value: Any) -> str:
+    if isinstance(value, Mapping) and "amount" in value:
+        return f"{value.get('currency', '')} {value['amount']}".strip()
+    return "?"
+
+
+def _count(value: Any) -> int:
+    return len(value) if isinstance(value, list) else 0
+
+
+def _summary(example: Example) -> str:
+    """One line saying what the example's body says, for the worked example's steps."""
+    body = example.payload.get("body", {})
+    kind = example.message_type
+    facts: list[str] = []
+    if kind == "personal-rfi":
+        facts = [
+            str(_get(body, "intent.summary")),
+            f"budget up to {_money(_get(body, 'budget.max'))}",
+        ]
+    elif kind == "personal-rfp":
+        facts = [str(_get(body, "requirements.item.description"))]
+        if _get(body, "recipientCount"):
+            facts.append(f"one of {_get(body, 'recipientCount')} copies")
+    elif kind == "offer":
+        facts = [f"{_get(body, 'basis')} offer", f"total {_money(_get(body, 'price.total'))}"]
+        if _get(body, "tradeIn.handover"):
+            facts.append(f"trade-in handover {_get(body, 'tradeIn.handover')}")
+        if _get(body, "supersedes"):
+            facts.append("supersedes an earlier offer")
+    elif kind == "offer-acceptance":
+        facts = ["accepts the offer it names by digest"]
+        if _count(_get(body, "approvals")):
+            facts.append("with a co-decision-maker's approval")
+    elif kind == "offer-decline":
+        facts = [f"reason {_get(body, 'reason')}"]
+    elif kind == "deal-confirmation":
+        facts = [f"deal total {_money(_get(body, 'deal.total'))}"]
+    elif kind == "terms-assertion":
+        facts = [f"{_get(body, 'party.name')} asks for {_count(_get(body, 'requests'))} item(s)"]
+    elif kind == "terms-response":
+        facts = [f"{_get(body, 'decision')}", f"{_count(_get(body, 'accepted'))} item(s) accepted"]
+    elif kind == "service-notice":
+        facts = [f"{_get(body, 'kind')}", str(_get(body, "summary"))]
+    elif kind == "service-response":
+        facts = [f"{_get(body, 'decision')}"]
+    elif kind == "support-request":
+        facts = [str(_get(body, "subject")), f"severity {_get(body, 'severity')}"]
+    elif kind == "support-resolution":
+        facts = [f"{_get(body, 'status')}"]
+    elif kind == "exit-notice":
+        facts = [
+            f"reason {_get(body, 'reason')}",
+            f"export {'requested' if _get(body, 'export.requested') else 'not requested'}",
+            f"deletion {'requested' if _get(body, 'deletion.requested') else 'not requested'}",
+        ]
+    elif kind == "exit-acknowledgement":
+        facts = [f"{_count(_get(body, 'deletionReceipt.deleted'))} item(s) deleted"]
+    elif kind == "problem-report":
+        facts = [f"code `{_get(body, 'code')}`"]
+    elif kind == "receipt":
+        facts = [f"status {_get(body, 'status')}"]
+    return "; ".join(fact for fact in facts if fact and fact != "None")
+
+
+def _journey(examples: Sequence[Example]) -> list[Example]:
+    return sorted(examples, key=lambda e: (str(e.payload.get("created", "")), e.name))
+
+
+def _worked_example(context: BlockContext, flavour: Flavour) -> str:
+    if not context.examples:
+        raise SpecBuildError("schemas/examples holds no example for the worked example")
+    parts: list[str] = []
+    for number, example in enumerate(_journey(context.examples), start=1):
+        payload = example.payload
+        to = [str(t) for t in payload.get("to", [])]
+        sender = str(payload.get("from", ""))
+        receiver = to[0] if to else ""
+        caption = (
+            f"**Step {number}: `{example.message_type}`** "
+            f"({_section_link(MESSAGE_SECTION.get(example.message_type, '6'))}), "
+            f"{payload.get('created', '')}, from {_party(sender, receiver)} "
+            f"to {_party(receiver, sender)}: {_summary(example)}. "
+            f"Source: `schemas/examples/{example.name}.json`."
+        )
+        body = json.dumps(payload, indent=2, ensure_ascii=False)
+        if flavour == "html":
+            parts.append(
+                caption
+                + "\n\n<details><summary>Message</summary>\n\n```json\n"
+                + body
+                + "\n```\n\n</details>"
+            )
+        else:
+            parts.append(caption + "\n\n```json\n" + body + "\n```")
+    return "\n\n".join(parts)
+
+
+# -- dispatch ------------------------------------------------------------------------------------
+
+_SIMPLE: Final[Mapping[str, Callable[[BlockContext], str]]] = {
+    "error-codes": _error_codes,
+    "message-types": _message_types,
+    "media-types": _media_types,
+    "data-categories": _data_categories,
+    "purposes": _purposes,
+    "terms-documents": _terms_documents,
+    "notification-categories": _notification_categories,
+    "http-endpoints": _http_endpoints,
+    "problem-example": _problem_example,
+    "states": _states,
+    "transitions": _transitions,
+    "guards": _guards,
+    "lifecycle-states": _lifecycle_states,
+    "requirements-index": _requirements_index,
+    "requirements-summary": _requirements_summary,
+}
+
+
+def expand_block(context: BlockContext, name: str, argument: str, flavour: Flavour) -> str:
+    """The Markdown (with raw HTML in the ``html`` flavour) of one ``{{name argument}}`` marker.
+
+    Raises:
+        SpecBuildError: the marker is unknown, or its argument names nothing.
+    """
+    if name == "req":
+        if argument not in context.requirements:
+            raise SpecBuildError(f"{{{{req {argument}}}}} names no requirement of the registry")
+        return requirement_block(context, argument, flavour)
+    if name == "fields":
+        return context.schemas.field_tables(argument, context.prose)
+    if name == "state-diagram":
+        return _state_diagram(context, flavour)
+    if name == "worked-example":
+        return _worked_example(context, flavour)
+    if name in _SIMPLE and not argument:
+        return _SIMPLE[name](context)
+    raise SpecBuildError(f"unknown marker {{{{{name} {argument}}}}}".replace(" }}", "}}"))

@@ -1,0 +1,129 @@
+"""The specification's section map (§1 to §17) and the anchors of its headings.
+
+The map is fixed: the prose sources in ``spec/src`` must use exactly these
+numbers and titles for their level-1 and level-2 headings, so that every
+"spec §N.M" citation in code, schemas and requirements means one thing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from vrm_protocol.vocabulary import MessageType
+
+__all__ = [
+    "MESSAGE_SECTION",
+    "SECTION_MAP",
+    "SECTION_REFERENCE",
+    "Section",
+    "section_anchor",
+    "slug",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One numbered section of the map."""
+
+    number: str
+    title: str
+
+    @property
+    def level(self) -> int:
+        """1 for "§8", 2 for "§8.1"."""
+        return self.number.count(".") + 1
+
+    @property
+    def anchor(self) -> str:
+        """The HTML id of the section's heading."""
+        return section_anchor(self.number)
+
+
+def section_anchor(number: str) -> str:
+    """The HTML id of the heading of section ``number`` ("8.1" -> "sec-8.1")."""
+    return f"sec-{number}"
+
+
+def slug(text: str) -> str:
+    """A lower-case, hyphenated id fragment for ``text``."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+_MESSAGE_SECTIONS: Final = (
+    MessageType.PERSONAL_RFI,
+    MessageType.PERSONAL_RFP,
+    MessageType.OFFER,
+    MessageType.OFFER_ACCEPTANCE,
+    MessageType.OFFER_DECLINE,
+    MessageType.DEAL_CONFIRMATION,
+    MessageType.TERMS_ASSERTION,
+    MessageType.TERMS_RESPONSE,
+    MessageType.SERVICE_NOTICE,
+    MessageType.SERVICE_RESPONSE,
+    MessageType.SUPPORT_REQUEST,
+    MessageType.SUPPORT_RESOLUTION,
+    MessageType.EXIT_NOTICE,
+    MessageType.EXIT_ACKNOWLEDGEMENT,
+    MessageType.PROBLEM_REPORT,
+    MessageType.RECEIPT,
+)
+
+_MAP: Final[tuple[tuple[str, str], ...]] = (
+    ("1", "Introduction and goals"),
+    ("2", "Terminology and conformance language"),
+    ("3", "Roles and identities"),
+    ("3.1", "Buyers: pairwise pseudonyms"),
+    ("3.2", "Vendors and third parties"),
+    ("4", "The lifecycle"),
+    ("5", "Envelope"),
+    ("5.1", "Members"),
+    ("5.2", "Threads and parents"),
+    ("5.3", "Addressing and audience"),
+    ("5.4", "Extensions and unknown members"),
+    ("6", "Messages"),
+    *((f"6.{index}", str(kind)) for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)),
+    ("7", "State machine"),
+    ("8", "Signing profile"),
+    ("8.1", "Algorithms"),
+    ("8.2", "Protected header"),
+    ("8.3", "Canonical payload"),
+    ("8.4", "Keys and kid"),
+    ("8.5", "Message digest"),
+    ("9", "Freshness and replay"),
+    ("9.1", "Expiry and clock skew"),
+    ("9.2", "Audience"),
+    ("9.3", "Replay"),
+    ("10", "Attestations"),
+    ("10.1", "Ability to pay"),
+    ("10.2", "Approval"),
+    ("10.3", "Verification"),
+    ("11", "HTTP binding"),
+    ("11.1", "Discovery"),
+    ("11.2", "JWKS"),
+    ("11.3", "Inbox and receipts"),
+    ("11.4", "Mailbox and poll token"),
+    ("11.5", "Problem details"),
+    ("11.6", "Limits and rate"),
+    ("12", "Privacy considerations"),
+    ("13", "Security considerations"),
+    ("14", "Conformance"),
+    ("14.1", "The conformance suite"),
+    ("14.2", "Test vectors"),
+    ("14.3", "Test driver"),
+    ("15", "Versioning and extensions"),
+    ("16", "Registries"),
+    ("17", "Worked example"),
+)
+
+#: Every section, in document order.
+SECTION_MAP: Final[tuple[Section, ...]] = tuple(Section(number, title) for number, title in _MAP)
+
+#: Section number -> section, for lookups.
+SECTION_REFERENCE: Final[dict[str, Section]] = {section.number: section for section in SECTION_MAP}
+
+#: Message type -> the number of its section in §6.
+MESSAGE_SECTION: Final[dict[str, str]] = {
+    str(kind): f"6.{index}" for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)
+}
