@@ -1,0 +1,384 @@
+"""The vendor agent over HTTP (spec §11): an aiohttp application.
+
+Routes (spec §11.1-§11.4)::
+
+    GET  /.well-known/vrm        discovery document
+    GET  /vrm/jwks.json          the vendor's public keys
+    POST /vrm/inbox              one message (application/vrm+jws) -> 202 + receipt
+    GET  /vrm/mailbox?after=N    replies for a party that gave no replyTo (VRM-Poll token)
+
+and, only with ``test_mode`` (spec §14.3), the test driver::
+
+    POST /vrm/test-driver/clock           {"offsetSeconds": N}: run N s ahead of real time
+    GET  /vrm/test-driver/state           relationships, offers, data held, deletions
+    POST /vrm/test-driver/service-notice  {"peer", "kind", "category"?, "programme"?, "summary"?}
+    POST /vrm/test-driver/sweep           run the retention sweep now
+    POST /vrm/test-driver/deliver         attempt every due delivery now
+
+and, only with an ``operator_token``, the operator's own route (same body as
+the driver's ``service-notice``, ``Authorization: Bearer <token>``)::
+
+    POST /vrm/operator/service-notice
+
+Every rejection is RFC 9457 problem details with the stable code (spec
+§11.5); an unexpected failure is ``internal-error`` and, because the agent
+commits in one transaction, leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from reference_vendor.agent import VendorAgent
+from reference_vendor.clock import AgentClock
+from reference_vendor.config import KEY_FILE, STORE_FILE, VendorConfig, load_or_create_key
+from reference_vendor.outbox import deliver_forever, deliver_once, flush
+from reference_vendor.store import SqliteVendorStore
+from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
+from vrm_protocol.http_binding import (
+    DISCOVERY_PATH,
+    INBOX_PATH,
+    JWKS_PATH,
+    MAILBOX_PATH,
+    TEST_DRIVER_PREFIX,
+    RateLimiter,
+    check_inbox_request,
+    discovery_document,
+    poll_token_from_authorization,
+    problem_response,
+)
+from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, MessageType
+
+__all__ = ["AGENT", "CONFIG", "create_app"]
+
+log = logging.getLogger(__name__)
+
+CONFIG = web.AppKey("config", VendorConfig)
+AGENT = web.AppKey("agent", VendorAgent)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+KEY_LIMITER = web.AppKey("key_limiter", RateLimiter)
+ADDRESS_LIMITER = web.AppKey("address_limiter", RateLimiter)
+
+#: The operator's routes (enabled by ``operator_token``).
+OPERATOR_PREFIX = "/vrm/operator"
+
+_M = MessageType
+#: What a vendor takes in its inbox (spec §6), and what it sends.
+VENDOR_ACCEPTS = (
+    _M.PERSONAL_RFI, _M.PERSONAL_RFP, _M.OFFER, _M.OFFER_ACCEPTANCE, _M.OFFER_DECLINE,
+    _M.TERMS_RESPONSE, _M.SERVICE_RESPONSE, _M.SUPPORT_REQUEST, _M.EXIT_NOTICE,
+    _M.PROBLEM_REPORT,
+)  # fmt: skip
+VENDOR_SENDS = (
+    _M.OFFER, _M.DEAL_CONFIRMATION, _M.TERMS_ASSERTION, _M.SERVICE_NOTICE,
+    _M.SUPPORT_RESOLUTION, _M.EXIT_ACKNOWLEDGEMENT, _M.RECEIPT,
+)  # fmt: skip
+THIRD_PARTY_ACCEPTS = (
+    _M.PERSONAL_RFI, _M.TERMS_RESPONSE, _M.SERVICE_RESPONSE, _M.SUPPORT_REQUEST,
+    _M.EXIT_NOTICE, _M.PROBLEM_REPORT,
+)  # fmt: skip
+THIRD_PARTY_SENDS = (
+    _M.TERMS_ASSERTION, _M.SERVICE_NOTICE, _M.SUPPORT_RESOLUTION, _M.EXIT_ACKNOWLEDGEMENT,
+    _M.RECEIPT,
+)  # fmt: skip
+
+
+def _problem(error: ProtocolError, request: web.Request) -> web.Response:
+    retry = error.extra.pop("retry_after", None) if error.code is ErrorCode.RATE_LIMITED else None
+    rendered = problem_response(
+        error,
+        instance=request.path,
+        retry_after_seconds=int(retry) if isinstance(retry, int) else None,
+    )
+    return web.Response(status=rendered.status, body=rendered.body, headers=rendered.headers)
+
+
+def _internal_error(request: web.Request) -> web.Response:
+    error = RemoteProtocolError(
+        ErrorCode.INTERNAL_ERROR, "the vendor failed to process the message; nothing was applied"
+    )
+    return _problem(error, request)
+
+
+def _header_kid(token: bytes) -> str | None:
+    """The protected header's ``kid``, read only to pick a rate-limit bucket
+    (the pipeline judges the header)."""
+    segment = token.split(b".", 1)[0]
+    if len(segment) > 4096:
+        return None
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """Read at most ``limit`` bytes of the body; more is ``payload-too-large``.
+
+    The declared length was checked before; this bounds a chunked body too.
+
+    Raises:
+        RemoteProtocolError: PAYLOAD_TOO_LARGE.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(65536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise RemoteProtocolError(
+                ErrorCode.PAYLOAD_TOO_LARGE, f"the body exceeds the limit of {limit} bytes"
+            )
+        chunks.append(chunk)
+
+
+async def inbox(request: web.Request) -> web.StreamResponse:
+    """``POST /vrm/inbox`` (spec §11.3)."""
+    app = request.app
+    config = app[CONFIG]
+    agent = app[AGENT]
+    limit = config.limits.max_message_bytes
+    try:
+        # Headers first: an oversized or mistyped body is refused unread (spec §11.3, §11.6).
+        check_inbox_request(
+            request.headers.get("Content-Type"), request.content_length, max_message_bytes=limit
+        )
+        app[ADDRESS_LIMITER].check(request.remote or "unknown", time.monotonic())
+        token = (await _read_body(request, limit)).strip()
+        kid = _header_kid(token)
+        if kid is not None:
+            app[KEY_LIMITER].check(kid, time.monotonic())
+        answer = await agent.receive(token)
+    except ProtocolError as error:
+        return _problem(error, request)
+    except Exception:
+        log.exception("inbox: unexpected failure")
+        return _internal_error(request)
+    response = web.Response(status=answer.status, body=answer.receipt)
+    response.content_type = MESSAGE_MEDIA_TYPE
+    # Send the receipt before any reply can be delivered: a reply never
+    # overtakes the receipt of the message it answers.
+    await response.prepare(request)
+    await response.write_eof()
+    agent.outbox_ready.set()
+    return response
+
+
+async def mailbox(request: web.Request) -> web.Response:
+    """``GET /vrm/mailbox?after=N`` with a signed poll token (spec §11.4)."""
+    agent = request.app[AGENT]
+    try:
+        token = poll_token_from_authorization(request.headers.get("Authorization"))
+        after_text = request.query.get("after")
+        try:
+            after = int(after_text) if after_text is not None else None
+        except ValueError as error:
+            raise RemoteProtocolError(ErrorCode.SCHEMA_INVALID, "after is an integer") from error
+        document = await agent.mailbox(token, after)
+    except ProtocolError as error:
+        return _problem(error, request)
+    except Exception:
+        log.exception("mailbox: unexpected failure")
+        return _internal_error(request)
+    return web.json_response(document)
+
+
+async def discovery(request: web.Request) -> web.Response:
+    """``GET /.well-known/vrm`` (spec §11.1)."""
+    config = request.app[CONFIG]
+    catalogue = config.catalogue
+    vendor = catalogue.role == "vendor"
+    document = discovery_document(
+        party_id=config.party_id,
+        # A third party takes the vendor role in its own relationship (vocabulary.Role).
+        role="vendor",
+        name=catalogue.name,
+        base_url=config.party_id,
+        accepts=VENDOR_ACCEPTS if vendor else THIRD_PARTY_ACCEPTS,
+        sends=VENDOR_SENDS if vendor else THIRD_PARTY_SENDS,
+        terms=[catalogue.terms_reference()],
+        categories=catalogue.categories,
+        max_message_bytes=config.limits.max_message_bytes,
+        max_depth=config.limits.max_nesting_depth,
+        rate_per_minute=int(config.rate_per_second * 60),
+        test_driver=config.test_mode,
+    )
+    document["partyRole"] = catalogue.role
+    return web.json_response(document)
+
+
+async def jwks(request: web.Request) -> web.Response:
+    """``GET /vrm/jwks.json`` (spec §11.2): public keys under their thumbprints."""
+    return web.json_response(request.app[AGENT].key_set.to_jwks())
+
+
+# -- test driver (spec §14.3) -------------------------------------------------------------------
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        document = await request.json()
+    except ValueError as error:
+        raise web.HTTPBadRequest(text=f"a JSON object is expected: {error}") from error
+    if not isinstance(document, dict):
+        raise web.HTTPBadRequest(text="a JSON object is expected")
+    return document
+
+
+async def driver_clock(request: web.Request) -> web.Response:
+    """``POST /clock {"offsetSeconds": N}``: absolute offset from real time."""
+    document = await _json_object(request)
+    offset = document.get("offsetSeconds")
+    if not isinstance(offset, int) or isinstance(offset, bool):
+        raise web.HTTPBadRequest(text="offsetSeconds is an integer")
+    agent = request.app[AGENT]
+    # What is in flight arrives before time jumps (see outbox.flush).
+    await flush(agent, request.app[HTTP])
+    await agent.set_clock_offset(offset)
+    return web.json_response({"offsetSeconds": offset, "now": agent.clock.now().isoformat()})
+
+
+async def driver_state(request: web.Request) -> web.Response:
+    """``GET /state``: relationships, offers, data held, deletions."""
+    return web.json_response(await request.app[AGENT].summary())
+
+
+async def driver_service_notice(request: web.Request) -> web.Response:
+    """``POST /service-notice {"buyer"|"peer", "kind"?, "category"?, "programme"?, "summary"?,
+    "proposals"?}``:
+    prompt the vendor to send a service notice or programme offer (spec §14.3).
+
+    ``200`` when sent; ``409`` when the individual's preferences forbid it (the
+    refusal is recorded); ``404`` for an unknown relationship or programme.
+    """
+    document = await _json_object(request)
+    peer = document.get("peer", document.get("buyer"))
+    if not isinstance(peer, str):
+        raise web.HTTPBadRequest(text="name the relationship: buyer (or peer) is a party id")
+    options = {
+        name: value if isinstance(value, str) else None
+        for name in ("kind", "category", "programme", "summary")
+        for value in (document.get(name),)
+    }
+    proposals = document.get("proposals") or []
+    if not isinstance(proposals, list) or not all(isinstance(p, dict) for p in proposals):
+        raise web.HTTPBadRequest(text="proposals is a list of objects")
+    try:
+        outcome = await request.app[AGENT].send_notice(peer, proposals=proposals, **options)
+    except LookupError as error:
+        raise web.HTTPNotFound(text=str(error)) from error
+    except LocalProtocolError as error:
+        raise web.HTTPBadRequest(text=f"not a valid notice: {error}") from error
+    return web.json_response(
+        {"sent": outcome.sent, "id": outcome.message_id, "reason": outcome.reason},
+        status=200 if outcome.sent else 409,
+    )
+
+
+async def operator_service_notice(request: web.Request) -> web.Response:
+    """``POST /vrm/operator/service-notice``: the driver's instruction, for the operator."""
+    token = request.app[CONFIG].operator_token
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if (
+        token is None
+        or scheme != "Bearer"
+        or not hmac.compare_digest(given.encode(), token.encode())
+    ):
+        raise web.HTTPUnauthorized(text="operator routes need 'Authorization: Bearer <token>'")
+    return await driver_service_notice(request)
+
+
+async def driver_sweep(request: web.Request) -> web.Response:
+    """``POST /sweep``: delete data whose retention has ended, now."""
+    deleted = await request.app[AGENT].sweep()
+    return web.json_response({"deleted": [{"peer": d.peer_id, "item": d.item} for d in deleted]})
+
+
+async def driver_deliver(request: web.Request) -> web.Response:
+    """``POST /deliver``: attempt every due delivery now."""
+    attempted = await deliver_once(request.app[AGENT], request.app[HTTP])
+    return web.json_response({"attempted": attempted})
+
+
+# -- lifecycle --------------------------------------------------------------------------------
+
+
+async def _sweep_forever(agent: VendorAgent, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await agent.sweep()
+        except Exception:
+            log.exception("retention sweep failed")
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    store = SqliteVendorStore(config.data_dir / STORE_FILE)
+    key = load_or_create_key(config.data_dir / KEY_FILE)
+    agent = VendorAgent(config, store, AgentClock(), key)
+    if config.test_mode:
+        await agent.restore_clock_offset()
+    app[AGENT] = agent
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    app[HTTP] = session
+    tasks = [
+        asyncio.create_task(_sweep_forever(agent, config.sweep_interval), name="vendor-sweeper")
+    ]
+    if config.background_delivery:
+        tasks.append(asyncio.create_task(deliver_forever(agent, session), name="vendor-outbox"))
+    try:
+        await agent.sweep()
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await session.close()
+        store.close()
+
+
+def create_app(config: VendorConfig) -> web.Application:
+    """The vendor agent as an aiohttp application.
+
+    The store, the key and the background tasks (reply delivery, retention
+    sweep) start with the application and stop with it (``cleanup_ctx``).
+    """
+    limits = config.limits
+    # The inbox bounds its own body; this bounds the test driver's JSON bodies.
+    app = web.Application(client_max_size=limits.max_message_bytes + 1024)
+    app[CONFIG] = config
+    app[KEY_LIMITER] = RateLimiter(config.rate_per_second, config.burst)
+    app[ADDRESS_LIMITER] = RateLimiter(config.address_rate_per_second, config.address_burst)
+    app.cleanup_ctx.append(_lifecycle)
+    app.router.add_get(DISCOVERY_PATH, discovery)
+    app.router.add_get(JWKS_PATH, jwks)
+    app.router.add_post(INBOX_PATH, inbox)
+    app.router.add_get(MAILBOX_PATH, mailbox)
+    if config.operator_token:
+        app.router.add_post(OPERATOR_PREFIX + "/service-notice", operator_service_notice)
+    if config.test_mode:
+        app.router.add_post(TEST_DRIVER_PREFIX + "/clock", driver_clock)
+        app.router.add_get(TEST_DRIVER_PREFIX + "/state", driver_state)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/service-notice", driver_service_notice)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/sweep", driver_sweep)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/deliver", driver_deliver)
+    return app

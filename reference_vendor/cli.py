@@ -1,0 +1,236 @@
+"""``vrm vendor``: run the reference vendor agent, and operate it.
+
+::
+
+    vrm vendor serve --catalogue dealer-mayfair --data-dir DIR [--host 127.0.0.1] [--port 0]
+                     [--test-mode] [--fault NAME ...] [--public-url URL] [--trust-issuer FILE ...]
+                     [--operator-token T] [--reply-delay S]
+    vrm vendor catalogues
+    vrm vendor send-notice --url URL --peer DID [--kind K] [--category C] [--programme P]
+                           [--token T]
+    vrm vendor export --data-dir DIR --peer DID
+
+``serve`` prints exactly ``listening on http://HOST:PORT`` once the socket is
+bound (``--port 0`` picks a free port); the party id is the base URL (or
+``--public-url``). The signing key is created in the data directory on first
+run (mode 0600) and reused after every restart, so is the SQLite store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from reference_vendor.catalogue import (
+    CatalogueError,
+    TrustedIssuer,
+    load_catalogue,
+    load_issuer_file,
+    shipped_catalogues,
+)
+from reference_vendor.config import STORE_FILE, VendorConfig
+from reference_vendor.faults import FAULTS, FaultError, check_faults
+
+__all__ = ["vendor"]
+
+
+@click.group()
+def vendor() -> None:
+    """Run and operate the reference vendor agent."""
+
+
+@vendor.command("catalogues")
+def catalogues_command() -> None:
+    """List the catalogues shipped with the agent."""
+    for name in shipped_catalogues():
+        catalogue = load_catalogue(name)
+        click.echo(f"{name:<16} {catalogue.role:<12} {catalogue.name}")
+
+
+async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> None:
+    from aiohttp import web
+
+    from reference_vendor.app import create_app
+
+    runner = web.AppRunner(create_app(config), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.SockSite(runner, sock)
+    await site.start()
+    click.echo(f"listening on {shown_url}")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+@vendor.command("serve")
+@click.option(
+    "--catalogue",
+    "catalogue_name",
+    required=True,
+    help=f"A shipped catalogue ({', '.join(shipped_catalogues())}) or a TOML file.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where the SQLite store and the signing key live (created if missing).",
+)
+@click.option("--test-mode", is_flag=True, help="Serve the conformance test driver.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    type=click.Choice(sorted(FAULTS)),
+    help="Misbehave on purpose (test mode only; for the suite's own tests).",
+)
+@click.option("--public-url", help="The party id / base URL, when not http://HOST:PORT.")
+@click.option(
+    "--trust-issuer",
+    "issuer_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Trust an attestation issuer: `vrm conformance issuer` output ({issuer, jwks}).",
+)
+@click.option(
+    "--operator-token",
+    envvar="VRM_VENDOR_OPERATOR_TOKEN",
+    help="Enable POST /vrm/operator/service-notice with this bearer token.",
+)
+@click.option(
+    "--reply-delay",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Seconds between committing a reply and delivering it.",
+)
+def serve(
+    catalogue_name: str,
+    host: str,
+    port: int,
+    data_dir: Path,
+    test_mode: bool,
+    faults: tuple[str, ...],
+    public_url: str | None,
+    issuer_files: tuple[Path, ...],
+    operator_token: str | None,
+    reply_delay: float,
+) -> None:
+    """Serve the vendor agent until interrupted."""
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        catalogue = load_catalogue(catalogue_name)
+        issuers: tuple[TrustedIssuer, ...] = tuple(load_issuer_file(p) for p in issuer_files)
+        catalogue = catalogue.with_trusted_issuers(issuers)
+        chosen_faults = check_faults(faults, test_mode=test_mode)
+    except (CatalogueError, FaultError) as error:
+        raise click.UsageError(str(error)) from error
+    # Bind first, so the party id (the base URL) is known before the app is built.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error}") from error
+    sock.listen(128)
+    sock.setblocking(False)
+    bound_port = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    shown_url = f"http://{shown_host}:{bound_port}"
+    config = VendorConfig(
+        catalogue=catalogue,
+        data_dir=data_dir,
+        public_url=public_url or shown_url,
+        test_mode=test_mode,
+        faults=chosen_faults,
+        reply_delay=reply_delay,
+        operator_token=operator_token,
+    )
+    asyncio.run(_serve(config, sock, shown_url))
+
+
+@vendor.command("send-notice")
+@click.option("--url", required=True, help="The vendor agent's base URL.")
+@click.option("--peer", required=True, help="The individual's pseudonym (did:jwk).")
+@click.option("--kind", help="Notice kind (default: from the category).")
+@click.option("--category", help="Notification category (default: one the individual allows).")
+@click.option("--programme", help="A programme of the catalogue (e.g. road-warrior).")
+@click.option(
+    "--token",
+    envvar="VRM_VENDOR_OPERATOR_TOKEN",
+    help="The agent's operator token; without it the test driver is used (test mode).",
+)
+def send_notice(
+    url: str,
+    peer: str,
+    kind: str | None,
+    category: str | None,
+    programme: str | None,
+    token: str | None,
+) -> None:
+    """Ask a running agent to send a service notice or programme offer to one individual.
+
+    Exit code 0 when sent; 1 when the individual's preferences forbid it (the
+    agent records the refusal) or the agent refused the request.
+    """
+    import urllib.error
+    import urllib.request
+
+    document = {"peer": peer, "kind": kind, "category": category, "programme": programme}
+    route = "/vrm/operator/service-notice" if token else "/vrm/test-driver/service-notice"
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(  # noqa: S310 - the operator names the agent's URL
+        url.rstrip("/") + route,
+        data=json.dumps({k: v for k, v in document.items() if v is not None}).encode(),
+        headers=headers,
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            click.echo(response.read().decode())
+    except urllib.error.HTTPError as error:
+        click.echo(error.read().decode(), err=True)
+        sys.exit(1)
+
+
+@vendor.command("export")
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True
+)
+@click.option("--peer", required=True, help="The individual's pseudonym (did:jwk).")
+def export(data_dir: Path, peer: str) -> None:
+    """Print everything the store holds about one individual, as JSON."""
+    from reference_vendor.store import SqliteVendorStore
+
+    store = SqliteVendorStore(data_dir / STORE_FILE)
+    try:
+        summary = store.summary()
+    finally:
+        store.close()
+    entry = summary["relationships"].get(peer)
+    if entry is None:
+        raise click.ClickException(f"no relationship with {peer}")
+    click.echo(json.dumps(entry, indent=2, ensure_ascii=False))

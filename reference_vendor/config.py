@@ -1,0 +1,89 @@
+"""The vendor agent's configuration and its signing key on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reference_vendor.catalogue import Catalogue
+from vrm_protocol.keys import SigningKey
+from vrm_protocol.limits import DEFAULT_LIMITS, Limits
+
+__all__ = ["KEY_FILE", "STORE_FILE", "VendorConfig", "load_or_create_key"]
+
+#: The vendor's private signing key (JWK, mode 0600) inside the data directory.
+KEY_FILE = "vendor-signing-key.jwk"
+#: The vendor's SQLite store inside the data directory.
+STORE_FILE = "vendor.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class VendorConfig:
+    """Everything :func:`reference_vendor.app.create_app` needs.
+
+    Attributes:
+        catalogue: what the party is and sells.
+        data_dir: where the store and the key live (created if missing).
+        public_url: the party's base URL, which is also its party id (spec §3.2).
+        test_mode: serve the conformance test driver (spec §14.3).
+        faults: named fault switches (test mode only, see :mod:`reference_vendor.faults`).
+        limits: the receiving limits, declared in discovery (spec §11.6).
+        rate_per_second, burst: the token bucket per signing key.
+        address_rate_per_second, address_burst: the token bucket per peer address.
+        reply_delay: seconds between committing a reply and its first delivery
+            attempt, so that a reply never overtakes the receipt of the message
+            it answers.
+        delivery_attempts: attempts before a reply's delivery is given up.
+        sweep_interval: seconds between retention sweeps.
+        background_delivery: deliver replies from a background task (tests that
+            drive delivery step by step through the test driver turn it off).
+        operator_token: when set, ``POST /vrm/operator/service-notice`` with
+            ``Authorization: Bearer <token>`` lets the operator send notices
+            outside test mode.
+    """
+
+    catalogue: Catalogue
+    data_dir: Path
+    public_url: str
+    test_mode: bool = False
+    faults: frozenset[str] = field(default_factory=frozenset)
+    limits: Limits = DEFAULT_LIMITS
+    rate_per_second: float = 10.0
+    burst: int = 100
+    address_rate_per_second: float = 100.0
+    address_burst: int = 1000
+    reply_delay: float = 0.25
+    delivery_attempts: int = 8
+    sweep_interval: float = 30.0
+    background_delivery: bool = True
+    operator_token: str | None = None
+
+    @property
+    def party_id(self) -> str:
+        """The party id: the base URL without a trailing slash (spec §3.2)."""
+        return self.public_url.rstrip("/")
+
+
+def load_or_create_key(path: Path, alg: str = "EdDSA") -> SigningKey:
+    """The vendor's signing key: read from ``path``, or created there (mode 0600).
+
+    The ``kid`` is the key's RFC 7638 thumbprint (spec §8.4), so the same key
+    is published under the same ``kid`` after every restart.
+
+    Raises:
+        OSError: the file cannot be read or created.
+        vrm_protocol.keys.InvalidKeyError: the file holds no acceptable private JWK.
+    """
+    if path.exists():
+        key = SigningKey.from_private_jwk(json.loads(path.read_text("utf-8")))
+        return key.with_kid(key.thumbprint())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = SigningKey.generate(alg)
+    # Created 0600 from the start: the private key is never readable by others,
+    # not even between creating the file and a chmod.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(key.to_private_jwk(), handle, indent=2)
+    return key.with_kid(key.thumbprint())
