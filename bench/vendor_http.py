@@ -14,7 +14,8 @@ caused were committed (WAL, ``synchronous=FULL``) before the answer (spec
   before the vendor starts, so the two figures share the machine's state;
 * the ratio of the two: the share of the pipeline's rate that survives the
   rest of the vendor's work (HTTP, the state machine, business rules, signing
-  the receipt and the offer, one durable SQLite commit per message).
+  the receipt and the offer, durable SQLite commits shared by concurrent
+  messages (group commit)).
 
 The last line is ``ratio <http msgs/s ÷ decode ops/s>``. The RFIs are signed
 before the clock starts, so the buyer's signing is not counted. The vendor

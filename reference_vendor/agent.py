@@ -8,9 +8,13 @@ new state, the business effects and the replies to deliver in *one* store
 transaction (spec §11.3: nothing acknowledged is lost, nothing rejected
 leaves a trace).
 
-Inbound messages are processed one at a time (an :class:`asyncio.Lock`):
-reading the relationship, deciding and committing cannot interleave with
-another message for the same relationship.
+Inbound messages are processed one at a time *per relationship* (per-key
+:class:`asyncio.Lock` s on the sender, the thread and the message id, held
+from the replay check to the end of the commit): reading the relationship,
+deciding and committing cannot interleave with another message for the same
+relationship, for the same thread (spec §7.3: a thread belongs to one
+relationship) or under the same id. Messages of different relationships are
+decided concurrently, so the store can commit them together (group commit).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +50,7 @@ from reference_vendor.store import (
     DeletionRow,
     DocumentRow,
     ExitRow,
+    InboundConflict,
     MessageRow,
     OfferRow,
     RelationshipRow,
@@ -110,6 +116,40 @@ class NoticeOutcome:
     reason: str | None = None
 
 
+class _KeyedLocks:
+    """One :class:`asyncio.Lock` per key, created on demand and dropped when unused.
+
+    :meth:`hold` takes several keys in sorted order, so two holders that share
+    keys can never wait for each other in a cycle.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    @asynccontextmanager
+    async def hold(self, *keys: str) -> AsyncIterator[None]:
+        """Hold the locks of every key in ``keys`` for the duration of the block."""
+        ordered = sorted(set(keys))
+        for key in ordered:
+            self._users[key] = self._users.get(key, 0) + 1
+        held: list[asyncio.Lock] = []
+        try:
+            for key in ordered:
+                lock = self._locks.setdefault(key, asyncio.Lock())
+                await lock.acquire()
+                held.append(lock)
+            yield
+        finally:
+            for lock in reversed(held):
+                lock.release()
+            for key in ordered:
+                self._users[key] -= 1
+                if not self._users[key]:
+                    del self._users[key]
+                    self._locks.pop(key, None)  # absent when cancelled before reaching it
+
+
 @dataclass(slots=True)
 class _Reply:
     type: str
@@ -152,7 +192,7 @@ class VendorAgent:
         self.trusted_issuers: dict[str, KeySet | None] = {
             issuer.id: KeySet.from_jwks(issuer.jwks) for issuer in self.catalogue.trusted_issuers
         }
-        self._lock = asyncio.Lock()
+        self._locks = _KeyedLocks()
         self.outbox_ready = asyncio.Event()
         self.delivery_lock = asyncio.Lock()
 
@@ -177,19 +217,16 @@ class VendorAgent:
         now = self.clock.now()
         receiver = None if "skip-audience-check" in self.faults else self.party_id
         inbound = decode_inbound(token, receiver=receiver, now=now, limits=self.config.limits)
-        async with self._lock:
+        async with self._locks.hold(inbound.sender, inbound.thread, inbound.id):
             known = await self.store.call(self.store.inbound_digest, inbound.sender, inbound.id)
             if known is not None:
-                if known == inbound.digest:  # the identical resend raced the first copy
-                    receipt = await self.store.call(self.store.receipt_for_digest, known)
-                    assert receipt is not None
-                    return InboxAnswer(200, receipt)
-                # spec §9.3: another message under a used (sender, id) is a replay.
-                raise RemoteProtocolError(
-                    ErrorCode.REPLAY,
-                    f"another message with id {inbound.id} was already received from this sender",
-                    path="/id",
+                # The identical resend raced the first copy (200), or a replay (409).
+                receipt = (
+                    await self.store.call(self.store.receipt_for_digest, known)
+                    if known == inbound.digest
+                    else None
                 )
+                return _known_answer(inbound, known, receipt)
             plan = await self._decide(inbound, now)
             receipt_token = sign_message(self._receipt(inbound, now), self.key)
             plan.commit.receipt_token = receipt_token
@@ -206,7 +243,14 @@ class VendorAgent:
                 at=format_timestamp(now),
             )
             plan.commit.deliver_after = self.config.reply_delay
-            await self.store.call(self.store.apply, plan.commit)
+            try:
+                await self.store.commit(plan.commit)
+            except InboundConflict as conflict:
+                # The store is the replay guard of record: the same (sender, id)
+                # was committed first by someone the locks do not see (another
+                # process on the same database, or a unit ahead in the same
+                # group commit). Answered only after that commit returned.
+                return _known_answer(inbound, conflict.digest, conflict.receipt)
         log.info(
             "accepted %s %s from %s; %d repl%s",
             inbound.type,
@@ -899,7 +943,7 @@ class VendorAgent:
         chosen = self.catalogue.programme(programme) if programme else None
         if programme and chosen is None:
             raise LookupError(f"no programme {programme!r} in the catalogue")
-        async with self._lock:
+        async with self._locks.hold(peer):
             row, relationship = await self._relationship(peer)
             if row is None:
                 raise LookupError(f"no relationship with {peer}")
@@ -947,7 +991,7 @@ class VendorAgent:
                 plan.commit.suppressed.append(
                     SuppressedRow(peer, kind, category, reason, format_timestamp(now))
                 )
-                await self.store.call(self.store.apply, plan.commit)
+                await self.store.commit(plan.commit)
                 return NoticeOutcome(False, reason=reason)
             plan.commit.relationship = RelationshipRow(
                 peer_id=peer,
@@ -959,7 +1003,7 @@ class VendorAgent:
                 reply_inbox=row.reply_inbox,
                 engagements=row.engagements,
             )
-            await self.store.call(self.store.apply, plan.commit)
+            await self.store.commit(plan.commit)
         self.outbox_ready.set()
         return NoticeOutcome(True, message_id=plan.commit.outbound[0][0].message_id)
 
@@ -1031,6 +1075,28 @@ def _deal_categories(deal: DealRow) -> set[str]:
     if isinstance(trade_in, Mapping) and (trade_in.get("item") or {}).get("registration"):
         categories.add("vehicle.registration")
     return categories
+
+
+def _known_answer(inbound: Inbound, stored_digest: str, receipt: bytes | None) -> InboxAnswer:
+    """The answer to a message whose (sender, id) is already stored.
+
+    Raises:
+        RemoteProtocolError: REPLAY, the stored message has another digest
+            (spec §9.3), or INTERNAL_ERROR, the identical one has no receipt.
+    """
+    if stored_digest != inbound.digest:
+        # spec §9.3: another message under a used (sender, id) is a replay.
+        raise RemoteProtocolError(
+            ErrorCode.REPLAY,
+            f"another message with id {inbound.id} was already received from this sender",
+            path="/id",
+        )
+    if receipt is None:
+        raise RemoteProtocolError(
+            ErrorCode.INTERNAL_ERROR, "the message is stored but its receipt is missing"
+        )
+    # spec §11.3: an identical resend is answered with the original receipt, byte for byte.
+    return InboxAnswer(200, receipt)
 
 
 def _too_late(request: Mapping[str, Any], now: datetime) -> bool:

@@ -6,12 +6,27 @@ What the store guarantees (ARCHITECTURE.md, "Stores"; spec §9.3, §11.3):
   acknowledged, and ``UNIQUE(sender, message_id)`` makes the table the
   durable replay guard: it survives restarts;
 * an inbound message, its receipt, the relationship's new state, the
-  business effects and the replies to deliver are written in **one**
-  transaction (:meth:`SqliteVendorStore.apply`), so nothing is half-applied
-  and nothing acknowledged is lost;
-* one connection, used from one thread: SQLite sees a single writer. The
-  asynchronous agent reaches it through :meth:`SqliteVendorStore.call`,
-  which runs a store method on that thread, off the event loop.
+  business effects and the replies to deliver form **one** unit of work
+  (a :class:`Commit`), applied all or nothing, and :meth:`VendorStore.commit`
+  returns only once the transaction holding it is durable: nothing
+  acknowledged is lost, nothing is half-applied;
+* a unit whose inbound (sender, id) is already stored is refused with
+  :class:`InboundConflict`, carrying what is on record, so the agent can
+  answer an identical resend with the original receipt and refuse a replay.
+
+How the SQLite implementation does it is its own business (a server database
+behind the same interface would use its own transactions):
+
+* **group commit**: one writer thread owns the write connection; it takes
+  every pending unit of work (up to ``max_batch``), applies each inside its
+  own ``SAVEPOINT`` of one ``BEGIN IMMEDIATE`` transaction, commits once (one
+  fsync for the whole group) and only then tells each waiter how its unit
+  fared. A unit that fails is rolled back to its savepoint alone and its
+  caller gets the error; the others commit. Under concurrency the cost of a
+  durable commit is shared instead of paid once per message;
+* reads use a second connection (WAL lets it read while the writer commits)
+  on a small thread pool, reached through :meth:`SqliteVendorStore.call`, so
+  neither the event loop nor reads wait for an fsync.
 
 The database runs in WAL mode with ``synchronous=FULL`` (a committed
 transaction survives power loss) and enforced foreign keys.
@@ -23,10 +38,13 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -38,6 +56,7 @@ __all__ = [
     "DeletionRow",
     "DocumentRow",
     "ExitRow",
+    "InboundConflict",
     "MessageRow",
     "OfferRow",
     "OutboxRow",
@@ -45,6 +64,7 @@ __all__ = [
     "SqliteVendorStore",
     "SuppressedRow",
     "VendorStore",
+    "WriteStats",
 ]
 
 T = TypeVar("T")
@@ -232,26 +252,61 @@ class Commit:
     deliver_after: float = 0.0
 
 
+class InboundConflict(Exception):
+    """A unit of work carried an inbound message whose (sender, id) is already
+    stored (spec §9.3): nothing of the unit was applied.
+
+    ``digest`` and ``receipt`` are those of the message on record, so the
+    caller can tell an identical resend (same digest: answer with ``receipt``,
+    spec §11.3) from a replay (another digest: refuse it).
+    """
+
+    def __init__(self, sender: str, message_id: str, digest: str, receipt: bytes | None) -> None:
+        super().__init__(f"a message {message_id} from {sender} is already stored")
+        self.sender = sender
+        self.message_id = message_id
+        self.digest = digest
+        self.receipt = receipt
+
+
 # -- the interface ---------------------------------------------------------------------------
 
 
 class VendorStore(Protocol):
-    """What the agent needs from its store. Methods are synchronous; run them
-    through :meth:`call` from asynchronous code."""
+    """What the agent needs from its store. Apart from :meth:`commit`, methods
+    are synchronous; run them through :meth:`call` from asynchronous code."""
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function(*args)`` on the store's thread and return its result."""
+        """Run ``function(*args)`` off the event loop and return its result."""
+        ...
+
+    async def commit(self, commit: Commit) -> None:
+        """Apply ``commit`` atomically and durably; return once it is committed.
+
+        The store may commit it in a transaction shared with other units of
+        work (an implementation detail); it is still all or nothing on its own,
+        and this returns only after the transaction holding it committed.
+
+        Raises:
+            InboundConflict: ``commit.inbound``'s (sender, id) is already stored
+                (nothing applied).
+            sqlite3.IntegrityError: another uniqueness or reference rule was
+                broken (nothing applied).
+        """
         ...
 
     def close(self) -> None:
-        """Close the database."""
+        """Write what is pending, then close the database."""
         ...
 
     def apply(self, commit: Commit) -> None:
-        """Apply ``commit`` in one transaction (all or nothing).
+        """Blocking form of :meth:`commit` (for synchronous callers).
 
         Raises:
-            sqlite3.IntegrityError: a uniqueness rule was broken (nothing applied).
+            InboundConflict: ``commit.inbound``'s (sender, id) is already stored
+                (nothing applied).
+            sqlite3.IntegrityError: another uniqueness or reference rule was
+                broken (nothing applied).
         """
         ...
 
@@ -483,63 +538,260 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+def _statement(sql: str, params: Sequence[Any]) -> Callable[[sqlite3.Connection], None]:
+    """A unit of work of one statement (its cursor stays on the writer's thread)."""
+
+    def run(conn: sqlite3.Connection) -> None:
+        conn.execute(sql, params)
+
+    return run
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+@dataclass(frozen=True, slots=True)
+class WriteStats:
+    """What the SQLite store's writer has done since it opened (figures for
+    operators and benchmarks; units include failed ones)."""
+
+    transactions: int
+    units: int
+    largest_batch: int
+
+
+@dataclass(slots=True)
+class _UnitOfWork:
+    """One caller's writes, applied by the writer inside its own savepoint."""
+
+    work: Callable[[sqlite3.Connection], Any]
+    outcome: Future[Any]
+
+
+#: Units of work applied in one transaction at most (bounds how long a batch
+#: holds the write lock, and so the latency of the last unit in it).
+DEFAULT_MAX_BATCH = 64
+#: Threads that run :meth:`SqliteVendorStore.call`: reads share one connection,
+#: but a blocking write waits for its group commit without stalling reads.
+CALL_THREADS = 2
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(
+        str(path), isolation_level=None, check_same_thread=False, timeout=30.0
+    )
+    connection.row_factory = sqlite3.Row
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    return connection
+
+
 class SqliteVendorStore:
-    """The SQLite implementation of :class:`VendorStore`.
+    """The SQLite implementation of :class:`VendorStore`, with group commit.
+
+    Every write (a :class:`Commit`, a delivery mark, a retention sweep, a
+    setting) is a unit of work for the one writer thread, which commits the
+    units waiting for it together: see the module docstring.
 
     Args:
         path: the database file (created with its schema on first use).
+        max_batch: the most units of work committed in one transaction.
+
+    Raises:
+        ValueError: ``max_batch`` is below 1.
+        sqlite3.Error: the database cannot be opened or migrated.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch is at least 1")
         self.path = path
+        self.max_batch = max_batch
         path.parent.mkdir(parents=True, exist_ok=True)
-        # One thread owns the connection: SQLite sees exactly one writer, and
-        # the event loop never blocks on disk.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vendor-store")
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            str(path), isolation_level=None, check_same_thread=False, timeout=30.0
-        )
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
+        # The write connection belongs to the writer thread once it runs; the
+        # migration runs on it first, before anything else can write.
+        self._conn = _connect(path)
         self._migrate()
+        self._reader = _connect(path)
+        self._read_lock = threading.RLock()
+        self._executor = ThreadPoolExecutor(
+            max_workers=CALL_THREADS, thread_name_prefix="vendor-store"
+        )
+        self._queue: deque[_UnitOfWork] = deque()
+        self._queue_changed = threading.Condition()
+        self._closing = False
+        self._closed = False
+        self._stats = WriteStats(0, 0, 0)
+        self._writer = threading.Thread(
+            target=self._write_forever, name="vendor-store-writer", daemon=True
+        )
+        self._writer.start()
 
     # -- plumbing --
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function(*args)`` on the store's own thread (off the event loop)."""
+        """Run ``function(*args)`` on one of the store's threads (off the event loop)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: function(*args))
 
+    async def commit(self, commit: Commit) -> None:
+        """Apply ``commit`` in the writer's next transaction; return once it committed.
+
+        Raises:
+            InboundConflict: ``commit.inbound``'s (sender, id) is already stored
+                (nothing applied).
+            sqlite3.IntegrityError: another uniqueness or reference rule was
+                broken (nothing applied).
+            sqlite3.Error: the transaction failed (nothing of it applied).
+            RuntimeError: the store is closed.
+        """
+        await self._outcome(self._submit(partial(self._apply_commit, commit=commit)))
+
     def close(self) -> None:
-        """Close the connection and stop the store's thread."""
+        """Let the callers in flight finish, write every unit still queued, then
+        close both connections and stop the store's threads."""
+        if self._closed:
+            return
+        self._closed = True
+        # Calls in flight may be waiting for the writer: it keeps running until they are done.
         self._executor.shutdown(wait=True)
-        with self._lock:
-            self._conn.close()
+        with self._queue_changed:
+            self._closing = True
+            self._queue_changed.notify_all()
+        self._writer.join()
+        self._conn.close()
+        with self._read_lock:
+            self._reader.close()
+
+    def write_stats(self) -> WriteStats:
+        """How many transactions and units of work the writer has committed."""
+        return self._stats
+
+    def _submit(self, work: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        """Queue ``work`` for the writer; its future resolves after the commit.
+
+        Raises:
+            RuntimeError: the store is closed.
+        """
+        outcome: Future[T] = Future()
+        with self._queue_changed:
+            if self._closing:
+                raise RuntimeError("the vendor store is closed")
+            self._queue.append(_UnitOfWork(work, outcome))
+            self._queue_changed.notify()
+        return outcome
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Queue ``work`` and block until the transaction holding it committed.
+
+        Raises:
+            Exception: whatever ``work`` or the transaction raised.
+        """
+        if threading.current_thread() is self._writer:
+            raise RuntimeError("the writer cannot wait for itself")
+        return self._submit(work).result()
+
+    @staticmethod
+    async def _outcome(outcome: Future[T]) -> T:
+        waiter = asyncio.wrap_future(outcome)
+        try:
+            return await asyncio.shield(waiter)
+        except asyncio.CancelledError:
+            if not outcome.cancel():
+                # Its transaction is under way: hold the caller (and the locks it
+                # holds) until the unit's fate is decided, so no one reads the
+                # relationship before it (spec §11.3: no half-known state).
+                await asyncio.wait([waiter])
+                if not waiter.cancelled():
+                    waiter.exception()  # retrieved: its caller is gone
+            raise
+
+    def _write_forever(self) -> None:
+        """The writer: take what is queued, commit it as one group, repeat."""
+        while True:
+            with self._queue_changed:
+                while not self._queue and not self._closing:
+                    self._queue_changed.wait()
+                if not self._queue:
+                    return  # closing, and everything submitted was written
+                batch: list[_UnitOfWork] = []
+                while self._queue and len(batch) < self.max_batch:
+                    unit = self._queue.popleft()
+                    # A unit whose caller gave up before it was taken is dropped;
+                    # once taken it can no longer be cancelled.
+                    if unit.outcome.set_running_or_notify_cancel():
+                        batch.append(unit)
+            if batch:
+                self._write_batch(batch)
+
+    def _write_batch(self, batch: list[_UnitOfWork]) -> None:
+        """Apply ``batch`` in one transaction, each unit in its own savepoint,
+        commit once, then resolve every unit's future."""
+        conn = self._conn
+        results: list[tuple[Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for unit in batch:
+                conn.execute("SAVEPOINT unit_of_work")
+                try:
+                    value = unit.work(conn)
+                except Exception as error:
+                    if not conn.in_transaction:
+                        # SQLite rolled back the whole transaction (e.g. disk
+                        # full, I/O error): every unit before this one is gone too.
+                        raise
+                    # This unit alone is undone; the others stay (all or nothing per unit).
+                    conn.execute("ROLLBACK TO unit_of_work")
+                    conn.execute("RELEASE unit_of_work")
+                    results.append((None, error))
+                else:
+                    conn.execute("RELEASE unit_of_work")
+                    results.append((value, None))
+            conn.execute("COMMIT")
+        except BaseException as error:
+            # Nothing of this transaction is durable: every unit in it failed.
+            with suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            for unit in batch:
+                unit.outcome.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        self._stats = WriteStats(
+            self._stats.transactions + 1,
+            self._stats.units + len(batch),
+            max(self._stats.largest_batch, len(batch)),
+        )
+        # Only now, after COMMIT returned, is any unit's outcome known to its
+        # caller: a 202 (or the 200 of a duplicate in this very batch) never
+        # runs ahead of the fsync that makes it true (spec §11.3).
+        for unit, (value, failure) in zip(batch, results, strict=True):
+            if failure is None:
+                unit.outcome.set_result(value)
+            else:
+                unit.outcome.set_exception(failure)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+    def _snapshot(self) -> Iterator[None]:
+        """Several reads that see one committed state (a read transaction)."""
+        with self._read_lock:
+            self._reader.execute("BEGIN")
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                yield
+            finally:
+                self._reader.execute("COMMIT")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return list(self._conn.execute(sql, params).fetchall())
+        with self._read_lock:
+            return list(self._reader.execute(sql, params).fetchall())
 
     def _migrate(self) -> None:
-        with self._transaction() as conn:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
@@ -552,6 +804,10 @@ class SqliteVendorStore:
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def schema_version(self) -> int:
         """The highest migration applied."""
@@ -561,163 +817,184 @@ class SqliteVendorStore:
     # -- writes --
 
     def apply(self, commit: Commit) -> None:
-        """Apply ``commit`` in one transaction (all or nothing).
+        """Apply ``commit`` and block until the transaction holding it committed.
 
         Raises:
-            sqlite3.IntegrityError: a uniqueness rule was broken, e.g. a second
-                message under a used (sender, id); nothing was applied.
+            InboundConflict: ``commit.inbound``'s (sender, id) is already stored
+                (nothing applied).
+            sqlite3.IntegrityError: another uniqueness or reference rule was
+                broken (nothing applied).
+            sqlite3.Error: the transaction failed (nothing of it applied).
+            RuntimeError: the store is closed.
         """
-        import time
+        self._write(partial(self._apply_commit, commit=commit))
 
-        with self._transaction() as conn:
-            if commit.relationship is not None:
-                self._upsert_relationship(conn, commit.relationship)
-            if commit.inbound is not None:
-                pk = self._insert_message(conn, commit.inbound)
-                if commit.receipt_token is not None:
-                    conn.execute(
-                        "INSERT INTO receipts (message_pk, token) VALUES (?, ?)",
-                        (pk, commit.receipt_token),
-                    )
-            for offer in commit.offers:
-                conn.execute(
-                    "INSERT INTO offers (id, peer_id, thread, basis, status, made_by, valid_until,"
-                    " total_amount, currency, digest, body, supersedes, round, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        offer.id,
-                        offer.peer_id,
-                        offer.thread,
-                        offer.basis,
-                        offer.status,
-                        offer.made_by,
-                        offer.valid_until,
-                        offer.total_amount,
-                        offer.currency,
-                        offer.digest,
-                        _dumps(offer.body),
-                        offer.supersedes,
-                        offer.round,
-                        offer.created_at,
-                    ),
+    def _apply_commit(self, conn: sqlite3.Connection, commit: Commit) -> None:
+        """Write ``commit`` on ``conn`` (inside the writer's savepoint for it)."""
+        if commit.inbound is not None:
+            # spec §9.3: the store is the replay guard of record. Checked inside the
+            # transaction, so it sees earlier units of the same batch too.
+            stored = conn.execute(
+                "SELECT m.digest, r.token FROM messages m"
+                " LEFT JOIN receipts r ON r.message_pk = m.pk"
+                " WHERE m.sender = ? AND m.message_id = ?",
+                (commit.inbound.sender, commit.inbound.message_id),
+            ).fetchone()
+            if stored is not None:
+                raise InboundConflict(
+                    commit.inbound.sender,
+                    commit.inbound.message_id,
+                    str(stored[0]),
+                    None if stored[1] is None else bytes(stored[1]),
                 )
-            for offer_id, status in commit.offer_status:
-                conn.execute("UPDATE offers SET status = ? WHERE id = ?", (status, offer_id))
-            for deal in commit.deals:
+        if commit.relationship is not None:
+            self._upsert_relationship(conn, commit.relationship)
+        if commit.inbound is not None:
+            pk = self._insert_message(conn, commit.inbound)
+            if commit.receipt_token is not None:
                 conn.execute(
-                    "INSERT INTO deals (id, peer_id, offer_id, acceptance_id, total_amount,"
-                    " currency, identity, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        deal.id,
-                        deal.peer_id,
-                        deal.offer_id,
-                        deal.acceptance_id,
-                        deal.total_amount,
-                        deal.currency,
-                        _dumps(deal.identity),
-                        deal.created_at,
-                    ),
+                    "INSERT INTO receipts (message_pk, token) VALUES (?, ?)",
+                    (pk, commit.receipt_token),
                 )
-            for document in commit.documents:
-                conn.execute(
-                    "INSERT INTO documents (id, kind, peer_id, digest, body, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        document.id,
-                        document.kind,
-                        document.peer_id,
-                        document.digest,
-                        _dumps(document.body),
-                        document.created_at,
-                    ),
-                )
-            if commit.erase_peer_data is not None:
-                # Spec §6.14: deletion happens in the same transaction as the
-                # acknowledgement that receipts it.
-                conn.execute("DELETE FROM data_held WHERE peer_id = ?", (commit.erase_peer_data,))
-                conn.execute("DELETE FROM consents WHERE peer_id = ?", (commit.erase_peer_data,))
-            for consent in commit.consents:
-                conn.execute(
-                    "INSERT INTO consents (peer_id, item, purposes, retention, retain_until,"
-                    " source_message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        consent.peer_id,
-                        consent.item,
-                        _dumps(list(consent.purposes)),
-                        consent.retention,
-                        consent.retain_until,
-                        consent.source_message,
-                        consent.created_at,
-                    ),
-                )
-            for data in commit.data:
-                conn.execute(
-                    "INSERT INTO data_held (peer_id, item, value, purposes, retain_until,"
-                    " source_message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (peer_id, item) DO UPDATE SET value = excluded.value,"
-                    " purposes = excluded.purposes, retain_until = excluded.retain_until,"
-                    " source_message = excluded.source_message, created_at = excluded.created_at",
-                    (
-                        data.peer_id,
-                        data.item,
-                        _dumps(data.value),
-                        _dumps(list(data.purposes)),
-                        data.retain_until,
-                        data.source_message,
-                        data.created_at,
-                    ),
-                )
-            for deletion in commit.deletions:
-                self._insert_deletion(conn, deletion)
-            for exit_row in commit.exits:
-                conn.execute(
-                    "INSERT INTO exits (peer_id, notice_id, notice_digest, export_digest,"
-                    " deletion_receipt, acknowledgement_id, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        exit_row.peer_id,
-                        exit_row.notice_id,
-                        exit_row.notice_digest,
-                        exit_row.export_digest,
-                        _dumps(exit_row.deletion_receipt),
-                        exit_row.acknowledgement_id,
-                        exit_row.created_at,
-                    ),
-                )
-            for suppressed in commit.suppressed:
-                conn.execute(
-                    "INSERT INTO suppressed_notices (peer_id, kind, category, reason, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (
-                        suppressed.peer_id,
-                        suppressed.kind,
-                        suppressed.category,
-                        suppressed.reason,
-                        suppressed.created_at,
-                    ),
-                )
-            if commit.cancel_outbox_for is not None:
-                conn.execute(
-                    "UPDATE outbox SET status = 'cancelled' WHERE peer_id = ?"
-                    " AND status IN ('pending', 'mailbox')",
-                    (commit.cancel_outbox_for,),
-                )
-            now = time.time()
-            for message, inbox in commit.outbound:
-                self._insert_message(conn, message)
-                conn.execute(
-                    "INSERT INTO outbox (peer_id, message_id, type, token, inbox, next_attempt,"
-                    " status) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        message.peer_id,
-                        message.message_id,
-                        message.type,
-                        message.token,
-                        inbox,
-                        now + commit.deliver_after,
-                        "pending" if inbox else "mailbox",
-                    ),
-                )
+        for offer in commit.offers:
+            conn.execute(
+                "INSERT INTO offers (id, peer_id, thread, basis, status, made_by, valid_until,"
+                " total_amount, currency, digest, body, supersedes, round, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    offer.id,
+                    offer.peer_id,
+                    offer.thread,
+                    offer.basis,
+                    offer.status,
+                    offer.made_by,
+                    offer.valid_until,
+                    offer.total_amount,
+                    offer.currency,
+                    offer.digest,
+                    _dumps(offer.body),
+                    offer.supersedes,
+                    offer.round,
+                    offer.created_at,
+                ),
+            )
+        for offer_id, status in commit.offer_status:
+            conn.execute("UPDATE offers SET status = ? WHERE id = ?", (status, offer_id))
+        for deal in commit.deals:
+            conn.execute(
+                "INSERT INTO deals (id, peer_id, offer_id, acceptance_id, total_amount,"
+                " currency, identity, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    deal.id,
+                    deal.peer_id,
+                    deal.offer_id,
+                    deal.acceptance_id,
+                    deal.total_amount,
+                    deal.currency,
+                    _dumps(deal.identity),
+                    deal.created_at,
+                ),
+            )
+        for document in commit.documents:
+            conn.execute(
+                "INSERT INTO documents (id, kind, peer_id, digest, body, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    document.id,
+                    document.kind,
+                    document.peer_id,
+                    document.digest,
+                    _dumps(document.body),
+                    document.created_at,
+                ),
+            )
+        if commit.erase_peer_data is not None:
+            # Spec §6.14: deletion happens in the same transaction as the
+            # acknowledgement that receipts it.
+            conn.execute("DELETE FROM data_held WHERE peer_id = ?", (commit.erase_peer_data,))
+            conn.execute("DELETE FROM consents WHERE peer_id = ?", (commit.erase_peer_data,))
+        for consent in commit.consents:
+            conn.execute(
+                "INSERT INTO consents (peer_id, item, purposes, retention, retain_until,"
+                " source_message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    consent.peer_id,
+                    consent.item,
+                    _dumps(list(consent.purposes)),
+                    consent.retention,
+                    consent.retain_until,
+                    consent.source_message,
+                    consent.created_at,
+                ),
+            )
+        for data in commit.data:
+            conn.execute(
+                "INSERT INTO data_held (peer_id, item, value, purposes, retain_until,"
+                " source_message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (peer_id, item) DO UPDATE SET value = excluded.value,"
+                " purposes = excluded.purposes, retain_until = excluded.retain_until,"
+                " source_message = excluded.source_message, created_at = excluded.created_at",
+                (
+                    data.peer_id,
+                    data.item,
+                    _dumps(data.value),
+                    _dumps(list(data.purposes)),
+                    data.retain_until,
+                    data.source_message,
+                    data.created_at,
+                ),
+            )
+        for deletion in commit.deletions:
+            self._insert_deletion(conn, deletion)
+        for exit_row in commit.exits:
+            conn.execute(
+                "INSERT INTO exits (peer_id, notice_id, notice_digest, export_digest,"
+                " deletion_receipt, acknowledgement_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    exit_row.peer_id,
+                    exit_row.notice_id,
+                    exit_row.notice_digest,
+                    exit_row.export_digest,
+                    _dumps(exit_row.deletion_receipt),
+                    exit_row.acknowledgement_id,
+                    exit_row.created_at,
+                ),
+            )
+        for suppressed in commit.suppressed:
+            conn.execute(
+                "INSERT INTO suppressed_notices (peer_id, kind, category, reason, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    suppressed.peer_id,
+                    suppressed.kind,
+                    suppressed.category,
+                    suppressed.reason,
+                    suppressed.created_at,
+                ),
+            )
+        if commit.cancel_outbox_for is not None:
+            conn.execute(
+                "UPDATE outbox SET status = 'cancelled' WHERE peer_id = ?"
+                " AND status IN ('pending', 'mailbox')",
+                (commit.cancel_outbox_for,),
+            )
+        now = time.time()
+        for message, inbox in commit.outbound:
+            self._insert_message(conn, message)
+            conn.execute(
+                "INSERT INTO outbox (peer_id, message_id, type, token, inbox, next_attempt,"
+                " status) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    message.peer_id,
+                    message.message_id,
+                    message.type,
+                    message.token,
+                    inbox,
+                    now + commit.deliver_after,
+                    "pending" if inbox else "mailbox",
+                ),
+            )
 
     @staticmethod
     def _upsert_relationship(conn: sqlite3.Connection, row: RelationshipRow) -> None:
@@ -779,9 +1056,14 @@ class SqliteVendorStore:
     def sweep_retention(self, now: str) -> list[DeletionRow]:
         """Delete data held and consents whose retention ended at or before ``now``
         (spec §12: data is kept no longer than the accepted retention), recording
-        one deletion event per data item, in one transaction."""
-        deleted: list[DeletionRow] = []
-        with self._transaction() as conn:
+        one deletion event per data item, in one unit of work.
+
+        Raises:
+            sqlite3.Error: the transaction failed (nothing deleted).
+        """
+
+        def sweep(conn: sqlite3.Connection) -> list[DeletionRow]:
+            deleted: list[DeletionRow] = []
             rows = conn.execute(
                 "SELECT peer_id, item FROM data_held WHERE retain_until <= ? ORDER BY pk", (now,)
             ).fetchall()
@@ -791,25 +1073,37 @@ class SqliteVendorStore:
                 deleted.append(deletion)
             conn.execute("DELETE FROM data_held WHERE retain_until <= ?", (now,))
             conn.execute("DELETE FROM consents WHERE retain_until <= ?", (now,))
-        return deleted
+            return deleted
+
+        return self._write(sweep)
 
     def mark_delivered(self, row_id: int, at: str) -> None:
-        """Record a successful delivery."""
-        with self._transaction() as conn:
-            conn.execute(
+        """Record a successful delivery.
+
+        Raises:
+            sqlite3.Error: the transaction failed.
+        """
+        self._write(
+            _statement(
                 "UPDATE outbox SET status = 'delivered', delivered_at = ?,"
                 " attempts = attempts + 1 WHERE id = ?",
                 (at, row_id),
             )
+        )
 
     def mark_retry(self, row_id: int, next_attempt: float, error: str, final: bool) -> None:
-        """Record a failed delivery attempt; ``final`` gives up on the row."""
-        with self._transaction() as conn:
-            conn.execute(
+        """Record a failed delivery attempt; ``final`` gives up on the row.
+
+        Raises:
+            sqlite3.Error: the transaction failed.
+        """
+        self._write(
+            _statement(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ?,"
                 " status = CASE WHEN ? THEN 'failed' ELSE status END WHERE id = ?",
                 (next_attempt, error[:500], int(final), row_id),
             )
+        )
 
     def get_setting(self, name: str) -> str | None:
         """A persisted agent setting."""
@@ -817,13 +1111,18 @@ class SqliteVendorStore:
         return str(rows[0][0]) if rows else None
 
     def set_setting(self, name: str, value: str) -> None:
-        """Persist an agent setting."""
-        with self._transaction() as conn:
-            conn.execute(
+        """Persist an agent setting.
+
+        Raises:
+            sqlite3.Error: the transaction failed.
+        """
+        self._write(
+            _statement(
                 "INSERT INTO settings (name, value) VALUES (?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 (name, value),
             )
+        )
 
     # -- reads --
 
@@ -1049,8 +1348,13 @@ class SqliteVendorStore:
 
         It holds no wall-clock readings and no delivery progress, so it changes
         only when a message is processed or data is deleted: the suite compares
-        it before and after a rejected message.
+        it before and after a rejected message. It is read in one read
+        transaction, so it never mixes states before and after a commit.
         """
+        with self._snapshot():
+            return self._summary()
+
+    def _summary(self) -> dict[str, Any]:
         relationships: dict[str, Any] = {}
         for row in self._query("SELECT * FROM relationships ORDER BY peer_id"):
             peer = row["peer_id"]
