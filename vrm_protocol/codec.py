@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from vrm_protocol.canonical import canonical_json, message_digest
+from vrm_protocol.canonical import message_digest
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
 from vrm_protocol.freshness import (
     DEFAULT_MAX_LIFETIME,
@@ -47,7 +47,7 @@ from vrm_protocol.keys import DID_JWK_KEY_FRAGMENT, DID_JWK_PREFIX, KeyResolver,
 from vrm_protocol.limits import DEFAULT_LIMITS, Limits
 from vrm_protocol.models import Message, VRMModel, parse_message_dict, to_payload
 from vrm_protocol.schema_registry import default_registry
-from vrm_protocol.signing_profile import sign_compact, verify_compact
+from vrm_protocol.signing_profile import sign_json, verify_compact
 from vrm_protocol.vocabulary import PROTOCOL_VERSION, MessageType
 
 __all__ = [
@@ -210,7 +210,9 @@ def encode(message: Message | Mapping[str, Any], key: SigningKey) -> bytes:
             path=error.path,
             extra=error.extra,
         ) from error
-    return sign_compact(canonical_json(payload), key)
+    # Serialized once: canonical_json's output is canonical by construction,
+    # so sign_json does not parse it again as sign_compact would.
+    return sign_json(payload, key)
 
 
 # -- inbound --------------------------------------------------------------------------------------

@@ -417,7 +417,7 @@ class ProtocolError(VRMError):
     Attributes:
         code: the registry code.
         detail: a human-readable explanation of this occurrence.
-        path: JSON path of the offending member, where one exists (a JSON Pointer, ``/body/budget``).
+        path: JSON path of the offending member, where one exists (JSON Pointer: ``/body/budget``).
         extra: further members for RFC 9457 problem details (e.g. every schema fault).
     """
 

@@ -51,6 +51,8 @@ SCHEMA_SUFFIX: Final = ".schema.json"
 _MAX_LISTED_FAULTS: Final = 10
 #: Fault descriptions are cut to this length: they quote the offending value.
 _MAX_DETAIL: Final = 300
+#: The wire values of the message types, built once (not per message).
+_MESSAGE_TYPES: Final = frozenset(message_type.value for message_type in MessageType)
 
 
 class SchemaRegistryError(VRMError):
@@ -338,7 +340,7 @@ class SchemaRegistry:
             )
         message_type = payload["type"]
         name = _file_name(message_type) if isinstance(message_type, str) else None
-        if name is None or name not in self._documents or message_type not in set(MessageType):
+        if name is None or name not in self._documents or message_type not in _MESSAGE_TYPES:
             raise RemoteProtocolError(
                 ErrorCode.UNKNOWN_MESSAGE_TYPE,
                 f"message type {_shorten(json.dumps(message_type))} is not defined "

@@ -45,12 +45,20 @@ from vrm_protocol.canonical import (
     b64url_decode,
     b64url_encode,
     canonical_json,
+    canonical_json_fast,
     parse_canonical,
     parse_json_object,
+    strip_json_strings,
 )
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from vrm_protocol.keys import KeyResolver, SigningKey, VerifyingKey
-from vrm_protocol.limits import DEFAULT_LIMITS, Limits, check_nesting, check_token_size
+from vrm_protocol.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_nesting,
+    check_structure,
+    check_token_size,
+)
 from vrm_protocol.vocabulary import MESSAGE_TYP
 
 __all__ = [
@@ -58,6 +66,7 @@ __all__ = [
     "ALLOWED_HEADER_PARAMETERS",
     "VerifiedJWS",
     "sign_compact",
+    "sign_json",
     "verify_compact",
     "verify_signature",
 ]
@@ -89,6 +98,8 @@ class VerifiedJWS:
 
 
 def _check_algorithms(algorithms: Collection[str]) -> None:
+    if algorithms is ALLOWED_ALGORITHMS:
+        return  # the default: the profile itself (no set arithmetic per message)
     widened = set(algorithms) - ALLOWED_ALGORITHMS
     if widened:
         # The caller may narrow the allow-list, never widen it (spec §8.1).
@@ -110,6 +121,43 @@ def sign_compact(payload: bytes, key: SigningKey, *, typ: str = MESSAGE_TYP) -> 
             NON_CANONICAL_PAYLOAD (or MALFORMED_JSON, DUPLICATE_MEMBER) if
             ``payload`` is not RFC 8785 canonical JSON of an object (spec §8.3).
     """
+    _check_signing_key(key, typ)
+    try:
+        parse_canonical(payload)
+    except RemoteProtocolError as error:
+        raise LocalProtocolError(
+            error.code, f"refusing to sign a payload that is not canonical: {error.detail}"
+        ) from error
+    return _sign(payload, key, typ)
+
+
+def sign_json(value: Mapping[str, Any], key: SigningKey, *, typ: str = MESSAGE_TYP) -> bytes:
+    """Serialize a JSON object as RFC 8785 canonical JSON and sign it (spec §8.2, §8.3).
+
+    The same token as ``sign_compact(canonical_json(value), key, typ=typ)``,
+    serialized once: bytes from the fast exact path
+    (:func:`~vrm_protocol.canonical.canonical_json_fast`) are canonical by
+    construction and are not parsed again; bytes from the reference path
+    are checked as :func:`sign_compact` checks them.
+
+    Raises:
+        LocalProtocolError: as :func:`sign_compact`; MALFORMED_JSON if
+            ``value`` is not a JSON object (a mapping); NON_CANONICAL_PAYLOAD
+            if it has no canonical form.
+    """
+    if not isinstance(value, Mapping):
+        raise LocalProtocolError(
+            ErrorCode.MALFORMED_JSON, "refusing to sign a payload that is not a JSON object"
+        )
+    document = value if isinstance(value, dict) else dict(value)
+    payload = canonical_json_fast(document)
+    if payload is None:
+        return sign_compact(canonical_json(document), key, typ=typ)
+    _check_signing_key(key, typ)
+    return _sign(payload, key, typ)
+
+
+def _check_signing_key(key: SigningKey, typ: str) -> None:
     if key.alg not in ALLOWED_ALGORITHMS:
         raise LocalProtocolError(
             ErrorCode.UNSUPPORTED_ALGORITHM, f"refusing to sign with {key.alg!r}"
@@ -118,12 +166,10 @@ def sign_compact(payload: bytes, key: SigningKey, *, typ: str = MESSAGE_TYP) -> 
         raise LocalProtocolError(ErrorCode.INVALID_TYP, "typ must be a non-empty media type")
     if not key.kid:
         raise LocalProtocolError(ErrorCode.INVALID_HEADER, "the signing key has no kid")
-    try:
-        parse_canonical(payload)
-    except RemoteProtocolError as error:
-        raise LocalProtocolError(
-            error.code, f"refusing to sign a payload that is not canonical: {error.detail}"
-        ) from error
+
+
+def _sign(payload: bytes, key: SigningKey, typ: str) -> bytes:
+    """The compact JWS of checked, canonical ``payload`` bytes."""
     header = canonical_json({"alg": key.alg, "kid": key.kid, "typ": typ})
     signing_input = f"{b64url_encode(header)}.{b64url_encode(payload)}".encode("ascii")
     return signing_input + b"." + b64url_encode(key.sign(signing_input)).encode("ascii")
@@ -248,8 +294,11 @@ def verify_compact(
     check_token_size(token, limits)
     framed = _split(token)
     check_nesting(framed.header, limits)
+    payload_outside_strings: bytes | None = None
     if framed.payload is not None:
-        check_nesting(framed.payload, limits)
+        # Stripped of its strings once, for the limits now and the canonical check later.
+        payload_outside_strings = strip_json_strings(framed.payload)
+        check_structure(framed.payload, payload_outside_strings, limits)
     try:
         header = parse_json_object(framed.header, what="protected header")
     except RemoteProtocolError as error:
@@ -272,5 +321,9 @@ def verify_compact(
             f"kid {kid!r} names a {key.alg} key; the header says {header['alg']}",
         )
     key.verify(signing_input, signature)
-    document = parse_canonical(payload) if require_canonical else None
+    document = (
+        parse_canonical(payload, outside_strings=payload_outside_strings)
+        if require_canonical
+        else None
+    )
     return VerifiedJWS(header, payload, key, signing_input, document)
