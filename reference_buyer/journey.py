@@ -1,0 +1,872 @@
+"""``vrm demo``: Sally buys a car, end to end, between real agents (seed 000).
+
+Three vendor agents run as separate processes (``vrm vendor serve``), each
+with its own SQLite store: Mayfair Motors (her local dealer), Prius Direct
+(online only) and Road Warrior Audio (the sound-system maker, a third party).
+A fourth dealer is not online and is reached by a printed letter.  Sally's
+buyer agent runs here, with its own inbox server on 127.0.0.1 and its own
+personal data store.  A credit union is an attestation issuer created for the
+run; the dealers are told to trust it.
+
+The ten steps of the engagement framework run in order, each printed as it
+completes; every message is written to ``transcript.md`` and
+``transcript.json`` with whether its signature verified.  The exit code is 0
+only if every step succeeded and every verification passed.  The vendor
+processes are stopped whatever happens (errors, Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import click
+from aiohttp import web
+from rich.console import Console
+from rich.markup import escape
+
+from reference_buyer.agent import BuyerAgent, Clock, payload_of
+from reference_buyer.app import AppConfig, create_app
+from reference_buyer.letters import PostalRecipient
+from reference_buyer.policy import load_policy
+from reference_buyer.scenario import (
+    audio_rfi_body,
+    counter_total,
+    reengagement_rfi_body,
+    sally_profile,
+    sally_rfi_body,
+    sally_rfp_body,
+)
+from reference_buyer.store import SqliteStore, StoredMessage
+from vrm_protocol.attestations import issue_attestation
+from vrm_protocol.canonical import message_digest
+from vrm_protocol.codec import decode
+from vrm_protocol.errors import ProtocolError
+from vrm_protocol.freshness import parse_timestamp
+from vrm_protocol.http_binding import INBOX_PATH, TEST_DRIVER_PREFIX
+from vrm_protocol.keys import KeySet, SigningKey, key_resolver
+from vrm_protocol.vocabulary import LifecycleStep, MessageType
+
+__all__ = ["demo", "run_demo"]
+
+#: How long a vendor may take to announce its address.
+START_TIMEOUT_SECONDS = 30.0
+#: How long the buyer waits for any one reply.
+REPLY_TIMEOUT_SECONDS = 15.0
+CREDIT_UNION_ID = "https://credit-union.example"
+_LISTENING = re.compile(rb"listening on (http://127\.0\.0\.1:\d+)")
+POSTAL_DEALER = PostalRecipient(
+    "https://hampstead-motors.example",
+    "Hampstead Motors",
+    ("12 Heath Street", "London NW3 6TE"),
+)
+
+
+class DemoFailed(Exception):
+    """A step of the journey did not go as the protocol says it must."""
+
+
+@dataclass
+class VendorProcess:
+    """A vendor agent started as a subprocess."""
+
+    catalogue: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    url: str = ""
+
+
+@dataclass
+class StepResult:
+    """One lifecycle step of the run."""
+
+    number: int
+    step: LifecycleStep
+    title: str
+    ok: bool = False
+    summary: str = ""
+    error: str | None = None
+    first_seq: int = 0
+    last_seq: int = 0
+
+
+@dataclass
+class Journey:
+    """Everything the run has: processes, the buyer, the steps."""
+
+    out: Path
+    console: Console
+    vendors: dict[str, VendorProcess] = field(default_factory=dict)
+    steps: list[StepResult] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+def _start_vendor(catalogue: str, out: Path, trust_file: Path) -> VendorProcess:
+    data_dir = out / catalogue
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "agent.log"
+    # The `vrm` command, run by this very interpreter: works from a checkout and
+    # from an installed wheel alike.
+    argv = [
+        sys.executable,
+        "-c",
+        "from vrm_protocol.cli import main; main()",
+        "vendor",
+        "serve",
+        "--catalogue",
+        catalogue,
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--test-mode",
+        "--trust-issuer",
+        str(trust_file),
+        "--reply-delay",
+        "0.05",
+    ]
+    with log.open("wb") as handle:
+        # Own session: a Ctrl-C in the terminal reaches the demo, which then
+        # stops the vendors itself (in order, and always).
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            argv, stdout=handle, stderr=handle, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    return VendorProcess(catalogue, process, log)
+
+
+async def _await_listening(vendor: VendorProcess) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while True:
+        match = _LISTENING.search(vendor.log.read_bytes())
+        if match is not None:
+            vendor.url = match.group(1).decode()
+            return
+        if vendor.process.poll() is not None:
+            raise DemoFailed(
+                f"vendor {vendor.catalogue} exited ({vendor.process.returncode}):\n"
+                + vendor.log.read_text(errors="replace")[-2000:]
+            )
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"vendor {vendor.catalogue} did not start within 30 s")
+        await asyncio.sleep(0.05)
+
+
+def _stop(vendor: VendorProcess) -> None:
+    if vendor.process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        vendor.process.send_signal(signal.SIGTERM)
+    try:
+        vendor.process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        vendor.process.kill()
+        vendor.process.wait(timeout=5)
+
+
+@contextlib.asynccontextmanager
+async def running_vendors(
+    catalogues: list[str], out: Path, trust_file: Path, journey: Journey
+) -> AsyncIterator[dict[str, VendorProcess]]:
+    """Start the vendor agents; stop every one of them on the way out, whatever happened.
+
+    Raises:
+        DemoFailed: a vendor did not start.
+    """
+    try:
+        for catalogue in catalogues:
+            journey.vendors[catalogue] = _start_vendor(catalogue, out, trust_file)
+        for vendor in journey.vendors.values():
+            await _await_listening(vendor)
+        yield journey.vendors
+    finally:
+        for vendor in journey.vendors.values():
+            _stop(vendor)
+
+
+# -- the credit union ----------------------------------------------------------------------------
+
+
+def _credit_union(out: Path) -> tuple[SigningKey, Path]:
+    key = SigningKey.generate("ES256")
+    directory = out / "credit-union"
+    directory.mkdir(parents=True, exist_ok=True)
+    trust_file = directory / "issuer.json"
+    trust_file.write_text(
+        json.dumps({"issuer": CREDIT_UNION_ID, "jwks": KeySet([key.public()]).to_jwks()}, indent=2)
+    )
+    return key, trust_file
+
+
+# -- the journey ---------------------------------------------------------------------------------
+
+
+def _max_seq(store: SqliteStore) -> int:
+    messages = store.messages()
+    return messages[-1].seq if messages else 0
+
+
+async def _step(
+    journey: Journey,
+    store: SqliteStore,
+    number: int,
+    step: LifecycleStep,
+    title: str,
+    action: Callable[[], Awaitable[str]],
+) -> None:
+    result = StepResult(number, step, title, first_seq=_max_seq(store) + 1)
+    journey.steps.append(result)
+    console = journey.console
+    status = console.status(f"{number:>2}. {title}…") if console.is_terminal else None
+    try:
+        if status is not None:
+            status.start()
+        result.summary = await action()
+        result.ok = True
+    except Exception as error:  # any failure of a step is reported, not raised
+        # The transcript is written whatever went wrong; the step says what.
+        result.error = f"{type(error).__name__}: {error}"
+    finally:
+        if status is not None:
+            status.stop()
+        result.last_seq = _max_seq(store)
+    mark = "[green]✔[/]" if result.ok else "[red]✘[/]"
+    detail = result.summary if result.ok else result.error
+    console.print(f"{mark} {number:>2}. {escape(title)}: {escape(detail or '')}", highlight=False)
+    if not result.ok:
+        raise DemoFailed(f"step {number} ({step}) failed: {result.error}")
+
+
+def _expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise DemoFailed(what)
+
+
+async def _driver(http: aiohttp.ClientSession, base: str, path: str, body: Any) -> Any:
+    async with http.post(base + TEST_DRIVER_PREFIX + path, json=body) as response:
+        answer = await response.json(content_type=None)
+        if response.status != 200:
+            raise DemoFailed(f"{base} test driver {path} answered {response.status}: {answer}")
+        return answer
+
+
+async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSession) -> None:
+    store = agent.store
+    assert isinstance(store, SqliteStore)
+    mayfair = journey.vendors["dealer-mayfair"].url
+    online = journey.vendors["dealer-online"].url
+    audio = journey.vendors["road-warrior"].url
+    dealers = [mayfair, online]
+    names = {
+        mayfair: "Mayfair Motors",
+        online: "Prius Direct",
+        audio: "Road Warrior Audio",
+        POSTAL_DEALER.party_id: POSTAL_DEALER.name,
+    }
+    journey.notes["names"] = names
+    state: dict[str, Any] = {}
+
+    def after(seq: int, kind: MessageType, sender: str) -> Callable[[StoredMessage], bool]:
+        return lambda m: m.seq > seq and m.type == kind and m.counterparty == sender
+
+    async def search() -> str:
+        now = agent.clock.now()
+        store.add_note(
+            "Credit union: eligible for a new-car loan up to GBP 30000", source="visit", now=now
+        )
+        store.add_note(
+            "Short list: Toyota Prius; hybrid; ISOFIX; MP3 sound", source="research", now=now
+        )
+        seq = _max_seq(store)
+        await agent.send_rfis(dealers, sally_rfi_body(now))
+        for dealer in dealers:
+            await agent.wait_for(
+                after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS
+            )
+        ranked = agent.ranked_offers()
+        _expect(len(ranked) >= 2, "both dealers answered the intentcast with an offer")
+        return (
+            f"personal RFI to {len(dealers)} dealers under {len(dealers)} unlinkable "
+            f"pseudonyms; {len(ranked)} offers, best total cost "
+            f"{ranked[0].currency} {ranked[0].total_cost}"
+        )
+
+    async def engage() -> str:
+        seq = _max_seq(store)
+        chosen = sorted({row.vendor for row in agent.ranked_offers()[:2]})
+        _, letters = await agent.send_rfp(
+            chosen,
+            sally_rfp_body(agent.clock.now()),
+            postal=[POSTAL_DEALER],
+            co_decision_maker=True,
+        )
+        for dealer in chosen:
+            await agent.wait_for(
+                after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS
+            )
+        letter = letters[POSTAL_DEALER.party_id]
+        # Hampstead Motors answers by post; Sally types the offer in (unsigned).
+        paper = paper_offer(agent, letter.message_id)
+        agent.enter_paper_answer(POSTAL_DEALER.party_id, paper, in_reply_to=letter.message_id)
+        state["chosen"] = chosen
+        return (
+            f"personal RFP (trade-in with delivery, approval required, ability-to-pay "
+            f"attestation) to {len(chosen)} dealers + a letter to {POSTAL_DEALER.name} "
+            f"({journey.out.name}/letters/); {len(agent.ranked_offers())} offers ranked, "
+            "one typed in from paper"
+        )
+
+    async def negotiate() -> str:
+        signed = [
+            row
+            for row in agent.ranked_offers()
+            if row.vendor in state["chosen"]
+            and (o := store.offer(row.offer_id)) is not None
+            and o.verified
+            and o.basis == "binding"
+        ]
+        _expect(bool(signed), "a signed binding offer answered the RFP")
+        best = signed[0]
+        offer = store.offer(best.offer_id)
+        assert offer is not None
+        total = str(offer.body["price"]["total"]["amount"])
+        seq = _max_seq(store)
+        counter = await agent.counter(best.offer_id, counter_total(total))
+        improved = await agent.wait_for(
+            after(seq, MessageType.OFFER, best.vendor), within=REPLY_TIMEOUT_SECONDS
+        )
+        body = improved.payload["body"]
+        _expect(
+            body.get("basis") == "binding", "the dealer answers the counter with a binding offer"
+        )
+        state["dealer"], state["offer"] = best.vendor, improved.message_id
+        countered = counter.message.payload["body"]["price"]["total"]["amount"]
+        return (
+            f"counter-offer at GBP {countered}"
+            f" to {names[best.vendor]} (was {total}); improved binding offer GBP "
+            f"{body['price']['total']['amount']}"
+        )
+
+    async def transact() -> str:
+        dealer = state["dealer"]
+        seq = _max_seq(store)
+        acceptance = await agent.accept(state["offer"])
+        deal = await agent.wait_for(
+            after(seq, MessageType.DEAL_CONFIRMATION, dealer), within=REPLY_TIMEOUT_SECONDS
+        )
+        body = deal.payload["body"]
+        trade_in = body.get("tradeIn") or {}
+        _expect(
+            trade_in.get("handover") == "with-delivery",
+            "the old car is handed over when the new one is delivered (seed 001)",
+        )
+        approvals = len(acceptance.message.payload["body"].get("approvals", []))
+        # The acceptance declines the other dealers' live offers (spec §6.5).
+        declined = [
+            offer_id
+            for m in store.messages(type=str(MessageType.OFFER_DECLINE))
+            if m.seq > seq
+            for offer_id in m.payload["body"]["offers"]
+        ]
+        _expect(bool(declined), "the other dealer's offers are declined")
+        return (
+            f"acceptance with identity and {approvals} co-decision-maker approval; deal "
+            f"{body['deal']['id']} for {body['deal']['total']['currency']} "
+            f"{body['deal']['total']['amount']}, trade-in {trade_in.get('handover')}; "
+            f"{len(declined)} offer(s) of the other dealer declined"
+        )
+
+    async def welcome() -> str:
+        dealer = state["dealer"]
+        assertion = await agent.wait_for(
+            lambda m: m.type == MessageType.TERMS_ASSERTION and m.counterparty == dealer,
+            within=REPLY_TIMEOUT_SECONDS,
+        )
+        _, dealer_decision = await agent.answer_terms(assertion.message_id)
+        seq = _max_seq(store)
+        await agent.send_rfis([audio], audio_rfi_body(agent.clock.now()), attest=False)
+        audio_terms = await agent.wait_for(
+            after(seq, MessageType.TERMS_ASSERTION, audio), within=REPLY_TIMEOUT_SECONDS
+        )
+        _, audio_decision = await agent.answer_terms(audio_terms.message_id)
+        _expect(
+            set(audio_decision.notifications) <= {"safety", "technical"},
+            "notifications: safety and technical only",
+        )
+        return (
+            f"terms of {names[dealer]}: {dealer_decision.decision} "
+            f"({len(dealer_decision.accepted)} accepted, {len(dealer_decision.refused)} "
+            f"refused); terms of Road Warrior: {audio_decision.decision}, notifications "
+            f"{' + '.join(audio_decision.notifications)}"
+        )
+
+    async def servicing() -> str:
+        dealer = state["dealer"]
+        seq = _max_seq(store)
+        pseudonym = agent.identity_for(dealer).identifier
+        await _driver(
+            http,
+            dealer,
+            "/service-notice",
+            {
+                "peer": pseudonym,
+                "kind": "maintenance-reminder",
+                "category": "safety",
+                "summary": "Annual service due; manufacturer tyre under-inflation warning",
+                "proposals": [
+                    {"code": "scheduled-maintenance", "description": "Annual service"},
+                    {
+                        "code": "tyre-replacement",
+                        "description": "Replace all four tyres",
+                        "price": {"amount": "480", "currency": "GBP"},
+                        "reason": "manufacturer under-inflation warning",
+                    },
+                ],
+            },
+        )
+        notice = await agent.wait_for(
+            after(seq, MessageType.SERVICE_NOTICE, dealer), within=REPLY_TIMEOUT_SECONDS
+        )
+        proposed = [p.get("code") for p in notice.payload["body"].get("proposals") or []]
+        _expect(
+            "tyre-replacement" in proposed,
+            f"the dealer's notice proposes the tyre replacement (proposals: {proposed})",
+        )
+        response = await agent.answer_service_notice(notice.message_id)
+        body = response.message.payload["body"]
+        _expect(body["decision"] == "accept-in-part", "the scheduled service only is accepted")
+        return (
+            f"maintenance notice answered {body['decision']}: accepted "
+            f"{body.get('accepted', [])}, declined "
+            f"{[d.get('item') for d in body.get('declined', [])]}"
+        )
+
+    async def development() -> str:
+        seq = _max_seq(store)
+        pseudonym = agent.identity_for(audio).identifier
+        await _driver(
+            http,
+            audio,
+            "/service-notice",
+            {
+                "peer": pseudonym,
+                "kind": "programme-offer",
+                "programme": "road-warrior",
+                "category": "technical",
+            },
+        )
+        notice = await agent.wait_for(
+            after(seq, MessageType.SERVICE_NOTICE, audio), within=REPLY_TIMEOUT_SECONDS
+        )
+        response = await agent.answer_service_notice(notice.message_id)
+        body = response.message.payload["body"]
+        shared = [item["item"] for item in body.get("data", [])]
+        return f"Road Warrior programme: {body['decision']}, scoped access to {shared}"
+
+    async def problems() -> str:
+        dealer = state["dealer"]
+        seq = _max_seq(store)
+        deal = store.messages(counterparty=dealer, type=str(MessageType.DEAL_CONFIRMATION))[-1]
+        await agent.support_request(
+            dealer,
+            subject="Sound system restarts",
+            description="The sound system restarts every few minutes while driving.",
+            regarding=deal.message_id,
+        )
+        resolution = await agent.wait_for(
+            after(seq, MessageType.SUPPORT_RESOLUTION, dealer), within=REPLY_TIMEOUT_SECONDS
+        )
+        body = resolution.payload["body"]
+        said = textwrap.shorten(str(body["resolution"]), 70, placeholder="…")
+        return f"support request answered: {body['status']} ({said})"
+
+    async def exit_step() -> str:
+        dealer = state["dealer"]
+        seq = _max_seq(store)
+        notice = await agent.exit(
+            dealer,
+            reason="circumstances-changed",
+            explanation="Moving abroad; please export and delete what you hold.",
+            reengagement={
+                "allowed": True,
+                "topics": ["safety", "recall"],
+                "channel": "intentcast-only",
+            },
+        )
+        await agent.wait_for(
+            after(seq, MessageType.EXIT_ACKNOWLEDGEMENT, dealer), within=REPLY_TIMEOUT_SECONDS
+        )
+        record = next(e for e in store.exits(dealer) if e.notice_id == notice.message.message_id)
+        shared = sorted({r.category for r in store.shared_with(dealer)})
+        _expect(
+            record.receipt_verified is True,
+            f"the deletion receipt covers everything shared: {list(record.problems)}",
+        )
+        return (
+            f"exit acknowledged with export; deletion receipt verified against the "
+            f"{len(shared)} categories shared ({', '.join(shared)})"
+        )
+
+    async def reengage() -> str:
+        dealer = state["dealer"]
+        seq = _max_seq(store)
+        rfi = await agent.reengage(dealer, reengagement_rfi_body(agent.clock.now()))
+        await agent.wait_for(after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS)
+        history = rfi.message.payload["body"]["history"]
+        return f"new RFI carrying {len(history)} messages of kept history; the dealer offers again"
+
+    plan: list[tuple[LifecycleStep, str, Callable[[], Awaitable[str]]]] = [
+        (LifecycleStep.SEARCH, "Search", search),
+        (LifecycleStep.ENGAGE, "Engage", engage),
+        (LifecycleStep.NEGOTIATE, "Negotiate", negotiate),
+        (LifecycleStep.TRANSACT, "Transact", transact),
+        (LifecycleStep.WELCOME, "Welcome", welcome),
+        (LifecycleStep.SERVICING, "Relationship servicing", servicing),
+        (LifecycleStep.DEVELOPMENT, "Relationship development", development),
+        (LifecycleStep.PROBLEMS, "Manage problems", problems),
+        (LifecycleStep.EXIT, "Manage exits", exit_step),
+        (LifecycleStep.REENGAGEMENT, "Re-engagement", reengage),
+    ]
+    for number, (step, title, action) in enumerate(plan, start=1):
+        await _step(journey, store, number, step, title, action)
+
+
+def paper_offer(agent: BuyerAgent, letter_id: str) -> dict[str, Any]:
+    """The offer Hampstead Motors sent by post, as Sally types it in."""
+    now = agent.clock.now()
+    total = "30450"
+    return {
+        "basis": "binding",
+        "validUntil": (now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "items": [
+            {
+                "sku": "PRIUS-2026",
+                "description": "Toyota Prius hybrid (from our letter)",
+                "quantity": 1,
+                "unitPrice": {"amount": total, "currency": "GBP"},
+            }
+        ],
+        "price": {
+            "subtotal": {"amount": total, "currency": "GBP"},
+            "total": {"amount": total, "currency": "GBP"},
+        },
+        "terms": {
+            "id": "hampstead-motors-conditions-of-sale",
+            "version": "2019",
+            "url": "https://hampstead-motors.example/conditions",
+            "digest": "sha-256:" + "B" * 43,
+        },
+    }
+
+
+# -- transcript ----------------------------------------------------------------------------------
+
+
+def _verify(message: StoredMessage, store: SqliteStore) -> tuple[bool | None, str]:
+    """Re-verify a stored message's signature for the transcript (``None``: nothing signed)."""
+    if message.token is None:
+        return None, "unsigned (typed in from paper)"
+    if message.direction == "out":
+        resolver = key_resolver(None)
+        receiver = message.counterparty
+    else:
+        known = store.counterparty(message.counterparty)
+        resolver = key_resolver(KeySet.from_jwks(known["jwks"]) if known else None)
+        receiver = message.recipients[0]
+    try:
+        decode(
+            message.token,
+            resolve_key=resolver,
+            receiver=receiver,
+            now=parse_timestamp(str(message.payload["created"])),
+        )
+    except ProtocolError as error:
+        return False, f"NOT verified: {error.code.value}"
+    return True, "verified"
+
+
+def _receipt_ok(message: StoredMessage, store: SqliteStore) -> bool | None:
+    """Verify the receipt of a message: the counterparty's for what we sent, ours
+    for what we received (``None``: a letter or a paper answer has none)."""
+    if message.channel in ("letter", "paper"):
+        return None
+    if message.receipt is None:
+        return False
+    if message.direction == "out":
+        known = store.counterparty(message.counterparty)
+        resolver = key_resolver(KeySet.from_jwks(known["jwks"]) if known else None)
+    else:
+        resolver = key_resolver(None)  # we signed it, as our did:jwk pseudonym
+    try:
+        receipt = decode(
+            message.receipt,
+            resolve_key=resolver,
+            receiver=message.sender,
+            now=parse_timestamp(str(payload_of(message.receipt)["created"])),
+        )
+    except ProtocolError:
+        return False
+    regarding = receipt.payload["body"]["regarding"]
+    return bool(regarding == {"id": message.message_id, "digest": message.digest})
+
+
+def write_transcript(journey: Journey, store: SqliteStore) -> tuple[bool, dict[str, Any]]:
+    """Write ``transcript.md`` and ``transcript.json``; say whether every check passed."""
+    names: Mapping[str, str] = journey.notes.get("names", {})
+    step_of: dict[int, StepResult] = {}
+    for step in journey.steps:
+        for seq in range(step.first_seq, step.last_seq + 1):
+            step_of[seq] = step
+    entries: list[dict[str, Any]] = []
+    all_verified = True
+    for message in store.messages():
+        verified, how = _verify(message, store)
+        receipt = _receipt_ok(message, store)
+        if verified is False or receipt is False:
+            all_verified = False
+        counterparty = names.get(message.counterparty, message.counterparty)
+        sender = "Sally" if message.direction == "out" else counterparty
+        recipient = counterparty if message.direction == "out" else "Sally"
+        in_step = step_of.get(message.seq)
+        entries.append(
+            {
+                "seq": message.seq,
+                "step": str(in_step.step) if in_step else None,
+                "direction": message.direction,
+                "channel": message.channel,
+                "type": message.type,
+                "id": message.message_id,
+                "sender": message.sender,
+                "senderName": sender,
+                "recipient": recipient,
+                "verified": verified,
+                "verification": how,
+                "receiptVerified": receipt,
+                # The signed receipt: the one we got (outbound) or gave (inbound).
+                "receiptDigest": message_digest(message.receipt) if message.receipt else None,
+                "digest": message.digest,
+                "body": message.payload.get("body"),
+            }
+        )
+    exits = [
+        {
+            "counterparty": e.counterparty,
+            "verified": e.receipt_verified,
+            "problems": list(e.problems),
+        }
+        for e in store.exits()
+    ]
+    ok = (
+        all_verified
+        and len(journey.steps) == 10
+        and all(step.ok for step in journey.steps)
+        and all(e["verified"] for e in exits)
+    )
+    document = {
+        "ok": ok,
+        "steps": [
+            {
+                "number": s.number,
+                "step": str(s.step),
+                "title": s.title,
+                "ok": s.ok,
+                "summary": s.summary,
+                "error": s.error,
+            }
+            for s in journey.steps
+        ],
+        "exits": exits,
+        "messages": entries,
+    }
+    (journey.out / "transcript.json").write_text(json.dumps(document, indent=2, ensure_ascii=False))
+    lines = [
+        "# Sally buys a car: transcript",
+        "",
+        f"Outcome: {'every step succeeded and every signature verified' if ok else 'FAILED'}.",
+        "",
+        "| # | step | outcome |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {s.number} | {s.title} | {'ok' if s.ok else 'FAILED'}: {s.summary or s.error} |"
+        for s in journey.steps
+    ]
+    lines.append("")
+    current = None
+    for entry in entries:
+        if entry["step"] != current:
+            current = entry["step"]
+            lines += [f"## {current or 'before the steps'}", ""]
+        receipt_note = {True: ", receipt verified", False: ", RECEIPT NOT VERIFIED", None: ""}[
+            entry["receiptVerified"]
+        ]
+        lines += [
+            f"### {entry['seq']}. {entry['type']}: {entry['senderName']} → {entry['recipient']}",
+            "",
+            f"- direction: {entry['direction']} ({entry['channel']})",
+            f"- sender: `{entry['sender']}`",
+            f"- verified: {'yes' if entry['verified'] else 'no'} ({entry['verification']}"
+            f"{receipt_note})",
+            f"- digest: `{entry['digest'] or '-'}`",
+            f"- receipt: `{entry['receiptDigest'] or '-'}`",
+            "",
+            "```json",
+            json.dumps(entry["body"], indent=2, ensure_ascii=False),
+            "```",
+            "",
+        ]
+    (journey.out / "transcript.md").write_text("\n".join(lines), "utf-8")
+    return ok, document
+
+
+# -- entry points --------------------------------------------------------------------------------
+
+
+async def run_demo(out: Path, console: Console, *, keep: bool = False) -> bool:
+    """Run the whole journey in ``out``; True when everything succeeded and verified.
+
+    Raises:
+        DemoFailed: the vendor agents could not be started.
+    """
+    journey = Journey(out, console)
+    # Ctrl-C or SIGTERM cancels the run, so that every `finally` below runs and
+    # the vendor processes (in sessions of their own) are always stopped.
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, main.cancel)
+    issuer_key, trust_file = _credit_union(out)
+    catalogues = ["dealer-mayfair", "dealer-online", "road-warrior"]
+    async with running_vendors(catalogues, out, trust_file, journey):
+        console.print(
+            "Vendor agents: "
+            + ", ".join(f"{name} at {v.url}" for name, v in journey.vendors.items()),
+            highlight=False,
+        )
+        store = SqliteStore(out / "buyer")
+        for category, value in sally_profile().items():
+            store.set_profile(category, value)
+        try:
+            ok = await _run_buyer(journey, store, issuer_key, keep=keep)
+        finally:
+            store.close()
+    return ok
+
+
+async def _run_buyer(
+    journey: Journey, store: SqliteStore, issuer_key: SigningKey, *, keep: bool
+) -> bool:
+    def ability_to_pay(subject: str, audience: str) -> Mapping[str, str]:
+        # The credit union attests a range, never the amount (seed 000 step 2),
+        # to this pseudonym and this dealer only.
+        return issue_attestation(
+            kind="ability-to-pay",
+            subject=subject,
+            audience=[audience],
+            claims={
+                "range": {
+                    "min": {"amount": "20000", "currency": "GBP"},
+                    "max": {"amount": "30000", "currency": "GBP"},
+                },
+                "purpose": "new car loan",
+            },
+            issuer_key=issuer_key,
+            issuer_id=CREDIT_UNION_ID,
+            now=clock.now(),
+        )
+
+    clock = Clock()
+    timeout = aiohttp.ClientTimeout(total=20)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        agent = BuyerAgent(
+            store,
+            load_policy(),
+            http=http,
+            clock=clock,
+            ability_to_pay=ability_to_pay,
+            letters_dir=journey.out / "letters",
+        )
+        config = AppConfig()
+        runner = web.AppRunner(create_app(agent, config), handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        config.base_url = agent.agent_id = base
+        agent.inbox_url = base + INBOX_PATH
+        journey.console.print(f"Sally's buyer agent: {base}", highlight=False)
+        try:
+            with contextlib.suppress(DemoFailed):
+                await _journey(journey, agent, http)
+            ok, _ = write_transcript(journey, store)
+            if keep:
+                journey.console.print("Agents keep running (--keep); Ctrl-C stops them.")
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.Event().wait()
+                # The cancellation ended the wait as asked: the run's outcome stands.
+                main = asyncio.current_task()
+                if main is not None:
+                    main.uncancel()
+        finally:
+            await runner.cleanup()
+    return ok
+
+
+@click.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out/demo"),
+    show_default=True,
+    help="Where the agents' stores, the letters and the transcript go.",
+)
+@click.option(
+    "--keep", is_flag=True, help="Leave the agents running after the journey, until Ctrl-C."
+)
+def demo(out: Path, keep: bool) -> None:
+    """Run Sally's car-buying journey end to end between real agents."""
+    # soft_wrap: one line per step even when the output is a file or a pipe.
+    console = Console(highlight=False, soft_wrap=True)
+    if out.exists() and any(out.iterdir()):
+        # A fresh run each time (the stores are the run's evidence), but never
+        # at the cost of a directory that is not an earlier run's output.
+        if not (out / "transcript.json").exists() and not (out / "buyer").is_dir():
+            raise click.UsageError(f"{out} is not empty and holds no earlier demo run")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        ok = asyncio.run(run_demo(out, console, keep=keep))
+    except DemoFailed as error:
+        console.print(f"[red]demo failed:[/] {escape(str(error))}")
+        sys.exit(1)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        console.print("interrupted; agents stopped")
+        sys.exit(130)
+    elapsed = time.monotonic() - started
+    where = out / "transcript.md"
+    if ok:
+        console.print(
+            f"[green]All ten steps done, every signature verified[/] "
+            f"({elapsed:.1f} s). Transcript: {where}"
+        )
+    else:
+        console.print(f"[red]The journey did not complete.[/] Transcript: {where}")
+        sys.exit(1)

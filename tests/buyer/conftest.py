@@ -1,0 +1,298 @@
+"""Shared fixtures for the buyer tests: a small real vendor, and a buyer agent.
+
+The vendor here is built from the library alone (real keys, real signatures,
+the real receiving pipeline): it publishes discovery and a JWKS, receipts what
+the buyer sends, and lets a test compose and deliver signed messages to the
+buyer.  It is not the reference vendor (tests of the buyer must not depend
+on it), only enough of a counterparty to exercise the buyer over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from reference_buyer.agent import BuyerAgent, Clock
+from reference_buyer.app import AppConfig, create_app
+from reference_buyer.policy import load_policy
+from reference_buyer.scenario import sally_profile
+from reference_buyer.store import SqliteStore
+from vrm_protocol.canonical import message_digest
+from vrm_protocol.codec import build_message, decode, encode
+from vrm_protocol.errors import ErrorCode, ProtocolError, RemoteProtocolError
+from vrm_protocol.http_binding import (
+    DISCOVERY_PATH,
+    INBOX_PATH,
+    JWKS_PATH,
+    MAILBOX_PATH,
+    discovery_document,
+    mailbox_page,
+    poll_token_from_authorization,
+    problem_response,
+    verify_poll_token,
+)
+from vrm_protocol.keys import KeySet, SigningKey, key_resolver
+from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, MessageType
+
+
+def money(amount: str) -> dict[str, str]:
+    return {"amount": amount, "currency": "GBP"}
+
+
+def ts(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def offer_body(
+    now: datetime,
+    *,
+    basis: str = "indicative",
+    total: str = "28500",
+    allowance: str | None = None,
+    valid_for: timedelta = timedelta(days=7),
+    supersedes: str | None = None,
+    approval_party: str | None = None,
+    topic: str | None = None,
+) -> dict[str, Any]:
+    """An offer body as a dealer would send it."""
+    price: dict[str, Any] = {"subtotal": money(total), "total": money(total)}
+    if allowance is not None:
+        price = {
+            "subtotal": money(total),
+            "tradeInAllowance": money(allowance),
+            "total": money(str(int(total) - int(allowance))),
+        }
+    body: dict[str, Any] = {
+        "basis": basis,
+        "validUntil": ts(now + valid_for),
+        "items": [
+            {
+                "sku": "PRIUS-HB",
+                "description": "Toyota Prius hybrid hatchback",
+                "quantity": 1,
+                "unitPrice": money(total),
+            }
+        ],
+        "price": price,
+        "terms": {
+            "id": "test-dealer-terms",
+            "version": "1.0",
+            "url": "https://dealer.example/terms/1.0",
+            "digest": "sha-256:" + "A" * 43,
+        },
+    }
+    if supersedes is not None:
+        body["supersedes"] = supersedes
+    if approval_party is not None:
+        body["conditions"] = [
+            {
+                "kind": "approval-required",
+                "description": "partner approves",
+                "party": approval_party,
+            }
+        ]
+    if topic is not None:
+        body["topic"] = topic
+    return body
+
+
+@dataclass
+class InTestVendor:
+    """A minimal vendor on its own loopback port (see the module docstring)."""
+
+    name: str
+    key: SigningKey = field(default_factory=lambda: SigningKey.generate("EdDSA"))
+    server: TestServer | None = None
+    received: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)
+    #: Messages waiting for buyers without an inbox, per pseudonym (spec §11.4).
+    mailbox: dict[str, list[bytes]] = field(default_factory=dict)
+    #: Who polled: the poller named in each verified poll token.
+    pollers: list[str] = field(default_factory=list)
+    #: Refuse the next message POSTed with this error (then accept again).
+    refuse_next: ErrorCode | None = None
+
+    @property
+    def id(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("")).rstrip("/")
+
+    def app(self) -> web.Application:
+        async def discovery(request: web.Request) -> web.Response:
+            return web.json_response(
+                discovery_document(
+                    party_id=self.id,
+                    role="vendor",
+                    name=self.name,
+                    base_url=self.id,
+                    accepts=list(MessageType),
+                    sends=list(MessageType),
+                    max_message_bytes=65536,
+                    max_depth=16,
+                    rate_per_minute=6000,
+                )
+            )
+
+        async def jwks(request: web.Request) -> web.Response:
+            return web.json_response(KeySet([self.key.public()]).to_jwks())
+
+        async def inbox(request: web.Request) -> web.Response:
+            token = await request.read()
+            if self.refuse_next is not None:
+                refusal, self.refuse_next = self.refuse_next, None
+                rendered = problem_response(RemoteProtocolError(refusal, "refused by the test"))
+                return web.Response(
+                    status=rendered.status, body=rendered.body, headers=rendered.headers
+                )
+            received = decode(
+                token,
+                resolve_key=key_resolver(None),
+                receiver=self.id,
+                now=datetime.now(UTC),
+            )
+            self.received.append((token, dict(received.payload)))
+            return web.Response(
+                status=202,
+                body=self.receipt_for(dict(received.payload), received.digest),
+                content_type=MESSAGE_MEDIA_TYPE,
+            )
+
+        async def mailbox(request: web.Request) -> web.Response:
+            try:
+                token = poll_token_from_authorization(request.headers.get("Authorization"))
+                poll = verify_poll_token(token, mailbox_owner=self.id, now=datetime.now(UTC))
+            except ProtocolError as error:
+                rendered = problem_response(error)
+                return web.Response(
+                    status=rendered.status, body=rendered.body, headers=rendered.headers
+                )
+            self.pollers.append(poll.poller)
+            waiting = self.mailbox.get(poll.poller, [])
+            return web.Response(
+                body=mailbox_page(waiting, after=poll.after), content_type="application/json"
+            )
+
+        app = web.Application()
+        app.router.add_get(MAILBOX_PATH, mailbox)
+        app.router.add_get(DISCOVERY_PATH, discovery)
+        app.router.add_get(JWKS_PATH, jwks)
+        app.router.add_post(INBOX_PATH, inbox)
+        return app
+
+    def receipt_for(self, payload: Mapping[str, Any], digest: str) -> bytes:
+        now = datetime.now(UTC)
+        return encode(
+            build_message(
+                MessageType.RECEIPT,
+                {
+                    "regarding": {"id": payload["id"], "digest": digest},
+                    "status": "accepted",
+                    "receivedAt": ts(now),
+                },
+                sender=self.id,
+                to=[payload["from"]],
+                now=now,
+                thread=payload["thread"],
+                parent=payload["id"],
+            ),
+            self.key,
+        )
+
+    def reply(
+        self,
+        to_payload: Mapping[str, Any],
+        message_type: MessageType,
+        body: Mapping[str, Any],
+        *,
+        now: datetime | None = None,
+        message_id: str | None = None,
+    ) -> tuple[dict[str, Any], bytes]:
+        """A signed reply in ``to_payload``'s thread, to its sender."""
+        payload = build_message(
+            message_type,
+            body,
+            sender=self.id,
+            to=[to_payload["from"]],
+            now=now or datetime.now(UTC),
+            thread=to_payload["thread"],
+            parent=to_payload["id"],
+            message_id=message_id,
+        )
+        return payload, encode(payload, self.key)
+
+    def last(self, message_type: str) -> tuple[bytes, dict[str, Any]]:
+        for token, payload in reversed(self.received):
+            if payload["type"] == message_type:
+                return token, payload
+        raise AssertionError(f"{self.name} received no {message_type}")
+
+    def ref(self, token: bytes, payload: Mapping[str, Any]) -> dict[str, str]:
+        return {"id": payload["id"], "digest": message_digest(token)}
+
+
+VendorFactory = Callable[[str], Awaitable[InTestVendor]]
+
+
+@pytest.fixture
+async def start_vendor() -> AsyncIterator[VendorFactory]:
+    servers: list[TestServer] = []
+
+    async def start(name: str) -> InTestVendor:
+        vendor = InTestVendor(name)
+        server = TestServer(vendor.app(), host="127.0.0.1")
+        await server.start_server()
+        vendor.server = server
+        servers.append(server)
+        return vendor
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@dataclass
+class RunningBuyer:
+    agent: BuyerAgent
+    store: SqliteStore
+    server: TestServer
+
+    @property
+    def inbox(self) -> str:
+        return str(self.server.make_url(INBOX_PATH))
+
+    async def post(self, token: bytes) -> tuple[int, bytes, str]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                self.inbox, data=token, headers={"Content-Type": MESSAGE_MEDIA_TYPE}
+            ) as response,
+        ):
+            return response.status, await response.read(), response.content_type
+
+
+@pytest.fixture
+async def buyer(tmp_path: Path) -> AsyncIterator[RunningBuyer]:
+    store = SqliteStore(tmp_path / "buyer")
+    for category, value in sally_profile().items():
+        store.set_profile(category, value)
+    async with aiohttp.ClientSession() as http:
+        agent = BuyerAgent(store, load_policy(), http=http, clock=Clock())
+        config = AppConfig(test_mode=True)
+        server = TestServer(create_app(agent, config), host="127.0.0.1")
+        await server.start_server()
+        base = str(server.make_url("")).rstrip("/")
+        config.base_url = base
+        agent.agent_id = base
+        agent.inbox_url = base + INBOX_PATH
+        try:
+            yield RunningBuyer(agent, store, server)
+        finally:
+            await server.close()
+            store.close()

@@ -1,0 +1,121 @@
+"""The postal path: a letter rendered from the same signed RFP; paper answers unsigned."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from reference_buyer.letters import PostalRecipient, render_letter
+from reference_buyer.scenario import sally_rfp_body
+from vrm_protocol.canonical import message_digest
+from vrm_protocol.codec import decode
+from vrm_protocol.errors import ErrorCode, LocalProtocolError
+from vrm_protocol.keys import key_resolver
+
+from .conftest import RunningBuyer, VendorFactory, offer_body
+
+POSTAL = PostalRecipient(
+    "https://hampstead-motors.example",
+    "Hampstead Motors <Ltd>",
+    ("12 High Street", "London NW3 1QE"),
+)
+
+
+async def test_letter_is_the_same_signed_rfp_the_online_vendor_gets(
+    buyer: RunningBuyer, start_vendor: VendorFactory
+) -> None:
+    online = await start_vendor("Online")
+    agent = buyer.agent
+    sent, letters = await agent.send_rfp(
+        [online.id], sally_rfp_body(agent.clock.now()), postal=[POSTAL]
+    )
+    letter = letters[POSTAL.party_id]
+    stored = buyer.store.message(letter.message_id)
+    assert stored is not None
+    assert stored.channel == "letter"
+    assert stored.token is not None
+    assert letter.digest == stored.digest == message_digest(stored.token)
+    # The printed token is the signed message itself: it verifies, for that vendor.
+    assert stored.token.decode() in letter.text
+    verified = decode(
+        stored.token,
+        resolve_key=key_resolver(None),
+        receiver=POSTAL.party_id,
+        now=datetime.now(UTC),
+    )
+    assert dict(verified.payload) == dict(stored.payload)
+    # The letter shows the request's substance and its reference.
+    for expected in (
+        letter.message_id,
+        letter.digest,
+        "Prius",
+        "GBP 30000",
+        "with-delivery",
+        "Hampstead Motors",
+    ):
+        assert expected in letter.text
+    assert "Hampstead Motors &lt;Ltd&gt;" in letter.html
+    assert (agent.letters_dir / "hampstead-motors--ltd.txt").read_text() == letter.text
+    # Same request body for both recipients, each under its own pseudonym.
+    _, online_rfp = online.last("personal-rfp")
+    assert online_rfp["body"]["requirements"] == stored.payload["body"]["requirements"]
+    assert online_rfp["body"]["recipientCount"] == stored.payload["body"]["recipientCount"] == 2
+    assert online_rfp["from"] != stored.payload["from"]
+    assert sent[online.id].message.digest != letter.digest
+
+
+async def test_paper_answer_is_stored_unsigned_ranked_and_not_accepted_electronically(
+    buyer: RunningBuyer,
+) -> None:
+    agent = buyer.agent
+    _, letters = await agent.send_rfp([], sally_rfp_body(agent.clock.now()), postal=[POSTAL])
+    letter_id = letters[POSTAL.party_id].message_id
+    body = offer_body(datetime.now(UTC), basis="binding", total="27900")
+    stored = agent.enter_paper_answer(POSTAL.party_id, body, in_reply_to=letter_id)
+    assert stored.channel == "paper"
+    assert not stored.verified
+    assert stored.token is None
+    assert stored.parent == letter_id
+    offer = buyer.store.offer(stored.message_id)
+    assert offer is not None
+    assert not offer.verified
+    assert [r.offer_id for r in agent.ranked_offers()] == [stored.message_id]
+    with pytest.raises(LocalProtocolError) as refused:
+        await agent.accept(stored.message_id)
+    assert refused.value.code is ErrorCode.UNKNOWN_OFFER
+
+
+async def test_paper_answer_must_answer_a_letter_and_be_a_valid_offer(
+    buyer: RunningBuyer,
+) -> None:
+    agent = buyer.agent
+    _, letters = await agent.send_rfp([], sally_rfp_body(agent.clock.now()), postal=[POSTAL])
+    letter_id = letters[POSTAL.party_id].message_id
+    with pytest.raises(LocalProtocolError) as unknown:
+        agent.enter_paper_answer(
+            POSTAL.party_id,
+            offer_body(datetime.now(UTC)),
+            in_reply_to="urn:uuid:00000000-0000-4000-8000-000000000000",
+        )
+    assert unknown.value.code is ErrorCode.UNKNOWN_OFFER
+    invalid = offer_body(datetime.now(UTC))
+    invalid["price"]["total"]["amount"] = 27900  # a float-like number, not a decimal string
+    with pytest.raises(LocalProtocolError) as schema:
+        agent.enter_paper_answer(POSTAL.party_id, invalid, in_reply_to=letter_id)
+    assert schema.value.code is ErrorCode.SCHEMA_INVALID
+
+
+def test_render_letter_refuses_anything_but_an_rfp_to_that_vendor() -> None:
+    payload = {"type": "offer", "to": [POSTAL.party_id], "body": {}}
+    with pytest.raises(ValueError, match="personal-rfp"):
+        render_letter(payload, b"a.b.c", recipient=POSTAL, reply_address=(), date="2026-11-23")
+    payload = {"type": "personal-rfp", "to": ["https://other.example"], "body": {}}
+    with pytest.raises(ValueError, match="not addressed"):
+        render_letter(
+            payload,
+            b"a.b.c",
+            recipient=POSTAL,
+            reply_address=(),
+            date=(datetime.now(UTC) + timedelta(0)).date().isoformat(),
+        )
