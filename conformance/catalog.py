@@ -15,6 +15,7 @@ there with the reason, so that the gap is a decision, not an oversight.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -62,7 +63,7 @@ def requirements_index() -> dict[str, Requirement]:
     from vrm_protocol.requirements import load_requirements
 
     index: dict[str, Requirement] = {}
-    for requirement in load_requirements():
+    for requirement in load_requirements().values():
         roles = frozenset(str(role) for role in requirement.roles)
         index[requirement.id] = Requirement(
             id=requirement.id,
@@ -90,12 +91,25 @@ def check_level(check: Check) -> Level:
 
 @cache
 def waivers() -> dict[str, str]:
-    """Requirement id -> why no check judges it (from ``waivers.toml``)."""
+    """Requirement id -> why no check judges it (from ``waivers.toml``).
+
+    Raises:
+        tomllib.TOMLDecodeError: the file is not TOML.
+        KeyError: an entry lacks ``requirement`` or ``reason``.
+        ValueError: an entry's reason is empty.
+    """
     if not WAIVERS_PATH.exists():
         return {}
     document = tomllib.loads(WAIVERS_PATH.read_text("utf-8"))
     entries = document.get("waiver", [])
-    return {str(entry["requirement"]): str(entry["reason"]) for entry in entries}
+    excused: dict[str, str] = {}
+    for entry in entries:
+        reason = str(entry["reason"]).strip()
+        if not reason:
+            # A waiver is a decision someone can read and challenge: no reason, no waiver.
+            raise ValueError(f"waiver for {entry['requirement']} gives no reason")
+        excused[str(entry["requirement"])] = reason
+    return excused
 
 
 def all_checks() -> dict[str, dict[str, Any]]:
@@ -116,10 +130,15 @@ def all_checks() -> dict[str, dict[str, Any]]:
     return catalogue
 
 
-def traceability() -> dict[str, list[str]]:
-    """Requirement id -> ids of the checks citing it (for the generated spec)."""
+def traceability(registry: CheckRegistry | None = None) -> dict[str, list[str]]:
+    """Requirement id -> ids of the checks citing it (for the generated spec).
+
+    Reads only the check declarations, never the requirements registry, so
+    the spec builder can call it while the registry itself is being built.
+    Raises nothing.
+    """
     trace: dict[str, list[str]] = {}
-    for check in default_registry():
+    for check in registry if registry is not None else default_registry():
         for requirement in check.requirements:
             trace.setdefault(requirement, []).append(check.id)
     return {requirement: sorted(ids) for requirement, ids in sorted(trace.items())}
@@ -138,13 +157,27 @@ class CoverageGap:
         return f"{self.kind}: {self.requirement}: {self.detail}"
 
 
-def coverage_gaps() -> list[CoverageGap]:
+def coverage_gaps(
+    *,
+    registry: CheckRegistry | None = None,
+    index: Mapping[str, Requirement] | None = None,
+    excused: Mapping[str, str] | None = None,
+) -> list[CoverageGap]:
     """MUST requirements with no check and no waiver; checks citing unknown ids;
-    waivers for requirements that no longer exist or that a check now covers."""
-    index = requirements_index()
+    waivers for requirements that no longer exist or that a check now covers.
+
+    The arguments default to the suite's checks, the protocol's requirements
+    registry and ``waivers.toml``.
+
+    Raises:
+        vrm_protocol.requirements.RequirementsError: the registry is malformed.
+        tomllib.TOMLDecodeError, KeyError: ``waivers.toml`` is malformed.
+    """
+    index = requirements_index() if index is None else index
+    excused = waivers() if excused is None else excused
     cited: dict[str, list[str]] = {}
     gaps: list[CoverageGap] = []
-    for check in default_registry():
+    for check in registry if registry is not None else default_registry():
         for requirement in check.requirements:
             cited.setdefault(requirement, []).append(check.id)
             if requirement not in index:
@@ -155,7 +188,6 @@ def coverage_gaps() -> list[CoverageGap]:
                         f"cited by {check.id} but not in the requirements registry",
                     )
                 )
-    excused = waivers()
     for entry in sorted(index.values(), key=lambda r: r.id):
         if entry.level is Level.MUST and entry.id not in cited and entry.id not in excused:
             gaps.append(CoverageGap("untested-must", entry.id, entry.text))

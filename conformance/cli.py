@@ -129,6 +129,11 @@ def _patterns(values: Sequence[str], files: Sequence[Path]) -> tuple[str, ...]:
     help="Longest real wait for time to pass on a target without a test driver.",
 )
 @click.option(
+    "--run-timeout",
+    type=float,
+    help="Seconds the whole run may take (checks left then are harness errors).",
+)
+@click.option(
     "--restart-command",
     help="Shell command that restarts the target (enables replay-after-restart checks).",
 )
@@ -169,6 +174,7 @@ def run_command(
     reply_timeout: float,
     operator_timeout: float,
     max_real_wait: float,
+    run_timeout: float | None,
     restart_command: str | None,
     issuer_key: Path,
     vendor_count: int,
@@ -201,6 +207,7 @@ def run_command(
         reply_timeout=reply_timeout,
         operator_timeout=operator_timeout,
         max_real_wait=max_real_wait,
+        run_timeout=run_timeout,
         restart_command=restart_command,
         issuer_key_file=str(issuer_key),
         vendor_count=vendor_count,
@@ -244,8 +251,12 @@ def run_command(
 def list_command(role: str | None, as_json: bool) -> None:
     """List the checks, the step they belong to and the requirements they cite."""
     from conformance.catalog import all_checks
+    from conformance.model import step_rank
 
-    checks = [info for info in all_checks().values() if role is None or role in info["roles"]]
+    checks = sorted(
+        (info for info in all_checks().values() if role is None or role in info["roles"]),
+        key=lambda info: (info["audit"], step_rank(info["step"]), info["id"]),
+    )
     if as_json:
         click.echo(json.dumps(checks, indent=2))
         return
@@ -262,12 +273,19 @@ def coverage_command() -> None:
 
     Exits 1 when there is any gap (the CI coverage gate).
     """
-    from conformance.catalog import coverage_gaps
+    from conformance.catalog import coverage_gaps, requirements_index, traceability, waivers
 
     gaps = coverage_gaps()
     for gap in gaps:
         click.echo(gap.describe())
-    sys.exit(1 if gaps else 0)
+    if gaps:
+        sys.exit(1)
+    musts = [r for r in requirements_index().values() if r.level is Level.MUST]
+    cited = traceability()
+    click.echo(
+        f"no gaps: {sum(1 for r in musts if r.id in cited)} of {len(musts)} MUST requirements "
+        f"checked, {len(waivers())} waived; {len(cited)} requirements cited in all"
+    )
 
 
 @conformance.command("issuer")
@@ -283,7 +301,13 @@ def coverage_command() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the issuer's public JWKS here (for the target's configuration).",
 )
-def issuer_command(key_file: Path, jwks_out: Path | None) -> None:
+@click.option(
+    "--out",
+    "document_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the printed document ({issuer, jwks}) here.",
+)
+def issuer_command(key_file: Path, jwks_out: Path | None, document_out: Path | None) -> None:
     """Print the suite's test credit-union issuer: its id and public JWKS.
 
     A vendor under test must trust this issuer for the attestation checks:
@@ -296,7 +320,11 @@ def issuer_command(key_file: Path, jwks_out: Path | None) -> None:
     if jwks_out is not None:
         jwks_out.parent.mkdir(parents=True, exist_ok=True)
         jwks_out.write_text(json.dumps(jwks, indent=2) + "\n", "utf-8")
-    click.echo(json.dumps({"issuer": issuer.issuer_id, "jwks": jwks}, indent=2))
+    document = json.dumps({"issuer": issuer.issuer_id, "jwks": jwks}, indent=2)
+    if document_out is not None:
+        document_out.parent.mkdir(parents=True, exist_ok=True)
+        document_out.write_text(document + "\n", "utf-8")
+    click.echo(document)
 
 
 @conformance.command("vectors")
@@ -306,10 +334,25 @@ def issuer_command(key_file: Path, jwks_out: Path | None) -> None:
     is_flag=True,
     help="Fail (exit 1) if conformance/vectors/index.json is stale.",
 )
-def vectors_command(check_only: bool) -> None:
-    """Rebuild the catalogue of test vectors (conformance/vectors/index.json)."""
-    from conformance.vectors_index import INDEX_PATH, build_index, render_index
+@click.option(
+    "--run",
+    "run_them",
+    is_flag=True,
+    help="Run every vector through the library and fail (exit 1) on any wrong conclusion.",
+)
+def vectors_command(check_only: bool, run_them: bool) -> None:
+    """Rebuild the catalogue of test vectors (conformance/vectors/index.json), or run them."""
+    from conformance.vectors_index import INDEX_PATH, build_index, render_index, run_vectors
 
+    if run_them:
+        outcomes = run_vectors()
+        failed = [outcome for outcome in outcomes if not outcome.passed]
+        for outcome in failed:
+            click.echo(f"FAIL {outcome.id} ({outcome.path}): {outcome.detail}", err=True)
+        click.echo(f"{len(outcomes) - len(failed)} of {len(outcomes)} vector(s) passed")
+        if failed or not outcomes:
+            sys.exit(1)
+        return
     rendered = render_index(build_index())
     current = INDEX_PATH.read_text("utf-8") if INDEX_PATH.exists() else ""
     if check_only:

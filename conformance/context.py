@@ -10,7 +10,7 @@ its expectations; the runner turns them into a verdict.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,8 +56,9 @@ class RunOptions:
     issuer_key_file: str | None = None
     #: How many vendor servers the suite starts when it plays vendors.
     vendor_count: int = 3
-    #: Extra time the suite allows for the target's clock skew, in seconds.
-    skew_seconds: int = 60
+    #: Seconds the whole run may take; checks left when it is spent are harness
+    #: errors (never blamed on the target). ``None``: no limit but each check's own.
+    run_timeout: float | None = None
 
 
 class SuiteClock:
@@ -121,8 +122,12 @@ class Session:
         *,
         transcript: Transcript | None = None,
         operator: Operator | None = None,
+        requirement_levels: Mapping[str, Level] | None = None,
     ) -> None:
         self.options = options
+        #: Requirement id -> level, from the requirements registry: an
+        #: expectation citing a requirement is judged at its level.
+        self.requirement_levels: Mapping[str, Level] = dict(requirement_levels or {})
         self.http = http
         self.transcript = transcript if transcript is not None else Transcript()
         self.clock = SuiteClock()
@@ -137,13 +142,13 @@ class Session:
         #: makes to the suite's servers are tagged with the innermost one.
         self.scope_stack: list[str] = []
         self._order = 0
+        self._service_locks: dict[str, asyncio.Lock] = {}
+        self._cleanups: list[Callable[[], Awaitable[None]]] = []
 
     def next_order(self) -> int:
         """A run-wide sequence number: orders what the suite sent and received."""
         self._order += 1
         return self._order
-        self._service_locks: dict[str, asyncio.Lock] = {}
-        self._cleanups: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def role(self) -> Role:
@@ -318,6 +323,12 @@ class CheckContext:
         actual: Any,
         requirement: str | None,
     ) -> Expectation:
+        # An expectation citing a requirement is judged at that requirement's
+        # level when it is weaker than the check's: a SHOULD (spec §2, RFC 2119)
+        # that does not hold makes a warning, even inside a MUST-level check.
+        cited = self.session.requirement_levels.get(requirement) if requirement else None
+        if cited is not None and cited.strength < level.strength:
+            level = cited
         expectation = Expectation(
             description=description,
             passed=bool(condition),

@@ -9,7 +9,6 @@ in one place.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ __all__ = [
     "jwks_kids",
     "replay_relationship",
     "schema_errors",
+    "schema_errors_of",
 ]
 
 
@@ -63,8 +63,7 @@ def decode_message(
         received = decode(token, resolve_key=key_resolver(key_set), receiver=receiver, now=now)
     except ProtocolError as error:
         return Decoded(None, error.code.value, error.detail)
-    payload = json.loads(received.payload)
-    return Decoded(payload if isinstance(payload, dict) else None)
+    return Decoded(dict(received.payload))
 
 
 def schema_errors(payload: Mapping[str, Any]) -> str | None:
@@ -73,6 +72,22 @@ def schema_errors(payload: Mapping[str, Any]) -> str | None:
 
     try:
         default_registry().validate_message(dict(payload))
+    except ProtocolError as error:
+        return f"{error.code.value}: {error.detail}"
+    return None
+
+
+def schema_errors_of(instance: Any, schema_file: str) -> str | None:
+    """Why ``instance`` fails the schema file ``schema_file`` (e.g. attestation
+    claims), or ``None`` when it is valid.
+
+    Raises:
+        KeyError: the library has no schema file of that name.
+    """
+    from vrm_protocol.schema_registry import default_registry
+
+    try:
+        default_registry().validate(instance, schema_file)
     except ProtocolError as error:
         return f"{error.code.value}: {error.detail}"
     return None
@@ -113,41 +128,48 @@ def replay_relationship(
     our_role: Role,
     our_id: str,
     peer_id: str,
-    sent: Sequence[tuple[int, Mapping[str, Any], bool]],
-    received: Sequence[tuple[int, Mapping[str, Any] | None, bool, datetime]],
+    sent: Sequence[tuple[int, Mapping[str, Any], bool, str]],
+    received: Sequence[tuple[int, Mapping[str, Any] | None, bool, str]],
 ) -> StateReplay:
     """Replay a relationship through :class:`vrm_protocol.state_machine.Relationship`.
 
-    ``sent`` holds (order, payload, accepted-by-the-target); ``received``
-    holds (order, payload, passed-the-pipeline, arrival time). Only what the
-    target accepted and what passed the pipeline are moves. A move of the
-    target the machine refuses is a fault; so is a move of the suite's that
-    the machine refuses but the target accepted.
+    ``sent`` holds (order, payload, accepted-by-the-target, digest); ``received``
+    holds (order, payload, passed-the-pipeline, digest). Only what the target
+    accepted and what passed the pipeline are moves. A move of the target the
+    machine refuses is a fault; so is a move of the suite's that the machine
+    refuses but the target accepted. Each move is judged at its own
+    ``created`` time, the time its sender claimed (and the target checked).
     """
-    from vrm_protocol.models import parse_message_dict
+    from vrm_protocol.errors import LocalProtocolError, RemoteProtocolError
     from vrm_protocol.state_machine import Relationship
 
-    from vrm_protocol.errors import LocalProtocolError, RemoteProtocolError
-
     relationship = Relationship(our_role, our_id, peer_id)
-    events: list[tuple[int, str, Mapping[str, Any]]] = []
-    for order, payload, accepted in sent:
-        if accepted and payload.get("type") not in _NOT_TRANSITIONS:
-            events.append((order, "send", payload))
-    for order, payload, ok, _ in received:
-        if ok and payload is not None and payload.get("type") not in _NOT_TRANSITIONS:
-            events.append((order, "receive", payload))
+    events: list[tuple[int, str, Mapping[str, Any], str]] = []
+    # An identical resend is one message, not two moves (spec §11.3): each
+    # (direction, id) is replayed once, at its first occurrence.
+    seen: set[tuple[str, str]] = set()
+    for order, sent_payload, accepted, sent_digest in sent:
+        key = ("send", str(sent_payload.get("id")))
+        if accepted and sent_payload.get("type") not in _NOT_TRANSITIONS and key not in seen:
+            seen.add(key)
+            events.append((order, "send", sent_payload, sent_digest))
+    for order, received_payload, ok, received_digest in received:
+        if not ok or received_payload is None:
+            continue
+        key = ("receive", str(received_payload.get("id")))
+        if received_payload.get("type") not in _NOT_TRANSITIONS and key not in seen:
+            seen.add(key)
+            events.append((order, "receive", received_payload, received_digest))
     events.sort(key=lambda event: event[0])
     faults: list[str] = []
-    for _, direction, payload in events:
+    for _, direction, payload, message_digest in events:
         label = f"{payload.get('type')} {payload.get('id')}"
-        message = parse_message_dict(dict(payload))
         now = _created(payload)
         try:
             if direction == "send":
-                relationship.send(message, now=now)
+                relationship.send(payload, now=now, digest=message_digest)
             else:
-                relationship.receive(message, now=now)
+                relationship.receive(payload, now=now, digest=message_digest)
         except LocalProtocolError as error:
             faults.append(
                 f"the target accepted {label} from the suite, an illegal move "

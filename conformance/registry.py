@@ -6,7 +6,7 @@ A check is declared with the :meth:`CheckRegistry.check` decorator::
         "SEC-ALG-NONE",
         title="Messages signed with alg 'none' are rejected",
         step=WIRE_STEP,
-        requirements=("SIG-ALG-ALLOWLIST",),
+        requirements=("VRM-SIG-002",),
         roles=(Role.VENDOR, Role.BUYER),
     )
     async def alg_none_rejected(ctx: CheckContext) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -105,7 +105,22 @@ def missing_capability(check: Check, session: Session) -> str | None:
     return None
 
 
-async def _run_one(check: Check, session: Session, level: Level) -> CheckResult:
+def _not_run(check: Check, level: Level, limit: float | None) -> CheckResult:
+    """The result of a check the run had no time left for (``--run-timeout``)."""
+    return CheckResult(
+        check_id=check.id,
+        title=check.title,
+        step=check.step,
+        requirements=check.requirements,
+        level=level,
+        verdict=Verdict.HARNESS_ERROR,
+        reason=f"not run: the run's time limit of {limit:.0f} s was spent",
+    )
+
+
+async def _run_one(
+    check: Check, session: Session, level: Level, run_deadline: float | None = None
+) -> CheckResult:
     context = CheckContext(check, session, level)
     result = CheckResult(
         check_id=check.id,
@@ -122,7 +137,10 @@ async def _run_one(check: Check, session: Session, level: Level) -> CheckResult:
             reason = missing_capability(check, session)
             if reason is not None:
                 raise CheckSkipped(reason)
-            async with asyncio.timeout(check.timeout) as deadline:
+            limit = check.timeout
+            if run_deadline is not None:
+                limit = max(0.0, min(limit, run_deadline - time.monotonic()))
+            async with asyncio.timeout(limit) as deadline:
                 context.deadline = deadline
                 await check.function(context)
         except CheckFailed as failed:
@@ -139,9 +157,10 @@ async def _run_one(check: Check, session: Session, level: Level) -> CheckResult:
             result.verdict, result.reason = judge(context.expectations)
         except TimeoutError:
             # Every wait for the target is bounded by its own, shorter timeout
-            # and fails the check; reaching this one means the suite hung.
+            # and fails the check; reaching this one means the suite hung (or
+            # the run's own time limit ran out).
             result.verdict = Verdict.HARNESS_ERROR
-            result.reason = f"the check did not finish within {check.timeout:.0f} s"
+            result.reason = f"the check did not finish within {limit:.0f} s"
         except HarnessError as error:
             result.verdict, result.reason = Verdict.HARNESS_ERROR, str(error)
             result.traceback = traceback.format_exc()
@@ -172,11 +191,14 @@ async def run_suite(
     level_of: Callable[[Check], Level] | None = None,
     listener: ProgressListener | None = None,
     operator: Operator | None = None,
+    requirement_levels: Mapping[str, Level] | None = None,
 ) -> RunResult:
     """Run the selected checks against ``options.target`` and return the result.
 
-    ``registry`` defaults to the suite's own checks and ``level_of`` to the
-    levels of the cited requirements in the requirements registry.
+    ``registry`` defaults to the suite's own checks, ``level_of`` to the
+    levels of the cited requirements in the requirements registry, and
+    ``requirement_levels`` (the level an expectation citing a requirement is
+    judged at) to that registry's levels when ``level_of`` is not given.
 
     Raises:
         ValueError: the selection names unknown steps.
@@ -185,10 +207,15 @@ async def run_suite(
         from conformance.catalog import default_registry
 
         registry = default_registry()
+    levels: dict[str, Level] = dict(requirement_levels or {})
     if level_of is None:
-        from conformance.catalog import check_level
+        from conformance.catalog import check_level, requirements_index
 
         level_of = check_level
+        if requirement_levels is None:
+            levels = {
+                requirement.id: requirement.level for requirement in requirements_index().values()
+            }
     chosen = (selection or Selection()).select(registry, role=options.role, level_of=level_of)
     run = RunResult(role=options.role.value, target=options.target, started_at=_now())
     run.options = {
@@ -201,7 +228,11 @@ async def run_suite(
     connector = aiohttp.TCPConnector(limit=32)
     async with aiohttp.ClientSession(connector=connector) as http:
         session = Session(
-            options, http, transcript=run.transcript, operator=operator or SilentOperator()
+            options,
+            http,
+            transcript=run.transcript,
+            operator=operator or SilentOperator(),
+            requirement_levels=levels,
         )
         try:
             with scoped("run:discovery"):
@@ -210,10 +241,16 @@ async def run_suite(
                 except TargetUnreachable as error:
                     session.discovery_error = error.reason
             run.discovery = session.discovery
+            deadline = (
+                time.monotonic() + options.run_timeout if options.run_timeout is not None else None
+            )
             for check in chosen:
                 if listener is not None:
                     listener.check_started(check)
-                result = await _run_one(check, session, level_of(check))
+                if deadline is not None and time.monotonic() >= deadline:
+                    result = _not_run(check, level_of(check), options.run_timeout)
+                else:
+                    result = await _run_one(check, session, level_of(check), deadline)
                 run.results.append(result)
                 if listener is not None:
                     listener.check_finished(result)

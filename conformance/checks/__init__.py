@@ -2,9 +2,14 @@
 in :data:`conformance.registry.REGISTRY`."""
 
 from conformance.checks import (  # noqa: F401  (imported to register the checks)
+    attestations,
     audit,
     buyer_lifecycle,
+    conduct,
     discovery,
+    mailbox,
     security,
+    vendor_deals,
     vendor_lifecycle,
+    vendor_servicing,
 )

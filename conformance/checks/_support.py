@@ -19,6 +19,7 @@ and after the rejection is compared as well.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,16 +34,22 @@ from conformance.peers.posting import InboxReply
 from conformance.peers.server import SuiteServer
 from conformance.peers.vendors import SuiteVendor
 from conformance.target import driver_state
-from vrm_protocol.errors import ErrorCode
+from vrm_protocol.errors import ERROR_TYPE_BASE, ErrorCode
 from vrm_protocol.http_binding import PROBLEM_MEDIA_TYPE
 from vrm_protocol.vocabulary import Role
 
 __all__ = [
+    "CANARY_GRACE_SECONDS",
     "Probe",
     "expect_accepted",
     "expect_rejection",
     "open_probe",
+    "relationship_view",
 ]
+
+#: How long the suite waits, after a rejection, for a fetch of a planted URL
+#: it must never see. A fetch started on receipt arrives well within it.
+CANARY_GRACE_SECONDS = 1.0
 
 
 def expect_rejection(
@@ -82,7 +89,25 @@ def expect_rejection(
         "the rejection is RFC 9457 problem details",
         expected=PROBLEM_MEDIA_TYPE,
         actual=reply.http.content_type or None,
-        requirement="HTTP-PROBLEM-DETAILS",
+        requirement="VRM-HTTP-013",
+    )
+    try:
+        problem = reply.http.json()
+    except ValueError:
+        problem = None
+    code = reply.problem_code
+    wanted = {"type": ERROR_TYPE_BASE + (code or "<code>"), "status": reply.status}
+    ctx.expect(
+        isinstance(problem, dict)
+        and problem.get("type") == wanted["type"]
+        and problem.get("status") == reply.status
+        and isinstance(problem.get("title"), str),
+        "the problem details name the error type URI, the status and a title",
+        expected=wanted,
+        actual=None
+        if not isinstance(problem, dict)
+        else {name: problem.get(name) for name in ("type", "status", "title")},
+        requirement="VRM-HTTP-013",
     )
 
 
@@ -107,7 +132,7 @@ def expect_accepted(
         "the receipt is a valid signed message addressed to the sender",
         expected="a receipt passing the receiving pipeline",
         actual=None if receipt is None else receipt.error_code,
-        requirement="HTTP-INBOX-RECEIPT",
+        requirement="VRM-HTTP-004",
     )
 
 
@@ -177,15 +202,35 @@ class Probe:
             **kwargs,
         )
 
-    async def state(self) -> Mapping[str, Any] | None:
-        """The target's state summary, when it has a test driver."""
+    async def state(self) -> Any:
+        """What the target's state summary says of this probe's relationship
+        (``None`` without a test driver).
+
+        When the summary lists ``relationships`` (keyed by the buyer's pseudonym,
+        or entries naming the ``peer``), only the probe's own relationship is
+        compared: the target's other relationships may move meanwhile (a reply
+        it owes from an earlier check), which says nothing of the probe's
+        message. A summary of another shape is compared whole.
+        """
         if self.ctx.session.driver_url is None:
             return None
-        return await driver_state(self.ctx.session)
+        return relationship_view(await driver_state(self.ctx.session), self.sender)
 
-    async def confirm_unchanged(
-        self, rejected: Mapping[str, Any], state_before: Mapping[str, Any] | None
-    ) -> None:
+    async def settled_state(self, *, interval: float = 0.3, attempts: int = 10) -> Any:
+        """:meth:`state` once two readings ``interval`` seconds apart agree
+        (or after ``attempts`` readings): the target has finished reacting."""
+        previous = await self.state()
+        for _ in range(attempts):
+            if previous is None:
+                return None
+            await asyncio.sleep(interval)
+            current = await self.state()
+            if current == previous:
+                return current
+            previous = current
+        return previous
+
+    async def confirm_unchanged(self, rejected: Mapping[str, Any], state_before: Any) -> None:
         """Show that a rejected message changed nothing (see the module docstring).
 
         Raises:
@@ -198,7 +243,7 @@ class Probe:
                 "the rejected message changed nothing in the target's state (test driver)",
                 expected="the same state summary as before",
                 actual="the state summary changed",
-                requirement="INBOX-REJECT-NO-EFFECT",
+                requirement="VRM-HTTP-006",
             )
         message_id = rejected.get("id")
         follow_up = self.legal(message_id=message_id if isinstance(message_id, str) else None)
@@ -212,8 +257,27 @@ class Probe:
             "(the rejected one was not stored)",
             expected="202",
             actual=reply.describe(),
-            requirement="INBOX-REJECT-NO-EFFECT",
+            requirement="VRM-HTTP-006",
         )
+
+
+def relationship_view(state: Mapping[str, Any], party: str) -> Any:
+    """The entries of a state summary about ``party`` (see :meth:`Probe.state`)."""
+    relationships = state.get("relationships")
+    if isinstance(relationships, dict):
+        return {
+            key: entry
+            for key, entry in relationships.items()
+            if key == party
+            or (isinstance(entry, dict) and party in (entry.get("peer"), entry.get("party")))
+        }
+    if isinstance(relationships, list):
+        return [
+            entry
+            for entry in relationships
+            if isinstance(entry, dict) and party in (entry.get("peer"), entry.get("id"))
+        ]
+    return dict(state)
 
 
 async def open_probe(ctx: CheckContext) -> Probe:

@@ -9,6 +9,8 @@ instruction to the operator. The vendors' side is scripted here.
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -16,16 +18,21 @@ from conformance.checks._support import expect_accepted, expect_rejection
 from conformance.checks.scenarios import (
     BuyerRelationships,
     buyer_rfis,
+    fresh_relationships,
     prompt_buyer,
     prompt_wait,
+    record_instruction,
+    reply_inbox,
 )
-from conformance.context import CheckContext
+from conformance.context import CheckContext, Session, fixture
+from conformance.model import CheckFailed
 from conformance.peers import bodies
 from conformance.peers.inbox import Inbound
-from conformance.peers.messages import message_ref, sign
-from conformance.peers.vendors import SuiteVendor, vendor_side
+from conformance.peers.messages import digest, message_ref, sign
+from conformance.peers.posting import InboxReply
+from conformance.peers.vendors import SuiteVendor, require_accepted, vendor_side
 from conformance.registry import REGISTRY
-from conformance.target import advance_clock
+from conformance.target import advance_clock, call_driver_raw
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.vocabulary import LifecycleStep, Role
 
@@ -34,6 +41,8 @@ E = ErrorCode
 
 #: How long the suite watches for a message the buyer must NOT send.
 ABSENCE_WATCH_SECONDS = 2.0
+#: How long the suite waits for the declines a buyer should send after accepting.
+DECLINE_WATCH_SECONDS = 2.0
 
 
 async def _relationships(ctx: CheckContext) -> BuyerRelationships:
@@ -45,12 +54,15 @@ async def _offer_from(
 ) -> tuple[Inbound, dict[str, Any], bytes]:
     """The vendor answers the buyer's RFI with an offer; the buyer must take it."""
     rfi = relationships.rfis[vendor.id]
+    # Binding: only a binding offer can be accepted (spec §7), so a buyer that
+    # refuses to accept one refuses for the reason the check is about.
+    offer.setdefault("basis", "binding")
     payload = vendor.reply_to(rfi, "offer", bodies.offer_body(ctx.session.clock.now(), **offer))
     token = sign(payload, vendor.signer)
     reply = await vendor.deliver_token(
         token,
         to=str(rfi.field("from")),
-        inbox=relationships.inbox_for(vendor, ctx.session),
+        inbox=relationships.delivery_inbox(vendor),
         note="offer answering the buyer's RFI",
     )
     if reply is not None:
@@ -62,7 +74,11 @@ async def _offer_from(
     "BUY-RFI-SENT",
     title="The buyer's RFIs are well formed and addressed",
     step=LifecycleStep.SEARCH,
-    requirements=("MSG-VALID", "AUDIENCE"),
+    requirements=(
+        "VRM-ENV-001",
+        "VRM-FRESH-006",
+        "VRM-ENV-009",
+    ),
     roles=BUYER,
 )
 async def rfis_sent(ctx: CheckContext) -> None:
@@ -75,27 +91,27 @@ async def rfis_sent(ctx: CheckContext) -> None:
             rfi.ok,
             f"the RFI to {vendor.name} passes the receiving pipeline",
             actual=rfi.error_detail,
-            requirement="MSG-VALID",
+            requirement="VRM-ENV-001",
         )
         sender = rfi.field("from")
         ctx.expect(
             isinstance(sender, str) and sender.startswith("did:jwk:"),
             "the buyer writes as a did:jwk pseudonym",
             actual=sender,
-            requirement="PSEUDONYM-PAIRWISE",
+            requirement="VRM-PRIV-001",
         )
         ctx.expect(
             rfi.field("to") == [vendor.id],
             "the RFI is addressed to that vendor only",
             expected=[vendor.id],
             actual=rfi.field("to"),
-            requirement="AUDIENCE",
+            requirement="VRM-FRESH-006",
         )
         ctx.expect(
             rfi.field("thread") == rfi.id,
             "the RFI starts its own thread",
             actual=rfi.field("thread"),
-            requirement="THREAD-ID",
+            requirement="VRM-ENV-007",
         )
 
 
@@ -103,7 +119,10 @@ async def rfis_sent(ctx: CheckContext) -> None:
     "BUY-PSEUDONYMS-UNLINKABLE",
     title="The buyer's pseudonyms share nothing across vendors",
     step=LifecycleStep.SEARCH,
-    requirements=("PSEUDONYM-PAIRWISE",),
+    requirements=(
+        "VRM-PRIV-001",
+        "VRM-PRIV-004",
+    ),
     roles=BUYER,
 )
 async def pseudonyms_unlinkable(ctx: CheckContext) -> None:
@@ -119,7 +138,7 @@ async def pseudonyms_unlinkable(ctx: CheckContext) -> None:
             len(set(map(str, values))) == len(values),
             f"no two vendors see the same {what}",
             actual=values,
-            requirement="PSEUDONYM-PAIRWISE",
+            requirement="VRM-PRIV-001",
         )
 
     distinct([rfi.field("from") for rfi in rfis], "sender identifier")
@@ -139,8 +158,29 @@ async def pseudonyms_unlinkable(ctx: CheckContext) -> None:
             "." not in created,
             "timestamps are whole seconds (no correlating fraction)",
             actual=created,
-            requirement="PSEUDONYM-PAIRWISE",
+            requirement="VRM-PRIV-001",
         )
+    inboxes = [reply_inbox(rfi) for rfi in rfis if reply_inbox(rfi) is not None]
+    ctx.recommend(
+        len(set(inboxes)) == len(inboxes),
+        "no two vendors are given the same replyTo inbox (a shared inbox links them)",
+        actual=inboxes,
+        requirement="VRM-PRIV-004",
+    )
+
+
+def _identity_values(identity: Any) -> set[str]:
+    """The personal details in an acceptance's ``identity`` (strings of 4+ characters)."""
+    values: set[str] = set()
+    if isinstance(identity, dict):
+        for value in identity.values():
+            values |= _identity_values(value)
+    elif isinstance(identity, list):
+        for value in identity:
+            values |= _identity_values(value)
+    elif isinstance(identity, str) and len(identity) >= 4:
+        values.add(identity)
+    return values
 
 
 def _kid(inbound: Inbound) -> str:
@@ -153,7 +193,7 @@ def _kid(inbound: Inbound) -> str:
     "BUY-RECEIPT",
     title="The buyer receipts an offer as the pseudonym it used",
     step=LifecycleStep.SEARCH,
-    requirements=("HTTP-INBOX-RECEIPT",),
+    requirements=("VRM-HTTP-004",),
     roles=BUYER,
 )
 async def buyer_receipt(ctx: CheckContext) -> None:
@@ -162,11 +202,13 @@ async def buyer_receipt(ctx: CheckContext) -> None:
     vendor = relationships.vendors[0]
     rfi, payload, token = await _offer_from(ctx, relationships, vendor)
     reply = vendor.sent[-1].reply
+    if reply is None:
+        ctx.skip("the buyer named no replyTo inbox: it collects offers from the mailbox")
     receipt = reply.receipt
     ctx.require(
         receipt is not None and receipt.ok and receipt.payload is not None,
         "the receipt passes the receiving pipeline",
-        requirement="HTTP-INBOX-RECEIPT",
+        requirement="VRM-HTTP-004",
     )
     assert receipt is not None
     assert receipt.payload is not None
@@ -175,7 +217,7 @@ async def buyer_receipt(ctx: CheckContext) -> None:
         "the receipt comes from the pseudonym the RFI came from",
         expected=rfi.field("from"),
         actual=receipt.payload.get("from"),
-        requirement="PSEUDONYM-PAIRWISE",
+        requirement="VRM-PRIV-001",
     )
     regarding = (receipt.payload.get("body") or {}).get("regarding")
     ctx.expect(
@@ -183,7 +225,7 @@ async def buyer_receipt(ctx: CheckContext) -> None:
         "the receipt binds the offer's id and digest",
         expected=message_ref(token, payload["id"]),
         actual=regarding,
-        requirement="HTTP-INBOX-RECEIPT",
+        requirement="VRM-HTTP-004",
     )
 
 
@@ -191,15 +233,24 @@ async def buyer_receipt(ctx: CheckContext) -> None:
     "BUY-ACCEPT-BINDS-OFFER",
     title="The buyer's acceptance binds the exact offer",
     step=LifecycleStep.TRANSACT,
-    requirements=("ACCEPT-BINDS-OFFER",),
+    requirements=(
+        "VRM-MSG-010",
+        "VRM-SIG-018",
+        "VRM-PRIV-003",
+        "VRM-MSG-013",
+    ),
     roles=BUYER,
     needs=("sends:offer-acceptance",),
 )
 async def accept_binds(ctx: CheckContext) -> None:
     """Prompted to accept an offer, the buyer sends an acceptance whose ``offer``
-    is that offer's id and the digest of the exact bytes it received."""
-    relationships = await _relationships(ctx)
-    vendor = relationships.vendors[1 % len(relationships.vendors)]
+    is that offer's id and the digest of the exact bytes it received. The other
+    vendor it asked, whose offer is still open, should then get a decline."""
+    relationships = await fresh_relationships(
+        ctx.session, "Conformance Chosen Motors", "Conformance Other Motors"
+    )
+    vendor, other = relationships.vendors
+    await _offer_from(ctx, relationships, other, total="29500")
     rfi, payload, token = await _offer_from(ctx, relationships, vendor)
     await prompt_buyer(
         ctx.session,
@@ -211,13 +262,13 @@ async def accept_binds(ctx: CheckContext) -> None:
         lambda item: item.type == "offer-acceptance",
         description="the buyer sends the acceptance",
         within=prompt_wait(ctx.session),
-        requirement="ACCEPT-BINDS-OFFER",
+        requirement="VRM-MSG-010",
     )
     ctx.require(
         acceptance.ok,
         "the acceptance passes the receiving pipeline",
         actual=acceptance.error_detail,
-        requirement="MSG-VALID",
+        requirement="VRM-ENV-001",
     )
     expected = message_ref(token, payload["id"])
     ctx.expect(
@@ -225,27 +276,82 @@ async def accept_binds(ctx: CheckContext) -> None:
         "the acceptance names the offer's id and the digest of its bytes",
         expected=expected,
         actual=acceptance.body.get("offer"),
-        requirement="ACCEPT-BINDS-OFFER",
+        requirement="VRM-MSG-010",
     )
     ctx.expect(
         acceptance.field("parent") == payload["id"],
         "the acceptance answers the offer",
         expected=payload["id"],
         actual=acceptance.field("parent"),
-        requirement="THREAD-PARENT",
+        requirement="VRM-ENV-008",
     )
     ctx.expect(
         acceptance.field("thread") == rfi.field("thread"),
         "the acceptance stays in the RFI's thread",
         expected=rfi.field("thread"),
         actual=acceptance.field("thread"),
-        requirement="THREAD-ID",
+        requirement="VRM-ENV-007",
     )
     ctx.expect(
         acceptance.field("from") == rfi.field("from"),
         "the acceptance comes from the same pseudonym",
-        requirement="PSEUDONYM-PAIRWISE",
+        requirement="VRM-PRIV-001",
     )
+    disclosed = _identity_values(acceptance.body.get("identity"))
+    earlier = [
+        item
+        for item in vendor.received()
+        if item.order < acceptance.order and item.payload is not None
+    ]
+    leaks = sorted(
+        {
+            f"{item.type} {item.id}: {value}"
+            for item in earlier
+            for value in disclosed
+            if value in json.dumps(item.payload, ensure_ascii=False)
+        }
+    )
+    ctx.expect(
+        not leaks,
+        "no personal detail of the acceptance appeared in an earlier message to this vendor",
+        expected=[],
+        actual=leaks or None,
+        requirement="VRM-PRIV-003",
+    )
+    await asyncio.sleep(DECLINE_WATCH_SECONDS)
+    for other in relationships.vendors:
+        if other is vendor:
+            continue
+        offered = {
+            str(sent.payload.get("id"))
+            for sent in other.sent
+            if sent.payload.get("type") == "offer" and sent.taken
+        }
+        answered = {
+            str(offer_id)
+            for item in other.received()
+            for offer_id in (
+                item.body.get("offers") or []
+                if item.type == "offer-decline"
+                else [(item.body.get("offer") or {}).get("id")]
+                if item.type == "offer-acceptance"
+                else []
+            )
+        }
+        if offered - answered:
+            ctx.recommend(
+                False,
+                f"after accepting one offer, the buyer declines the open offers of {other.name}",
+                expected=sorted(offered - answered),
+                actual="no offer-decline",
+                requirement="VRM-MSG-013",
+            )
+        elif offered:
+            ctx.recommend(
+                True,
+                f"the buyer closed every offer of {other.name}",
+                requirement="VRM-MSG-013",
+            )
 
 
 async def _expect_no_acceptance(
@@ -270,30 +376,31 @@ async def _expect_no_acceptance(
     "BUY-NO-ACCEPT-SUPERSEDED",
     title="The buyer never accepts a superseded offer",
     step=LifecycleStep.NEGOTIATE,
-    requirements=("OFFER-SUPERSEDE",),
+    requirements=(
+        "VRM-MSG-006",
+        "VRM-BUY-001",
+    ),
     roles=BUYER,
     needs=("test-driver",),
 )
 async def no_accept_superseded(ctx: CheckContext) -> None:
     """Offer A, then offer B superseding A. Told to accept A, the buyer must
     refuse: no acceptance of A reaches the vendor."""
-    relationships = await _relationships(ctx)
-    vendor = relationships.vendors[2 % len(relationships.vendors)]
+    relationships = await fresh_relationships(ctx.session, "Conformance Superseding Motors")
+    vendor = relationships.vendors[0]
     _, first, _ = await _offer_from(ctx, relationships, vendor, total="29000")
     await _offer_from(ctx, relationships, vendor, total="28000", supersedes=first["id"])
-    from conformance.target import call_driver_raw
-
-    status, _ = await call_driver_raw(
-        ctx.session, "POST", "/accept", {"vendor": vendor.id, "offer": first["id"]}
-    )
+    instruction = {"vendor": vendor.id, "offer": first["id"]}
+    record_instruction(ctx.session, "accept", instruction)
+    status, _ = await call_driver_raw(ctx.session, "POST", "/accept", instruction)
     ctx.expect(
         status >= 400,
         "the test driver reports that the offer cannot be accepted",
         actual=status,
-        requirement="OFFER-SUPERSEDE",
+        requirement="VRM-MSG-006",
     )
     await _expect_no_acceptance(
-        ctx, vendor, first["id"], "no acceptance of the superseded offer is sent", "OFFER-SUPERSEDE"
+        ctx, vendor, first["id"], "no acceptance of the superseded offer is sent", "VRM-MSG-006"
     )
 
 
@@ -301,7 +408,11 @@ async def no_accept_superseded(ctx: CheckContext) -> None:
     "BUY-NO-ACCEPT-EXPIRED",
     title="The buyer never accepts an expired offer",
     step=LifecycleStep.TRANSACT,
-    requirements=("STATE-OFFER-EXPIRY",),
+    requirements=(
+        "VRM-STATE-005",
+        "VRM-CONF-004",
+        "VRM-BUY-001",
+    ),
     roles=BUYER,
     needs=("test-driver",),
     timeout=60,
@@ -309,23 +420,21 @@ async def no_accept_superseded(ctx: CheckContext) -> None:
 async def no_accept_expired(ctx: CheckContext) -> None:
     """An offer valid for a minute; two minutes pass; told to accept it, the
     buyer must refuse."""
-    relationships = await _relationships(ctx)
+    relationships = await fresh_relationships(ctx.session, "Conformance Expiring Motors")
     vendor = relationships.vendors[0]
     _, offer, _ = await _offer_from(ctx, relationships, vendor, valid_for=timedelta(seconds=60))
     await advance_clock(ctx.session, 120)
-    from conformance.target import call_driver_raw
-
-    status, _ = await call_driver_raw(
-        ctx.session, "POST", "/accept", {"vendor": vendor.id, "offer": offer["id"]}
-    )
+    instruction = {"vendor": vendor.id, "offer": offer["id"]}
+    record_instruction(ctx.session, "accept", instruction)
+    status, _ = await call_driver_raw(ctx.session, "POST", "/accept", instruction)
     ctx.expect(
         status >= 400,
         "the test driver reports that the offer has expired",
         actual=status,
-        requirement="STATE-OFFER-EXPIRY",
+        requirement="VRM-STATE-005",
     )
     await _expect_no_acceptance(
-        ctx, vendor, offer["id"], "no acceptance of the expired offer is sent", "STATE-OFFER-EXPIRY"
+        ctx, vendor, offer["id"], "no acceptance of the expired offer is sent", "VRM-STATE-005"
     )
 
 
@@ -333,7 +442,7 @@ async def no_accept_expired(ctx: CheckContext) -> None:
     "BUY-DECLINE",
     title="The buyer declines an offer with a decline message",
     step=LifecycleStep.NEGOTIATE,
-    requirements=("LIFE-DECLINE",),
+    requirements=("VRM-MSG-012",),
     roles=BUYER,
     needs=("sends:offer-decline",),
 )
@@ -352,14 +461,14 @@ async def decline(ctx: CheckContext) -> None:
         lambda item: item.type == "offer-decline",
         description="the buyer sends the decline",
         within=prompt_wait(ctx.session),
-        requirement="LIFE-DECLINE",
+        requirement="VRM-MSG-012",
     )
     ctx.expect(
         offer["id"] in (declined.body.get("offers") or []),
         "the decline names the offer",
         expected=offer["id"],
         actual=declined.body.get("offers"),
-        requirement="LIFE-DECLINE",
+        requirement="VRM-MSG-012",
     )
 
 
@@ -367,7 +476,7 @@ async def decline(ctx: CheckContext) -> None:
     "BUY-NOT-A-PARTICIPANT",
     title="The buyer refuses a vendor writing into another's thread",
     step=LifecycleStep.NEGOTIATE,
-    requirements=("STATE-PARTICIPANT",),
+    requirements=("VRM-STATE-003",),
     roles=BUYER,
 )
 async def stranger_in_thread(ctx: CheckContext) -> None:
@@ -389,7 +498,7 @@ async def stranger_in_thread(ctx: CheckContext) -> None:
         reply,
         (E.NOT_A_PARTICIPANT, E.WRONG_AUDIENCE),
         what="a message from outside the thread",
-        requirement="STATE-PARTICIPANT",
+        requirement="VRM-STATE-003",
     )
 
 
@@ -397,7 +506,7 @@ async def stranger_in_thread(ctx: CheckContext) -> None:
     "BUY-NO-FETCH-STRANGER",
     title="The buyer fetches nothing from a party it has no relationship with",
     step=LifecycleStep.SEARCH,
-    requirements=("NO-URL-FETCH", "STATE-PARTICIPANT"),
+    requirements=("VRM-SIG-008", "VRM-STATE-003"),
     roles=BUYER,
 )
 async def no_fetch_from_stranger(ctx: CheckContext) -> None:
@@ -419,7 +528,7 @@ async def no_fetch_from_stranger(ctx: CheckContext) -> None:
         not reply.accepted,
         "the unsolicited offer is refused",
         actual=reply.describe(),
-        requirement="STATE-PARTICIPANT",
+        requirement="VRM-STATE-003",
     )
     await asyncio.sleep(1.0)
     fetched = [
@@ -432,7 +541,7 @@ async def no_fetch_from_stranger(ctx: CheckContext) -> None:
         "the buyer does not fetch anything from the unsolicited sender",
         expected="no request",
         actual=fetched or None,
-        requirement="NO-URL-FETCH",
+        requirement="VRM-SIG-008",
     )
 
 
@@ -440,14 +549,17 @@ async def no_fetch_from_stranger(ctx: CheckContext) -> None:
     "BUY-TERMS-RESPONSE",
     title="The buyer's terms response shares only what it accepts",
     step=LifecycleStep.WELCOME,
-    requirements=("TERMS-DATA-AS-ACCEPTED",),
+    requirements=(
+        "VRM-MSG-018",
+        "VRM-MSG-017",
+    ),
     roles=BUYER,
     needs=("sends:terms-response",),
 )
 async def terms_response(ctx: CheckContext) -> None:
     """A vendor presents terms; the buyer's response binds the assertion, accepts
     nothing that was not asked, and carries data only for accepted items."""
-    relationships = await _relationships(ctx)
+    relationships = await fresh_relationships(ctx.session, "Conformance Terms Motors")
     vendor = relationships.vendors[0]
     rfi = relationships.rfis[vendor.id]
     assertion = vendor.reply_to(
@@ -464,27 +576,39 @@ async def terms_response(ctx: CheckContext) -> None:
     reply = await vendor.deliver_token(
         token,
         to=str(rfi.field("from")),
-        inbox=relationships.inbox_for(vendor, ctx.session),
+        inbox=relationships.delivery_inbox(vendor),
         note="terms assertion",
     )
     if reply is not None:
         expect_accepted(ctx, reply, what="the terms assertion")
-    await prompt_buyer(
-        ctx.session,
-        "terms",
-        {"vendor": vendor.id, "assertion": assertion["id"]},
-        instruction=f"Make the buyer answer the terms of sharing from {vendor.id}",
-    )
+    if ctx.session.driver_url is not None:
+        # A buyer may answer terms of sharing by its owner's standing policy,
+        # without being told: a driver without a /terms instruction is fine.
+        status, answer = await call_driver_raw(
+            ctx.session, "POST", "/terms", {"vendor": vendor.id, "assertion": assertion["id"]}
+        )
+        ctx.require(
+            status < 400 or status in (404, 405),
+            "the test driver takes the terms instruction (or has none)",
+            actual=f"{status} {answer}",
+        )
+    else:
+        await prompt_buyer(
+            ctx.session,
+            "terms",
+            {"vendor": vendor.id, "assertion": assertion["id"]},
+            instruction=f"Make the buyer answer the terms of sharing from {vendor.id}",
+        )
     response = await vendor.expect(
         lambda item: item.type == "terms-response",
         description="the buyer answers the terms assertion",
         within=prompt_wait(ctx.session),
-        requirement="TERMS-DATA-AS-ACCEPTED",
+        requirement="VRM-MSG-018",
     )
     ctx.expect(
         response.body.get("assertion") == message_ref(token, assertion["id"]),
         "the response binds the assertion's exact bytes",
-        requirement="TERMS-DATA-AS-ACCEPTED",
+        requirement="VRM-MSG-018",
     )
     asked = {"contact.email", "vehicle.model"}
     accepted = {str(item.get("item")) for item in response.body.get("accepted") or []}
@@ -494,34 +618,48 @@ async def terms_response(ctx: CheckContext) -> None:
         "the buyer accepts nothing that was not asked",
         expected=sorted(asked),
         actual=sorted(accepted),
-        requirement="TERMS-DATA-AS-ACCEPTED",
+        requirement="VRM-MSG-018",
     )
     ctx.expect(
         shared <= accepted,
         "data is shared only for accepted items",
         expected=sorted(accepted),
         actual=sorted(shared),
-        requirement="TERMS-DATA-AS-ACCEPTED",
+        requirement="VRM-MSG-018",
     )
+    requested = {
+        str(request["item"]): set(request["purposes"]) for request in assertion["body"]["requests"]
+    }
+    for item in response.body.get("accepted") or []:
+        name = str(item.get("item"))
+        purposes = set(item.get("purposes") or [])
+        ctx.expect(
+            bool(purposes) and purposes <= requested.get(name, set()),
+            f"the consent for {name} lists purposes, only among those requested",
+            expected=sorted(requested.get(name, set())),
+            actual=sorted(purposes),
+            requirement="VRM-MSG-017",
+        )
 
 
-@REGISTRY.check(
-    "BUY-EXIT",
-    title="The buyer exits with export and deletion requests",
-    step=LifecycleStep.EXIT,
-    requirements=("EXIT-NOTICE", "EXIT-FINAL", "REENGAGE-PREFERENCES"),
-    roles=BUYER,
-    needs=("sends:exit-notice",),
-)
-async def buyer_exit(ctx: CheckContext) -> None:
-    """Prompted to exit, the buyer sends an exit notice; after the vendor's
-    acknowledgement, a vendor offer outside the buyer's re-engagement
-    preferences is refused."""
-    relationships = await _relationships(ctx)
+@dataclass(slots=True)
+class BuyerExit:
+    """The buyer's exit from one vendor's relationship, acknowledged by the vendor."""
+
+    relationships: BuyerRelationships
+    vendor: SuiteVendor
+    notice: Inbound
+    acknowledgement: InboxReply | None
+
+
+@fixture("buyer-exit")
+async def buyer_exit_done(session: Session) -> BuyerExit:
+    """The buyer is told to exit its relationship with the last vendor; the
+    vendor acknowledges with an (empty) export and a deletion receipt."""
+    relationships = await session.use(buyer_rfis)
     vendor = relationships.vendors[-1]
-    rfi = relationships.rfis[vendor.id]
     await prompt_buyer(
-        ctx.session,
+        session,
         "exit",
         {"vendor": vendor.id},
         instruction=f"Make the buyer exit its relationship with {vendor.id}",
@@ -529,35 +667,59 @@ async def buyer_exit(ctx: CheckContext) -> None:
     notice = await vendor.expect(
         lambda item: item.type == "exit-notice",
         description="the buyer sends the exit notice",
-        within=prompt_wait(ctx.session),
-        requirement="EXIT-NOTICE",
+        within=prompt_wait(session),
+        requirement="VRM-MSG-023",
     )
-    ctx.require(
-        notice.ok,
-        "the exit notice passes the receiving pipeline",
-        actual=notice.error_detail,
-        requirement="MSG-VALID",
-    )
-    body = notice.body
-    ctx.expect(
-        isinstance(body.get("export"), dict) and isinstance(body.get("deletion"), dict),
-        "the notice states the export and deletion wanted",
-        requirement="EXIT-NOTICE",
-    )
-    inbox = relationships.inbox_for(vendor, ctx.session)
     ack = vendor.reply_to(
         notice,
         "exit-acknowledgement",
         bodies.exit_acknowledgement_body(
             notice_ref=notice.ref(),
             relationship=str(notice.field("from")),
-            now=ctx.session.clock.now(),
+            now=session.clock.now(),
             held={},
         ),
     )
-    reply = await vendor.deliver(ack, inbox=inbox, note="exit acknowledgement")
-    if reply is not None:
-        expect_accepted(ctx, reply, what="the exit acknowledgement")
+    reply = await vendor.deliver(
+        ack, inbox=relationships.delivery_inbox(vendor), note="exit acknowledgement"
+    )
+    return BuyerExit(relationships, vendor, notice, reply)
+
+
+@REGISTRY.check(
+    "BUY-EXIT",
+    title="The buyer exits with export and deletion requests",
+    step=LifecycleStep.EXIT,
+    requirements=(
+        "VRM-MSG-023",
+        "VRM-STATE-007",
+        "VRM-STATE-009",
+        "VRM-STATE-010",
+    ),
+    roles=BUYER,
+    needs=("sends:exit-notice",),
+)
+async def buyer_exit(ctx: CheckContext) -> None:
+    """Prompted to exit, the buyer sends an exit notice; after the vendor's
+    acknowledgement, a vendor offer outside the buyer's re-engagement
+    preferences is refused."""
+    done = await ctx.use(buyer_exit_done)
+    vendor, notice = done.vendor, done.notice
+    rfi = done.relationships.rfis[vendor.id]
+    ctx.require(
+        notice.ok,
+        "the exit notice passes the receiving pipeline",
+        actual=notice.error_detail,
+        requirement="VRM-ENV-001",
+    )
+    body = notice.body
+    ctx.expect(
+        isinstance(body.get("export"), dict) and isinstance(body.get("deletion"), dict),
+        "the notice states the export and deletion wanted",
+        requirement="VRM-MSG-023",
+    )
+    if done.acknowledgement is not None:
+        expect_accepted(ctx, done.acknowledgement, what="the exit acknowledgement")
     preferences = body.get("reengagement") or {}
     topics = set(preferences.get("topics") or [])
     outside = next(
@@ -572,13 +734,318 @@ async def buyer_exit(ctx: CheckContext) -> None:
         outside is not None or not preferences.get("allowed"),
         "the suite can find a topic outside the buyer's preferences",
     )
+    inbox = done.relationships.inbox_for(vendor, ctx.session)
     offer = vendor.reply_to(rfi, "offer", bodies.offer_body(ctx.session.clock.now(), topic=outside))
     late = await vendor.deliver(offer, inbox=inbox, note="vendor offer after the exit")
+    ctx.require(late is not None, "the buyer has an inbox the suite can POST to")
     assert late is not None
     expect_rejection(
         ctx,
         late,
-        (E.RELATIONSHIP_EXITED, E.REENGAGEMENT_NOT_PERMITTED),
+        (E.REENGAGEMENT_NOT_PERMITTED, E.RELATIONSHIP_EXITED),
         what="a vendor offer outside the re-engagement preferences",
-        requirement="REENGAGE-PREFERENCES",
+        requirement="VRM-STATE-010",
+    )
+
+
+@REGISTRY.check(
+    "BUY-REENGAGE-HISTORY",
+    title="After an exit the buyer keeps the history a re-engagement cites",
+    step=LifecycleStep.REENGAGEMENT,
+    requirements=("VRM-BUY-002",),
+    roles=BUYER,
+    needs=("test-driver", "sends:exit-notice"),
+)
+async def reengage_with_history(ctx: CheckContext) -> None:
+    """Told to send an RFI to the vendor it exited, the buyer re-engages: each
+    ``history`` reference it cites is a message of the old relationship, with
+    the digest of its exact bytes (the buyer kept them, spec §7)."""
+    done = await ctx.use(buyer_exit_done)
+    vendor = done.vendor
+    before = {item.id for item in vendor.received()}
+    await prompt_buyer(
+        ctx.session,
+        "rfi",
+        {"vendors": [vendor.id]},
+        instruction=f"Make the buyer send a new personal RFI to {vendor.id}",
+    )
+    rfi = await vendor.expect(
+        lambda item: item.type == "personal-rfi" and item.id not in before,
+        description="the buyer sends the re-engagement RFI",
+        within=prompt_wait(ctx.session),
+        requirement="VRM-BUY-002",
+    )
+    history = rfi.body.get("history") or []
+    ctx.recommend(
+        bool(history),
+        "the re-engagement RFI cites the kept history",
+        actual=history or None,
+        requirement="VRM-BUY-002",
+    )
+    exchanged: dict[str, set[str]] = {}
+    for item in vendor.received():
+        if item.id is not None:
+            exchanged.setdefault(item.id, set()).add(item.digest)
+    for sent in vendor.sent:
+        if isinstance(sent.payload.get("id"), str):
+            exchanged.setdefault(sent.payload["id"], set()).add(digest(sent.token))
+    for reference in history:
+        known = exchanged.get(str(reference.get("id")) if isinstance(reference, dict) else "")
+        ctx.expect(
+            known is not None and reference.get("digest") in known,
+            "a history reference names a message of the old relationship by its exact digest",
+            actual=reference,
+            requirement="VRM-BUY-002",
+        )
+
+
+@REGISTRY.check(
+    "BUY-RFP-COPIES",
+    title="An RFP to several vendors is the same RFP, counted",
+    step=LifecycleStep.ENGAGE,
+    requirements=("VRM-MSG-003",),
+    roles=BUYER,
+    needs=("test-driver", "sends:personal-rfp"),
+)
+async def rfp_copies(ctx: CheckContext) -> None:
+    """Told to send one personal RFP to two vendors, the buyer sends each a copy
+    with the same requirements, stating two copies in ``recipientCount``."""
+    relationships = await _relationships(ctx)
+    vendors = relationships.vendors[:2]
+    known = {vendor.id: {item.id for item in vendor.received()} for vendor in vendors}
+    await prompt_buyer(
+        ctx.session,
+        "rfp",
+        {"vendors": [vendor.id for vendor in vendors]},
+        instruction="Make the buyer send one personal RFP to:\n"
+        + "\n".join(f"  {vendor.id}" for vendor in vendors),
+    )
+    copies: list[Inbound] = []
+    for vendor in vendors:
+        seen = known[vendor.id]
+
+        def new_rfp(item: Inbound, seen: set[str | None] = seen) -> bool:
+            return item.type == "personal-rfp" and item.id not in seen
+
+        copies.append(
+            await vendor.expect(
+                new_rfp,
+                description=f"the buyer sends the RFP to {vendor.name}",
+                within=prompt_wait(ctx.session),
+                requirement="VRM-MSG-003",
+            )
+        )
+    requirements = [copy.body.get("requirements") for copy in copies]
+    ctx.expect(
+        all(item == requirements[0] for item in requirements),
+        "every copy carries the same requirements",
+        actual=requirements,
+        requirement="VRM-MSG-003",
+    )
+    counts = [copy.body.get("recipientCount") for copy in copies]
+    ctx.expect(
+        all(count == len(copies) for count in counts),
+        "every copy states the number of copies",
+        expected=len(copies),
+        actual=counts,
+        requirement="VRM-MSG-003",
+    )
+
+
+@REGISTRY.check(
+    "BUY-TERMS-SIGNATURE",
+    title="The buyer refuses a terms assertion whose signature does not verify",
+    step=LifecycleStep.WELCOME,
+    requirements=("VRM-BUY-003",),
+    roles=BUYER,
+)
+async def terms_signature(ctx: CheckContext) -> None:
+    """A terms assertion with one bit of its signature flipped is refused with
+    ``bad-signature``: the buyer verifies before it presents terms to its owner."""
+    from conformance.forge import tamper_signature
+
+    relationships = await _relationships(ctx)
+    vendor = relationships.vendors[1 % len(relationships.vendors)]
+    rfi = relationships.rfis[vendor.id]
+    assertion = vendor.reply_to(
+        rfi,
+        "terms-assertion",
+        bodies.terms_assertion_body(
+            party_id=vendor.id,
+            party_name=vendor.name,
+            now=ctx.session.clock.now(),
+            categories=["contact.email"],
+        ),
+    )
+    reply = await vendor.deliver_token(
+        tamper_signature(sign(assertion, vendor.signer)),
+        to=str(rfi.field("from")),
+        inbox=relationships.inbox_for(vendor, ctx.session),
+        note="forged: terms assertion with a tampered signature",
+    )
+    ctx.require(reply is not None, "the buyer has an inbox the suite can POST to")
+    assert reply is not None
+    expect_rejection(
+        ctx,
+        reply,
+        E.BAD_SIGNATURE,
+        what="a terms assertion with a tampered signature",
+        requirement="VRM-BUY-003",
+    )
+
+
+@dataclass(slots=True)
+class BuyerServicing:
+    """A relationship the buyer took to servicing with one of the suite's vendors."""
+
+    vendor: SuiteVendor
+    rfi: Inbound
+    inbox: str | None
+    terms_response: Inbound
+
+
+@fixture("buyer-servicing")
+async def buyer_servicing(session: Session) -> BuyerServicing:
+    """A vendor of its own: the buyer's RFI, an offer, the acceptance it is told
+    to send, the deal confirmation, terms of sharing and the buyer's answer."""
+    side = await vendor_side(session)
+    vendor = await side.add_vendor("Conformance Service Motors")
+    await prompt_buyer(
+        session,
+        "rfi",
+        {"vendors": [vendor.id]},
+        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
+    )
+    rfi = await vendor.expect(
+        lambda item: item.type == "personal-rfi",
+        description=f"the buyer sends a personal RFI to {vendor.id}",
+        within=prompt_wait(session),
+    )
+    inbox = reply_inbox(rfi)
+    offer = vendor.reply_to(rfi, "offer", bodies.offer_body(session.clock.now(), basis="binding"))
+    offer_token = sign(offer, vendor.signer)
+    require_accepted(
+        await vendor.deliver_token(
+            offer_token, to=str(rfi.field("from")), inbox=inbox, note="offer"
+        ),
+        "the buyer takes the offer",
+    )
+    await prompt_buyer(
+        session,
+        "accept",
+        {"vendor": vendor.id, "offer": offer["id"]},
+        instruction=f"Make the buyer accept offer {offer['id']} from {vendor.id}",
+    )
+    acceptance = await vendor.expect(
+        lambda item: item.type == "offer-acceptance",
+        description="the buyer sends the acceptance",
+        within=prompt_wait(session),
+    )
+    confirmation = vendor.reply_to(
+        acceptance,
+        "deal-confirmation",
+        bodies.deal_confirmation_body(
+            offer_ref=message_ref(offer_token, offer["id"]),
+            acceptance_id=str(acceptance.id),
+            total=offer["body"]["price"]["total"],
+            now=session.clock.now(),
+        ),
+    )
+    require_accepted(
+        await vendor.deliver(confirmation, inbox=inbox, note="deal confirmation"),
+        "the buyer takes the deal confirmation",
+    )
+    assertion = vendor.reply_to(
+        acceptance,
+        "terms-assertion",
+        bodies.terms_assertion_body(
+            party_id=vendor.id,
+            party_name=vendor.name,
+            now=session.clock.now(),
+            categories=["contact.email"],
+        ),
+    )
+    require_accepted(
+        await vendor.deliver(assertion, inbox=inbox, note="terms assertion"),
+        "the buyer takes the terms assertion",
+    )
+    if session.driver_url is not None:
+        # Answering terms may be the buyer's standing policy (no instruction needed).
+        record_instruction(session, "terms", {"vendor": vendor.id})
+        await call_driver_raw(
+            session, "POST", "/terms", {"vendor": vendor.id, "assertion": assertion["id"]}
+        )
+    response = await vendor.expect(
+        lambda item: item.type == "terms-response",
+        description="the buyer answers the terms of sharing",
+        within=prompt_wait(session),
+    )
+    return BuyerServicing(vendor, rfi, inbox, response)
+
+
+@REGISTRY.check(
+    "BUY-SERVICE-RESPONSE",
+    title="The buyer's service response grants data only as it accepts",
+    step=LifecycleStep.SERVICING,
+    requirements=("VRM-MSG-021",),
+    roles=BUYER,
+    needs=("sends:service-response",),
+)
+async def service_response(ctx: CheckContext) -> None:
+    """After the deal and the welcome, the vendor proposes a service and asks for
+    scoped data; the buyer's answer (by its owner's policy) binds the notice's
+    exact bytes and carries data only for accepted requests."""
+    servicing = await ctx.use(buyer_servicing)
+    vendor = servicing.vendor
+    allowed = (servicing.terms_response.body.get("notificationPreferences") or {}).get(
+        "allowed"
+    ) or []
+    if not allowed:
+        ctx.skip("the buyer allows no notification category, so no notice may be sent")
+    notice = vendor.reply_to(
+        servicing.rfi,
+        "service-notice",
+        bodies.service_notice_body(category=str(allowed[0]), data_requests=True),
+    )
+    token = sign(notice, vendor.signer)
+    reply = await vendor.deliver_token(
+        token,
+        to=str(servicing.rfi.field("from")),
+        inbox=servicing.inbox,
+        note="service notice with a data request",
+    )
+    if reply is not None:
+        expect_accepted(ctx, reply, what="the service notice")
+    if ctx.session.driver_url is not None:
+        # The owner decides how to answer; a driver may relay that decision
+        # (POST /service), or the buyer answers by its standing policy.
+        instruction = {"vendor": vendor.id, "notice": notice["id"]}
+        record_instruction(ctx.session, "service", instruction)
+        await call_driver_raw(ctx.session, "POST", "/service", instruction)
+    try:
+        response = await vendor.expect(
+            lambda item: item.type == "service-response" and item.field("parent") == notice["id"],
+            description="the buyer answers the service notice",
+        )
+    except CheckFailed:
+        ctx.skip(
+            "the buyer did not answer the service notice within the reply timeout "
+            "(it answers only when its owner decides)"
+        )
+    ctx.expect(
+        response.body.get("notice") == message_ref(token, notice["id"]),
+        "the response binds the notice's exact bytes",
+        expected=message_ref(token, notice["id"]),
+        actual=response.body.get("notice"),
+        requirement="VRM-MSG-021",
+    )
+    accepted = {str(item) for item in response.body.get("accepted") or []}
+    granted = {str(item.get("item")) for item in response.body.get("data") or []}
+    asked = {"travel.dates"}
+    ctx.expect(
+        granted <= accepted & asked,
+        "data is granted only for accepted requests",
+        expected=sorted(accepted & asked),
+        actual=sorted(granted),
+        requirement="VRM-MSG-021",
     )

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from conformance.client import TargetUnreachable, request
 from conformance.context import CheckContext
 from conformance.model import DISCOVERY_STEP
 from conformance.peers.identity import thumbprint
 from conformance.registry import REGISTRY
-from conformance.target import discovery_url
+from conformance.target import call_driver_raw, discovery_url, driver_state
+from vrm_protocol.http_binding import TEST_DRIVER_PREFIX
 from vrm_protocol.vocabulary import PROTOCOL_VERSION, MessageType, Role
 
 BOTH = (Role.VENDOR, Role.BUYER)
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 #: The profile's allow-list (spec §8.2): a party may declare a subset.
 ALLOWED_ALGORITHMS = frozenset({"EdDSA", "ES256"})
 #: JWK members that hold private key material (RFC 7518 §6.2.2, §6.3.2; RFC 8037).
@@ -23,7 +26,10 @@ PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
     "DISC-DOCUMENT",
     title="The discovery document is served and complete",
     step=DISCOVERY_STEP,
-    requirements=("DISCOVERY-DOCUMENT",),
+    requirements=(
+        "VRM-HTTP-001",
+        "VRM-SIG-020",
+    ),
     roles=BOTH,
 )
 async def discovery_document(ctx: CheckContext) -> None:
@@ -56,6 +62,23 @@ async def discovery_document(ctx: CheckContext) -> None:
         "the document names the party id",
         actual=document.get("id"),
     )
+    if ctx.role is Role.VENDOR:
+        target = ctx.options.target.rstrip("/")
+        parsed = urlsplit(target)
+        ctx.expect(
+            str(document.get("id", "")).rstrip("/") == target,
+            "a vendor's party id is the base URL its discovery document is served from",
+            expected=target,
+            actual=document.get("id"),
+            requirement="VRM-SIG-020",
+        )
+        ctx.expect(
+            parsed.scheme == "https"
+            or (parsed.scheme == "http" and parsed.hostname in _LOOPBACK_HOSTS),
+            "the vendor is reached over HTTPS (plain HTTP only on the loopback interface)",
+            actual=target,
+            requirement="VRM-SIG-020",
+        )
     ctx.expect(
         document.get("role") == ctx.role.value,
         f"the document declares the role {ctx.role.value}",
@@ -103,7 +126,7 @@ async def discovery_document(ctx: CheckContext) -> None:
     "DISC-JWKS",
     title="The published JWKS holds public keys under their thumbprints",
     step=DISCOVERY_STEP,
-    requirements=("KEYS-PUBLISHED", "KEYS-KID-THUMBPRINT"),
+    requirements=("VRM-SIG-015", "VRM-SIG-016"),
     roles=(Role.VENDOR,),
 )
 async def published_keys(ctx: CheckContext) -> None:
@@ -122,7 +145,7 @@ async def published_keys(ctx: CheckContext) -> None:
     ctx.require(
         isinstance(keys, list) and bool(keys),
         "the JWKS has at least one key",
-        requirement="KEYS-PUBLISHED",
+        requirement="VRM-SIG-015",
     )
     assert isinstance(keys, list)
     for key in keys:
@@ -130,7 +153,7 @@ async def published_keys(ctx: CheckContext) -> None:
         ctx.require(
             isinstance(key, dict) and not PRIVATE_MEMBERS & set(key),
             f"key {kid} carries no private member",
-            requirement="KEYS-PUBLISHED",
+            requirement="VRM-SIG-015",
         )
         kind = (key.get("kty"), key.get("crv"))
         ctx.expect(
@@ -147,5 +170,61 @@ async def published_keys(ctx: CheckContext) -> None:
             f"key {kid}: kid is its RFC 7638 thumbprint",
             expected=expected,
             actual=kid,
-            requirement="KEYS-KID-THUMBPRINT",
+            requirement="VRM-SIG-016",
         )
+
+
+#: Instructions a buyer agent's test driver takes (spec §14.3).
+BUYER_DRIVER_ROUTES = ("/rfi", "/rfp", "/accept", "/decline", "/exit")
+
+
+@REGISTRY.check(
+    "DISC-TEST-DRIVER",
+    title="The test driver is listed exactly when it is offered, and complete",
+    step=DISCOVERY_STEP,
+    requirements=("VRM-CONF-003", "VRM-CONF-005"),
+    roles=BOTH,
+)
+async def test_driver(ctx: CheckContext) -> None:
+    """When ``endpoints.testDriver`` is listed, ``GET state`` answers a JSON
+    object, ``POST clock`` takes the current offset, and a buyer's driver has
+    every instruction route (an empty instruction is refused, never 404).
+    When it is not listed, the well-known driver path serves nothing."""
+    driver = ctx.session.driver_url
+    if driver is None:
+        url = ctx.options.target.rstrip("/") + TEST_DRIVER_PREFIX + "/state"
+        try:
+            reply = await request(ctx.session.http, ctx.session.transcript, "GET", url)
+        except TargetUnreachable as error:
+            ctx.fail("the target answers HTTP requests", actual=error.reason)
+        ctx.require(
+            reply.status != 200,
+            "a target that lists no test driver serves none",
+            expected="not 200",
+            actual=reply.status,
+            requirement="VRM-CONF-003",
+        )
+        return
+    state = await driver_state(ctx.session)
+    ctx.require(
+        isinstance(state, dict),
+        "GET {testDriver}/state answers a JSON object",
+        requirement="VRM-CONF-005",
+    )
+    offset = int(ctx.session.clock.offset.total_seconds())
+    status, answer = await call_driver_raw(ctx.session, "POST", "/clock", {"offsetSeconds": offset})
+    ctx.require(
+        200 <= status < 300,
+        "POST {testDriver}/clock takes an offset",
+        actual=f"{status} {answer}",
+        requirement="VRM-CONF-005",
+    )
+    if ctx.role is Role.BUYER:
+        for route in BUYER_DRIVER_ROUTES:
+            status, answer = await call_driver_raw(ctx.session, "POST", route, {})
+            ctx.expect(
+                status not in (404, 405),
+                f"the buyer's test driver has POST {route}",
+                actual=f"{status} {answer}",
+                requirement="VRM-CONF-005",
+            )

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from conformance.checks._support import expect_accepted
 from conformance.client import TargetUnreachable, request
 from conformance.context import CheckContext
+from conformance.forge import JoseSigner
+from conformance.model import WIRE_STEP
+from conformance.peers import bodies
 from conformance.peers.buyers import Persona
 from conformance.peers.inbox import Inbound
 from conformance.peers.messages import sign, timestamp
+from conformance.registry import REGISTRY
+from vrm_protocol.errors import ErrorCode
 from vrm_protocol.http_binding import POLL_AUTH_SCHEME, POLL_TYP
+from vrm_protocol.vocabulary import MESSAGE_TYP, Role
 
 __all__ = ["poll_mailbox", "poll_token"]
 
@@ -20,9 +27,20 @@ __all__ = ["poll_mailbox", "poll_token"]
 POLL_LIFETIME = timedelta(minutes=4)
 
 
-def poll_token(persona: Persona, owner: str, after: int) -> bytes:
-    """A ``vrm-poll+jws`` token: the persona asks ``owner`` for messages after ``after``."""
-    now = persona.now()
+def poll_token(
+    persona: Persona,
+    owner: str,
+    after: int,
+    *,
+    signer: JoseSigner | None = None,
+    typ: str = POLL_TYP,
+    issued: datetime | None = None,
+) -> bytes:
+    """A ``vrm-poll+jws`` token: the persona asks ``owner`` for messages after ``after``.
+
+    ``signer``, ``typ`` and ``issued`` let a check forge a token the mailbox must refuse.
+    """
+    now = issued or persona.now()
     payload: dict[str, Any] = {
         "from": persona.id,
         "to": [owner],
@@ -30,7 +48,7 @@ def poll_token(persona: Persona, owner: str, after: int) -> bytes:
         "expires": timestamp(now + POLL_LIFETIME),
         "after": after,
     }
-    return sign(payload, persona.signer, typ=POLL_TYP)
+    return sign(payload, signer or persona.signer, typ=typ)
 
 
 async def poll_mailbox(
@@ -53,7 +71,7 @@ async def poll_mailbox(
     ctx.require(
         isinstance(url, str),
         "the discovery document names endpoints.mailbox",
-        requirement="HTTP-MAILBOX",
+        requirement="VRM-HTTP-010",
     )
     assert isinstance(url, str)
     owner = persona.side.target_id
@@ -70,23 +88,23 @@ async def poll_mailbox(
                 headers={"Authorization": f"{POLL_AUTH_SCHEME} {token.decode()}"},
             )
         except TargetUnreachable as error:
-            ctx.fail("the mailbox answers", actual=error.reason, requirement="HTTP-MAILBOX")
+            ctx.fail("the mailbox answers", actual=error.reason, requirement="VRM-HTTP-010")
         ctx.require(
             reply.status == 200,
             "the mailbox answers a valid poll with 200",
             actual=reply.describe() if hasattr(reply, "describe") else reply.status,
-            requirement="HTTP-MAILBOX",
+            requirement="VRM-HTTP-010",
         )
         try:
             document = reply.json()
         except ValueError:
-            ctx.fail("the mailbox answers JSON", requirement="HTTP-MAILBOX")
+            ctx.fail("the mailbox answers JSON", requirement="VRM-HTTP-010")
         messages = document.get("messages") if isinstance(document, dict) else None
         ctx.require(
             isinstance(messages, list) and isinstance(document.get("next"), int),
             "the mailbox answers {messages: [...], next: int}",
             actual=document,
-            requirement="HTTP-MAILBOX",
+            requirement="VRM-HTTP-010",
         )
         assert isinstance(messages, list)
         for item in messages:
@@ -99,6 +117,104 @@ async def poll_mailbox(
                 "the reply appears in the mailbox",
                 expected=f"within {within}",
                 actual="nothing matching",
-                requirement="HTTP-MAILBOX",
+                requirement="VRM-HTTP-010",
             )
         await asyncio.sleep(0.2)
+
+
+def _mailbox_url(ctx: CheckContext) -> str:
+    endpoints = ctx.discovery.get("endpoints") or {}
+    url = endpoints.get("mailbox") if isinstance(endpoints, dict) else None
+    ctx.require(
+        isinstance(url, str),
+        "the discovery document names endpoints.mailbox",
+        requirement="VRM-HTTP-010",
+    )
+    assert isinstance(url, str)
+    return url
+
+
+@REGISTRY.check(
+    "SEC-MAILBOX-POLL",
+    title="The mailbox serves only a valid poll token of the mailbox's owner",
+    step=WIRE_STEP,
+    requirements=("VRM-HTTP-011",),
+    roles=(Role.VENDOR,),
+)
+async def mailbox_poll_tokens(ctx: CheckContext) -> None:
+    """With mail waiting for a persona, the mailbox refuses: no ``Authorization``;
+    a token typed ``vrm+jws``; a token for another mailbox; a token signed by
+    another pseudonym's key; an expired token — and serves none of the mail.
+    A valid token then collects it."""
+    from conformance.peers.buyers import buyer_side
+    from conformance.peers.identity import new_pairwise
+
+    side = await buyer_side(ctx)
+    persona = side.new_persona()
+    rfi = persona.compose("personal-rfi", bodies.personal_rfi_body(persona.now()), reply=False)
+    expect_accepted(
+        ctx, await persona.send(rfi, note="RFI without replyTo"), what="an RFI without replyTo"
+    )
+    url = _mailbox_url(ctx)
+    owner = side.target_id
+    _, stranger = new_pairwise()
+    long_ago = persona.now() - timedelta(hours=2)
+    forged: list[tuple[str, str | None, ErrorCode]] = [
+        ("no Authorization header", None, ErrorCode.INVALID_HEADER),
+        (
+            "a token typed vrm+jws",
+            poll_token(persona, owner, 0, typ=MESSAGE_TYP).decode(),
+            ErrorCode.INVALID_TYP,
+        ),
+        (
+            "a token for another mailbox",
+            poll_token(persona, "https://another-party.vrm-protocol.example", 0).decode(),
+            ErrorCode.WRONG_AUDIENCE,
+        ),
+        (
+            "a token signed by another pseudonym's key",
+            poll_token(persona, owner, 0, signer=stranger).decode(),
+            ErrorCode.KEY_SENDER_MISMATCH,
+        ),
+        (
+            "an expired token",
+            poll_token(persona, owner, 0, issued=long_ago).decode(),
+            ErrorCode.MESSAGE_EXPIRED,
+        ),
+    ]
+    for what, token, code in forged:
+        headers = {} if token is None else {"Authorization": f"{POLL_AUTH_SCHEME} {token}"}
+        try:
+            reply = await request(
+                ctx.session.http,
+                ctx.session.transcript,
+                "GET",
+                f"{url}?after=0",
+                headers=headers,
+                note=f"forged poll: {what}",
+            )
+        except TargetUnreachable as error:
+            ctx.fail("the mailbox answers", actual=error.reason, requirement="VRM-HTTP-011")
+        ctx.expect(
+            reply.status == code.http_status and reply.problem_code() == code.value,
+            f"the mailbox refuses {what}",
+            expected=f"{code.http_status} {code.value}",
+            actual=f"{reply.status} {reply.problem_code() or ''}".strip(),
+            requirement="VRM-HTTP-011",
+        )
+        try:
+            answer = reply.json()
+        except ValueError:
+            answer = None
+        ctx.require(
+            not (isinstance(answer, dict) and answer.get("messages")),
+            f"the answer to {what} carries no mail",
+            requirement="VRM-HTTP-011",
+        )
+    offer = await poll_mailbox(
+        ctx,
+        persona,
+        lambda item: item.type == "offer",
+        within=timedelta(seconds=ctx.options.reply_timeout),
+    )
+    ctx.expect(offer.ok, "a valid poll token collects the mail", actual=offer.error)

@@ -9,6 +9,7 @@ the vendors' side.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +26,18 @@ from conformance.target import call_driver
 __all__ = [
     "BuyerRelationships",
     "VendorThread",
+    "acceptable_offer",
+    "await_terms",
     "buyer_rfi_to_one_vendor",
     "buyer_rfis",
+    "disclosed_categories",
+    "fresh_relationships",
+    "instructions",
     "prompt_buyer",
+    "record_instruction",
+    "reply_inbox",
+    "run_deal",
+    "run_welcome",
     "vendor_deal",
     "vendor_exit",
     "vendor_negotiation",
@@ -101,7 +111,7 @@ async def vendor_rfi(session: Session) -> VendorThread:
     offer = await persona.expect(
         _offer_in_thread(thread.thread),
         description="the vendor answers the personal RFI with an offer",
-        requirement="LIFE-RFI-ANSWER",
+        requirement="VRM-MSG-002",
     )
     thread.offers.append(offer)
     return thread
@@ -123,7 +133,7 @@ async def vendor_negotiation(session: Session) -> VendorThread:
     thread.offers.append(first)
     rfp_payload = persona.compose(
         "personal-rfp",
-        bodies.personal_rfp_body(session.clock.now()),
+        bodies.personal_rfp_body(session.clock.now(), trade_in=True),
         thread=thread.thread,
         parent=thread.thread,
     )
@@ -131,7 +141,7 @@ async def vendor_negotiation(session: Session) -> VendorThread:
     answer = await persona.expect(
         _offer_in_thread(thread.thread, after={str(first.id)}),
         description="the vendor answers the personal RFP with an offer",
-        requirement="LIFE-RFP-ANSWER",
+        requirement="VRM-MSG-004",
     )
     thread.offers.append(answer)
     lower = _lower_total(answer.body)
@@ -156,9 +166,58 @@ def _lower_total(offer_body: dict[str, Any]) -> str:
     return f"{int(amount * 0.95)}"
 
 
-@fixture("vendor-deal")
-async def vendor_deal(session: Session) -> VendorThread:
-    """RFI, offer, acceptance of exactly that offer, deal confirmation."""
+#: Data categories an acceptance's ``identity`` discloses (spec §6.4): the vendor
+#: holds these from the deal on, under the transaction, not under the terms of sharing.
+IDENTITY_CATEGORIES = {
+    "name": "identity.name",
+    "email": "contact.email",
+    "phone": "contact.phone",
+    "address": "contact.postal-address",
+}
+
+
+def disclosed_categories(acceptance: Sent | None) -> list[str]:
+    """Data categories the buyer disclosed in its acceptance's ``identity``."""
+    if acceptance is None:
+        return []
+    identity = acceptance.payload.get("body", {}).get("identity") or {}
+    return sorted(category for name, category in IDENTITY_CATEGORIES.items() if name in identity)
+
+
+async def acceptable_offer(persona: Persona, thread: VendorThread, offer: Inbound) -> Inbound:
+    """A binding offer in the thread: ``offer`` itself, or the answer to an RFP.
+
+    Only a binding offer may be accepted (spec §7): when the vendor answered
+    the RFI indicatively, the persona follows up with a personal RFP, which
+    the vendor answers with a binding offer (VRM-MSG-004).
+
+    Raises:
+        CheckFailed: the vendor refused the RFP or did not answer it.
+    """
+    if offer.body.get("basis") != "indicative":
+        return offer
+    rfp = persona.compose(
+        "personal-rfp",
+        bodies.personal_rfp_body(persona.now()),
+        thread=thread.thread,
+        parent=str(offer.id),
+    )
+    await _send_accepted(persona, rfp, "a personal RFP after an indicative offer")
+    binding = await persona.expect(
+        lambda item: item.type == "offer" and item.field("parent") == rfp["id"],
+        description="the vendor answers the personal RFP with an offer",
+        requirement="VRM-MSG-004",
+    )
+    thread.offers.append(binding)
+    return binding
+
+
+async def run_deal(session: Session) -> VendorThread:
+    """A fresh relationship: RFI, offer, acceptance of exactly that offer, deal confirmation.
+
+    Raises:
+        CheckFailed: the vendor refused a step or did not answer.
+    """
     side = await buyer_side(session)
     persona = side.new_persona()
     now = session.clock.now()
@@ -166,10 +225,11 @@ async def vendor_deal(session: Session) -> VendorThread:
         persona, persona.compose("personal-rfi", bodies.personal_rfi_body(now)), "a personal RFI"
     )
     thread = VendorThread(persona, rfi)
-    offer = await persona.expect(
+    first = await persona.expect(
         _offer_in_thread(thread.thread), description="the vendor answers the RFI with an offer"
     )
-    thread.offers.append(offer)
+    thread.offers.append(first)
+    offer = await acceptable_offer(persona, thread, first)
     acceptance = persona.compose(
         "offer-acceptance",
         bodies.offer_acceptance_body(message_ref(offer.token, str(offer.id))),
@@ -181,22 +241,45 @@ async def vendor_deal(session: Session) -> VendorThread:
     thread.deal = await persona.expect(
         lambda item: item.type == "deal-confirmation" and item.field("thread") == thread.thread,
         description="the vendor confirms the deal",
-        requirement="LIFE-DEAL-CONFIRM",
+        requirement="VRM-MSG-014",
     )
     return thread
 
 
-@fixture("vendor-welcome")
-async def vendor_welcome(session: Session) -> VendorThread:
-    """After the deal: the vendor's terms of sharing, answered in part with data."""
-    thread = await session.use(vendor_deal)
+@fixture("vendor-deal")
+async def vendor_deal(session: Session) -> VendorThread:
+    """RFI, offer, acceptance of exactly that offer, deal confirmation."""
+    return await run_deal(session)
+
+
+async def await_terms(thread: VendorThread) -> Inbound:
+    """The vendor's terms assertion in a relationship that reached a deal.
+
+    Raises:
+        CheckFailed: none arrived in time.
+    """
+    if thread.terms is None:
+        thread.terms = await thread.persona.expect(
+            lambda item: item.type == "terms-assertion",
+            description="the vendor presents its terms of sharing after the deal",
+            requirement="VRM-VEN-001",
+        )
+    return thread.terms
+
+
+async def run_welcome(
+    session: Session,
+    thread: VendorThread,
+    *,
+    notifications: Sequence[str] = ("safety", "recall", "maintenance"),
+) -> VendorThread:
+    """After the deal: answer the vendor's terms of sharing in part, with data.
+
+    Raises:
+        CheckFailed: the vendor sent no terms, asked for nothing, or refused the answer.
+    """
     persona = thread.persona
-    terms = await persona.expect(
-        lambda item: item.type == "terms-assertion",
-        description="the vendor presents its terms of sharing after the deal",
-        requirement="LIFE-WELCOME-TERMS",
-    )
-    thread.terms = terms
+    terms = await await_terms(thread)
     requests = [r for r in terms.body.get("requests", []) if isinstance(r, dict)]
     _require(bool(requests), "the terms assertion asks for at least one data category")
     # Accept every request but the last (when there are two or more): the
@@ -215,6 +298,7 @@ async def vendor_welcome(session: Session) -> VendorThread:
             ],
             refused=thread.refused_categories,
             data=[{"item": r["item"], "value": _sample_value(str(r["item"]))} for r in accepted],
+            notifications=notifications,
         ),
         thread=str(terms.field("thread") or terms.id),
         parent=str(terms.id),
@@ -223,16 +307,20 @@ async def vendor_welcome(session: Session) -> VendorThread:
     return thread
 
 
-def _sample_value(category: str) -> str | dict[str, Any]:
-    samples: dict[str, str | dict[str, Any]] = {
+@fixture("vendor-welcome")
+async def vendor_welcome(session: Session) -> VendorThread:
+    """After the deal: the vendor's terms of sharing, answered in part with data."""
+    return await run_welcome(session, await session.use(vendor_deal))
+
+
+def _sample_value(category: str) -> str:
+    # terms-response data values are strings (spec §6.8): structured data is
+    # the sender's to serialise, never an open object the schema cannot close.
+    samples: dict[str, str] = {
         "identity.name": "Sally Example",
         "contact.email": "sally@example.org",
         "contact.phone": "+44 20 7946 0000",
-        "contact.postal-address": {
-            "lines": ["1 Example Street"],
-            "postcode": "SW1A 1AA",
-            "country": "GB",
-        },
+        "contact.postal-address": "1 Example Street, London SW1A 1AA, GB",
         "vehicle.vin": "JTDKB20U093000000",
         "vehicle.model": "Toyota Prius",
     }
@@ -246,19 +334,35 @@ async def vendor_exit(session: Session) -> VendorThread:
     persona = thread.persona
     notice = persona.compose(
         "exit-notice",
-        bodies.exit_notice_body(session.clock.now()),
+        # Re-engagement allowed for safety notices only: the individual may
+        # still come back (VEN-REENGAGE-BY-INDIVIDUAL) under any reading of §7.5.
+        bodies.exit_notice_body(
+            session.clock.now(), reengagement_allowed=True, topics=("safety", "recall")
+        ),
         thread=thread.thread,
     )
     thread.exit_notice = await _send_accepted(persona, notice, "the exit notice")
     thread.exit_ack = await persona.expect(
         lambda item: item.type == "exit-acknowledgement",
         description="the vendor acknowledges the exit",
-        requirement="LIFE-EXIT-ACK",
+        requirement="VRM-MSG-024",
     )
     return thread
 
 
 # -- against a buyer: the suite plays the vendors ----------------------------------------------
+
+
+def record_instruction(session: Session, action: str, payload: dict[str, Any]) -> None:
+    """Remember that the suite told the buyer to act (for VRM-BUY-001's audit)."""
+    given = session.services.setdefault("buyer-instructions", [])
+    given.append({"action": action, **payload})
+
+
+def instructions(session: Session) -> list[dict[str, Any]]:
+    """Every instruction the suite gave the buyer in this run, in order."""
+    given = session.services.get("buyer-instructions")
+    return list(given) if isinstance(given, list) else []
 
 
 async def prompt_buyer(
@@ -271,6 +375,7 @@ async def prompt_buyer(
     Raises:
         CheckFailed: the driver refused the instruction.
     """
+    record_instruction(session, action, payload)
     if session.driver_url is not None:
         return await call_driver(session, "POST", f"/{action}", payload)
     if session.operator is not None:
@@ -292,10 +397,23 @@ class BuyerRelationships:
     vendors: list[SuiteVendor]
     rfis: dict[str, Inbound]
 
+    def delivery_inbox(self, vendor: SuiteVendor) -> str | None:
+        """Where this vendor delivers its messages to the buyer: the RFI's
+        ``replyTo`` inbox, or ``None`` — the vendor's mailbox (spec §11.4)."""
+        return reply_inbox(self.rfis[vendor.id])
+
     def inbox_for(self, vendor: SuiteVendor, session: Session) -> str | None:
         """Where this vendor delivers to the buyer: the RFI's replyTo, else the
         buyer's published inbox."""
         return _buyer_inbox(self.rfis[vendor.id], session)
+
+
+def reply_inbox(message: Inbound) -> str | None:
+    """The ``replyTo`` inbox a message names, if any."""
+    reply_to = message.field("replyTo")
+    if isinstance(reply_to, dict) and isinstance(reply_to.get("inbox"), str):
+        return str(reply_to["inbox"])
+    return None
 
 
 def _buyer_inbox(rfi: Inbound, session: Session) -> str | None:
@@ -327,6 +445,37 @@ async def buyer_rfis(session: Session) -> BuyerRelationships:
             within=prompt_wait(session),
         )
     return BuyerRelationships(list(side.vendors), rfis)
+
+
+async def fresh_relationships(session: Session, *names: str) -> BuyerRelationships:
+    """New vendors of the suite's, each sent a personal RFI by the buyer.
+
+    For checks that need a relationship in a known state: an acceptance
+    elsewhere may have closed the older ones (a buyer declines every other
+    open offer once its owner accepts one, spec §6.5).
+
+    Raises:
+        CheckFailed: the driver refused the instruction, or an RFI did not arrive.
+        HarnessError: a vendor server could not start.
+    """
+    side = await vendor_side(session)
+    vendors = [await side.add_vendor(name) for name in names]
+    urls = [vendor.id for vendor in vendors]
+    await prompt_buyer(
+        session,
+        "rfi",
+        {"vendors": urls},
+        instruction="Make the buyer agent send a personal RFI (any car) to each of these "
+        "vendors:\n" + "\n".join(f"  {url}" for url in urls),
+    )
+    rfis: dict[str, Inbound] = {}
+    for vendor in vendors:
+        rfis[vendor.id] = await vendor.expect(
+            lambda item: item.type == "personal-rfi",
+            description=f"the buyer sends a personal RFI to {vendor.id}",
+            within=prompt_wait(session),
+        )
+    return BuyerRelationships(vendors, rfis)
 
 
 @fixture("buyer-probe-relationship")

@@ -15,7 +15,13 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import timedelta
 from typing import Any
 
-from conformance.checks._support import Probe, expect_accepted, expect_rejection, open_probe
+from conformance.checks._support import (
+    CANARY_GRACE_SECONDS,
+    Probe,
+    expect_accepted,
+    expect_rejection,
+    open_probe,
+)
 from conformance.context import CheckContext
 from conformance.forge import (
     b64url,
@@ -28,16 +34,13 @@ from conformance.model import WIRE_STEP, HarnessError
 from conformance.peers.identity import new_key, new_pairwise
 from conformance.peers.messages import protected_header, sign, timestamp
 from conformance.registry import REGISTRY
-from conformance.target import fetch_discovery
+from conformance.target import call_driver, fetch_discovery
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.vocabulary import MESSAGE_TYP, Role
 
 BOTH = (Role.VENDOR, Role.BUYER)
 E = ErrorCode
 
-#: How long the suite waits, after a rejection, for a fetch of a planted URL
-#: it must never see. A fetch started on receipt arrives well within it.
-CANARY_GRACE_SECONDS = 1.0
 
 Forge = Callable[[Probe, dict[str, Any]], bytes]
 
@@ -81,7 +84,12 @@ def _header(probe: Probe, **members: Any) -> dict[str, Any]:
     "SEC-SIG-TAMPERED",
     title="A message whose signature does not verify is rejected",
     step=WIRE_STEP,
-    requirements=("SIG-VERIFY",),
+    requirements=(
+        "VRM-SIG-009",
+        "VRM-HTTP-006",
+        "VRM-HTTP-013",
+        "VRM-STATE-002",
+    ),
     roles=BOTH,
 )
 async def tampered_signature(ctx: CheckContext) -> None:
@@ -91,7 +99,7 @@ async def tampered_signature(ctx: CheckContext) -> None:
         what="a message with a tampered signature",
         forge=lambda probe, legal: tamper_signature(sign(legal, probe.signer)),
         codes=E.BAD_SIGNATURE,
-        requirement="SIG-VERIFY",
+        requirement="VRM-SIG-009",
     )
 
 
@@ -99,7 +107,7 @@ async def tampered_signature(ctx: CheckContext) -> None:
     "SEC-SIG-MISSING",
     title="A message with an empty signature is rejected",
     step=WIRE_STEP,
-    requirements=("SIG-VERIFY",),
+    requirements=("VRM-SIG-009",),
     roles=BOTH,
 )
 async def missing_signature(ctx: CheckContext) -> None:
@@ -109,7 +117,7 @@ async def missing_signature(ctx: CheckContext) -> None:
         what="a message with an empty signature",
         forge=lambda probe, legal: compact(_header(probe), _payload(legal), None),
         codes=(E.BAD_SIGNATURE, E.MALFORMED_JWS),
-        requirement="SIG-VERIFY",
+        requirement="VRM-SIG-009",
     )
 
 
@@ -117,7 +125,7 @@ async def missing_signature(ctx: CheckContext) -> None:
     "SEC-JWS-MALFORMED",
     title="A body that is not a compact JWS is rejected",
     step=WIRE_STEP,
-    requirements=("JWS-COMPACT",),
+    requirements=("VRM-SIG-004",),
     roles=BOTH,
 )
 async def malformed_jws(ctx: CheckContext) -> None:
@@ -127,7 +135,7 @@ async def malformed_jws(ctx: CheckContext) -> None:
         what="a two-segment token",
         forge=lambda probe, legal: sign(legal, probe.signer).rsplit(b".", 1)[0],
         codes=E.MALFORMED_JWS,
-        requirement="JWS-COMPACT",
+        requirement="VRM-SIG-004",
     )
 
 
@@ -135,7 +143,7 @@ async def malformed_jws(ctx: CheckContext) -> None:
     "SEC-ALG-NONE",
     title="alg 'none' is rejected in every letter case",
     step=WIRE_STEP,
-    requirements=("SIG-ALG-ALLOWLIST",),
+    requirements=("VRM-SIG-002",),
     roles=BOTH,
 )
 async def alg_none(ctx: CheckContext) -> None:
@@ -152,7 +160,7 @@ async def alg_none(ctx: CheckContext) -> None:
             reply,
             E.UNSUPPORTED_ALGORITHM,
             what=f"alg {spelling!r}",
-            requirement="SIG-ALG-ALLOWLIST",
+            requirement="VRM-SIG-002",
         )
     await probe.confirm_unchanged(legal, before)
 
@@ -161,7 +169,7 @@ async def alg_none(ctx: CheckContext) -> None:
     "SEC-ALG-HMAC",
     title="HMAC keyed with the sender's public key is rejected",
     step=WIRE_STEP,
-    requirements=("SIG-ALG-ALLOWLIST",),
+    requirements=("VRM-SIG-002",),
     roles=BOTH,
 )
 async def alg_hmac(ctx: CheckContext) -> None:
@@ -174,7 +182,7 @@ async def alg_hmac(ctx: CheckContext) -> None:
             _header(probe, alg="HS256"), _payload(legal), probe.signer.public_jwk
         ),
         codes=E.UNSUPPORTED_ALGORITHM,
-        requirement="SIG-ALG-ALLOWLIST",
+        requirement="VRM-SIG-002",
     )
 
 
@@ -182,7 +190,7 @@ async def alg_hmac(ctx: CheckContext) -> None:
     "SEC-KID-UNKNOWN",
     title="A message signed under an unknown kid is rejected",
     step=WIRE_STEP,
-    requirements=("KEY-RESOLVE",),
+    requirements=("VRM-SIG-013",),
     roles=BOTH,
 )
 async def unknown_kid(ctx: CheckContext) -> None:
@@ -197,7 +205,7 @@ async def unknown_kid(ctx: CheckContext) -> None:
         what="a message under an unknown kid",
         forge=forge,
         codes=E.UNKNOWN_KEY,
-        requirement="KEY-RESOLVE",
+        requirement="VRM-SIG-013",
     )
 
 
@@ -205,7 +213,7 @@ async def unknown_kid(ctx: CheckContext) -> None:
     "SEC-KEY-SENDER",
     title="A key that does not belong to the sender is rejected",
     step=WIRE_STEP,
-    requirements=("KEY-SENDER-BINDING",),
+    requirements=("VRM-SIG-014",),
     roles=BOTH,
 )
 async def key_not_senders(ctx: CheckContext) -> None:
@@ -221,7 +229,7 @@ async def key_not_senders(ctx: CheckContext) -> None:
         what="a message signed by someone else's key",
         forge=forge,
         codes=E.KEY_SENDER_MISMATCH,
-        requirement="KEY-SENDER-BINDING",
+        requirement="VRM-SIG-014",
     )
 
 
@@ -229,7 +237,7 @@ async def key_not_senders(ctx: CheckContext) -> None:
     "SEC-HDR-TYP",
     title="A wrong or missing typ is rejected",
     step=WIRE_STEP,
-    requirements=("JWS-TYP",),
+    requirements=("VRM-SIG-005",),
     roles=BOTH,
 )
 async def wrong_typ(ctx: CheckContext) -> None:
@@ -240,7 +248,7 @@ async def wrong_typ(ctx: CheckContext) -> None:
     for typ in ("JWT", None):
         token = compact(_header(probe, typ=typ), _payload(legal), probe.signer)
         reply = await probe.post(token, note=f"forged: typ {typ!r}")
-        expect_rejection(ctx, reply, E.INVALID_TYP, what=f"typ {typ!r}", requirement="JWS-TYP")
+        expect_rejection(ctx, reply, E.INVALID_TYP, what=f"typ {typ!r}", requirement="VRM-SIG-005")
     await probe.confirm_unchanged(legal, before)
 
 
@@ -248,7 +256,7 @@ async def wrong_typ(ctx: CheckContext) -> None:
     "SEC-HDR-NO-KID",
     title="A protected header without kid is rejected",
     step=WIRE_STEP,
-    requirements=("JWS-HEADER-PARAMS",),
+    requirements=("VRM-SIG-006",),
     roles=BOTH,
 )
 async def missing_kid(ctx: CheckContext) -> None:
@@ -258,7 +266,7 @@ async def missing_kid(ctx: CheckContext) -> None:
         what="a header without kid",
         forge=lambda probe, legal: compact(_header(probe, kid=None), _payload(legal), probe.signer),
         codes=E.INVALID_HEADER,
-        requirement="JWS-HEADER-PARAMS",
+        requirement="VRM-SIG-006",
     )
 
 
@@ -285,7 +293,7 @@ async def _injected(ctx: CheckContext, parameter: str) -> None:
         reply,
         E.INVALID_HEADER,
         what=f"a header carrying {parameter}",
-        requirement="JWS-HEADER-PARAMS",
+        requirement="VRM-SIG-006",
     )
     if parameter in ("jku", "x5u"):
         await asyncio.sleep(CANARY_GRACE_SECONDS)
@@ -295,7 +303,7 @@ async def _injected(ctx: CheckContext, parameter: str) -> None:
             f"the target does not fetch the URL in {parameter} (no SSRF)",
             expected="no request to the planted URL",
             actual=hits or None,
-            requirement="NO-URL-FETCH",
+            requirement="VRM-SIG-008",
         )
     await probe.confirm_unchanged(legal, before)
 
@@ -304,7 +312,7 @@ async def _injected(ctx: CheckContext, parameter: str) -> None:
     "SEC-HDR-JKU",
     title="An injected jku is rejected and never fetched",
     step=WIRE_STEP,
-    requirements=("JWS-HEADER-PARAMS", "NO-URL-FETCH"),
+    requirements=("VRM-SIG-006", "VRM-SIG-008"),
     roles=BOTH,
 )
 async def injected_jku(ctx: CheckContext) -> None:
@@ -317,7 +325,7 @@ async def injected_jku(ctx: CheckContext) -> None:
     "SEC-HDR-X5U",
     title="An injected x5u is rejected and never fetched",
     step=WIRE_STEP,
-    requirements=("JWS-HEADER-PARAMS", "NO-URL-FETCH"),
+    requirements=("VRM-SIG-006", "VRM-SIG-008"),
     roles=BOTH,
 )
 async def injected_x5u(ctx: CheckContext) -> None:
@@ -329,7 +337,7 @@ async def injected_x5u(ctx: CheckContext) -> None:
     "SEC-HDR-JWK",
     title="An embedded jwk is rejected",
     step=WIRE_STEP,
-    requirements=("JWS-HEADER-PARAMS",),
+    requirements=("VRM-SIG-006",),
     roles=BOTH,
 )
 async def injected_jwk(ctx: CheckContext) -> None:
@@ -342,7 +350,7 @@ async def injected_jwk(ctx: CheckContext) -> None:
     "SEC-HDR-X5C",
     title="An embedded x5c chain is rejected",
     step=WIRE_STEP,
-    requirements=("JWS-HEADER-PARAMS",),
+    requirements=("VRM-SIG-006",),
     roles=BOTH,
 )
 async def injected_x5c(ctx: CheckContext) -> None:
@@ -354,7 +362,7 @@ async def injected_x5c(ctx: CheckContext) -> None:
     "SEC-HDR-CRIT",
     title="An unknown crit extension is rejected",
     step=WIRE_STEP,
-    requirements=("JWS-CRIT",),
+    requirements=("VRM-SIG-007",),
     roles=BOTH,
 )
 async def unknown_crit(ctx: CheckContext) -> None:
@@ -371,7 +379,7 @@ async def unknown_crit(ctx: CheckContext) -> None:
         what="an unknown crit",
         forge=forge,
         codes=E.UNSUPPORTED_CRITICAL,
-        requirement="JWS-CRIT",
+        requirement="VRM-SIG-007",
     )
 
 
@@ -379,7 +387,7 @@ async def unknown_crit(ctx: CheckContext) -> None:
     "SEC-HDR-B64",
     title="An unencoded payload (b64: false) is rejected",
     step=WIRE_STEP,
-    requirements=("JWS-HEADER-PARAMS",),
+    requirements=("VRM-SIG-006",),
     roles=BOTH,
 )
 async def b64_false(ctx: CheckContext) -> None:
@@ -400,7 +408,7 @@ async def b64_false(ctx: CheckContext) -> None:
         what="b64: false",
         forge=forge,
         codes=(E.INVALID_HEADER, E.UNSUPPORTED_CRITICAL),
-        requirement="JWS-HEADER-PARAMS",
+        requirement="VRM-SIG-006",
     )
 
 
@@ -408,7 +416,7 @@ async def b64_false(ctx: CheckContext) -> None:
     "SEC-HDR-DUPLICATE",
     title="A protected header repeating a member is rejected",
     step=WIRE_STEP,
-    requirements=("JSON-DUPLICATES",),
+    requirements=("VRM-SIG-012",),
     roles=BOTH,
 )
 async def duplicate_header_member(ctx: CheckContext) -> None:
@@ -427,7 +435,7 @@ async def duplicate_header_member(ctx: CheckContext) -> None:
         what="a duplicate header member",
         forge=forge,
         codes=(E.INVALID_HEADER, E.DUPLICATE_MEMBER),
-        requirement="JSON-DUPLICATES",
+        requirement="VRM-SIG-012",
     )
 
 
@@ -438,7 +446,7 @@ async def duplicate_header_member(ctx: CheckContext) -> None:
     "SEC-JSON-DUPLICATE",
     title="A payload repeating a member name is rejected",
     step=WIRE_STEP,
-    requirements=("JSON-DUPLICATES",),
+    requirements=("VRM-SIG-012",),
     roles=BOTH,
 )
 async def duplicate_payload_member(ctx: CheckContext) -> None:
@@ -455,7 +463,7 @@ async def duplicate_payload_member(ctx: CheckContext) -> None:
         what="a duplicate payload member",
         forge=forge,
         codes=E.DUPLICATE_MEMBER,
-        requirement="JSON-DUPLICATES",
+        requirement="VRM-SIG-012",
     )
 
 
@@ -463,7 +471,7 @@ async def duplicate_payload_member(ctx: CheckContext) -> None:
     "SEC-JSON-NONCANONICAL",
     title="A payload not in RFC 8785 form is rejected",
     step=WIRE_STEP,
-    requirements=("JSON-CANONICAL",),
+    requirements=("VRM-SIG-011",),
     roles=BOTH,
 )
 async def non_canonical(ctx: CheckContext) -> None:
@@ -478,7 +486,7 @@ async def non_canonical(ctx: CheckContext) -> None:
         what="a non-canonical payload",
         forge=forge,
         codes=E.NON_CANONICAL_PAYLOAD,
-        requirement="JSON-CANONICAL",
+        requirement="VRM-SIG-011",
     )
 
 
@@ -493,7 +501,7 @@ def _resigned(probe: Probe, legal: dict[str, Any], **changes: Any) -> bytes:
     "SEC-FRESH-EXPIRED",
     title="An expired message is rejected",
     step=WIRE_STEP,
-    requirements=("FRESH-EXPIRES",),
+    requirements=("VRM-FRESH-001",),
     roles=BOTH,
 )
 async def expired(ctx: CheckContext) -> None:
@@ -513,7 +521,7 @@ async def expired(ctx: CheckContext) -> None:
         what="an expired message",
         forge=forge,
         codes=E.MESSAGE_EXPIRED,
-        requirement="FRESH-EXPIRES",
+        requirement="VRM-FRESH-001",
     )
 
 
@@ -521,7 +529,7 @@ async def expired(ctx: CheckContext) -> None:
     "SEC-FRESH-FUTURE",
     title="A future-dated message is rejected",
     step=WIRE_STEP,
-    requirements=("FRESH-CREATED",),
+    requirements=("VRM-FRESH-002",),
     roles=BOTH,
 )
 async def future_dated(ctx: CheckContext) -> None:
@@ -538,7 +546,7 @@ async def future_dated(ctx: CheckContext) -> None:
         what="a future-dated message",
         forge=forge,
         codes=E.MESSAGE_NOT_YET_VALID,
-        requirement="FRESH-CREATED",
+        requirement="VRM-FRESH-002",
     )
 
 
@@ -546,7 +554,7 @@ async def future_dated(ctx: CheckContext) -> None:
     "SEC-AUDIENCE",
     title="A message addressed to someone else is rejected",
     step=WIRE_STEP,
-    requirements=("AUDIENCE",),
+    requirements=("VRM-FRESH-006",),
     roles=BOTH,
 )
 async def wrong_audience(ctx: CheckContext) -> None:
@@ -563,7 +571,7 @@ async def wrong_audience(ctx: CheckContext) -> None:
         what="a message for another party",
         forge=forge,
         codes=E.WRONG_AUDIENCE,
-        requirement="AUDIENCE",
+        requirement="VRM-FRESH-006",
     )
 
 
@@ -574,7 +582,11 @@ async def wrong_audience(ctx: CheckContext) -> None:
     "SEC-REPLAY-DIFFERENT",
     title="A different message under a used id is a replay",
     step=WIRE_STEP,
-    requirements=("REPLAY-REJECT",),
+    requirements=(
+        "VRM-FRESH-007",
+        "VRM-HTTP-006",
+        "VRM-HTTP-013",
+    ),
     roles=BOTH,
 )
 async def replay_different(ctx: CheckContext) -> None:
@@ -586,7 +598,7 @@ async def replay_different(ctx: CheckContext) -> None:
     changed = {**legal, "extensions": {"org.example.replayed": True}}
     second = await probe.post(sign(changed, probe.signer), note="same id, other bytes")
     expect_rejection(
-        ctx, second, E.REPLAY, what="another message under a used id", requirement="REPLAY-REJECT"
+        ctx, second, E.REPLAY, what="another message under a used id", requirement="VRM-FRESH-007"
     )
 
 
@@ -594,7 +606,10 @@ async def replay_different(ctx: CheckContext) -> None:
     "SEC-REPLAY-IDENTICAL",
     title="An identical resend gets the original receipt and no second effect",
     step=WIRE_STEP,
-    requirements=("INBOX-IDEMPOTENT",),
+    requirements=(
+        "VRM-HTTP-005",
+        "VRM-VEN-002",
+    ),
     roles=BOTH,
 )
 async def replay_identical(ctx: CheckContext) -> None:
@@ -603,26 +618,28 @@ async def replay_identical(ctx: CheckContext) -> None:
     token = sign(probe.legal(), probe.signer)
     first = await probe.post(token, note="original")
     expect_accepted(ctx, first, what="the original message")
-    before = await probe.state()
+    # The first message may still be having its effect (a reply the target
+    # owes): compare from the state it settles in.
+    before = await probe.settled_state()
     second = await probe.post(token, note="identical resend")
     ctx.require(
         second.status == 200,
         "an identical resend is answered 200",
         expected="200",
         actual=second.describe(),
-        requirement="INBOX-IDEMPOTENT",
+        requirement="VRM-HTTP-005",
     )
     ctx.require(
         second.http.body.strip() == first.http.body.strip(),
         "the resend is answered with the original receipt, byte for byte",
-        requirement="INBOX-IDEMPOTENT",
+        requirement="VRM-HTTP-005",
     )
     if before is not None:
-        after = await probe.state()
+        after = await probe.settled_state()
         ctx.require(
             after == before,
             "the resend had no second effect (test driver state)",
-            requirement="INBOX-IDEMPOTENT",
+            requirement="VRM-HTTP-005",
         )
 
 
@@ -650,6 +667,11 @@ async def _restart_target(ctx: CheckContext) -> None:
             await asyncio.sleep(0.1)
             continue
         if reply.status == 200:
+            offset = int(ctx.session.clock.offset.total_seconds())
+            if offset and ctx.session.driver_url is not None:
+                # A test clock need not survive a restart; the suite's view of
+                # the target's time must, or every later message is stale.
+                await call_driver(ctx.session, "POST", "/clock", {"offsetSeconds": offset})
             return
         await asyncio.sleep(0.1)
     ctx.fail("the target answers its discovery document within 60 s of a restart")
@@ -659,7 +681,11 @@ async def _restart_target(ctx: CheckContext) -> None:
     "SEC-REPLAY-RESTART",
     title="Replay protection survives a restart",
     step=WIRE_STEP,
-    requirements=("REPLAY-DURABLE", "INBOX-IDEMPOTENT"),
+    requirements=(
+        "VRM-FRESH-008",
+        "VRM-HTTP-005",
+        "VRM-VEN-002",
+    ),
     roles=BOTH,
     needs=("restart-command",),
     timeout=120,
@@ -679,12 +705,12 @@ async def replay_after_restart(ctx: CheckContext) -> None:
         "after a restart, the identical resend gets the original receipt",
         expected="200 + original receipt",
         actual=again.describe(),
-        requirement="INBOX-IDEMPOTENT",
+        requirement="VRM-HTTP-005",
     )
     changed = {**legal, "extensions": {"org.example.replayed": True}}
     other = await probe.post(sign(changed, probe.signer), note="other bytes after restart")
     expect_rejection(
-        ctx, other, E.REPLAY, what="a replay after a restart", requirement="REPLAY-DURABLE"
+        ctx, other, E.REPLAY, what="a replay after a restart", requirement="VRM-FRESH-008"
     )
 
 
@@ -704,7 +730,7 @@ def _without_required(legal: dict[str, Any]) -> dict[str, Any]:
     "SEC-SCHEMA-MISSING",
     title="A body missing a required member is rejected",
     step=WIRE_STEP,
-    requirements=("SCHEMA-VALID",),
+    requirements=("VRM-ENV-002",),
     roles=BOTH,
 )
 async def schema_missing_member(ctx: CheckContext) -> None:
@@ -714,7 +740,7 @@ async def schema_missing_member(ctx: CheckContext) -> None:
         what="a body missing a required member",
         forge=lambda probe, legal: sign(_without_required(legal), probe.signer),
         codes=E.SCHEMA_INVALID,
-        requirement="SCHEMA-VALID",
+        requirement="VRM-ENV-002",
     )
 
 
@@ -722,7 +748,7 @@ async def schema_missing_member(ctx: CheckContext) -> None:
     "SEC-SCHEMA-UNKNOWN-MEMBER",
     title="An undefined envelope member is rejected",
     step=WIRE_STEP,
-    requirements=("SCHEMA-CLOSED",),
+    requirements=("VRM-ENV-003",),
     roles=BOTH,
 )
 async def schema_unknown_member(ctx: CheckContext) -> None:
@@ -732,7 +758,7 @@ async def schema_unknown_member(ctx: CheckContext) -> None:
         what="an undefined envelope member",
         forge=lambda probe, legal: _resigned(probe, legal, colour="red"),
         codes=E.SCHEMA_INVALID,
-        requirement="SCHEMA-CLOSED",
+        requirement="VRM-ENV-003",
     )
 
 
@@ -740,7 +766,7 @@ async def schema_unknown_member(ctx: CheckContext) -> None:
     "SEC-SCHEMA-FLOAT-MONEY",
     title="Money as a JSON number is rejected",
     step=WIRE_STEP,
-    requirements=("SCHEMA-VALID",),
+    requirements=("VRM-ENV-002",),
     roles=BOTH,
 )
 async def schema_float_money(ctx: CheckContext) -> None:
@@ -757,7 +783,7 @@ async def schema_float_money(ctx: CheckContext) -> None:
         what="money as a number",
         forge=forge,
         codes=E.SCHEMA_INVALID,
-        requirement="SCHEMA-VALID",
+        requirement="VRM-ENV-002",
     )
 
 
@@ -765,7 +791,7 @@ async def schema_float_money(ctx: CheckContext) -> None:
     "SEC-TYPE-UNKNOWN",
     title="An unknown message type is rejected",
     step=WIRE_STEP,
-    requirements=("TYPE-KNOWN",),
+    requirements=("VRM-ENV-014",),
     roles=BOTH,
 )
 async def unknown_type(ctx: CheckContext) -> None:
@@ -775,7 +801,7 @@ async def unknown_type(ctx: CheckContext) -> None:
         what="an unknown message type",
         forge=lambda probe, legal: _resigned(probe, legal, type="personal-rfq"),
         codes=E.UNKNOWN_MESSAGE_TYPE,
-        requirement="TYPE-KNOWN",
+        requirement="VRM-ENV-014",
     )
 
 
@@ -783,7 +809,7 @@ async def unknown_type(ctx: CheckContext) -> None:
     "SEC-VERSION",
     title="An unsupported protocol version is rejected",
     step=WIRE_STEP,
-    requirements=("VERSION-SUPPORTED",),
+    requirements=("VRM-ENV-013",),
     roles=BOTH,
 )
 async def unsupported_version(ctx: CheckContext) -> None:
@@ -793,7 +819,7 @@ async def unsupported_version(ctx: CheckContext) -> None:
         what="protocol version 9.0",
         forge=lambda probe, legal: _resigned(probe, legal, vrm="9.0"),
         codes=E.UNSUPPORTED_VERSION,
-        requirement="VERSION-SUPPORTED",
+        requirement="VRM-ENV-013",
     )
 
 
@@ -810,7 +836,7 @@ def _declared_limit(ctx: CheckContext, name: str, default: int) -> int:
     "SEC-LIMIT-SIZE",
     title="A message over the declared size limit is refused",
     step=WIRE_STEP,
-    requirements=("LIMIT-SIZE",),
+    requirements=("VRM-HTTP-015",),
     roles=BOTH,
 )
 async def oversized(ctx: CheckContext) -> None:
@@ -826,7 +852,7 @@ async def oversized(ctx: CheckContext) -> None:
         what=f"a message over {limit} bytes",
         forge=forge,
         codes=E.PAYLOAD_TOO_LARGE,
-        requirement="LIMIT-SIZE",
+        requirement="VRM-HTTP-015",
     )
 
 
@@ -834,7 +860,7 @@ async def oversized(ctx: CheckContext) -> None:
     "SEC-LIMIT-DEPTH",
     title="A payload nested deeper than the limit is refused",
     step=WIRE_STEP,
-    requirements=("LIMIT-DEPTH",),
+    requirements=("VRM-HTTP-016",),
     roles=BOTH,
 )
 async def too_deep(ctx: CheckContext) -> None:
@@ -852,7 +878,7 @@ async def too_deep(ctx: CheckContext) -> None:
         what=f"a payload nested {depth} deep",
         forge=forge,
         codes=E.NESTING_TOO_DEEP,
-        requirement="LIMIT-DEPTH",
+        requirement="VRM-HTTP-016",
     )
 
 
@@ -860,7 +886,10 @@ async def too_deep(ctx: CheckContext) -> None:
     "SEC-MEDIA-TYPE",
     title="An inbox POST not typed application/vrm+jws is refused",
     step=WIRE_STEP,
-    requirements=("HTTP-MEDIA-TYPE",),
+    requirements=(
+        "VRM-HTTP-003",
+        "VRM-HTTP-013",
+    ),
     roles=BOTH,
 )
 async def wrong_media_type(ctx: CheckContext) -> None:
@@ -870,6 +899,99 @@ async def wrong_media_type(ctx: CheckContext) -> None:
         what="a message sent as application/json",
         forge=lambda probe, legal: sign(legal, probe.signer),
         codes=E.UNSUPPORTED_MEDIA_TYPE,
-        requirement="HTTP-MEDIA-TYPE",
+        requirement="VRM-HTTP-003",
         content_type="application/json",
+    )
+
+
+# -- extensions and pipeline order -------------------------------------------------------------
+
+
+@REGISTRY.check(
+    "SEC-EXTENSIONS-IGNORED",
+    title="Unknown extensions are ignored, not rejected",
+    step=WIRE_STEP,
+    requirements=("VRM-ENV-011",),
+    roles=BOTH,
+)
+async def extensions_ignored(ctx: CheckContext) -> None:
+    """A legal message with an extension the target cannot know
+    (``org.example.conformance-unknown``) is accepted (spec §5.4)."""
+    probe = await open_probe(ctx)
+    legal = probe.legal(
+        extensions={"org.example.conformance-unknown": {"colour": "teal", "depth": [1, 2]}}
+    )
+    reply = await probe.post(sign(legal, probe.signer), note="legal message with an extension")
+    expect_accepted(
+        ctx, reply, what="a message carrying an unknown extension", requirement="VRM-ENV-011"
+    )
+
+
+@REGISTRY.check(
+    "SEC-PIPELINE-ORDER",
+    title="A message with several faults is rejected for the earliest stage's",
+    step=WIRE_STEP,
+    requirements=("VRM-ENV-015",),
+    roles=BOTH,
+)
+async def pipeline_order(ctx: CheckContext) -> None:
+    """Expired *and* badly signed: ``bad-signature`` (the signature is judged
+    before the payload is read). An unknown type *and* addressed elsewhere:
+    ``unknown-message-type`` (shape before audience). Expired *and* addressed
+    elsewhere: ``wrong-audience`` (audience before freshness)."""
+    probe = await open_probe(ctx)
+    legal = probe.legal()
+    before = await probe.state()
+    now = ctx.session.clock.now()
+    stale = {
+        "created": timestamp(now - timedelta(days=2)),
+        "expires": timestamp(now - timedelta(days=1)),
+    }
+    elsewhere = "https://another-party.vrm-protocol.example"
+    if probe.target_party.startswith("did:"):
+        elsewhere, _ = new_pairwise()
+    cases: list[tuple[str, bytes, ErrorCode]] = [
+        (
+            "an expired message with a bad signature",
+            tamper_signature(_resigned(probe, legal, **stale)),
+            E.BAD_SIGNATURE,
+        ),
+        (
+            "an unknown type addressed to another party",
+            _resigned(probe, legal, type="personal-rfq", to=[elsewhere]),
+            E.UNKNOWN_MESSAGE_TYPE,
+        ),
+        (
+            "an expired message addressed to another party",
+            _resigned(probe, legal, to=[elsewhere], **stale),
+            E.WRONG_AUDIENCE,
+        ),
+    ]
+    for what, token, code in cases:
+        reply = await probe.post(token, note=f"forged: {what}")
+        expect_rejection(ctx, reply, code, what=what, requirement="VRM-ENV-015")
+    await probe.confirm_unchanged(legal, before)
+
+
+@REGISTRY.check(
+    "SEC-FRESH-SKEW",
+    title="A message a little ahead of the target's clock is accepted",
+    step=WIRE_STEP,
+    requirements=("VRM-FRESH-003",),
+    roles=BOTH,
+)
+async def tolerated_skew(ctx: CheckContext) -> None:
+    """``created`` two minutes in the future is within the recommended 300 s of
+    allowed skew (spec §9.1): clocks differ, and a receiver should not refuse
+    an honest sender for it."""
+    probe = await open_probe(ctx)
+    ahead = ctx.session.clock.now() + timedelta(seconds=120)
+    legal = probe.legal(created=ahead, expires=ahead + timedelta(days=1))
+    reply = await probe.post(sign(legal, probe.signer), note="created 120 s ahead")
+    ctx.recommend(
+        reply.status == 202,
+        "a message created 120 s ahead of the target's clock is accepted",
+        expected="202",
+        actual=reply.describe(),
+        requirement="VRM-FRESH-003",
     )

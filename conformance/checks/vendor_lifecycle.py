@@ -7,13 +7,23 @@ end by showing that the rejection changed nothing.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from conformance.checks._support import expect_accepted, expect_rejection
+from conformance.checks._support import (
+    CANARY_GRACE_SECONDS,
+    expect_accepted,
+    expect_rejection,
+)
 from conformance.checks.scenarios import (
     VendorThread,
+    acceptable_offer,
+    await_terms,
+    disclosed_categories,
+    run_deal,
+    run_welcome,
     vendor_deal,
     vendor_exit,
     vendor_negotiation,
@@ -21,13 +31,16 @@ from conformance.checks.scenarios import (
     vendor_welcome,
 )
 from conformance.context import CheckContext
+from conformance.forge import canonical_json
+from conformance.model import CheckFailed
 from conformance.peers import bodies
 from conformance.peers.buyers import Persona, buyer_side
 from conformance.peers.inbox import Inbound
 from conformance.peers.issuer import TestIssuer
-from conformance.peers.messages import message_ref, new_message_id
+from conformance.peers.messages import digest, message_ref, new_message_id
 from conformance.registry import REGISTRY
 from conformance.target import advance_clock, driver_state
+from conformance.transcript import peek_jws_payload
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.vocabulary import LifecycleStep, Role
 
@@ -64,21 +77,21 @@ def _judge_offer_answer(
         offer.ok,
         "the offer passes the receiving pipeline",
         actual=offer.error,
-        requirement="MSG-VALID",
+        requirement="VRM-ENV-001",
     )
     ctx.expect(
         offer.field("thread") == thread.thread,
         "the offer is in the request's thread",
         expected=thread.thread,
         actual=offer.field("thread"),
-        requirement="THREAD-ID",
+        requirement="VRM-ENV-007",
     )
     ctx.expect(
         offer.field("parent") == request["id"],
         "the offer's parent is the request",
         expected=request["id"],
         actual=offer.field("parent"),
-        requirement="THREAD-PARENT",
+        requirement="VRM-ENV-008",
     )
     response_by = _parse_time(request["body"].get("responseBy"))
     created = _parse_time(offer.field("created"))
@@ -96,7 +109,7 @@ def _judge_offer_answer(
         valid_until is not None and valid_until > offer.received_at,
         "the offer is still valid when it arrives",
         actual=offer.body.get("validUntil"),
-        requirement="OFFER-VALIDITY",
+        requirement="VRM-MSG-008",
     )
     budget = request["body"]["budget"]
     total = (offer.body.get("price") or {}).get("total")
@@ -107,7 +120,7 @@ def _judge_offer_answer(
         "the offer's total is within the buyer's budget",
         expected=f"<= {budget['max']['amount']} {budget['max']['currency']}",
         actual=total,
-        requirement="OFFER-WITHIN-BUDGET",
+        requirement="VRM-MSG-005",
     )
 
 
@@ -115,13 +128,14 @@ def _judge_offer_answer(
     "VEN-RFI-RECEIPT",
     title="The vendor receipts a personal RFI",
     step=LifecycleStep.SEARCH,
-    requirements=("HTTP-INBOX-RECEIPT",),
+    requirements=("VRM-HTTP-004",),
     roles=VENDOR,
 )
 async def rfi_receipt(ctx: CheckContext) -> None:
     """``202`` with a signed ``receipt`` whose ``regarding`` binds the RFI's exact bytes."""
     thread = await ctx.use(vendor_rfi)
     reply = thread.rfi.reply
+    assert reply is not None  # personas always POST
     expect_accepted(ctx, reply, what="a personal RFI")
     receipt = reply.receipt
     assert receipt is not None
@@ -130,7 +144,7 @@ async def rfi_receipt(ctx: CheckContext) -> None:
         receipt.payload.get("type") == "receipt",
         "the receipt is a receipt message",
         actual=receipt.payload.get("type"),
-        requirement="HTTP-INBOX-RECEIPT",
+        requirement="VRM-HTTP-004",
     )
     regarding = receipt.payload.get("body", {}).get("regarding")
     expected = message_ref(thread.rfi.token, thread.thread)
@@ -139,7 +153,7 @@ async def rfi_receipt(ctx: CheckContext) -> None:
         "the receipt names the RFI's id and digest",
         expected=expected,
         actual=regarding,
-        requirement="HTTP-INBOX-RECEIPT",
+        requirement="VRM-HTTP-004",
     )
 
 
@@ -147,14 +161,19 @@ async def rfi_receipt(ctx: CheckContext) -> None:
     "VEN-RFI-OFFER",
     title="The vendor answers an RFI in time and within budget",
     step=LifecycleStep.SEARCH,
-    requirements=("LIFE-RFI-ANSWER", "OFFER-WITHIN-BUDGET", "THREAD-PARENT"),
+    requirements=(
+        "VRM-MSG-002",
+        "VRM-MSG-005",
+        "VRM-ENV-008",
+        "VRM-MSG-008",
+    ),
     roles=VENDOR,
 )
 async def rfi_offer(ctx: CheckContext) -> None:
     """An offer in the RFI's thread, before ``responseBy``, at most the budget's maximum."""
     thread = await ctx.use(vendor_rfi)
     _judge_offer_answer(
-        ctx, thread, thread.offers[0], thread.rfi.payload, requirement="LIFE-RFI-ANSWER"
+        ctx, thread, thread.offers[0], thread.rfi.payload, requirement="VRM-MSG-002"
     )
 
 
@@ -162,7 +181,7 @@ async def rfi_offer(ctx: CheckContext) -> None:
     "VEN-RFP-OFFER",
     title="The vendor answers an RFP in time and within budget",
     step=LifecycleStep.ENGAGE,
-    requirements=("LIFE-RFP-ANSWER", "OFFER-WITHIN-BUDGET"),
+    requirements=("VRM-MSG-004", "VRM-MSG-005"),
     roles=VENDOR,
     needs=("accepts:personal-rfp",),
 )
@@ -171,7 +190,7 @@ async def rfp_offer(ctx: CheckContext) -> None:
     thread = await ctx.use(vendor_negotiation)
     assert thread.rfp is not None
     _judge_offer_answer(
-        ctx, thread, thread.offers[1], thread.rfp.payload, requirement="LIFE-RFP-ANSWER"
+        ctx, thread, thread.offers[1], thread.rfp.payload, requirement="VRM-MSG-004"
     )
 
 
@@ -179,7 +198,7 @@ async def rfp_offer(ctx: CheckContext) -> None:
     "VEN-COUNTER-SUPERSEDES",
     title="A counter-offer supersedes the vendor's offer",
     step=LifecycleStep.NEGOTIATE,
-    requirements=("OFFER-SUPERSEDE",),
+    requirements=("VRM-MSG-006",),
     roles=VENDOR,
 )
 async def counter_supersedes(ctx: CheckContext) -> None:
@@ -200,7 +219,7 @@ async def counter_supersedes(ctx: CheckContext) -> None:
         reply,
         E.OFFER_SUPERSEDED,
         what="the acceptance of a superseded offer",
-        requirement="OFFER-SUPERSEDE",
+        requirement="VRM-MSG-006",
     )
     known = {str(offer.id) for offer in thread.offers}
     assert thread.counter is not None
@@ -212,7 +231,7 @@ async def counter_supersedes(ctx: CheckContext) -> None:
                 "a vendor offer after the counter names the offer it supersedes",
                 expected=sorted(known),
                 actual=offer.body.get("supersedes"),
-                requirement="OFFER-SUPERSEDE",
+                requirement="VRM-MSG-006",
             )
 
 
@@ -220,7 +239,11 @@ async def counter_supersedes(ctx: CheckContext) -> None:
     "VEN-DEAL-BINDS-OFFER",
     title="The deal confirmation binds exactly the accepted offer",
     step=LifecycleStep.TRANSACT,
-    requirements=("ACCEPT-BINDS-OFFER", "LIFE-DEAL-CONFIRM"),
+    requirements=(
+        "VRM-MSG-010",
+        "VRM-MSG-014",
+        "VRM-SIG-018",
+    ),
     roles=VENDOR,
 )
 async def deal_binds(ctx: CheckContext) -> None:
@@ -235,7 +258,7 @@ async def deal_binds(ctx: CheckContext) -> None:
         deal.ok,
         "the deal confirmation passes the receiving pipeline",
         actual=deal.error,
-        requirement="MSG-VALID",
+        requirement="VRM-ENV-001",
     )
     body = deal.body.get("deal") or {}
     offer = thread.accepted_offer
@@ -244,7 +267,7 @@ async def deal_binds(ctx: CheckContext) -> None:
         "deal.offer is the accepted offer's exact ref",
         expected=offer.ref(),
         actual=body.get("offer"),
-        requirement="ACCEPT-BINDS-OFFER",
+        requirement="VRM-MSG-010",
     )
     acceptance_id = thread.acceptance.payload["id"]
     ctx.expect(
@@ -252,7 +275,7 @@ async def deal_binds(ctx: CheckContext) -> None:
         "deal.acceptance is the acceptance's id",
         expected=acceptance_id,
         actual=body.get("acceptance"),
-        requirement="ACCEPT-BINDS-OFFER",
+        requirement="VRM-MSG-010",
     )
     total = (offer.body.get("price") or {}).get("total")
     ctx.expect(
@@ -260,19 +283,19 @@ async def deal_binds(ctx: CheckContext) -> None:
         "deal.total equals the offer's total",
         expected=total,
         actual=body.get("total"),
-        requirement="ACCEPT-BINDS-OFFER",
+        requirement="VRM-MSG-010",
     )
     ctx.expect(
         deal.field("parent") == acceptance_id,
         "the confirmation answers the acceptance",
         expected=acceptance_id,
         actual=deal.field("parent"),
-        requirement="THREAD-PARENT",
+        requirement="VRM-ENV-008",
     )
 
 
 async def _fresh_offer(ctx: CheckContext) -> tuple[Persona, str, Inbound]:
-    """A new relationship up to the vendor's first offer."""
+    """A new relationship up to an offer that may be accepted (a binding one)."""
     side = await buyer_side(ctx)
     persona = side.new_persona()
     rfi = persona.compose("personal-rfi", bodies.personal_rfi_body(persona.now()))
@@ -281,9 +304,10 @@ async def _fresh_offer(ctx: CheckContext) -> tuple[Persona, str, Inbound]:
     offer = await persona.expect(
         lambda item: item.type == "offer",
         description="the vendor answers the RFI with an offer",
-        requirement="LIFE-RFI-ANSWER",
+        requirement="VRM-MSG-002",
     )
-    return persona, str(rfi["id"]), offer
+    thread = VendorThread(persona, persona.sent[-1])
+    return persona, str(rfi["id"]), await acceptable_offer(persona, thread, offer)
 
 
 async def _accept(
@@ -303,7 +327,11 @@ async def _accept(
     "VEN-ACCEPT-DIGEST",
     title="An acceptance whose digest does not match is refused",
     step=LifecycleStep.TRANSACT,
-    requirements=("ACCEPT-BINDS-OFFER",),
+    requirements=(
+        "VRM-MSG-010",
+        "VRM-STATE-002",
+        "VRM-SIG-018",
+    ),
     roles=VENDOR,
 )
 async def accept_wrong_digest(ctx: CheckContext) -> None:
@@ -319,7 +347,7 @@ async def accept_wrong_digest(ctx: CheckContext) -> None:
         reply,
         E.OFFER_CLOSED,
         what="an acceptance of other bytes",
-        requirement="ACCEPT-BINDS-OFFER",
+        requirement="VRM-MSG-010",
     )
     _, follow = await _accept(
         persona,
@@ -336,7 +364,7 @@ async def accept_wrong_digest(ctx: CheckContext) -> None:
     "VEN-ACCEPT-UNKNOWN",
     title="Accepting an unknown offer is refused",
     step=LifecycleStep.TRANSACT,
-    requirements=("STATE-OFFER-KNOWN",),
+    requirements=("VRM-STATE-004",),
     roles=VENDOR,
 )
 async def accept_unknown(ctx: CheckContext) -> None:
@@ -351,7 +379,7 @@ async def accept_unknown(ctx: CheckContext) -> None:
         reply,
         E.UNKNOWN_OFFER,
         what="an acceptance of an unknown offer",
-        requirement="STATE-OFFER-KNOWN",
+        requirement="VRM-STATE-004",
     )
     _, follow = await _accept(
         persona,
@@ -368,7 +396,10 @@ async def accept_unknown(ctx: CheckContext) -> None:
     "VEN-ACCEPT-EXPIRED",
     title="Accepting an expired offer is refused",
     step=LifecycleStep.TRANSACT,
-    requirements=("STATE-OFFER-EXPIRY",),
+    requirements=(
+        "VRM-STATE-005",
+        "VRM-CONF-004",
+    ),
     roles=VENDOR,
     timeout=60,
 )
@@ -381,7 +412,7 @@ async def accept_expired(ctx: CheckContext) -> None:
         valid_until is not None,
         "the offer has a validUntil",
         actual=offer.body.get("validUntil"),
-        requirement="OFFER-VALIDITY",
+        requirement="VRM-MSG-008",
     )
     assert valid_until is not None
     wait = (valid_until - ctx.session.clock.now()).total_seconds() + 120
@@ -395,7 +426,7 @@ async def accept_expired(ctx: CheckContext) -> None:
         reply,
         E.OFFER_EXPIRED,
         what="the acceptance of an expired offer",
-        requirement="STATE-OFFER-EXPIRY",
+        requirement="VRM-STATE-005",
     )
 
 
@@ -403,7 +434,7 @@ async def accept_expired(ctx: CheckContext) -> None:
     "VEN-ACCEPT-TWICE",
     title="An offer cannot be accepted twice",
     step=LifecycleStep.TRANSACT,
-    requirements=("STATE-OFFER-CLOSED",),
+    requirements=("VRM-STATE-006",),
     roles=VENDOR,
 )
 async def accept_twice(ctx: CheckContext) -> None:
@@ -413,7 +444,7 @@ async def accept_twice(ctx: CheckContext) -> None:
     expect_accepted(ctx, first, what="the first acceptance")
     _, second = await _accept(persona, thread, offer.ref(), str(offer.id), "second acceptance")
     expect_rejection(
-        ctx, second, E.OFFER_CLOSED, what="a second acceptance", requirement="STATE-OFFER-CLOSED"
+        ctx, second, E.OFFER_CLOSED, what="a second acceptance", requirement="VRM-STATE-006"
     )
 
 
@@ -421,7 +452,7 @@ async def accept_twice(ctx: CheckContext) -> None:
     "VEN-NOT-A-PARTICIPANT",
     title="A party outside the thread cannot act in it",
     step=LifecycleStep.TRANSACT,
-    requirements=("STATE-PARTICIPANT",),
+    requirements=("VRM-STATE-003",),
     roles=VENDOR,
 )
 async def not_a_participant(ctx: CheckContext) -> None:
@@ -437,7 +468,7 @@ async def not_a_participant(ctx: CheckContext) -> None:
         reply,
         (E.NOT_A_PARTICIPANT,),
         what="a stranger's acceptance",
-        requirement="STATE-PARTICIPANT",
+        requirement="VRM-STATE-003",
     )
     _, follow = await _accept(
         persona, thread, offer.ref(), str(offer.id), "the rightful acceptance"
@@ -449,21 +480,26 @@ async def not_a_participant(ctx: CheckContext) -> None:
     "VEN-ATTESTATION-UNTRUSTED",
     title="An attestation from an untrusted issuer is refused",
     step=LifecycleStep.SEARCH,
-    requirements=("ATTEST-TRUSTED-ISSUER",),
+    requirements=(
+        "VRM-ATT-002",
+        "VRM-ATT-004",
+    ),
     roles=VENDOR,
 )
 async def untrusted_attestation(ctx: CheckContext) -> None:
-    """An ability-to-pay attestation signed by an issuer nobody configured:
-    ``untrusted-issuer``; the same RFI without it is accepted."""
+    """An ability-to-pay attestation signed by an issuer nobody configured, whose
+    id is a URL of the suite's: ``untrusted-issuer``, without fetching that URL
+    (trust is configuration, spec §10.3); the same RFI without it is accepted."""
     side = await buyer_side(ctx)
     persona = side.new_persona()
-    stranger = TestIssuer.ephemeral("https://unknown-lender.vrm-protocol.example")
+    canary_url, nonce = side.server.new_canary()
+    stranger = TestIssuer.ephemeral(canary_url)
     attestation = stranger.attest(
         kind="ability-to-pay",
         subject=persona.id,
         audience=[side.target_id],
         now=persona.now(),
-        claims={"range": bodies.money("30000")},
+        claims={"range": {"max": bodies.money("30000")}},
     )
     rfi = persona.compose(
         "personal-rfi", bodies.personal_rfi_body(persona.now(), attestations=[attestation])
@@ -474,7 +510,16 @@ async def untrusted_attestation(ctx: CheckContext) -> None:
         reply,
         E.UNTRUSTED_ISSUER,
         what="an untrusted issuer's attestation",
-        requirement="ATTEST-TRUSTED-ISSUER",
+        requirement="VRM-ATT-002",
+    )
+    await asyncio.sleep(CANARY_GRACE_SECONDS)
+    hits = side.server.canary_hits.get(nonce, [])
+    ctx.require(
+        not hits,
+        "the vendor does not fetch keys from the URL the unknown issuer is named by",
+        expected="no request to the issuer's URL",
+        actual=hits or None,
+        requirement="VRM-ATT-004",
     )
     legal = persona.compose(
         "personal-rfi", bodies.personal_rfi_body(persona.now()), message_id=rfi["id"]
@@ -490,7 +535,11 @@ async def untrusted_attestation(ctx: CheckContext) -> None:
     "VEN-TERMS-COMPLETE",
     title="The terms assertion is complete",
     step=LifecycleStep.WELCOME,
-    requirements=("TERMS-ASSERTION-COMPLETE",),
+    requirements=(
+        "VRM-MSG-015",
+        "VRM-MSG-016",
+        "VRM-VEN-001",
+    ),
     roles=VENDOR,
     needs=("sends:terms-assertion",),
 )
@@ -505,7 +554,7 @@ async def terms_complete(ctx: CheckContext) -> None:
         terms.ok,
         "the terms assertion passes the receiving pipeline",
         actual=terms.error,
-        requirement="MSG-VALID",
+        requirement="VRM-ENV-001",
     )
     body = terms.body
     reference = body.get("terms") or {}
@@ -513,36 +562,43 @@ async def terms_complete(ctx: CheckContext) -> None:
         all(reference.get(k) for k in ("id", "version", "url", "digest")),
         "the terms reference names id, version, url and digest",
         actual=reference,
-        requirement="TERMS-ASSERTION-COMPLETE",
+        requirement="VRM-MSG-015",
     )
     party = body.get("party") or {}
     ctx.expect(
         party.get("id") == terms.field("from"),
-        "the asserting party is the sender",
+        "the asserting party is the sender, signing with its own key",
         expected=terms.field("from"),
         actual=party.get("id"),
-        requirement="TERMS-ASSERTION-COMPLETE",
+        requirement="VRM-MSG-016",
+    )
+    on_behalf_of = body.get("onBehalfOf")
+    ctx.expect(
+        on_behalf_of is None or (isinstance(on_behalf_of, str) and on_behalf_of != party.get("id")),
+        "onBehalfOf, when present, names another party than the one asserting",
+        actual=on_behalf_of,
+        requirement="VRM-MSG-016",
     )
     for item in body.get("requests") or []:
         ctx.expect(
             bool(item.get("purposes")) and bool((item.get("retention") or {}).get("period")),
             f"the request for {item.get('item')} states purposes and a retention period",
             actual=item,
-            requirement="TERMS-ASSERTION-COMPLETE",
+            requirement="VRM-MSG-015",
         )
     commitments = body.get("commitments") or {}
     ctx.expect(
         bool(commitments.get("willNotDo")),
         "the assertion commits to what it will not do",
         actual=commitments,
-        requirement="TERMS-ASSERTION-COMPLETE",
+        requirement="VRM-MSG-015",
     )
     valid_until = _parse_time(body.get("validUntil"))
     ctx.expect(
         valid_until is not None and valid_until > terms.received_at,
         "the assertion is valid when it arrives",
         actual=body.get("validUntil"),
-        requirement="TERMS-ASSERTION-COMPLETE",
+        requirement="VRM-MSG-015",
     )
 
 
@@ -578,24 +634,45 @@ def _categories(entry: dict[str, Any] | None) -> set[str]:
     "VEN-DATA-AS-ACCEPTED",
     title="The vendor holds only the data accepted",
     step=LifecycleStep.WELCOME,
-    requirements=("TERMS-DATA-AS-ACCEPTED",),
+    requirements=(
+        "VRM-MSG-018",
+        "VRM-VEN-001",
+    ),
     roles=VENDOR,
     needs=("test-driver", "sends:terms-assertion"),
 )
 async def data_as_accepted(ctx: CheckContext) -> None:
     """After a terms response accepting all but one request, the vendor's state
-    (test driver) holds exactly the accepted categories for this pseudonym."""
+    (test driver) holds every accepted category for this pseudonym, nothing
+    refused, and nothing else but what the acceptance disclosed."""
     thread = await ctx.use(vendor_welcome)
     state = await driver_state(ctx.session)
     entry = _held_for(state, thread.persona.id)
     ctx.require(entry is not None, "the state summary lists the relationship", actual=sorted(state))
     held = _categories(entry)
-    ctx.require(
-        held == set(thread.shared_categories),
-        "the vendor holds exactly the categories the individual accepted",
+    disclosed = set(disclosed_categories(thread.acceptance))
+    ctx.expect(
+        set(thread.shared_categories) <= held,
+        "the vendor holds the categories the individual accepted and shared",
         expected=sorted(thread.shared_categories),
         actual=sorted(held),
-        requirement="TERMS-DATA-AS-ACCEPTED",
+        requirement="VRM-MSG-018",
+    )
+    allowed = set(thread.shared_categories) | disclosed
+    ctx.require(
+        held <= allowed,
+        "the vendor holds nothing beyond what was accepted (or disclosed to close the deal)",
+        expected=sorted(allowed),
+        actual=sorted(held),
+        requirement="VRM-MSG-018",
+    )
+    refused = set(thread.refused_categories) - disclosed
+    ctx.require(
+        not held & refused,
+        "the vendor holds none of the refused categories",
+        expected=[],
+        actual=sorted(held & refused),
+        requirement="VRM-MSG-018",
     )
 
 
@@ -603,40 +680,47 @@ async def data_as_accepted(ctx: CheckContext) -> None:
     "VEN-DATA-NOT-ACCEPTED",
     title="Data outside the accepted terms is refused",
     step=LifecycleStep.WELCOME,
-    requirements=("TERMS-DATA-AS-ACCEPTED",),
+    requirements=("VRM-MSG-018",),
     roles=VENDOR,
     needs=("sends:terms-assertion",),
 )
 async def data_not_accepted(ctx: CheckContext) -> None:
-    """A terms response that carries data for a category it does not accept is
-    refused with ``not-accepted-by-terms``."""
-    thread = await ctx.use(vendor_deal)
+    """In a relationship of its own, a terms response that refuses every request
+    but still carries data for one of them is refused with
+    ``not-accepted-by-terms``; the lawful response under the same id is then accepted."""
+    thread = await run_deal(ctx.session)
     persona = thread.persona
-    terms = thread.terms or await persona.expect(
-        lambda item: item.type == "terms-assertion",
-        description="the vendor presents its terms of sharing after the deal",
-    )
-    thread.terms = terms
+    terms = await await_terms(thread)
     requests = [r for r in terms.body.get("requests", []) if isinstance(r, dict)]
-    ctx.require(bool(requests), "the terms assertion asks for data")
+    ctx.require(bool(requests), "the terms assertion asks for data", actual=terms.body)
+    refused = [str(r["item"]) for r in requests]
     response = persona.compose(
         "terms-response",
         bodies.terms_response_body(
             terms.ref(),
             accepted=[],
-            refused=[str(r["item"]) for r in requests],
-            data=[{"item": "org.example.unrequested", "value": "secret"}],
+            refused=refused,
+            data=[{"item": refused[0], "value": "not for you"}],
         ),
         thread=str(terms.field("thread") or terms.id),
         parent=str(terms.id),
     )
-    reply = await persona.send(response, note="data for a category not accepted")
+    reply = await persona.send(response, note="data for a category the response refuses")
     expect_rejection(
         ctx,
         reply,
-        (E.NOT_ACCEPTED_BY_TERMS,),
-        what="data outside the terms",
-        requirement="TERMS-DATA-AS-ACCEPTED",
+        E.NOT_ACCEPTED_BY_TERMS,
+        what="data outside the accepted terms",
+        requirement="VRM-MSG-018",
+    )
+    lawful = {
+        **response,
+        "body": bodies.terms_response_body(terms.ref(), accepted=[], refused=refused),
+    }
+    expect_accepted(
+        ctx,
+        await persona.send(lawful, note="the same response without the data"),
+        what="the refusal without data, under the same id",
     )
 
 
@@ -644,15 +728,19 @@ async def data_not_accepted(ctx: CheckContext) -> None:
     "VEN-RETENTION",
     title="The vendor deletes data when its retention ends",
     step=LifecycleStep.SERVICING,
-    requirements=("RETENTION-ENFORCED",),
+    requirements=(
+        "VRM-PRIV-005",
+        "VRM-CONF-004",
+    ),
     roles=VENDOR,
     needs=("test-driver", "sends:terms-assertion"),
     timeout=60,
 )
 async def retention_enforced(ctx: CheckContext) -> None:
-    """The clock moves past the longest accepted retention period; the vendor's
-    state no longer holds the data."""
-    thread = await ctx.use(vendor_welcome)
+    """In a relationship of its own, the clock moves past the longest accepted
+    retention period; the vendor's state no longer holds the data shared under
+    the terms."""
+    thread = await run_welcome(ctx.session, await run_deal(ctx.session))
     assert thread.terms is not None
     periods = [
         (r.get("retention") or {}).get("period")
@@ -661,20 +749,23 @@ async def retention_enforced(ctx: CheckContext) -> None:
     ]
     days = max((_period_days(str(p)) for p in periods if p), default=0)
     ctx.require(days > 0, "the accepted requests state retention periods", actual=periods)
+    # What the acceptance disclosed is held under the transaction, not these terms.
+    governed = set(thread.shared_categories) - set(disclosed_categories(thread.acceptance))
     before = _categories(_held_for(await driver_state(ctx.session), thread.persona.id))
     ctx.require(
-        bool(before),
+        governed <= before,
         "the vendor holds the shared data before the period ends",
+        expected=sorted(governed),
         actual=sorted(before),
     )
     await advance_clock(ctx.session, (days + 2) * 86400)
     after = _categories(_held_for(await driver_state(ctx.session), thread.persona.id))
     ctx.require(
-        not after,
-        "after the retention period the data is gone",
+        not after & governed,
+        "after the retention period the data shared under the terms is gone",
         expected=[],
-        actual=sorted(after),
-        requirement="RETENTION-ENFORCED",
+        actual=sorted(after & governed),
+        requirement="VRM-PRIV-005",
     )
 
 
@@ -693,7 +784,12 @@ def _period_days(period: str) -> int:
     "VEN-EXIT-ACK",
     title="An exit is acknowledged with export and deletion receipt",
     step=LifecycleStep.EXIT,
-    requirements=("EXIT-ACK", "EXIT-EXPORT", "EXIT-DELETE"),
+    requirements=(
+        "VRM-MSG-024",
+        "VRM-MSG-025",
+        "VRM-MSG-026",
+        "VRM-VEN-004",
+    ),
     roles=VENDOR,
     needs=("accepts:exit-notice",),
 )
@@ -708,7 +804,7 @@ async def exit_acknowledged(ctx: CheckContext) -> None:
         ack.ok,
         "the acknowledgement passes the receiving pipeline",
         actual=ack.error,
-        requirement="MSG-VALID",
+        requirement="VRM-ENV-001",
     )
     body = ack.body
     notice_ref = message_ref(thread.exit_notice.token, str(thread.exit_notice.payload["id"]))
@@ -717,22 +813,32 @@ async def exit_acknowledged(ctx: CheckContext) -> None:
         "the acknowledgement binds the exit notice",
         expected=notice_ref,
         actual=body.get("notice"),
-        requirement="EXIT-ACK",
+        requirement="VRM-MSG-024",
     )
     export = body.get("export") or {}
     ctx.expect(
         isinstance(export.get("data"), dict) and bool(export.get("digest")),
         "the export carries the data held, with a digest",
         actual=sorted(export),
-        requirement="EXIT-EXPORT",
+        requirement="VRM-MSG-025",
     )
+    if isinstance(export.get("data"), dict):
+        expected_digest = digest(canonical_json(export["data"]))
+        ctx.expect(
+            export.get("digest") == expected_digest,
+            "the export's digest is the SHA-256 digest of its RFC 8785 canonical form",
+            expected=expected_digest,
+            actual=export.get("digest"),
+            requirement="VRM-VEN-004",
+        )
     exported = set((export.get("data") or {}).keys())
+    held = set(thread.shared_categories) | set(disclosed_categories(thread.acceptance))
     ctx.expect(
-        set(thread.shared_categories) <= exported,
+        held <= exported,
         "the export includes every category the individual shared",
-        expected=sorted(thread.shared_categories),
+        expected=sorted(held),
         actual=sorted(exported),
-        requirement="EXIT-EXPORT",
+        requirement="VRM-MSG-025",
     )
     receipt = body.get("deletionReceipt") or {}
     ctx.expect(
@@ -740,18 +846,18 @@ async def exit_acknowledged(ctx: CheckContext) -> None:
         "the deletion receipt names this pseudonym",
         expected=thread.persona.id,
         actual=receipt.get("relationship"),
-        requirement="EXIT-DELETE",
+        requirement="VRM-MSG-026",
     )
     deleted = set(receipt.get("deleted") or [])
     retained = {
         str(item.get("item")) for item in receipt.get("retained") or [] if isinstance(item, dict)
     }
     ctx.expect(
-        set(thread.shared_categories) <= deleted | retained,
+        held <= deleted | retained,
         "every shared category is deleted or retained with a stated basis",
-        expected=sorted(thread.shared_categories),
+        expected=sorted(held),
         actual=sorted(deleted | retained),
-        requirement="EXIT-DELETE",
+        requirement="VRM-MSG-026",
     )
 
 
@@ -759,7 +865,7 @@ async def exit_acknowledged(ctx: CheckContext) -> None:
     "VEN-EXIT-FINAL",
     title="Nothing is processed for an exited relationship",
     step=LifecycleStep.EXIT,
-    requirements=("EXIT-FINAL",),
+    requirements=("VRM-STATE-007",),
     roles=VENDOR,
     needs=("accepts:exit-notice",),
 )
@@ -773,7 +879,11 @@ async def exit_final(ctx: CheckContext) -> None:
     )
     reply = await persona.send(request, note="a message after the exit")
     expect_rejection(
-        ctx, reply, E.RELATIONSHIP_EXITED, what="a message after the exit", requirement="EXIT-FINAL"
+        ctx,
+        reply,
+        E.RELATIONSHIP_EXITED,
+        what="a message after the exit",
+        requirement="VRM-STATE-007",
     )
     ack_index = next(i for i, item in enumerate(persona.received()) if item is thread.exit_ack)
     later = [item.describe() for item in persona.received()[ack_index + 1 :]]
@@ -781,7 +891,7 @@ async def exit_final(ctx: CheckContext) -> None:
         not later,
         "the vendor sends nothing after acknowledging the exit",
         actual=later or None,
-        requirement="REENGAGE-PREFERENCES",
+        requirement="VRM-STATE-009",
     )
     if ctx.session.driver_url is not None:
         held = _categories(_held_for(await driver_state(ctx.session), persona.id))
@@ -800,7 +910,7 @@ async def exit_final(ctx: CheckContext) -> None:
             "after the exit the vendor holds nothing but what it retains on a stated basis",
             expected=sorted(retained),
             actual=sorted(held),
-            requirement="EXIT-DELETE",
+            requirement="VRM-MSG-026",
         )
 
 
@@ -808,7 +918,7 @@ async def exit_final(ctx: CheckContext) -> None:
     "VEN-REENGAGE-BY-INDIVIDUAL",
     title="The individual may re-engage after an exit",
     step=LifecycleStep.REENGAGEMENT,
-    requirements=("REENGAGE-BY-INDIVIDUAL",),
+    requirements=("VRM-STATE-008",),
     roles=VENDOR,
     needs=("accepts:exit-notice",),
 )
@@ -824,12 +934,12 @@ async def reengage(ctx: CheckContext) -> None:
         ctx,
         reply,
         what="a re-engagement the individual starts",
-        requirement="REENGAGE-BY-INDIVIDUAL",
+        requirement="VRM-STATE-008",
     )
     offer = await persona.expect(
         lambda item: item.type == "offer" and item.field("thread") == rfi["id"],
         description="the vendor answers the re-engagement RFI",
-        requirement="REENGAGE-BY-INDIVIDUAL",
+        requirement="VRM-STATE-008",
     )
     ctx.expect(offer.ok, "the answer passes the receiving pipeline", actual=offer.error)
 
@@ -838,7 +948,7 @@ async def reengage(ctx: CheckContext) -> None:
     "VEN-MAILBOX",
     title="Replies wait in the mailbox when no replyTo is given",
     step=LifecycleStep.SEARCH,
-    requirements=("HTTP-MAILBOX",),
+    requirements=("VRM-HTTP-010",),
     roles=VENDOR,
 )
 async def mailbox(ctx: CheckContext) -> None:
@@ -861,12 +971,107 @@ async def mailbox(ctx: CheckContext) -> None:
         offer.ok,
         "the offer collected from the mailbox passes the pipeline",
         actual=offer.error,
-        requirement="HTTP-MAILBOX",
+        requirement="VRM-HTTP-010",
     )
     ctx.expect(
         offer.field("thread") == rfi["id"],
         "it answers the RFI",
         expected=rfi["id"],
         actual=offer.field("thread"),
-        requirement="THREAD-ID",
+        requirement="VRM-ENV-007",
     )
+
+
+@REGISTRY.check(
+    "VEN-RETRY-IDENTICAL",
+    title="A delivery the buyer could not take is retried with the same bytes",
+    step=LifecycleStep.SEARCH,
+    requirements=("VRM-FRESH-010", "VRM-HTTP-009"),
+    roles=VENDOR,
+)
+async def retry_identical(ctx: CheckContext) -> None:
+    """The persona's inbox answers the vendor's first delivery ``503`` with
+    ``Retry-After: 1``. The vendor should retry (SHOULD), and a retry must be
+    the identical bytes, never the message signed again under its id."""
+    side = await buyer_side(ctx)
+    persona = side.new_persona()
+    persona.party.extra["refuse_deliveries"] = 1
+    rfi = persona.compose("personal-rfi", bodies.personal_rfi_body(persona.now()))
+    expect_accepted(ctx, await persona.send(rfi, note="a personal RFI"), what="a personal RFI")
+    thread = rfi["id"]
+    try:
+        retried = await persona.expect(
+            lambda item: item.type == "offer" and item.field("thread") == thread,
+            description="the vendor retries the delivery it could not make",
+            within=ctx.options.reply_timeout + 5,
+        )
+    except CheckFailed:
+        retried = None
+    refused = [
+        token
+        for token, _ in side.core.refused
+        if (peek_jws_payload(token) or {}).get("to") == [persona.id]
+    ]
+    ctx.require(bool(refused), "the vendor attempted a delivery", requirement="VRM-MSG-002")
+    ctx.recommend(
+        retried is not None,
+        "the vendor retries a delivery answered 503",
+        expected="a retry within the reply timeout",
+        actual="no retry" if retried is None else "retried",
+        requirement="VRM-HTTP-009",
+    )
+    if retried is not None:
+        first = peek_jws_payload(refused[0]) or {}
+        if first.get("id") == retried.id:
+            ctx.require(
+                retried.token == refused[0],
+                "the retry under the same id is the identical bytes",
+                expected=digest(refused[0]),
+                actual=retried.digest,
+                requirement="VRM-FRESH-010",
+            )
+        else:
+            ctx.note("the vendor answered with a new message rather than a retry")
+
+
+@REGISTRY.check(
+    "VEN-SUPPORT-RESOLUTION",
+    title="A support request is answered with a resolution",
+    step=LifecycleStep.PROBLEMS,
+    requirements=("VRM-MSG-022",),
+    roles=VENDOR,
+    needs=("accepts:support-request",),
+)
+async def support_resolution(ctx: CheckContext) -> None:
+    """After the welcome, the individual reports a problem (step 8); the vendor
+    should answer with a ``support-resolution`` that binds the request's exact
+    bytes (a resolution that is ``in-progress`` is an answer too)."""
+    thread = await ctx.use(vendor_welcome)
+    persona = thread.persona
+    request = persona.compose(
+        "support-request", bodies.support_request_body(), thread=thread.thread
+    )
+    reply = await persona.send(request, note="a support request")
+    expect_accepted(ctx, reply, what="a support request", requirement="VRM-STATE-001")
+    try:
+        resolution = await persona.expect(
+            lambda item: item.type == "support-resolution",
+            description="the vendor answers the support request",
+        )
+    except CheckFailed:
+        resolution = None
+    ctx.recommend(
+        resolution is not None,
+        "the vendor answers the support request with a support-resolution",
+        actual=None if resolution is not None else "no answer within the reply timeout",
+        requirement="VRM-MSG-022",
+    )
+    if resolution is not None:
+        expected = message_ref(persona.sent[-1].token, str(request["id"]))
+        ctx.recommend(
+            resolution.body.get("request") == expected,
+            "the resolution binds the request's exact bytes",
+            expected=expected,
+            actual=resolution.body.get("request"),
+            requirement="VRM-MSG-022",
+        )

@@ -98,9 +98,16 @@ def personal_rfp_body(
     budget_max: str = "32000",
     response_in: timedelta = timedelta(hours=1),
     recipient_count: int = 3,
+    trade_in: bool = False,
+    conditions: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """A personal RFP for a specific model, delivered home."""
-    return {
+    """A personal RFP for a specific model, delivered home.
+
+    ``trade_in`` adds Sally's old car, to be handed over with the delivery of
+    the new one (never before: seed 001); ``conditions`` are the buyer's
+    (e.g. a co-decision-maker's approval).
+    """
+    body: dict[str, Any] = {
         "requirements": {
             "item": {
                 "category": "vehicles.cars",
@@ -123,6 +130,21 @@ def personal_rfp_body(
         "recipientCount": recipient_count,
         "responseBy": timestamp(now + response_in),
     }
+    if trade_in:
+        body["tradeIn"] = {
+            "item": {
+                "description": "2019 family hatchback, one owner",
+                "make": "Volkswagen",
+                "model": "Golf",
+                "year": 2019,
+                "mileage": 48000,
+            },
+            "handover": "with-delivery",
+            "papersHandover": "with-delivery",
+        }
+    if conditions:
+        body["conditions"] = [dict(condition) for condition in conditions]
+    return body
 
 
 def offer_body(
@@ -211,6 +233,7 @@ def terms_response_body(
     accepted: Sequence[Mapping[str, Any]],
     refused: Sequence[str] = (),
     data: Sequence[Mapping[str, Any]] = (),
+    notifications: Sequence[str] = ("safety", "recall"),
 ) -> dict[str, Any]:
     """The individual's answer to a terms assertion (the consent record)."""
     decision = "accept" if not refused else "accept-in-part" if accepted else "refuse"
@@ -218,7 +241,7 @@ def terms_response_body(
         "assertion": dict(assertion_ref),
         "decision": decision,
         "accepted": [dict(item) for item in accepted],
-        "notificationPreferences": {"allowed": ["safety"]},
+        "notificationPreferences": {"allowed": list(notifications)},
     }
     if refused:
         body["refused"] = [{"item": item, "reason": "not needed"} for item in refused]
@@ -239,6 +262,8 @@ def exit_notice_body(
     reengagement: dict[str, Any] = {"allowed": reengagement_allowed}
     if topics:
         reengagement["topics"] = list(topics)
+    if reengagement_allowed:
+        reengagement["channel"] = "intentcast-only"
     return {
         "reason": "need-changed",
         "effectiveAt": timestamp(now),
@@ -306,13 +331,37 @@ def terms_assertion_body(
     }
 
 
-def service_notice_body() -> dict[str, Any]:
-    """A maintenance reminder (step 6)."""
-    return {
+def service_notice_body(
+    *, category: str = "maintenance", data_requests: bool = False
+) -> dict[str, Any]:
+    """A maintenance reminder (step 6), proposing the annual service and new tyres.
+
+    ``data_requests`` adds a scoped request for travel dates (step 7: a
+    manufacturer programme), which the individual may grant or decline.
+    """
+    body: dict[str, Any] = {
         "kind": "maintenance-reminder",
-        "category": "service-reminder",
+        "category": category,
         "summary": "Annual service due next month",
+        "proposals": [
+            {"code": "scheduled-maintenance", "description": "The annual service"},
+            {
+                "code": "tyre-replacement",
+                "description": "Four new tyres",
+                "price": money("480"),
+            },
+        ],
     }
+    if data_requests:
+        body["dataRequests"] = [
+            {
+                "item": "travel.dates",
+                "purposes": ["programme-membership"],
+                "retention": {"period": "P1Y"},
+                "scope": "road trips in the next 12 months",
+            }
+        ]
+    return body
 
 
 def exit_acknowledgement_body(

@@ -21,19 +21,20 @@ from aiohttp import web
 from conformance.context import Session
 from conformance.forge import JoseSigner
 from conformance.model import CheckFailed, Expectation
-from conformance.peers.messages import digest, envelope, sign
+from conformance.peers.messages import digest, envelope, sign, timestamp
 from conformance.peers.posting import header_kid
 from conformance.protocol import decode_message
 from conformance.transcript import peek_jws_payload
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
 from vrm_protocol.http_binding import check_inbox_request, problem_response
+from vrm_protocol.limits import DEFAULT_LIMITS
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE
 
 __all__ = ["Inbound", "InboxCore", "LocalParty"]
 
-#: The suite accepts messages up to this size; it judges size limits of the
-#: target, not its own.
-SUITE_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+#: The suite's parties take messages up to the library's default limit, the
+#: limit their discovery documents declare (spec §11.6).
+SUITE_MAX_MESSAGE_BYTES = DEFAULT_LIMITS.max_message_bytes
 
 
 @dataclass(slots=True)
@@ -125,6 +126,8 @@ class InboxCore:
         self.received: list[Inbound] = []
         self._changed = asyncio.Condition()
         self._sender_keys = sender_keys
+        #: Deliveries refused on purpose (``refuse_deliveries``): token and order.
+        self.refused: list[tuple[bytes, int]] = []
         #: (sender, id) -> (token, receipt) for idempotent resends (spec §11.3).
         self._receipts: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
@@ -157,6 +160,21 @@ class InboxCore:
             )
         except RemoteProtocolError as error:
             return _problem(error)
+        party = self._addressee(peek_jws_payload(body.strip()))
+        if party is not None and party.extra.get("refuse_deliveries", 0) > 0:
+            # A check asked this party to be unavailable for a while: the
+            # target's retry (VRM-HTTP-009) must resend the same bytes (VRM-FRESH-010).
+            party.extra["refuse_deliveries"] -= 1
+            self.refused.append((body.strip(), self.session.next_order()))
+            rendered = problem_response(
+                RemoteProtocolError(
+                    ErrorCode.TEMPORARILY_UNAVAILABLE, "the conformance suite is testing retries"
+                ),
+                retry_after_seconds=1,
+            )
+            return web.Response(
+                status=rendered.status, body=rendered.body, headers=rendered.headers
+            )
         inbound = await self.accept(body.strip(), via="inbox")
         if inbound.error is not None:
             return _problem(
@@ -222,7 +240,11 @@ class InboxCore:
         sender = str(inbound.field("from"))
         receipt = envelope(
             "receipt",
-            {"regarding": inbound.ref(), "status": "accepted"},
+            {
+                "regarding": inbound.ref(),
+                "status": "accepted",
+                "receivedAt": timestamp(inbound.received_at),
+            },
             sender=party.id,
             to=[sender],
             now=self.session.clock.now(),

@@ -3,8 +3,8 @@
 A vendor judges a buyer's ability-to-pay attestation by its issuer (spec
 §10.3). For the attestation checks the vendor under test must trust the
 suite's issuer, so its key is kept in a file (``--issuer-key``), printed by
-``vrm conformance issuer``, and configured in the target before the run;
-during the run the suite also serves the JWKS at ``/issuer/jwks.json``.
+``vrm conformance issuer``, and configured in the target before the run
+(trust in an issuer is configuration, never learnt from the wire).
 """
 
 from __future__ import annotations

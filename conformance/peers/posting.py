@@ -117,6 +117,13 @@ class Sent:
 
     payload: dict[str, Any]
     token: bytes
-    reply: InboxReply
+    #: The target's answer; ``None`` when the message was left in a mailbox.
+    reply: InboxReply | None
     #: Run-wide order of sends and receipts (see ``Session.next_order``).
     order: int = 0
+
+    @property
+    def taken(self) -> bool:
+        """Whether the target took the message: accepted over HTTP, or left in a
+        mailbox for it to collect (a move of the relationship either way)."""
+        return self.reply is None or self.reply.accepted

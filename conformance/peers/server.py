@@ -27,9 +27,11 @@ Handler = Callable[[web.Request, bytes], Awaitable[web.Response]]
 class SuiteServer:
     """One aiohttp application on an ephemeral 127.0.0.1 port."""
 
-    def __init__(self, session: Session, name: str) -> None:
+    def __init__(self, session: Session, name: str, *, prefix: str = "") -> None:
         self.session = session
         self.name = name
+        #: Path under which every route is served (a party's base URL may have a path).
+        self.prefix = prefix.rstrip("/")
         self.app = web.Application(client_max_size=8 * 1024 * 1024)
         self.base_url = ""
         self._runner: web.AppRunner | None = None
@@ -37,7 +39,7 @@ class SuiteServer:
         #: Transcript scope for requests to a given path (set by whoever
         #: planted the path: the check that created a persona, say).
         self.scope_for_path: Callable[[str, bytes], str | None] = lambda path, body: None
-        self.app.router.add_route("*", "/canary/{nonce}", self._canary)
+        self.app.router.add_route("*", self.prefix + "/canary/{nonce}", self._canary)
 
     @property
     def transcript(self) -> Transcript:
@@ -60,7 +62,7 @@ class SuiteServer:
             raise HarnessError(f"{self.name}: cannot listen on 127.0.0.1: {error}") from error
         self._runner = runner
         host, port = runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
+        self.base_url = f"http://{host}:{port}{self.prefix}"
         self.session.on_close(self.stop)
 
     async def stop(self) -> None:
@@ -91,7 +93,7 @@ class SuiteServer:
             )
             return response
 
-        self.app.router.add_route(method, path, recorded)
+        self.app.router.add_route(method, self.prefix + path, recorded)
 
     def new_canary(self) -> tuple[str, str]:
         """A fresh canary URL and its nonce."""

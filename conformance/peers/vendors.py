@@ -9,7 +9,9 @@ no ``replyTo``. What it sends, and when, is scripted by the checks.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ from vrm_protocol.http_binding import (
     discovery_document,
     problem_response,
 )
+from vrm_protocol.limits import DEFAULT_LIMITS
 from vrm_protocol.vocabulary import MessageType
 
 __all__ = ["SuiteVendor", "VendorSide", "vendor_side"]
@@ -77,6 +80,12 @@ class SuiteVendor:
     mailbox: dict[str, list[bytes]] = field(default_factory=lambda: defaultdict(list))
     #: Everything this vendor delivered, and the buyer's answers.
     sent: list[Sent] = field(default_factory=list)
+    #: Every mailbox poll: (poller named by a valid token, or None, and why not).
+    polls: list[tuple[str | None, str | None]] = field(default_factory=list)
+    #: Per buyer pseudonym, how many of its mailbox messages a poll has served.
+    collected: dict[str, int] = field(default_factory=dict)
+    #: Notified whenever a poll serves messages.
+    collection: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @property
     def id(self) -> str:
@@ -108,8 +117,10 @@ class SuiteVendor:
             accepts=_ACCEPTS,
             sends=_SENDS,
             categories=["vehicles.cars"],
-            max_message_bytes=4 * 1024 * 1024,
-            max_depth=64,
+            # The suite judges what it receives with the library's default
+            # limits, so those are the limits its parties declare (spec §11.6).
+            max_message_bytes=DEFAULT_LIMITS.max_message_bytes,
+            max_depth=DEFAULT_LIMITS.max_nesting_depth,
             rate_per_minute=6000,
         )
 
@@ -149,7 +160,12 @@ class SuiteVendor:
     ) -> InboxReply | None:
         """Deliver a token as is (forged ones included)."""
         if inbox is None:
+            # No replyTo: the buyer collects it from this vendor's mailbox (spec §11.4).
             self.mailbox[to].append(token)
+            self.sent.append(
+                Sent(unverified_payload(token), token, None, self.session.next_order())
+            )
+            await self._await_collection(to, len(self.mailbox[to]))
             return None
 
         async def no_keys(kid: str) -> None:
@@ -164,6 +180,29 @@ class SuiteVendor:
             payload = {}
         self.sent.append(Sent(payload, token, reply, self.session.next_order()))
         return reply
+
+    async def _await_collection(self, buyer: str, count: int) -> None:
+        """Wait until the buyer has collected ``count`` messages from the mailbox.
+
+        Raises:
+            CheckFailed: it did not poll for them within the reply timeout.
+        """
+        within = self.session.options.reply_timeout
+        async with self.collection:
+            try:
+                async with asyncio.timeout(within):
+                    while self.collected.get(buyer, 0) < count:
+                        await self.collection.wait()
+            except TimeoutError:
+                raise CheckFailed(
+                    Expectation(
+                        f"the buyer collects its messages from {self.name}'s mailbox",
+                        False,
+                        expected=f"a poll within {within:.0f} s",
+                        actual=f"{self.collected.get(buyer, 0)} of {count} collected",
+                        requirement="VRM-HTTP-010",
+                    )
+                ) from None
 
     async def expect(
         self,
@@ -203,7 +242,10 @@ class VendorSide:
         Raises:
             HarnessError: its port could not be bound.
         """
-        server = SuiteServer(self.session, name)
+        # Each vendor's party id carries a fresh path, so that no two runs (and no
+        # two vendors) share an identity even when the OS reuses a port: a buyer
+        # rightly treats a known id as the party it already has a relationship with.
+        server = SuiteServer(self.session, name, prefix=f"/vendors/{secrets.token_hex(6)}")
 
         async def no_url_senders(sender: str, kid: str) -> None:
             # Buyers are did:jwk pseudonyms; a URL sender is nobody the
@@ -241,11 +283,16 @@ async def _serve_mailbox(vendor: SuiteVendor, request: web.Request) -> web.Respo
         token = poll_token_from_authorization(request.headers.get("Authorization"))
         poll = verify_poll_token(token, mailbox_owner=vendor.id, now=vendor.session.clock.now())
     except ProtocolError as error:
+        vendor.polls.append((None, f"{error.code.value}: {error.detail}"))
         rendered = problem_response(error)
         return web.Response(status=rendered.status, body=rendered.body, headers=rendered.headers)
+    vendor.polls.append((poll.poller, None))
     waiting = vendor.mailbox.get(poll.poller, [])
     after = int(poll.after)
     messages = [token.decode("ascii") for token in waiting[after:]]
+    async with vendor.collection:
+        vendor.collected[poll.poller] = max(vendor.collected.get(poll.poller, 0), len(waiting))
+        vendor.collection.notify_all()
     return web.Response(
         body=json.dumps({"messages": messages, "next": len(waiting)}).encode(),
         content_type="application/json",

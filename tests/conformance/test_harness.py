@@ -123,7 +123,8 @@ def _registry() -> CheckRegistry:
     async def fails(ctx: CheckContext) -> None:
         ctx.expect(True, "first holds")
         ctx.note("<script>alert('target-controlled')</script>")
-        ctx.require(1 == 2, "one is two", expected=2, actual=1, requirement="REQ-B")
+        one, two = 1, 2
+        ctx.require(one == two, "one is two", expected=2, actual=1, requirement="REQ-B")
 
     @registry.check("T-SOFT", title="warns", step="negotiate", requirements=("REQ-C",), roles=both)
     async def warns(ctx: CheckContext) -> None:
@@ -378,14 +379,15 @@ def test_registry_refuses_bad_declarations() -> None:
         registry.check(check_id, **arguments)(body)
 
     declare("OK-ONE")
-    for bad_id, kwargs, message in [
+    cases: list[tuple[str, dict[str, Any], str]] = [
         ("lower-case", {}, "does not match"),
         ("OK-ONE", {}, "twice"),
         ("OK-TWO", {"step": "haggle"}, "unknown step"),
         ("OK-THREE", {"requirements": ()}, "cites no requirement"),
         ("OK-FOUR", {"roles": ()}, "no role"),
         ("OK-FIVE", {"needs": ("telepathy",)}, "unknown capability"),
-    ]:
+    ]
+    for bad_id, kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
             declare(bad_id, **kwargs)
 
@@ -428,11 +430,12 @@ def test_baseline_file_errors(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(ValueError, match="not JSON"):
         Baseline.load(path)
-    for document in (
+    documents: tuple[dict[str, Any], ...] = (
         {},
         {"expectedFailures": [{}]},
         {"expectedFailures": [{"check": "X", "role": "cat"}]},
-    ):
+    )
+    for document in documents:
         path.write_text(json.dumps(document))
         with pytest.raises(ValueError):
             Baseline.load(path)
@@ -447,7 +450,7 @@ async def test_junit_output_validates_against_the_jenkins_schema(target: str) ->
     document = render_junit(run)
     schema = xmlschema.XMLSchema(str(JUNIT_XSD_PATH))
     schema.validate(document.decode())
-    tree = schema.to_dict(document.decode())
+    tree: Any = schema.to_dict(document.decode())
     suites = {suite["@name"]: suite for suite in tree["testsuite"]}
     assert set(suites) == {
         "vendor.search",
@@ -519,3 +522,61 @@ async def test_unreachable_target_is_not_a_pass() -> None:
     assert [r.verdict for r in run.results] == [Verdict.HARNESS_ERROR]
     assert "discovery" in run.results[0].reason
     assert run.exit_code() is not ExitCode.OK
+
+
+async def test_an_expectation_is_judged_at_its_requirements_level(target: str) -> None:
+    registry = CheckRegistry()
+
+    @registry.check(
+        "T-MIXED",
+        title="a MUST check with a SHOULD expectation",
+        step="search",
+        requirements=("REQ-MUST", "REQ-SHOULD"),
+        roles=(Role.VENDOR,),
+    )
+    async def mixed(ctx: CheckContext) -> None:
+        ctx.expect(True, "the MUST part holds", requirement="REQ-MUST")
+        ctx.expect(False, "the SHOULD part does not", requirement="REQ-SHOULD")
+
+    levels = {"REQ-MUST": Level.MUST, "REQ-SHOULD": Level.SHOULD}
+    run = await _run(target, registry=registry, requirement_levels=levels)
+    [result] = run.results
+    assert result.verdict is Verdict.WARNING
+    assert [e.level for e in result.expectations] == [Level.MUST, Level.SHOULD]
+    assert run.exit_code() is ExitCode.OK
+    # Without the registry's levels the same expectation is a MUST and fails.
+    strict = await _run(target, registry=registry)
+    assert strict.results[0].verdict is Verdict.FAIL
+
+
+async def test_the_run_time_limit_turns_what_is_left_into_harness_errors(target: str) -> None:
+    registry = CheckRegistry()
+    both = (Role.VENDOR, Role.BUYER)
+
+    @registry.check("T-QUICK", title="quick", step="search", requirements=("R-1",), roles=both)
+    async def quick(ctx: CheckContext) -> None:
+        ctx.require(True, "done at once")
+
+    @registry.check(
+        "T-SLOW", title="slow", step="negotiate", requirements=("R-1",), roles=both, timeout=30
+    )
+    async def slow(ctx: CheckContext) -> None:
+        await asyncio.Event().wait()
+
+    @registry.check("T-LATE", title="late", step="exit", requirements=("R-1",), roles=both)
+    async def late(ctx: CheckContext) -> None:
+        ctx.require(True, "never reached")
+
+    run = await run_suite(
+        RunOptions(role=Role.VENDOR, target=target, run_timeout=1.0),
+        registry=registry,
+        level_of=lambda check: Level.MUST,
+    )
+    by_id = {result.check_id: result for result in run.results}
+    assert by_id["T-QUICK"].verdict is Verdict.PASS
+    # The slow check is cut at the run's deadline, not its own 30 s.
+    assert by_id["T-SLOW"].verdict is Verdict.HARNESS_ERROR
+    assert by_id["T-SLOW"].duration_seconds < 5
+    assert by_id["T-LATE"].verdict is Verdict.HARNESS_ERROR
+    assert by_id["T-LATE"].reason.startswith("not run")
+    assert run.exit_code() is ExitCode.HARNESS_ERROR
