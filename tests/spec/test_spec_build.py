@@ -61,7 +61,13 @@ def test_build_is_deterministic(outputs: dict[str, bytes]) -> None:
     warnings: list[str] = []
     again = build_spec(ROOT, traceability=TRACE, warnings=warnings)
     assert again == outputs
-    assert set(outputs) == {HTML_FILE, MARKDOWN_FILE, OPENAPI_FILE, "spec/state-machine.svg"}
+    assert set(outputs) == {
+        HTML_FILE,
+        MARKDOWN_FILE,
+        OPENAPI_FILE,
+        "spec/state-machine.svg",
+        "spec/test-keys.json",
+    }
     assert "conformance checks cite 'VRM-NOPE-001', which the registry does not have" in warnings
 
 

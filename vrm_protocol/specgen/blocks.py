@@ -27,6 +27,11 @@ from vrm_protocol.specgen.errors import SpecBuildError
 from vrm_protocol.specgen.markdown import link_sections, table
 from vrm_protocol.specgen.schema_docs import Example, SchemaSet
 from vrm_protocol.specgen.sections import MESSAGE_SECTION, SECTION_REFERENCE
+from vrm_protocol.specgen.signed_examples import (
+    TEST_KEYS_FILE,
+    TEST_ONLY_WARNING,
+    SignedJourney,
+)
 
 __all__ = ["DIAGRAM_FILE", "BlockContext", "Flavour", "expand_block"]
 
@@ -46,6 +51,8 @@ class BlockContext:
     schemas: SchemaSet
     examples: Sequence[Example]
     inline: MarkdownIt
+    #: The worked example signed with the published test keys (spec §17).
+    signed: SignedJourney | None = None
     #: Section numbers cited in generated text that the map does not have.
     unknown_sections: list[str] = field(default_factory=list)
 
@@ -475,16 +482,27 @@ def _summary(example: Example) -> str:
     return "; ".join(fact for fact in facts if fact and fact != "None")
 
 
-def _journey(examples: Sequence[Example]) -> list[Example]:
-    return sorted(examples, key=lambda e: (str(e.payload.get("created", "")), e.name))
+#: Width of the lines a compact JWS is wrapped at in the Markdown rendering.
+JWS_LINE_WIDTH: Final = 76
+
+
+def _wrapped_token(token: str, flavour: Flavour) -> str:
+    if flavour == "html":
+        # One unbroken token (copy-paste gives the exact bytes); CSS wraps it.
+        return f'<pre class="jws"><code>{token}</code></pre>'
+    lines = [token[i : i + JWS_LINE_WIDTH] for i in range(0, len(token), JWS_LINE_WIDTH)]
+    return "```text\n" + "\n".join(lines) + "\n```"
 
 
 def _worked_example(context: BlockContext, flavour: Flavour) -> str:
     if not context.examples:
         raise SpecBuildError("schemas/examples holds no example for the worked example")
+    if context.signed is None:
+        raise SpecBuildError("the worked example needs the signed journey")
     parts: list[str] = []
-    for number, example in enumerate(_journey(context.examples), start=1):
-        payload = example.payload
+    for number, signed in enumerate(context.signed.messages, start=1):
+        example = signed.example
+        payload = signed.payload
         to = [str(t) for t in payload.get("to", [])]
         sender = str(payload.get("from", ""))
         receiver = to[0] if to else ""
@@ -493,19 +511,52 @@ def _worked_example(context: BlockContext, flavour: Flavour) -> str:
             f"({_section_link(MESSAGE_SECTION.get(example.message_type, '6'))}), "
             f"{payload.get('created', '')}, from {_party(sender, receiver)} "
             f"to {_party(receiver, sender)}: {_summary(example)}. "
-            f"Source: `schemas/examples/{example.name}.json`."
+            f"Source: `schemas/examples/{example.name}.json`, re-keyed to the test keys."
         )
         body = json.dumps(payload, indent=2, ensure_ascii=False)
+        signed_line = (
+            f"Signed by {_party(sender, receiver)} as a compact JWS ({_section_link('8')}), "
+            f"message digest ({_section_link('8.5')}) `{signed.digest}`:"
+        )
+        token = _wrapped_token(signed.token.decode("ascii"), flavour)
         if flavour == "html":
             parts.append(
                 caption
-                + "\n\n<details><summary>Message</summary>\n\n```json\n"
+                + "\n\n<details><summary>Payload</summary>\n\n```json\n"
                 + body
-                + "\n```\n\n</details>"
+                + "\n```\n\n</details>\n\n"
+                + signed_line
+                + "\n\n"
+                + token
             )
         else:
-            parts.append(caption + "\n\n```json\n" + body + "\n```")
+            parts.append(
+                caption + "\n\n```json\n" + body + "\n```\n\n" + signed_line + "\n\n" + token
+            )
     return "\n\n".join(parts)
+
+
+def _test_keys(context: BlockContext) -> str:
+    if context.signed is None:
+        raise SpecBuildError("the test keys need the signed journey")
+    rows = [
+        [
+            f"`{party.label}`",
+            f"`{party.identifier}`"
+            if not party.identifier.startswith("did:")
+            else "did:jwk (below)",
+            f"`{party.key.kid}`" if not party.key.kid.startswith("did:") else "`<id>#0`",
+        ]
+        for party in context.signed.parties
+    ]
+    document = json.dumps(context.signed.test_keys_document(), indent=2, ensure_ascii=False)
+    return (
+        f"**{TEST_ONLY_WARNING}**\n\n"
+        + table(["Seed label", "Party", "kid"], rows)
+        + f"\n\nThe same document is published as `{TEST_KEYS_FILE}`:\n\n```json\n"
+        + document
+        + "\n```"
+    )
 
 
 # -- dispatch ------------------------------------------------------------------------------------
@@ -526,6 +577,7 @@ _SIMPLE: Final[Mapping[str, Callable[[BlockContext], str]]] = {
     "lifecycle-states": _lifecycle_states,
     "requirements-index": _requirements_index,
     "requirements-summary": _requirements_summary,
+    "test-keys": _test_keys,
 }
 
 

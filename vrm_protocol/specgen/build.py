@@ -11,14 +11,16 @@ Inputs (all read from the repository root given to :func:`build_spec`):
 
 Outputs (``spec/``): ``vrm-protocol.html`` (one self-contained file: inline
 CSS and SVG, no script, nothing fetched), ``vrm-protocol.md`` (for reading on
-a code-hosting site) with ``state-machine.svg`` beside it, and
-``openapi.json``.  Outputs are deterministic: the same inputs give the same
+a code-hosting site) with ``state-machine.svg`` beside it,
+``openapi.json``, and ``test-keys.json`` (the published TEST keys that sign
+the worked example, spec §17).  Outputs are deterministic: the same inputs give the same
 bytes (no timestamps, stable ordering), which is what ``--check`` relies on.
 
 The build fails (:class:`SpecBuildError`) when a heading strays from the
 section map, a marker names an unknown requirement or block, a requirement
 of the registry is placed nowhere (or twice, or outside its section), an
-example does not validate, or an internal link of the HTML points nowhere.
+example does not validate, a signed example (spec §17) does not verify, or
+an internal link of the HTML points nowhere.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from vrm_protocol.specgen.errors import SpecBuildError
 from vrm_protocol.specgen.markdown import link_sections
 from vrm_protocol.specgen.schema_docs import load_examples, load_schemas
 from vrm_protocol.specgen.sections import SECTION_MAP, SECTION_REFERENCE, section_anchor, slug
+from vrm_protocol.specgen.signed_examples import TEST_KEYS_FILE, sign_journey, verify_journey
 from vrm_protocol.vocabulary import PROTOCOL_VERSION
 
 __all__ = ["HTML_FILE", "MARKDOWN_FILE", "OPENAPI_FILE", "build_spec", "main_build"]
@@ -366,6 +369,10 @@ def build_spec(
     requirements = load_requirements()
     schemas = load_schemas(root / "schemas")
     examples = load_examples(schemas, root / "schemas" / "examples")
+    # Spec §17: every example is shown signed with the published test keys,
+    # and every signature, attestation and messageRef digest is verified here.
+    signed = sign_journey(examples)
+    verify_journey(signed)
     engine = _markdown_engine()
     sources = _read_sources(root)
     outputs: dict[str, bytes] = {}
@@ -377,6 +384,7 @@ def build_spec(
             schemas=schemas,
             examples=examples,
             inline=engine,
+            signed=signed,
         )
         documents[flavour] = _assemble(sources, context, flavour)
         if flavour == "html":
@@ -392,6 +400,8 @@ def build_spec(
     outputs[HTML_FILE] = _render_html(documents["html"], engine).encode("utf-8")
     outputs[MARKDOWN_FILE] = _render_markdown(documents["md"]).encode("utf-8")
     outputs[DIAGRAM_PATH] = state_diagram_svg().encode("utf-8")
+    test_keys = json.dumps(signed.test_keys_document(), indent=2, ensure_ascii=False) + "\n"
+    outputs[TEST_KEYS_FILE] = test_keys.encode("utf-8")
     openapi = build_openapi(schemas_dir=root / "schemas")
     outputs[OPENAPI_FILE] = (json.dumps(openapi, indent=2, ensure_ascii=False) + "\n").encode()
     return outputs
