@@ -32,6 +32,7 @@ from typing import Any
 
 import aiohttp
 
+from reference_buyer.faults import signature_not_checked
 from reference_buyer.letters import Letter, PostalRecipient, render_letter, write_letter
 from reference_buyer.policy import (
     SharingPolicy,
@@ -255,8 +256,11 @@ class BuyerAgent:
         ability_to_pay: AttestationSource | None = None,
         letters_dir: Path | None = None,
         reply_address: Sequence[str] = ("VRM reply service", "PO Box 1", "London", "EC1A 1AA"),
+        faults: frozenset[str] = frozenset(),
     ) -> None:
         self.store = store
+        #: Fault switches (test mode only, see :mod:`reference_buyer.faults`).
+        self.faults = faults
         self.policy = policy
         self.http = http
         self.clock = clock or Clock()
@@ -579,12 +583,22 @@ class BuyerAgent:
             claimed_sender = str(payload_of(token).get("from"))
         except ValueError:
             claimed_sender = ""
+        audience: str | None = receiver.identifier if receiver is not None else self._no_receiver()
+        misaddressed = False
+        if receiver is None and "ignore-audience" in self.faults:
+            # FAULT: the message is taken as meant for the pseudonym its sender knows.
+            receiver = self._identity_known_to(claimed_sender)
+            misaddressed = receiver is not None
+            audience = None if misaddressed else audience
+        # spec §9.1: only the keys the claimed sender publishes can verify its
+        # message (a did:jwk sender's key is its identifier).
+        resolve_key = self._resolver_for(claimed_sender)
+        if "accept-without-verifying" in self.faults:
+            resolve_key = signature_not_checked(resolve_key)  # FAULT: signatures unchecked
         received = decode(
             token,
-            # spec §9.1: only the keys the claimed sender publishes can verify its
-            # message (a did:jwk sender's key is its identifier).
-            resolve_key=self._resolver_for(claimed_sender),
-            receiver=receiver.identifier if receiver is not None else self._no_receiver(),
+            resolve_key=resolve_key,
+            receiver=audience,
             now=self.clock.now(),
             replay=self.store,
         )
@@ -600,7 +614,10 @@ class BuyerAgent:
                     relationship = self.relationship(counterparty)
                     # spec §7.3: the sender must be the counterparty of this
                     # pseudonym (the machine raises not-a-participant otherwise).
-                    relationship.receive(payload, now=self.clock.now(), digest=digest)
+                    # FAULT ignore-audience: the state machine is shown the message as if
+                    # it named the pseudonym (it checks the audience too, spec §7.3).
+                    seen = {**payload, "to": [receiver.identifier]} if misaddressed else payload
+                    relationship.receive(seen, now=self.clock.now(), digest=digest)
                     receipt = self._receipt(payload, digest, receiver)
                     stored = self.store.record_message(
                         direction="in",
@@ -625,7 +642,18 @@ class BuyerAgent:
         return Inbound(202, receipt, stored)
 
     def _no_receiver(self) -> str:
-        return self.agent_id or "urn:vrm:buyer-agent:no-such-pseudonym"
+        # The buyer agent speaks only through its pairwise pseudonyms (spec §3.1):
+        # a message addressed to none of them, even one naming the agent's own
+        # URL, is for someone else. This audience never matches a party id, so
+        # the pipeline refuses the message with wrong-audience after verifying it.
+        return "urn:vrm:buyer-agent:no-such-pseudonym"
+
+    def _identity_known_to(self, counterparty: str) -> IdentityRecord | None:
+        """The pseudonym already used with ``counterparty``, if any (never a new one)."""
+        for record in self.store.identities():
+            if record.counterparty == counterparty:
+                return record
+        return None
 
     def _receiver_for(self, token: bytes) -> IdentityRecord | None:
         try:

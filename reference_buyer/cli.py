@@ -28,6 +28,7 @@ from aiohttp import web
 
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import AppConfig, create_app
+from reference_buyer.faults import FAULTS, FaultError, check_faults
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import load_policy
 from reference_buyer.scenario import sally_profile, sally_rfi_body, sally_rfp_body
@@ -108,20 +109,40 @@ def buyer() -> None:
     is_flag=True,
     help="Give vendors no replyTo: collect replies from their mailboxes instead.",
 )
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    type=click.Choice(sorted(FAULTS)),
+    help="Misbehave on purpose (test mode only; for the conformance suite's own tests).",
+)
 def serve(
-    data_dir: Path, policy_file: Path | None, host: str, port: int, test_mode: bool, no_inbox: bool
+    data_dir: Path,
+    policy_file: Path | None,
+    host: str,
+    port: int,
+    test_mode: bool,
+    no_inbox: bool,
+    faults: tuple[str, ...],
 ) -> None:
     """Run the agent's HTTP side until SIGINT/SIGTERM.
 
-    Prints `listening on http://HOST:PORT` once bound.
+    Prints `listening on http://HOST:PORT` once bound. A fault switch without
+    --test-mode is a usage error (exit 2).
     """
+    try:
+        chosen_faults = check_faults(faults, test_mode=test_mode)
+    except FaultError as error:
+        raise click.UsageError(str(error)) from error
 
     async def main() -> None:
         store = SqliteStore(data_dir)
         _seed_profile(store)
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-                agent = BuyerAgent(store, _policy(data_dir, policy_file), http=http)
+                agent = BuyerAgent(
+                    store, _policy(data_dir, policy_file), http=http, faults=chosen_faults
+                )
                 config = AppConfig(test_mode=test_mode)
                 runner = web.AppRunner(create_app(agent, config), handle_signals=False)
                 await runner.setup()

@@ -20,6 +20,7 @@ decided concurrently, so the store can commit them together (group commit).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -32,6 +33,11 @@ from reference_vendor import rules
 from reference_vendor.catalogue import Catalogue, parse_duration
 from reference_vendor.clock import AgentClock, format_timestamp, parse_timestamp
 from reference_vendor.config import VendorConfig
+from reference_vendor.faults import (
+    announces_alg_none,
+    reframed_with_key_alg,
+    signature_not_checked,
+)
 from reference_vendor.protocol import (
     Inbound,
     decode_inbound,
@@ -58,9 +64,10 @@ from reference_vendor.store import (
     VendorStore,
 )
 from vrm_protocol.attestations import verify_attestation
+from vrm_protocol.codec import decode
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
-from vrm_protocol.http_binding import verify_poll_token
-from vrm_protocol.keys import KeySet, SigningKey
+from vrm_protocol.http_binding import INBOX_PATH, verify_poll_token
+from vrm_protocol.keys import KeySet, SigningKey, key_resolver
 from vrm_protocol.state_machine import Relationship
 from vrm_protocol.vocabulary import MessageType, Role
 
@@ -215,11 +222,13 @@ class VendorAgent:
             # second effect; answer with the original receipt, byte for byte.
             return InboxAnswer(200, original)
         now = self.clock.now()
-        receiver = None if "skip-audience-check" in self.faults else self.party_id
-        inbound = decode_inbound(token, receiver=receiver, now=now, limits=self.config.limits)
+        inbound = self._decode(token, now)
         async with self._locks.hold(inbound.sender, inbound.thread, inbound.id):
             known = await self.store.call(self.store.inbound_digest, inbound.sender, inbound.id)
-            if known is not None:
+            replayed = (
+                known is not None and known != inbound.digest and "no-replay-guard" in self.faults
+            )
+            if known is not None and not replayed:
                 # The identical resend raced the first copy (200), or a replay (409).
                 receipt = (
                     await self.store.call(self.store.receipt_for_digest, known)
@@ -230,17 +239,23 @@ class VendorAgent:
             plan = await self._decide(inbound, now)
             receipt_token = sign_message(self._receipt(inbound, now), self.key)
             plan.commit.receipt_token = receipt_token
-            plan.commit.inbound = MessageRow(
-                sender=inbound.sender,
-                message_id=inbound.id,
-                direction="in",
-                type=inbound.type,
-                thread=inbound.thread,
-                parent=inbound.payload.get("parent"),
-                peer_id=inbound.sender,
-                digest=inbound.digest,
-                token=token,
-                at=format_timestamp(now),
+            # The no-replay-guard fault processed a replay as new; the store keeps
+            # one message per (sender, id), so the replayed copy itself is not kept.
+            plan.commit.inbound = (
+                None
+                if replayed
+                else MessageRow(
+                    sender=inbound.sender,
+                    message_id=inbound.id,
+                    direction="in",
+                    type=inbound.type,
+                    thread=inbound.thread,
+                    parent=inbound.payload.get("parent"),
+                    peer_id=inbound.sender,
+                    digest=inbound.digest,
+                    token=token,
+                    at=format_timestamp(now),
+                )
             )
             plan.commit.deliver_after = self.config.reply_delay
             try:
@@ -262,6 +277,48 @@ class VendorAgent:
         if plan.commit.outbound:
             self.outbox_ready.set()
         return InboxAnswer(202, receipt_token)
+
+    def _decode(self, token: bytes, now: datetime) -> Inbound:
+        """The receiving pipeline (spec §8-§9.2); weakened only by a fault switch.
+
+        Raises:
+            RemoteProtocolError: the code of the first stage that failed.
+        """
+        receiver = None if "skip-audience-check" in self.faults else self.party_id
+        limits = self.config.limits
+        if "accept-alg-none" in self.faults and announces_alg_none(token):
+            return self._decode_unverified(token, now, receiver, alg_none=True)
+        try:
+            return decode_inbound(token, receiver=receiver, now=now, limits=limits)
+        except RemoteProtocolError as error:
+            if error.code is ErrorCode.BAD_SIGNATURE and "skip-signature-check" in self.faults:
+                return self._decode_unverified(token, now, receiver, alg_none=False)
+            raise
+
+    def _decode_unverified(
+        self, token: bytes, now: datetime, receiver: str | None, *, alg_none: bool
+    ) -> Inbound:
+        """FAULTS ONLY (``accept-alg-none``, ``skip-signature-check``): every stage of
+        the pipeline but the signature (and, for alg none, the algorithm allow-list).
+
+        Raises:
+            RemoteProtocolError: the code of the first other stage that failed.
+        """
+        resolve = key_resolver(None)
+        checked = token
+        if alg_none:
+            try:
+                checked = reframed_with_key_alg(token, resolve)
+            except ValueError as error:
+                raise RemoteProtocolError(ErrorCode.MALFORMED_JWS, str(error)) from error
+        received = decode(
+            checked,
+            resolve_key=signature_not_checked(resolve),
+            receiver=receiver,
+            now=now,
+            limits=self.config.limits,
+        )
+        return Inbound(json.loads(received.payload_bytes), token, message_digest(token))
 
     def _receipt(self, inbound: Inbound, now: datetime) -> dict[str, Any]:
         payload = receipt_payload(inbound, sender=self.party_id, now=now)
@@ -369,6 +426,8 @@ class VendorAgent:
                 now=now,
                 thread=reply.thread,
                 parent=reply.parent,
+                # spec §5.1 (VRM-ENV-010): a sender with a reachable inbox names it.
+                reply_inbox=self.party_id + INBOX_PATH,
                 message_id=message_id,
             )
             try:

@@ -9,10 +9,22 @@ broken by accident.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["FAULTS", "FaultError", "check_faults"]
+from vrm_protocol.canonical import b64url_decode, b64url_encode
+from vrm_protocol.keys import KeyResolver, VerifyingKey
+
+__all__ = [
+    "FAULTS",
+    "FaultError",
+    "announces_alg_none",
+    "check_faults",
+    "reframed_with_key_alg",
+    "signature_not_checked",
+]
 
 #: Fault name -> what the agent then does wrong (and the check that must catch it).
 FAULTS: Final[dict[str, str]] = {
@@ -29,6 +41,16 @@ FAULTS: Final[dict[str, str]] = {
     ),
     "offer-over-budget": (
         "answers RFIs and RFPs with a total above the buyer's budget (VEN-RFI-OFFER)"
+    ),
+    "accept-alg-none": (
+        "takes a message whose JWS header says alg none, in any letter case, as if it were "
+        "signed with the sender's key (SEC-ALG-NONE)"
+    ),
+    "skip-signature-check": (
+        "accepts a message whose signature does not verify (SEC-SIG-TAMPERED)"
+    ),
+    "no-replay-guard": (
+        "processes another message under a used (sender, id) as new (SEC-REPLAY-DIFFERENT)"
     ),
 }
 
@@ -50,3 +72,68 @@ def check_faults(names: Iterable[str], *, test_mode: bool) -> frozenset[str]:
     if chosen and not test_mode:
         raise FaultError("fault switches are allowed only with --test-mode")
     return chosen
+
+
+# -- the deliberately weakened receiving paths ----------------------------------------------------
+#
+# Used ONLY when the fault of the same name is switched on (test mode). The
+# normal pipeline (vrm_protocol.codec.decode) is never changed: each fault
+# feeds it something that makes exactly one stage let the defect through, so
+# every other stage still judges the message.
+
+
+class _AnySignatureKey(VerifyingKey):
+    """A public key whose ``verify`` accepts any signature (faults only)."""
+
+    def verify(self, signing_input: bytes, signature: bytes) -> None:
+        """Accept every signature: the signature stage (spec §8.4 stage 5) is skipped."""
+        return None
+
+
+def signature_not_checked(resolve: KeyResolver) -> KeyResolver:
+    """``resolve``, but every key it finds accepts any signature.
+
+    For the ``skip-signature-check`` and ``accept-alg-none`` faults only.
+    Key lookup itself (``unknown-key``) still applies.
+    """
+
+    def resolve_without_checking(kid: str) -> VerifyingKey:
+        key = resolve(kid)
+        members = {item.name: getattr(key, item.name) for item in dataclasses.fields(key)}
+        return _AnySignatureKey(**members)
+
+    return resolve_without_checking
+
+
+def _header(token: bytes) -> dict[str, object] | None:
+    segment = token.split(b".", 1)[0]
+    try:
+        header = json.loads(b64url_decode(segment))
+    except ValueError:
+        return None
+    return header if isinstance(header, dict) else None
+
+
+def announces_alg_none(token: bytes) -> bool:
+    """Whether the token's protected header names ``alg`` none, in any letter case."""
+    header = _header(token)
+    alg = header.get("alg") if header is not None else None
+    return isinstance(alg, str) and alg.lower() == "none"
+
+
+def reframed_with_key_alg(token: bytes, resolve: KeyResolver) -> bytes:
+    """For the ``accept-alg-none`` fault: ``token`` with its header's ``alg`` replaced by
+    the algorithm of the key its ``kid`` names, so that the rest of the pipeline
+    (with :func:`signature_not_checked`) judges it as a signed message.
+
+    Raises:
+        RemoteProtocolError: UNKNOWN_KEY (from ``resolve``).
+        ValueError: the token has no JSON object header or no string ``kid``.
+    """
+    header = _header(token)
+    if header is None or not isinstance(header.get("kid"), str):
+        raise ValueError("the token has no header with a kid")
+    key = resolve(str(header["kid"]))
+    header["alg"] = key.alg
+    _, rest = token.split(b".", 1)
+    return b64url_encode(json.dumps(header).encode()).encode("ascii") + b"." + rest

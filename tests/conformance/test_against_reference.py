@@ -3,7 +3,7 @@
 The reference vendor and buyer run as processes on 127.0.0.1 (port 0, a
 fresh data directory, ``--test-mode``); ``vrm conformance run`` judges them
 exactly as it would judge a third party's agent. A suite that passes the
-reference agents proves little on its own, so the vendor is also started
+reference agents proves little on its own, so each agent is also started
 with each fault switch it offers (``--fault NAME``), and the check meant to
 catch that fault must fail it.
 """
@@ -26,6 +26,7 @@ from conformance.cli import conformance as conformance_cli
 from conformance.peers.issuer import TestIssuer
 from conformance.reports import JUNIT_XSD_PATH
 from conformance.results import ExitCode
+from reference_buyer.faults import FAULTS as BUYER_FAULTS
 from reference_vendor.faults import FAULTS
 
 pytestmark = pytest.mark.slow
@@ -166,22 +167,24 @@ def test_the_reference_buyer_passes(tmp_path: Path) -> None:
 _CHECK_ID = re.compile(r"\(([A-Z]+(?:-[A-Z0-9]+)+)")
 
 
-def _expected_verdict(fault: str) -> tuple[str, str]:
-    """The check that must catch ``fault`` and its verdict: from the table above,
-    else the first check the fault's own description names (a MUST: ``fail``)."""
-    if fault in FAULT_VERDICTS:
+def _expected_verdict(fault: str, faults: dict[str, str] = FAULTS) -> tuple[str, str]:
+    """The check that must catch ``fault`` (of ``faults``) and its verdict: from the
+    table above, else the first check the fault's own description names (a MUST: ``fail``)."""
+    if faults is FAULTS and fault in FAULT_VERDICTS:
         return FAULT_VERDICTS[fault]
-    named = _CHECK_ID.search(FAULTS[fault])
+    named = _CHECK_ID.search(faults[fault])
     assert named is not None, f"fault {fault!r} names no check; add it to FAULT_VERDICTS"
     return named.group(1), "fail"
 
 
-def test_every_fault_of_the_reference_vendor_has_a_check() -> None:
+@pytest.mark.parametrize(("role", "faults"), [("vendor", FAULTS), ("buyer", BUYER_FAULTS)])
+def test_every_fault_of_a_reference_agent_has_a_check(role: str, faults: dict[str, str]) -> None:
     catalogue = all_checks()
-    assert FAULTS, "the reference vendor offers faults to test the suite with"
-    for fault in FAULTS:
-        check_id, verdict = _expected_verdict(fault)
+    assert faults, f"the reference {role} offers faults to test the suite with"
+    for fault in faults:
+        check_id, verdict = _expected_verdict(fault, faults)
         assert check_id in catalogue, f"{fault}: no check {check_id}"
+        assert role in catalogue[check_id]["roles"], f"{fault}: {check_id} does not judge a {role}"
         assert verdict in ("fail", "warning")
 
 
@@ -202,6 +205,16 @@ def test_a_broken_vendor_is_caught(fault: str, tmp_path: Path, issuer: tuple[Pat
         assert document["exitCode"] == int(ExitCode.FAILED)
     else:
         assert code == int(ExitCode.OK)
+
+
+@pytest.mark.parametrize("fault", sorted(BUYER_FAULTS))
+def test_a_broken_buyer_is_caught(fault: str, tmp_path: Path) -> None:
+    check_id, verdict = _expected_verdict(fault, BUYER_FAULTS)
+    with running_agent("buyer", tmp_path / "buyer", ["--fault", fault]) as broken:
+        code, document, _ = _run("buyer", broken, tmp_path / "results", "--check", check_id)
+    assert _verdicts(document) == {check_id: verdict}, _explain(document, broken)
+    assert code == int(ExitCode.FAILED)
+    assert document["exitCode"] == int(ExitCode.FAILED)
 
 
 def test_baseline_and_exit_codes_against_a_broken_vendor(

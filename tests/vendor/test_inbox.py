@@ -305,3 +305,18 @@ async def test_a_sender_over_its_rate_is_told_when_to_retry(
     other = Buyer(vendor)  # another pseudonym has a bucket of its own
     rfi = other.compose("personal-rfi", bodies.personal_rfi_body(other.now()))
     assert (await other.send(rfi))[0] == 202
+
+
+async def test_the_vendors_messages_name_its_inbox_in_reply_to(
+    new_buyer: Callable[[], Buyer],
+) -> None:
+    # spec §5.1 (VRM-ENV-010): a sender with a reachable inbox names it in replyTo;
+    # the receipt, answered on the HTTP response, need not.
+    buyer = new_buyer()
+    token = buyer.sign(buyer.compose("personal-rfi", bodies.personal_rfi_body(buyer.now())))
+    status, receipt, _ = await buyer.post(token)
+    assert status == 202
+    [offer] = await buyer.poll()
+    assert offer.type == "offer"
+    assert offer.payload["replyTo"] == {"inbox": VENDOR_ID + "/vrm/inbox"}
+    assert "replyTo" not in receipt_payload(receipt)
