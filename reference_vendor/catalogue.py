@@ -12,6 +12,7 @@ its programmes, and the attestation issuers it trusts (spec §10.3).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -149,6 +150,12 @@ class TrustedIssuer:
     jwks: dict[str, Any]
 
 
+@functools.lru_cache(maxsize=16)
+def _text_digest(text: str) -> str:
+    # Every offer and terms assertion carries the terms' digest: hash each text once.
+    return "sha-256:" + b64url_encode(hashlib.sha256(text.encode()).digest())
+
+
 @dataclass(frozen=True, slots=True)
 class Catalogue:
     """A parsed catalogue."""
@@ -186,7 +193,7 @@ class Catalogue:
     @property
     def terms_digest(self) -> str:
         """``sha-256:`` + base64url of the SHA-256 of the terms text (UTF-8)."""
-        return "sha-256:" + b64url_encode(hashlib.sha256(self.terms_text.encode()).digest())
+        return _text_digest(self.terms_text)
 
     def terms_reference(self) -> dict[str, str]:
         """The ``termsReference`` offers and terms assertions carry (spec §6.7)."""

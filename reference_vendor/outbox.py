@@ -9,7 +9,6 @@ backoff; a reply without an inbox stays in the mailbox (spec §11.4).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -91,7 +90,15 @@ async def flush(agent: VendorAgent, session: aiohttp.ClientSession) -> None:
 async def deliver_forever(
     agent: VendorAgent, session: aiohttp.ClientSession, *, idle_wait: float = 0.1
 ) -> None:
-    """Deliver due replies until cancelled, waking early when new ones are committed."""
+    """Deliver due replies until cancelled, waking early when new ones are committed.
+
+    A reply is due ``reply_delay`` seconds after its commit, so a pass right
+    after each commit would find nothing due: after a wake-up the task waits
+    that long (at most ``idle_wait``) and makes one pass for every commit of
+    the window. A busy inbox then costs a few passes a second, not one store
+    query per message it accepts; a reply is not delivered later than it is
+    due, an operator's notice (due at once) at most ``idle_wait`` later.
+    """
     while True:
         try:
             attempted = await deliver_once(agent, session)
@@ -102,6 +109,9 @@ async def deliver_forever(
             attempted = 0
         if attempted:
             continue
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(agent.outbox_ready.wait(), timeout=idle_wait)
+        except TimeoutError:
+            continue  # nothing committed: the periodic pass (retries coming due)
         agent.outbox_ready.clear()
+        await asyncio.sleep(min(agent.config.reply_delay, idle_wait))

@@ -88,14 +88,20 @@ def decode_inbound(token: bytes, *, receiver: str | None, now: datetime, limits:
     received = decode(
         token, resolve_key=key_resolver(None), receiver=receiver, now=now, limits=limits
     )
-    return Inbound(_payload_of(received), token, message_digest(token))
+    return Inbound(_payload_of(received), token, received.digest)
 
 
 def _payload_of(received: Received) -> dict[str, Any]:
-    # A plain JSON copy of the payload as signed: the handlers may keep parts of it.
-    document = json.loads(received.payload_bytes)
-    assert isinstance(document, dict)  # the pipeline refused anything but an object
-    return document
+    # The pipeline parsed the payload into a plain JSON object of its own, and
+    # ``received`` is dropped here, so the handlers may keep parts of it without
+    # a second parse (and the digest of the token it computed is reused too).
+    document = received.payload
+    if isinstance(document, dict):
+        return document
+    # Another mapping: a plain JSON copy of the payload as signed.
+    copy = json.loads(received.payload_bytes)
+    assert isinstance(copy, dict)  # the pipeline refused anything but an object
+    return copy
 
 
 def envelope(

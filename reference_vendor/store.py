@@ -19,14 +19,21 @@ behind the same interface would use its own transactions):
 
 * **group commit**: one writer thread owns the write connection; it takes
   every pending unit of work (up to ``max_batch``), applies each inside its
-  own ``SAVEPOINT`` of one ``BEGIN IMMEDIATE`` transaction, commits once (one
+  own ``SAVEPOINT`` (when it is not alone) of one ``BEGIN IMMEDIATE``
+  transaction, commits once (one
   fsync for the whole group) and only then tells each waiter how its unit
   fared. A unit that fails is rolled back to its savepoint alone and its
   caller gets the error; the others commit. Under concurrency the cost of a
   durable commit is shared instead of paid once per message;
-* reads use a second connection (WAL lets it read while the writer commits)
-  on a small thread pool, reached through :meth:`SqliteVendorStore.call`, so
-  neither the event loop nor reads wait for an fsync.
+* reads use connections of their own, one per reading thread (WAL lets them
+  read while the writer commits, and a reader never waits for the writer), so
+  neither the event loop nor reads wait for an fsync. The point reads the
+  agent makes for every inbound message (replay, receipt, thread,
+  relationship: each one indexed row) run on the caller's thread: a hop to a
+  pool thread and back costs more than such a read, and under load the hop
+  also waits for the interpreter lock behind the event loop. Everything else
+  reached through :meth:`SqliteVendorStore.call` (scans, writes that wait
+  for a group commit) runs on a small thread pool.
 
 The database runs in WAL mode with ``synchronous=FULL`` (a committed
 transaction survives power loss) and enforced foreign keys.
@@ -47,6 +54,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+
+import orjson
 
 __all__ = [
     "Commit",
@@ -548,7 +557,15 @@ def _statement(sql: str, params: Sequence[Any]) -> Callable[[sqlite3.Connection]
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON with sorted members, for a TEXT column (read back with ``json.loads``)."""
+    try:
+        # orjson does the writer's most frequent work (snapshots, bodies) several
+        # times faster, and the writer holds the interpreter lock while it runs.
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        # What orjson refuses (an integer beyond 64 bits, a subclass it does not
+        # know) the standard library still writes, as before.
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,9 +589,25 @@ class _UnitOfWork:
 #: Units of work applied in one transaction at most (bounds how long a batch
 #: holds the write lock, and so the latency of the last unit in it).
 DEFAULT_MAX_BATCH = 64
-#: Threads that run :meth:`SqliteVendorStore.call`: reads share one connection,
-#: but a blocking write waits for its group commit without stalling reads.
+#: Threads that run :meth:`SqliteVendorStore.call` for what is not a point read:
+#: a blocking write waits for its group commit there without stalling reads.
 CALL_THREADS = 2
+#: The reads :meth:`SqliteVendorStore.call` runs on the caller's thread: each
+#: fetches at most one row through a primary key or an index, so it costs
+#: tens of microseconds, never waits for the writer (WAL), and never blocks.
+INLINE_READS = frozenset(
+    {
+        "receipt_for_digest",
+        "inbound_digest",
+        "thread_peer",
+        "message",
+        "latest_inbound_thread",
+        "relationship",
+        "offer",
+        "document",
+        "get_setting",
+    }
+)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -614,8 +647,12 @@ class SqliteVendorStore:
         # migration runs on it first, before anything else can write.
         self._conn = _connect(path)
         self._migrate()
-        self._reader = _connect(path)
-        self._read_lock = threading.RLock()
+        # One read connection per reading thread (a connection is not for two
+        # threads at once); all are closed with the store.
+        self._thread_readers = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._readers_closed = False
         self._executor = ThreadPoolExecutor(
             max_workers=CALL_THREADS, thread_name_prefix="vendor-store"
         )
@@ -633,6 +670,9 @@ class SqliteVendorStore:
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(*args)`` on one of the store's threads (off the event loop)."""
+        if getattr(function, "__self__", None) is self and function.__name__ in INLINE_READS:
+            # An indexed point read: cheaper here than the round trip to a thread.
+            return function(*args)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: function(*args))
 
@@ -662,8 +702,11 @@ class SqliteVendorStore:
             self._queue_changed.notify_all()
         self._writer.join()
         self._conn.close()
-        with self._read_lock:
-            self._reader.close()
+        with self._readers_lock:
+            self._readers_closed = True
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
 
     def write_stats(self) -> WriteStats:
         """How many transactions and units of work the writer has committed."""
@@ -727,14 +770,20 @@ class SqliteVendorStore:
                 self._write_batch(batch)
 
     def _write_batch(self, batch: list[_UnitOfWork]) -> None:
-        """Apply ``batch`` in one transaction, each unit in its own savepoint,
-        commit once, then resolve every unit's future."""
+        """Apply ``batch`` in one transaction, each unit in its own savepoint
+        (a unit alone in the batch needs none), commit once, then resolve
+        every unit's future."""
         conn = self._conn
         results: list[tuple[Any, BaseException | None]] = []
+        # A unit alone in its transaction needs no savepoint: the transaction is
+        # its all or nothing. (Every statement releases the interpreter lock and
+        # must win it back from the event loop, so the two saved are worth it.)
+        alone = len(batch) == 1
         try:
             conn.execute("BEGIN IMMEDIATE")
             for unit in batch:
-                conn.execute("SAVEPOINT unit_of_work")
+                if not alone:
+                    conn.execute("SAVEPOINT unit_of_work")
                 try:
                     value = unit.work(conn)
                 except Exception as error:
@@ -743,13 +792,18 @@ class SqliteVendorStore:
                         # full, I/O error): every unit before this one is gone too.
                         raise
                     # This unit alone is undone; the others stay (all or nothing per unit).
-                    conn.execute("ROLLBACK TO unit_of_work")
-                    conn.execute("RELEASE unit_of_work")
+                    if alone:
+                        conn.execute("ROLLBACK")
+                    else:
+                        conn.execute("ROLLBACK TO unit_of_work")
+                        conn.execute("RELEASE unit_of_work")
                     results.append((None, error))
                 else:
-                    conn.execute("RELEASE unit_of_work")
+                    if not alone:
+                        conn.execute("RELEASE unit_of_work")
                     results.append((value, None))
-            conn.execute("COMMIT")
+            if conn.in_transaction:
+                conn.execute("COMMIT")
         except BaseException as error:
             # Nothing of this transaction is durable: every unit in it failed.
             with suppress(sqlite3.Error):
@@ -777,16 +831,33 @@ class SqliteVendorStore:
     @contextmanager
     def _snapshot(self) -> Iterator[None]:
         """Several reads that see one committed state (a read transaction)."""
-        with self._read_lock:
-            self._reader.execute("BEGIN")
-            try:
-                yield
-            finally:
-                self._reader.execute("COMMIT")
+        reader = self._reader()
+        reader.execute("BEGIN")
+        try:
+            yield
+        finally:
+            reader.execute("COMMIT")
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection (opened on its first read).
+
+        Raises:
+            RuntimeError: the store is closed.
+        """
+        if self._readers_closed:
+            raise RuntimeError("the vendor store is closed")
+        reader: sqlite3.Connection | None = getattr(self._thread_readers, "connection", None)
+        if reader is None:
+            with self._readers_lock:
+                if self._readers_closed:
+                    raise RuntimeError("the vendor store is closed")
+                reader = _connect(self.path)
+                self._readers.append(reader)
+            self._thread_readers.connection = reader
+        return reader
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._read_lock:
-            return list(self._reader.execute(sql, params).fetchall())
+        return self._reader().execute(sql, params).fetchall()
 
     def _migrate(self) -> None:
         conn = self._conn
@@ -832,30 +903,34 @@ class SqliteVendorStore:
     def _apply_commit(self, conn: sqlite3.Connection, commit: Commit) -> None:
         """Write ``commit`` on ``conn`` (inside the writer's savepoint for it)."""
         if commit.inbound is not None:
-            # spec §9.3: the store is the replay guard of record. Checked inside the
-            # transaction, so it sees earlier units of the same batch too.
-            stored = conn.execute(
-                "SELECT m.digest, r.token FROM messages m"
-                " LEFT JOIN receipts r ON r.message_pk = m.pk"
-                " WHERE m.sender = ? AND m.message_id = ?",
-                (commit.inbound.sender, commit.inbound.message_id),
-            ).fetchone()
-            if stored is not None:
+            # spec §9.3: the store is the replay guard of record: UNIQUE (sender,
+            # message_id), checked inside the transaction, so it sees earlier
+            # units of the same batch too. The inbound message goes first, so a
+            # conflict is found before anything else of the unit is written.
+            try:
+                pk = self._insert_message(conn, commit.inbound)
+            except sqlite3.IntegrityError:
+                stored = conn.execute(
+                    "SELECT m.digest, r.token FROM messages m"
+                    " LEFT JOIN receipts r ON r.message_pk = m.pk"
+                    " WHERE m.sender = ? AND m.message_id = ?",
+                    (commit.inbound.sender, commit.inbound.message_id),
+                ).fetchone()
+                if stored is None:
+                    raise  # another rule of the table was broken
                 raise InboundConflict(
                     commit.inbound.sender,
                     commit.inbound.message_id,
                     str(stored[0]),
                     None if stored[1] is None else bytes(stored[1]),
-                )
-        if commit.relationship is not None:
-            self._upsert_relationship(conn, commit.relationship)
-        if commit.inbound is not None:
-            pk = self._insert_message(conn, commit.inbound)
+                ) from None
             if commit.receipt_token is not None:
                 conn.execute(
                     "INSERT INTO receipts (message_pk, token) VALUES (?, ?)",
                     (pk, commit.receipt_token),
                 )
+        if commit.relationship is not None:
+            self._upsert_relationship(conn, commit.relationship)
         for offer in commit.offers:
             conn.execute(
                 "INSERT INTO offers (id, peer_id, thread, basis, status, made_by, valid_until,"

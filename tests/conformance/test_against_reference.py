@@ -20,6 +20,7 @@ import pytest
 import xmlschema
 from agent_processes import RunningAgent, running_agent
 from click.testing import CliRunner
+from kill_matrix import RECORDED, Kill
 
 from conformance.catalog import all_checks
 from conformance.cli import conformance as conformance_cli
@@ -177,6 +178,21 @@ def _expected_verdict(fault: str, faults: dict[str, str] = FAULTS) -> tuple[str,
     return named.group(1), "fail"
 
 
+def _record(role: str, fault: str, check_id: str, verdict: str, document: dict[str, Any]) -> None:
+    verdicts = _verdicts(document)
+    RECORDED.append(
+        Kill(
+            role=role,
+            fault=fault,
+            expected_check=check_id,
+            caught=verdicts.get(check_id) == verdict,
+            failing_checks=tuple(
+                sorted(name for name, said in verdicts.items() if said in ("fail", "warning"))
+            ),
+        )
+    )
+
+
 @pytest.mark.parametrize(("role", "faults"), [("vendor", FAULTS), ("buyer", BUYER_FAULTS)])
 def test_every_fault_of_a_reference_agent_has_a_check(role: str, faults: dict[str, str]) -> None:
     catalogue = all_checks()
@@ -188,7 +204,26 @@ def test_every_fault_of_a_reference_agent_has_a_check(role: str, faults: dict[st
         assert verdict in ("fail", "warning")
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
+#: Faults the full run misses today, with the reason. Strict: when the suite
+#: starts catching one, the test fails until the entry is removed.
+KNOWN_MISSES = {
+    "ignore-exit": (
+        "VEN-EXIT-FINAL fails against this fault when run alone (as it should) but "
+        "passes in a full run, where the exit relationship it judges is shared with "
+        "earlier checks that move the clock; cause not yet isolated"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(fault, marks=pytest.mark.xfail(reason=KNOWN_MISSES[fault], strict=True))
+        if fault in KNOWN_MISSES
+        else fault
+        for fault in sorted(FAULTS)
+    ],
+)
 def test_a_broken_vendor_is_caught(fault: str, tmp_path: Path, issuer: tuple[Path, Path]) -> None:
     check_id, verdict = _expected_verdict(fault)
     with running_agent(
@@ -196,10 +231,11 @@ def test_a_broken_vendor_is_caught(fault: str, tmp_path: Path, issuer: tuple[Pat
         tmp_path / "vendor",
         ["--catalogue", "dealer-mayfair", "--trust-issuer", str(issuer[1]), "--fault", fault],
     ) as broken:
-        code, document, _ = _run(
-            "vendor", broken, tmp_path / "results", "--check", check_id, issuer_key=issuer[0]
-        )
-    assert _verdicts(document) == {check_id: verdict}, _explain(document, broken)
+        # The whole suite, as CI runs it against any implementation: the fault
+        # must be caught by the check that cites the broken requirement.
+        code, document, _ = _run("vendor", broken, tmp_path / "results", issuer_key=issuer[0])
+    _record("vendor", fault, check_id, verdict, document)
+    assert _verdicts(document)[check_id] == verdict, _explain(document, broken)
     if verdict == "fail":
         assert code == int(ExitCode.FAILED)
         assert document["exitCode"] == int(ExitCode.FAILED)
@@ -211,8 +247,9 @@ def test_a_broken_vendor_is_caught(fault: str, tmp_path: Path, issuer: tuple[Pat
 def test_a_broken_buyer_is_caught(fault: str, tmp_path: Path) -> None:
     check_id, verdict = _expected_verdict(fault, BUYER_FAULTS)
     with running_agent("buyer", tmp_path / "buyer", ["--fault", fault]) as broken:
-        code, document, _ = _run("buyer", broken, tmp_path / "results", "--check", check_id)
-    assert _verdicts(document) == {check_id: verdict}, _explain(document, broken)
+        code, document, _ = _run("buyer", broken, tmp_path / "results")
+    _record("buyer", fault, check_id, verdict, document)
+    assert _verdicts(document)[check_id] == verdict, _explain(document, broken)
     assert code == int(ExitCode.FAILED)
     assert document["exitCode"] == int(ExitCode.FAILED)
 

@@ -283,3 +283,32 @@ def test_outbox_delivers_in_order_per_peer(store: SqliteVendorStore) -> None:
     assert store.due_outbox(now=1e12) == [], "the second waits behind the first"
     store.mark_delivered(first.id, "2026-11-23T10:00:00Z")
     assert [r.message_id for r in store.due_outbox(now=1e12)] == [second.message_id]
+
+
+async def test_reads_see_the_last_commit_while_the_writer_holds_a_transaction(
+    store: SqliteVendorStore,
+) -> None:
+    store.apply(Commit(relationship=_relationship(), inbound=_message("urn:uuid:3")))
+    with _writer_busy(store):
+        # WAL: a reader never waits for the writer, whether the read runs on the
+        # caller's thread (a point read) or on the store's thread pool (a scan).
+        relationship = await store.call(store.relationship, PEER)
+        digest = await store.call(store.inbound_digest, PEER, "urn:uuid:3")
+        offers = await store.call(store.offers_for, PEER)
+    assert relationship is not None
+    assert relationship.state == "enquiry"
+    assert digest == "sha-256:" + "A" * 43
+    assert offers == []
+
+
+def test_reads_from_several_threads_then_a_closed_store_refuses_them(tmp_path: Path) -> None:
+    store = SqliteVendorStore(tmp_path / "vendor.sqlite3")
+    store.apply(Commit(relationship=_relationship(), inbound=_message("urn:uuid:4")))
+    seen: list[str | None] = []
+    reader = threading.Thread(target=lambda: seen.append(store.inbound_digest(PEER, "urn:uuid:4")))
+    reader.start()
+    reader.join()
+    assert seen == [store.inbound_digest(PEER, "urn:uuid:4")] == ["sha-256:" + "A" * 43]
+    store.close()
+    with pytest.raises(RuntimeError):
+        store.relationship(PEER)
