@@ -329,8 +329,13 @@ def _sample_value(category: str) -> str:
 
 @fixture("vendor-exit")
 async def vendor_exit(session: Session) -> VendorThread:
-    """After the welcome: the individual exits, asking for export and deletion."""
-    thread = await session.use(vendor_welcome)
+    """After the welcome: the individual exits, asking for export and deletion.
+
+    The exit gets a relationship of its own, welcomed just before: checks that
+    run earlier move the target's clock (retention), and data that retention
+    already swept could not show whether the exit deleted it.
+    """
+    thread = await run_welcome(session, await run_deal(session))
     persona = thread.persona
     notice = persona.compose(
         "exit-notice",

@@ -206,13 +206,7 @@ def test_every_fault_of_a_reference_agent_has_a_check(role: str, faults: dict[st
 
 #: Faults the full run misses today, with the reason. Strict: when the suite
 #: starts catching one, the test fails until the entry is removed.
-KNOWN_MISSES = {
-    "ignore-exit": (
-        "VEN-EXIT-FINAL fails against this fault when run alone (as it should) but "
-        "passes in a full run, where the exit relationship it judges is shared with "
-        "earlier checks that move the clock; cause not yet isolated"
-    ),
-}
+KNOWN_MISSES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(
