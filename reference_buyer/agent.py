@@ -577,12 +577,15 @@ class BuyerAgent:
         again = self.store.inbound_by_digest(digest)
         if again is not None and again.receipt is not None:
             return Inbound(200, again.receipt, again)
-        receiver = self._receiver_for(token)
-        await self._refresh_keys_for_unknown(header_kid(token))
+        # One unverified parse, for routing only (which pseudonym, whose keys);
+        # the pipeline below verifies and parses for real.
         try:
-            claimed_sender = str(payload_of(token).get("from"))
+            routing: dict[str, Any] | None = payload_of(token)
         except ValueError:
-            claimed_sender = ""
+            routing = None
+        receiver = self._receiver_for(routing)
+        await self._refresh_keys_for_unknown(header_kid(token))
+        claimed_sender = str(routing.get("from")) if routing is not None else ""
         audience: str | None = receiver.identifier if receiver is not None else self._no_receiver()
         misaddressed = False
         if receiver is None and "ignore-audience" in self.faults:
@@ -655,11 +658,10 @@ class BuyerAgent:
                 return record
         return None
 
-    def _receiver_for(self, token: bytes) -> IdentityRecord | None:
-        try:
-            recipients = payload_of(token).get("to")
-        except ValueError:
+    def _receiver_for(self, routing: Mapping[str, Any] | None) -> IdentityRecord | None:
+        if routing is None:
             return None
+        recipients = routing.get("to")
         if not isinstance(recipients, list):
             return None
         for recipient in recipients:

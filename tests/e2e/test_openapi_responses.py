@@ -51,7 +51,7 @@ def _validate(schema: dict[str, Any], instance: Any) -> None:
 async def _check(response: aiohttp.ClientResponse, path: str, method: str) -> bytes:
     body = await response.read()
     schema = _declared_schema(path, method, response.status, response.content_type)
-    if response.content_type in {MESSAGE_MEDIA_TYPE}:
+    if response.content_type == MESSAGE_MEDIA_TYPE:
         _validate(schema, body.decode("ascii"))
     else:
         _validate(schema, json.loads(body))
