@@ -60,6 +60,12 @@ class ErrorCode(StrEnum):
     NESTING_TOO_DEEP = "nesting-too-deep"
     UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type"
     RATE_LIMITED = "rate-limited"
+    # -- HTTP requests that are not messages: routes, methods, parameters (spec §11) --
+    INVALID_REQUEST = "invalid-request"
+    AUTHENTICATION_REQUIRED = "authentication-required"
+    NOT_FOUND = "not-found"
+    METHOD_NOT_ALLOWED = "method-not-allowed"
+    REQUEST_TIMEOUT = "request-timeout"
     # -- Stage 2: JWS framing and protected header (spec §8.2) --
     MALFORMED_JWS = "malformed-jws"
     UNSUPPORTED_ALGORITHM = "unsupported-algorithm"
@@ -89,6 +95,7 @@ class ErrorCode(StrEnum):
     OFFER_EXPIRED = "offer-expired"
     OFFER_SUPERSEDED = "offer-superseded"
     OFFER_CLOSED = "offer-closed"
+    REFERENCE_MISMATCH = "reference-mismatch"
     RELATIONSHIP_EXITED = "relationship-exited"
     REENGAGEMENT_NOT_PERMITTED = "reengagement-not-permitted"
     # -- Stage 7: content rules an agent applies (spec §6, §10) --
@@ -152,6 +159,45 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         "11.6",
         "The sender has sent more messages than the receiver accepts in the current window. "
         "Retry after the interval in the Retry-After header.",
+    ),
+    _E.INVALID_REQUEST: _entry(
+        _E.INVALID_REQUEST,
+        400,
+        "Invalid request",
+        "11.5",
+        "An HTTP request that carries no message is malformed: a query parameter out of its "
+        "range or type, or a test-driver or operator instruction that is not the JSON its "
+        "route describes.",
+    ),
+    _E.AUTHENTICATION_REQUIRED: _entry(
+        _E.AUTHENTICATION_REQUIRED,
+        401,
+        "Authentication required",
+        "11.4",
+        "The route needs credentials (a VRM-Poll token for the mailbox, a bearer token for an "
+        "operator route) and the request carries none, or carries them in the wrong scheme.",
+    ),
+    _E.NOT_FOUND: _entry(
+        _E.NOT_FOUND,
+        404,
+        "Not found",
+        "11.5",
+        "No route, or no resource of the route, has this path.",
+    ),
+    _E.METHOD_NOT_ALLOWED: _entry(
+        _E.METHOD_NOT_ALLOWED,
+        405,
+        "Method not allowed",
+        "11.5",
+        "The route exists but does not take this HTTP method; the Allow header lists those it "
+        "takes.",
+    ),
+    _E.REQUEST_TIMEOUT: _entry(
+        _E.REQUEST_TIMEOUT,
+        408,
+        "Request timeout",
+        "11.6",
+        "The request's headers or body did not arrive within the receiver's time limit.",
     ),
     _E.MALFORMED_JWS: _entry(
         _E.MALFORMED_JWS,
@@ -331,6 +377,15 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         "Offer closed",
         "7",
         "The offer referred to was already accepted or declined, or its digest does not match.",
+    ),
+    _E.REFERENCE_MISMATCH: _entry(
+        _E.REFERENCE_MISMATCH,
+        409,
+        "Reference mismatch",
+        "8.5",
+        "A message refers to another message or document (an offer, an acceptance, a terms "
+        "assertion, a terms document) by an id and a digest that do not match it as the "
+        "receiver holds it.",
     ),
     _E.RELATIONSHIP_EXITED: _entry(
         _E.RELATIONSHIP_EXITED,
