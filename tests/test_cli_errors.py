@@ -60,6 +60,10 @@ class Case:
     exit_code: int
     mentions: str = ""
     read_only: bool = False
+    #: An agent's command (not this part's to edit): exit 1 from the root's error
+    #: boundary today, or 2 once the agent refuses the input as a usage error itself
+    #: (e.g. ``--port`` typed as ``click.IntRange(0, 65535)``). One line either way.
+    or_usage: bool = False
 
 
 CASES = [
@@ -114,37 +118,44 @@ CASES = [
         ("vendor", "serve", "--catalogue", "dealer-mayfair", "--data-dir", "v1", "--port", "70000"),
         1,
         "port",
+        or_usage=True,
     ),
     Case(
         "vendor-empty-key",
         ("vendor", "serve", "--catalogue", "dealer-mayfair", "--data-dir", "vendor-empty-key"),
         1,
+        or_usage=True,
     ),
     Case(
         "vendor-garbage-key",
         ("vendor", "serve", "--catalogue", "dealer-mayfair", "--data-dir", "vendor-garbage-key"),
         1,
+        or_usage=True,
     ),
     Case(
         "vendor-oct-key",
         ("vendor", "serve", "--catalogue", "dealer-mayfair", "--data-dir", "vendor-oct-key"),
         1,
+        or_usage=True,
     ),
     Case(
         "vendor-public-key",
         ("vendor", "serve", "--catalogue", "dealer-mayfair", "--data-dir", "vendor-public-key"),
         1,
+        or_usage=True,
     ),
     Case(
         "vendor-garbage-store",
         ("vendor", "serve", "--catalogue", "dealer-mayfair", "--data-dir", "vendor-garbage-store"),
         1,
+        or_usage=True,
     ),
     Case(
         "vendor-read-only-store",
         ("vendor", "serve", "--catalogue", "dealer-mayfair", "--data-dir", "readonly"),
         1,
         read_only=True,
+        or_usage=True,
     ),
     Case(
         "vendor-data-dir-is-a-file",
@@ -178,18 +189,21 @@ CASES = [
         ("vendor", "serve", "--catalogue", "dealer-mayfair", "--data-dir", "v4", "--host", "999.1"),
         1,
         "999.1",
+        or_usage=True,
     ),
     Case(
         "vendor-export-read-only",
         ("vendor", "export", "--data-dir", "readonly", "--peer", "did:jwk:x"),
         1,
         read_only=True,
+        or_usage=True,
     ),
     Case(
         "vendor-send-notice-not-a-url",
         ("vendor", "send-notice", "--url", "notaurl", "--peer", "did:jwk:x"),
         1,
         "notaurl",
+        or_usage=True,
     ),
     Case(
         "vendor-send-notice-nobody-there",
@@ -197,28 +211,42 @@ CASES = [
         1,
     ),
     # --- the buyer agent (reference_buyer/cli.py, covered by the root handler) ---
-    Case("buyer-port-out-of-range", ("buyer", "serve", "--data-dir", "b1", "--port", "70000"), 1),
+    Case(
+        "buyer-port-out-of-range",
+        ("buyer", "serve", "--data-dir", "b1", "--port", "70000"),
+        1,
+        or_usage=True,
+    ),
     Case(
         "buyer-read-only-store",
         ("buyer", "history", "--data-dir", "readonly"),
         1,
         read_only=True,
+        or_usage=True,
     ),
-    Case("buyer-garbage-store", ("buyer", "history", "--data-dir", "buyer-garbage-store"), 1),
+    Case(
+        "buyer-garbage-store",
+        ("buyer", "history", "--data-dir", "buyer-garbage-store"),
+        1,
+        or_usage=True,
+    ),
     Case(
         "buyer-garbage-policy-toml",
         ("buyer", "offers", "--data-dir", "b2", "--policy", "garbage.toml"),
         1,
+        or_usage=True,
     ),
     Case(
         "buyer-garbage-policy-json",
         ("buyer", "offers", "--data-dir", "b2", "--policy", "garbage.json"),
         1,
+        or_usage=True,
     ),
     Case(
         "buyer-paper-garbage-json",
         ("buyer", "paper", "--data-dir", "b3", "--letter", "x", "http://v.example", "garbage.json"),
         1,
+        or_usage=True,
     ),
     Case(
         "buyer-paper-directory",
@@ -227,7 +255,11 @@ CASES = [
         "adir",
     ),
     Case("buyer-data-dir-is-a-file", ("buyer", "offers", "--data-dir", "good.jwk"), 2, "good.jwk"),
-    Case("buyer-accept-unknown-offer", ("buyer", "accept", "--data-dir", "b4", "nosuch"), 1),
+    Case(
+        "buyer-accept-unknown-offer",
+        ("buyer", "accept", "--data-dir", "b4", "nosuch"),
+        1,
+    ),
     # --- the conformance suite (conformance/cli.py) ---
     Case(
         "conformance-target-not-a-url",
@@ -394,9 +426,10 @@ def test_bad_input_ends_with_one_line(case: Case, workspace: Path) -> None:
         pytest.fail(f"`vrm {' '.join(case.argv)}` did not end: it should refuse the input")
     shown = f"`vrm {' '.join(case.argv)}` exited {result.returncode}\n{result.stderr}"
     assert "Traceback" not in result.stdout + result.stderr, shown
-    assert result.returncode == case.exit_code, shown
+    allowed = {case.exit_code, 2} if case.or_usage else {case.exit_code}
+    assert result.returncode in allowed, shown
     lines = error_lines(result.stderr)
-    if case.exit_code == 2:
+    if result.returncode == 2:
         # click's usage errors stay click's: usage text, then exactly one Error: line.
         errors = [line for line in lines if line.startswith("Error:")]
         assert len(errors) == 1, shown
