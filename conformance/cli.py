@@ -30,6 +30,7 @@ from vrm_protocol.vocabulary import Role
 
 if TYPE_CHECKING:
     from conformance.peers.issuer import TestIssuer
+    from conformance.selection import Selection
 
 __all__ = ["STATE_DIR_ENVIRONMENT_VARIABLE", "conformance", "default_state_dir"]
 
@@ -78,12 +79,35 @@ def _prepare_state_dir(state_dir: Path) -> Path:
     return state_dir
 
 
-def _issuer_key_path(issuer_key: Path | None, state_dir: Path | None) -> tuple[Path, Path | None]:
-    """The issuer key file to use, and the state directory when it lives there."""
+def _issuer_key_path(
+    issuer_key: Path | None, state_dir: Path | None, *, create: bool
+) -> tuple[Path, Path | None]:
+    """The issuer key file to use, and the state directory when it lives there
+    (created first when ``create``).
+
+    Raises:
+        OSError: ``create`` and the state directory cannot be created.
+    """
     if issuer_key is not None:
         return issuer_key, None
-    directory = _prepare_state_dir(state_dir or default_state_dir())
+    directory = (state_dir or default_state_dir()).expanduser().absolute()
+    if create:
+        _prepare_state_dir(directory)
     return directory / ISSUER_KEY_FILE, directory
+
+
+def _uses_the_suite_issuer(selection: Selection, role: Role) -> bool:
+    """Whether a selected check signs attestations as the suite's trusted issuer.
+
+    Those checks live in ``conformance/checks/attestations.py`` (``suite_issuer``);
+    a run without them creates no issuer (it would create one on first use).
+    """
+    from conformance.catalog import check_level, default_registry
+
+    return any(
+        check.function.__module__ == "conformance.checks.attestations"
+        for check in selection.select(default_registry(), role=role, level_of=check_level)
+    )
 
 
 def _load_issuer(key_file: Path) -> TestIssuer:
@@ -349,10 +373,13 @@ def run_command(
     if Role(role) is Role.VENDOR:
         # Only a vendor is judged on attestations: load (or create) the issuer
         # now, so that an unusable key file is one line and not a harness error
-        # per attestation check, and say where it is. A buyer run creates nothing.
-        key_file, used_state_dir = _issuer_key_path(issuer_key, state_dir)
-        _load_issuer(key_file)
-        _say_where_the_issuer_is(console, key_file, used_state_dir)
+        # per attestation check, and say where it is. A run that needs no issuer
+        # (a buyer, or no attestation check selected) creates nothing.
+        key_file, used_state_dir = _issuer_key_path(issuer_key, state_dir, create=False)
+        if key_file.exists() or _uses_the_suite_issuer(selection, Role(role)):
+            key_file, used_state_dir = _issuer_key_path(issuer_key, state_dir, create=True)
+            _load_issuer(key_file)
+            _say_where_the_issuer_is(console, key_file, used_state_dir)
     options = RunOptions(
         role=Role(role),
         target=target,
@@ -471,7 +498,7 @@ def issuer_command(
     key is kept in the suite's state directory, so `vrm conformance run` uses
     the same issuer from any working directory.
     """
-    chosen, used_state_dir = _issuer_key_path(key_file, state_dir)
+    chosen, used_state_dir = _issuer_key_path(key_file, state_dir, create=True)
     issuer = _load_issuer(chosen)
     _say_where_the_issuer_is(Console(stderr=True), chosen, used_state_dir)
     jwks = issuer.jwks()

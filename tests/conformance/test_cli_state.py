@@ -190,3 +190,6 @@ def test_quiet_run_summary_lists_skip_reasons(tmp_path: Path) -> None:
     assert skipped["reason"]
     assert skipped["reason"] in result.stdout
     assert "SEC-REPLAY-RESTART" in result.stdout
+    # No attestation check was selected: the run needed no issuer and created no state.
+    assert not (tmp_path / "xdg-state").exists()
+    assert "test issuer key" not in result.stderr
