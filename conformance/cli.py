@@ -3,15 +3,24 @@
 Exit codes of ``run`` (see :class:`conformance.results.ExitCode`): 0 every
 selected check passed or warned; 1 a check failed; 2 usage error; 3 harness
 error; 4 no check ran; 5 stale baseline entry under ``--strict-baseline``.
+
+The suite keeps what must outlive a run (the test issuer's private key, which
+a target is configured to trust) in one place whatever the working directory:
+its *state directory*, ``--state-dir``, else ``$VRM_CONFORMANCE_STATE_DIR``,
+else ``$XDG_STATE_HOME/vrm-conformance``, else ``~/.local/state/vrm-conformance``.
+Both ``run`` and ``issuer`` print where it is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
-from collections.abc import Sequence
+import urllib.parse
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 import click
 from rich.console import Console
@@ -19,7 +28,151 @@ from rich.console import Console
 from conformance.model import ALL_STEPS, Level
 from vrm_protocol.vocabulary import Role
 
-__all__ = ["conformance"]
+if TYPE_CHECKING:
+    from conformance.peers.issuer import TestIssuer
+    from conformance.selection import Selection
+
+__all__ = ["STATE_DIR_ENVIRONMENT_VARIABLE", "conformance", "default_state_dir"]
+
+#: Overrides the default state directory (as ``--state-dir`` does).
+STATE_DIR_ENVIRONMENT_VARIABLE: Final = "VRM_CONFORMANCE_STATE_DIR"
+#: The test issuer's private key, inside the state directory.
+ISSUER_KEY_FILE: Final = "issuer.jwk"
+#: Where versions before the state directory kept the issuer key (relative to
+#: the working directory, so two directories meant two issuers).
+LEGACY_ISSUER_KEY: Final = Path(".vrm-conformance") / ISSUER_KEY_FILE
+
+
+def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The suite's state directory when ``--state-dir`` is not given.
+
+    ``$VRM_CONFORMANCE_STATE_DIR``, else ``$XDG_STATE_HOME/vrm-conformance``
+    (the XDG Base Directory specification's place for state that should
+    persist between runs but is not worth backing up), else
+    ``~/.local/state/vrm-conformance``. A relative ``XDG_STATE_HOME`` is
+    ignored, as that specification requires.
+    """
+    environ = os.environ if environ is None else environ
+    explicit = environ.get(STATE_DIR_ENVIRONMENT_VARIABLE)
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = environ.get("XDG_STATE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "state"
+    return base / "vrm-conformance"
+
+
+def _prepare_state_dir(state_dir: Path) -> Path:
+    """Create the state directory (and missing parents) 0700; return it absolute.
+
+    It holds a private key, so nobody else may list or enter it, whatever the
+    umask (decision D10: "Data directories are created 0700").
+
+    Raises:
+        OSError: it cannot be created (e.g. a file of that name, no permission).
+    """
+    state_dir = state_dir.expanduser().absolute()
+    missing = [state_dir, *state_dir.parents]
+    missing = [directory for directory in missing if not directory.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700)
+        directory.chmod(0o700)
+    return state_dir
+
+
+def _issuer_key_path(
+    issuer_key: Path | None, state_dir: Path | None, *, create: bool
+) -> tuple[Path, Path | None]:
+    """The issuer key file to use, and the state directory when it lives there
+    (created first when ``create``).
+
+    Raises:
+        OSError: ``create`` and the state directory cannot be created.
+    """
+    if issuer_key is not None:
+        return issuer_key, None
+    directory = (state_dir or default_state_dir()).expanduser().absolute()
+    if create:
+        _prepare_state_dir(directory)
+    return directory / ISSUER_KEY_FILE, directory
+
+
+def _uses_the_suite_issuer(selection: Selection, role: Role) -> bool:
+    """Whether a selected check signs attestations as the suite's trusted issuer.
+
+    Those checks live in ``conformance/checks/attestations.py`` (``suite_issuer``);
+    a run without them creates no issuer (it would create one on first use).
+    """
+    from conformance.catalog import check_level, default_registry
+
+    return any(
+        check.function.__module__ == "conformance.checks.attestations"
+        for check in selection.select(default_registry(), role=role, level_of=check_level)
+    )
+
+
+def _load_issuer(key_file: Path) -> TestIssuer:
+    """The suite's test issuer from ``key_file``, created there (0600) if missing.
+
+    Raises:
+        click.ClickException: the file is not an issuer key file (one line).
+        OSError: it cannot be read or created (the root reports it in one line).
+    """
+    from conformance.peers.issuer import TestIssuer
+
+    if key_file.is_dir():
+        raise click.BadParameter(f"{key_file} is a directory", param_hint="'--issuer-key'")
+    try:
+        return TestIssuer.load_or_create(key_file)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        reason = f"no {error.args[0]!r} member" if isinstance(error, KeyError) else str(error)
+        raise click.ClickException(
+            " ".join(
+                f"{key_file} is not an issuer key file written by `vrm conformance issuer` "
+                f"({reason}): give another key file, or move it away to have a new "
+                "issuer created (and configure the target to trust the new one)".split()
+            )
+        ) from error
+
+
+def _say_where_the_issuer_is(console: Console, key_file: Path, state_dir: Path | None) -> None:
+    where = f"in the suite's state directory {state_dir}" if state_dir else "given by --issuer-key"
+    console.print(f"test issuer key: {key_file} ({where})", highlight=False, soft_wrap=True)
+    legacy = LEGACY_ISSUER_KEY.absolute()
+    if state_dir is not None and legacy.exists() and legacy != key_file:
+        console.print(
+            f"note: {legacy} (kept there by older versions) is not used; move it to "
+            f"{key_file} to keep the issuer your target trusts",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _target_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--target``: an http(s) base URL with a host and a valid port.
+
+    Raises:
+        click.BadParameter: anything else (a usage error, exit 2).
+    """
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(
+            f"{value!r} is not an http(s) URL such as http://127.0.0.1:8080", ctx, param
+        )
+    try:
+        parts.port  # noqa: B018 - urllib checks the port only when it is read
+    except ValueError as error:
+        raise click.BadParameter(f"{value!r}: {error}", ctx, param) from error
+    return value.rstrip("/")
+
+
+_STATE_DIR = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=STATE_DIR_ENVIRONMENT_VARIABLE,
+    show_envvar=True,
+    help="Where the suite keeps its test issuer key "
+    "[default: $XDG_STATE_HOME/vrm-conformance, else ~/.local/state/vrm-conformance].",
+)
 
 
 @click.group()
@@ -43,7 +196,9 @@ def _patterns(values: Sequence[str], files: Sequence[Path]) -> tuple[str, ...]:
     required=True,
     help="The role of the TARGET: the suite plays the other side.",
 )
-@click.option("--target", required=True, help="Base URL of the agent under test.")
+@click.option(
+    "--target", required=True, callback=_target_url, help="Base URL of the agent under test."
+)
 @click.option(
     "--step",
     "steps",
@@ -140,10 +295,10 @@ def _patterns(values: Sequence[str], files: Sequence[Path]) -> tuple[str, ...]:
 @click.option(
     "--issuer-key",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path(".vrm-conformance/issuer.jwk"),
-    show_default=True,
-    help="Private JWK of the suite's test credit-union issuer (created if missing).",
+    help="Private JWK of the suite's test credit-union issuer (created if missing) "
+    "[default: issuer.jwk in the state directory].",
 )
+@_STATE_DIR
 @click.option(
     "--vendors",
     "vendor_count",
@@ -176,7 +331,8 @@ def run_command(
     max_real_wait: float,
     run_timeout: float | None,
     restart_command: str | None,
-    issuer_key: Path,
+    issuer_key: Path | None,
+    state_dir: Path | None,
     vendor_count: int,
     verbose: bool,
     quiet: bool,
@@ -185,7 +341,13 @@ def run_command(
     from conformance.baseline import Baseline
     from conformance.context import RunOptions
     from conformance.operator import ConsoleOperator
-    from conformance.reports import LiveProgress, write_html, write_json, write_junit
+    from conformance.reports import (
+        LiveProgress,
+        skip_summary_lines,
+        write_html,
+        write_json,
+        write_junit,
+    )
     from conformance.runner import run_suite
     from conformance.selection import Selection
 
@@ -201,15 +363,32 @@ def run_command(
         expected_failures = Baseline.load(baseline) if baseline else None
     except (OSError, ValueError) as error:
         raise click.UsageError(str(error)) from error
+    json_file = json_path or out_dir / "result.json"
+    junit_file = junit_path or out_dir / "junit.xml"
+    html_file = html_path or out_dir / "report.html"
+    # Where the results go must be writable before the run, not after it.
+    for directory in {json_file.parent, junit_file.parent, html_file.parent}:
+        directory.mkdir(parents=True, exist_ok=True)
+    key_file: Path | None = issuer_key
+    if Role(role) is Role.VENDOR:
+        # Only a vendor is judged on attestations: load (or create) the issuer
+        # now, so that an unusable key file is one line and not a harness error
+        # per attestation check, and say where it is. A run that needs no issuer
+        # (a buyer, or no attestation check selected) creates nothing.
+        key_file, used_state_dir = _issuer_key_path(issuer_key, state_dir, create=False)
+        if key_file.exists() or _uses_the_suite_issuer(selection, Role(role)):
+            key_file, used_state_dir = _issuer_key_path(issuer_key, state_dir, create=True)
+            _load_issuer(key_file)
+            _say_where_the_issuer_is(console, key_file, used_state_dir)
     options = RunOptions(
         role=Role(role),
-        target=target.rstrip("/"),
+        target=target,
         reply_timeout=reply_timeout,
         operator_timeout=operator_timeout,
         max_real_wait=max_real_wait,
         run_timeout=run_timeout,
         restart_command=restart_command,
-        issuer_key_file=str(issuer_key),
+        issuer_key_file=None if key_file is None else str(key_file),
         vendor_count=vendor_count,
     )
     from conformance.catalog import default_registry
@@ -226,9 +405,6 @@ def run_command(
             operator=ConsoleOperator(console),
         )
     )
-    json_file = json_path or out_dir / "result.json"
-    junit_file = junit_path or out_dir / "junit.xml"
-    html_file = html_path or out_dir / "report.html"
     write_json(run, json_file)
     write_junit(run, junit_file)
     write_html(run, html_file)
@@ -241,6 +417,8 @@ def run_command(
     if quiet:
         counts = run.counts()
         click.echo(" ".join(f"{name}={value}" for name, value in counts.items()))
+        for line in skip_summary_lines(run):
+            click.echo(line)
     console.print(f"results: {json_file}  junit: {junit_file}  html: {html_file}")
     sys.exit(int(code))
 
@@ -292,10 +470,10 @@ def coverage_command() -> None:
 @click.option(
     "--key-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path(".vrm-conformance/issuer.jwk"),
-    show_default=True,
-    help="Private JWK of the test issuer; created if missing.",
+    help="Private JWK of the test issuer; created if missing "
+    "[default: issuer.jwk in the state directory].",
 )
+@_STATE_DIR
 @click.option(
     "--jwks-out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -307,15 +485,22 @@ def coverage_command() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the printed document ({issuer, jwks}) here.",
 )
-def issuer_command(key_file: Path, jwks_out: Path | None, document_out: Path | None) -> None:
+def issuer_command(
+    key_file: Path | None,
+    state_dir: Path | None,
+    jwks_out: Path | None,
+    document_out: Path | None,
+) -> None:
     """Print the suite's test credit-union issuer: its id and public JWKS.
 
     A vendor under test must trust this issuer for the attestation checks:
-    configure its JWKS (and id) in the vendor before running the suite.
+    configure its JWKS (and id) in the vendor before running the suite. Its
+    key is kept in the suite's state directory, so `vrm conformance run` uses
+    the same issuer from any working directory.
     """
-    from conformance.peers.issuer import TestIssuer
-
-    issuer = TestIssuer.load_or_create(key_file)
+    chosen, used_state_dir = _issuer_key_path(key_file, state_dir, create=True)
+    issuer = _load_issuer(chosen)
+    _say_where_the_issuer_is(Console(stderr=True), chosen, used_state_dir)
     jwks = issuer.jwks()
     if jwks_out is not None:
         jwks_out.parent.mkdir(parents=True, exist_ok=True)

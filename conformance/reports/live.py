@@ -21,7 +21,7 @@ from conformance.model import Verdict
 from conformance.registry import Check
 from conformance.results import CheckResult, RunResult
 
-__all__ = ["LiveProgress"]
+__all__ = ["LiveProgress", "skip_reasons", "skip_summary_lines"]
 
 _STYLE = {
     Verdict.PASS: "green",
@@ -30,6 +30,25 @@ _STYLE = {
     Verdict.SKIPPED: "dim",
     Verdict.HARNESS_ERROR: "bold magenta",
 }
+
+
+def skip_reasons(run: RunResult) -> list[tuple[str, list[str]]]:
+    """Why checks were skipped: each reason once, with the ids of its checks, in run order.
+
+    A skipped check judged nothing, so a summary that only counts skips hides
+    what the target lacks (a trusted issuer, a restart command, a message type):
+    the reasons belong on the console, not only in ``result.json``.
+    """
+    grouped: dict[str, list[str]] = {}
+    for result in run.results:
+        if result.verdict is Verdict.SKIPPED:
+            grouped.setdefault(result.reason or "no reason given", []).append(result.check_id)
+    return list(grouped.items())
+
+
+def skip_summary_lines(run: RunResult) -> list[str]:
+    """Plain lines for the summary: ``skipped ID, ID: reason``, one per reason."""
+    return [f"skipped {', '.join(ids)}: {reason}" for reason, ids in skip_reasons(run)]
 
 
 class LiveProgress:
@@ -70,7 +89,7 @@ class LiveProgress:
         style = "dim" if result.baselined else _STYLE[result.verdict]
         line = f"[{style}]{label:>14}[/{style}]  {result.check_id}  [dim]{result.title}[/dim]"
         self._progress.console.print(line, highlight=False)
-        if result.verdict not in (Verdict.PASS, Verdict.SKIPPED) or self.verbose:
+        if result.verdict is not Verdict.PASS or self.verbose:
             self._progress.console.print(f"{'':>16}[dim]{result.reason}[/dim]", highlight=False)
         if self._task is not None:
             self._progress.advance(self._task)
@@ -84,6 +103,13 @@ class LiveProgress:
             table.add_column(name)
         table.add_row(*(str(value) for value in counts.values()))
         self.console.print(table)
+        reasons = skip_reasons(run)
+        if reasons:
+            skipped = sum(len(ids) for _, ids in reasons)
+            self.console.print(f"[bold]Skipped[/bold] ({skipped}), and why:")
+            for reason, ids in reasons:
+                self.console.print(f"  [dim]{', '.join(ids)}[/dim]", highlight=False)
+                self.console.print(f"      {reason}", highlight=False, markup=False)
         for entry in run.stale_baseline:
             self.console.print(f"[yellow]stale baseline entry[/yellow] {entry}")
         self.console.print(f"exit code {int(run.exit_code())}")
