@@ -6,7 +6,8 @@ tokens to see the target refuse them: ``alg: none`` in every letter case,
 HMAC keyed with the sender's *public* key (the classic algorithm-confusion
 attack, RFC 8725 §2.1 and §3.1), injected ``jku``/``jwk``/``x5u``/``x5c``
 headers, unknown ``crit`` entries, ``b64: false`` (RFC 7797), duplicate
-member names, tampered or missing signatures.
+member names, tampered or missing signatures, the high-S twin of an ES256
+signature.
 
 No cryptography is implemented here: signatures come from PyJWT's algorithm
 objects (Ed25519 and ECDSA P-256 over ``cryptography``) and from the
@@ -29,13 +30,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
 __all__ = [
+    "P256_ORDER",
     "JoseSigner",
     "b64url",
     "canonical_json",
     "compact",
+    "high_s_twin",
     "hmac_with_public_key",
     "tamper_signature",
 ]
+
+#: The order n of the P-256 group (SEC 2 §2.4.2). Spec §8.2: an ES256 signature
+#: is sent low-S (S at most n/2); its twin (r, n - s) must be refused.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 def b64url(data: bytes) -> str:
@@ -75,7 +82,11 @@ class JoseSigner:
             ec_key = ecdsa.from_jwk(document)
             if not isinstance(ec_key, EllipticCurvePrivateKey):
                 raise ValueError("ES256 signing needs a P-256 private JWK")
-            return ecdsa.sign(signing_input, ec_key)
+            signature = ecdsa.sign(signing_input, ec_key)
+            s = int.from_bytes(signature[32:], "big")
+            if s > P256_ORDER // 2:  # the profile's form is low-S (spec §8.2)
+                signature = signature[:32] + (P256_ORDER - s).to_bytes(32, "big")
+            return signature
         raise ValueError(f"the suite signs with EdDSA or ES256, not {self.alg!r}")
 
     @property
@@ -128,3 +139,16 @@ def tamper_signature(token: bytes) -> bytes:
     raw = bytearray(base64.urlsafe_b64decode(signature + b"=" * (-len(signature) % 4)))
     raw[len(raw) // 2] ^= 0x01
     return b".".join((header, payload, b64url(bytes(raw)).encode()))
+
+
+def high_s_twin(token: bytes) -> bytes:
+    """The ES256 token with its signature (r, s) replaced by (r, n - s).
+
+    Both verify under plain ECDSA: the twin is the same signature's other
+    form, so a receiver that accepted both would hold one content under two
+    digests. The profile accepts only the low-S form.
+    """
+    header, payload, signature = token.split(b".")
+    raw = base64.urlsafe_b64decode(signature + b"=" * (-len(signature) % 4))
+    twin = raw[:32] + (P256_ORDER - int.from_bytes(raw[32:], "big")).to_bytes(32, "big")
+    return b".".join((header, payload, b64url(twin).encode()))
