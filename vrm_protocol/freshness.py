@@ -197,16 +197,17 @@ def check_freshness(
 def check_audience(to: Sequence[str], receiver: str) -> None:
     """Require ``receiver`` to be one of the message's addressees (spec §9.2).
 
-    Identifiers are compared as exact strings.
+    Identifiers are compared as exact strings: a ``did:jwk`` spelled another
+    way is not the receiver (spec §3.1, VRM-SIG-026).
 
     Raises:
-        RemoteProtocolError: WRONG_AUDIENCE.
+        RemoteProtocolError: WRONG_AUDIENCE (also when ``to`` is not a list).
     """
-    if isinstance(to, str) or receiver not in to:
+    if not isinstance(to, list | tuple) or receiver not in to:
         raise RemoteProtocolError(
             ErrorCode.WRONG_AUDIENCE,
-            f"the message is addressed to {list(to) if not isinstance(to, str) else to!r}, "
-            f"not to {receiver!r}",
+            f"the message is addressed to "
+            f"{str(list(to) if isinstance(to, list | tuple) else to)[:200]}, not to {receiver!r}",
             path="/to",
         )
 

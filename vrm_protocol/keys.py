@@ -262,6 +262,8 @@ def thumbprint(jwk: Mapping[str, Any]) -> str:
         InvalidKeyError: the key type is not OKP or EC, or a required member
             is missing or not a string.
     """
+    if not isinstance(jwk, Mapping):
+        raise InvalidKeyError("a JWK is a JSON object")
     kty = jwk.get("kty")
     members = _REQUIRED_MEMBERS.get(kty) if isinstance(kty, str) else None
     if members is None:
