@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from vrm_protocol.canonical import canonical_json
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
-from vrm_protocol.freshness import DEFAULT_SKEW, format_timestamp, parse_timestamp
+from vrm_protocol.freshness import DEFAULT_SKEW, format_timestamp, later, parse_timestamp
 from vrm_protocol.keys import (
     DID_JWK_KEY_FRAGMENT,
     DID_JWK_PREFIX,
@@ -137,8 +137,9 @@ def _issuer_resolver(issuer: str, key_set: KeySet | None) -> KeyResolver:
 
 
 def _timestamp_claim(payload: Mapping[str, Any], name: str) -> datetime:
+    """A claim that must name an instant (spec §9.1, VRM-FRESH-012)."""
     try:
-        return parse_timestamp(payload.get(name))  # type: ignore[arg-type]
+        return parse_timestamp(payload.get(name), path=f"/{name}")  # type: ignore[arg-type]
     except ValueError as error:
         raise _invalid(f"attestation claim {name!r}: {error}") from error
 
@@ -228,9 +229,11 @@ def verify_attestation(
         raise ValueError("now must be timezone-aware")
     if expires <= issued:
         raise _invalid("the attestation expires before it is issued")
-    if issued > now + skew:
+    # later(): an instant beyond year 9999 is the far future, never an overflow
+    # (spec §9.1, VRM-FRESH-013).
+    if issued > later(now, skew):
         raise _invalid(f"the attestation is issued in the future ({format_timestamp(issued)})")
-    if now >= expires + skew:
+    if now >= later(expires, skew):
         raise _invalid(f"the attestation expired at {format_timestamp(expires)}")
     return VerifiedAttestation(
         issuer=issuer,

@@ -36,6 +36,7 @@ from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolErr
 
 __all__ = [
     "MAX_SAFE_INTEGER",
+    "Base64urlError",
     "b64url_decode",
     "b64url_encode",
     "canonical_json",
@@ -79,6 +80,19 @@ _LONG_NUMBER: Final = b"0" * len(str(MAX_SAFE_INTEGER))
 # -- base64url ------------------------------------------------------------------------------------
 
 
+class Base64urlError(RemoteProtocolError, ValueError):
+    """Text that is not strict unpadded base64url (``malformed-jws``, spec §8.2).
+
+    A :class:`RemoteProtocolError`, so that decoding raises only protocol
+    errors (issue 9, D4); also a ``ValueError``, as callers have always
+    caught it (and re-coded it where base64url encodes something else, such
+    as a JWK member).
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(ErrorCode.MALFORMED_JWS, detail)
+
+
 def b64url_encode(data: bytes) -> str:
     """Unpadded base64url (RFC 7515 §2, RFC 4648 §5) of ``data``."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
@@ -94,21 +108,29 @@ def b64url_decode(text: str | bytes) -> bytes:
     identified by their exact bytes, spec §8.5).
 
     Raises:
-        ValueError: ``text`` is not strict unpadded base64url.
+        Base64urlError: (``malformed-jws``, also a ``ValueError``) ``text`` is
+            not strict unpadded base64url.
     """
-    raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
+    if isinstance(text, str):
+        if not text.isascii():
+            raise Base64urlError("not base64url: characters outside [A-Za-z0-9_-]")
+        raw = text.encode("ascii")
+    elif isinstance(text, bytes | bytearray | memoryview):
+        raw = bytes(text)
+    else:
+        raise Base64urlError(f"not base64url: a {type(text).__name__}, not text")
     # Deleting the alphabet leaves nothing exactly when every byte is in it
     # (one C pass; a regex match walks the bytes one at a time).
     if raw.translate(None, _B64URL_ALPHABET_BYTES):
-        raise ValueError("not base64url: characters outside [A-Za-z0-9_-] (no padding allowed)")
+        raise Base64urlError("not base64url: characters outside [A-Za-z0-9_-] (no padding allowed)")
     remainder = len(raw) % 4
     if remainder == 1:
-        raise ValueError("not base64url: impossible length")
+        raise Base64urlError("not base64url: impossible length")
     # The last character of a 2- or 3-character final group carries 4 or 2
     # bits that encode nothing; requiring them to be zero is what re-encoding
     # and comparing would check, without a second pass over the whole text.
     if remainder and _B64URL_VALUES[raw[-1]] & _UNUSED_BITS[remainder]:
-        raise ValueError("not base64url: non-zero unused bits (non-canonical encoding)")
+        raise Base64urlError("not base64url: non-zero unused bits (non-canonical encoding)")
     # The alphabet is checked: the standard decoder sees only its own 64 characters.
     return binascii.a2b_base64(raw.translate(_B64URL_TO_STANDARD) + b"=" * (-len(raw) % 4))
 

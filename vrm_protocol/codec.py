@@ -253,8 +253,8 @@ def decode(
     if receiver is not None:
         check_audience(message.to, receiver)
     check_freshness(
-        parse_timestamp(message.created),
-        parse_timestamp(message.expires),
+        parse_timestamp(message.created, path="/created"),
+        parse_timestamp(message.expires, path="/expires"),
         now,
         skew,
         max_lifetime=max_lifetime,

@@ -5,7 +5,11 @@ agent (and its test driver's clock offset) decides what time it is.
 
 * Freshness (spec §9.1): a message is acceptable from ``created - skew``
   until ``expires + skew``. Its validity window must be non-empty and no
-  longer than the receiver's maximum lifetime.
+  longer than the receiver's maximum lifetime. Timestamps are instants
+  (VRM-FRESH-012): a leap second or 31 February is ``schema-invalid``; and
+  every instant up to ``9999-12-31T23:59:59Z`` is judged without overflow,
+  an instant beyond what ``datetime`` holds (year 9999 plus the skew) being
+  the far future (VRM-FRESH-013).
 * Audience (spec §9.2): the receiver's identifier must be in ``to``.
 * Replay (spec §9.3): a receiver remembers (sender, message id) with the
   message digest until the message has expired. The same id with the same
@@ -27,6 +31,7 @@ from vrm_protocol.errors import ErrorCode, RemoteProtocolError
 __all__ = [
     "DEFAULT_MAX_LIFETIME",
     "DEFAULT_SKEW",
+    "InvalidTimestampError",
     "MemoryReplayGuard",
     "ReplayGuard",
     "ReplayVerdict",
@@ -34,6 +39,7 @@ __all__ = [
     "check_freshness",
     "check_replay",
     "format_timestamp",
+    "later",
     "parse_timestamp",
 ]
 
@@ -47,26 +53,66 @@ DEFAULT_MAX_LIFETIME: Final = timedelta(days=30)
 _TIMESTAMP: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
-def parse_timestamp(value: str) -> datetime:
+_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+_LATEST: Final = datetime.max.replace(tzinfo=UTC)
+
+
+class InvalidTimestampError(RemoteProtocolError, ValueError):
+    """A string that is not a protocol timestamp, or not an instant (``schema-invalid``).
+
+    A :class:`RemoteProtocolError`, so that decoding raises only protocol
+    errors (issue 9, D4); also a ``ValueError``, as callers have always
+    caught it.
+    """
+
+    def __init__(self, detail: str, *, path: str | None = None) -> None:
+        super().__init__(ErrorCode.SCHEMA_INVALID, detail, path=path)
+
+
+def parse_timestamp(value: str, *, path: str | None = None) -> datetime:
     """Parse a protocol timestamp: RFC 3339, UTC, ``Z``, whole seconds (spec §5.1).
 
+    The timestamp must name an instant (spec §9.1, VRM-FRESH-012): a date
+    that does not exist (31 February, year 0) or a leap second (``:60``,
+    which RFC 3339 allows and the protocol's schema does not) is refused.
+    ``path``, when given, is the JSON Pointer the error names.
+
     Raises:
-        ValueError: ``value`` is not of the form ``2026-11-23T10:00:00Z`` or
-            is not a real date and time.
+        InvalidTimestampError: (``schema-invalid``, also a ``ValueError``)
+            ``value`` is not of the form ``2026-11-23T10:00:00Z`` or is not a
+            real date and time.
     """
     if not isinstance(value, str) or _TIMESTAMP.fullmatch(value) is None:
-        raise ValueError(f"{value!r} is not a timestamp of the form 2026-11-23T10:00:00Z")
+        raise InvalidTimestampError(
+            f"{str(value)[:40]!r} is not a timestamp of the form 2026-11-23T10:00:00Z", path=path
+        )
     # Slicing the fixed positions is exact after the match and several times
-    # faster than strptime; datetime() still rejects impossible dates.
-    return datetime(
-        int(value[0:4]),
-        int(value[5:7]),
-        int(value[8:10]),
-        int(value[11:13]),
-        int(value[14:16]),
-        int(value[17:19]),
-        tzinfo=UTC,
-    )
+    # faster than strptime; datetime() still rejects impossible dates and second 60.
+    try:
+        return datetime(
+            int(value[0:4]),
+            int(value[5:7]),
+            int(value[8:10]),
+            int(value[11:13]),
+            int(value[14:16]),
+            int(value[17:19]),
+            tzinfo=UTC,
+        )
+    except ValueError as error:
+        raise InvalidTimestampError(f"{value!r} is not an instant: {error}", path=path) from None
+
+
+def later(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, or the last (first) instant ``datetime`` holds if that overflows.
+
+    An instant beyond year 9999 is the far future (spec §9.1, VRM-FRESH-013):
+    comparing with it gives the right answer where the sum cannot be
+    represented, so a valid timestamp never makes a check fail.
+    """
+    try:
+        return moment + delta
+    except OverflowError:
+        return _LATEST if delta > timedelta(0) else _EARLIEST
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -78,7 +124,12 @@ def format_timestamp(moment: datetime) -> str:
         ValueError: ``moment`` is naive (has no time zone).
     """
     _require_aware(moment, "moment")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(UTC)
+    # Not strftime: its %Y drops the leading zeros of years before 1000.
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
+    )
 
 
 def _require_aware(moment: datetime, name: str) -> None:
@@ -96,7 +147,7 @@ def check_freshness(
 ) -> None:
     """Require a message to be valid at ``now`` (spec §9.1).
 
-    Rules, in order:
+    Rules, in order (sums beyond year 9999 are the far future, VRM-FRESH-013):
 
     1. ``expires <= created``: the window is empty; the message expired at
        its creation: MESSAGE_EXPIRED.
@@ -121,14 +172,14 @@ def check_freshness(
             f"({format_timestamp(created)})",
             path="/expires",
         )
-    if now >= expires + skew:
+    if now >= later(expires, skew):
         raise RemoteProtocolError(
             ErrorCode.MESSAGE_EXPIRED,
             f"the message expired at {format_timestamp(expires)}; it is now "
             f"{format_timestamp(now)} (skew {int(skew.total_seconds())} s)",
             path="/expires",
         )
-    if created > now + skew:
+    if created > later(now, skew):
         raise RemoteProtocolError(
             ErrorCode.MESSAGE_NOT_YET_VALID,
             f"the message is created at {format_timestamp(created)}; it is now "
@@ -146,16 +197,17 @@ def check_freshness(
 def check_audience(to: Sequence[str], receiver: str) -> None:
     """Require ``receiver`` to be one of the message's addressees (spec §9.2).
 
-    Identifiers are compared as exact strings.
+    Identifiers are compared as exact strings: a ``did:jwk`` spelled another
+    way is not the receiver (spec §3.1, VRM-SIG-026).
 
     Raises:
-        RemoteProtocolError: WRONG_AUDIENCE.
+        RemoteProtocolError: WRONG_AUDIENCE (also when ``to`` is not a list).
     """
-    if isinstance(to, str) or receiver not in to:
+    if not isinstance(to, list | tuple) or receiver not in to:
         raise RemoteProtocolError(
             ErrorCode.WRONG_AUDIENCE,
-            f"the message is addressed to {list(to) if not isinstance(to, str) else to!r}, "
-            f"not to {receiver!r}",
+            f"the message is addressed to "
+            f"{str(list(to) if isinstance(to, list | tuple) else to)[:200]}, not to {receiver!r}",
             path="/to",
         )
 
@@ -245,7 +297,7 @@ class MemoryReplayGuard:
             ValueError: ``now`` is naive.
         """
         _require_aware(now, "now")
-        stale = [key for key, entry in self._entries.items() if now >= entry.expires + skew]
+        stale = [key for key, entry in self._entries.items() if now >= later(entry.expires, skew)]
         for key in stale:
             del self._entries[key]
         return len(stale)

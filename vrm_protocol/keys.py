@@ -14,8 +14,24 @@ token's header choose how a key is used (RFC 8725 §3.1).
   (spec §3.1). The key is *derived from the identifier*, so a receiver needs
   no lookup and two vendors share nothing that links the buyer.
 
-The cryptography is the ``cryptography`` package's; this module only
-converts between its key objects and JWKs and arranges signature bytes.
+Keys nobody owns are refused on import (spec §8.4, VRM-SIG-022): an Ed25519
+key must be the canonical encoding of a point of the prime-order subgroup.
+A key of small order (the identity, the all-zero encoding, ...) verifies a
+trivial signature over every message, so anyone could speak under it; a key
+with a small-order component lets its holder make signatures that one
+verifier accepts and another refuses, and so deny them later. One
+``did:jwk`` spelling per key (spec §3.1, VRM-SIG-026) keeps one key from
+having many identities.
+
+No curve arithmetic is done here. Ed25519 verification and point validation
+are libsodium's (through PyNaCl): ``crypto_core_ed25519_is_valid_point``
+checks that a point is canonical, on the curve, in the prime-order subgroup
+and not of small order, and ``crypto_sign_verify_detached`` refuses a
+signature whose R is of small order or not canonical, or whose S is not
+below the group order L. Ed25519 signing (deterministic, RFC 8032) and all
+of ES256 are the ``cryptography`` package's; this module converts between
+key objects and JWKs, arranges signature bytes and keeps ES256 signatures
+low-S (VRM-SIG-024, VRM-SIG-025).
 """
 
 from __future__ import annotations
@@ -23,6 +39,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Final, Literal, TypeAlias
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -33,6 +50,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+from nacl import bindings as _sodium
+from nacl.exceptions import BadSignatureError
 
 from vrm_protocol.canonical import (
     b64url_decode,
@@ -40,7 +59,7 @@ from vrm_protocol.canonical import (
     canonical_json,
     parse_json_object,
 )
-from vrm_protocol.errors import ErrorCode, RemoteProtocolError, VRMError
+from vrm_protocol.errors import ErrorCode, RemoteProtocolError
 
 __all__ = [
     "DID_JWK_KEY_FRAGMENT",
@@ -85,14 +104,51 @@ _PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"
 #: The profile uses no X.509 (spec §8.2): a JWK pointing at certificates is refused.
 _X509_MEMBERS: Final = frozenset({"x5u", "x5c", "x5t", "x5t#S256"})
 _COORDINATE_BYTES: Final = 32  # Ed25519 public key, P-256 coordinate and private scalar
+#: The order n of the P-256 group (SEC 2 §2.4.2). An ES256 signature (r, s) has a
+#: twin (r, n - s) that verifies too; the profile accepts only s <= n / 2.
+_P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_P256_HALF_ORDER: Final = _P256_ORDER // 2
+#: (0, -1), the edwards25519 point of order 2 (RFC 8032 §5.1 encoding).
+_ORDER_TWO_POINT: Final = bytes.fromhex(
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"
+)
+#: did:jwk resolutions remembered (each costs a subgroup check); bounded.
+_DID_JWK_CACHE_SIZE: Final = 4096
 
 
-class InvalidKeyError(VRMError, ValueError):
-    """A JWK or JWKS that this profile does not accept.
+def _require_subgroup_check() -> None:
+    """Refuse to run on a libsodium that lets mixed-order points through.
 
-    Local callers (loading their own key file) see it as a ``ValueError``;
-    code handling a peer's key converts it to a :class:`RemoteProtocolError`.
+    libsodium before the 1.0.20-stable build of 2025-12-31 (CVE-2025-69277,
+    fixed in PyNaCl 1.6.2) accepted a prime-order point plus the point of
+    order 2 in ``crypto_core_ed25519_is_valid_point``. PyNaCl built against
+    an older system libsodium would, so this known answer runs at import:
+    without it, keys nobody owns would be accepted silently.
     """
+    base = _sodium.crypto_scalarmult_ed25519_base_noclamp((1).to_bytes(32, "little"))
+    poisoned = _sodium.crypto_core_ed25519_add(base, _ORDER_TWO_POINT)
+    if not _sodium.crypto_core_ed25519_is_valid_point(base) or (
+        _sodium.crypto_core_ed25519_is_valid_point(poisoned)
+    ):
+        raise ImportError(
+            "the libsodium under PyNaCl does not check the prime-order subgroup "
+            "(CVE-2025-69277): install pynacl>=1.6.2 with its bundled libsodium"
+        )
+
+
+_require_subgroup_check()
+
+
+class InvalidKeyError(RemoteProtocolError, ValueError):
+    """A JWK or JWKS that this profile does not accept (code ``unknown-key``, spec §8.4).
+
+    A :class:`RemoteProtocolError`, so that every decoding function of the
+    library raises only protocol errors; also a ``ValueError``, which is how
+    local callers (loading their own key file) have always caught it.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(ErrorCode.UNKNOWN_KEY, detail)
 
 
 def _member(jwk: Mapping[str, Any], name: str) -> str:
@@ -143,12 +199,29 @@ def _algorithm_of(jwk: Mapping[str, Any]) -> Algorithm:
     return alg
 
 
-def _public_from_jwk(
-    jwk: Mapping[str, Any], alg: Algorithm
-) -> Ed25519PublicKey | ec.EllipticCurvePublicKey:
+#: A public key as the verifier holds it: the 32 bytes of an Ed25519 point
+#: (verified by libsodium), or a P-256 key object (verified by ``cryptography``).
+_PublicKey: TypeAlias = bytes | ec.EllipticCurvePublicKey
+
+
+def _prime_order_point(x: bytes) -> bytes:
+    """``x`` if it is a key someone owns, else :class:`InvalidKeyError` (spec §8.4).
+
+    VRM-SIG-022: the canonical encoding (y < p) of a point of the prime-order
+    subgroup, neither of small order nor of mixed order.
+    """
+    if not _sodium.crypto_core_ed25519_is_valid_point(x):
+        raise InvalidKeyError(
+            "the Ed25519 key is not the canonical encoding of a point of the prime-order "
+            "subgroup (a small-order, mixed-order or non-canonical key has no single owner)"
+        )
+    return x
+
+
+def _public_from_jwk(jwk: Mapping[str, Any], alg: Algorithm) -> _PublicKey:
     x = _coordinate(jwk, "x")
     if alg == "EdDSA":
-        return Ed25519PublicKey.from_public_bytes(x)
+        return _prime_order_point(x)
     y = _coordinate(jwk, "y")
     try:
         # SEC 1 uncompressed point; cryptography checks that it is on the curve.
@@ -157,11 +230,18 @@ def _public_from_jwk(
         raise InvalidKeyError(f"JWK is not a point on P-256: {error}") from error
 
 
-def _public_members(public: Ed25519PublicKey | ec.EllipticCurvePublicKey) -> dict[str, str]:
-    """The RFC 7638 required members of a public key, in lexicographic order."""
+def _public_of(private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> _PublicKey:
+    """The public half of one of our own private keys (a prime-order point by construction)."""
+    public = private.public_key()
     if isinstance(public, Ed25519PublicKey):
-        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        return {"crv": "Ed25519", "kty": "OKP", "x": b64url_encode(raw)}
+        return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return public
+
+
+def _public_members(public: _PublicKey) -> dict[str, str]:
+    """The RFC 7638 required members of a public key, in lexicographic order."""
+    if isinstance(public, bytes):
+        return {"crv": "Ed25519", "kty": "OKP", "x": b64url_encode(public)}
     numbers = public.public_numbers()
     return {
         "crv": "P-256",
@@ -182,6 +262,8 @@ def thumbprint(jwk: Mapping[str, Any]) -> str:
         InvalidKeyError: the key type is not OKP or EC, or a required member
             is missing or not a string.
     """
+    if not isinstance(jwk, Mapping):
+        raise InvalidKeyError("a JWK is a JSON object")
     kty = jwk.get("kty")
     members = _REQUIRED_MEMBERS.get(kty) if isinstance(kty, str) else None
     if members is None:
@@ -205,14 +287,16 @@ class VerifyingKey:
     kid: str
     #: RFC 7638 required members (the canonical public JWK), as sorted pairs.
     members: tuple[tuple[str, str], ...]
-    _public: Ed25519PublicKey | ec.EllipticCurvePublicKey = field(compare=False, repr=False)
+    _public: _PublicKey = field(compare=False, repr=False)
 
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, Any], *, kid: str | None = None) -> VerifyingKey:
         """Import a public JWK under the profile's rules (spec §8.4).
 
-        Accepted: ``kty`` OKP with ``crv`` Ed25519, or ``kty`` EC with ``crv``
-        P-256 (a point on the curve). ``alg``, if present, must be the key
+        Accepted: ``kty`` OKP with ``crv`` Ed25519 (the canonical encoding of a
+        point of the prime-order subgroup: no small-order, mixed-order or
+        non-canonical key, VRM-SIG-022), or ``kty`` EC with ``crv`` P-256 (a
+        point on the curve). ``alg``, if present, must be the key
         type's algorithm; ``use``, if present, ``sig``. Refused: any private
         member, any X.509 member. Other members are ignored (RFC 7517 §4).
         The ``kid`` is the argument, else the JWK's ``kid``, else the RFC 7638
@@ -232,12 +316,7 @@ class VerifyingKey:
         return cls._build(alg, public, kid if kid is not None else jwk.get("kid"))
 
     @classmethod
-    def _build(
-        cls,
-        alg: Algorithm,
-        public: Ed25519PublicKey | ec.EllipticCurvePublicKey,
-        kid: str | None,
-    ) -> VerifyingKey:
+    def _build(cls, alg: Algorithm, public: _PublicKey, kid: str | None) -> VerifyingKey:
         members = _public_members(public)
         resolved_kid = kid if kid else thumbprint(members)
         return cls(alg, resolved_kid, tuple(members.items()), public)
@@ -261,8 +340,13 @@ class VerifyingKey:
     def verify(self, signing_input: bytes, signature: bytes) -> None:
         """Verify a JWS signature over ``signing_input`` (spec §8.2).
 
-        ES256 signatures are the 64-byte ``R || S`` of RFC 7518 §3.4; a DER
-        encoding (what many ECDSA libraries emit by default) is refused.
+        EdDSA: libsodium's verification, which refuses a signature whose R is
+        of small order or not canonical, or whose S is not below L
+        (VRM-SIG-023), so that nobody but the key holder can make a signature
+        and no signature has a second spelling. ES256: the 64-byte ``R || S``
+        of RFC 7518 §3.4 (a DER encoding, what many ECDSA libraries emit by
+        default, is refused) with S at most n/2 (VRM-SIG-024): the high-S twin
+        of a signature would give the same content a second digest (§8.5).
 
         Raises:
             RemoteProtocolError: BAD_SIGNATURE.
@@ -272,15 +356,24 @@ class VerifyingKey:
                 ErrorCode.BAD_SIGNATURE,
                 f"a {self.alg} signature is {2 * _COORDINATE_BYTES} bytes, not {len(signature)}",
             )
+        public = self._public
+        if isinstance(public, bytes):
+            try:
+                _sodium.crypto_sign_open(signature + signing_input, public)
+            except BadSignatureError:
+                raise RemoteProtocolError(
+                    ErrorCode.BAD_SIGNATURE, "the signature does not verify over the bytes received"
+                ) from None
+            return
+        r = int.from_bytes(signature[:_COORDINATE_BYTES], "big")
+        s = int.from_bytes(signature[_COORDINATE_BYTES:], "big")
+        if s > _P256_HALF_ORDER:
+            raise RemoteProtocolError(
+                ErrorCode.BAD_SIGNATURE,
+                "the ES256 signature has a high S (above n/2): only the low-S form is accepted",
+            )
         try:
-            if isinstance(self._public, Ed25519PublicKey):
-                self._public.verify(signature, signing_input)
-            else:
-                r = int.from_bytes(signature[:_COORDINATE_BYTES], "big")
-                s = int.from_bytes(signature[_COORDINATE_BYTES:], "big")
-                self._public.verify(
-                    encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256())
-                )
+            public.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
             raise RemoteProtocolError(
                 ErrorCode.BAD_SIGNATURE, "the signature does not verify over the bytes received"
@@ -320,7 +413,7 @@ class SigningKey:
         cls, private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey, kid: str | None
     ) -> SigningKey:
         alg: Algorithm = "EdDSA" if isinstance(private, Ed25519PrivateKey) else "ES256"
-        resolved_kid = kid if kid else thumbprint(_public_members(private.public_key()))
+        resolved_kid = kid if kid else thumbprint(_public_members(_public_of(private)))
         return cls(alg, resolved_kid, private)
 
     @classmethod
@@ -347,7 +440,7 @@ class SigningKey:
                 private = ec.derive_private_key(int.from_bytes(d, "big"), ec.SECP256R1())
         except ValueError as error:
             raise InvalidKeyError(f"JWK 'd' is not a valid {alg} private key: {error}") from error
-        expected = _public_members(private.public_key())
+        expected = _public_members(_public_of(private))
         stated = {name: jwk.get(name) for name in expected}
         if stated != expected:
             raise InvalidKeyError("JWK public members do not match its private key")
@@ -365,7 +458,7 @@ class SigningKey:
         else:
             d = self._private.private_numbers().private_value.to_bytes(_COORDINATE_BYTES, "big")
         return {
-            **_public_members(self._private.public_key()),
+            **_public_members(_public_of(self._private)),
             "d": b64url_encode(d),
             "kid": self.kid,
             "alg": self.alg,
@@ -373,11 +466,11 @@ class SigningKey:
 
     def public(self) -> VerifyingKey:
         """The public half, under the same ``kid`` and algorithm."""
-        return VerifyingKey._build(self.alg, self._private.public_key(), self.kid)
+        return VerifyingKey._build(self.alg, _public_of(self._private), self.kid)
 
     def thumbprint(self) -> str:
         """RFC 7638 SHA-256 thumbprint of the public key (base64url)."""
-        return thumbprint(_public_members(self._private.public_key()))
+        return thumbprint(_public_members(_public_of(self._private)))
 
     def with_kid(self, kid: str) -> SigningKey:
         """The same key under another ``kid``."""
@@ -390,6 +483,8 @@ class SigningKey:
         64-byte ``R || S`` (RFC 7518 §3.4), converted from the DER that
         ``cryptography`` produces, with RFC 6979 deterministic nonces where
         the OpenSSL in use supports them. Both are deterministic then.
+        ES256 signatures are always low-S (S at most n/2, VRM-SIG-025):
+        receivers refuse the high-S form.
         """
         if isinstance(self._private, Ed25519PrivateKey):
             return self._private.sign(signing_input)
@@ -402,6 +497,9 @@ class SigningKey:
         except UnsupportedAlgorithm:  # OpenSSL < 3.2: randomized ECDSA is still correct
             der = self._private.sign(signing_input, ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
+        if s > _P256_HALF_ORDER:
+            # (r, n - s) is the same signature's other form; OpenSSL emits either.
+            s = _P256_ORDER - s
         return r.to_bytes(_COORDINATE_BYTES, "big") + s.to_bytes(_COORDINATE_BYTES, "big")
 
 
@@ -495,7 +593,8 @@ def did_jwk_identifier(key: VerifyingKey) -> str:
     """The ``did:jwk`` identifier of ``key``: base64url of its canonical minimal public JWK.
 
     Only the required members are encoded (no ``kid``, ``use`` or ``alg``), so
-    the identifier carries the key and nothing else (spec §3.1).
+    the identifier carries the key and nothing else (spec §3.1). This is the
+    one spelling a receiver accepts (VRM-SIG-026).
     """
     return DID_JWK_PREFIX + b64url_encode(canonical_json(key.public_members()))
 
@@ -503,15 +602,30 @@ def did_jwk_identifier(key: VerifyingKey) -> str:
 def resolve_did_jwk(kid: str) -> VerifyingKey:
     """The key a ``did:jwk:...#0`` key identifier names (spec §3.1, §8.4).
 
-    The key is decoded from the identifier itself; nothing is fetched.
+    The key is decoded from the identifier itself; nothing is fetched. The
+    identifier must be canonical (VRM-SIG-026): ``did:jwk:`` and the unpadded
+    base64url of the RFC 8785 JSON of exactly the key's RFC 7638 required
+    members. Any other spelling of the same key is refused, or one key would
+    have unlimited identifiers (and one buyer unlimited pseudonyms under one
+    key). The key must be one someone owns (VRM-SIG-022).
+
+    Resolutions are remembered (a bounded cache): the subgroup check costs
+    about as much as verifying a signature.
 
     Raises:
         RemoteProtocolError: UNKNOWN_KEY if ``kid`` is not
-            ``did:jwk:<base64url(JWK)>#0`` or the JWK is not an acceptable
-            public key.
+            ``did:jwk:<base64url(JWK)>#0`` in canonical form, or the JWK is not
+            an acceptable public key.
     """
+    if not isinstance(kid, str):
+        raise RemoteProtocolError(ErrorCode.UNKNOWN_KEY, "a key identifier is a string")
     if len(kid) > _MAX_DID_JWK_LENGTH:
         raise RemoteProtocolError(ErrorCode.UNKNOWN_KEY, "did:jwk key identifier is too long")
+    return _resolve_did_jwk(kid)
+
+
+@lru_cache(maxsize=_DID_JWK_CACHE_SIZE)
+def _resolve_did_jwk(kid: str) -> VerifyingKey:
     if not kid.startswith(DID_JWK_PREFIX) or not kid.endswith(DID_JWK_KEY_FRAGMENT):
         raise RemoteProtocolError(
             ErrorCode.UNKNOWN_KEY, f"{kid!r} is not a did:jwk key identifier ending in '#0'"
@@ -524,6 +638,12 @@ def resolve_did_jwk(kid: str) -> VerifyingKey:
         raise RemoteProtocolError(
             ErrorCode.UNKNOWN_KEY, f"did:jwk does not encode an acceptable public key: {error}"
         ) from error
+    if did_jwk_identifier(key) != kid[: -len(DID_JWK_KEY_FRAGMENT)]:
+        raise RemoteProtocolError(
+            ErrorCode.UNKNOWN_KEY,
+            "the did:jwk is not in canonical form: 'did:jwk:' and the base64url of the "
+            "RFC 8785 JSON of exactly the key's RFC 7638 required members (spec §3.1)",
+        )
     return key
 
 

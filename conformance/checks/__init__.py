@@ -7,6 +7,7 @@ from conformance.checks import (  # noqa: F401  (imported to register the checks
     buyer_lifecycle,
     conduct,
     discovery,
+    keys,
     mailbox,
     security,
     vendor_deals,

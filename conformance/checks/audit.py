@@ -154,6 +154,7 @@ def _judge_codes(
         "VRM-SIG-001",
         "VRM-SIG-003",
         "VRM-SIG-010",
+        "VRM-SIG-025",
         "VRM-HTTP-002",
     ),
     roles=BOTH,
@@ -162,8 +163,9 @@ def _judge_codes(
 )
 async def audit_signed(ctx: CheckContext) -> None:
     """Compact JWS, allowed algorithm, typ ``vrm+jws``, only alg/kid/typ, a key
-    the sender published (or its did:jwk), a signature that verifies, a
-    canonical payload."""
+    the sender published (or its did:jwk, canonical and of prime order), a
+    signature that verifies and is in its one accepted form (an ES256 S at
+    most n/2), a canonical payload."""
     await ensure_traffic(ctx)
     _judge_codes(
         ctx, target_messages(ctx), PROFILE_CODES, "signed under the profile", "VRM-SIG-001"

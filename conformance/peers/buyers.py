@@ -218,10 +218,11 @@ class BuyerSide:
             return None
         return await self.keys.for_kid(kid)
 
-    def new_persona(self) -> Persona:
-        """A fresh pseudonym, receiving from now on; its exchanges are tagged
-        with the current check's (or scenario's) scope."""
-        identifier, signer = new_pairwise()
+    def new_persona(self, alg: str = "EdDSA") -> Persona:
+        """A fresh pseudonym (an Ed25519 key unless ``alg`` says ES256), receiving
+        from now on; its exchanges are tagged with the current check's (or
+        scenario's) scope."""
+        identifier, signer = new_pairwise(alg)
         party = LocalParty(
             identifier,
             signer,

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from conformance.forge import JoseSigner, b64url, canonical_json
 __all__ = [
     "new_key",
     "new_pairwise",
+    "non_canonical_did_jwk",
     "signer_from_private_jwk",
     "thumbprint",
 ]
@@ -79,13 +81,34 @@ def signer_from_private_jwk(private_jwk: Mapping[str, Any]) -> JoseSigner:
     return JoseSigner(alg, thumbprint(public), dict(private_jwk))
 
 
-def new_pairwise() -> tuple[str, JoseSigner]:
+def new_pairwise(alg: str = "EdDSA") -> tuple[str, JoseSigner]:
     """A fresh pairwise pseudonym: its ``did:jwk`` identifier and its signer.
 
     The identifier encodes the public JWK with only its required members, so
-    that nothing but the key itself is in it (no ``kid``, no ``use``).
+    that nothing but the key itself is in it (no ``kid``, no ``use``), in
+    RFC 8785 form: the one spelling of a did:jwk (spec §3.1).
+
+    Raises:
+        ValueError: ``alg`` is not EdDSA or ES256.
     """
-    private = _private_jwk("EdDSA")
-    public = {"crv": private["crv"], "kty": private["kty"], "x": private["x"]}
+    private = _private_jwk(alg)
+    members = _THUMBPRINT_MEMBERS["OKP" if alg == "EdDSA" else "EC"]
+    public = {name: private[name] for name in members}
     identifier = "did:jwk:" + b64url(canonical_json(public))
-    return identifier, JoseSigner("EdDSA", identifier + "#0", private)
+    return identifier, JoseSigner(alg, identifier + "#0", private)
+
+
+def non_canonical_did_jwk(identifier: str) -> str:
+    """The same key under another did:jwk spelling: members reversed, with spaces.
+
+    A receiver must refuse it (spec §3.1, VRM-SIG-026): one key, one identifier.
+
+    Raises:
+        ValueError: ``identifier`` is not a did:jwk.
+    """
+    if not identifier.startswith("did:jwk:"):
+        raise ValueError(f"{identifier!r} is not a did:jwk")
+    encoded = identifier[len("did:jwk:") :]
+    members = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    spelled = json.dumps(dict(reversed(list(members.items())))).encode()
+    return "did:jwk:" + b64url(spelled)

@@ -236,8 +236,8 @@ class VendorSide:
         self.session = session
         self.vendors: list[SuiteVendor] = []
 
-    async def add_vendor(self, name: str) -> SuiteVendor:
-        """Start one more vendor server.
+    async def add_vendor(self, name: str, *, alg: str = "EdDSA") -> SuiteVendor:
+        """Start one more vendor server, signing with a fresh key of ``alg``.
 
         Raises:
             HarnessError: its port could not be bound.
@@ -253,7 +253,7 @@ class VendorSide:
             return None
 
         core = InboxCore(self.session, no_url_senders)
-        vendor = SuiteVendor(name, server, new_key("EdDSA"), core)
+        vendor = SuiteVendor(name, server, new_key(alg), core)
 
         async def discovery(request: web.Request, body: bytes) -> web.Response:
             return web.json_response(vendor.discovery())

@@ -14,7 +14,10 @@ from fixed labels below: never use them for anything else.
 
 Attack tokens are assembled byte by byte here, not by the library's signer
 (which refuses to make them); signatures come from the library's keys
-(``cryptography`` underneath), HMAC from the standard library.
+(``cryptography`` underneath), HMAC from the standard library. The Ed25519
+forgeries (keys and signatures nobody owns, spec §8.2, §8.4) are computed
+with libsodium's point and scalar operations (PyNaCl): this module adds no
+arithmetic of its own beyond adding the group order to a scalar.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from nacl import bindings as sodium
 
 from vrm_protocol.canonical import b64url_decode, b64url_encode, canonical_json, message_digest
-from vrm_protocol.keys import PairwiseIdentity, SigningKey, did_jwk_identifier
+from vrm_protocol.keys import PairwiseIdentity, SigningKey, did_jwk_identifier, thumbprint
 from vrm_protocol.vocabulary import MESSAGE_TYP
 
 __all__ = ["JOSE_DIR", "KEYS_FILE_NAME", "build_vectors", "main", "vector_keys", "write_vectors"]
@@ -57,6 +61,46 @@ _VENDOR_P256: Final = {
     "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
     "d": "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI",
 }
+
+
+#: The order L of the edwards25519 prime-order subgroup (RFC 8032 §5.1).
+_ED25519_ORDER: Final = 2**252 + 27742317777372353535851937790883648493
+#: The order n of the P-256 group (SEC 2 §2.4.2).
+_P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+#: The identity point (0, 1), of order 1: every scalar multiple of it is itself.
+_IDENTITY: Final = bytes([1]) + bytes(31)
+#: The identity again, written with y = p + 1 (not canonical).
+_IDENTITY_NON_CANONICAL: Final = bytes.fromhex(
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"
+)
+#: A point of order 8 (C2SP/CCTV's list of low-order encodings).
+_ORDER_EIGHT: Final = bytes.fromhex(
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"
+)
+
+
+def _ed25519_scalar(seed: bytes) -> bytes:
+    """The secret scalar of an Ed25519 seed (RFC 8032 §5.1.5), reduced mod L."""
+    digest = bytearray(hashlib.sha512(seed).digest()[:32])
+    digest[0] &= 248
+    digest[31] &= 127
+    digest[31] |= 64
+    return sodium.crypto_core_ed25519_scalar_reduce(bytes(digest) + bytes(32))
+
+
+def _challenge(point_r: bytes, public: bytes, message: bytes) -> bytes:
+    """H(R || A || M) mod L, as RFC 8032 §5.1.7 computes it."""
+    return sodium.crypto_core_ed25519_scalar_reduce(
+        hashlib.sha512(point_r + public + message).digest()
+    )
+
+
+def _okp(public: bytes) -> dict[str, str]:
+    return {"crv": "Ed25519", "kty": "OKP", "x": b64url_encode(public)}
+
+
+def _did_jwk_kid(public_members: Mapping[str, Any]) -> str:
+    return "did:jwk:" + b64url_encode(canonical_json(dict(public_members))) + "#0"
 
 
 def _ed25519_from_label(label: str) -> SigningKey:
@@ -411,6 +455,163 @@ def build_vectors() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
         "An ES256 signature in DER (ASN.1) encoding instead of the 64-byte R || S.",
         "VRM-SIG-003",
         _assemble(_header(p256), vendor_payload, lambda data: _der_signature(_VENDOR_P256, data)),
+        invalid("bad-signature"),
+    )
+
+    # -- keys nobody owns (spec §8.4, VRM-SIG-022) --
+    small_kid = _did_jwk_kid(_okp(_IDENTITY))
+    add(
+        "key-small-order-did-jwk",
+        "A did:jwk of the identity point (small order), with R = identity and S = 0: a "
+        "'signature' over any message that a verifier checking neither A nor R accepts. "
+        "The key is refused on import.",
+        "VRM-SIG-022",
+        _assemble(
+            {"alg": "EdDSA", "kid": small_kid, "typ": MESSAGE_TYP},
+            canonical_json(_payload(small_kid[:-2], vendor_id)),
+            lambda data: _IDENTITY + bytes(32),
+        ),
+        invalid("unknown-key"),
+        jwks=no_keys,
+    )
+    odd_kid = _did_jwk_kid(_okp(_IDENTITY_NON_CANONICAL))
+    add(
+        "key-non-canonical-point",
+        "A did:jwk whose x is the identity written with y = p + 1 (not canonical, and of "
+        "small order), with R = identity and S = 0. The key is refused on import.",
+        "VRM-SIG-022",
+        _assemble(
+            {"alg": "EdDSA", "kid": odd_kid, "typ": MESSAGE_TYP},
+            canonical_json(_payload(odd_kid[:-2], vendor_id)),
+            lambda data: _IDENTITY + bytes(32),
+        ),
+        invalid("unknown-key"),
+        jwks=no_keys,
+    )
+    mixed_seed = hashlib.sha256(b"vrm-protocol test vectors: mixed-order key").digest()
+    mixed_scalar = _ed25519_scalar(mixed_seed)
+    mixed_public = sodium.crypto_core_ed25519_add(
+        sodium.crypto_scalarmult_ed25519_base_noclamp(mixed_scalar), _ORDER_EIGHT
+    )
+    mixed_kid = _did_jwk_kid(_okp(mixed_public))
+    mixed_header = {"alg": "EdDSA", "kid": mixed_kid, "typ": MESSAGE_TYP}
+    mixed_payload = canonical_json(_payload(mixed_kid[:-2], vendor_id))
+
+    def mixed_sign(data: bytes) -> bytes:
+        # The key holder tries nonces until H(R, A', M) is a multiple of 8: then
+        # the order-8 part of A' vanishes and S = r + H·a verifies without the
+        # cofactor, while a cofactored verifier may differ on other messages.
+        for counter in range(4096):
+            nonce = sodium.crypto_core_ed25519_scalar_reduce(
+                hashlib.sha512(mixed_seed + counter.to_bytes(4, "big")).digest()
+            )
+            point_r = sodium.crypto_scalarmult_ed25519_base_noclamp(nonce)
+            h = _challenge(point_r, mixed_public, data)
+            if h[0] % 8 == 0:
+                scalar_s = sodium.crypto_core_ed25519_scalar_add(
+                    nonce, sodium.crypto_core_ed25519_scalar_mul(h, mixed_scalar)
+                )
+                return point_r + scalar_s
+        raise AssertionError("no nonce found")  # pragma: no cover - one in eight works
+
+    add(
+        "key-mixed-order-did-jwk",
+        "A did:jwk of a prime-order key plus a point of order 8 (mixed order), with a "
+        "signature its holder made to verify without the cofactor. A key with a small-order "
+        "component lets its holder sign what some verifiers refuse, and deny it later: the "
+        "key is refused on import.",
+        "VRM-SIG-022",
+        _assemble(mixed_header, mixed_payload, mixed_sign),
+        invalid("unknown-key"),
+        jwks=no_keys,
+    )
+    small_order_jwk = {**_okp(_ORDER_EIGHT), "alg": "EdDSA", "use": "sig"}
+    small_order_jwk["kid"] = thumbprint(small_order_jwk)
+    add(
+        "key-small-order-in-jwks",
+        "A correct signature by a key the receiver knows, but the JWKS that publishes it also "
+        "holds a key of small order: the key set is refused whole.",
+        "VRM-SIG-022",
+        _assemble(_header(ed), vendor_payload, ed.sign),
+        invalid("unknown-key"),
+        jwks={"keys": [*receiver_keys["keys"], small_order_jwk]},
+    )
+    buyer_members = buyer.public().public_members()
+    reordered_did = (
+        "did:jwk:"
+        + b64url_encode(json.dumps(dict(reversed(list(buyer_members.items())))).encode())
+        + "#0"
+    )
+    add(
+        "did-jwk-non-canonical",
+        "The buyer's own key under a did:jwk spelled another way (members reordered, with "
+        "spaces), correctly signed: one key has one did:jwk, and any other spelling is refused.",
+        "VRM-SIG-026",
+        _assemble(
+            _header(buyer, kid=reordered_did),
+            canonical_json(_payload(reordered_did[:-2], vendor_id)),
+            buyer.sign,
+        ),
+        invalid("unknown-key"),
+        jwks=no_keys,
+    )
+
+    # -- signatures nobody made (spec §8.2, VRM-SIG-023, VRM-SIG-024) --
+    ed_public = b64url_decode(_VENDOR_ED25519["x"])
+    ed_scalar = _ed25519_scalar(b64url_decode(_VENDOR_ED25519["d"]))
+
+    def small_order_r(point_r: bytes) -> Signer:
+        def sign(data: bytes) -> bytes:
+            # S·B = R + H·A holds with S = H·a when R is the identity: no nonce at all.
+            scalar_s = sodium.crypto_core_ed25519_scalar_mul(
+                _challenge(point_r, ed_public, data), ed_scalar
+            )
+            return point_r + scalar_s
+
+        return sign
+
+    add(
+        "signature-small-order-r",
+        "An EdDSA signature under the receiver's known key whose R is the identity point "
+        "(small order) and S = H(R, A, M)·a: it satisfies S·B = R + H·A, but R must not be of "
+        "small order.",
+        "VRM-SIG-023",
+        _assemble(_header(ed), vendor_payload, small_order_r(_IDENTITY)),
+        invalid("bad-signature"),
+    )
+    add(
+        "signature-non-canonical-r",
+        "As signature-small-order-r, with R written non-canonically (the identity with y = p + 1).",
+        "VRM-SIG-023",
+        _assemble(_header(ed), vendor_payload, small_order_r(_IDENTITY_NON_CANONICAL)),
+        invalid("bad-signature"),
+    )
+
+    def unreduced(data: bytes) -> bytes:
+        signature = ed.sign(data)
+        scalar_s = int.from_bytes(signature[32:], "little") + _ED25519_ORDER
+        return signature[:32] + scalar_s.to_bytes(32, "little")
+
+    add(
+        "signature-s-not-reduced",
+        "A valid EdDSA signature with L added to S: the same equation holds, but S must be "
+        "less than L (RFC 8032 §5.1.7), or every signature would have a second spelling.",
+        "VRM-SIG-023",
+        _assemble(_header(ed), vendor_payload, unreduced),
+        invalid("bad-signature"),
+    )
+
+    def high_s(data: bytes) -> bytes:
+        signature = p256.sign(data)  # low-S, as the profile sends
+        scalar_s = _P256_ORDER - int.from_bytes(signature[32:], "big")
+        return signature[:32] + scalar_s.to_bytes(32, "big")
+
+    add(
+        "es256-high-s",
+        "The high-S twin (r, n - s) of a valid ES256 signature: it verifies as plain ECDSA, "
+        "but would give the same message a second token and digest. Only low-S is accepted.",
+        "VRM-SIG-024",
+        _assemble(_header(p256), vendor_payload, high_s),
         invalid("bad-signature"),
     )
 

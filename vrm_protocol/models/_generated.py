@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``vrm schemas generate``; ``vrm schemas generate --check``
-fails when this file and the schemas disagree. Source digest: sha256:2da984edac8029ee.
+fails when this file and the schemas disagree. Source digest: sha256:116c46fd4fe9a6e7.
 """
 
 from types import MappingProxyType
@@ -168,14 +168,16 @@ A message's globally unique id: `urn:uuid:` followed by a lowercase UUID, genera
 Timestamp: TypeAlias = Annotated[
     JsonStr,
     StringConstraints(
-        max_length=20, pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+        max_length=20, pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9]Z$"
     ),
     conforms_to("date-time"),
 ]
 """Timestamp.
 
 An instant: RFC 3339 date-time in UTC with a `Z` designator and whole seconds, e.g.
-`2026-11-23T10:00:00Z` (spec §5.1).
+`2026-11-23T10:00:00Z` (spec §5.1). A date that does not exist and a leap second (second `60`)
+are not instants: the pattern allows seconds `00` to `59` only, and the `date-time` format
+refuses 30 February (spec §9.1).
 """
 
 
