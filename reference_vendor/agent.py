@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -66,7 +67,7 @@ from reference_vendor.store import (
 from vrm_protocol.attestations import verify_attestation
 from vrm_protocol.codec import decode
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
-from vrm_protocol.http_binding import INBOX_PATH, verify_poll_token
+from vrm_protocol.http_binding import INBOX_PATH, RateLimiter, verify_poll_token
 from vrm_protocol.keys import KeySet, SigningKey, key_resolver
 from vrm_protocol.state_machine import Relationship
 from vrm_protocol.vocabulary import MessageType, Role
@@ -183,10 +184,18 @@ class VendorAgent:
         store: its CRM store.
         clock: its clock (the test driver may shift it).
         key: its signing key (published in its JWKS).
+        sender_limiter: the per-sender budget, charged once a message's signature
+            verified (spec §11.6); none when absent.
     """
 
     def __init__(
-        self, config: VendorConfig, store: VendorStore, clock: AgentClock, key: SigningKey
+        self,
+        config: VendorConfig,
+        store: VendorStore,
+        clock: AgentClock,
+        key: SigningKey,
+        *,
+        sender_limiter: RateLimiter | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -199,6 +208,7 @@ class VendorAgent:
         self.trusted_issuers: dict[str, KeySet | None] = {
             issuer.id: KeySet.from_jwks(issuer.jwks) for issuer in self.catalogue.trusted_issuers
         }
+        self.sender_limiter = sender_limiter
         self._locks = _KeyedLocks()
         self.outbox_ready = asyncio.Event()
         self.delivery_lock = asyncio.Lock()
@@ -214,7 +224,8 @@ class VendorAgent:
 
         Raises:
             RemoteProtocolError: the message is rejected (the code of the first
-                stage that failed); nothing was stored.
+                stage that failed, or RATE_LIMITED once the verified sender is over
+                its budget); nothing was stored.
         """
         original = await self.store.call(self.store.receipt_for_digest, message_digest(token))
         if original is not None:
@@ -223,6 +234,11 @@ class VendorAgent:
             return InboxAnswer(200, original)
         now = self.clock.now()
         inbound = self._decode(token, now)
+        if self.sender_limiter is not None:
+            # spec §11.6 (VRM-HTTP-018): a budget kept per key or sender is charged
+            # only after the signature verified and the key was bound to `from`, so
+            # junk naming a victim's key cannot spend the victim's budget.
+            self.sender_limiter.check(inbound.sender, time.monotonic())
         async with self._locks.hold(inbound.sender, inbound.thread, inbound.id):
             known = await self.store.call(self.store.inbound_digest, inbound.sender, inbound.id)
             replayed = (

@@ -28,11 +28,8 @@ commits in one transaction, leaves nothing half-written.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hmac
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -68,7 +65,6 @@ log = logging.getLogger(__name__)
 CONFIG = web.AppKey("config", VendorConfig)
 AGENT = web.AppKey("agent", VendorAgent)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
-KEY_LIMITER = web.AppKey("key_limiter", RateLimiter)
 ADDRESS_LIMITER = web.AppKey("address_limiter", RateLimiter)
 
 #: The operator's routes (enabled by ``operator_token``).
@@ -112,20 +108,6 @@ def _internal_error(request: web.Request) -> web.Response:
     return _problem(error, request)
 
 
-def _header_kid(token: bytes) -> str | None:
-    """The protected header's ``kid``, read only to pick a rate-limit bucket
-    (the pipeline judges the header)."""
-    segment = token.split(b".", 1)[0]
-    if len(segment) > 4096:
-        return None
-    try:
-        header = json.loads(base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error):
-        return None
-    kid = header.get("kid") if isinstance(header, dict) else None
-    return kid if isinstance(kid, str) else None
-
-
 async def _read_body(request: web.Request, limit: int) -> bytes:
     """Read at most ``limit`` bytes of the body; more is ``payload-too-large``.
 
@@ -159,11 +141,11 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         check_inbox_request(
             request.headers.get("Content-Type"), request.content_length, max_message_bytes=limit
         )
+        # spec §11.6 (VRM-HTTP-018): before the signature is verified only the
+        # address is charged; the sender's own budget is charged by the agent once
+        # the pipeline verified who sent the message. Nothing here parses the token.
         app[ADDRESS_LIMITER].check(request.remote or "unknown", time.monotonic())
         token = (await _read_body(request, limit)).strip()
-        kid = _header_kid(token)
-        if kid is not None:
-            app[KEY_LIMITER].check(kid, time.monotonic())
         answer = await agent.receive(token)
     except ProtocolError as error:
         return _problem(error, request)
@@ -332,7 +314,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store = SqliteVendorStore(config.data_dir / STORE_FILE)
     key = load_or_create_key(config.data_dir / KEY_FILE)
-    agent = VendorAgent(config, store, AgentClock(), key)
+    agent = VendorAgent(
+        config,
+        store,
+        AgentClock(),
+        key,
+        sender_limiter=RateLimiter(config.rate_per_second, config.burst),
+    )
     if config.test_mode:
         await agent.restore_clock_offset()
     app[AGENT] = agent
@@ -366,7 +354,6 @@ def create_app(config: VendorConfig) -> web.Application:
     # The inbox bounds its own body; this bounds the test driver's JSON bodies.
     app = web.Application(client_max_size=limits.max_message_bytes + 1024)
     app[CONFIG] = config
-    app[KEY_LIMITER] = RateLimiter(config.rate_per_second, config.burst)
     app[ADDRESS_LIMITER] = RateLimiter(config.address_rate_per_second, config.address_burst)
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_get(DISCOVERY_PATH, discovery)

@@ -156,10 +156,12 @@ class RateLimiter:
     """A token bucket per key: at most ``burst`` messages at once, refilled at
     ``rate_per_second`` (spec §11.6).
 
-    Sans-IO: the caller passes a monotonic ``now`` in seconds.  Agents key it by
-    the JWS ``kid`` (read from the protected header before the payload is
-    parsed) and by the peer address, so that a sender minting fresh pseudonyms
-    is still held by the address bucket.
+    Sans-IO: the caller passes a monotonic ``now`` in seconds.  Agents keep one
+    keyed by the peer address, charged before anything is parsed, and one keyed
+    by the sender, charged only once the message's signature has verified and
+    its key is bound to ``from`` (spec §11.6, VRM-HTTP-018): a sender minting
+    fresh pseudonyms is still held by the address bucket, and junk naming a
+    victim's ``kid`` cannot spend the victim's budget.
     """
 
     rate_per_second: float

@@ -1,0 +1,84 @@
+"""Regression tests of issue 9 for the reference vendor: hostile input at the HTTP
+binding, rate limits that a stranger cannot turn against a victim, every non-2xx
+answer as problem details (spec §11).
+
+Real application, real SQLite store and keys on disk; buyers sign with the library.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from conformance.peers import bodies
+from reference_vendor.app import create_app
+from reference_vendor.config import VendorConfig
+from tests.vendor.conftest import Buyer
+from vrm_protocol.canonical import b64url_encode
+from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE
+
+Client = TestClient[web.Request, web.Application]
+
+
+async def _problem(response: Any) -> dict[str, Any]:
+    """The RFC 9457 body of ``response``, after checking its media type and status."""
+    body = await response.read()
+    assert response.content_type == "application/problem+json", (response.status, body[:300])
+    document = json.loads(body)
+    assert document["status"] == response.status
+    assert document["type"].endswith("/" + document["code"])
+    return dict(document)
+
+
+def _junk_token(kid: str, *, header_extra: bytes = b"") -> bytes:
+    """A token that names ``kid`` but was not signed by its key."""
+    kid_member = json.dumps(kid).encode()
+    header = b'{"alg":"EdDSA","kid":' + kid_member + header_extra + b',"typ":"vrm+jws"}'
+    payload = b'{"junk":true}'
+    return (b64url_encode(header) + "." + b64url_encode(payload) + "." + "A" * 86).encode()
+
+
+# -- D8: nothing parses attacker bytes outside the pipeline; per-key budgets after verification --
+
+
+async def test_a_deeply_nested_header_is_refused_by_the_pipeline_not_a_500(
+    vendor: Client, new_buyer: Callable[[], Buyer]
+) -> None:
+    buyer = new_buyer()
+    # Beyond the interpreter's recursion limit, yet a header of under 4 KiB: small
+    # enough for any header peek to try it (the peek it broke skipped longer ones).
+    depth = 1_400
+    nested = b',"x":' + b"[" * depth + b"]" * depth
+    token = _junk_token(buyer.identity.signing_key.kid, header_extra=nested)
+    response = await vendor.post(
+        "/vrm/inbox", data=token, headers={"Content-Type": MESSAGE_MEDIA_TYPE}
+    )
+    problem = await _problem(response)
+    assert (problem["status"], problem["code"]) == (400, "nesting-too-deep")
+
+
+async def test_junk_tokens_naming_a_victims_kid_do_not_lock_the_victim_out(
+    aiohttp_client: Any, make_config: Callable[..., VendorConfig]
+) -> None:
+    # A per-key budget of 2: before the fix, junk charged the victim's bucket.
+    vendor = await aiohttp_client(create_app(make_config(burst=2, rate_per_second=0.001)))
+    victim = Buyer(vendor)
+    kid = victim.identity.signing_key.kid
+    for _ in range(5):
+        response = await vendor.post(
+            "/vrm/inbox", data=_junk_token(kid), headers={"Content-Type": MESSAGE_MEDIA_TYPE}
+        )
+        assert (await _problem(response))["code"] == "bad-signature"
+    rfi = victim.compose("personal-rfi", bodies.personal_rfi_body(victim.now()))
+    status, body, _ = await victim.send(rfi)
+    assert status == 202, body
+    # The victim's own budget still holds her: it is charged once she is verified.
+    second = victim.compose("personal-rfi", bodies.personal_rfi_body(victim.now()))
+    assert (await victim.send(second))[0] == 202
+    third = victim.compose("personal-rfi", bodies.personal_rfi_body(victim.now()))
+    status, body, _ = await victim.send(third)
+    assert (status, json.loads(body)["code"]) == (429, "rate-limited")
