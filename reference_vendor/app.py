@@ -49,10 +49,12 @@ from vrm_protocol.http_binding import (
     INBOX_PATH,
     JWKS_PATH,
     MAILBOX_PATH,
+    POLL_AUTH_SCHEME,
     TEST_DRIVER_PREFIX,
     RateLimiter,
     check_inbox_request,
     discovery_document,
+    parse_cursor,
     poll_token_from_authorization,
     problem_response,
 )
@@ -166,15 +168,15 @@ async def mailbox(request: web.Request) -> web.Response:
     """``GET /vrm/mailbox?after=N`` with a signed poll token (spec §11.4)."""
     agent = request.app[AGENT]
     try:
+        # spec §11.4: credentials first (401 names the scheme), then the query.
         token = poll_token_from_authorization(request.headers.get("Authorization"))
-        after_text = request.query.get("after")
-        try:
-            after = int(after_text) if after_text is not None else None
-        except ValueError as error:
-            raise RemoteProtocolError(ErrorCode.SCHEMA_INVALID, "after is an integer") from error
+        after = parse_cursor(request.query.getall("after", []))
         document = await agent.mailbox(token, after)
     except ProtocolError as error:
-        return _problem(error, request)
+        response = _problem(error, request)
+        if error.code is ErrorCode.AUTHENTICATION_REQUIRED:
+            response.headers["WWW-Authenticate"] = POLL_AUTH_SCHEME
+        return response
     except Exception:
         log.exception("mailbox: unexpected failure")
         return _internal_error(request)

@@ -51,6 +51,7 @@ __all__ = [
     "INBOX_PATH",
     "JWKS_PATH",
     "MAILBOX_PATH",
+    "MAX_CURSOR",
     "MAX_POLL_LIFETIME",
     "POLL_AUTH_SCHEME",
     "POLL_TYP",
@@ -63,6 +64,7 @@ __all__ = [
     "discovery_document",
     "mailbox_page",
     "make_poll_token",
+    "parse_cursor",
     "poll_token_from_authorization",
     "problem_response",
     "receipt_body",
@@ -83,6 +85,9 @@ POLL_AUTH_SCHEME: Final = "VRM-Poll"
 #: The longest a poll token may live: long enough for one poll, short enough
 #: that a leaked token is useless soon (spec §11.4).
 MAX_POLL_LIFETIME: Final = timedelta(minutes=5)
+#: The largest mailbox cursor (spec §11.4): the largest integer every JSON
+#: implementation represents exactly (I-JSON, RFC 7493 §2.2).
+MAX_CURSOR: Final = 2**53 - 1
 
 
 def check_inbox_request(
@@ -139,16 +144,47 @@ def poll_token_from_authorization(header_value: str | None) -> bytes:
     """Extract the poll token from an ``Authorization`` header (spec §11.4).
 
     Raises:
-        RemoteProtocolError: ``INVALID_HEADER`` when the header is absent or not
-            of the ``VRM-Poll`` scheme.
+        RemoteProtocolError: ``AUTHENTICATION_REQUIRED`` when the header is
+            absent, of another scheme or carries no token (spec §11.4,
+            VRM-HTTP-020); the answer names the scheme in ``WWW-Authenticate``.
     """
     scheme, _, token = (header_value or "").partition(" ")
     if scheme != POLL_AUTH_SCHEME or not token.strip():
         raise RemoteProtocolError(
-            ErrorCode.INVALID_HEADER,
+            ErrorCode.AUTHENTICATION_REQUIRED,
             f"mailbox requests need 'Authorization: {POLL_AUTH_SCHEME} <signed poll token>'",
         )
     return token.strip().encode("ascii", errors="replace")
+
+
+def parse_cursor(values: Sequence[str]) -> int | None:
+    """The mailbox cursor from the values of the ``after`` query parameter (spec §11.4).
+
+    ``None`` when the parameter is absent. The cursor is written in ASCII
+    decimal digits, at most :data:`MAX_CURSOR` (so it fits every store's
+    integers and every JSON number); a sign, a space, another script's digits,
+    an empty value or a second ``after`` are refused, never guessed at.
+
+    Raises:
+        RemoteProtocolError: ``INVALID_REQUEST`` (VRM-HTTP-019).
+    """
+    if not values:
+        return None
+    if len(values) > 1:
+        raise RemoteProtocolError(ErrorCode.INVALID_REQUEST, "give the cursor after once")
+    text = values[0]
+    # str.isdigit() and int() take digits of every script: only ASCII 0-9 here.
+    if not (0 < len(text) <= len(str(MAX_CURSOR)) and text.isascii() and text.isdigit()):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST,
+            f"after is a decimal integer from 0 to {MAX_CURSOR}, not {text[:40]!r}",
+        )
+    cursor = int(text)
+    if cursor > MAX_CURSOR:
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, f"after is at most {MAX_CURSOR}, not {cursor}"
+        )
+    return cursor
 
 
 @dataclass

@@ -27,6 +27,7 @@ from vrm_protocol.http_binding import (
     INBOX_PATH,
     JWKS_PATH,
     MAILBOX_PATH,
+    MAX_CURSOR,
     MAX_POLL_LIFETIME,
     POLL_AUTH_SCHEME,
     POLL_TYP,
@@ -38,6 +39,7 @@ from vrm_protocol.http_binding import (
     discovery_document,
     mailbox_page,
     make_poll_token,
+    parse_cursor,
     poll_token_from_authorization,
     problem_response,
     receipt_body,
@@ -386,10 +388,13 @@ def test_poll_token_is_read_from_the_vrm_poll_authorization_scheme(
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer abc", "VRM-Poll", "VRM-Poll   "])
-def test_authorization_without_a_poll_token_is_invalid_header(header: str | None) -> None:
+def test_authorization_without_a_poll_token_is_authentication_required(
+    header: str | None,
+) -> None:
     with pytest.raises(RemoteProtocolError) as caught:
         poll_token_from_authorization(header)
-    assert caught.value.code is ErrorCode.INVALID_HEADER
+    assert caught.value.code is ErrorCode.AUTHENTICATION_REQUIRED
+    assert caught.value.http_status == 401
 
 
 # -- mailbox_page (spec §11.4) ------------------------------------------------------------------
@@ -599,3 +604,36 @@ def test_binding_paths_are_the_spec_paths() -> None:
         "/vrm/inbox",
         "/vrm/mailbox",
     )
+
+
+# -- parse_cursor (spec §11.4) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "cursor"),
+    [([], None), (["0"], 0), (["0042"], 42), ([str(MAX_CURSOR)], MAX_CURSOR)],
+)
+def test_the_mailbox_cursor_is_ascii_decimal_within_its_range(
+    values: list[str], cursor: int | None
+) -> None:
+    assert parse_cursor(values) == cursor
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [str(MAX_CURSOR + 1)],
+        ["99999999999999999999999"],
+        ["-1"],
+        ["+1"],
+        [" 1"],
+        [""],
+        ["1e3"],
+        ["\u0663"],  # ARABIC-INDIC DIGIT THREE: int() takes it
+        ["1", "2"],
+    ],
+)
+def test_any_other_cursor_is_an_invalid_request(values: list[str]) -> None:
+    with pytest.raises(RemoteProtocolError) as caught:
+        parse_cursor(values)
+    assert caught.value.code is ErrorCode.INVALID_REQUEST

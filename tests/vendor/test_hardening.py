@@ -17,8 +17,9 @@ from aiohttp.test_utils import TestClient
 from conformance.peers import bodies
 from reference_vendor.app import create_app
 from reference_vendor.config import VendorConfig
-from tests.vendor.conftest import Buyer
+from tests.vendor.conftest import VENDOR_ID, Buyer
 from vrm_protocol.canonical import b64url_encode
+from vrm_protocol.http_binding import POLL_AUTH_SCHEME, make_poll_token
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE
 
 Client = TestClient[web.Request, web.Application]
@@ -82,3 +83,51 @@ async def test_junk_tokens_naming_a_victims_kid_do_not_lock_the_victim_out(
     third = victim.compose("personal-rfi", bodies.personal_rfi_body(victim.now()))
     status, body, _ = await victim.send(third)
     assert (status, json.loads(body)["code"]) == (429, "rate-limited")
+
+
+# -- the mailbox: every query parameter validated, credentials required --------------------------
+
+
+async def _poll_headers(buyer: Buyer, after: int = 0) -> dict[str, str]:
+    token = make_poll_token(
+        buyer.identity.signing_key,
+        poller=buyer.id,
+        mailbox_owner=VENDOR_ID,
+        after=after,
+        now=buyer.now(),
+    )
+    return {"Authorization": f"{POLL_AUTH_SCHEME} {token.decode()}"}
+
+
+async def test_a_mailbox_cursor_out_of_range_or_malformed_is_an_invalid_request(
+    vendor: Client, new_buyer: Callable[[], Buyer]
+) -> None:
+    buyer = new_buyer()
+    rfi = buyer.compose("personal-rfi", bodies.personal_rfi_body(buyer.now()))
+    assert (await buyer.send(rfi))[0] == 202
+    headers = await _poll_headers(buyer)
+    for query in (
+        "after=99999999999999999999",  # beyond SQLite's 64-bit integers: a 500 before
+        "after=9007199254740992",  # 2^53: beyond the cursor's range
+        "after=-1",
+        "after=abc",
+        "after=%D9%A3",  # an Arabic-Indic digit three, which int() would take
+        "after=+1",
+        "after=",
+        "after=1&after=2",
+    ):
+        response = await vendor.get(f"/vrm/mailbox?{query}", headers=headers)
+        problem = await _problem(response)
+        assert (problem["status"], problem["code"]) == (400, "invalid-request"), query
+    response = await vendor.get("/vrm/mailbox?after=9007199254740991", headers=headers)
+    assert response.status == 200
+    assert (await response.json())["messages"] == []
+    assert [reply.type for reply in await buyer.poll()] == ["offer"]
+
+
+async def test_a_mailbox_request_without_poll_credentials_is_401(vendor: Client) -> None:
+    for headers in ({}, {"Authorization": "Bearer abc"}, {"Authorization": "VRM-Poll"}):
+        response = await vendor.get("/vrm/mailbox?after=0", headers=headers)
+        problem = await _problem(response)
+        assert (problem["status"], problem["code"]) == (401, "authentication-required"), headers
+        assert response.headers["WWW-Authenticate"] == POLL_AUTH_SCHEME

@@ -214,8 +214,8 @@ async def test_mailbox_needs_a_valid_poll_token(
     vendor: Client, new_buyer: Callable[[], Buyer]
 ) -> None:
     response = await vendor.get("/vrm/mailbox?after=0")
-    assert response.status == 400
-    assert (await response.json())["code"] == "invalid-header"
+    assert response.status == 401
+    assert (await response.json())["code"] == "authentication-required"
     buyer = new_buyer()
     other = new_buyer()
     rfi = buyer.compose("personal-rfi", bodies.personal_rfi_body(buyer.now()))
