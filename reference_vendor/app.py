@@ -30,9 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -58,6 +59,7 @@ from vrm_protocol.http_binding import (
     poll_token_from_authorization,
     problem_response,
 )
+from vrm_protocol.limits import check_nesting
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, MessageType
 
 __all__ = ["AGENT", "CONFIG", "create_app"]
@@ -71,6 +73,8 @@ ADDRESS_LIMITER = web.AppKey("address_limiter", RateLimiter)
 
 #: The operator's routes (enabled by ``operator_token``).
 OPERATOR_PREFIX = "/vrm/operator"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _M = MessageType
 #: What a vendor takes in its inbox (spec §6), and what it sends.
@@ -94,13 +98,20 @@ THIRD_PARTY_SENDS = (
 
 
 def _problem(error: ProtocolError, request: web.Request) -> web.Response:
-    retry = error.extra.pop("retry_after", None) if error.code is ErrorCode.RATE_LIMITED else None
+    """``error`` as RFC 9457 problem details (spec §11.5), with the headers its
+    status calls for: ``Retry-After`` on 429 and 503, ``WWW-Authenticate`` on 401."""
+    extra = error.extra
+    retry = extra.pop("retry_after", None)
+    challenge = extra.pop("www_authenticate", None)
     rendered = problem_response(
         error,
         instance=request.path,
         retry_after_seconds=int(retry) if isinstance(retry, int) else None,
     )
-    return web.Response(status=rendered.status, body=rendered.body, headers=rendered.headers)
+    response = web.Response(status=rendered.status, body=rendered.body, headers=rendered.headers)
+    if isinstance(challenge, str):
+        response.headers["WWW-Authenticate"] = challenge
+    return response
 
 
 def _internal_error(request: web.Request) -> web.Response:
@@ -108,6 +119,52 @@ def _internal_error(request: web.Request) -> web.Response:
         ErrorCode.INTERNAL_ERROR, "the vendor failed to process the message; nothing was applied"
     )
     return _problem(error, request)
+
+
+#: The registry code for each status aiohttp itself answers with (router, body limits).
+_STATUS_CODES: dict[int, ErrorCode] = {
+    400: ErrorCode.INVALID_REQUEST,
+    401: ErrorCode.AUTHENTICATION_REQUIRED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    408: ErrorCode.REQUEST_TIMEOUT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.TEMPORARILY_UNAVAILABLE,
+}
+
+
+@web.middleware
+async def problem_details(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every non-2xx answer of every route is problem details (spec §11.5, VRM-HTTP-013):
+    a protocol error keeps its code; what aiohttp raises itself (no route, a
+    method the route does not take, a body over the limit) gets the registry
+    code of its status, keeping ``Allow`` on 405; anything unexpected is
+    ``internal-error`` after one log line with its traceback."""
+    try:
+        return await handler(request)
+    except ProtocolError as error:
+        return _problem(error, request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        code = _STATUS_CODES.get(
+            error.status,
+            ErrorCode.INVALID_REQUEST if error.status < 500 else ErrorCode.INTERNAL_ERROR,
+        )
+        response = _problem(RemoteProtocolError(code, error.reason), request)
+        if "Allow" in error.headers:
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
+    except ConnectionError as error:
+        # The client went away mid-request (an aborted upload): nothing to answer
+        # and nothing went wrong here, so one line, not a traceback.
+        log.info("%s %s: the client went away: %s", request.method, request.path, error)
+        return _problem(RemoteProtocolError(ErrorCode.INVALID_REQUEST, str(error)), request)
+    except Exception:
+        log.exception("%s %s: unexpected failure", request.method, request.path)
+        return _internal_error(request)
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
@@ -151,9 +208,6 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         answer = await agent.receive(token)
     except ProtocolError as error:
         return _problem(error, request)
-    except Exception:
-        log.exception("inbox: unexpected failure")
-        return _internal_error(request)
     response = web.Response(status=answer.status, body=answer.receipt)
     response.content_type = MESSAGE_MEDIA_TYPE
     # Send the receipt before any reply can be delivered: a reply never
@@ -177,9 +231,6 @@ async def mailbox(request: web.Request) -> web.Response:
         if error.code is ErrorCode.AUTHENTICATION_REQUIRED:
             response.headers["WWW-Authenticate"] = POLL_AUTH_SCHEME
         return response
-    except Exception:
-        log.exception("mailbox: unexpected failure")
-        return _internal_error(request)
     return web.json_response(document)
 
 
@@ -215,13 +266,33 @@ async def jwks(request: web.Request) -> web.Response:
 # -- test driver (spec §14.3) -------------------------------------------------------------------
 
 
+#: The largest clock offset the driver takes: a century either way keeps every
+#: instant the agent computes (offer ends, retention ends) within the calendar.
+MAX_CLOCK_OFFSET_SECONDS = 100 * 366 * 24 * 3600
+
+
 async def _json_object(request: web.Request) -> dict[str, Any]:
+    """The JSON object of a driver or operator instruction.
+
+    The body is bounded in size like a message and its nesting checked on the
+    raw bytes by the library before ``json.loads`` sees it (spec §11.6), so a
+    hostile instruction cannot exhaust the parser's stack either.
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST (not a JSON object), or
+            PAYLOAD_TOO_LARGE / NESTING_TOO_DEEP.
+    """
+    limits = request.app[CONFIG].limits
+    body = await _read_body(request, limits.max_message_bytes)
+    check_nesting(body, limits)
     try:
-        document = await request.json()
+        document = json.loads(body)
     except ValueError as error:
-        raise web.HTTPBadRequest(text=f"a JSON object is expected: {error}") from error
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, f"a JSON object is expected: {error}"
+        ) from error
     if not isinstance(document, dict):
-        raise web.HTTPBadRequest(text="a JSON object is expected")
+        raise RemoteProtocolError(ErrorCode.INVALID_REQUEST, "a JSON object is expected")
     return document
 
 
@@ -229,8 +300,16 @@ async def driver_clock(request: web.Request) -> web.Response:
     """``POST /clock {"offsetSeconds": N}``: absolute offset from real time."""
     document = await _json_object(request)
     offset = document.get("offsetSeconds")
-    if not isinstance(offset, int) or isinstance(offset, bool):
-        raise web.HTTPBadRequest(text="offsetSeconds is an integer")
+    if (
+        not isinstance(offset, int)
+        or isinstance(offset, bool)
+        or abs(offset) > MAX_CLOCK_OFFSET_SECONDS
+    ):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST,
+            f"offsetSeconds is an integer of at most {MAX_CLOCK_OFFSET_SECONDS} either way",
+            path="/offsetSeconds",
+        )
     agent = request.app[AGENT]
     # What is in flight arrives before time jumps (see outbox.flush).
     await flush(agent, request.app[HTTP])
@@ -248,13 +327,20 @@ async def driver_service_notice(request: web.Request) -> web.Response:
     "proposals"?}``:
     prompt the vendor to send a service notice or programme offer (spec §14.3).
 
-    ``200`` when sent; ``409`` when the individual's preferences forbid it (the
-    refusal is recorded); ``404`` for an unknown relationship or programme.
+    ``200`` when sent; ``409`` ``illegal-transition`` (problem details with
+    ``sent: false`` and the ``reason``) when the individual's preferences or
+    the relationship's state forbid it (the refusal is recorded); ``404``
+    ``not-found`` for an unknown relationship or programme.
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST, NOT_FOUND or ILLEGAL_TRANSITION.
     """
     document = await _json_object(request)
     peer = document.get("peer", document.get("buyer"))
     if not isinstance(peer, str):
-        raise web.HTTPBadRequest(text="name the relationship: buyer (or peer) is a party id")
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "name the relationship: buyer (or peer) is a party id"
+        )
     options = {
         name: value if isinstance(value, str) else None
         for name in ("kind", "category", "programme", "summary")
@@ -262,21 +348,33 @@ async def driver_service_notice(request: web.Request) -> web.Response:
     }
     proposals = document.get("proposals") or []
     if not isinstance(proposals, list) or not all(isinstance(p, dict) for p in proposals):
-        raise web.HTTPBadRequest(text="proposals is a list of objects")
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "proposals is a list of objects", path="/proposals"
+        )
     try:
         outcome = await request.app[AGENT].send_notice(peer, proposals=proposals, **options)
     except LookupError as error:
-        raise web.HTTPNotFound(text=str(error)) from error
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
     except LocalProtocolError as error:
-        raise web.HTTPBadRequest(text=f"not a valid notice: {error}") from error
-    return web.json_response(
-        {"sent": outcome.sent, "id": outcome.message_id, "reason": outcome.reason},
-        status=200 if outcome.sent else 409,
-    )
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, f"not a valid notice: {error}"
+        ) from error
+    if not outcome.sent:
+        raise RemoteProtocolError(
+            ErrorCode.ILLEGAL_TRANSITION,
+            outcome.reason or "the notice was not sent",
+            extra={"sent": False, "reason": outcome.reason},
+        )
+    return web.json_response({"sent": True, "id": outcome.message_id, "reason": None})
 
 
 async def operator_service_notice(request: web.Request) -> web.Response:
-    """``POST /vrm/operator/service-notice``: the driver's instruction, for the operator."""
+    """``POST /vrm/operator/service-notice``: the driver's instruction, for the operator.
+
+    Raises:
+        RemoteProtocolError: AUTHENTICATION_REQUIRED without the operator's
+            bearer token; otherwise as :func:`driver_service_notice`.
+    """
     token = request.app[CONFIG].operator_token
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if (
@@ -284,7 +382,11 @@ async def operator_service_notice(request: web.Request) -> web.Response:
         or scheme != "Bearer"
         or not hmac.compare_digest(given.encode(), token.encode())
     ):
-        raise web.HTTPUnauthorized(text="operator routes need 'Authorization: Bearer <token>'")
+        raise RemoteProtocolError(
+            ErrorCode.AUTHENTICATION_REQUIRED,
+            "operator routes need 'Authorization: Bearer <token>'",
+            extra={"www_authenticate": "Bearer"},
+        )
     return await driver_service_notice(request)
 
 
@@ -354,7 +456,9 @@ def create_app(config: VendorConfig) -> web.Application:
     """
     limits = config.limits
     # The inbox bounds its own body; this bounds the test driver's JSON bodies.
-    app = web.Application(client_max_size=limits.max_message_bytes + 1024)
+    app = web.Application(
+        client_max_size=limits.max_message_bytes + 1024, middlewares=[problem_details]
+    )
     app[CONFIG] = config
     app[ADDRESS_LIMITER] = RateLimiter(config.address_rate_per_second, config.address_burst)
     app.cleanup_ctx.append(_lifecycle)

@@ -131,3 +131,54 @@ async def test_a_mailbox_request_without_poll_credentials_is_401(vendor: Client)
         problem = await _problem(response)
         assert (problem["status"], problem["code"]) == (401, "authentication-required"), headers
         assert response.headers["WWW-Authenticate"] == POLL_AUTH_SCHEME
+
+
+# -- every non-2xx answer is problem details (spec §11.5) --------------------------------------
+
+
+async def test_unknown_routes_and_methods_are_answered_with_problem_details(
+    vendor: Client,
+) -> None:
+    response = await vendor.get("/vrm/no-such-route")
+    problem = await _problem(response)
+    assert (problem["status"], problem["code"]) == (404, "not-found")
+    for method, path, allowed in (
+        ("GET", "/vrm/inbox", {"POST"}),
+        ("DELETE", "/.well-known/vrm", {"GET", "HEAD"}),
+        ("PUT", "/vrm/mailbox", {"GET", "HEAD"}),
+        ("GET", "/vrm/test-driver/clock", {"POST"}),
+    ):
+        response = await vendor.request(method, path)
+        problem = await _problem(response)
+        assert (problem["status"], problem["code"]) == (405, "method-not-allowed"), path
+        assert {m.strip() for m in response.headers["Allow"].split(",")} == allowed, path
+
+
+async def test_bad_driver_and_operator_instructions_are_problem_details(
+    aiohttp_client: Any, make_config: Callable[..., VendorConfig]
+) -> None:
+    vendor = await aiohttp_client(create_app(make_config(operator_token="s3cret")))
+    driver = "/vrm/test-driver"
+    for path, body, status, code in (
+        ("/clock", b"not json", 400, "invalid-request"),
+        ("/clock", b"[1]", 400, "invalid-request"),
+        ("/clock", b'{"offsetSeconds": "soon"}', 400, "invalid-request"),
+        # An offset beyond any calendar: an OverflowError (500) before.
+        ("/clock", b'{"offsetSeconds": 1000000000000000000000}', 400, "invalid-request"),
+        ("/clock", b'{"x":' + b"[" * 5000 + b"]" * 5000 + b"}", 400, "nesting-too-deep"),
+        ("/service-notice", b"{}", 400, "invalid-request"),
+        ("/service-notice", b'{"peer": "did:jwk:nobody"}', 404, "not-found"),
+        ("/service-notice", b'{"peer": "x", "proposals": 3}', 400, "invalid-request"),
+    ):
+        response = await vendor.post(
+            driver + path, data=body, headers={"Content-Type": "application/json"}
+        )
+        problem = await _problem(response)
+        assert (problem["status"], problem["code"]) == (status, code), (path, body[:40])
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic czNjcmV0"}):
+        response = await vendor.post(
+            "/vrm/operator/service-notice", json={"peer": "did:jwk:nobody"}, headers=headers
+        )
+        problem = await _problem(response)
+        assert (problem["status"], problem["code"]) == (401, "authentication-required")
+        assert response.headers["WWW-Authenticate"] == "Bearer"
