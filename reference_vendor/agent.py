@@ -202,7 +202,9 @@ class VendorAgent:
         self.clock = clock
         self.key = key
         self.key_set = KeySet([key.public()])
-        self.catalogue: Catalogue = config.catalogue
+        # The terms are served on the agent's own origin, so that is where the
+        # references in its messages point (spec §11.7).
+        self.catalogue: Catalogue = config.catalogue.at_origin(config.party_id)
         self.party_id = config.party_id
         self.faults = config.faults
         self.trusted_issuers: dict[str, KeySet | None] = {

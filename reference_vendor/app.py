@@ -4,6 +4,7 @@ Routes (spec §11.1-§11.4)::
 
     GET  /.well-known/vrm        discovery document
     GET  /vrm/jwks.json          the vendor's public keys
+    GET  /vrm/terms/{id}/{ver}   the terms document it asserts (text/plain; charset=utf-8)
     POST /vrm/inbox              one message (application/vrm+jws) -> 202 + receipt
     GET  /vrm/mailbox?after=N    replies for a party that gave no replyTo (VRM-Poll token)
 
@@ -51,6 +52,8 @@ from vrm_protocol.http_binding import (
     JWKS_PATH,
     MAILBOX_PATH,
     POLL_AUTH_SCHEME,
+    TERMS_PATH_PREFIX,
+    TERMS_TEXT_MEDIA_TYPE,
     TEST_DRIVER_PREFIX,
     RateLimiter,
     check_inbox_request,
@@ -237,7 +240,7 @@ async def mailbox(request: web.Request) -> web.Response:
 async def discovery(request: web.Request) -> web.Response:
     """``GET /.well-known/vrm`` (spec §11.1)."""
     config = request.app[CONFIG]
-    catalogue = config.catalogue
+    catalogue = request.app[AGENT].catalogue
     vendor = catalogue.role == "vendor"
     document = discovery_document(
         party_id=config.party_id,
@@ -256,6 +259,20 @@ async def discovery(request: web.Request) -> web.Response:
     )
     document["partyRole"] = catalogue.role
     return web.json_response(document)
+
+
+async def terms_document(request: web.Request) -> web.Response:
+    """``GET /vrm/terms/{id}/{version}`` (spec §11.7): the terms document the agent
+    asserts, as the exact bytes its digest covers.
+
+    Raises:
+        RemoteProtocolError: NOT_FOUND for any other id or version.
+    """
+    catalogue = request.app[AGENT].catalogue
+    wanted = (request.match_info["id"], request.match_info["version"])
+    if wanted != (catalogue.terms_id, catalogue.terms_version):
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, "no terms document of this id and version")
+    return web.Response(body=catalogue.terms_bytes, headers={"Content-Type": TERMS_TEXT_MEDIA_TYPE})
 
 
 async def jwks(request: web.Request) -> web.Response:
@@ -464,6 +481,7 @@ def create_app(config: VendorConfig) -> web.Application:
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_get(DISCOVERY_PATH, discovery)
     app.router.add_get(JWKS_PATH, jwks)
+    app.router.add_get(TERMS_PATH_PREFIX + "/{id}/{version}", terms_document)
     app.router.add_post(INBOX_PATH, inbox)
     app.router.add_get(MAILBOX_PATH, mailbox)
     if config.operator_token:

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
+from urllib.parse import quote
 
 from vrm_protocol.canonical import canonical_json
 from vrm_protocol.errors import ErrorCode, ProtocolError, RemoteProtocolError
@@ -56,6 +57,8 @@ __all__ = [
     "POLL_AUTH_SCHEME",
     "POLL_TYP",
     "PROBLEM_MEDIA_TYPE",
+    "TERMS_PATH_PREFIX",
+    "TERMS_TEXT_MEDIA_TYPE",
     "TEST_DRIVER_PREFIX",
     "PollRequest",
     "ProblemResponse",
@@ -68,6 +71,7 @@ __all__ = [
     "poll_token_from_authorization",
     "problem_response",
     "receipt_body",
+    "terms_path",
     "verify_poll_token",
 ]
 
@@ -75,6 +79,10 @@ DISCOVERY_PATH: Final = "/.well-known/vrm"
 JWKS_PATH: Final = "/vrm/jwks.json"
 INBOX_PATH: Final = "/vrm/inbox"
 MAILBOX_PATH: Final = "/vrm/mailbox"
+#: Terms documents a party asserts, at ``/vrm/terms/{id}/{version}`` (spec §11.7).
+TERMS_PATH_PREFIX: Final = "/vrm/terms"
+#: How a terms document is served: its digest is over exactly these bytes.
+TERMS_TEXT_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
 #: Present only when an agent runs in test mode (conformance test driver, spec §14.3).
 TEST_DRIVER_PREFIX: Final = "/vrm/test-driver"
 
@@ -88,6 +96,13 @@ MAX_POLL_LIFETIME: Final = timedelta(minutes=5)
 #: The largest mailbox cursor (spec §11.4): the largest integer every JSON
 #: implementation represents exactly (I-JSON, RFC 7493 §2.2).
 MAX_CURSOR: Final = 2**53 - 1
+
+
+def terms_path(terms_id: str, version: str) -> str:
+    """The path at which a party serves its terms document ``terms_id`` ``version``
+    (spec §11.7): each of them one percent-encoded path segment (RFC 3986 §3.3),
+    so that no identifier can reach another route."""
+    return f"{TERMS_PATH_PREFIX}/{quote(terms_id, safe='')}/{quote(version, safe='')}"
 
 
 def check_inbox_request(

@@ -7,8 +7,11 @@ Real application, real SQLite store and keys on disk; buyers sign with the libra
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tomllib
 from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +19,7 @@ from aiohttp.test_utils import TestClient
 
 from conformance.peers import bodies
 from reference_vendor.app import create_app
+from reference_vendor.catalogue import load_catalogue, shipped_catalogues
 from reference_vendor.config import VendorConfig
 from tests.vendor.conftest import VENDOR_ID, Buyer
 from vrm_protocol.canonical import b64url_encode
@@ -182,3 +186,41 @@ async def test_bad_driver_and_operator_instructions_are_problem_details(
         problem = await _problem(response)
         assert (problem["status"], problem["code"]) == (401, "authentication-required")
         assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+# -- terms documents are served from the party's own origin (D12) --------------------------------
+
+
+async def test_the_terms_document_is_served_on_the_vendors_origin_under_its_digest(
+    vendor: Client, new_buyer: Callable[[], Buyer]
+) -> None:
+    discovery = await (await vendor.get("/.well-known/vrm")).json()
+    [listed] = discovery["terms"]
+    path = "/vrm/terms/mayfair-motors-terms-of-sharing/1.0"
+    assert listed["url"] == VENDOR_ID + path
+    response = await vendor.get(path)
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    served = await response.read()
+    digest = "sha-256:" + b64url_encode(hashlib.sha256(served).digest())
+    assert listed["digest"] == digest
+    assert served.decode("utf-8").startswith("Mayfair Motors terms of sharing, version 1.0.")
+    # What the vendor sends names exactly this document.
+    buyer = new_buyer()
+    rfi = buyer.compose("personal-rfi", bodies.personal_rfi_body(buyer.now()))
+    assert (await buyer.send(rfi))[0] == 202
+    offer = await buyer.expect("offer")
+    assert offer.body["terms"] == listed
+    for missing in ("/vrm/terms/mayfair-motors-terms-of-sharing/9.9", "/vrm/terms/other/1.0"):
+        problem = await _problem(await vendor.get(missing))
+        assert (problem["status"], problem["code"]) == (404, "not-found")
+
+
+def test_no_shipped_catalogue_names_a_terms_url_of_its_own() -> None:
+    # The url is derived from the agent's origin, never written in a catalogue
+    # (a url elsewhere would be a document nobody can fetch from the party).
+    for name in shipped_catalogues():
+        text = (resources.files("reference_vendor") / "catalogues" / f"{name}.toml").read_text()
+        assert "url" not in tomllib.loads(text)["terms"], name
+        reference = load_catalogue(name).at_origin(VENDOR_ID).terms_reference()
+        assert reference["url"].startswith(VENDOR_ID + "/vrm/terms/"), name
