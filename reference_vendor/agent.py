@@ -485,6 +485,7 @@ class VendorAgent:
                         digest=digest,
                         token=token,
                         at=format_timestamp(now),
+                        expires=str(payload["expires"]),
                     ),
                     inbox,
                 )
@@ -1122,7 +1123,10 @@ class VendorAgent:
             poll_token, mailbox_owner=self.party_id, now=self.clock.now(), limits=self.config.limits
         )
         start = request.after if after is None else max(after, request.after)
-        rows = await self.store.call(self.store.mailbox, request.poller, start)
+        # spec §11.4 (VRM-HTTP-010): every message for the poller until it expires,
+        # also those delivered to its replyTo (a restarted agent may have missed them).
+        now = format_timestamp(self.clock.now())
+        rows = await self.store.call(self.store.mailbox, request.poller, start, now)
         return {
             "messages": [row.token.decode("ascii") for row in rows],
             "next": rows[-1].id if rows else start,

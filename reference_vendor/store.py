@@ -96,6 +96,9 @@ class MessageRow:
     digest: str
     token: bytes
     at: str
+    #: When the message expires (its envelope's ``expires``); kept for messages
+    #: sent, which the mailbox serves until then.
+    expires: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +223,8 @@ class SuppressedRow:
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    """A reply waiting for delivery to ``inbox``, or in the mailbox when ``inbox`` is None."""
+    """A message sent: in the mailbox until it expires, and delivered to ``inbox`` too
+    when the message it answers named one."""
 
     id: int
     peer_id: str
@@ -387,8 +391,9 @@ class VendorStore(Protocol):
         """Record a failed delivery attempt (``final``: give up)."""
         ...
 
-    def mailbox(self, peer_id: str, after: int, limit: int = 50) -> list[OutboxRow]:
-        """Replies kept for ``peer_id`` with an outbox id greater than ``after``."""
+    def mailbox(self, peer_id: str, after: int, now: str, limit: int = 50) -> list[OutboxRow]:
+        """Messages kept for ``peer_id`` with an outbox id greater than ``after``,
+        unexpired at ``now``."""
         ...
 
     def get_setting(self, name: str) -> str | None:
@@ -543,6 +548,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_due ON outbox (status, next_attempt);
     CREATE INDEX outbox_peer ON outbox (peer_id, id);
+    """,
+    # 2: every message sent stays in the addressee's mailbox until it expires,
+    # delivered to a replyTo inbox or not (spec §11.4, VRM-HTTP-010); rows
+    # written before have no expiry recorded and stay.
+    """
+    ALTER TABLE outbox ADD COLUMN expires TEXT;
     """,
 )
 
@@ -1059,7 +1070,7 @@ class SqliteVendorStore:
             self._insert_message(conn, message)
             conn.execute(
                 "INSERT INTO outbox (peer_id, message_id, type, token, inbox, next_attempt,"
-                " status) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " status, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     message.peer_id,
                     message.message_id,
@@ -1068,6 +1079,7 @@ class SqliteVendorStore:
                     inbox,
                     now + commit.deliver_after,
                     "pending" if inbox else "mailbox",
+                    message.expires,
                 ),
             )
 
@@ -1404,12 +1416,15 @@ class SqliteVendorStore:
         )
         return [self._outbox(row) for row in rows]
 
-    def mailbox(self, peer_id: str, after: int, limit: int = 50) -> list[OutboxRow]:
-        """Replies kept in the mailbox for ``peer_id`` after outbox id ``after``."""
+    def mailbox(self, peer_id: str, after: int, now: str, limit: int = 50) -> list[OutboxRow]:
+        """Messages for ``peer_id`` after outbox id ``after`` that have not expired at
+        ``now`` (a protocol timestamp): every message sent, whether it was also
+        delivered to an inbox or not (spec §11.4, VRM-HTTP-010), but none whose
+        sending was cancelled (after an exit, spec §7.5)."""
         rows = self._query(
-            "SELECT * FROM outbox WHERE peer_id = ? AND id > ? AND status = 'mailbox'"
-            " ORDER BY id LIMIT ?",
-            (peer_id, after, limit),
+            "SELECT * FROM outbox WHERE peer_id = ? AND id > ? AND status != 'cancelled'"
+            " AND (expires IS NULL OR expires > ?) ORDER BY id LIMIT ?",
+            (peer_id, after, now, limit),
         )
         return [self._outbox(row) for row in rows]
 

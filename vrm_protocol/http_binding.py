@@ -15,13 +15,14 @@ Binding summary (spec §11):
   ``202`` with a signed ``receipt`` once the message is stored durably;
   ``200`` with the *original* receipt when the identical message is resent;
   ``4xx/5xx`` with ``application/problem+json`` otherwise.
-* ``GET  /vrm/mailbox?after=N``  replies waiting for a party that gave no
-  ``replyTo`` inbox; authorised by a signed poll token (``vrm-poll+jws``) in
+* ``GET  /vrm/mailbox?after=N``  every message the party sent the poller,
+  until it expires; authorised by a signed poll token (``vrm-poll+jws``) in
   ``Authorization: VRM-Poll <token>``.
+* ``GET  /vrm/terms/{id}/{version}``  a terms document the party asserts.
 
 Replies never ride on the HTTP response: a reply is a message of its own,
-POSTed to the inbox named in the request's ``replyTo``, or left in the
-sender's mailbox when there is none.
+kept in the sender's mailbox and also POSTed to the inbox named in the
+request's ``replyTo`` when the delivery policy allows that address.
 """
 
 from __future__ import annotations

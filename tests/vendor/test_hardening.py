@@ -224,3 +224,52 @@ def test_no_shipped_catalogue_names_a_terms_url_of_its_own() -> None:
         assert "url" not in tomllib.loads(text)["terms"], name
         reference = load_catalogue(name).at_origin(VENDOR_ID).terms_reference()
         assert reference["url"].startswith(VENDOR_ID + "/vrm/terms/"), name
+
+
+# -- replies are never lost: every message is kept in the mailbox until it expires (D5) ----------
+
+
+async def test_a_reply_posted_to_reply_to_is_also_kept_in_the_mailbox(
+    aiohttp_client: Any, aiohttp_server: Any, make_config: Callable[..., VendorConfig]
+) -> None:
+    posted: list[bytes] = []
+
+    async def buyer_inbox(request: web.Request) -> web.Response:
+        posted.append(await request.read())
+        return web.Response(status=202)
+
+    inbox_app = web.Application()
+    inbox_app.router.add_post("/vrm/inbox", buyer_inbox)
+    server = await aiohttp_server(inbox_app, host="127.0.0.1")
+    vendor = await aiohttp_client(create_app(make_config(background_delivery=False)))
+    buyer = Buyer(vendor)
+    rfi = buyer.compose(
+        "personal-rfi",
+        bodies.personal_rfi_body(buyer.now()),
+        reply_inbox=str(server.make_url("/vrm/inbox")),
+    )
+    assert (await buyer.send(rfi))[0] == 202
+    assert (await vendor.post("/vrm/test-driver/deliver")).status == 200
+    [kept] = await buyer.poll()
+    assert posted == [kept.token], "the very bytes POSTed are in the mailbox too"
+
+
+async def test_a_reply_whose_reply_to_is_dead_waits_in_the_mailbox_until_it_expires(
+    aiohttp_client: Any, make_config: Callable[..., VendorConfig], unused_tcp_port: int
+) -> None:
+    vendor = await aiohttp_client(create_app(make_config(background_delivery=False)))
+    buyer = Buyer(vendor)
+    rfi = buyer.compose(
+        "personal-rfi",
+        bodies.personal_rfi_body(buyer.now()),
+        # A buyer agent that restarted on another port: nobody listens here.
+        reply_inbox=f"http://127.0.0.1:{unused_tcp_port}/vrm/inbox",
+    )
+    assert (await buyer.send(rfi))[0] == 202
+    assert (await vendor.post("/vrm/test-driver/deliver")).status == 200
+    [offer] = await buyer.poll()
+    assert offer.type == "offer"
+    # Past the message's expiry (the vendor's messages live one day) it is gone.
+    await vendor.post("/vrm/test-driver/clock", json={"offsetSeconds": 2 * 24 * 3600})
+    buyer.cursor = 0
+    assert await buyer.poll() == []

@@ -259,7 +259,8 @@ async def test_replies_are_posted_to_the_reply_inbox(
     assert len(received) == 1
     payload = receipt_payload(received[0])
     assert (payload["type"], payload["thread"]) == ("offer", rfi["id"])
-    assert await buyer.poll() == [], "delivered replies are not also in the mailbox"
+    # spec §11.4 (VRM-HTTP-010): delivered or not, the reply stays in the mailbox.
+    assert [reply.token for reply in await buyer.poll()] == received
 
 
 async def test_an_answer_that_cannot_be_made_becomes_a_problem_report(
