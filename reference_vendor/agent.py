@@ -211,6 +211,8 @@ class VendorAgent:
             issuer.id: KeySet.from_jwks(issuer.jwks) for issuer in self.catalogue.trusted_issuers
         }
         self.sender_limiter = sender_limiter
+        #: Where replies may be POSTed (spec §11.8).
+        self.delivery_policy = config.delivery_policy
         self._locks = _KeyedLocks()
         self.outbox_ready = asyncio.Event()
         self.delivery_lock = asyncio.Lock()

@@ -43,7 +43,7 @@ from aiohttp import web
 from reference_vendor.agent import VendorAgent
 from reference_vendor.clock import AgentClock
 from reference_vendor.config import KEY_FILE, STORE_FILE, VendorConfig, load_or_create_key
-from reference_vendor.outbox import deliver_forever, deliver_once, flush
+from reference_vendor.outbox import deliver_forever, deliver_once, delivery_session, flush
 from reference_vendor.store import SqliteVendorStore
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
 from vrm_protocol.http_binding import (
@@ -445,7 +445,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     if config.test_mode:
         await agent.restore_clock_offset()
     app[AGENT] = agent
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    session = delivery_session(agent.delivery_policy)
     app[HTTP] = session
     tasks = [
         asyncio.create_task(_sweep_forever(agent, config.sweep_interval), name="vendor-sweeper")

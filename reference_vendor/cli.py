@@ -4,7 +4,8 @@
 
     vrm vendor serve --catalogue dealer-mayfair --data-dir DIR [--host 127.0.0.1] [--port 0]
                      [--test-mode] [--fault NAME ...] [--public-url URL] [--trust-issuer FILE ...]
-                     [--operator-token T] [--reply-delay S]
+                     [--operator-token T] [--allow-delivery-to HOST[:PORT] ...]
+                     [--reply-delay S]
     vrm vendor catalogues
     vrm vendor send-notice --url URL --peer DID [--kind K] [--category C] [--programme P]
                            [--token T]
@@ -38,6 +39,7 @@ from reference_vendor.catalogue import (
 )
 from reference_vendor.config import STORE_FILE, VendorConfig
 from reference_vendor.faults import FAULTS, FaultError, check_faults
+from vrm_protocol.http_binding import DeliveryPolicy
 
 __all__ = ["vendor"]
 
@@ -114,6 +116,15 @@ async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> N
     help="Enable POST /vrm/operator/service-notice with this bearer token.",
 )
 @click.option(
+    "--allow-delivery-to",
+    "allow_delivery_to",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="Let replies reach this host (or host and port) over http and whatever its "
+    "addresses: e.g. 127.0.0.1 for buyer agents on this machine. Without it only https "
+    "to public addresses (spec §11.8); --test-mode allows loopback.",
+)
+@click.option(
     "--reply-delay",
     type=float,
     default=0.25,
@@ -130,6 +141,7 @@ def serve(
     public_url: str | None,
     issuer_files: tuple[Path, ...],
     operator_token: str | None,
+    allow_delivery_to: tuple[str, ...],
     reply_delay: float,
 ) -> None:
     """Serve the vendor agent until interrupted."""
@@ -143,7 +155,8 @@ def serve(
         issuers: tuple[TrustedIssuer, ...] = tuple(load_issuer_file(p) for p in issuer_files)
         catalogue = catalogue.with_trusted_issuers(issuers)
         chosen_faults = check_faults(faults, test_mode=test_mode)
-    except (CatalogueError, FaultError) as error:
+        DeliveryPolicy.from_entries(allow_delivery_to)
+    except (CatalogueError, FaultError, ValueError) as error:
         raise click.UsageError(str(error)) from error
     # Bind first, so the party id (the base URL) is known before the app is built.
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -166,6 +179,7 @@ def serve(
         faults=chosen_faults,
         reply_delay=reply_delay,
         operator_token=operator_token,
+        allow_delivery_to=frozenset(allow_delivery_to),
     )
     asyncio.run(_serve(config, sock, shown_url))
 

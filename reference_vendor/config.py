@@ -8,15 +8,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reference_vendor.catalogue import Catalogue
+from vrm_protocol.http_binding import DeliveryPolicy
 from vrm_protocol.keys import SigningKey
 from vrm_protocol.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["KEY_FILE", "STORE_FILE", "VendorConfig", "load_or_create_key"]
+__all__ = [
+    "KEY_FILE",
+    "STORE_FILE",
+    "TEST_MODE_DELIVERY",
+    "VendorConfig",
+    "load_or_create_key",
+]
 
 #: The vendor's private signing key (JWK, mode 0600) inside the data directory.
 KEY_FILE = "vendor-signing-key.jwk"
 #: The vendor's SQLite store inside the data directory.
 STORE_FILE = "vendor.sqlite3"
+#: What test mode adds to the delivery allow-list: loopback (spec §11.8, §14.3).
+TEST_MODE_DELIVERY = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +44,16 @@ class VendorConfig:
         reply_delay: seconds between committing a reply and its first delivery
             attempt, so that a reply never overtakes the receipt of the message
             it answers.
-        delivery_attempts: attempts before a reply's delivery is given up.
+        delivery_attempts: attempts before a reply's delivery is given up, in a
+            relationship whose peer holds a deal.
+        stranger_delivery_attempts: the same, in a relationship whose peer holds
+            no deal yet (spec §11.8: anyone can name any replyTo).
+        stranger_delivery_budget: failed deliveries a relationship whose peer
+            holds no deal may cost in all, over every message; then its messages
+            wait in the mailbox only.
+        allow_delivery_to: the operator's allow-list (``host``, ``host:port``,
+            ``[v6]:port``): hosts the agent may POST to over ``http`` and whatever
+            their addresses (spec §11.8). Test mode adds loopback.
         sweep_interval: seconds between retention sweeps.
         background_delivery: deliver replies from a background task (tests that
             drive delivery step by step through the test driver turn it off).
@@ -56,6 +74,9 @@ class VendorConfig:
     address_burst: int = 1000
     reply_delay: float = 0.25
     delivery_attempts: int = 8
+    stranger_delivery_attempts: int = 3
+    stranger_delivery_budget: int = 6
+    allow_delivery_to: frozenset[str] = field(default_factory=frozenset)
     sweep_interval: float = 30.0
     background_delivery: bool = True
     operator_token: str | None = None
@@ -64,6 +85,20 @@ class VendorConfig:
     def party_id(self) -> str:
         """The party id: the base URL without a trailing slash (spec §3.2)."""
         return self.public_url.rstrip("/")
+
+    @property
+    def delivery_policy(self) -> DeliveryPolicy:
+        """Where the agent may POST what a peer asks it to (spec §11.8): the
+        operator's allow-list, and loopback in test mode (the suite's and the
+        demo's parties listen there).
+
+        Raises:
+            ValueError: an allow-list entry is malformed.
+        """
+        entries = set(self.allow_delivery_to)
+        if self.test_mode:
+            entries |= TEST_MODE_DELIVERY
+        return DeliveryPolicy.from_entries(sorted(entries))
 
 
 def load_or_create_key(path: Path, alg: str = "EdDSA") -> SigningKey:

@@ -387,8 +387,23 @@ class VendorStore(Protocol):
         """Record a successful delivery."""
         ...
 
-    def mark_retry(self, row_id: int, next_attempt: float, error: str, final: bool) -> None:
-        """Record a failed delivery attempt (``final``: give up)."""
+    def mark_retry(
+        self,
+        row_id: int,
+        next_attempt: float,
+        error: str,
+        final: bool,
+        *,
+        attempted: bool = True,
+        peer_id: str | None = None,
+    ) -> None:
+        """Record a failed (or refused, ``attempted`` false) delivery (``final``: give
+        up; the message stays in the mailbox); ``peer_id`` counts it against that
+        relationship's delivery budget."""
+        ...
+
+    def delivery_standing(self, peer_id: str) -> tuple[bool, int]:
+        """Whether ``peer_id`` holds a deal, and how many deliveries to it failed."""
         ...
 
     def mailbox(self, peer_id: str, after: int, now: str, limit: int = 50) -> list[OutboxRow]:
@@ -555,6 +570,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN expires TEXT;
     """,
+    # 3: failed delivery attempts per relationship, the budget of a relationship
+    # whose peer holds no deal yet (spec §11.8).
+    """
+    ALTER TABLE relationships ADD COLUMN delivery_failures INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
@@ -617,6 +637,7 @@ INLINE_READS = frozenset(
         "offer",
         "document",
         "get_setting",
+        "delivery_standing",
     }
 )
 
@@ -1178,19 +1199,51 @@ class SqliteVendorStore:
             )
         )
 
-    def mark_retry(self, row_id: int, next_attempt: float, error: str, final: bool) -> None:
-        """Record a failed delivery attempt; ``final`` gives up on the row.
+    def mark_retry(
+        self,
+        row_id: int,
+        next_attempt: float,
+        error: str,
+        final: bool,
+        *,
+        attempted: bool = True,
+        peer_id: str | None = None,
+    ) -> None:
+        """Record a failed delivery attempt (or, ``attempted`` false, a delivery not
+        attempted at all); ``final`` gives up on the row (it stays in the
+        mailbox). ``peer_id`` counts the failure against that relationship's
+        delivery budget, in the same transaction.
 
         Raises:
             sqlite3.Error: the transaction failed.
         """
-        self._write(
-            _statement(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ?,"
+
+        def record(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + ?, next_attempt = ?, last_error = ?,"
                 " status = CASE WHEN ? THEN 'failed' ELSE status END WHERE id = ?",
-                (next_attempt, error[:500], int(final), row_id),
+                (int(attempted), next_attempt, error[:500], int(final), row_id),
             )
+            if peer_id is not None:
+                conn.execute(
+                    "UPDATE relationships SET delivery_failures = delivery_failures + 1"
+                    " WHERE peer_id = ?",
+                    (peer_id,),
+                )
+
+        self._write(record)
+
+    def delivery_standing(self, peer_id: str) -> tuple[bool, int]:
+        """Whether ``peer_id`` holds a deal with the vendor, and how many deliveries
+        to it have failed (the budget of spec §11.8)."""
+        rows = self._query(
+            "SELECT r.delivery_failures, EXISTS (SELECT 1 FROM deals d WHERE d.peer_id = ?)"
+            " FROM relationships r WHERE r.peer_id = ?",
+            (peer_id, peer_id),
         )
+        if not rows:
+            return False, 0
+        return bool(rows[0][1]), int(rows[0][0])
 
     def get_setting(self, name: str) -> str | None:
         """A persisted agent setting."""

@@ -27,12 +27,13 @@ request's ``replyTo`` when the delivery policy allows that address.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from vrm_protocol.canonical import canonical_json
 from vrm_protocol.errors import ErrorCode, ProtocolError, RemoteProtocolError
@@ -50,6 +51,9 @@ from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, SUPPORTED_VERSIONS, Mess
 
 __all__ = [
     "DISCOVERY_PATH",
+    "DeliveryPolicy",
+    "DeliveryRefused",
+    "DeliveryTarget",
     "INBOX_PATH",
     "JWKS_PATH",
     "MAILBOX_PATH",
@@ -66,6 +70,7 @@ __all__ = [
     "RateLimiter",
     "check_inbox_request",
     "discovery_document",
+    "forbidden_address_reason",
     "mailbox_page",
     "make_poll_token",
     "parse_cursor",
@@ -399,3 +404,182 @@ def mailbox_page(tokens: Sequence[bytes], *, after: int) -> bytes:
     """
     page = {"messages": [token.decode("ascii") for token in tokens[after:]], "next": len(tokens)}
     return json.dumps(page).encode()
+
+
+# -- the delivery policy (spec §11.8) -----------------------------------------------------------
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: RFC 6598 shared address space (carrier-grade NAT): not "private" to Python, not public.
+_SHARED_ADDRESS_SPACE: Final = ipaddress.ip_network("100.64.0.0/10")
+#: RFC 4193 unique local addresses.
+_UNIQUE_LOCAL: Final = ipaddress.ip_network("fc00::/7")
+#: RFC 6052 well-known NAT64 prefix: the embedded IPv4 address is where it leads.
+_NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
+#: RFC 3056 6to4: the embedded IPv4 address is where it leads.
+_SIX_TO_FOUR: Final = ipaddress.ip_network("2002::/16")
+
+
+class DeliveryRefused(ValueError):
+    """The delivery policy forbids a POST to this address (spec §11.8); ``str()``
+    says why, in one line for the operator's log."""
+
+
+def forbidden_address_reason(address: IPAddress) -> str | None:
+    """Why a POST must not go to ``address`` without the operator's leave, or
+    ``None`` when it is a public unicast address (spec §11.8).
+
+    Addresses that embed an IPv4 address (IPv4-mapped, NAT64, 6to4) are judged
+    by the address they lead to, so none is a way around the rule.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return forbidden_address_reason(address.ipv4_mapped)
+        if address in _NAT64:
+            return forbidden_address_reason(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address in _SIX_TO_FOUR:
+            return forbidden_address_reason(
+                ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF)
+            )
+    checks = (
+        (address.is_unspecified, "unspecified"),
+        (address.is_loopback, "loopback"),
+        (address.is_link_local, "link-local"),
+        (address.is_multicast, "multicast"),
+        (address in _SHARED_ADDRESS_SPACE, "shared address space (carrier-grade NAT)"),
+        (isinstance(address, ipaddress.IPv6Address) and address in _UNIQUE_LOCAL, "unique-local"),
+        (address.is_private, "private"),
+        (address.is_reserved, "reserved"),
+        (not address.is_global, "not globally reachable"),
+    )
+    return next((reason for failed, reason in checks if failed), None)
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _normal_host(host: str) -> str:
+    """A host as compared with the allow-list: lower case, no trailing dot,
+    IPv6 literals in their compressed form."""
+    literal = _literal(host)
+    return str(literal) if literal is not None else host.lower().rstrip(".")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTarget:
+    """A URL the policy admitted, and what the connection must still respect."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    #: The operator allows this host (or host and port): no address rule applies.
+    allow_listed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """Where an agent may POST what a peer asked it to (spec §11.8, VRM-HTTP-023):
+    a ``replyTo`` inbox or an inbox a discovery document published.
+
+    ``https`` only, to a host whose addresses are all public unicast, unless the
+    operator allow-listed the host (any port) or the host and port: then
+    ``http`` is allowed too and the address rule does not apply. Sans-IO: the
+    agent resolves the name, hands every address to :meth:`check_address`, and
+    connects to an address it checked.
+    """
+
+    #: (host, port) pairs; port ``None`` allows every port of the host.
+    allowed: frozenset[tuple[str, int | None]] = frozenset()
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[str]) -> DeliveryPolicy:
+        """A policy allowing each entry: ``host``, ``host:port``, an IPv6 literal,
+        or ``[v6]:port``.
+
+        Raises:
+            ValueError: an entry is not one of those forms, or its port is not 1-65535.
+        """
+        allowed: set[tuple[str, int | None]] = set()
+        for raw in entries:
+            entry = raw.strip()
+            host, port_text = entry, ""
+            if entry.startswith("["):
+                host, _, rest = entry[1:].partition("]")
+                if rest and not rest.startswith(":"):
+                    raise ValueError(f"not host, host:port or [v6]:port: {raw!r}")
+                port_text = rest[1:]
+            elif entry.count(":") == 1:
+                host, _, port_text = entry.partition(":")
+            if (
+                not host
+                or any(c in host for c in "/@?#[] ")
+                or (":" in host and _literal(host) is None)
+            ):
+                raise ValueError(f"not host, host:port or [v6]:port: {raw!r}")
+            port: int | None = None
+            if port_text:
+                if not port_text.isascii() or not port_text.isdigit():
+                    raise ValueError(f"the port of {raw!r} is not a number")
+                port = int(port_text)
+                if not 0 < port < 65536:
+                    raise ValueError(f"the port of {raw!r} is not 1-65535")
+            allowed.add((_normal_host(host), port))
+        return cls(frozenset(allowed))
+
+    def allows_host(self, host: str, port: int) -> bool:
+        """Whether the operator allow-listed ``host`` (any port) or ``host:port``."""
+        normal = _normal_host(host)
+        return (normal, None) in self.allowed or (normal, port) in self.allowed
+
+    def check_url(self, url: str) -> DeliveryTarget:
+        """Judge the URL itself: scheme, host and, for an IP literal, the address.
+
+        A host name's addresses are judged when it is resolved
+        (:meth:`check_address`), immediately before connecting.
+
+        Raises:
+            DeliveryRefused: the URL is malformed, carries credentials, is not
+                ``https`` (``http`` for an allow-listed host), or names an IP
+                address that is not public unicast and not allow-listed.
+        """
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as error:
+            raise DeliveryRefused(f"not a valid URL: {error}") from error
+        scheme, host = parts.scheme.lower(), parts.hostname
+        if scheme not in ("https", "http") or not host or port == 0:
+            raise DeliveryRefused(f"not an http(s) URL with a host: {url[:200]!r}")
+        if parts.username is not None or parts.password is not None:
+            raise DeliveryRefused("the URL carries credentials")
+        port = port or (443 if scheme == "https" else 80)
+        allow_listed = self.allows_host(host, port)
+        if scheme == "http" and not allow_listed:
+            raise DeliveryRefused(f"http is allowed only to allow-listed hosts, not {host}")
+        target = DeliveryTarget(url, scheme, _normal_host(host), port, allow_listed)
+        literal = _literal(host)
+        if literal is not None:
+            self.check_address(target, str(literal))
+        return target
+
+    def check_address(self, target: DeliveryTarget, address: str) -> None:
+        """Judge one address ``target``'s host resolved to (or its literal).
+
+        Raises:
+            DeliveryRefused: ``address`` is not public unicast and the host is
+                not allow-listed, or it is not an IP address at all.
+        """
+        if target.allow_listed:
+            return
+        literal = _literal(address.split("%", 1)[0])
+        if literal is None:
+            raise DeliveryRefused(f"{target.host} resolved to {address!r}, not an IP address")
+        reason = forbidden_address_reason(literal)
+        if reason is not None:
+            shown = target.host if target.host == str(literal) else f"{target.host} ({literal})"
+            raise DeliveryRefused(f"{shown} is {reason} and not on the allow-list")
