@@ -51,9 +51,6 @@ from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, SUPPORTED_VERSIONS, Mess
 
 __all__ = [
     "DISCOVERY_PATH",
-    "DeliveryPolicy",
-    "DeliveryRefused",
-    "DeliveryTarget",
     "INBOX_PATH",
     "JWKS_PATH",
     "MAILBOX_PATH",
@@ -65,6 +62,9 @@ __all__ = [
     "TERMS_PATH_PREFIX",
     "TERMS_TEXT_MEDIA_TYPE",
     "TEST_DRIVER_PREFIX",
+    "DeliveryPolicy",
+    "DeliveryRefused",
+    "DeliveryTarget",
     "PollRequest",
     "ProblemResponse",
     "RateLimiter",
