@@ -106,6 +106,7 @@ def _problem(error: ProtocolError, request: web.Request) -> web.Response:
     extra = error.extra
     retry = extra.pop("retry_after", None)
     challenge = extra.pop("www_authenticate", None)
+    close = bool(extra.pop("close", False))
     rendered = problem_response(
         error,
         instance=request.path,
@@ -114,6 +115,9 @@ def _problem(error: ProtocolError, request: web.Request) -> web.Response:
     response = web.Response(status=rendered.status, body=rendered.body, headers=rendered.headers)
     if isinstance(challenge, str):
         response.headers["WWW-Authenticate"] = challenge
+    if close:
+        # The rest of the request will not be read: the connection ends here.
+        response.force_close()
     return response
 
 
@@ -170,26 +174,38 @@ async def problem_details(request: web.Request, handler: Handler) -> web.StreamR
         return _internal_error(request)
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    """Read at most ``limit`` bytes of the body; more is ``payload-too-large``.
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """Read at most ``limit`` bytes of the body within the agent's ``body_timeout``;
+    more is ``payload-too-large``, slower is ``request-timeout`` (spec §11.6).
 
-    The declared length was checked before; this bounds a chunked body too.
+    The declared length was checked before; this bounds a chunked body too. A
+    body that does not arrive in time is answered at once and the connection
+    closed, so a client that never finishes holds it seconds, not minutes.
 
     Raises:
-        RemoteProtocolError: PAYLOAD_TOO_LARGE.
+        RemoteProtocolError: PAYLOAD_TOO_LARGE or REQUEST_TIMEOUT.
     """
     chunks: list[bytes] = []
     size = 0
-    while True:
-        chunk = await request.content.read(65536)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise RemoteProtocolError(
-                ErrorCode.PAYLOAD_TOO_LARGE, f"the body exceeds the limit of {limit} bytes"
-            )
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(request.app[CONFIG].body_timeout):
+            while True:
+                chunk = await request.content.read(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > limit:
+                    raise RemoteProtocolError(
+                        ErrorCode.PAYLOAD_TOO_LARGE,
+                        f"the body exceeds the limit of {limit} bytes",
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RemoteProtocolError(
+            ErrorCode.REQUEST_TIMEOUT,
+            f"the body did not arrive within {request.app[CONFIG].body_timeout:g} s",
+            extra={"close": True},
+        ) from None
 
 
 async def inbox(request: web.Request) -> web.StreamResponse:
@@ -207,7 +223,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         # address is charged; the sender's own budget is charged by the agent once
         # the pipeline verified who sent the message. Nothing here parses the token.
         app[ADDRESS_LIMITER].check(request.remote or "unknown", time.monotonic())
-        token = (await _read_body(request, limit)).strip()
+        token = (await read_body(request, limit)).strip()
         answer = await agent.receive(token)
     except ProtocolError as error:
         return _problem(error, request)
@@ -300,7 +316,7 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
             PAYLOAD_TOO_LARGE / NESTING_TOO_DEEP.
     """
     limits = request.app[CONFIG].limits
-    body = await _read_body(request, limits.max_message_bytes)
+    body = await read_body(request, limits.max_message_bytes)
     check_nesting(body, limits)
     try:
         document = json.loads(body)

@@ -58,14 +58,9 @@ def catalogues_command() -> None:
 
 
 async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> None:
-    from aiohttp import web
+    from reference_vendor.server import serve
 
-    from reference_vendor.app import create_app
-
-    runner = web.AppRunner(create_app(config), handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.SockSite(runner, sock)
-    await site.start()
+    running = await serve(config, sock)
     click.echo(f"listening on {shown_url}")
     sys.stdout.flush()
     stop = asyncio.Event()
@@ -76,7 +71,7 @@ async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> N
     try:
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await running.close()
 
 
 @vendor.command("serve")

@@ -51,6 +51,13 @@ class VendorConfig:
         stranger_delivery_budget: failed deliveries a relationship whose peer
             holds no deal may cost in all, over every message; then its messages
             wait in the mailbox only.
+        header_timeout: seconds a connection may take to deliver a request's
+            headers (from its opening, or from the previous answer) before it
+            is closed (spec §11.6).
+        body_timeout: seconds a request's body may take to arrive before it is
+            answered ``408 request-timeout`` (spec §11.6).
+        max_connections: connections held open at once; more are answered
+            ``503`` with ``Retry-After`` and closed.
         allow_delivery_to: the operator's allow-list (``host``, ``host:port``,
             ``[v6]:port``): hosts the agent may POST to over ``http`` and whatever
             their addresses (spec §11.8). Test mode adds loopback.
@@ -77,6 +84,9 @@ class VendorConfig:
     stranger_delivery_attempts: int = 3
     stranger_delivery_budget: int = 6
     allow_delivery_to: frozenset[str] = field(default_factory=frozenset)
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    max_connections: int = 512
     sweep_interval: float = 30.0
     background_delivery: bool = True
     operator_token: str | None = None
