@@ -33,6 +33,7 @@ import contextlib
 import hmac
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -43,6 +44,7 @@ from aiohttp import web
 from reference_vendor.agent import VendorAgent
 from reference_vendor.clock import AgentClock
 from reference_vendor.config import KEY_FILE, STORE_FILE, VendorConfig, load_or_create_key
+from reference_vendor.datadir import DataDirError, lock_data_dir
 from reference_vendor.outbox import deliver_forever, deliver_once, delivery_session, flush
 from reference_vendor.store import SqliteVendorStore
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -449,8 +451,24 @@ async def _sweep_forever(agent: VendorAgent, interval: float) -> None:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    store = SqliteVendorStore(config.data_dir / STORE_FILE)
-    key = load_or_create_key(config.data_dir / KEY_FILE)
+    # The data directory first: private, and locked so that no second agent
+    # serves the same store (D10). Each failure is one line (DataDirError).
+    lock = lock_data_dir(config.data_dir)
+    try:
+        try:
+            store = SqliteVendorStore(config.data_dir / STORE_FILE)
+        except (sqlite3.Error, OSError) as error:
+            raise DataDirError(
+                f"cannot open the store {config.data_dir / STORE_FILE}: {error}"
+            ) from error
+        try:
+            key = load_or_create_key(config.data_dir / KEY_FILE)
+        except BaseException:
+            store.close()
+            raise
+    except BaseException:
+        lock.release()
+        raise
     agent = VendorAgent(
         config,
         store,
@@ -479,6 +497,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 await task
         await session.close()
         store.close()
+        lock.release()
 
 
 def create_app(config: VendorConfig) -> web.Application:

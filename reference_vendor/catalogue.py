@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from reference_vendor.datadir import DataDirError, check_config_file
 from vrm_protocol.canonical import b64url_encode
 from vrm_protocol.http_binding import terms_path
 
@@ -268,6 +269,20 @@ def shipped_catalogues() -> list[str]:
     )
 
 
+def _check_config(path: Path) -> None:
+    """Refuse a configuration file others can write (D10): whoever can write a
+    catalogue decides what the vendor asks its customers for, and whoever can
+    write an issuer file decides whose attestations it believes.
+
+    Raises:
+        CatalogueError: it may be written by someone other than the agent's user.
+    """
+    try:
+        check_config_file(path)
+    except DataDirError as error:
+        raise CatalogueError(str(error)) from error
+
+
 def load_catalogue(name_or_path: str) -> Catalogue:
     """Load a shipped catalogue by name, or a catalogue file by path.
 
@@ -276,6 +291,7 @@ def load_catalogue(name_or_path: str) -> Catalogue:
     """
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
+        _check_config(path)
         try:
             text = path.read_text("utf-8")
         except OSError as error:
@@ -444,6 +460,7 @@ def load_issuer_file(path: Path, issuer_id: str | None = None) -> TrustedIssuer:
     Raises:
         CatalogueError: the file cannot be read or holds neither form.
     """
+    _check_config(path)
     try:
         document = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as error:

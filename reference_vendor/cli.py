@@ -38,6 +38,7 @@ from reference_vendor.catalogue import (
     shipped_catalogues,
 )
 from reference_vendor.config import STORE_FILE, VendorConfig
+from reference_vendor.datadir import DataDirError
 from reference_vendor.faults import FAULTS, FaultError, check_faults
 from vrm_protocol.http_binding import DeliveryPolicy
 
@@ -60,7 +61,13 @@ def catalogues_command() -> None:
 async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> None:
     from reference_vendor.server import serve
 
-    running = await serve(config, sock)
+    try:
+        running = await serve(config, sock)
+    except DataDirError as error:
+        # One line for the operator (an empty key file, a second agent on the
+        # same store, a store that cannot be opened), never a traceback.
+        sock.close()
+        raise click.ClickException(str(error)) from error
     click.echo(f"listening on {shown_url}")
     sys.stdout.flush()
     stop = asyncio.Event()
@@ -146,13 +153,17 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        chosen_faults = check_faults(faults, test_mode=test_mode)
+        DeliveryPolicy.from_entries(allow_delivery_to)
+    except (FaultError, ValueError) as error:
+        raise click.UsageError(str(error)) from error
+    try:
         catalogue = load_catalogue(catalogue_name)
         issuers: tuple[TrustedIssuer, ...] = tuple(load_issuer_file(p) for p in issuer_files)
         catalogue = catalogue.with_trusted_issuers(issuers)
-        chosen_faults = check_faults(faults, test_mode=test_mode)
-        DeliveryPolicy.from_entries(allow_delivery_to)
-    except (CatalogueError, FaultError, ValueError) as error:
-        raise click.UsageError(str(error)) from error
+    except CatalogueError as error:
+        # A file's content or permissions, not the command line: one line.
+        raise click.ClickException(str(error)) from error
     # Bind first, so the party id (the base URL) is known before the app is built.
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

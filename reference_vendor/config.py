@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reference_vendor.catalogue import Catalogue
+from reference_vendor.datadir import DataDirError, write_private_atomically
 from vrm_protocol.http_binding import DeliveryPolicy
-from vrm_protocol.keys import SigningKey
+from vrm_protocol.keys import InvalidKeyError, SigningKey
 from vrm_protocol.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
@@ -115,20 +115,35 @@ def load_or_create_key(path: Path, alg: str = "EdDSA") -> SigningKey:
     """The vendor's signing key: read from ``path``, or created there (mode 0600).
 
     The ``kid`` is the key's RFC 7638 thumbprint (spec §8.4), so the same key
-    is published under the same ``kid`` after every restart.
+    is published under the same ``kid`` after every restart. A new key is
+    written atomically (D10): a crash leaves no key or the whole key, never an
+    empty file that would block every later start.
 
     Raises:
-        OSError: the file cannot be read or created.
-        vrm_protocol.keys.InvalidKeyError: the file holds no acceptable private JWK.
+        DataDirError: the file cannot be read or written, or holds no acceptable
+            private JWK (one line for the operator).
     """
-    if path.exists():
-        key = SigningKey.from_private_jwk(json.loads(path.read_text("utf-8")))
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        text = None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataDirError(f"cannot read the signing key file {path}: {error}") from error
+    if text is not None:
+        try:
+            key = SigningKey.from_private_jwk(json.loads(text))
+        except (ValueError, InvalidKeyError) as error:
+            what = "empty" if not text.strip() else "not a private JWK"
+            raise DataDirError(
+                f"the signing key file {path} is {what} ({str(error)[:120]}); restore it from "
+                "a backup, or move it away to make a new key (the vendor's key then changes)"
+            ) from error
         return key.with_kid(key.thumbprint())
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = SigningKey.generate(alg)
-    # Created 0600 from the start: the private key is never readable by others,
-    # not even between creating the file and a chmod.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump(key.to_private_jwk(), handle, indent=2)
+    try:
+        write_private_atomically(path, json.dumps(key.to_private_jwk(), indent=2).encode())
+    except OSError as error:
+        raise DataDirError(
+            f"cannot write the signing key file {path}: {error.strerror or error}"
+        ) from error
     return key.with_kid(key.thumbprint())

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -642,6 +643,15 @@ INLINE_READS = frozenset(
 )
 
 
+def _private(path: Path) -> None:
+    """Create ``path`` if missing and make it mode 0600."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)
+    finally:
+        os.close(descriptor)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(
         str(path), isolation_level=None, check_same_thread=False, timeout=30.0
@@ -675,6 +685,12 @@ class SqliteVendorStore:
         self.path = path
         self.max_batch = max_batch
         path.parent.mkdir(parents=True, exist_ok=True)
+        # The store holds customers' data: 0600 whatever the umask (D10). SQLite
+        # gives its -wal and -shm files the database file's mode; older ones are
+        # brought in line too.
+        for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if name == path or name.exists():
+                _private(name)
         # The write connection belongs to the writer thread once it runs; the
         # migration runs on it first, before anything else can write.
         self._conn = _connect(path)
