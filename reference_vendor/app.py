@@ -46,7 +46,7 @@ from reference_vendor.clock import AgentClock
 from reference_vendor.config import KEY_FILE, STORE_FILE, VendorConfig, load_or_create_key
 from reference_vendor.datadir import DataDirError, lock_data_dir
 from reference_vendor.outbox import deliver_forever, deliver_once, delivery_session, flush
-from reference_vendor.store import SqliteVendorStore
+from reference_vendor.store import SqliteVendorStore, StoreUnavailable
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
 from vrm_protocol.http_binding import (
     DISCOVERY_PATH,
@@ -130,6 +130,9 @@ def _internal_error(request: web.Request) -> web.Response:
     return _problem(error, request)
 
 
+#: What a 503 for an unavailable store asks the sender to wait (seconds).
+STORE_RETRY_AFTER_SECONDS = 5
+
 #: The registry code for each status aiohttp itself answers with (router, body limits).
 _STATUS_CODES: dict[int, ErrorCode] = {
     400: ErrorCode.INVALID_REQUEST,
@@ -166,6 +169,18 @@ async def problem_details(request: web.Request, handler: Handler) -> web.StreamR
         if "Allow" in error.headers:
             response.headers["Allow"] = error.headers["Allow"]
         return response
+    except StoreUnavailable as error:
+        # D11: the store cannot be written now (disk full, read-only, locked);
+        # nothing was applied, so the sender may resend. One line, no traceback.
+        log.error("%s %s: the store is unavailable: %s", request.method, request.path, error)
+        return _problem(
+            RemoteProtocolError(
+                ErrorCode.TEMPORARILY_UNAVAILABLE,
+                "the vendor cannot store anything now; nothing was applied, send it again later",
+                extra={"retry_after": STORE_RETRY_AFTER_SECONDS},
+            ),
+            request,
+        )
     except ConnectionError as error:
         # The client went away mid-request (an aborted upload): nothing to answer
         # and nothing went wrong here, so one line, not a traceback.
@@ -445,6 +460,8 @@ async def _sweep_forever(agent: VendorAgent, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             await agent.sweep()
+        except StoreUnavailable as error:
+            log.error("retention sweep postponed: the store is unavailable: %s", error)
         except Exception:
             log.exception("retention sweep failed")
 
@@ -456,7 +473,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     lock = lock_data_dir(config.data_dir)
     try:
         try:
-            store = SqliteVendorStore(config.data_dir / STORE_FILE)
+            store = SqliteVendorStore(
+                config.data_dir / STORE_FILE, busy_timeout=config.store_busy_timeout
+            )
         except (sqlite3.Error, OSError) as error:
             raise DataDirError(
                 f"cannot open the store {config.data_dir / STORE_FILE}: {error}"

@@ -58,6 +58,8 @@ class VendorConfig:
             answered ``408 request-timeout`` (spec §11.6).
         max_connections: connections held open at once; more are answered
             ``503`` with ``Retry-After`` and closed.
+        store_busy_timeout: seconds a write waits for a store another process
+            holds locked before the request is answered ``503`` (spec §11.5).
         allow_delivery_to: the operator's allow-list (``host``, ``host:port``,
             ``[v6]:port``): hosts the agent may POST to over ``http`` and whatever
             their addresses (spec §11.8). Test mode adds loopback.
@@ -87,6 +89,7 @@ class VendorConfig:
     header_timeout: float = 10.0
     body_timeout: float = 10.0
     max_connections: int = 512
+    store_busy_timeout: float = 5.0
     sweep_interval: float = 30.0
     background_delivery: bool = True
     operator_token: str | None = None

@@ -29,7 +29,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from reference_vendor.agent import VendorAgent
 from reference_vendor.clock import format_timestamp
-from reference_vendor.store import OutboxRow
+from reference_vendor.store import OutboxRow, StoreUnavailable
 from vrm_protocol.http_binding import DeliveryPolicy, DeliveryRefused
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE
 
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 300.0
 #: Statuses after which retrying the same bytes cannot help: the peer refused them.
 _FINAL_STATUSES = frozenset(range(400, 500)) - {408, 425, 429}
+#: How long deliveries pause when the store cannot record their outcome (seconds).
+STORE_PAUSE = 5.0
 #: Bound on one delivery attempt, connection and answer included (seconds).
 ATTEMPT_TIMEOUT = 10.0
 
@@ -247,6 +249,12 @@ async def deliver_forever(
             attempted = await deliver_once(agent, session)
         except asyncio.CancelledError:
             raise
+        except StoreUnavailable as error:
+            # D11: one line, and a pause: a delivery whose outcome cannot be
+            # recorded would otherwise be POSTed again at once, and again.
+            log.error("outbox paused for %.0f s: the store is unavailable: %s", STORE_PAUSE, error)
+            await asyncio.sleep(STORE_PAUSE)
+            continue
         except Exception:  # a bug must not stop deliveries for good
             log.exception("outbox delivery failed")
             attempted = 0

@@ -72,6 +72,7 @@ __all__ = [
     "OutboxRow",
     "RelationshipRow",
     "SqliteVendorStore",
+    "StoreUnavailable",
     "SuppressedRow",
     "VendorStore",
     "WriteStats",
@@ -264,6 +265,12 @@ class Commit:
     suppressed: list[SuppressedRow] = field(default_factory=list)
     cancel_outbox_for: str | None = None
     deliver_after: float = 0.0
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be written (or read) now: its disk is full, it is
+    read-only, another process holds it locked, an I/O error. Nothing of the
+    work that failed was applied; the same work may succeed later (D11)."""
 
 
 class InboundConflict(Exception):
@@ -618,6 +625,9 @@ class _UnitOfWork:
     outcome: Future[Any]
 
 
+#: Seconds a statement waits for a lock another connection holds before it
+#: fails (``database is locked``).
+DEFAULT_BUSY_TIMEOUT = 5.0
 #: Units of work applied in one transaction at most (bounds how long a batch
 #: holds the write lock, and so the latency of the last unit in it).
 DEFAULT_MAX_BATCH = 64
@@ -652,9 +662,9 @@ def _private(path: Path) -> None:
         os.close(descriptor)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     connection = sqlite3.connect(
-        str(path), isolation_level=None, check_same_thread=False, timeout=30.0
+        str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout
     )
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA journal_mode=WAL")
@@ -673,13 +683,20 @@ class SqliteVendorStore:
     Args:
         path: the database file (created with its schema on first use).
         max_batch: the most units of work committed in one transaction.
+        busy_timeout: seconds to wait for a lock held by another connection.
 
     Raises:
         ValueError: ``max_batch`` is below 1.
         sqlite3.Error: the database cannot be opened or migrated.
     """
 
-    def __init__(self, path: Path, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch is at least 1")
         self.path = path
@@ -693,7 +710,8 @@ class SqliteVendorStore:
                 _private(name)
         # The write connection belongs to the writer thread once it runs; the
         # migration runs on it first, before anything else can write.
-        self._conn = _connect(path)
+        self.busy_timeout = busy_timeout
+        self._conn = _connect(path, busy_timeout)
         self._migrate()
         # One read connection per reading thread (a connection is not for two
         # threads at once); all are closed with the store.
@@ -717,12 +735,20 @@ class SqliteVendorStore:
     # -- plumbing --
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function(*args)`` on one of the store's threads (off the event loop)."""
-        if getattr(function, "__self__", None) is self and function.__name__ in INLINE_READS:
-            # An indexed point read: cheaper here than the round trip to a thread.
-            return function(*args)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: function(*args))
+        """Run ``function(*args)`` on one of the store's threads (off the event loop).
+
+        Raises:
+            StoreUnavailable: SQLite could not do it now (disk full, read-only,
+                locked, I/O error); nothing was applied.
+        """
+        try:
+            if getattr(function, "__self__", None) is self and function.__name__ in INLINE_READS:
+                # An indexed point read: cheaper here than the round trip to a thread.
+                return function(*args)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, lambda: function(*args))
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(str(error)) from error
 
     async def commit(self, commit: Commit) -> None:
         """Apply ``commit`` in the writer's next transaction; return once it committed.
@@ -732,10 +758,15 @@ class SqliteVendorStore:
                 (nothing applied).
             sqlite3.IntegrityError: another uniqueness or reference rule was
                 broken (nothing applied).
-            sqlite3.Error: the transaction failed (nothing of it applied).
+            StoreUnavailable: the store cannot be written now (disk full,
+                read-only, locked, I/O error); nothing of it applied.
+            sqlite3.Error: the transaction failed otherwise (nothing of it applied).
             RuntimeError: the store is closed.
         """
-        await self._outcome(self._submit(partial(self._apply_commit, commit=commit)))
+        try:
+            await self._outcome(self._submit(partial(self._apply_commit, commit=commit)))
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(str(error)) from error
 
     def close(self) -> None:
         """Let the callers in flight finish, write every unit still queued, then
@@ -899,7 +930,7 @@ class SqliteVendorStore:
             with self._readers_lock:
                 if self._readers_closed:
                     raise RuntimeError("the vendor store is closed")
-                reader = _connect(self.path)
+                reader = _connect(self.path, self.busy_timeout)
                 self._readers.append(reader)
             self._thread_readers.connection = reader
         return reader
@@ -909,6 +940,12 @@ class SqliteVendorStore:
 
     def _migrate(self) -> None:
         conn = self._conn
+        with suppress(sqlite3.OperationalError):  # no table yet: a new store
+            applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            if applied >= set(range(1, len(MIGRATIONS) + 1)):
+                # Nothing to write: a store that cannot be written now (read-only,
+                # disk full) still opens, and serves what needs no write (D11).
+                return
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(
