@@ -1129,6 +1129,8 @@ class VendorAgent:
         # also those delivered to its replyTo (a restarted agent may have missed them).
         now = format_timestamp(self.clock.now())
         rows = await self.store.call(self.store.mailbox, request.poller, start, now)
+        if "mailbox-only-without-reply-to" in self.faults:
+            rows = [row for row in rows if row.inbox is None]
         return {
             "messages": [row.token.decode("ascii") for row in rows],
             "next": rows[-1].id if rows else start,

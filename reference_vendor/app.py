@@ -45,6 +45,7 @@ from reference_vendor.agent import VendorAgent
 from reference_vendor.clock import AgentClock
 from reference_vendor.config import KEY_FILE, STORE_FILE, VendorConfig, load_or_create_key
 from reference_vendor.datadir import DataDirError, lock_data_dir
+from reference_vendor.faults import header_kid
 from reference_vendor.outbox import deliver_forever, deliver_once, delivery_session, flush
 from reference_vendor.store import SqliteVendorStore, StoreUnavailable
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -241,6 +242,10 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         # the pipeline verified who sent the message. Nothing here parses the token.
         app[ADDRESS_LIMITER].check(request.remote or "unknown", time.monotonic())
         token = (await read_body(request, limit)).strip()
+        if "key-budget-before-verification" in config.faults:
+            kid = header_kid(token)
+            if kid is not None and agent.sender_limiter is not None:
+                agent.sender_limiter.check(kid, time.monotonic())
         answer = await agent.receive(token)
     except ProtocolError as error:
         return _problem(error, request)

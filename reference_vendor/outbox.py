@@ -166,7 +166,7 @@ async def _deliver(agent: VendorAgent, session: aiohttp.ClientSession, row: Outb
             data=row.token,
             headers={"Content-Type": MESSAGE_MEDIA_TYPE},
             # spec §11.8: never follow a redirect; a 3xx is a failed attempt.
-            allow_redirects=False,
+            allow_redirects="follow-redirects" in config.faults,
         ) as response:
             status = response.status
             detail = (await response.content.read(2048)).decode(errors="replace")
