@@ -68,7 +68,7 @@ from vrm_protocol.http_binding import (
 from vrm_protocol.limits import check_nesting
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, MessageType
 
-__all__ = ["AGENT", "CONFIG", "create_app"]
+__all__ = ["AGENT", "CONFIG", "STATUS_CODES", "create_app", "read_body"]
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def _internal_error(request: web.Request) -> web.Response:
 STORE_RETRY_AFTER_SECONDS = 5
 
 #: The registry code for each status aiohttp itself answers with (router, body limits).
-_STATUS_CODES: dict[int, ErrorCode] = {
+STATUS_CODES: dict[int, ErrorCode] = {
     400: ErrorCode.INVALID_REQUEST,
     401: ErrorCode.AUTHENTICATION_REQUIRED,
     404: ErrorCode.NOT_FOUND,
@@ -162,7 +162,7 @@ async def problem_details(request: web.Request, handler: Handler) -> web.StreamR
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        code = _STATUS_CODES.get(
+        code = STATUS_CODES.get(
             error.status,
             ErrorCode.INVALID_REQUEST if error.status < 500 else ErrorCode.INTERNAL_ERROR,
         )

@@ -12,6 +12,8 @@ connections may cost:
   ``408 request-timeout`` when it does not arrive in time
   (:func:`reference_vendor.app.read_body`); ``lingering_time`` bounds how
   long the rest of such a body is then drained before the connection closes;
+* **malformed HTTP**: what aiohttp's parser refuses is answered with problem
+  details and one log line (:class:`_ProblemRequestHandler`), not a traceback;
 * **connections**: at most ``max_connections`` at once. Beyond that a new
   connection is answered ``503 temporarily-unavailable`` with ``Retry-After``
   and closed, before anything of it is read, so slow connections cannot
@@ -21,18 +23,22 @@ connections may cost:
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
-from reference_vendor.app import create_app
+from reference_vendor.app import STATUS_CODES, create_app
 from reference_vendor.config import VendorConfig
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
 from vrm_protocol.http_binding import problem_response
 
 __all__ = ["OVER_CAPACITY_RETRY_SECONDS", "Serving", "serve"]
+
+log = logging.getLogger(__name__)
 
 #: What a connection over the cap is told to wait before trying again.
 OVER_CAPACITY_RETRY_SECONDS = 1
@@ -85,15 +91,57 @@ class _OverCapacity(asyncio.Protocol):
             self._closer.cancel()
 
 
-def _guarded(server: web.Server, cap: int) -> Callable[[], asyncio.Protocol]:
-    """The protocol factory: aiohttp's request handler while fewer than ``cap``
-    connections are open, the 503 refusal beyond."""
+class _ProblemRequestHandler(web.RequestHandler):
+    """aiohttp's request handler, but what its HTTP parser refuses (a header line
+    too long, a NUL in the path, a malformed Content-Length) is answered with
+    problem details and logged in one line, like everything else the agent
+    refuses (spec §11.5), instead of ``text/plain`` and a traceback."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """The problem details for ``status``; closes the connection, as aiohttp does.
+
+        Raises:
+            ConnectionError: part of another answer was already sent.
+        """
+        detail = (message or (str(exc) if exc is not None else "") or f"HTTP {status}").strip()
+        first_line = detail.splitlines()[0][:200] if detail else f"HTTP {status}"
+        if status >= 500:
+            # Not the client's doing: keep the traceback for whoever fixes it.
+            log.error("error answering %s: %s", request.remote, first_line, exc_info=exc)
+        else:
+            log.info("refused a malformed request from %s: %s", request.remote, first_line)
+        if request.writer.output_size > 0:
+            raise ConnectionError("an answer is already under way; cannot send another")
+        code = STATUS_CODES.get(
+            status, ErrorCode.INVALID_REQUEST if status < 500 else ErrorCode.INTERNAL_ERROR
+        )
+        rendered = problem_response(RemoteProtocolError(code, first_line))
+        response = web.Response(
+            status=rendered.status, body=rendered.body, headers=rendered.headers
+        )
+        response.force_close()
+        return response
+
+
+def _guarded(
+    server: web.Server, cap: int, options: Mapping[str, Any]
+) -> Callable[[], asyncio.Protocol]:
+    """The protocol factory: the request handler (with ``options``, as the runner
+    was given them) while fewer than ``cap`` connections are open, the 503
+    refusal beyond."""
     answer = _over_capacity_answer()
+    loop = asyncio.get_running_loop()
 
     def factory() -> asyncio.Protocol:
         if len(server.connections) >= cap:
             return _OverCapacity(answer)
-        return server()
+        return _ProblemRequestHandler(server, loop=loop, **options)
 
     return factory
 
@@ -120,19 +168,18 @@ async def serve(config: VendorConfig, sock: socket.socket) -> Serving:
         Exception: whatever starting the agent raised (its store, key or data
             directory); nothing is left running then.
     """
-    runner = web.AppRunner(
-        create_app(config),
-        handle_signals=False,
-        access_log=None,
-        keepalive_timeout=config.header_timeout,
-        lingering_time=_LINGERING_SECONDS,
-    )
+    options: dict[str, Any] = {
+        "access_log": None,
+        "keepalive_timeout": config.header_timeout,
+        "lingering_time": _LINGERING_SECONDS,
+    }
+    runner = web.AppRunner(create_app(config), handle_signals=False, **options)
     await runner.setup()
     try:
         server = runner.server
         assert server is not None
         listener = await asyncio.get_running_loop().create_server(
-            _guarded(server, config.max_connections), sock=sock
+            _guarded(server, config.max_connections, options), sock=sock
         )
     except BaseException:
         await runner.cleanup()

@@ -126,3 +126,26 @@ async def test_an_aborted_upload_logs_one_line_and_no_traceback(
     vendor_records = [r for r in caplog.records if r.name.startswith("reference_vendor")]
     assert vendor_records, "the agent noted the aborted upload"
     assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /.well-known/vrm HTTP/1.1\r\nHost: vendor.test\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
+        b"GET /\x00 HTTP/1.1\r\nHost: vendor.test\r\n\r\n",
+        b"POST /vrm/inbox HTTP/1.1\r\nHost: vendor.test\r\nContent-Length: abc\r\n\r\n",
+    ],
+    ids=["header-too-long", "nul-in-path", "bad-content-length"],
+)
+async def test_malformed_http_is_problem_details_and_no_traceback(
+    serving: Serving, caplog: pytest.LogCaptureFixture, raw: bytes
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    reader, writer = await _connect(serving)
+    writer.write(raw)
+    await writer.drain()
+    status, headers, problem = _answer(await _read_all(reader))
+    writer.close()
+    assert (status, headers["content-type"]) == (400, "application/problem+json")
+    assert problem["code"] == "invalid-request"
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
