@@ -263,6 +263,8 @@ async def mailbox(request: web.Request) -> web.Response:
     """``GET /vrm/mailbox?after=N`` with a signed poll token (spec §11.4)."""
     agent = request.app[AGENT]
     try:
+        # spec §11.6: a poll costs a signature verification; the address pays first.
+        request.app[ADDRESS_LIMITER].check(request.remote or "unknown", time.monotonic())
         # spec §11.4: credentials first (401 names the scheme), then the query.
         token = poll_token_from_authorization(request.headers.get("Authorization"))
         after = parse_cursor(request.query.getall("after", []))

@@ -273,3 +273,15 @@ async def test_a_reply_whose_reply_to_is_dead_waits_in_the_mailbox_until_it_expi
     await vendor.post("/vrm/test-driver/clock", json={"offsetSeconds": 2 * 24 * 3600})
     buyer.cursor = 0
     assert await buyer.poll() == []
+
+
+async def test_mailbox_polls_are_charged_to_the_address_before_verification(
+    aiohttp_client: Any, make_config: Callable[..., VendorConfig]
+) -> None:
+    # A poll costs a signature verification: a flood of them is held by the
+    # address budget, like a flood of messages (spec §11.6).
+    vendor = await aiohttp_client(
+        create_app(make_config(address_burst=2, address_rate_per_second=0.001))
+    )
+    statuses = [(await vendor.get("/vrm/mailbox?after=0")).status for _ in range(3)]
+    assert statuses == [401, 401, 429]
