@@ -6,7 +6,7 @@ Routes (spec §11.1-§11.4)::
     GET  /vrm/jwks.json          the vendor's public keys
     GET  /vrm/terms/{id}/{ver}   the terms document it asserts (text/plain; charset=utf-8)
     POST /vrm/inbox              one message (application/vrm+jws) -> 202 + receipt
-    GET  /vrm/mailbox?after=N    replies for a party that gave no replyTo (VRM-Poll token)
+    GET  /vrm/mailbox?after=N    every message sent to the poller, until it expires (VRM-Poll)
 
 and, only with ``test_mode`` (spec §14.3), the test driver::
 
@@ -21,9 +21,12 @@ the driver's ``service-notice``, ``Authorization: Bearer <token>``)::
 
     POST /vrm/operator/service-notice
 
-Every rejection is RFC 9457 problem details with the stable code (spec
-§11.5); an unexpected failure is ``internal-error`` and, because the agent
-commits in one transaction, leaves nothing half-written.
+Every answer of 400 or more, on every route, is RFC 9457 problem details
+with the stable code (spec §11.5, the ``problem_details`` middleware); a
+store that cannot be written is ``503 temporarily-unavailable`` with
+``Retry-After``; an unexpected failure is ``internal-error`` and, because the
+agent commits in one transaction, leaves nothing half-written. Only the
+address is charged before a message is verified, the sender after (§11.6).
 """
 
 from __future__ import annotations
