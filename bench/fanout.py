@@ -94,7 +94,12 @@ def serve_vendors(count: int, data_root: Path, reply_delay: float) -> None:
                 url = f"http://127.0.0.1:{sock.getsockname()[1]}"
                 data_dir = data_root / url.rsplit(":", 1)[1]
                 config = VendorConfig(
-                    catalogue=catalogue, data_dir=data_dir, public_url=url, reply_delay=reply_delay
+                    catalogue=catalogue,
+                    data_dir=data_dir,
+                    public_url=url,
+                    reply_delay=reply_delay,
+                    # The bench's buyer agents listen on this machine (spec §11.8).
+                    allow_delivery_to=frozenset({"127.0.0.1"}),
                 )
                 runner = web.AppRunner(
                     create_vendor_app(config), handle_signals=False, access_log=None

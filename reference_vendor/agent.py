@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -66,7 +67,7 @@ from reference_vendor.store import (
 from vrm_protocol.attestations import verify_attestation
 from vrm_protocol.codec import decode
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
-from vrm_protocol.http_binding import INBOX_PATH, verify_poll_token
+from vrm_protocol.http_binding import INBOX_PATH, RateLimiter, verify_poll_token
 from vrm_protocol.keys import KeySet, SigningKey, key_resolver
 from vrm_protocol.state_machine import Relationship
 from vrm_protocol.vocabulary import MessageType, Role
@@ -183,22 +184,35 @@ class VendorAgent:
         store: its CRM store.
         clock: its clock (the test driver may shift it).
         key: its signing key (published in its JWKS).
+        sender_limiter: the per-sender budget, charged once a message's signature
+            verified (spec §11.6); none when absent.
     """
 
     def __init__(
-        self, config: VendorConfig, store: VendorStore, clock: AgentClock, key: SigningKey
+        self,
+        config: VendorConfig,
+        store: VendorStore,
+        clock: AgentClock,
+        key: SigningKey,
+        *,
+        sender_limiter: RateLimiter | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.key = key
         self.key_set = KeySet([key.public()])
-        self.catalogue: Catalogue = config.catalogue
+        # The terms are served on the agent's own origin, so that is where the
+        # references in its messages point (spec §11.7).
+        self.catalogue: Catalogue = config.catalogue.at_origin(config.party_id)
         self.party_id = config.party_id
         self.faults = config.faults
         self.trusted_issuers: dict[str, KeySet | None] = {
             issuer.id: KeySet.from_jwks(issuer.jwks) for issuer in self.catalogue.trusted_issuers
         }
+        self.sender_limiter = sender_limiter
+        #: Where replies may be POSTed (spec §11.8).
+        self.delivery_policy = config.delivery_policy
         self._locks = _KeyedLocks()
         self.outbox_ready = asyncio.Event()
         self.delivery_lock = asyncio.Lock()
@@ -214,7 +228,8 @@ class VendorAgent:
 
         Raises:
             RemoteProtocolError: the message is rejected (the code of the first
-                stage that failed); nothing was stored.
+                stage that failed, or RATE_LIMITED once the verified sender is over
+                its budget); nothing was stored.
         """
         original = await self.store.call(self.store.receipt_for_digest, message_digest(token))
         if original is not None:
@@ -223,6 +238,11 @@ class VendorAgent:
             return InboxAnswer(200, original)
         now = self.clock.now()
         inbound = self._decode(token, now)
+        if self.sender_limiter is not None:
+            # spec §11.6 (VRM-HTTP-018): a budget kept per key or sender is charged
+            # only after the signature verified and the key was bound to `from`, so
+            # junk naming a victim's key cannot spend the victim's budget.
+            self.sender_limiter.check(inbound.sender, time.monotonic())
         async with self._locks.hold(inbound.sender, inbound.thread, inbound.id):
             known = await self.store.call(self.store.inbound_digest, inbound.sender, inbound.id)
             replayed = (
@@ -467,6 +487,7 @@ class VendorAgent:
                         digest=digest,
                         token=token,
                         at=format_timestamp(now),
+                        expires=str(payload["expires"]),
                     ),
                     inbox,
                 )
@@ -1104,7 +1125,12 @@ class VendorAgent:
             poll_token, mailbox_owner=self.party_id, now=self.clock.now(), limits=self.config.limits
         )
         start = request.after if after is None else max(after, request.after)
-        rows = await self.store.call(self.store.mailbox, request.poller, start)
+        # spec §11.4 (VRM-HTTP-010): every message for the poller until it expires,
+        # also those delivered to its replyTo (a restarted agent may have missed them).
+        now = format_timestamp(self.clock.now())
+        rows = await self.store.call(self.store.mailbox, request.poller, start, now)
+        if "mailbox-only-without-reply-to" in self.faults:
+            rows = [row for row in rows if row.inbox is None]
         return {
             "messages": [row.token.decode("ascii") for row in rows],
             "next": rows[-1].id if rows else start,

@@ -4,8 +4,9 @@ Routes (spec §11.1-§11.4)::
 
     GET  /.well-known/vrm        discovery document
     GET  /vrm/jwks.json          the vendor's public keys
+    GET  /vrm/terms/{id}/{ver}   the terms document it asserts (text/plain; charset=utf-8)
     POST /vrm/inbox              one message (application/vrm+jws) -> 202 + receipt
-    GET  /vrm/mailbox?after=N    replies for a party that gave no replyTo (VRM-Poll token)
+    GET  /vrm/mailbox?after=N    every message sent to the poller, until it expires (VRM-Poll)
 
 and, only with ``test_mode`` (spec §14.3), the test driver::
 
@@ -20,22 +21,24 @@ the driver's ``service-notice``, ``Authorization: Bearer <token>``)::
 
     POST /vrm/operator/service-notice
 
-Every rejection is RFC 9457 problem details with the stable code (spec
-§11.5); an unexpected failure is ``internal-error`` and, because the agent
-commits in one transaction, leaves nothing half-written.
+Every answer of 400 or more, on every route, is RFC 9457 problem details
+with the stable code (spec §11.5, the ``problem_details`` middleware); a
+store that cannot be written is ``503 temporarily-unavailable`` with
+``Retry-After``; an unexpected failure is ``internal-error`` and, because the
+agent commits in one transaction, leaves nothing half-written. Only the
+address is charged before a message is verified, the sender after (§11.6).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hmac
 import json
 import logging
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -44,35 +47,43 @@ from aiohttp import web
 from reference_vendor.agent import VendorAgent
 from reference_vendor.clock import AgentClock
 from reference_vendor.config import KEY_FILE, STORE_FILE, VendorConfig, load_or_create_key
-from reference_vendor.outbox import deliver_forever, deliver_once, flush
-from reference_vendor.store import SqliteVendorStore
+from reference_vendor.datadir import DataDirError, lock_data_dir
+from reference_vendor.faults import header_kid
+from reference_vendor.outbox import deliver_forever, deliver_once, delivery_session, flush
+from reference_vendor.store import SqliteVendorStore, StoreUnavailable
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
 from vrm_protocol.http_binding import (
     DISCOVERY_PATH,
     INBOX_PATH,
     JWKS_PATH,
     MAILBOX_PATH,
+    POLL_AUTH_SCHEME,
+    TERMS_PATH_PREFIX,
+    TERMS_TEXT_MEDIA_TYPE,
     TEST_DRIVER_PREFIX,
     RateLimiter,
     check_inbox_request,
     discovery_document,
+    parse_cursor,
     poll_token_from_authorization,
     problem_response,
 )
+from vrm_protocol.limits import check_nesting
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, MessageType
 
-__all__ = ["AGENT", "CONFIG", "create_app"]
+__all__ = ["AGENT", "CONFIG", "STATUS_CODES", "create_app", "read_body"]
 
 log = logging.getLogger(__name__)
 
 CONFIG = web.AppKey("config", VendorConfig)
 AGENT = web.AppKey("agent", VendorAgent)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
-KEY_LIMITER = web.AppKey("key_limiter", RateLimiter)
 ADDRESS_LIMITER = web.AppKey("address_limiter", RateLimiter)
 
 #: The operator's routes (enabled by ``operator_token``).
 OPERATOR_PREFIX = "/vrm/operator"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _M = MessageType
 #: What a vendor takes in its inbox (spec §6), and what it sends.
@@ -96,13 +107,24 @@ THIRD_PARTY_SENDS = (
 
 
 def _problem(error: ProtocolError, request: web.Request) -> web.Response:
-    retry = error.extra.pop("retry_after", None) if error.code is ErrorCode.RATE_LIMITED else None
+    """``error`` as RFC 9457 problem details (spec §11.5), with the headers its
+    status calls for: ``Retry-After`` on 429 and 503, ``WWW-Authenticate`` on 401."""
+    extra = error.extra
+    retry = extra.pop("retry_after", None)
+    challenge = extra.pop("www_authenticate", None)
+    close = bool(extra.pop("close", False))
     rendered = problem_response(
         error,
         instance=request.path,
         retry_after_seconds=int(retry) if isinstance(retry, int) else None,
     )
-    return web.Response(status=rendered.status, body=rendered.body, headers=rendered.headers)
+    response = web.Response(status=rendered.status, body=rendered.body, headers=rendered.headers)
+    if isinstance(challenge, str):
+        response.headers["WWW-Authenticate"] = challenge
+    if close:
+        # The rest of the request will not be read: the connection ends here.
+        response.force_close()
+    return response
 
 
 def _internal_error(request: web.Request) -> web.Response:
@@ -112,40 +134,99 @@ def _internal_error(request: web.Request) -> web.Response:
     return _problem(error, request)
 
 
-def _header_kid(token: bytes) -> str | None:
-    """The protected header's ``kid``, read only to pick a rate-limit bucket
-    (the pipeline judges the header)."""
-    segment = token.split(b".", 1)[0]
-    if len(segment) > 4096:
-        return None
+#: What a 503 for an unavailable store asks the sender to wait (seconds).
+STORE_RETRY_AFTER_SECONDS = 5
+
+#: The registry code for each status aiohttp itself answers with (router, body limits).
+STATUS_CODES: dict[int, ErrorCode] = {
+    400: ErrorCode.INVALID_REQUEST,
+    401: ErrorCode.AUTHENTICATION_REQUIRED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    408: ErrorCode.REQUEST_TIMEOUT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.TEMPORARILY_UNAVAILABLE,
+}
+
+
+@web.middleware
+async def problem_details(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every non-2xx answer of every route is problem details (spec §11.5, VRM-HTTP-013):
+    a protocol error keeps its code; what aiohttp raises itself (no route, a
+    method the route does not take, a body over the limit) gets the registry
+    code of its status, keeping ``Allow`` on 405; anything unexpected is
+    ``internal-error`` after one log line with its traceback."""
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error):
-        return None
-    kid = header.get("kid") if isinstance(header, dict) else None
-    return kid if isinstance(kid, str) else None
+        return await handler(request)
+    except ProtocolError as error:
+        return _problem(error, request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        code = STATUS_CODES.get(
+            error.status,
+            ErrorCode.INVALID_REQUEST if error.status < 500 else ErrorCode.INTERNAL_ERROR,
+        )
+        response = _problem(RemoteProtocolError(code, error.reason), request)
+        if "Allow" in error.headers:
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
+    except StoreUnavailable as error:
+        # D11: the store cannot be written now (disk full, read-only, locked);
+        # nothing was applied, so the sender may resend. One line, no traceback.
+        log.error("%s %s: the store is unavailable: %s", request.method, request.path, error)
+        return _problem(
+            RemoteProtocolError(
+                ErrorCode.TEMPORARILY_UNAVAILABLE,
+                "the vendor cannot store anything now; nothing was applied, send it again later",
+                extra={"retry_after": STORE_RETRY_AFTER_SECONDS},
+            ),
+            request,
+        )
+    except ConnectionError as error:
+        # The client went away mid-request (an aborted upload): nothing to answer
+        # and nothing went wrong here, so one line, not a traceback.
+        log.info("%s %s: the client went away: %s", request.method, request.path, error)
+        return _problem(RemoteProtocolError(ErrorCode.INVALID_REQUEST, str(error)), request)
+    except Exception:
+        log.exception("%s %s: unexpected failure", request.method, request.path)
+        return _internal_error(request)
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    """Read at most ``limit`` bytes of the body; more is ``payload-too-large``.
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """Read at most ``limit`` bytes of the body within the agent's ``body_timeout``;
+    more is ``payload-too-large``, slower is ``request-timeout`` (spec §11.6).
 
-    The declared length was checked before; this bounds a chunked body too.
+    The declared length was checked before; this bounds a chunked body too. A
+    body that does not arrive in time is answered at once and the connection
+    closed, so a client that never finishes holds it seconds, not minutes.
 
     Raises:
-        RemoteProtocolError: PAYLOAD_TOO_LARGE.
+        RemoteProtocolError: PAYLOAD_TOO_LARGE or REQUEST_TIMEOUT.
     """
     chunks: list[bytes] = []
     size = 0
-    while True:
-        chunk = await request.content.read(65536)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise RemoteProtocolError(
-                ErrorCode.PAYLOAD_TOO_LARGE, f"the body exceeds the limit of {limit} bytes"
-            )
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(request.app[CONFIG].body_timeout):
+            while True:
+                chunk = await request.content.read(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > limit:
+                    raise RemoteProtocolError(
+                        ErrorCode.PAYLOAD_TOO_LARGE,
+                        f"the body exceeds the limit of {limit} bytes",
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RemoteProtocolError(
+            ErrorCode.REQUEST_TIMEOUT,
+            f"the body did not arrive within {request.app[CONFIG].body_timeout:g} s",
+            extra={"close": True},
+        ) from None
 
 
 async def inbox(request: web.Request) -> web.StreamResponse:
@@ -159,17 +240,18 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         check_inbox_request(
             request.headers.get("Content-Type"), request.content_length, max_message_bytes=limit
         )
+        # spec §11.6 (VRM-HTTP-018): before the signature is verified only the
+        # address is charged; the sender's own budget is charged by the agent once
+        # the pipeline verified who sent the message. Nothing here parses the token.
         app[ADDRESS_LIMITER].check(request.remote or "unknown", time.monotonic())
-        token = (await _read_body(request, limit)).strip()
-        kid = _header_kid(token)
-        if kid is not None:
-            app[KEY_LIMITER].check(kid, time.monotonic())
+        token = (await read_body(request, limit)).strip()
+        if "key-budget-before-verification" in config.faults:
+            kid = header_kid(token)
+            if kid is not None and agent.sender_limiter is not None:
+                agent.sender_limiter.check(kid, time.monotonic())
         answer = await agent.receive(token)
     except ProtocolError as error:
         return _problem(error, request)
-    except Exception:
-        log.exception("inbox: unexpected failure")
-        return _internal_error(request)
     response = web.Response(status=answer.status, body=answer.receipt)
     response.content_type = MESSAGE_MEDIA_TYPE
     # Send the receipt before any reply can be delivered: a reply never
@@ -184,25 +266,24 @@ async def mailbox(request: web.Request) -> web.Response:
     """``GET /vrm/mailbox?after=N`` with a signed poll token (spec §11.4)."""
     agent = request.app[AGENT]
     try:
+        # spec §11.6: a poll costs a signature verification; the address pays first.
+        request.app[ADDRESS_LIMITER].check(request.remote or "unknown", time.monotonic())
+        # spec §11.4: credentials first (401 names the scheme), then the query.
         token = poll_token_from_authorization(request.headers.get("Authorization"))
-        after_text = request.query.get("after")
-        try:
-            after = int(after_text) if after_text is not None else None
-        except ValueError as error:
-            raise RemoteProtocolError(ErrorCode.SCHEMA_INVALID, "after is an integer") from error
+        after = parse_cursor(request.query.getall("after", []))
         document = await agent.mailbox(token, after)
     except ProtocolError as error:
-        return _problem(error, request)
-    except Exception:
-        log.exception("mailbox: unexpected failure")
-        return _internal_error(request)
+        response = _problem(error, request)
+        if error.code is ErrorCode.AUTHENTICATION_REQUIRED:
+            response.headers["WWW-Authenticate"] = POLL_AUTH_SCHEME
+        return response
     return web.json_response(document)
 
 
 async def discovery(request: web.Request) -> web.Response:
     """``GET /.well-known/vrm`` (spec §11.1)."""
     config = request.app[CONFIG]
-    catalogue = config.catalogue
+    catalogue = request.app[AGENT].catalogue
     vendor = catalogue.role == "vendor"
     document = discovery_document(
         party_id=config.party_id,
@@ -223,6 +304,20 @@ async def discovery(request: web.Request) -> web.Response:
     return web.json_response(document)
 
 
+async def terms_document(request: web.Request) -> web.Response:
+    """``GET /vrm/terms/{id}/{version}`` (spec §11.7): the terms document the agent
+    asserts, as the exact bytes its digest covers.
+
+    Raises:
+        RemoteProtocolError: NOT_FOUND for any other id or version.
+    """
+    catalogue = request.app[AGENT].catalogue
+    wanted = (request.match_info["id"], request.match_info["version"])
+    if wanted != (catalogue.terms_id, catalogue.terms_version):
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, "no terms document of this id and version")
+    return web.Response(body=catalogue.terms_bytes, headers={"Content-Type": TERMS_TEXT_MEDIA_TYPE})
+
+
 async def jwks(request: web.Request) -> web.Response:
     """``GET /vrm/jwks.json`` (spec §11.2): public keys under their thumbprints."""
     return web.json_response(request.app[AGENT].key_set.to_jwks())
@@ -231,13 +326,33 @@ async def jwks(request: web.Request) -> web.Response:
 # -- test driver (spec §14.3) -------------------------------------------------------------------
 
 
+#: The largest clock offset the driver takes: a century either way keeps every
+#: instant the agent computes (offer ends, retention ends) within the calendar.
+MAX_CLOCK_OFFSET_SECONDS = 100 * 366 * 24 * 3600
+
+
 async def _json_object(request: web.Request) -> dict[str, Any]:
+    """The JSON object of a driver or operator instruction.
+
+    The body is bounded in size like a message and its nesting checked on the
+    raw bytes by the library before ``json.loads`` sees it (spec §11.6), so a
+    hostile instruction cannot exhaust the parser's stack either.
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST (not a JSON object), or
+            PAYLOAD_TOO_LARGE / NESTING_TOO_DEEP.
+    """
+    limits = request.app[CONFIG].limits
+    body = await read_body(request, limits.max_message_bytes)
+    check_nesting(body, limits)
     try:
-        document = await request.json()
+        document = json.loads(body)
     except ValueError as error:
-        raise web.HTTPBadRequest(text=f"a JSON object is expected: {error}") from error
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, f"a JSON object is expected: {error}"
+        ) from error
     if not isinstance(document, dict):
-        raise web.HTTPBadRequest(text="a JSON object is expected")
+        raise RemoteProtocolError(ErrorCode.INVALID_REQUEST, "a JSON object is expected")
     return document
 
 
@@ -245,8 +360,16 @@ async def driver_clock(request: web.Request) -> web.Response:
     """``POST /clock {"offsetSeconds": N}``: absolute offset from real time."""
     document = await _json_object(request)
     offset = document.get("offsetSeconds")
-    if not isinstance(offset, int) or isinstance(offset, bool):
-        raise web.HTTPBadRequest(text="offsetSeconds is an integer")
+    if (
+        not isinstance(offset, int)
+        or isinstance(offset, bool)
+        or abs(offset) > MAX_CLOCK_OFFSET_SECONDS
+    ):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST,
+            f"offsetSeconds is an integer of at most {MAX_CLOCK_OFFSET_SECONDS} either way",
+            path="/offsetSeconds",
+        )
     agent = request.app[AGENT]
     # What is in flight arrives before time jumps (see outbox.flush).
     await flush(agent, request.app[HTTP])
@@ -264,13 +387,20 @@ async def driver_service_notice(request: web.Request) -> web.Response:
     "proposals"?}``:
     prompt the vendor to send a service notice or programme offer (spec §14.3).
 
-    ``200`` when sent; ``409`` when the individual's preferences forbid it (the
-    refusal is recorded); ``404`` for an unknown relationship or programme.
+    ``200`` when sent; ``409`` ``illegal-transition`` (problem details with
+    ``sent: false`` and the ``reason``) when the individual's preferences or
+    the relationship's state forbid it (the refusal is recorded); ``404``
+    ``not-found`` for an unknown relationship or programme.
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST, NOT_FOUND or ILLEGAL_TRANSITION.
     """
     document = await _json_object(request)
     peer = document.get("peer", document.get("buyer"))
     if not isinstance(peer, str):
-        raise web.HTTPBadRequest(text="name the relationship: buyer (or peer) is a party id")
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "name the relationship: buyer (or peer) is a party id"
+        )
     options = {
         name: value if isinstance(value, str) else None
         for name in ("kind", "category", "programme", "summary")
@@ -278,21 +408,33 @@ async def driver_service_notice(request: web.Request) -> web.Response:
     }
     proposals = document.get("proposals") or []
     if not isinstance(proposals, list) or not all(isinstance(p, dict) for p in proposals):
-        raise web.HTTPBadRequest(text="proposals is a list of objects")
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "proposals is a list of objects", path="/proposals"
+        )
     try:
         outcome = await request.app[AGENT].send_notice(peer, proposals=proposals, **options)
     except LookupError as error:
-        raise web.HTTPNotFound(text=str(error)) from error
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
     except LocalProtocolError as error:
-        raise web.HTTPBadRequest(text=f"not a valid notice: {error}") from error
-    return web.json_response(
-        {"sent": outcome.sent, "id": outcome.message_id, "reason": outcome.reason},
-        status=200 if outcome.sent else 409,
-    )
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, f"not a valid notice: {error}"
+        ) from error
+    if not outcome.sent:
+        raise RemoteProtocolError(
+            ErrorCode.ILLEGAL_TRANSITION,
+            outcome.reason or "the notice was not sent",
+            extra={"sent": False, "reason": outcome.reason},
+        )
+    return web.json_response({"sent": True, "id": outcome.message_id, "reason": None})
 
 
 async def operator_service_notice(request: web.Request) -> web.Response:
-    """``POST /vrm/operator/service-notice``: the driver's instruction, for the operator."""
+    """``POST /vrm/operator/service-notice``: the driver's instruction, for the operator.
+
+    Raises:
+        RemoteProtocolError: AUTHENTICATION_REQUIRED without the operator's
+            bearer token; otherwise as :func:`driver_service_notice`.
+    """
     token = request.app[CONFIG].operator_token
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if (
@@ -300,7 +442,11 @@ async def operator_service_notice(request: web.Request) -> web.Response:
         or scheme != "Bearer"
         or not hmac.compare_digest(given.encode(), token.encode())
     ):
-        raise web.HTTPUnauthorized(text="operator routes need 'Authorization: Bearer <token>'")
+        raise RemoteProtocolError(
+            ErrorCode.AUTHENTICATION_REQUIRED,
+            "operator routes need 'Authorization: Bearer <token>'",
+            extra={"www_authenticate": "Bearer"},
+        )
     return await driver_service_notice(request)
 
 
@@ -324,19 +470,45 @@ async def _sweep_forever(agent: VendorAgent, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             await agent.sweep()
+        except StoreUnavailable as error:
+            log.error("retention sweep postponed: the store is unavailable: %s", error)
         except Exception:
             log.exception("retention sweep failed")
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    store = SqliteVendorStore(config.data_dir / STORE_FILE)
-    key = load_or_create_key(config.data_dir / KEY_FILE)
-    agent = VendorAgent(config, store, AgentClock(), key)
+    # The data directory first: private, and locked so that no second agent
+    # serves the same store (D10). Each failure is one line (DataDirError).
+    lock = lock_data_dir(config.data_dir)
+    try:
+        try:
+            store = SqliteVendorStore(
+                config.data_dir / STORE_FILE, busy_timeout=config.store_busy_timeout
+            )
+        except (sqlite3.Error, OSError) as error:
+            raise DataDirError(
+                f"cannot open the store {config.data_dir / STORE_FILE}: {error}"
+            ) from error
+        try:
+            key = load_or_create_key(config.data_dir / KEY_FILE)
+        except BaseException:
+            store.close()
+            raise
+    except BaseException:
+        lock.release()
+        raise
+    agent = VendorAgent(
+        config,
+        store,
+        AgentClock(),
+        key,
+        sender_limiter=RateLimiter(config.rate_per_second, config.burst),
+    )
     if config.test_mode:
         await agent.restore_clock_offset()
     app[AGENT] = agent
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    session = delivery_session(agent.delivery_policy)
     app[HTTP] = session
     tasks = [
         asyncio.create_task(_sweep_forever(agent, config.sweep_interval), name="vendor-sweeper")
@@ -354,6 +526,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 await task
         await session.close()
         store.close()
+        lock.release()
 
 
 def create_app(config: VendorConfig) -> web.Application:
@@ -364,13 +537,15 @@ def create_app(config: VendorConfig) -> web.Application:
     """
     limits = config.limits
     # The inbox bounds its own body; this bounds the test driver's JSON bodies.
-    app = web.Application(client_max_size=limits.max_message_bytes + 1024)
+    app = web.Application(
+        client_max_size=limits.max_message_bytes + 1024, middlewares=[problem_details]
+    )
     app[CONFIG] = config
-    app[KEY_LIMITER] = RateLimiter(config.rate_per_second, config.burst)
     app[ADDRESS_LIMITER] = RateLimiter(config.address_rate_per_second, config.address_burst)
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_get(DISCOVERY_PATH, discovery)
     app.router.add_get(JWKS_PATH, jwks)
+    app.router.add_get(TERMS_PATH_PREFIX + "/{id}/{version}", terms_document)
     app.router.add_post(INBOX_PATH, inbox)
     app.router.add_get(MAILBOX_PATH, mailbox)
     if config.operator_token:

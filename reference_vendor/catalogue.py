@@ -24,7 +24,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from reference_vendor.datadir import DataDirError, check_config_file
 from vrm_protocol.canonical import b64url_encode
+from vrm_protocol.http_binding import terms_path
 
 __all__ = [
     "Catalogue",
@@ -168,7 +170,6 @@ class Catalogue:
     currency: str
     terms_id: str
     terms_version: str
-    terms_url: str
     terms_text: str
     data_requests: tuple[DataRequest, ...]
     will_do: tuple[str, ...]
@@ -189,18 +190,53 @@ class Catalogue:
     trade_in: TradeInRule | None = None
     programmes: tuple[Programme, ...] = ()
     trusted_issuers: tuple[TrustedIssuer, ...] = field(default=())
+    #: The party's origin (its party id), where its terms are served (spec §11.7);
+    #: set by :meth:`at_origin` when the agent knows its address.
+    origin: str = ""
 
     @property
     def terms_digest(self) -> str:
         """``sha-256:`` + base64url of the SHA-256 of the terms text (UTF-8)."""
         return _text_digest(self.terms_text)
 
+    @property
+    def terms_bytes(self) -> bytes:
+        """The terms document exactly as served (UTF-8): what :attr:`terms_digest` hashes."""
+        return self.terms_text.encode("utf-8")
+
+    @property
+    def terms_path(self) -> str:
+        """Where the agent serves its terms document, under its own origin (spec §11.7)."""
+        return terms_path(self.terms_id, self.terms_version)
+
+    def at_origin(self, origin: str) -> Catalogue:
+        """This catalogue for the party at ``origin`` (its party id): the terms
+        document is served there, so that is where its reference points.
+
+        Raises:
+            CatalogueError: ``origin`` is not an http(s) URL.
+        """
+        from dataclasses import replace
+
+        if not origin.startswith(("https://", "http://")):
+            raise CatalogueError(f"the party's origin is an http(s) URL, not {origin!r}")
+        return replace(self, origin=origin.rstrip("/"))
+
     def terms_reference(self) -> dict[str, str]:
-        """The ``termsReference`` offers and terms assertions carry (spec §6.7)."""
+        """The ``termsReference`` offers and terms assertions carry (spec §6.7): its
+        ``url`` is the terms route on the party's own origin (spec §11.7, D12).
+
+        Raises:
+            CatalogueError: the catalogue was not bound to an origin (:meth:`at_origin`).
+        """
+        if not self.origin:
+            raise CatalogueError(
+                f"catalogue {self.key} is not bound to the party's origin (at_origin)"
+            )
         return {
             "id": self.terms_id,
             "version": self.terms_version,
-            "url": self.terms_url,
+            "url": self.origin + self.terms_path,
             "digest": self.terms_digest,
         }
 
@@ -233,6 +269,20 @@ def shipped_catalogues() -> list[str]:
     )
 
 
+def _check_config(path: Path) -> None:
+    """Refuse a configuration file others can write (D10): whoever can write a
+    catalogue decides what the vendor asks its customers for, and whoever can
+    write an issuer file decides whose attestations it believes.
+
+    Raises:
+        CatalogueError: it may be written by someone other than the agent's user.
+    """
+    try:
+        check_config_file(path)
+    except DataDirError as error:
+        raise CatalogueError(str(error)) from error
+
+
 def load_catalogue(name_or_path: str) -> Catalogue:
     """Load a shipped catalogue by name, or a catalogue file by path.
 
@@ -241,6 +291,7 @@ def load_catalogue(name_or_path: str) -> Catalogue:
     """
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
+        _check_config(path)
         try:
             text = path.read_text("utf-8")
         except OSError as error:
@@ -269,6 +320,14 @@ def load_catalogue(name_or_path: str) -> Catalogue:
 def _parse(key: str, doc: dict[str, Any], base: Path | None) -> Catalogue:
     party = doc["party"]
     terms = doc["terms"]
+    if "url" in terms:
+        # spec §11.7: a party serves the terms it asserts on its own origin, and
+        # the reference names that address; a url written here would name a
+        # document nobody can fetch from the party.
+        raise CatalogueError(
+            "terms.url is not configurable: the agent serves its terms at "
+            "<its base URL>/vrm/terms/<id>/<version>; remove the url"
+        )
     pricing = doc.get("pricing", {})
     role = str(party["role"])
     if role not in ("vendor", "third-party", "manufacturer"):
@@ -349,7 +408,6 @@ def _parse(key: str, doc: dict[str, Any], base: Path | None) -> Catalogue:
         currency=str(party.get("currency", "GBP")),
         terms_id=str(terms["id"]),
         terms_version=str(terms["version"]),
-        terms_url=str(terms["url"]),
         terms_text=str(terms["text"]),
         data_requests=requests,
         will_do=tuple(str(x) for x in commitments.get("will_do", [])),
@@ -402,6 +460,7 @@ def load_issuer_file(path: Path, issuer_id: str | None = None) -> TrustedIssuer:
     Raises:
         CatalogueError: the file cannot be read or holds neither form.
     """
+    _check_config(path)
     try:
         document = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as error:

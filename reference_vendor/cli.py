@@ -4,7 +4,8 @@
 
     vrm vendor serve --catalogue dealer-mayfair --data-dir DIR [--host 127.0.0.1] [--port 0]
                      [--test-mode] [--fault NAME ...] [--public-url URL] [--trust-issuer FILE ...]
-                     [--operator-token T] [--reply-delay S]
+                     [--operator-token T] [--allow-delivery-to HOST[:PORT] ...]
+                     [--reply-delay S]
     vrm vendor catalogues
     vrm vendor send-notice --url URL --peer DID [--kind K] [--category C] [--programme P]
                            [--token T]
@@ -37,7 +38,9 @@ from reference_vendor.catalogue import (
     shipped_catalogues,
 )
 from reference_vendor.config import STORE_FILE, VendorConfig
+from reference_vendor.datadir import DataDirError
 from reference_vendor.faults import FAULTS, FaultError, check_faults
+from vrm_protocol.http_binding import DeliveryPolicy
 
 __all__ = ["vendor"]
 
@@ -56,14 +59,15 @@ def catalogues_command() -> None:
 
 
 async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> None:
-    from aiohttp import web
+    from reference_vendor.server import serve
 
-    from reference_vendor.app import create_app
-
-    runner = web.AppRunner(create_app(config), handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.SockSite(runner, sock)
-    await site.start()
+    try:
+        running = await serve(config, sock)
+    except DataDirError as error:
+        # One line for the operator (an empty key file, a second agent on the
+        # same store, a store that cannot be opened), never a traceback.
+        sock.close()
+        raise click.ClickException(str(error)) from error
     click.echo(f"listening on {shown_url}")
     sys.stdout.flush()
     stop = asyncio.Event()
@@ -74,7 +78,7 @@ async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> N
     try:
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await running.close()
 
 
 @vendor.command("serve")
@@ -114,6 +118,15 @@ async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> N
     help="Enable POST /vrm/operator/service-notice with this bearer token.",
 )
 @click.option(
+    "--allow-delivery-to",
+    "allow_delivery_to",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="Let replies reach this host (or host and port) over http and whatever its "
+    "addresses: e.g. 127.0.0.1 for buyer agents on this machine. Without it only https "
+    "to public addresses (spec §11.8); --test-mode allows loopback.",
+)
+@click.option(
     "--reply-delay",
     type=float,
     default=0.25,
@@ -130,6 +143,7 @@ def serve(
     public_url: str | None,
     issuer_files: tuple[Path, ...],
     operator_token: str | None,
+    allow_delivery_to: tuple[str, ...],
     reply_delay: float,
 ) -> None:
     """Serve the vendor agent until interrupted."""
@@ -139,12 +153,17 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        chosen_faults = check_faults(faults, test_mode=test_mode)
+        DeliveryPolicy.from_entries(allow_delivery_to)
+    except (FaultError, ValueError) as error:
+        raise click.UsageError(str(error)) from error
+    try:
         catalogue = load_catalogue(catalogue_name)
         issuers: tuple[TrustedIssuer, ...] = tuple(load_issuer_file(p) for p in issuer_files)
         catalogue = catalogue.with_trusted_issuers(issuers)
-        chosen_faults = check_faults(faults, test_mode=test_mode)
-    except (CatalogueError, FaultError) as error:
-        raise click.UsageError(str(error)) from error
+    except CatalogueError as error:
+        # A file's content or permissions, not the command line: one line.
+        raise click.ClickException(str(error)) from error
     # Bind first, so the party id (the base URL) is known before the app is built.
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -166,6 +185,7 @@ def serve(
         faults=chosen_faults,
         reply_delay=reply_delay,
         operator_token=operator_token,
+        allow_delivery_to=frozenset(allow_delivery_to),
     )
     asyncio.run(_serve(config, sock, shown_url))
 

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reference_vendor.catalogue import Catalogue
-from vrm_protocol.keys import SigningKey
+from reference_vendor.datadir import DataDirError, write_private_atomically
+from vrm_protocol.http_binding import DeliveryPolicy
+from vrm_protocol.keys import InvalidKeyError, SigningKey
 from vrm_protocol.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["KEY_FILE", "STORE_FILE", "VendorConfig", "load_or_create_key"]
+__all__ = [
+    "KEY_FILE",
+    "STORE_FILE",
+    "TEST_MODE_DELIVERY",
+    "VendorConfig",
+    "load_or_create_key",
+]
 
 #: The vendor's private signing key (JWK, mode 0600) inside the data directory.
 KEY_FILE = "vendor-signing-key.jwk"
 #: The vendor's SQLite store inside the data directory.
 STORE_FILE = "vendor.sqlite3"
+#: What test mode adds to the delivery allow-list: loopback (spec §11.8, §14.3).
+TEST_MODE_DELIVERY = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +44,25 @@ class VendorConfig:
         reply_delay: seconds between committing a reply and its first delivery
             attempt, so that a reply never overtakes the receipt of the message
             it answers.
-        delivery_attempts: attempts before a reply's delivery is given up.
+        delivery_attempts: attempts before a reply's delivery is given up, in a
+            relationship whose peer holds a deal.
+        stranger_delivery_attempts: the same, in a relationship whose peer holds
+            no deal yet (spec §11.8: anyone can name any replyTo).
+        stranger_delivery_budget: failed deliveries a relationship whose peer
+            holds no deal may cost in all, over every message; then its messages
+            wait in the mailbox only.
+        header_timeout: seconds a connection may take to deliver a request's
+            headers (from its opening, or from the previous answer) before it
+            is closed (spec §11.6).
+        body_timeout: seconds a request's body may take to arrive before it is
+            answered ``408 request-timeout`` (spec §11.6).
+        max_connections: connections held open at once; more are answered
+            ``503`` with ``Retry-After`` and closed.
+        store_busy_timeout: seconds a write waits for a store another process
+            holds locked before the request is answered ``503`` (spec §11.5).
+        allow_delivery_to: the operator's allow-list (``host``, ``host:port``,
+            ``[v6]:port``): hosts the agent may POST to over ``http`` and whatever
+            their addresses (spec §11.8). Test mode adds loopback.
         sweep_interval: seconds between retention sweeps.
         background_delivery: deliver replies from a background task (tests that
             drive delivery step by step through the test driver turn it off).
@@ -56,6 +83,13 @@ class VendorConfig:
     address_burst: int = 1000
     reply_delay: float = 0.25
     delivery_attempts: int = 8
+    stranger_delivery_attempts: int = 3
+    stranger_delivery_budget: int = 6
+    allow_delivery_to: frozenset[str] = field(default_factory=frozenset)
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    max_connections: int = 512
+    store_busy_timeout: float = 5.0
     sweep_interval: float = 30.0
     background_delivery: bool = True
     operator_token: str | None = None
@@ -65,25 +99,54 @@ class VendorConfig:
         """The party id: the base URL without a trailing slash (spec §3.2)."""
         return self.public_url.rstrip("/")
 
+    @property
+    def delivery_policy(self) -> DeliveryPolicy:
+        """Where the agent may POST what a peer asks it to (spec §11.8): the
+        operator's allow-list, and loopback in test mode (the suite's and the
+        demo's parties listen there).
+
+        Raises:
+            ValueError: an allow-list entry is malformed.
+        """
+        entries = set(self.allow_delivery_to)
+        if self.test_mode:
+            entries |= TEST_MODE_DELIVERY
+        return DeliveryPolicy.from_entries(sorted(entries))
+
 
 def load_or_create_key(path: Path, alg: str = "EdDSA") -> SigningKey:
     """The vendor's signing key: read from ``path``, or created there (mode 0600).
 
     The ``kid`` is the key's RFC 7638 thumbprint (spec §8.4), so the same key
-    is published under the same ``kid`` after every restart.
+    is published under the same ``kid`` after every restart. A new key is
+    written atomically (D10): a crash leaves no key or the whole key, never an
+    empty file that would block every later start.
 
     Raises:
-        OSError: the file cannot be read or created.
-        vrm_protocol.keys.InvalidKeyError: the file holds no acceptable private JWK.
+        DataDirError: the file cannot be read or written, or holds no acceptable
+            private JWK (one line for the operator).
     """
-    if path.exists():
-        key = SigningKey.from_private_jwk(json.loads(path.read_text("utf-8")))
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        text = None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataDirError(f"cannot read the signing key file {path}: {error}") from error
+    if text is not None:
+        try:
+            key = SigningKey.from_private_jwk(json.loads(text))
+        except (ValueError, InvalidKeyError) as error:
+            what = "empty" if not text.strip() else "not a private JWK"
+            raise DataDirError(
+                f"the signing key file {path} is {what} ({str(error)[:120]}); restore it from "
+                "a backup, or move it away to make a new key (the vendor's key then changes)"
+            ) from error
         return key.with_kid(key.thumbprint())
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = SigningKey.generate(alg)
-    # Created 0600 from the start: the private key is never readable by others,
-    # not even between creating the file and a chmod.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump(key.to_private_jwk(), handle, indent=2)
+    try:
+        write_private_atomically(path, json.dumps(key.to_private_jwk(), indent=2).encode())
+    except OSError as error:
+        raise DataDirError(
+            f"cannot write the signing key file {path}: {error.strerror or error}"
+        ) from error
     return key.with_kid(key.thumbprint())

@@ -22,6 +22,7 @@ __all__ = [
     "FaultError",
     "announces_alg_none",
     "check_faults",
+    "header_kid",
     "reframed_with_key_alg",
     "signature_not_checked",
 ]
@@ -51,6 +52,15 @@ FAULTS: Final[dict[str, str]] = {
     ),
     "no-replay-guard": (
         "processes another message under a used (sender, id) as new (SEC-REPLAY-DIFFERENT)"
+    ),
+    "key-budget-before-verification": (
+        "charges the per-key rate budget by the header's kid before the signature is verified, "
+        "so junk naming a victim's key locks the victim out (BIND-KID-LOCKOUT)"
+    ),
+    "follow-redirects": ("follows a redirect in answer to the POST of a reply (BIND-NO-REDIRECT)"),
+    "mailbox-only-without-reply-to": (
+        "keeps in the mailbox only the messages that were not POSTed to a replyTo inbox "
+        "(MBX-KEPT-WITH-REPLY-TO)"
     ),
 }
 
@@ -112,6 +122,14 @@ def _header(token: bytes) -> dict[str, object] | None:
     except ValueError:
         return None
     return header if isinstance(header, dict) else None
+
+
+def header_kid(token: bytes) -> str | None:
+    """FAULT ONLY (``key-budget-before-verification``): the header's ``kid``, read
+    before the pipeline, as the agent once did to pick a rate-limit bucket."""
+    header = _header(token)
+    kid = header.get("kid") if header is not None else None
+    return kid if isinstance(kid, str) else None
 
 
 def announces_alg_none(token: bytes) -> bool:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -71,6 +72,7 @@ __all__ = [
     "OutboxRow",
     "RelationshipRow",
     "SqliteVendorStore",
+    "StoreUnavailable",
     "SuppressedRow",
     "VendorStore",
     "WriteStats",
@@ -96,6 +98,9 @@ class MessageRow:
     digest: str
     token: bytes
     at: str
+    #: When the message expires (its envelope's ``expires``); kept for messages
+    #: sent, which the mailbox serves until then.
+    expires: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +225,8 @@ class SuppressedRow:
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    """A reply waiting for delivery to ``inbox``, or in the mailbox when ``inbox`` is None."""
+    """A message sent: in the mailbox until it expires, and delivered to ``inbox`` too
+    when the message it answers named one."""
 
     id: int
     peer_id: str
@@ -259,6 +265,12 @@ class Commit:
     suppressed: list[SuppressedRow] = field(default_factory=list)
     cancel_outbox_for: str | None = None
     deliver_after: float = 0.0
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be written (or read) now: its disk is full, it is
+    read-only, another process holds it locked, an I/O error. Nothing of the
+    work that failed was applied; the same work may succeed later (D11)."""
 
 
 class InboundConflict(Exception):
@@ -383,12 +395,28 @@ class VendorStore(Protocol):
         """Record a successful delivery."""
         ...
 
-    def mark_retry(self, row_id: int, next_attempt: float, error: str, final: bool) -> None:
-        """Record a failed delivery attempt (``final``: give up)."""
+    def mark_retry(
+        self,
+        row_id: int,
+        next_attempt: float,
+        error: str,
+        final: bool,
+        *,
+        attempted: bool = True,
+        peer_id: str | None = None,
+    ) -> None:
+        """Record a failed (or refused, ``attempted`` false) delivery (``final``: give
+        up; the message stays in the mailbox); ``peer_id`` counts it against that
+        relationship's delivery budget."""
         ...
 
-    def mailbox(self, peer_id: str, after: int, limit: int = 50) -> list[OutboxRow]:
-        """Replies kept for ``peer_id`` with an outbox id greater than ``after``."""
+    def delivery_standing(self, peer_id: str) -> tuple[bool, int]:
+        """Whether ``peer_id`` holds a deal, and how many deliveries to it failed."""
+        ...
+
+    def mailbox(self, peer_id: str, after: int, now: str, limit: int = 50) -> list[OutboxRow]:
+        """Messages kept for ``peer_id`` with an outbox id greater than ``after``,
+        unexpired at ``now``."""
         ...
 
     def get_setting(self, name: str) -> str | None:
@@ -544,6 +572,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_due ON outbox (status, next_attempt);
     CREATE INDEX outbox_peer ON outbox (peer_id, id);
     """,
+    # 2: every message sent stays in the addressee's mailbox until it expires,
+    # delivered to a replyTo inbox or not (spec §11.4, VRM-HTTP-010); rows
+    # written before have no expiry recorded and stay.
+    """
+    ALTER TABLE outbox ADD COLUMN expires TEXT;
+    """,
+    # 3: failed delivery attempts per relationship, the budget of a relationship
+    # whose peer holds no deal yet (spec §11.8).
+    """
+    ALTER TABLE relationships ADD COLUMN delivery_failures INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
@@ -586,6 +625,9 @@ class _UnitOfWork:
     outcome: Future[Any]
 
 
+#: Seconds a statement waits for a lock another connection holds before it
+#: fails (``database is locked``).
+DEFAULT_BUSY_TIMEOUT = 5.0
 #: Units of work applied in one transaction at most (bounds how long a batch
 #: holds the write lock, and so the latency of the last unit in it).
 DEFAULT_MAX_BATCH = 64
@@ -606,13 +648,23 @@ INLINE_READS = frozenset(
         "offer",
         "document",
         "get_setting",
+        "delivery_standing",
     }
 )
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _private(path: Path) -> None:
+    """Create ``path`` if missing and make it mode 0600."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)
+    finally:
+        os.close(descriptor)
+
+
+def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     connection = sqlite3.connect(
-        str(path), isolation_level=None, check_same_thread=False, timeout=30.0
+        str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout
     )
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA journal_mode=WAL")
@@ -631,21 +683,35 @@ class SqliteVendorStore:
     Args:
         path: the database file (created with its schema on first use).
         max_batch: the most units of work committed in one transaction.
+        busy_timeout: seconds to wait for a lock held by another connection.
 
     Raises:
         ValueError: ``max_batch`` is below 1.
         sqlite3.Error: the database cannot be opened or migrated.
     """
 
-    def __init__(self, path: Path, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch is at least 1")
         self.path = path
         self.max_batch = max_batch
         path.parent.mkdir(parents=True, exist_ok=True)
+        # The store holds customers' data: 0600 whatever the umask (D10). SQLite
+        # gives its -wal and -shm files the database file's mode; older ones are
+        # brought in line too.
+        for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if name == path or name.exists():
+                _private(name)
         # The write connection belongs to the writer thread once it runs; the
         # migration runs on it first, before anything else can write.
-        self._conn = _connect(path)
+        self.busy_timeout = busy_timeout
+        self._conn = _connect(path, busy_timeout)
         self._migrate()
         # One read connection per reading thread (a connection is not for two
         # threads at once); all are closed with the store.
@@ -669,12 +735,20 @@ class SqliteVendorStore:
     # -- plumbing --
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function(*args)`` on one of the store's threads (off the event loop)."""
-        if getattr(function, "__self__", None) is self and function.__name__ in INLINE_READS:
-            # An indexed point read: cheaper here than the round trip to a thread.
-            return function(*args)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: function(*args))
+        """Run ``function(*args)`` on one of the store's threads (off the event loop).
+
+        Raises:
+            StoreUnavailable: SQLite could not do it now (disk full, read-only,
+                locked, I/O error); nothing was applied.
+        """
+        try:
+            if getattr(function, "__self__", None) is self and function.__name__ in INLINE_READS:
+                # An indexed point read: cheaper here than the round trip to a thread.
+                return function(*args)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, lambda: function(*args))
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(str(error)) from error
 
     async def commit(self, commit: Commit) -> None:
         """Apply ``commit`` in the writer's next transaction; return once it committed.
@@ -684,10 +758,15 @@ class SqliteVendorStore:
                 (nothing applied).
             sqlite3.IntegrityError: another uniqueness or reference rule was
                 broken (nothing applied).
-            sqlite3.Error: the transaction failed (nothing of it applied).
+            StoreUnavailable: the store cannot be written now (disk full,
+                read-only, locked, I/O error); nothing of it applied.
+            sqlite3.Error: the transaction failed otherwise (nothing of it applied).
             RuntimeError: the store is closed.
         """
-        await self._outcome(self._submit(partial(self._apply_commit, commit=commit)))
+        try:
+            await self._outcome(self._submit(partial(self._apply_commit, commit=commit)))
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(str(error)) from error
 
     def close(self) -> None:
         """Let the callers in flight finish, write every unit still queued, then
@@ -851,7 +930,7 @@ class SqliteVendorStore:
             with self._readers_lock:
                 if self._readers_closed:
                     raise RuntimeError("the vendor store is closed")
-                reader = _connect(self.path)
+                reader = _connect(self.path, self.busy_timeout)
                 self._readers.append(reader)
             self._thread_readers.connection = reader
         return reader
@@ -861,6 +940,12 @@ class SqliteVendorStore:
 
     def _migrate(self) -> None:
         conn = self._conn
+        with suppress(sqlite3.OperationalError):  # no table yet: a new store
+            applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            if applied >= set(range(1, len(MIGRATIONS) + 1)):
+                # Nothing to write: a store that cannot be written now (read-only,
+                # disk full) still opens, and serves what needs no write (D11).
+                return
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(
@@ -1059,7 +1144,7 @@ class SqliteVendorStore:
             self._insert_message(conn, message)
             conn.execute(
                 "INSERT INTO outbox (peer_id, message_id, type, token, inbox, next_attempt,"
-                " status) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " status, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     message.peer_id,
                     message.message_id,
@@ -1068,6 +1153,7 @@ class SqliteVendorStore:
                     inbox,
                     now + commit.deliver_after,
                     "pending" if inbox else "mailbox",
+                    message.expires,
                 ),
             )
 
@@ -1166,19 +1252,51 @@ class SqliteVendorStore:
             )
         )
 
-    def mark_retry(self, row_id: int, next_attempt: float, error: str, final: bool) -> None:
-        """Record a failed delivery attempt; ``final`` gives up on the row.
+    def mark_retry(
+        self,
+        row_id: int,
+        next_attempt: float,
+        error: str,
+        final: bool,
+        *,
+        attempted: bool = True,
+        peer_id: str | None = None,
+    ) -> None:
+        """Record a failed delivery attempt (or, ``attempted`` false, a delivery not
+        attempted at all); ``final`` gives up on the row (it stays in the
+        mailbox). ``peer_id`` counts the failure against that relationship's
+        delivery budget, in the same transaction.
 
         Raises:
             sqlite3.Error: the transaction failed.
         """
-        self._write(
-            _statement(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ?,"
+
+        def record(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + ?, next_attempt = ?, last_error = ?,"
                 " status = CASE WHEN ? THEN 'failed' ELSE status END WHERE id = ?",
-                (next_attempt, error[:500], int(final), row_id),
+                (int(attempted), next_attempt, error[:500], int(final), row_id),
             )
+            if peer_id is not None:
+                conn.execute(
+                    "UPDATE relationships SET delivery_failures = delivery_failures + 1"
+                    " WHERE peer_id = ?",
+                    (peer_id,),
+                )
+
+        self._write(record)
+
+    def delivery_standing(self, peer_id: str) -> tuple[bool, int]:
+        """Whether ``peer_id`` holds a deal with the vendor, and how many deliveries
+        to it have failed (the budget of spec §11.8)."""
+        rows = self._query(
+            "SELECT r.delivery_failures, EXISTS (SELECT 1 FROM deals d WHERE d.peer_id = ?)"
+            " FROM relationships r WHERE r.peer_id = ?",
+            (peer_id, peer_id),
         )
+        if not rows:
+            return False, 0
+        return bool(rows[0][1]), int(rows[0][0])
 
     def get_setting(self, name: str) -> str | None:
         """A persisted agent setting."""
@@ -1404,12 +1522,15 @@ class SqliteVendorStore:
         )
         return [self._outbox(row) for row in rows]
 
-    def mailbox(self, peer_id: str, after: int, limit: int = 50) -> list[OutboxRow]:
-        """Replies kept in the mailbox for ``peer_id`` after outbox id ``after``."""
+    def mailbox(self, peer_id: str, after: int, now: str, limit: int = 50) -> list[OutboxRow]:
+        """Messages for ``peer_id`` after outbox id ``after`` that have not expired at
+        ``now`` (a protocol timestamp): every message sent, whether it was also
+        delivered to an inbox or not (spec §11.4, VRM-HTTP-010), but none whose
+        sending was cancelled (after an exit, spec §7.5)."""
         rows = self._query(
-            "SELECT * FROM outbox WHERE peer_id = ? AND id > ? AND status = 'mailbox'"
-            " ORDER BY id LIMIT ?",
-            (peer_id, after, limit),
+            "SELECT * FROM outbox WHERE peer_id = ? AND id > ? AND status != 'cancelled'"
+            " AND (expires IS NULL OR expires > ?) ORDER BY id LIMIT ?",
+            (peer_id, after, now, limit),
         )
         return [self._outbox(row) for row in rows]
 

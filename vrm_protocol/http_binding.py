@@ -15,22 +15,25 @@ Binding summary (spec §11):
   ``202`` with a signed ``receipt`` once the message is stored durably;
   ``200`` with the *original* receipt when the identical message is resent;
   ``4xx/5xx`` with ``application/problem+json`` otherwise.
-* ``GET  /vrm/mailbox?after=N``  replies waiting for a party that gave no
-  ``replyTo`` inbox; authorised by a signed poll token (``vrm-poll+jws``) in
+* ``GET  /vrm/mailbox?after=N``  every message the party sent the poller,
+  until it expires; authorised by a signed poll token (``vrm-poll+jws``) in
   ``Authorization: VRM-Poll <token>``.
+* ``GET  /vrm/terms/{id}/{version}``  a terms document the party asserts.
 
 Replies never ride on the HTTP response: a reply is a message of its own,
-POSTed to the inbox named in the request's ``replyTo``, or left in the
-sender's mailbox when there is none.
+kept in the sender's mailbox and also POSTed to the inbox named in the
+request's ``replyTo`` when the delivery policy allows that address.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
+from urllib.parse import quote, urlsplit
 
 from vrm_protocol.canonical import canonical_json
 from vrm_protocol.errors import ErrorCode, ProtocolError, RemoteProtocolError
@@ -51,21 +54,30 @@ __all__ = [
     "INBOX_PATH",
     "JWKS_PATH",
     "MAILBOX_PATH",
+    "MAX_CURSOR",
     "MAX_POLL_LIFETIME",
     "POLL_AUTH_SCHEME",
     "POLL_TYP",
     "PROBLEM_MEDIA_TYPE",
+    "TERMS_PATH_PREFIX",
+    "TERMS_TEXT_MEDIA_TYPE",
     "TEST_DRIVER_PREFIX",
+    "DeliveryPolicy",
+    "DeliveryRefused",
+    "DeliveryTarget",
     "PollRequest",
     "ProblemResponse",
     "RateLimiter",
     "check_inbox_request",
     "discovery_document",
+    "forbidden_address_reason",
     "mailbox_page",
     "make_poll_token",
+    "parse_cursor",
     "poll_token_from_authorization",
     "problem_response",
     "receipt_body",
+    "terms_path",
     "verify_poll_token",
 ]
 
@@ -73,6 +85,10 @@ DISCOVERY_PATH: Final = "/.well-known/vrm"
 JWKS_PATH: Final = "/vrm/jwks.json"
 INBOX_PATH: Final = "/vrm/inbox"
 MAILBOX_PATH: Final = "/vrm/mailbox"
+#: Terms documents a party asserts, at ``/vrm/terms/{id}/{version}`` (spec §11.7).
+TERMS_PATH_PREFIX: Final = "/vrm/terms"
+#: How a terms document is served: its digest is over exactly these bytes.
+TERMS_TEXT_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
 #: Present only when an agent runs in test mode (conformance test driver, spec §14.3).
 TEST_DRIVER_PREFIX: Final = "/vrm/test-driver"
 
@@ -83,6 +99,16 @@ POLL_AUTH_SCHEME: Final = "VRM-Poll"
 #: The longest a poll token may live: long enough for one poll, short enough
 #: that a leaked token is useless soon (spec §11.4).
 MAX_POLL_LIFETIME: Final = timedelta(minutes=5)
+#: The largest mailbox cursor (spec §11.4): the largest integer every JSON
+#: implementation represents exactly (I-JSON, RFC 7493 §2.2).
+MAX_CURSOR: Final = 2**53 - 1
+
+
+def terms_path(terms_id: str, version: str) -> str:
+    """The path at which a party serves its terms document ``terms_id`` ``version``
+    (spec §11.7): each of them one percent-encoded path segment (RFC 3986 §3.3),
+    so that no identifier can reach another route."""
+    return f"{TERMS_PATH_PREFIX}/{quote(terms_id, safe='')}/{quote(version, safe='')}"
 
 
 def check_inbox_request(
@@ -139,16 +165,47 @@ def poll_token_from_authorization(header_value: str | None) -> bytes:
     """Extract the poll token from an ``Authorization`` header (spec §11.4).
 
     Raises:
-        RemoteProtocolError: ``INVALID_HEADER`` when the header is absent or not
-            of the ``VRM-Poll`` scheme.
+        RemoteProtocolError: ``AUTHENTICATION_REQUIRED`` when the header is
+            absent, of another scheme or carries no token (spec §11.4,
+            VRM-HTTP-020); the answer names the scheme in ``WWW-Authenticate``.
     """
     scheme, _, token = (header_value or "").partition(" ")
     if scheme != POLL_AUTH_SCHEME or not token.strip():
         raise RemoteProtocolError(
-            ErrorCode.INVALID_HEADER,
+            ErrorCode.AUTHENTICATION_REQUIRED,
             f"mailbox requests need 'Authorization: {POLL_AUTH_SCHEME} <signed poll token>'",
         )
     return token.strip().encode("ascii", errors="replace")
+
+
+def parse_cursor(values: Sequence[str]) -> int | None:
+    """The mailbox cursor from the values of the ``after`` query parameter (spec §11.4).
+
+    ``None`` when the parameter is absent. The cursor is written in ASCII
+    decimal digits, at most :data:`MAX_CURSOR` (so it fits every store's
+    integers and every JSON number); a sign, a space, another script's digits,
+    an empty value or a second ``after`` are refused, never guessed at.
+
+    Raises:
+        RemoteProtocolError: ``INVALID_REQUEST`` (VRM-HTTP-019).
+    """
+    if not values:
+        return None
+    if len(values) > 1:
+        raise RemoteProtocolError(ErrorCode.INVALID_REQUEST, "give the cursor after once")
+    text = values[0]
+    # str.isdigit() and int() take digits of every script: only ASCII 0-9 here.
+    if not (0 < len(text) <= len(str(MAX_CURSOR)) and text.isascii() and text.isdigit()):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST,
+            f"after is a decimal integer from 0 to {MAX_CURSOR}, not {text[:40]!r}",
+        )
+    cursor = int(text)
+    if cursor > MAX_CURSOR:
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, f"after is at most {MAX_CURSOR}, not {cursor}"
+        )
+    return cursor
 
 
 @dataclass
@@ -156,10 +213,12 @@ class RateLimiter:
     """A token bucket per key: at most ``burst`` messages at once, refilled at
     ``rate_per_second`` (spec §11.6).
 
-    Sans-IO: the caller passes a monotonic ``now`` in seconds.  Agents key it by
-    the JWS ``kid`` (read from the protected header before the payload is
-    parsed) and by the peer address, so that a sender minting fresh pseudonyms
-    is still held by the address bucket.
+    Sans-IO: the caller passes a monotonic ``now`` in seconds.  Agents keep one
+    keyed by the peer address, charged before anything is parsed, and one keyed
+    by the sender, charged only once the message's signature has verified and
+    its key is bound to ``from`` (spec §11.6, VRM-HTTP-018): a sender minting
+    fresh pseudonyms is still held by the address bucket, and junk naming a
+    victim's ``kid`` cannot spend the victim's budget.
     """
 
     rate_per_second: float
@@ -344,3 +403,182 @@ def mailbox_page(tokens: Sequence[bytes], *, after: int) -> bytes:
     """
     page = {"messages": [token.decode("ascii") for token in tokens[after:]], "next": len(tokens)}
     return json.dumps(page).encode()
+
+
+# -- the delivery policy (spec §11.8) -----------------------------------------------------------
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: RFC 6598 shared address space (carrier-grade NAT): not "private" to Python, not public.
+_SHARED_ADDRESS_SPACE: Final = ipaddress.ip_network("100.64.0.0/10")
+#: RFC 4193 unique local addresses.
+_UNIQUE_LOCAL: Final = ipaddress.ip_network("fc00::/7")
+#: RFC 6052 well-known NAT64 prefix: the embedded IPv4 address is where it leads.
+_NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
+#: RFC 3056 6to4: the embedded IPv4 address is where it leads.
+_SIX_TO_FOUR: Final = ipaddress.ip_network("2002::/16")
+
+
+class DeliveryRefused(ValueError):
+    """The delivery policy forbids a POST to this address (spec §11.8); ``str()``
+    says why, in one line for the operator's log."""
+
+
+def forbidden_address_reason(address: IPAddress) -> str | None:
+    """Why a POST must not go to ``address`` without the operator's leave, or
+    ``None`` when it is a public unicast address (spec §11.8).
+
+    Addresses that embed an IPv4 address (IPv4-mapped, NAT64, 6to4) are judged
+    by the address they lead to, so none is a way around the rule.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return forbidden_address_reason(address.ipv4_mapped)
+        if address in _NAT64:
+            return forbidden_address_reason(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address in _SIX_TO_FOUR:
+            return forbidden_address_reason(
+                ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF)
+            )
+    checks = (
+        (address.is_unspecified, "unspecified"),
+        (address.is_loopback, "loopback"),
+        (address.is_link_local, "link-local"),
+        (address.is_multicast, "multicast"),
+        (address in _SHARED_ADDRESS_SPACE, "shared address space (carrier-grade NAT)"),
+        (isinstance(address, ipaddress.IPv6Address) and address in _UNIQUE_LOCAL, "unique-local"),
+        (address.is_private, "private"),
+        (address.is_reserved, "reserved"),
+        (not address.is_global, "not globally reachable"),
+    )
+    return next((reason for failed, reason in checks if failed), None)
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _normal_host(host: str) -> str:
+    """A host as compared with the allow-list: lower case, no trailing dot,
+    IPv6 literals in their compressed form."""
+    literal = _literal(host)
+    return str(literal) if literal is not None else host.lower().rstrip(".")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTarget:
+    """A URL the policy admitted, and what the connection must still respect."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    #: The operator allows this host (or host and port): no address rule applies.
+    allow_listed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """Where an agent may POST what a peer asked it to (spec §11.8, VRM-HTTP-023):
+    a ``replyTo`` inbox or an inbox a discovery document published.
+
+    ``https`` only, to a host whose addresses are all public unicast, unless the
+    operator allow-listed the host (any port) or the host and port: then
+    ``http`` is allowed too and the address rule does not apply. Sans-IO: the
+    agent resolves the name, hands every address to :meth:`check_address`, and
+    connects to an address it checked.
+    """
+
+    #: (host, port) pairs; port ``None`` allows every port of the host.
+    allowed: frozenset[tuple[str, int | None]] = frozenset()
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[str]) -> DeliveryPolicy:
+        """A policy allowing each entry: ``host``, ``host:port``, an IPv6 literal,
+        or ``[v6]:port``.
+
+        Raises:
+            ValueError: an entry is not one of those forms, or its port is not 1-65535.
+        """
+        allowed: set[tuple[str, int | None]] = set()
+        for raw in entries:
+            entry = raw.strip()
+            host, port_text = entry, ""
+            if entry.startswith("["):
+                host, _, rest = entry[1:].partition("]")
+                if rest and not rest.startswith(":"):
+                    raise ValueError(f"not host, host:port or [v6]:port: {raw!r}")
+                port_text = rest[1:]
+            elif entry.count(":") == 1:
+                host, _, port_text = entry.partition(":")
+            if (
+                not host
+                or any(c in host for c in "/@?#[] ")
+                or (":" in host and _literal(host) is None)
+            ):
+                raise ValueError(f"not host, host:port or [v6]:port: {raw!r}")
+            port: int | None = None
+            if port_text:
+                if not port_text.isascii() or not port_text.isdigit():
+                    raise ValueError(f"the port of {raw!r} is not a number")
+                port = int(port_text)
+                if not 0 < port < 65536:
+                    raise ValueError(f"the port of {raw!r} is not 1-65535")
+            allowed.add((_normal_host(host), port))
+        return cls(frozenset(allowed))
+
+    def allows_host(self, host: str, port: int) -> bool:
+        """Whether the operator allow-listed ``host`` (any port) or ``host:port``."""
+        normal = _normal_host(host)
+        return (normal, None) in self.allowed or (normal, port) in self.allowed
+
+    def check_url(self, url: str) -> DeliveryTarget:
+        """Judge the URL itself: scheme, host and, for an IP literal, the address.
+
+        A host name's addresses are judged when it is resolved
+        (:meth:`check_address`), immediately before connecting.
+
+        Raises:
+            DeliveryRefused: the URL is malformed, carries credentials, is not
+                ``https`` (``http`` for an allow-listed host), or names an IP
+                address that is not public unicast and not allow-listed.
+        """
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as error:
+            raise DeliveryRefused(f"not a valid URL: {error}") from error
+        scheme, host = parts.scheme.lower(), parts.hostname
+        if scheme not in ("https", "http") or not host or port == 0:
+            raise DeliveryRefused(f"not an http(s) URL with a host: {url[:200]!r}")
+        if parts.username is not None or parts.password is not None:
+            raise DeliveryRefused("the URL carries credentials")
+        port = port or (443 if scheme == "https" else 80)
+        allow_listed = self.allows_host(host, port)
+        if scheme == "http" and not allow_listed:
+            raise DeliveryRefused(f"http is allowed only to allow-listed hosts, not {host}")
+        target = DeliveryTarget(url, scheme, _normal_host(host), port, allow_listed)
+        literal = _literal(host)
+        if literal is not None:
+            self.check_address(target, str(literal))
+        return target
+
+    def check_address(self, target: DeliveryTarget, address: str) -> None:
+        """Judge one address ``target``'s host resolved to (or its literal).
+
+        Raises:
+            DeliveryRefused: ``address`` is not public unicast and the host is
+                not allow-listed, or it is not an IP address at all.
+        """
+        if target.allow_listed:
+            return
+        literal = _literal(address.split("%", 1)[0])
+        if literal is None:
+            raise DeliveryRefused(f"{target.host} resolved to {address!r}, not an IP address")
+        reason = forbidden_address_reason(literal)
+        if reason is not None:
+            shown = target.host if target.host == str(literal) else f"{target.host} ({literal})"
+            raise DeliveryRefused(f"{shown} is {reason} and not on the allow-list")

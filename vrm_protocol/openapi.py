@@ -30,9 +30,12 @@ from vrm_protocol.http_binding import (
     INBOX_PATH,
     JWKS_PATH,
     MAILBOX_PATH,
+    MAX_CURSOR,
     POLL_AUTH_SCHEME,
     POLL_TYP,
     PROBLEM_MEDIA_TYPE,
+    TERMS_PATH_PREFIX,
+    TERMS_TEXT_MEDIA_TYPE,
     TEST_DRIVER_PREFIX,
 )
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, MESSAGE_TYP, PROTOCOL_VERSION, MessageType
@@ -230,28 +233,63 @@ def _problem_responses(codes: Iterable[ErrorCode]) -> dict[str, Any]:
             "description": f"Rejected: {listed}. Nothing of the message was applied.",
             "content": {PROBLEM_MEDIA_TYPE: {"schema": _ref("ProblemDetails")}},
         }
-        if status == ErrorCode.RATE_LIMITED.http_status:
+        if status in (
+            ErrorCode.RATE_LIMITED.http_status,
+            ErrorCode.TEMPORARILY_UNAVAILABLE.http_status,
+        ):
             response["headers"] = {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}
+        elif status == ErrorCode.METHOD_NOT_ALLOWED.http_status:
+            response["headers"] = {"Allow": {"$ref": "#/components/headers/Allow"}}
+        elif status == ErrorCode.AUTHENTICATION_REQUIRED.http_status:
+            response["headers"] = {
+                "WWW-Authenticate": {"$ref": "#/components/headers/WWWAuthenticate"}
+            }
         responses[str(status)] = response
     return responses
 
 
+#: What any route may answer (spec §11.5, VRM-HTTP-013): no such path, a method
+#: the route does not take, an agent over capacity or whose store is unavailable.
+_ANY_ROUTE: Final = (
+    ErrorCode.NOT_FOUND,
+    ErrorCode.METHOD_NOT_ALLOWED,
+    ErrorCode.INTERNAL_ERROR,
+    ErrorCode.TEMPORARILY_UNAVAILABLE,
+)
+#: What a route that reads a JSON body may answer besides (spec §11.5, §11.6).
+_JSON_BODY: Final = (
+    ErrorCode.INVALID_REQUEST,
+    ErrorCode.PAYLOAD_TOO_LARGE,
+    ErrorCode.NESTING_TOO_DEEP,
+    ErrorCode.REQUEST_TIMEOUT,
+)
+
+
 def _driver_operation(
-    summary: str, description: str, body: dict[str, Any] | None
+    summary: str,
+    description: str,
+    body: dict[str, Any] | None,
+    *,
+    refusals: Iterable[ErrorCode] = (),
+    tag: str = "test-driver",
 ) -> dict[str, Any]:
+    codes = [*_ANY_ROUTE, *(_JSON_BODY if body is not None else ()), *refusals]
     operation: dict[str, Any] = {
-        "tags": ["test-driver"],
+        "tags": [tag],
         "summary": summary,
-        "description": description + " Served only in test mode (spec §14.3).",
-        "x-test-mode-only": True,
+        "description": description
+        + (" Served only in test mode (spec §14.3)." if tag == "test-driver" else ""),
         "responses": {
             "200": {
                 "description": "Done; the answer describes the outcome.",
                 "content": {_JSON: {"schema": {"type": "object"}}},
             },
-            "404": {"description": "The agent does not run in test mode."},
+            # 404 also when the agent does not run in test mode.
+            **_problem_responses(codes),
         },
     }
+    if tag == "test-driver":
+        operation["x-test-mode-only"] = True
     if body is not None:
         operation["requestBody"] = {"required": True, "content": {_JSON: {"schema": body}}}
     return operation
@@ -282,6 +320,33 @@ def _test_driver_paths() -> dict[str, Any]:
             )
         },
     }
+    notice = {
+        "type": "object",
+        "description": "The relationship (`buyer` or `peer`: a party id) and, optionally, "
+        "`kind`, `category`, `programme`, `summary` and `proposals`.",
+    }
+    for action, summary, description, body, refusals in (
+        (
+            "service-notice",
+            "Vendor agents: send a service notice",
+            "Send a service notice or programme offer to one relationship, if the "
+            "individual's preferences allow it; refused (`illegal-transition`, with "
+            "`sent: false` and the `reason`) when they do not.",
+            notice,
+            (ErrorCode.ILLEGAL_TRANSITION,),
+        ),
+        ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now.", None, ()),
+        (
+            "deliver",
+            "Vendor agents: attempt due deliveries",
+            "Attempt every delivery that is due now.",
+            None,
+            (),
+        ),
+    ):
+        paths[f"{prefix}/{action}"] = {
+            "post": _driver_operation(summary, description, body, refusals=refusals)
+        }
     for action, summary in (
         ("rfi", "Send a personal RFI"),
         ("rfp", "Send a personal RFP"),
@@ -353,6 +418,9 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
     # An inbox may answer with any code of the registry: every stage runs there.
     inbox_codes = list(ErrorCode)
     mailbox_codes = [
+        *_ANY_ROUTE,
+        ErrorCode.AUTHENTICATION_REQUIRED,
+        ErrorCode.INVALID_REQUEST,
         ErrorCode.INVALID_HEADER,
         ErrorCode.MALFORMED_JWS,
         ErrorCode.UNSUPPORTED_ALGORITHM,
@@ -377,7 +445,8 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                     "200": {
                         "description": "The discovery document.",
                         "content": {_JSON: {"schema": _ref("Discovery")}},
-                    }
+                    },
+                    **_problem_responses(_ANY_ROUTE),
                 },
             }
         },
@@ -394,7 +463,36 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                             "application/jwk-set+json": {"schema": _ref("Jwks")},
                             _JSON: {"schema": _ref("Jwks")},
                         },
+                    },
+                    **_problem_responses(_ANY_ROUTE),
+                },
+            }
+        },
+        TERMS_PATH_PREFIX + "/{id}/{version}": {
+            "get": {
+                "tags": ["terms"],
+                "operationId": "getTermsDocument",
+                "summary": "A terms document the party asserts",
+                "description": (
+                    "The exact bytes whose digest the discovery document and every "
+                    "`termsReference` of the party name (spec §11.7)."
+                ),
+                "parameters": [
+                    {
+                        "name": name,
+                        "in": "path",
+                        "required": True,
+                        "description": f"The terms document's {name}, one path segment.",
+                        "schema": {"type": "string", "minLength": 1},
                     }
+                    for name in ("id", "version")
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The terms document.",
+                        "content": {TERMS_TEXT_MEDIA_TYPE: {"schema": {"type": "string"}}},
+                    },
+                    **_problem_responses(_ANY_ROUTE),
                 },
             }
         },
@@ -429,8 +527,8 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                 "operationId": "getMailbox",
                 "summary": "Collect waiting messages",
                 "description": (
-                    "Messages for the polling party that gave no replyTo, after cursor `after` "
-                    f"(spec §11.4). Authorised by a `{POLL_TYP}` token."
+                    "Every message the agent sent the polling party, until it expires, after "
+                    f"cursor `after` (spec §11.4). Authorised by a `{POLL_TYP}` token."
                 ),
                 "security": [{"VRMPoll": []}],
                 "parameters": [
@@ -439,7 +537,12 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                         "in": "query",
                         "required": False,
                         "description": "Return messages after this cursor (0: from the start).",
-                        "schema": {"type": "integer", "minimum": 0, "default": 0},
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": MAX_CURSOR,
+                            "default": 0,
+                        },
                     }
                 ],
                 "responses": {
@@ -452,6 +555,20 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
             }
         },
         **_test_driver_paths(),
+        "/vrm/operator/service-notice": {
+            "post": {
+                **_driver_operation(
+                    "Vendor agents: the operator sends a service notice",
+                    "The test driver's service-notice instruction for the operator, outside "
+                    "test mode; served when the agent has an operator token, authorised by "
+                    "`Authorization: Bearer <token>`.",
+                    {"type": "object"},
+                    refusals=(ErrorCode.AUTHENTICATION_REQUIRED, ErrorCode.ILLEGAL_TRANSITION),
+                    tag="operator",
+                ),
+                "security": [{"OperatorBearer": []}],
+            }
+        },
     }
     return {
         "openapi": OPENAPI_VERSION,
@@ -479,7 +596,9 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
             {"name": "keys", "description": "JWKS (spec §11.2)."},
             {"name": "inbox", "description": "Message delivery and receipts (spec §11.3)."},
             {"name": "mailbox", "description": "Replies for parties without an inbox (§11.4)."},
+            {"name": "terms", "description": "Terms documents (spec §11.7)."},
             {"name": "test-driver", "description": "Test mode only (spec §14.3)."},
+            {"name": "operator", "description": "The operator's own routes."},
         ],
         "paths": paths,
         "components": {
@@ -488,9 +607,23 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                 "RetryAfter": {
                     "description": "Seconds to wait before retrying (RFC 9110, section 10.2.3).",
                     "schema": {"type": "integer", "minimum": 1},
-                }
+                },
+                "Allow": {
+                    "description": "The methods the route takes (RFC 9110, section 10.2.1).",
+                    "schema": {"type": "string"},
+                },
+                "WWWAuthenticate": {
+                    "description": "The authentication scheme the route wants (RFC 9110, "
+                    "section 11.6.1).",
+                    "schema": {"type": "string"},
+                },
             },
             "securitySchemes": {
+                "OperatorBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The operator token the agent was started with.",
+                },
                 "VRMPoll": {
                     "type": "http",
                     "scheme": POLL_AUTH_SCHEME,
@@ -499,7 +632,7 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                         f"party's key, typ `{POLL_TYP}`, naming the mailbox's agent in `to`, "
                         "fresh, with the cursor `after` (spec §11.4)."
                     ),
-                }
+                },
             },
         },
     }

@@ -142,9 +142,9 @@ def _mailbox_url(ctx: CheckContext) -> str:
     roles=(Role.VENDOR,),
 )
 async def mailbox_poll_tokens(ctx: CheckContext) -> None:
-    """With mail waiting for a persona, the mailbox refuses: no ``Authorization``;
-    a token typed ``vrm+jws``; a token for another mailbox; a token signed by
-    another pseudonym's key; an expired token — and serves none of the mail.
+    """With mail waiting for a persona, the mailbox refuses: a token typed
+    ``vrm+jws``; a token for another mailbox; a token signed by another
+    pseudonym's key; an expired token — and serves none of the mail.
     A valid token then collects it."""
     from conformance.peers.buyers import buyer_side
     from conformance.peers.identity import new_pairwise
@@ -159,8 +159,8 @@ async def mailbox_poll_tokens(ctx: CheckContext) -> None:
     owner = side.target_id
     _, stranger = new_pairwise()
     long_ago = persona.now() - timedelta(hours=2)
-    forged: list[tuple[str, str | None, ErrorCode]] = [
-        ("no Authorization header", None, ErrorCode.INVALID_HEADER),
+    # A request without credentials at all is BIND-MAILBOX-AUTH's (VRM-HTTP-020).
+    forged: list[tuple[str, str, ErrorCode]] = [
         (
             "a token typed vrm+jws",
             poll_token(persona, owner, 0, typ=MESSAGE_TYP).decode(),
@@ -183,7 +183,7 @@ async def mailbox_poll_tokens(ctx: CheckContext) -> None:
         ),
     ]
     for what, token, code in forged:
-        headers = {} if token is None else {"Authorization": f"{POLL_AUTH_SCHEME} {token}"}
+        headers = {"Authorization": f"{POLL_AUTH_SCHEME} {token}"}
         try:
             reply = await request(
                 ctx.session.http,
@@ -218,3 +218,42 @@ async def mailbox_poll_tokens(ctx: CheckContext) -> None:
         within=timedelta(seconds=ctx.options.reply_timeout),
     )
     ctx.expect(offer.ok, "a valid poll token collects the mail", actual=offer.error)
+
+
+@REGISTRY.check(
+    "MBX-KEPT-WITH-REPLY-TO",
+    title="A message POSTed to replyTo is kept in the mailbox as well",
+    step=WIRE_STEP,
+    requirements=("VRM-HTTP-010",),
+    roles=(Role.VENDOR,),
+)
+async def kept_with_reply_to(ctx: CheckContext) -> None:
+    """A persona with a ``replyTo`` inbox sends an RFI; once the offer arrived
+    there, the same bytes are also in the persona's mailbox: a reply is kept
+    until it expires whether or not it was delivered."""
+    from conformance.peers.buyers import buyer_side
+
+    side = await buyer_side(ctx)
+    persona = side.new_persona()
+    rfi = persona.compose("personal-rfi", bodies.personal_rfi_body(persona.now()))
+    expect_accepted(ctx, await persona.send(rfi, note="RFI with replyTo"), what="an RFI")
+    posted = await persona.expect(
+        lambda item: item.type == "offer" and item.via == "inbox",
+        description="the offer is POSTed to the replyTo inbox",
+        requirement="VRM-HTTP-007",
+    )
+    if posted.via != "inbox":
+        ctx.skip("the offer did not arrive at the replyTo inbox")
+    kept = await poll_mailbox(
+        ctx,
+        persona,
+        lambda item: item.type == "offer" and item.id == posted.id,
+        within=timedelta(seconds=ctx.options.reply_timeout),
+    )
+    ctx.require(
+        kept.token == posted.token,
+        "the mailbox keeps the very message POSTed to replyTo",
+        expected=posted.digest,
+        actual=kept.digest,
+        requirement="VRM-HTTP-010",
+    )

@@ -307,8 +307,12 @@ def test_baseline_and_exit_codes_against_a_broken_vendor(
 def test_without_a_test_driver_checks_are_skipped_not_blamed(tmp_path: Path) -> None:
     # A production vendor (no test mode, no trusted issuer): what needs the
     # driver, the issuer or more real time than allowed is skipped, with why.
+    # Its operator lets replies reach the suite's buyers on loopback (spec §11.8).
     with running_agent(
-        "vendor", tmp_path / "vendor", ["--catalogue", "dealer-mayfair"], test_mode=False
+        "vendor",
+        tmp_path / "vendor",
+        ["--catalogue", "dealer-mayfair", "--allow-delivery-to", "127.0.0.1"],
+        test_mode=False,
     ) as vendor:
         code, document, _ = _run(
             "vendor",

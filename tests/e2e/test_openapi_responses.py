@@ -22,6 +22,8 @@ from vrm_protocol.http_binding import (
     JWKS_PATH,
     MAILBOX_PATH,
     POLL_AUTH_SCHEME,
+    TERMS_PATH_PREFIX,
+    TEST_DRIVER_PREFIX,
 )
 from vrm_protocol.openapi import build_openapi
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE
@@ -119,4 +121,35 @@ async def test_mailbox_answers_conform(agent: tuple[str, str]) -> None:
             headers={"Authorization": f"{POLL_AUTH_SCHEME} {token}"},
         ) as response:
             assert response.status == 200
+            await _check(response, MAILBOX_PATH, "get")
+
+
+async def test_vendor_terms_driver_and_problem_answers_conform(agents: Agents) -> None:
+    agent_url = agents.start("vendor").base_url
+    async with aiohttp.ClientSession() as session:
+        async with session.get(agent_url + DISCOVERY_PATH) as response:
+            [terms] = (await response.json())["terms"]
+        path = terms["url"].removeprefix(agent_url)
+        async with session.get(terms["url"]) as response:
+            assert response.status == 200
+            schema = _declared_schema(
+                TERMS_PATH_PREFIX + "/{id}/{version}", "get", 200, response.headers["Content-Type"]
+            )
+            _validate(schema, (await response.read()).decode("utf-8"))
+        async with session.get(agent_url + path + "-nope") as response:
+            assert response.status == 404
+            await _check(response, TERMS_PATH_PREFIX + "/{id}/{version}", "get")
+        for route, body, status in (
+            ("/clock", b"not json", 400),
+            ("/service-notice", b'{"peer": "did:jwk:nobody"}', 404),
+        ):
+            async with session.post(
+                agent_url + TEST_DRIVER_PREFIX + route,
+                data=body,
+                headers={"Content-Type": "application/json"},
+            ) as response:
+                assert response.status == status
+                await _check(response, TEST_DRIVER_PREFIX + route, "post")
+        async with session.get(agent_url + MAILBOX_PATH + "?after=-1") as response:
+            assert response.status == 401  # credentials are judged first
             await _check(response, MAILBOX_PATH, "get")

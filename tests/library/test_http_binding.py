@@ -7,6 +7,7 @@ sockets: the module under test decides, the agents carry.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,17 +28,22 @@ from vrm_protocol.http_binding import (
     INBOX_PATH,
     JWKS_PATH,
     MAILBOX_PATH,
+    MAX_CURSOR,
     MAX_POLL_LIFETIME,
     POLL_AUTH_SCHEME,
     POLL_TYP,
     PROBLEM_MEDIA_TYPE,
     TEST_DRIVER_PREFIX,
+    DeliveryPolicy,
+    DeliveryRefused,
     PollRequest,
     RateLimiter,
     check_inbox_request,
     discovery_document,
+    forbidden_address_reason,
     mailbox_page,
     make_poll_token,
+    parse_cursor,
     poll_token_from_authorization,
     problem_response,
     receipt_body,
@@ -386,10 +392,13 @@ def test_poll_token_is_read_from_the_vrm_poll_authorization_scheme(
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer abc", "VRM-Poll", "VRM-Poll   "])
-def test_authorization_without_a_poll_token_is_invalid_header(header: str | None) -> None:
+def test_authorization_without_a_poll_token_is_authentication_required(
+    header: str | None,
+) -> None:
     with pytest.raises(RemoteProtocolError) as caught:
         poll_token_from_authorization(header)
-    assert caught.value.code is ErrorCode.INVALID_HEADER
+    assert caught.value.code is ErrorCode.AUTHENTICATION_REQUIRED
+    assert caught.value.http_status == 401
 
 
 # -- mailbox_page (spec §11.4) ------------------------------------------------------------------
@@ -599,3 +608,105 @@ def test_binding_paths_are_the_spec_paths() -> None:
         "/vrm/inbox",
         "/vrm/mailbox",
     )
+
+
+# -- parse_cursor (spec §11.4) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "cursor"),
+    [([], None), (["0"], 0), (["0042"], 42), ([str(MAX_CURSOR)], MAX_CURSOR)],
+)
+def test_the_mailbox_cursor_is_ascii_decimal_within_its_range(
+    values: list[str], cursor: int | None
+) -> None:
+    assert parse_cursor(values) == cursor
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [str(MAX_CURSOR + 1)],
+        ["99999999999999999999999"],
+        ["-1"],
+        ["+1"],
+        [" 1"],
+        [""],
+        ["1e3"],
+        ["\u0663"],  # ARABIC-INDIC DIGIT THREE: int() takes it
+        ["1", "2"],
+    ],
+)
+def test_any_other_cursor_is_an_invalid_request(values: list[str]) -> None:
+    with pytest.raises(RemoteProtocolError) as caught:
+        parse_cursor(values)
+    assert caught.value.code is ErrorCode.INVALID_REQUEST
+
+
+# -- the delivery policy (spec §11.8) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("8.8.8.8", None),
+        ("2606:4700::1", None),
+        ("64:ff9b::808:808", None),  # NAT64 to a public address
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),  # IPv4-mapped
+        ("2002:7f00:1::", "loopback"),  # 6to4 around 127.0.0.1
+        ("64:ff9b::a00:1", "private"),  # NAT64 around 10.0.0.1
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "link-local"),  # cloud metadata services live here
+        ("fe80::1", "link-local"),
+        ("fc00::1", "unique-local"),
+        ("100.64.0.1", "shared address space (carrier-grade NAT)"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("240.0.0.1", "private"),
+        ("2001:db8::1", "private"),
+    ],
+)
+def test_only_public_unicast_addresses_are_delivered_to(address: str, reason: str | None) -> None:
+    assert forbidden_address_reason(ipaddress.ip_address(address)) == reason
+
+
+def test_the_delivery_policy_wants_https_to_public_hosts_unless_allow_listed() -> None:
+    policy = DeliveryPolicy.from_entries(["127.0.0.1", "localhost:8080", "[::1]:9", "Peer.Test."])
+    assert policy.check_url("http://127.0.0.1:5/vrm/inbox").allow_listed
+    assert policy.check_url("http://localhost:8080/vrm/inbox").allow_listed
+    assert policy.check_url("https://[::1]:9/").allow_listed
+    assert policy.check_url("http://peer.test/inbox").allow_listed
+    public = policy.check_url("https://8.8.8.8/vrm/inbox")
+    assert (public.host, public.port, public.allow_listed) == ("8.8.8.8", 443, False)
+    named = policy.check_url("https://dealer.example/vrm/inbox")
+    assert not named.allow_listed  # its addresses are judged once resolved
+    policy.check_address(named, "93.184.215.14")
+    for address in ("127.0.0.1", "10.0.0.7", "fe80::1%eth0", "not-an-address"):
+        with pytest.raises(DeliveryRefused):
+            policy.check_address(named, address)
+    for url in (
+        "http://dealer.example/vrm/inbox",  # http to a host not allow-listed
+        "http://localhost:8081/",  # another port than the one allowed
+        "https://127.0.0.2/",  # loopback, not allow-listed
+        "https://[::1]:10/",
+        "https://10.0.0.1/",
+        "https://user:secret@dealer.example/",
+        "ftp://dealer.example/",
+        "https:///no-host",
+        "https://dealer.example:0/",
+        "https://dealer.example:99999/",
+    ):
+        with pytest.raises(DeliveryRefused):
+            policy.check_url(url)
+
+
+@pytest.mark.parametrize("entry", ["", "a/b", "host:port", "host:0", "[::1]x", "user@host", "::zz"])
+def test_a_malformed_allow_list_entry_is_refused(entry: str) -> None:
+    with pytest.raises(ValueError, match=r"."):
+        DeliveryPolicy.from_entries([entry])

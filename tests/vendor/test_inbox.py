@@ -214,8 +214,8 @@ async def test_mailbox_needs_a_valid_poll_token(
     vendor: Client, new_buyer: Callable[[], Buyer]
 ) -> None:
     response = await vendor.get("/vrm/mailbox?after=0")
-    assert response.status == 400
-    assert (await response.json())["code"] == "invalid-header"
+    assert response.status == 401
+    assert (await response.json())["code"] == "authentication-required"
     buyer = new_buyer()
     other = new_buyer()
     rfi = buyer.compose("personal-rfi", bodies.personal_rfi_body(buyer.now()))
@@ -259,7 +259,8 @@ async def test_replies_are_posted_to_the_reply_inbox(
     assert len(received) == 1
     payload = receipt_payload(received[0])
     assert (payload["type"], payload["thread"]) == ("offer", rfi["id"])
-    assert await buyer.poll() == [], "delivered replies are not also in the mailbox"
+    # spec §11.4 (VRM-HTTP-010): delivered or not, the reply stays in the mailbox.
+    assert [reply.token for reply in await buyer.poll()] == received
 
 
 async def test_an_answer_that_cannot_be_made_becomes_a_problem_report(

@@ -392,7 +392,7 @@ async def test_notices_only_in_allowed_categories(
         "/vrm/test-driver/service-notice",
         json={"peer": buyer.id, "kind": "programme-offer", "programme": "new-model"},
     )
-    assert refused.status == 409
+    assert (refused.status, refused.content_type) == (409, "application/problem+json")
     assert (await refused.json())["sent"] is False
     sent = await vendor.post(
         "/vrm/test-driver/service-notice",

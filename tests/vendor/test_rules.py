@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -44,12 +45,28 @@ def test_every_shipped_catalogue_loads_and_digests_its_terms() -> None:
     names = shipped_catalogues()
     assert {"dealer-mayfair", "dealer-online", "dealer-postal", "road-warrior"} <= set(names)
     for name in names:
-        catalogue = load_catalogue(name)
+        catalogue = load_catalogue(name).at_origin(VENDOR)
         reference = catalogue.terms_reference()
+        assert (
+            reference["url"]
+            == VENDOR + f"/vrm/terms/{catalogue.terms_id}/{catalogue.terms_version}"
+        )
         assert reference["digest"].startswith("sha-256:")
         assert len(reference["digest"]) == 51
         _valid("terms-assertion", rules.terms_assertion_body(catalogue, VENDOR, now=NOW))
     assert load_catalogue("road-warrior").role == "third-party"
+
+
+def test_a_catalogue_is_not_referenced_before_it_knows_its_origin(tmp_path: Path) -> None:
+    with pytest.raises(CatalogueError, match="origin"):
+        load_catalogue("dealer-mayfair").terms_reference()
+    shipped = Path(rules.__file__).parent / "catalogues" / "dealer-mayfair.toml"
+    elsewhere = tmp_path / "dealer.toml"
+    elsewhere.write_text(
+        shipped.read_text().replace("[terms]\n", '[terms]\nurl = "https://else.example/t"\n')
+    )
+    with pytest.raises(CatalogueError, match=r"terms\.url"):
+        load_catalogue(str(elsewhere))
 
 
 def test_unknown_catalogue_and_bad_duration_are_refused() -> None:
@@ -61,7 +78,7 @@ def test_unknown_catalogue_and_bad_duration_are_refused() -> None:
 
 
 def test_indicative_offer_meets_must_features_within_budget() -> None:
-    catalogue = load_catalogue("dealer-mayfair")
+    catalogue = load_catalogue("dealer-mayfair").at_origin(VENDOR)
     body = rules.indicative_offer(catalogue, bodies.personal_rfi_body(NOW), now=NOW)
     assert body is not None
     _valid("offer", body)
@@ -73,7 +90,7 @@ def test_indicative_offer_meets_must_features_within_budget() -> None:
 
 
 def test_other_category_country_or_currency_gets_nothing() -> None:
-    catalogue = load_catalogue("dealer-mayfair")
+    catalogue = load_catalogue("dealer-mayfair").at_origin(VENDOR)
     rfi = bodies.personal_rfi_body(NOW)
     rfi["intent"]["category"] = "travel.flights"
     assert rules.indicative_offer(catalogue, rfi, now=NOW) is None
@@ -86,7 +103,7 @@ def test_other_category_country_or_currency_gets_nothing() -> None:
 
 
 def test_financing_needs_cover_for_the_amount_financed() -> None:
-    catalogue = load_catalogue("dealer-mayfair")
+    catalogue = load_catalogue("dealer-mayfair").at_origin(VENDOR)
     rfp = bodies.personal_rfp_body(NOW)
     without = rules.binding_offer(catalogue, rfp, now=NOW, cover=None)
     small = rules.binding_offer(catalogue, rfp, now=NOW, cover=Decimal("1000"))
@@ -118,7 +135,7 @@ def test_financing_cover_reads_ranges_in_the_currency() -> None:
 
 
 def test_trade_in_is_valued_and_handed_over_with_delivery() -> None:
-    catalogue = load_catalogue("dealer-mayfair")
+    catalogue = load_catalogue("dealer-mayfair").at_origin(VENDOR)
     rfp = bodies.personal_rfp_body(NOW)
     rfp["tradeIn"] = {
         "item": {"description": "2018 SUV", "year": 2018, "mileage": 60000},
@@ -138,7 +155,7 @@ def test_trade_in_is_valued_and_handed_over_with_delivery() -> None:
 
 
 def test_counter_offers_move_towards_the_buyer_but_never_below_the_floor() -> None:
-    catalogue = load_catalogue("dealer-mayfair")
+    catalogue = load_catalogue("dealer-mayfair").at_origin(VENDOR)
     offer = rules.binding_offer(catalogue, bodies.personal_rfp_body(NOW), now=NOW, cover=None)
     assert offer is not None
     subtotal = Decimal(offer["price"]["subtotal"]["amount"])
@@ -162,7 +179,7 @@ def test_counter_offers_move_towards_the_buyer_but_never_below_the_floor() -> No
 
 
 def test_third_party_never_makes_offers() -> None:
-    catalogue = load_catalogue("road-warrior")
+    catalogue = load_catalogue("road-warrior").at_origin(VENDOR)
     assert rules.indicative_offer(catalogue, bodies.personal_rfi_body(NOW), now=NOW) is None
     body = rules.terms_assertion_body(catalogue, VENDOR, now=NOW)
     assert body["party"]["role"] == "third-party"

@@ -106,6 +106,8 @@ _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("11.4", "Mailbox and poll token"),
     ("11.5", "Problem details"),
     ("11.6", "Limits and rate"),
+    ("11.7", "Terms documents"),
+    ("11.8", "Delivery policy"),
     ("12", "Privacy considerations"),
     ("13", "Security considerations"),
     ("14", "Conformance"),
