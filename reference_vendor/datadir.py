@@ -95,6 +95,7 @@ def prepare_data_dir(path: Path) -> None:
             be created.
     """
     try:
+        created = not path.exists()
         path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
         info = path.stat()
         if not stat.S_ISDIR(info.st_mode):
@@ -105,8 +106,14 @@ def prepare_data_dir(path: Path) -> None:
                 "choose another --data-dir"
             )
         # mkdir's mode passes through the umask, and an existing directory keeps
-        # whatever it had: set it explicitly.
-        os.chmod(path, DIR_MODE)
+        # whatever it had: take away every permission of others, and give the
+        # owner nothing the owner took away (a directory made read-only stays so).
+        os.chmod(path, DIR_MODE if created else stat.S_IMODE(info.st_mode) & DIR_MODE)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise DataDirError(
+                f"the data directory {path} is read-only; make it writable (chmod u+w) "
+                "or choose another --data-dir"
+            )
     except OSError as error:
         raise DataDirError(
             f"cannot use the data directory {path}: {error.strerror or error}"
