@@ -336,7 +336,7 @@ async def _accept(
 )
 async def accept_wrong_digest(ctx: CheckContext) -> None:
     """The offer's id with another digest: the buyer did not see these bytes, so
-    nothing is bound (``offer-closed``); the correct acceptance still works."""
+    nothing is bound (``reference-mismatch``); the correct acceptance still works."""
     persona, thread, offer = await _fresh_offer(ctx)
     wrong = {"id": str(offer.id), "digest": "sha-256:" + "B" * 43}
     acceptance, reply = await _accept(
@@ -345,7 +345,7 @@ async def accept_wrong_digest(ctx: CheckContext) -> None:
     expect_rejection(
         ctx,
         reply,
-        E.OFFER_CLOSED,
+        E.REFERENCE_MISMATCH,
         what="an acceptance of other bytes",
         requirement="VRM-MSG-010",
     )

@@ -7,11 +7,9 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import timedelta
-from types import MappingProxyType
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field
 from test_state_machine_support import (
     APPROVAL,
     DEALER,
@@ -28,6 +26,7 @@ from test_state_machine_support import (
     exit_notice_body,
     ledger_view,
     must,
+    new_id,
     offer_body,
     problem_report_body,
     reach,
@@ -44,6 +43,7 @@ from test_state_machine_support import (
 )
 
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from vrm_protocol.models import parse_message_dict
 from vrm_protocol.state_machine import (
     ALWAYS_ALLOWED,
     STATE_DESCRIPTIONS,
@@ -51,10 +51,10 @@ from vrm_protocol.state_machine import (
     TRANSITION_ROWS,
     TRANSITIONS,
     Direction,
-    MessageEvent,
     OfferStatus,
     Relationship,
     RelationshipState,
+    RequestStatus,
     allowed_inputs,
 )
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -195,8 +195,12 @@ def test_sallys_whole_journey_on_both_sides() -> None:
     must(
         j.step(V, M.EXIT_ACKNOWLEDGEMENT, exit_ack_body(exit_notice["id"], SALLY, j.now)), S.EXITED
     )
-    assert j.buyer.offers == {}
-    assert j.vendor.offers == {}
+    # The exit closes every offer and voids every request; the records stay, so a
+    # late reference is refused for what it is (spec §7.4, §7.5).
+    for side in (j.buyer, j.vendor):
+        assert side.live_offers(j.now) == ()
+        assert OfferStatus.OPEN not in set(statuses(side).values())
+        assert {r.status for r in side.requests.values()} == {RequestStatus.VOID}
     must(j.step(V, M.SERVICE_NOTICE, service_notice_body("safety-recall", "recall")), S.EXITED)
     refused(
         j.step(V, M.SERVICE_NOTICE, service_notice_body("other", "promotions")),
@@ -283,7 +287,7 @@ def test_expired_offers_do_not_keep_a_negotiation_open() -> None:
     must(j.deliver(V, lasting), S.NEGOTIATION)
     j.now += timedelta(hours=1)
     must(j.step(B, M.OFFER_DECLINE, decline_body([lasting["id"]])), S.CLOSED)
-    assert j.buyer.offers[short["id"]].status is OfferStatus.EXPIRED
+    assert j.buyer.offer_status(short["id"], j.now) is OfferStatus.EXPIRED
 
 
 def test_support_requests_all_resolved_before_servicing_resumes() -> None:
@@ -448,10 +452,10 @@ def test_offer_superseded() -> None:
     refused(j.step(V, M.OFFER, offer_body(j.now, supersedes=old["id"])), E.OFFER_SUPERSEDED)
 
 
-def test_offer_closed_after_acceptance_decline_or_wrong_digest() -> None:
+def test_offer_closed_after_acceptance_or_decline_and_a_wrong_digest_is_a_mismatch() -> None:
     j, offer = _negotiating()
     wrong = acceptance_body(offer["id"], "sha-256:" + "B" * 43)
-    refused(j.step(B, M.OFFER_ACCEPTANCE, wrong), E.OFFER_CLOSED)
+    refused(j.step(B, M.OFFER_ACCEPTANCE, wrong), E.REFERENCE_MISMATCH)
     accept = acceptance_body(offer["id"], j.digests[offer["id"]])
     must(j.step(B, M.OFFER_ACCEPTANCE, accept), S.TRANSACTION)
     # A second acceptance names the offer's status, not just the state.
@@ -560,23 +564,11 @@ def test_problem_reports_and_receipts_change_nothing_in_any_state() -> None:
     for state in (S.SEARCH, S.NEGOTIATION, S.EXITED, S.CLOSED):
         j = reach(state)
         before = ledger_view(j.buyer)
-        must(j.step(V, M.RECEIPT, receipt_body("urn:uuid:x", j.now)), state)
+        must(j.step(V, M.RECEIPT, receipt_body(new_id(), j.now)), state)
         must(j.step(B, M.PROBLEM_REPORT, problem_report_body()), state)
         after = ledger_view(j.buyer)
-        assert after["history"][-2:] == [
-            {
-                "type": "receipt",
-                "id": after["history"][-2]["id"],
-                "from": state.value,
-                "to": state.value,
-            },
-            {
-                "type": "problem-report",
-                "id": after["history"][-1]["id"],
-                "from": state.value,
-                "to": state.value,
-            },
-        ]
+        assert [entry[0] for entry in after["history"][-2:]] == [M.RECEIPT, M.PROBLEM_REPORT]
+        assert [entry[2:] for entry in after["history"][-2:]] == [(state, state)] * 2
         assert {k: v for k, v in after.items() if k != "history"} == {
             k: v for k, v in before.items() if k != "history"
         }
@@ -622,36 +614,14 @@ def test_refusals_are_atomic_and_not_sticky() -> None:
 # -- inputs, snapshots ------------------------------------------------------------------------
 
 
-class _Envelope(BaseModel):
-    """A stand-in for a generated pydantic message model (aliases: from)."""
-
-    model_config = ConfigDict(populate_by_name=True)
-    vrm: str
-    type: str
-    id: str
-    thread: str
-    parent: str | None = None
-    sender: str = Field(alias="from")
-    to: list[str]
-    created: str
-    expires: str
-    body: dict[str, Any]
-
-
-def test_accepts_events_payloads_and_pydantic_models() -> None:
+def test_accepts_payloads_and_message_models() -> None:
     j = Journey()
     payload = j.compose(B, M.PERSONAL_RFI, rfi_body(j.now))
-    event = MessageEvent.from_payload(payload, digest="sha-256:x")
-    assert event.sender == SALLY
-    assert event.to == (DEALER,)
-    assert event.digest == "sha-256:x"
-    assert isinstance(event.body, MappingProxyType)
-    with pytest.raises(TypeError):
-        event.body["intent"]["quantity"] = 2
-    assert Relationship(B, SALLY, DEALER).send(event, now=j.now) is S.ENQUIRY
-    assert Relationship(V, DEALER, SALLY).receive(payload, now=j.now) is S.ENQUIRY
-    model = _Envelope.model_validate(payload)
-    assert Relationship(V, DEALER, SALLY).receive(model, now=j.now) is S.ENQUIRY
+    sent = Relationship(B, SALLY, DEALER).send(payload, now=j.now, digest="sha-256:x")
+    assert (sent.before, sent.state, sent.direction) == (S.SEARCH, S.ENQUIRY, Direction.SENT)
+    assert Relationship(V, DEALER, SALLY).receive(payload, now=j.now).state is S.ENQUIRY
+    model = parse_message_dict(payload)
+    assert Relationship(V, DEALER, SALLY).receive(model, now=j.now).state is S.ENQUIRY
     with pytest.raises(TypeError):
         Relationship(V, DEALER, SALLY).receive(42, now=j.now)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="timezone"):
@@ -679,8 +649,6 @@ def test_malformed_payloads_raise_role_correct_errors(
     with pytest.raises(LocalProtocolError) as local:
         Relationship(B, SALLY, DEALER).send(payload, now=j.now)
     assert local.value.code is code
-    with pytest.raises(RemoteProtocolError):
-        MessageEvent.from_payload(payload)
 
 
 @pytest.mark.parametrize("state", list(RelationshipState))
@@ -691,7 +659,7 @@ def test_snapshot_restores_exactly_and_is_json(state: RelationshipState) -> None
         restored = Relationship.restore(json.loads(json.dumps(snapshot)))
         assert restored.snapshot() == snapshot
         assert restored.state is side.state
-        assert restored.history == side.history
+        assert restored.history == ()  # an agent's history is its stored messages
         assert restored.offers == side.offers
         assert restored.exit_record == side.exit_record
     # The restored relationship carries on exactly as the original would.

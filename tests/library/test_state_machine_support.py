@@ -17,12 +17,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
+from vrm_protocol.ledger import LedgerFacts, MemoryLedger, RelationshipCore
+from vrm_protocol.models import parse_message_dict
 from vrm_protocol.state_machine import (
     TRANSITIONS,
+    Direction,
     OfferStatus,
     Relationship,
     RelationshipState,
+    decide,
+    ledger_query,
 )
 from vrm_protocol.vocabulary import MessageType, Role
 
@@ -286,6 +291,57 @@ class Outcome:
     code: ErrorCode | None
 
 
+class StoreLikeSide:
+    """One side decided as an agent decides: :func:`decide` sees only the records
+    the message type's :func:`ledger_query` asks for, as a store would load them.
+
+    A unit whose query forgets a record its guard reads fails here (LookupError)
+    or reaches another verdict than the in-memory :class:`Relationship`.
+    """
+
+    def __init__(self, our_role: Role, our_id: str, peer_id: str) -> None:
+        self.our_role, self.our_id, self.peer_id = our_role, our_id, peer_id
+        self.core = RelationshipCore()
+        self.ledger = MemoryLedger()
+
+    def process(
+        self, direction: Direction, payload: dict[str, Any], now: datetime, digest: str | None
+    ) -> Outcome:
+        try:
+            message = parse_message_dict(payload)
+        except ProtocolError as error:
+            return Outcome(None, error.code)
+        sender = self.our_role if direction is Direction.SENT else self.our_role.peer
+        query = ledger_query(message, sender=sender)
+        offers = [
+            r
+            for r in self.ledger.offers.values()
+            if r.id in query.offers or (r.sender is query.open_offers_of and r.live_at(now))
+        ]
+        requests = [
+            r
+            for r in self.ledger.requests.values()
+            if r.id in query.requests or (r.type is query.open_requests_of and r.open)
+        ]
+        try:
+            transition = decide(
+                self.core,
+                message,
+                our_role=self.our_role,
+                our_id=self.our_id,
+                peer_id=self.peer_id,
+                direction=direction,
+                facts=LedgerFacts.of(query, offers, requests),
+                now=now,
+                digest=digest,
+            )
+        except ProtocolError as error:
+            return Outcome(None, error.code)
+        self.ledger.apply(transition.effects)
+        self.core = transition.core
+        return Outcome(transition.state, None)
+
+
 @dataclass
 class Journey:
     """Sally's relationship with one counterparty, run on both sides at once."""
@@ -294,12 +350,14 @@ class Journey:
     now: datetime = T0
     buyer: Relationship = field(init=False)
     vendor: Relationship = field(init=False)
+    store_like: StoreLikeSide = field(init=False)
     digests: dict[str, str] = field(default_factory=dict)
     thread: str | None = None
 
     def __post_init__(self) -> None:
         self.buyer = Relationship(Role.BUYER, SALLY, self.counterparty)
         self.vendor = Relationship(Role.VENDOR, self.counterparty, SALLY)
+        self.store_like = StoreLikeSide(Role.BUYER, SALLY, self.counterparty)
 
     def side(self, role: Role) -> Relationship:
         return self.buyer if role is Role.BUYER else self.vendor
@@ -347,16 +405,24 @@ class Journey:
         before = (sending.snapshot(), receiving.snapshot())
         outcomes: list[Outcome] = []
         try:
-            outcomes.append(Outcome(sending.send(payload, now=self.now, digest=digest), None))
+            transition = sending.send(payload, now=self.now, digest=digest)
+            outcomes.append(Outcome(transition.state, None))
         except LocalProtocolError as error:
             # Only LocalProtocolError is caught here: a RemoteProtocolError from
             # send() would escape and fail the test (role-correct errors).
             outcomes.append(Outcome(None, error.code))
         try:
-            outcomes.append(Outcome(receiving.receive(payload, now=self.now, digest=digest), None))
+            transition = receiving.receive(payload, now=self.now, digest=digest)
+            outcomes.append(Outcome(transition.state, None))
         except RemoteProtocolError as error:
             outcomes.append(Outcome(None, error.code))
         assert outcomes[0] == outcomes[1], f"the two sides disagree: {outcomes}"
+        direction = Direction.SENT if sender is Role.BUYER else Direction.RECEIVED
+        store_like = self.store_like.process(direction, payload, self.now, digest)
+        assert store_like == outcomes[0], f"deciding from queried facts differs: {store_like}"
+        assert self.store_like.core == self.buyer.core
+        assert self.store_like.ledger.offers == dict(self.buyer.offers)
+        assert self.store_like.ledger.requests == dict(self.buyer.requests)
         if outcomes[0].code is not None:
             assert (sending.snapshot(), receiving.snapshot()) == before, "a refusal changed state"
         else:
@@ -390,11 +456,11 @@ class Journey:
 
 
 def ledger_view(relationship: Relationship) -> dict[str, Any]:
-    """The side-independent part of a snapshot (both sides must agree on it)."""
+    """The side-independent part of a relationship (both sides must agree on it)."""
     snapshot = relationship.snapshot()
-    return {
-        key: snapshot[key] for key in ("state", "offers", "requests", "exit", "acceptedOffer")
-    } | {"history": [{k: v for k, v in h.items() if k != "direction"} for h in snapshot["history"]]}
+    return {key: snapshot[key] for key in ("core", "offers", "requests")} | {
+        "history": [(h.type, h.id, h.from_state, h.to_state) for h in relationship.history]
+    }
 
 
 def canonical_body(journey: Journey, message_type: MessageType, sender: Role) -> dict[str, Any]:
@@ -442,7 +508,7 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
     if message_type is M.PROBLEM_REPORT:
         return problem_report_body()
     assert message_type is M.RECEIPT
-    return receipt_body(missing, now)
+    return receipt_body(missing, now)  # a receipt of a message this side never saw
 
 
 def must(outcome: Outcome, state: RelationshipState) -> None:

@@ -256,7 +256,7 @@ async def test_acceptance_errors_have_their_codes_and_change_nothing(
     assert (await _problem(reply))["code"] == "unknown-offer"
     wrong = {"id": offer.id, "digest": "sha-256:" + "B" * 43}
     _, reply = await _accept(buyer, rfi["id"], wrong, parent=offer.id)
-    assert (await _problem(reply))["code"] == "offer-closed"
+    assert (await _problem(reply))["code"] == "reference-mismatch"
     intruder = new_buyer()
     _, reply = await _accept(intruder, rfi["id"], offer.ref(), parent=offer.id)
     assert (await _problem(reply))["code"] == "not-a-participant"

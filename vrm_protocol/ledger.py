@@ -1,0 +1,507 @@
+"""The relationship ledger (spec §7.4, §7.5): its records, the facts a
+transition reads, and the effects a transition returns.
+
+The state machine is sans-IO and does not own the ledger: the agent's store
+does. A transition is computed from three inputs, and returns one output:
+
+* the :class:`RelationshipCore` — the few values every transition may need
+  (state, the exit in force, the accepted offer), constant in size whatever
+  the relationship's age;
+* the :class:`LedgerFacts` the message needs — the records it names (an
+  offer by id, a request by id) and, for the few types that ask, the open
+  offers of one side or the open requests of one type. A message type says
+  what it needs through its :class:`LedgerQuery`;
+* the message itself (a typed model) and ``now``;
+
+and the output is a tuple of :class:`Effect` s: offer opened, offer status
+changed, request opened, exit recorded, ... An agent applies the effects to
+its own store (one row each); :class:`MemoryLedger` applies them in memory
+for library users. Neither re-implements a transition (in the manner of h11,
+which returns events rather than mutating its caller's state).
+
+Offers expire lazily: a record is ``open`` until something closes it, and it
+is *live* only while ``now <= valid_until`` (:meth:`OfferRecord.status_at`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, Final
+
+from vrm_protocol.freshness import format_timestamp, parse_timestamp
+from vrm_protocol.states import RelationshipState
+from vrm_protocol.vocabulary import MessageType, Role
+
+__all__ = [
+    "CORE_FORMAT",
+    "DealAccepted",
+    "Effect",
+    "ExitCompleted",
+    "ExitNoticed",
+    "ExitRecord",
+    "LedgerFacts",
+    "LedgerQuery",
+    "MemoryLedger",
+    "OfferOpened",
+    "OfferRecord",
+    "OfferStatus",
+    "OfferStatusChanged",
+    "OpenOffersLapsed",
+    "Reengaged",
+    "RelationshipCore",
+    "RequestAnswered",
+    "RequestClosed",
+    "RequestOpened",
+    "RequestRecord",
+    "RequestStatus",
+    "apply_to_core",
+]
+
+
+class OfferStatus(StrEnum):
+    """Where an offer stands (spec §7.4)."""
+
+    OPEN = "open"
+    SUPERSEDED = "superseded"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    #: Open, but past its ``validUntil`` (derived: never stored by the machine).
+    EXPIRED = "expired"
+    #: Another offer was accepted, or the negotiation closed, or the relationship
+    #: was exited: the offer can no longer be accepted (``offer-closed``).
+    LAPSED = "lapsed"
+
+
+#: Statuses under which a reference to the offer is refused with ``offer-closed``.
+CLOSED_STATUSES: Final = frozenset({OfferStatus.ACCEPTED, OfferStatus.DECLINED, OfferStatus.LAPSED})
+
+
+@dataclass(frozen=True, slots=True)
+class OfferRecord:
+    """One offer in the ledger (spec §7.4)."""
+
+    id: str
+    sender: Role
+    basis: str
+    valid_until: datetime
+    status: OfferStatus = OfferStatus.OPEN
+    digest: str | None = None
+    supersedes: str | None = None
+    topic: str | None = None
+    requires_approval: bool = False
+
+    def status_at(self, now: datetime) -> OfferStatus:
+        """The status at ``now``: an open offer past its ``validUntil`` is expired."""
+        if self.status is OfferStatus.OPEN and now > self.valid_until:
+            return OfferStatus.EXPIRED
+        return self.status
+
+    def live_at(self, now: datetime) -> bool:
+        """Open and not past its ``validUntil``: it may be accepted, countered or superseded."""
+        return self.status_at(now) is OfferStatus.OPEN
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form (for stores and snapshots)."""
+        return {
+            "id": self.id,
+            "sender": self.sender.value,
+            "basis": self.basis,
+            "validUntil": format_timestamp(self.valid_until),
+            "status": self.status.value,
+            "digest": self.digest,
+            "supersedes": self.supersedes,
+            "topic": self.topic,
+            "requiresApproval": self.requires_approval,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OfferRecord:
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            KeyError, ValueError, TypeError: ``data`` is not a record this version wrote.
+        """
+        return cls(
+            id=str(data["id"]),
+            sender=Role(data["sender"]),
+            basis=str(data["basis"]),
+            valid_until=parse_timestamp(str(data["validUntil"])),
+            status=OfferStatus(data["status"]),
+            digest=_optional_str(data.get("digest")),
+            supersedes=_optional_str(data.get("supersedes")),
+            topic=_optional_str(data.get("topic")),
+            requires_approval=bool(data.get("requiresApproval", False)),
+        )
+
+
+class RequestStatus(StrEnum):
+    """Where a request stands: terms assertions and service notices stay open once
+    answered (an answer does not use them up); a resolution closes a support
+    request; an exit voids every request (spec §7.5)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    VOID = "void"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """A message that a later message answers: a terms assertion, a service
+    notice, a support request."""
+
+    id: str
+    type: MessageType
+    sender: Role
+    status: RequestStatus = RequestStatus.OPEN
+
+    @property
+    def open(self) -> bool:
+        """Whether the request still awaits (or may still take) an answer."""
+        return self.status is RequestStatus.OPEN
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form (for stores and snapshots)."""
+        return {
+            "id": self.id,
+            "type": self.type.value,
+            "sender": self.sender.value,
+            "status": self.status.value,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RequestRecord:
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            KeyError, ValueError, TypeError: ``data`` is not a record this version wrote.
+        """
+        return cls(
+            str(data["id"]),
+            MessageType(data["type"]),
+            Role(data["sender"]),
+            RequestStatus(data["status"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExitRecord:
+    """The exit notice in force, with the individual's re-engagement preferences (spec §7.5)."""
+
+    notice_id: str
+    sender: Role
+    reason: str
+    reengagement_allowed: bool = False
+    topics: tuple[str, ...] | None = None
+    until: datetime | None = None
+    channel: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form (for stores and snapshots)."""
+        return {
+            "noticeId": self.notice_id,
+            "sender": self.sender.value,
+            "reason": self.reason,
+            "reengagementAllowed": self.reengagement_allowed,
+            "topics": list(self.topics) if self.topics is not None else None,
+            "until": format_timestamp(self.until) if self.until is not None else None,
+            "channel": self.channel,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExitRecord:
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            KeyError, ValueError, TypeError: ``data`` is not a record this version wrote.
+        """
+        topics = data.get("topics")
+        until = data.get("until")
+        return cls(
+            notice_id=str(data["noticeId"]),
+            sender=Role(data["sender"]),
+            reason=str(data["reason"]),
+            reengagement_allowed=bool(data["reengagementAllowed"]),
+            topics=tuple(str(t) for t in topics) if topics is not None else None,
+            until=parse_timestamp(str(until)) if until is not None else None,
+            channel=_optional_str(data.get("channel")),
+        )
+
+    def permits(self, subject: str | None, now: datetime) -> str | None:
+        """Why vendor contact about ``subject`` is not permitted, or ``None`` (spec §7.5)."""
+        if self.sender is not Role.BUYER:
+            return "the exit was the vendor's; the individual set no re-engagement preferences"
+        if not self.reengagement_allowed:
+            return "the individual's exit does not allow re-engagement"
+        if self.channel == "intentcast-only":
+            return "the individual re-engages only through her own intentcasts"
+        if self.until is not None and now > self.until:
+            return f"re-engagement was allowed only until {format_timestamp(self.until)}"
+        if self.topics is not None and subject not in self.topics:
+            return f"topic {subject!r} is not among the allowed topics {list(self.topics)}"
+        return None
+
+
+#: Version tag of :meth:`RelationshipCore.to_json`.
+CORE_FORMAT: Final = "vrm-relationship-core/1"
+
+
+@dataclass(frozen=True, slots=True)
+class RelationshipCore:
+    """What every transition may read, whatever the message: constant in size.
+
+    An agent persists it per relationship (a few hundred bytes, rewritten on
+    each transition); the offers and requests live in rows of their own, and
+    the history in the stored messages.
+    """
+
+    state: RelationshipState = RelationshipState.SEARCH
+    exit: ExitRecord | None = None
+    accepted_offer: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form, for an agent's store."""
+        return {
+            "format": CORE_FORMAT,
+            "state": self.state.value,
+            "exit": self.exit.to_json() if self.exit is not None else None,
+            "acceptedOffer": self.accepted_offer,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RelationshipCore:
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            ValueError: ``data`` is not a core this version wrote.
+        """
+        if not isinstance(data, Mapping) or data.get("format") != CORE_FORMAT:
+            raise ValueError(f"not a {CORE_FORMAT} record")
+        try:
+            exit_data = data.get("exit")
+            return cls(
+                state=RelationshipState(data["state"]),
+                exit=ExitRecord.from_json(exit_data) if exit_data is not None else None,
+                accepted_offer=_optional_str(data.get("acceptedOffer")),
+            )
+        except (KeyError, TypeError, ValueError) as failure:
+            raise ValueError(f"malformed relationship core: {failure}") from None
+
+
+# -- what a transition reads ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerQuery:
+    """The ledger records one message needs (declared by its message type).
+
+    Attributes:
+        offers: offer ids the message names (looked up whatever their status).
+        requests: request ids the message names.
+        open_offers_of: also every *open* offer made by this role.
+        open_requests_of: also every open request of this type.
+    """
+
+    offers: frozenset[str] = frozenset()
+    requests: frozenset[str] = frozenset()
+    open_offers_of: Role | None = None
+    open_requests_of: MessageType | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Whether the message needs nothing beyond the core."""
+        return not (self.offers or self.requests or self.open_offers_of or self.open_requests_of)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerFacts:
+    """The records a store found for a :class:`LedgerQuery`.
+
+    A store may return more than asked (an in-memory ledger returns all it
+    has, and says so with ``complete``); it must return at least every asked
+    record that exists, and every open record of the asked kind.
+    """
+
+    offers: Mapping[str, OfferRecord] = field(default_factory=lambda: MappingProxyType({}))
+    requests: Mapping[str, RequestRecord] = field(default_factory=lambda: MappingProxyType({}))
+    query: LedgerQuery = field(default_factory=LedgerQuery)
+    #: Every record of the relationship is here, asked or not.
+    complete: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        query: LedgerQuery,
+        offers: Iterable[OfferRecord] = (),
+        requests: Iterable[RequestRecord] = (),
+    ) -> LedgerFacts:
+        """Facts from found records."""
+        return cls(
+            MappingProxyType({record.id: record for record in offers}),
+            MappingProxyType({record.id: record for record in requests}),
+            query,
+        )
+
+
+# -- what a transition does ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """Base of every effect a transition returns."""
+
+
+@dataclass(frozen=True, slots=True)
+class OfferOpened(Effect):
+    """A new offer entered the ledger (possibly already expired)."""
+
+    record: OfferRecord
+
+
+@dataclass(frozen=True, slots=True)
+class OfferStatusChanged(Effect):
+    """An offer was superseded, accepted or declined."""
+
+    offer_id: str
+    status: OfferStatus
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOffersLapsed(Effect):
+    """Every offer live at ``at`` (but ``except_offer``) lapsed: one deal per
+    negotiation, or the negotiation closed (spec §7.4). Offers already past
+    their ``validUntil`` stay expired."""
+
+    at: datetime
+    except_offer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DealAccepted(Effect):
+    """The individual accepted ``offer_id``: the transaction is under way."""
+
+    offer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOpened(Effect):
+    """A terms assertion, service notice or support request now awaits an answer."""
+
+    record: RequestRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAnswered(Effect):
+    """``answer_id`` answered the request ``request_id`` (terms, notice, support)."""
+
+    request_id: str
+    answer_id: str
+    answer_type: MessageType
+
+
+@dataclass(frozen=True, slots=True)
+class RequestClosed(Effect):
+    """A support request was resolved (status ``closed``)."""
+
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExitNoticed(Effect):
+    """An exit notice is in force (EXITING), with the re-engagement preferences."""
+
+    record: ExitRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ExitCompleted(Effect):
+    """The exit was acknowledged: every open offer lapses and every request is void
+    (spec §7.4, §7.5)."""
+
+    notice_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reengaged(Effect):
+    """The individual re-engaged after an exit: its preferences no longer apply."""
+
+
+def apply_to_core(
+    core: RelationshipCore, target: RelationshipState, effects: Iterable[Effect]
+) -> RelationshipCore:
+    """The core after a transition to ``target`` with ``effects``. Never raises."""
+    exit_record, accepted = core.exit, core.accepted_offer
+    for effect in effects:
+        if isinstance(effect, DealAccepted):
+            accepted = effect.offer_id
+        elif isinstance(effect, ExitNoticed):
+            exit_record = effect.record
+        elif isinstance(effect, ExitCompleted):
+            accepted = None
+        elif isinstance(effect, Reengaged):
+            exit_record = None
+    return RelationshipCore(target, exit_record, accepted)
+
+
+class MemoryLedger:
+    """The whole ledger in memory: offers and requests by id, effects applied in place.
+
+    For library users and tests; an agent keeps the same records in its store.
+    """
+
+    __slots__ = ("offers", "requests")
+
+    def __init__(
+        self, offers: Iterable[OfferRecord] = (), requests: Iterable[RequestRecord] = ()
+    ) -> None:
+        self.offers: dict[str, OfferRecord] = {record.id: record for record in offers}
+        self.requests: dict[str, RequestRecord] = {record.id: record for record in requests}
+
+    def facts(self, query: LedgerQuery) -> LedgerFacts:
+        """Everything held (a superset of what ``query`` asks). Never raises."""
+        return LedgerFacts(
+            MappingProxyType(dict(self.offers)),
+            MappingProxyType(dict(self.requests)),
+            query,
+            complete=True,
+        )
+
+    def apply(self, effects: Iterable[Effect]) -> None:
+        """Apply a transition's effects. Never raises."""
+        for effect in effects:
+            if isinstance(effect, OfferOpened):
+                self.offers[effect.record.id] = effect.record
+            elif isinstance(effect, OfferStatusChanged):
+                record = self.offers.get(effect.offer_id)
+                if record is not None:
+                    self.offers[record.id] = replace(record, status=effect.status)
+            elif isinstance(effect, OpenOffersLapsed):
+                for record in list(self.offers.values()):
+                    if record.live_at(effect.at) and record.id != effect.except_offer:
+                        self.offers[record.id] = replace(record, status=OfferStatus.LAPSED)
+            elif isinstance(effect, RequestOpened):
+                self.requests[effect.record.id] = effect.record
+            elif isinstance(effect, RequestClosed):
+                request = self.requests.get(effect.request_id)
+                if request is not None:
+                    self.requests[request.id] = replace(request, status=RequestStatus.CLOSED)
+            elif isinstance(effect, ExitCompleted):
+                # spec §7.4, §7.5: an offer is open until the relationship is
+                # exited; the exit voids every request too. The records stay,
+                # so a later reference is refused for what it is.
+                for record in list(self.offers.values()):
+                    if record.status is OfferStatus.OPEN:
+                        self.offers[record.id] = replace(record, status=OfferStatus.LAPSED)
+                for request in list(self.requests.values()):
+                    self.requests[request.id] = replace(request, status=RequestStatus.VOID)
+
+    def copy(self) -> MemoryLedger:
+        """An independent copy (records are frozen)."""
+        return MemoryLedger(self.offers.values(), self.requests.values())
+
+
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None

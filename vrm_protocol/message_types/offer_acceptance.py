@@ -1,0 +1,71 @@
+"""offer-acceptance: the individual accepts a binding offer (spec §6.4; step 4)."""
+
+from __future__ import annotations
+
+from vrm_protocol.errors import ErrorCode
+from vrm_protocol.ledger import DealAccepted, LedgerQuery, OfferStatus, OpenOffersLapsed
+from vrm_protocol.message_types._guards import OFFER_CODES, live_offer, set_offer_status
+from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.models import OfferAcceptanceMessage
+from vrm_protocol.states import RelationshipState
+from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
+
+__all__ = ["SPEC"]
+
+_S = RelationshipState
+_B = Role.BUYER
+_T = MessageType.OFFER_ACCEPTANCE
+
+
+def _query(message: OfferAcceptanceMessage, sender: Role) -> LedgerQuery:
+    return LedgerQuery(offers=frozenset({message.body.offer.id}))
+
+
+def _guard(move: Move[OfferAcceptanceMessage]) -> RelationshipState:
+    body, draft = move.message.body, move.draft
+    offer_id = body.offer.id
+    record = live_offer(draft, offer_id, "/body/offer/id", from_role=move.sender.peer)
+    if record.digest is not None and body.offer.digest != record.digest:
+        # spec §8.5: she would bind bytes other than those of the offer as sent.
+        raise Refusal(
+            ErrorCode.REFERENCE_MISMATCH,
+            f"the digest does not match offer {offer_id} as sent",
+            "/body/offer/digest",
+        )
+    if record.basis == "indicative":
+        raise Refusal(
+            ErrorCode.ILLEGAL_TRANSITION,
+            f"offer {offer_id} is indicative: it is answered by an RFP, not accepted",
+            "/body/offer/id",
+        )
+    if record.requires_approval and not body.approvals:
+        # spec §6.4, §10.2: verifying the approval token is the agent's job.
+        raise Refusal(
+            ErrorCode.APPROVAL_MISSING,
+            f"offer {offer_id} requires a co-decision-maker's approval",
+            "/body/approvals",
+        )
+    set_offer_status(draft, record, OfferStatus.ACCEPTED)
+    # One deal per negotiation: every other open offer lapses.
+    draft.emit(OpenOffersLapsed(move.now, except_offer=offer_id))
+    draft.emit(DealAccepted(offer_id))
+    return move.row.target
+
+
+SPEC = MessageTypeSpec(
+    type=_T,
+    model=OfferAcceptanceMessage,
+    section="6.4",
+    steps=(LifecycleStep.TRANSACT,),
+    summary="She accepts a live binding offer, disclosing her identity only now.",
+    rows=(
+        TransitionRow(_S.NEGOTIATION, _B, _T, _S.TRANSACTION,
+            "Accepting a live binding offer commits her and discloses her identity (step 4)."),
+        TransitionRow(_S.DEVELOPMENT, _B, _T, _S.TRANSACTION,
+            "Accepting a development offer is a new deal."),
+    ),
+    guard=_guard,
+    guard_codes=(*OFFER_CODES, ErrorCode.REFERENCE_MISMATCH, ErrorCode.APPROVAL_MISSING),
+    query=_query,
+    sale=True,
+)  # fmt: skip

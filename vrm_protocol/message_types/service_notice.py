@@ -1,0 +1,52 @@
+"""service-notice: reminders, recalls, updates, programme offers (spec §6.9; steps 6, 7)."""
+
+from __future__ import annotations
+
+from vrm_protocol.errors import ErrorCode
+from vrm_protocol.ledger import RequestOpened, RequestRecord
+from vrm_protocol.message_types._guards import check_reengagement
+from vrm_protocol.message_types._unit import MessageTypeSpec, Move, TransitionRow
+from vrm_protocol.models import ServiceNoticeMessage
+from vrm_protocol.states import RelationshipState
+from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
+
+__all__ = ["SPEC"]
+
+_S = RelationshipState
+_V = Role.VENDOR
+_T = MessageType.SERVICE_NOTICE
+
+
+def _guard(move: Move[ServiceNoticeMessage]) -> RelationshipState:
+    row, body = move.row, move.message.body
+    if row.state is _S.EXITED:
+        check_reengagement(move.draft, body.category, "a service notice")
+    record = RequestRecord(move.message.id, _T, move.sender)
+    move.draft.emit(RequestOpened(record))
+    move.draft.update_request(record)
+    if row.otherwise is not None and body.kind == "programme-offer":
+        return row.otherwise
+    return row.target
+
+
+SPEC = MessageTypeSpec(
+    type=_T,
+    model=ServiceNoticeMessage,
+    section="6.9",
+    steps=(LifecycleStep.SERVICING, LifecycleStep.DEVELOPMENT),
+    summary="A reminder, recall, update or programme offer, in a category she allowed.",
+    rows=(
+        TransitionRow(_S.SERVICING, _V, _T, _S.SERVICING,
+            "Reminders, recalls and updates are servicing (step 6); a programme offer is "
+            "development.",
+            _S.DEVELOPMENT, "the notice's kind is programme-offer"),
+        TransitionRow(_S.DEVELOPMENT, _V, _T, _S.DEVELOPMENT,
+            "Service continues during development."),
+        TransitionRow(_S.PROBLEM, _V, _T, _S.PROBLEM,
+            "Safety notices cannot wait for a problem to be resolved."),
+        TransitionRow(_S.EXITED, _V, _T, _S.EXITED,
+            "Only notices whose category her re-engagement preferences allow, before their end."),
+    ),
+    guard=_guard,
+    guard_codes=(ErrorCode.REENGAGEMENT_NOT_PERMITTED,),
+)  # fmt: skip

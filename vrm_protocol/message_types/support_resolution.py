@@ -1,0 +1,61 @@
+"""support-resolution: the vendor's answer to a support request (spec §6.12; step 8)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from vrm_protocol.errors import ErrorCode
+from vrm_protocol.ledger import LedgerQuery, RequestAnswered, RequestClosed, RequestStatus
+from vrm_protocol.message_types._guards import answered
+from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.models import SupportResolutionMessage
+from vrm_protocol.states import RelationshipState
+from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
+
+__all__ = ["SPEC"]
+
+_S = RelationshipState
+_T = MessageType.SUPPORT_RESOLUTION
+
+
+def _query(message: SupportResolutionMessage, sender: Role) -> LedgerQuery:
+    # Whether the problem state ends depends on the support requests still open.
+    return LedgerQuery(
+        requests=frozenset({message.body.request.id}),
+        open_requests_of=MessageType.SUPPORT_REQUEST,
+    )
+
+
+def _guard(move: Move[SupportResolutionMessage]) -> RelationshipState:
+    body, draft = move.message.body, move.draft
+    request = answered(move, body.request.id, "/body/request/id", MessageType.SUPPORT_REQUEST)
+    if not request.open:
+        raise Refusal(
+            ErrorCode.ILLEGAL_TRANSITION,
+            f"support request {request.id} is already resolved",
+            "/body/request/id",
+        )
+    draft.emit(RequestAnswered(request.id, move.message.id, _T))
+    if body.status == "resolved":
+        draft.emit(RequestClosed(request.id))
+        draft.update_request(replace(request, status=RequestStatus.CLOSED))
+    row = move.row
+    if row.otherwise is not None and draft.open_requests(MessageType.SUPPORT_REQUEST):
+        return row.otherwise
+    return row.target
+
+
+SPEC = MessageTypeSpec(
+    type=_T,
+    model=SupportResolutionMessage,
+    section="6.12",
+    steps=(LifecycleStep.PROBLEMS,),
+    summary="The vendor's answer to a support request: resolved, in progress or rejected.",
+    rows=(
+        TransitionRow(_S.PROBLEM, Role.VENDOR, _T, _S.SERVICING,
+            "Resolving the last open request returns the relationship to service.",
+            _S.PROBLEM, "the status is not resolved, or other requests are still open"),
+    ),
+    guard=_guard,
+    query=_query,
+)  # fmt: skip
