@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``vrm schemas generate``; ``vrm schemas generate --check``
-fails when this file and the schemas disagree. Source digest: sha256:ada01b0779d48a2d.
+fails when this file and the schemas disagree. Source digest: sha256:2da984edac8029ee.
 """
 
 from types import MappingProxyType
@@ -2606,6 +2606,11 @@ class ProblemReportBody(VRMModel):
         "nesting-too-deep",
         "unsupported-media-type",
         "rate-limited",
+        "invalid-request",
+        "authentication-required",
+        "not-found",
+        "method-not-allowed",
+        "request-timeout",
         "malformed-jws",
         "unsupported-algorithm",
         "invalid-typ",
@@ -2630,6 +2635,7 @@ class ProblemReportBody(VRMModel):
         "offer-expired",
         "offer-superseded",
         "offer-closed",
+        "reference-mismatch",
         "relationship-exited",
         "reengagement-not-permitted",
         "attestation-invalid",
