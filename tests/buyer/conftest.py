@@ -124,6 +124,8 @@ class InTestVendor:
     endpoints_override: dict[str, str] = field(default_factory=dict)
     #: Serves the JWKS instead of the real one (hostile vendors).
     jwks_handler: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+    #: Answers inbox POSTs instead of the real inbox (hostile vendors).
+    inbox_handler: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
     #: Every request this vendor served, as "METHOD /path".
     requests: list[str] = field(default_factory=list)
 
@@ -169,7 +171,9 @@ class InTestVendor:
             self.requests.append(f"{request.method} {request.path}")
             return await handler(request)
 
-        async def inbox(request: web.Request) -> web.Response:
+        async def inbox(request: web.Request) -> web.StreamResponse:
+            if self.inbox_handler is not None:
+                return await self.inbox_handler(request)
             token = await request.read()
             if self.refuse_next is not None:
                 refusal, self.refuse_next = self.refuse_next, None
