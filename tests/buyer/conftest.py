@@ -20,8 +20,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from reference_buyer.agent import BuyerAgent, Clock
+from reference_buyer.agent import BuyerAgent, Clock, Decorrelation
 from reference_buyer.app import AppConfig, create_app
+from reference_buyer.net import DeliveryPolicy
 from reference_buyer.policy import load_policy
 from reference_buyer.scenario import sally_profile
 from reference_buyer.store import SqliteStore
@@ -332,17 +333,25 @@ async def buyer(tmp_path: Path) -> AsyncIterator[RunningBuyer]:
     store = SqliteStore(tmp_path / "buyer")
     for category, value in sally_profile().items():
         store.set_profile(category, value)
-    async with aiohttp.ClientSession() as http:
-        agent = BuyerAgent(store, load_policy(), http=http, clock=Clock())
-        config = AppConfig(test_mode=True)
-        server = TestServer(create_app(agent, config), host="127.0.0.1")
-        await server.start_server()
-        base = str(server.make_url("")).rstrip("/")
-        config.base_url = base
-        agent.agent_id = base
-        agent.inbox_url = base + INBOX_PATH
-        try:
-            yield RunningBuyer(agent, store, server)
-        finally:
-            await server.close()
-            store.close()
+    # The in-test vendors listen on loopback (allow-listed, spec D6); copies go
+    # without pauses so the tests stay fast (their `created` still differ).
+    agent = BuyerAgent(
+        store,
+        load_policy(),
+        clock=Clock(),
+        delivery=DeliveryPolicy.loopback(),
+        decorrelation=Decorrelation(spread_seconds=0.0),
+    )
+    config = AppConfig(test_mode=True)
+    server = TestServer(create_app(agent, config), host="127.0.0.1")
+    await server.start_server()
+    base = str(server.make_url("")).rstrip("/")
+    config.base_url = base
+    agent.agent_id = base
+    agent.inbox_url = base + INBOX_PATH
+    try:
+        yield RunningBuyer(agent, store, server)
+    finally:
+        await server.close()
+        await agent.close()
+        store.close()
