@@ -168,3 +168,39 @@ async def test_a_store_that_cannot_write_answers_503_and_applies_nothing(
     status, _, _ = await buyer.post(token)
     assert status == 202
     assert buyer.store.offer(offer["id"]) is not None
+
+
+def _template(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+async def test_every_route_served_is_described_with_its_problem_answers(
+    buyer: RunningBuyer,
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    from vrm_protocol.openapi import build_openapi
+
+    document = build_openapi()
+    described = {
+        (method.upper(), _template(path))
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    served = {
+        (route.method, _template(route.resource.canonical))
+        for route in buyer.server.app.router.routes()
+        if route.resource is not None
+    }
+    assert served - described == set()
+    # A driver's problem answer is one the description declares, and conforms to it.
+    url = str(buyer.server.make_url("/vrm/test-driver/terms"))
+    status, problem, _ = await _request(
+        "POST", url, data=b"{}", headers={"Content-Type": "application/json"}
+    )
+    declared = document["paths"]["/vrm/test-driver/terms"]["post"]["responses"][str(status)]
+    schema = {
+        **declared["content"][PROBLEM_MEDIA_TYPE]["schema"],
+        "components": document["components"],
+    }
+    assert not list(Draft202012Validator(schema).iter_errors(problem))
