@@ -4,6 +4,7 @@ in :data:`conformance.registry.REGISTRY`."""
 from conformance.checks import (  # noqa: F401  (imported to register the checks)
     attestations,
     audit,
+    buyer_guard,
     buyer_lifecycle,
     conduct,
     discovery,
