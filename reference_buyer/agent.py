@@ -74,9 +74,8 @@ from reference_buyer.store import (
 )
 from vrm_protocol.attestations import verify_attestation
 from vrm_protocol.canonical import canonical_json, message_digest
-from vrm_protocol.codec import Received, decode, encode, new_message_id, timestamp
+from vrm_protocol.codec import decode, encode, new_message_id, timestamp
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
-from vrm_protocol.freshness import check_audience, check_replay
 from vrm_protocol.http_binding import (
     DISCOVERY_PATH,
     MAILBOX_PATH,
@@ -93,6 +92,7 @@ from vrm_protocol.keys import (
     VerifyingKey,
     key_resolver,
 )
+from vrm_protocol.signing_profile import VerifiedJWS, verify_compact
 from vrm_protocol.state_machine import Relationship, RelationshipState
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, PROTOCOL_VERSION, MessageType, Role
 
@@ -506,9 +506,10 @@ class BuyerAgent:
 
         A ``did:jwk`` kid resolves from itself. Another kid is looked up among
         the published keys of the parties she contacted (strangers' keys are
-        never fetched, spec §13); whether the key belongs to the message's
-        ``from`` is checked once the signature verified. An unknown kid is
-        appended to ``missing``, so the caller may refresh keys (rotation).
+        never fetched, spec §13): enough to verify the signature and read the
+        message's routing from verified bytes. The full pipeline then runs
+        again with the claimed sender's keys only (:meth:`receive`). An unknown
+        kid is appended to ``missing``, so the caller may refresh keys (rotation).
         """
 
         def resolve(kid: str) -> VerifyingKey:
@@ -811,10 +812,10 @@ class BuyerAgent:
         again = self.store.inbound_by_digest(digest)
         if again is not None and again.receipt is not None:
             return Inbound(200, again.receipt, again)
-        received = await self._verify(token)
-        payload = dict(received.payload)
-        sender = str(payload["from"])
-        receiver = self._receiver_for(payload, sender)
+        verified = await self._verify_signature(token)
+        claimed = verified.document or {}
+        sender = str(claimed.get("from"))
+        receiver = self._receiver_for(claimed, sender)
         if receiver is not None and reply_tag is not None:
             tagged = self.store.identity_by_reply_tag(reply_tag)
             if tagged is None or tagged.identifier != receiver.identifier:
@@ -824,17 +825,40 @@ class BuyerAgent:
             # FAULT: the message is taken as meant for the pseudonym its sender knows.
             receiver = self._identity_known_to(sender)
             misaddressed = receiver is not None
-        if receiver is None:
-            # Spec §12 (VRM-PRIV-012): one answer, whether the pseudonym is hers
-            # with someone else or nobody's: no oracle on her pseudonyms.
-            check_audience(list(payload.get("to") or []), NO_SUCH_PSEUDONYM)
+        # The whole pipeline, in its order (spec §8, VRM-ENV-015), with the keys of
+        # the sender it claims only (spec §9.1) and, as audience, the pseudonym she
+        # uses with that sender: for any other pseudonym (hers with someone else,
+        # or nobody's) the answer is the same (spec §12, VRM-PRIV-012).
+        resolve = key_resolver(self._party_keys(sender))
+        if "accept-without-verifying" in self.faults:
+            resolve = signature_not_checked(resolve)  # FAULT: signatures unchecked
+        audience = (
+            None if misaddressed else (receiver.identifier if receiver else NO_SUCH_PSEUDONYM)
+        )
+        oracle = None
+        if receiver is None and "pseudonym-oracle" in self.faults:
+            # FAULT: her pseudonym with another party is told from nobody's.
+            oracle = next(
+                (
+                    record
+                    for name in claimed.get("to") or []
+                    if isinstance(name, str)
+                    and (record := self.store.identity_by_identifier(name)) is not None
+                ),
+                None,
+            )
+            audience = oracle.identifier if oracle is not None else audience
+        received = decode(
+            token, resolve_key=resolve, receiver=audience, now=self.clock.now(), replay=self.store
+        )
+        if oracle is not None:
             raise RemoteProtocolError(
-                ErrorCode.WRONG_AUDIENCE, "not addressed to us"
-            )  # unreachable
+                ErrorCode.NOT_A_PARTICIPANT, "this pseudonym is not in a relationship with you"
+            )
+        assert receiver is not None  # decode refused anything addressed to none of ours
+        payload = dict(received.payload)
         if self.after_verification is not None:
             self.after_verification(sender)
-        # Spec §9.3: the same (sender, id) with other bytes is a replay.
-        check_replay(self.store, sender=sender, message_id=str(payload["id"]), digest=digest)
         async with self._lock:
             again = self.store.inbound_by_digest(digest)
             if again is not None and again.receipt is not None:
@@ -844,15 +868,18 @@ class BuyerAgent:
                 with self.store.transaction():
                     relationship = self.relationship(counterparty)
                     before = relationship.copy()
-                    self._check_participation(payload, counterparty)
+                    if "any-thread" not in self.faults:  # FAULT: participation unchecked
+                        self._check_participation(payload, counterparty)
                     # spec §7.3: the sender must be the counterparty of this
                     # pseudonym (the machine raises not-a-participant otherwise).
                     # FAULT ignore-audience: the state machine is shown the message as if
                     # it named the pseudonym (it checks the audience too, spec §7.3).
                     seen = {**payload, "to": [receiver.identifier]} if misaddressed else payload
                     relationship.receive(seen, now=self.clock.now(), digest=digest)
-                    self._check_bindings(payload, before, counterparty)
-                    self._check_notice_preferences(payload, before, counterparty)
+                    if "unbound-deal" not in self.faults:  # FAULT: bindings unchecked
+                        self._check_bindings(payload, before, counterparty)
+                    if "any-notice" not in self.faults:  # FAULT: preferences unchecked
+                        self._check_notice_preferences(payload, before, counterparty)
                     receipt = self._receipt(payload, digest, receiver)
                     stored = self.store.record_message(
                         direction="in",
@@ -884,34 +911,27 @@ class BuyerAgent:
             self._arrivals.notify_all()
         return Inbound(202, receipt, stored)
 
-    async def _verify(self, token: bytes) -> Received:
-        """The library's pipeline, keys from the parties she contacted, then the
-        check that the key is one its sender publishes (spec §9.1).
+    async def _verify_signature(self, token: bytes) -> VerifiedJWS:
+        """The library's signing profile (limits, header, key, signature, canonical
+        payload) with the keys of every party she contacted: what routes the
+        message is read from verified bytes only, never peeked at (spec D8).
 
         Raises:
-            RemoteProtocolError: the first stage that refused the message.
+            RemoteProtocolError: the first stage that refused the token.
         """
         missing: list[str] = []
         resolve = self._resolver(missing)
         if "accept-without-verifying" in self.faults:
             resolve = signature_not_checked(resolve)  # FAULT: signatures unchecked
         try:
-            received = decode(token, resolve_key=resolve, receiver=None, now=self.clock.now())
+            return verify_compact(token, resolve_key=resolve)
         except RemoteProtocolError as error:
             # A known party may have rotated its keys: re-read them (bounded), once.
             if not (missing and error.code is ErrorCode.UNKNOWN_KEY):
                 raise
             if not await self._refresh_keys_for_unknown():
                 raise
-            received = decode(token, resolve_key=resolve, receiver=None, now=self.clock.now())
-        kid = received.signer_kid
-        sender = str(received.payload.get("from"))
-        if not kid.startswith(DID_JWK_PREFIX) and kid not in self._party_keys(sender):
-            # spec §9.1: only the keys the sender itself publishes sign for it.
-            raise RemoteProtocolError(
-                ErrorCode.UNKNOWN_KEY, f"{sender} publishes no key {kid!r}", path="/from"
-            )
-        return received
+            return verify_compact(token, resolve_key=resolve)
 
     def _receiver_for(self, payload: Mapping[str, Any], sender: str) -> IdentityRecord | None:
         """The pseudonym she uses with ``sender``, if the message is addressed to it."""
@@ -1793,6 +1813,8 @@ class BuyerAgent:
         acceptance, to that party only, and not before)."""
         if self.relationship(party).accepted_offer is not None:
             return decision
+        if "share-identity-early" in self.faults:  # FAULT: identity before the deal
+            return decision
         return decision.withholding(self.policy.is_identifying, NOT_BEFORE_ACCEPTANCE)
 
     async def report_problem(
@@ -1964,7 +1986,10 @@ class BuyerAgent:
             items = evaluate_data_requests(requests, self.policy)
         else:
             items = self._covered_by_consent(vendor, requests)
-        if self.relationship(vendor).accepted_offer is None:
+        if (
+            self.relationship(vendor).accepted_offer is None
+            and "share-identity-early" not in self.faults  # FAULT: identity before the deal
+        ):
             items = tuple(
                 ItemDecision(i.item, False, (), None, (*i.reasons, NOT_BEFORE_ACCEPTANCE))
                 if i.accepted and self.policy.is_identifying(i.item)
