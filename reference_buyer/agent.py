@@ -123,6 +123,9 @@ KEY_REFRESH_INTERVAL_SECONDS = 30.0
 #: The audience of a message addressed to none of her pseudonyms: it never matches
 #: anything, so the pipeline answers ``wrong-audience`` (spec §9.2).
 NO_SUCH_PSEUDONYM = "urn:vrm:buyer-agent:no-such-pseudonym"
+#: How long a spent delivery budget lasts: after this long without an attempt, the
+#: relationship may cost attempts again (spec D6).
+BUDGET_WINDOW_SECONDS = 600.0
 #: Pauses between delivery attempts of one message (spec D6: a bounded retry budget).
 RETRY_PAUSES_SECONDS = (0.2, 0.6)
 #: The reasons an item is withheld, as the terms response states them.
@@ -379,7 +382,8 @@ class BuyerAgent:
         self._arrivals = asyncio.Condition()
         self._keys_cache = KeyCache()
         self._last_key_refresh = -KEY_REFRESH_INTERVAL_SECONDS
-        self._failed_attempts: dict[str, int] = {}
+        #: Per counterparty: consecutive failed delivery attempts, and when the last was.
+        self._failed_attempts: dict[str, tuple[int, float]] = {}
         self._rng = random.SystemRandom()
 
     async def http(self) -> aiohttp.ClientSession:
@@ -706,7 +710,9 @@ class BuyerAgent:
             raise RemoteProtocolError(
                 ErrorCode.TEMPORARILY_UNAVAILABLE, f"{counterparty}'s inbox is on another origin"
             )
-        failures = self._failed_attempts.get(counterparty, 0)
+        failures, last = self._failed_attempts.get(counterparty, (0, 0.0))
+        if time.monotonic() - last > BUDGET_WINDOW_SECONDS:
+            failures = 0  # the budget is renewed once the peer has been left alone a while
         has_deal = self.relationship(counterparty).accepted_offer is not None
         if not has_deal and failures >= self.delivery.relationship_budget:
             raise RemoteProtocolError(
@@ -721,7 +727,7 @@ class BuyerAgent:
                 )
             refusal = self.delivery.refusal(inbox)
             if refusal is not None:
-                self._failed_attempts[counterparty] = failures + attempt + 1
+                self._failed_attempts[counterparty] = (failures + attempt + 1, time.monotonic())
                 raise RemoteProtocolError(ErrorCode.TEMPORARILY_UNAVAILABLE, refusal)
             try:
                 async with asyncio.timeout(self.fetch_timeout * 2):
@@ -745,7 +751,10 @@ class BuyerAgent:
             self._failed_attempts.pop(counterparty, None)
             raise _refusal_of(counterparty, status, content_type, answer)
         else:
-            self._failed_attempts[counterparty] = failures + self.delivery.max_attempts
+            self._failed_attempts[counterparty] = (
+                failures + self.delivery.max_attempts,
+                time.monotonic(),
+            )
             raise RemoteProtocolError(ErrorCode.TEMPORARILY_UNAVAILABLE, last_error)
         self._failed_attempts.pop(counterparty, None)
         receipt = answer.strip()

@@ -102,8 +102,8 @@ CONFIG = web.AppKey("config", AppConfig)
 BODY_READ_TIMEOUT_SECONDS = 10.0
 #: When a store that cannot write asks the sender to come back (spec D11).
 STORE_RETRY_AFTER_SECONDS = 5
-#: The largest mailbox cursor a query may name (SQLite's integer range, spec D9).
-MAX_CURSOR = 2**63 - 1
+#: The largest mailbox cursor a query may name: 2^53 - 1, exact in every JSON (spec D9).
+MAX_CURSOR = 2**53 - 1
 #: How far the test driver may move the agent's clock (ten years either way).
 MAX_CLOCK_OFFSET_SECONDS = 10 * 366 * 86400
 

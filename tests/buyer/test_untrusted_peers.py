@@ -243,3 +243,23 @@ async def test_a_known_vendor_rotating_keys_is_refetched_within_bounds(
     _, token = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
     status, answer, _ = await buyer.post(token)
     assert status == 202, json.loads(answer)
+
+
+async def test_a_relationship_without_a_deal_stops_costing_attempts_when_its_budget_is_spent(
+    buyer: RunningBuyer, start_vendor: VendorFactory
+) -> None:
+    vendor = await start_vendor("Down Motors")
+
+    async def down(request: web.Request) -> web.Response:
+        raise web.HTTPServiceUnavailable()
+
+    vendor.inbox_handler = down
+    buyer.agent.delivery = DeliveryPolicy(
+        allow=frozenset({"127.0.0.1"}), max_attempts=1, relationship_budget=2
+    )
+    for _ in range(4):
+        with pytest.raises(ProtocolError) as refused:
+            await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+        assert refused.value.code is ErrorCode.TEMPORARILY_UNAVAILABLE
+    # Two attempts, then none: a peer that never answers cannot make her agent hammer it.
+    assert len(_posts(vendor.requests)) == 2
