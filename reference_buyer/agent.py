@@ -152,8 +152,8 @@ class Clock:
 def payload_of(token: bytes) -> dict[str, Any]:
     """The payload of a compact JWS, parsed without verification.
 
-    Used only to *route* (which of our pseudonyms it is for) before the
-    receiving pipeline verifies everything, and to read tokens already verified.
+    Used only to read tokens the agent already verified and stored (the
+    transcript of ``vrm demo``); nothing received is routed by it (spec D8).
 
     Raises:
         ValueError: the token has no readable JSON object payload.
@@ -167,17 +167,6 @@ def payload_of(token: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("the payload is not a JSON object")
     return value
-
-
-def header_kid(token: bytes) -> str | None:
-    """The ``kid`` of a token's protected header, unverified (``None`` when unreadable)."""
-    try:
-        segment = token.split(b".")[0]
-        header = json.loads(base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4)))
-    except (IndexError, binascii.Error, ValueError, RecursionError):
-        return None
-    kid = header.get("kid") if isinstance(header, dict) else None
-    return kid if isinstance(kid, str) else None
 
 
 def _refusal_of(

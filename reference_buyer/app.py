@@ -87,6 +87,8 @@ class AppConfig:
     test_mode: bool = False
     max_message_bytes: int = DEFAULT_LIMITS.max_message_bytes
     rate_per_minute: int = 6000
+    #: How long a client may take to send a message's body (spec D9: ``request-timeout``).
+    body_read_timeout: float = 10.0
     limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -98,8 +100,6 @@ _log = logging.getLogger(__name__)
 
 AGENT = web.AppKey("agent", BuyerAgent)
 CONFIG = web.AppKey("config", AppConfig)
-#: How long a client may take to send a message's body (spec D9: ``request-timeout``).
-BODY_READ_TIMEOUT_SECONDS = 10.0
 #: When a store that cannot write asks the sender to come back (spec D11).
 STORE_RETRY_AFTER_SECONDS = 5
 #: The largest mailbox cursor a query may name: 2^53 - 1, exact in every JSON (spec D9).
@@ -186,9 +186,9 @@ async def jwks(request: web.Request) -> web.Response:
     return web.json_response({"keys": []})
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
+async def _read_body(request: web.Request, limit: int, time_bound: float) -> bytes:
     """The request body, refusing more than ``limit`` bytes even without a
-    Content-Length, and a body slower than :data:`BODY_READ_TIMEOUT_SECONDS`.
+    Content-Length, and a body that takes longer than ``time_bound`` seconds.
 
     Raises:
         RemoteProtocolError: ``PAYLOAD_TOO_LARGE`` or ``REQUEST_TIMEOUT``.
@@ -197,7 +197,7 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        async with asyncio.timeout(BODY_READ_TIMEOUT_SECONDS):
+        async with asyncio.timeout(time_bound):
             async for chunk in request.content.iter_chunked(65536):
                 size += len(chunk)
                 if size > limit:
@@ -209,7 +209,7 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     except TimeoutError as error:
         raise RemoteProtocolError(
             ErrorCode.REQUEST_TIMEOUT,
-            f"the body did not arrive within {BODY_READ_TIMEOUT_SECONDS:g} s",
+            f"the body did not arrive within {time_bound:g} s",
         ) from error
     return b"".join(chunks)
 
@@ -229,7 +229,8 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         # Spec D8: before the signature is verified only the address is charged;
         # the sender is charged once verified (agent.after_verification).
         config.limiter.check(f"addr:{request.remote}", time.monotonic())
-        token = (await _read_body(request, config.max_message_bytes)).strip(b" \t\r\n")
+        body = await _read_body(request, config.max_message_bytes, config.body_read_timeout)
+        token = body.strip(b" \t\r\n")
         outcome = await agent.receive(token, reply_tag=request.match_info.get("tag"))
     except ProtocolError as error:
         if error.code is ErrorCode.TEMPORARILY_UNAVAILABLE:

@@ -5,6 +5,7 @@ not a crash, and a store that cannot write answers 503."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from reference_buyer.app import CONFIG
 from reference_buyer.scenario import sally_rfi_body
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.http_binding import MAILBOX_PATH, PROBLEM_MEDIA_TYPE
@@ -204,3 +206,23 @@ async def test_every_route_served_is_described_with_its_problem_answers(
         "components": document["components"],
     }
     assert not list(Draft202012Validator(schema).iter_errors(problem))
+
+
+async def test_a_body_that_never_completes_is_request_timeout(buyer: RunningBuyer) -> None:
+    buyer.server.app[CONFIG].body_read_timeout = 0.3
+    host, port = buyer.server.host, buyer.server.port
+    assert port is not None
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(
+            b"POST /vrm/inbox HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: " + MESSAGE_MEDIA_TYPE.encode() + b"\r\n"
+            b"Content-Length: 40000\r\n\r\n" + b"e" * 100
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(4096), 10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), head
+    assert json.loads(body)["code"] == ErrorCode.REQUEST_TIMEOUT.value
