@@ -5,14 +5,18 @@ media type and declared length are judged before the body is read, the
 message goes through the receiving pipeline with a durable replay guard,
 ``202`` and a signed receipt come only after the message is committed, an
 identical resend gets ``200`` and the original receipt, and every refusal is
-RFC 9457 problem details.
+RFC 9457 problem details (aiohttp's own 404, 405 and 413 included, spec D9;
+a store that cannot write is ``503`` with ``Retry-After``, spec D11). Each
+relationship also has a reply address of its own, ``/vrm/inbox/{tag}`` with a
+random tag (spec §12), that takes only that relationship's messages.
 
 The buyer's keys are pairwise ``did:jwk`` pseudonyms, resolved from the
 identifiers themselves, so its JWKS is present but empty (spec §3.1).
 
 In test mode (spec §14.3) the test driver takes the instructions a person
 would give (``/rfi``, ``/rfp``, ``/accept``, ``/decline``, ``/terms``,
-``/service``, ``/exit``), moves the clock and reports the state.
+``/service``, ``/exit``), moves the clock and reports the state; an
+instruction it cannot act on is ``400 invalid-request``.
 """
 
 from __future__ import annotations
