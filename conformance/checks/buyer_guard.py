@@ -267,7 +267,7 @@ async def terms_identity(ctx: CheckContext) -> None:
     step=LifecycleStep.SERVICING,
     requirements=("VRM-BUY-007",),
     roles=BUYER,
-    needs=("sends:terms-response",),
+    needs=("sends:offer-acceptance", "sends:terms-response"),
 )
 async def notice_preferences(ctx: CheckContext) -> None:
     """After the deal and the welcome, the vendor sends a notice of a category the
