@@ -45,11 +45,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
-from reference_buyer.agent import BuyerAgent, Delivery, Inbound
+from reference_buyer.agent import BuyerAgent, Decorrelation, Delivery, Inbound
 from reference_buyer.app import AppConfig, create_app
+from reference_buyer.net import DeliveryPolicy
 from reference_buyer.policy import load_policy
 from reference_buyer.scenario import sally_rfi_body
 from reference_buyer.store import SqliteStore
@@ -219,9 +219,11 @@ class TimedBuyerAgent(BuyerAgent):
         self.contacted.setdefault(party_url, time.perf_counter())
         return await super().discover(party_url)
 
-    async def receive(self, token: bytes, *, via: str = "inbox") -> Inbound:
+    async def receive(
+        self, token: bytes, *, via: str = "inbox", reply_tag: str | None = None
+    ) -> Inbound:
         """Receive as the agent does, then note a newly stored offer."""
-        inbound = await super().receive(token, via=via)
+        inbound = await super().receive(token, via=via, reply_tag=reply_tag)
         if inbound.status == 202 and inbound.message.type == MessageType.OFFER:
             self.offered.setdefault(inbound.message.counterparty, time.perf_counter())
             self.offers_changed.set()
@@ -279,11 +281,15 @@ async def buy(
     process_count: int,
 ) -> None:
     """The buyer's side: the solo RFI, then the intentcast; prints the figures."""
-    timeout = aiohttp.ClientTimeout(total=30)
-    # Enough connections that the agent's HTTP client never queues a vendor.
-    connector = aiohttp.TCPConnector(limit=len(fanned) * 4)
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
-        agent = TimedBuyerAgent(store, load_policy(), http=http)
+    # Loopback vendors (allow-listed, spec D6); the copies go at once, as the
+    # figure measures the fan-out itself, not the decorrelating pauses (spec §12).
+    agent = TimedBuyerAgent(
+        store,
+        load_policy(),
+        delivery=DeliveryPolicy.loopback(),
+        decorrelation=Decorrelation(spread_seconds=0.0),
+    )
+    try:
         config = AppConfig()
         runner = web.AppRunner(create_app(agent, config), handle_signals=False, access_log=None)
         await runner.setup()
@@ -297,6 +303,8 @@ async def buy(
             total, deliveries = await intentcast(agent, fanned, body)
         finally:
             await runner.cleanup()
+    finally:
+        await agent.close()
     answers = sorted(agent.offered[vendor] - agent.contacted[vendor] for vendor in fanned)
     pseudonyms = {delivery.message.payload["from"] for delivery in deliveries.values()}
     slowest = answers[-1]

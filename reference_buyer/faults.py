@@ -26,6 +26,25 @@ FAULTS: Final[dict[str, str]] = {
         "the inbox accepts a message addressed to someone else, as if it were for the "
         "pseudonym the sender knows (SEC-AUDIENCE)"
     ),
+    "share-identity-early": (
+        "terms and notices of a party whose offer she has not accepted get identifying data "
+        "as the policy allows (BUY-GUARD-TERMS-IDENTITY)"
+    ),
+    "any-notice": (
+        "a service notice of any category is taken, whatever she allowed "
+        "(BUY-GUARD-NOTICE-PREFERENCES)"
+    ),
+    "any-thread": (
+        "a message is taken whatever thread or parent it names (BUY-GUARD-FOREIGN-THREAD)"
+    ),
+    "unbound-deal": (
+        "a deal confirmation is taken whatever digest and acceptance it names "
+        "(BUY-GUARD-DEAL-BINDING)"
+    ),
+    "pseudonym-oracle": (
+        "a message to her pseudonym with another party is refused as not-a-participant, "
+        "unlike one to a pseudonym nobody has (BUY-GUARD-PSEUDONYM-ORACLE)"
+    ),
 }
 
 

@@ -39,9 +39,10 @@ from aiohttp import web
 from rich.console import Console
 from rich.markup import escape
 
-from reference_buyer.agent import BuyerAgent, Clock, payload_of
+from reference_buyer.agent import BuyerAgent, Clock, Decorrelation, payload_of
 from reference_buyer.app import AppConfig, create_app
 from reference_buyer.letters import PostalRecipient
+from reference_buyer.net import DeliveryPolicy
 from reference_buyer.policy import load_policy
 from reference_buyer.scenario import (
     audio_rfi_body,
@@ -73,6 +74,17 @@ POSTAL_DEALER = PostalRecipient(
     "https://hampstead-motors.example",
     "Hampstead Motors",
     ("12 Heath Street", "London NW3 6TE"),
+)
+
+
+#: Why the demo's RFP declares no co-decision-maker's approval (said in the transcript).
+NO_APPROVAL_NOTE = (
+    "Seed 000 has Sally confirm the deal with her husband. The protocol carries his "
+    "approval as an attestation he signs himself (spec §10.2); he has no agent of his own "
+    "yet, and her agent never signs for anyone else (VRM-BUY-011): it does not accept an "
+    "offer that requires an approval she cannot get. So her RFP declares no approval-required "
+    "condition, the dealers' offers carry none, and she confirms the deal with him in person "
+    "before her agent accepts."
 )
 
 
@@ -310,11 +322,12 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
     async def engage() -> str:
         seq = _max_seq(store)
         chosen = sorted({row.vendor for row in agent.ranked_offers()[:2]})
+        # Her husband is the co-decision-maker (seed 000 step 3), but he has no
+        # agent of his own yet, and hers never signs for anyone else: the RFP
+        # declares no approval-required condition (she confirms the deal with
+        # him herself), so the offers carry none and her agent can accept one.
         _, letters = await agent.send_rfp(
-            chosen,
-            sally_rfp_body(agent.clock.now()),
-            postal=[POSTAL_DEALER],
-            co_decision_maker=True,
+            chosen, sally_rfp_body(agent.clock.now()), postal=[POSTAL_DEALER]
         )
         for dealer in chosen:
             await agent.wait_for(
@@ -325,9 +338,11 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         paper = paper_offer(agent, letter.message_id)
         agent.enter_paper_answer(POSTAL_DEALER.party_id, paper, in_reply_to=letter.message_id)
         state["chosen"] = chosen
+        journey.notes["no-approval"] = NO_APPROVAL_NOTE
         return (
-            f"personal RFP (trade-in with delivery, approval required, ability-to-pay "
-            f"attestation) to {len(chosen)} dealers + a letter to {POSTAL_DEALER.name} "
+            f"personal RFP (trade-in with delivery, ability-to-pay attestation; no "
+            f"approval condition: see the notes) to {len(chosen)} dealers + a letter to "
+            f"{POSTAL_DEALER.name} "
             f"({journey.out.name}/letters/); {len(agent.ranked_offers())} offers ranked, "
             "one typed in from paper"
         )
@@ -376,7 +391,10 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             trade_in.get("handover") == "with-delivery",
             "the old car is handed over when the new one is delivered (seed 001)",
         )
-        approvals = len(acceptance.message.payload["body"].get("approvals", []))
+        _expect(
+            "approvals" not in acceptance.message.payload["body"],
+            "her agent signs no approval for anyone (VRM-BUY-011)",
+        )
         # The acceptance declines the other dealers' live offers (spec §6.5).
         declined = [
             offer_id
@@ -386,7 +404,8 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         ]
         _expect(bool(declined), "the other dealer's offers are declined")
         return (
-            f"acceptance with identity and {approvals} co-decision-maker approval; deal "
+            f"acceptance with identity (her husband agreed in person: no approval signed "
+            f"for him); deal "
             f"{body['deal']['id']} for {body['deal']['total']['currency']} "
             f"{body['deal']['total']['amount']}, trade-in {trade_in.get('handover')}; "
             f"{len(declined)} offer(s) of the other dealer declined"
@@ -399,12 +418,23 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             within=REPLY_TIMEOUT_SECONDS,
         )
         _, dealer_decision = await agent.answer_terms(assertion.message_id)
+        _expect(
+            dealer_decision is not None,
+            f"{names[dealer]} publishes the terms it asserts on its own origin, with the "
+            "digest it asserts (spec D12); otherwise she shares nothing",
+        )
+        assert dealer_decision is not None
         seq = _max_seq(store)
         await agent.send_rfis([audio], audio_rfi_body(agent.clock.now()), attest=False)
         audio_terms = await agent.wait_for(
             after(seq, MessageType.TERMS_ASSERTION, audio), within=REPLY_TIMEOUT_SECONDS
         )
         _, audio_decision = await agent.answer_terms(audio_terms.message_id)
+        _expect(
+            audio_decision is not None,
+            "Road Warrior publishes the terms it asserts on its own origin (spec D12)",
+        )
+        assert audio_decision is not None
         _expect(
             set(audio_decision.notifications) <= {"safety", "technical"},
             "notifications: safety and technical only",
@@ -692,6 +722,7 @@ def write_transcript(journey: Journey, store: SqliteStore) -> tuple[bool, dict[s
             for s in journey.steps
         ],
         "exits": exits,
+        "notes": [journey.notes["no-approval"]] if journey.notes.get("no-approval") else [],
         "messages": entries,
     }
     (journey.out / "transcript.json").write_text(json.dumps(document, indent=2, ensure_ascii=False))
@@ -707,6 +738,8 @@ def write_transcript(journey: Journey, store: SqliteStore) -> tuple[bool, dict[s
         f"| {s.number} | {s.title} | {'ok' if s.ok else 'FAILED'}: {s.summary or s.error} |"
         for s in journey.steps
     ]
+    if journey.notes.get("no-approval"):
+        lines += ["", "## Notes", "", f"- Co-decision-maker: {journey.notes['no-approval']}"]
     lines.append("")
     current = None
     for entry in entries:
@@ -795,10 +828,13 @@ async def _run_buyer(
     clock = Clock()
     timeout = aiohttp.ClientTimeout(total=20)
     async with aiohttp.ClientSession(timeout=timeout) as http:
+        # The demo runs every agent on loopback (spec D6: allow-listed), and
+        # sends its copies without pauses (decorrelated by `created` still).
         agent = BuyerAgent(
             store,
             load_policy(),
-            http=http,
+            delivery=DeliveryPolicy.loopback(),
+            decorrelation=Decorrelation(spread_seconds=0.0),
             clock=clock,
             ability_to_pay=ability_to_pay,
             letters_dir=journey.out / "letters",
@@ -826,6 +862,7 @@ async def _run_buyer(
                     main.uncancel()
         finally:
             await runner.cleanup()
+            await agent.close()
     return ok
 
 

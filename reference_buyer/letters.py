@@ -18,6 +18,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from reference_buyer.store import private_directory, write_private
 from vrm_protocol.canonical import message_digest
 
 __all__ = ["Letter", "PostalRecipient", "render_letter", "write_letter"]
@@ -161,9 +162,10 @@ def write_letter(letter: Letter, directory: Path, stem: str) -> tuple[Path, Path
     Raises:
         OSError: the files cannot be written.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    # A letter carries her RFP: private like the rest of her store (spec D10).
+    private_directory(directory)
     text_path = directory / f"{stem}.txt"
     html_path = directory / f"{stem}.html"
-    text_path.write_text(letter.text, "utf-8")
-    html_path.write_text(letter.html, "utf-8")
+    write_private(text_path, letter.text.encode("utf-8"))
+    write_private(html_path, letter.html.encode("utf-8"))
     return text_path, html_path

@@ -14,9 +14,10 @@ ship with the package (``default_policy.toml``).
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -27,17 +28,21 @@ from typing import Any
 from vrm_protocol.errors import ErrorCode, LocalProtocolError
 
 __all__ = [
+    "IDENTIFYING_CATEGORIES",
     "IDENTIFYING_MEMBERS",
     "Decision",
     "ItemDecision",
     "ServiceDecision",
     "SharingPolicy",
     "TermsDecision",
+    "UnsafePolicyFile",
     "check_nothing_identifying",
+    "check_private_config",
     "duration_days",
     "evaluate_data_requests",
     "evaluate_service_notice",
     "evaluate_terms",
+    "is_identifying",
     "load_policy",
 ]
 
@@ -46,6 +51,37 @@ __all__ = [
 IDENTIFYING_MEMBERS = frozenset(
     {"identity", "personalDetails", "registration", "email", "phone", "address", "vin"}
 )
+
+
+#: Data categories that identify the individual (spec §12, "Identifying data"): a
+#: category is identifying when it is one of these or lies under one of them.
+#: None of them leaves her agent before she has accepted an offer of the party
+#: that asks (VRM-PRIV-011).
+IDENTIFYING_CATEGORIES = frozenset(
+    {
+        "identity",
+        "contact",
+        "location.home-area",
+        "location.work-area",
+        "location.address",
+        "vehicle.registration",
+        "vehicle.vin",
+        "finance.account",
+    }
+)
+
+
+def is_identifying(category: str, extra: frozenset[str] = frozenset()) -> bool:
+    """Whether ``category`` identifies the individual (spec §12): it is, or lies
+    under, a category of :data:`IDENTIFYING_CATEGORIES` or of ``extra``."""
+    for rule in IDENTIFYING_CATEGORIES | extra:
+        if category == rule or category.startswith(rule + "."):
+            return True
+    return False
+
+
+class UnsafePolicyFile(ValueError):
+    """A policy file that someone other than its owner could have written (spec D10)."""
 
 
 class Decision(StrEnum):
@@ -70,6 +106,8 @@ class SharingPolicy:
     max_retention: Mapping[str, str]
     notifications: tuple[str, ...]
     declined_service_work: Mapping[str, str] = field(default_factory=dict)
+    #: Categories the individual counts as identifying besides the spec's own.
+    identifying: frozenset[str] = frozenset()
 
     @classmethod
     def from_mapping(cls, document: Mapping[str, Any]) -> SharingPolicy:
@@ -86,7 +124,11 @@ class SharingPolicy:
         for period in max_retention.values():
             duration_days(period)  # validate now, not when a vendor's terms arrive
         return cls(
-            disclosure={str(step): tuple(map(str, items)) for step, items in disclosure.items()},
+            disclosure={
+                str(step): tuple(map(str, items))
+                for step, items in disclosure.items()
+                if step != "identifying"
+            },
             allowed_purposes=frozenset(map(str, terms.get("allowed_purposes", []))),
             allowed_recipient_roles=frozenset(map(str, terms.get("allowed_recipient_roles", []))),
             forbidden_uses=tuple(map(str, terms.get("forbidden_uses", []))),
@@ -94,12 +136,17 @@ class SharingPolicy:
             max_retention=max_retention,
             notifications=tuple(map(str, notifications.get("allowed", []))),
             declined_service_work={str(k): str(v) for k, v in servicing.get("decline", {}).items()},
+            identifying=frozenset(map(str, disclosure.get("identifying", []))),
         )
 
     def may_disclose(self, step: str, category: str) -> bool:
         """Whether ``category`` may be disclosed at lifecycle ``step`` (``rfi``,
         ``rfp``, ``acceptance``)."""
         return category in self.disclosure.get(step, ())
+
+    def is_identifying(self, category: str) -> bool:
+        """Whether ``category`` identifies the individual (spec §12, plus her own list)."""
+        return is_identifying(category, self.identifying)
 
     def retention_limit(self, category: str) -> str | None:
         """The longest retention the individual accepts for ``category``: the
@@ -115,16 +162,38 @@ class SharingPolicy:
 def load_policy(path: Path | None = None) -> SharingPolicy:
     """Load the policy from ``path``, or the packaged defaults when ``None``.
 
+    A policy file that others can write is refused (spec D10): whoever can
+    write it decides what her agent discloses.
+
     Raises:
         OSError: the file cannot be read.
+        UnsafePolicyFile: the file is group- or world-writable, or not hers.
         tomllib.TOMLDecodeError: the file is not TOML.
         ValueError: the policy is malformed.
     """
     if path is None:
         text = resources.files("reference_buyer").joinpath("default_policy.toml").read_text("utf-8")
     else:
+        check_private_config(path)
         text = path.read_text("utf-8")
     return SharingPolicy.from_mapping(tomllib.loads(text))
+
+
+def check_private_config(path: Path) -> None:
+    """Refuse configuration that someone other than the user could have written.
+
+    Raises:
+        OSError: the file cannot be examined.
+        UnsafePolicyFile: it is group- or world-writable, or owned by another user.
+    """
+    status = path.stat()
+    if status.st_mode & 0o022:
+        raise UnsafePolicyFile(
+            f"{path} is writable by others (mode {status.st_mode & 0o777:o}); "
+            f"refusing it: chmod go-w {path}"
+        )
+    if hasattr(os, "getuid") and status.st_uid != os.getuid():
+        raise UnsafePolicyFile(f"{path} belongs to another user; refusing it")
 
 
 _DURATION = re.compile(
@@ -183,6 +252,17 @@ class TermsDecision:
     def refused(self) -> tuple[ItemDecision, ...]:
         """The items refused (or left to the individual)."""
         return tuple(item for item in self.items if not item.accepted)
+
+    def withholding(self, withheld: Callable[[str], bool], reason: str) -> TermsDecision:
+        """This decision with every item for which ``withheld(item)`` holds refused,
+        for ``reason``, whatever was decided for it. Pure."""
+        items = tuple(
+            ItemDecision(i.item, False, (), None, (*i.reasons, reason)) if withheld(i.item) else i
+            for i in self.items
+        )
+        if items == self.items:
+            return self
+        return TermsDecision(_overall(items), items, self.notifications, self.reasons)
 
     def resolved(self) -> TermsDecision:
         """This decision with every ``ask`` answered conservatively: refused.

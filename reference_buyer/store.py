@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,7 +43,45 @@ __all__ = [
     "SharingRecord",
     "SqliteStore",
     "StoredMessage",
+    "private_directory",
+    "write_private",
 ]
+
+
+def private_directory(path: Path) -> None:
+    """Create ``path`` (and missing parents) and make it 0700, whatever the umask (spec D10).
+
+    Raises:
+        OSError: it cannot be created or its mode set.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` atomically and 0600 from its first byte (spec D10): a temporary
+    file in the same directory, fsync, rename over ``path``, fsync the directory.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def _ts(moment: datetime) -> str:
@@ -240,12 +279,21 @@ class PersonalDataStore(Protocol):
         """Every pseudonym."""
         ...
 
-    def save_named_key(self, name: str, key: SigningKey) -> None:
-        """Keep a key of the household (e.g. the co-decision-maker's) in a 0600 file."""
-
-    def named_key(self, name: str) -> SigningKey | None:
-        """A household key by name."""
+    def reply_tag(self, identifier: str) -> str:
+        """The random path segment of the reply address of pseudonym ``identifier``
+        (spec §12: unguessable, one per relationship); made on first use."""
         ...
+
+    def identity_by_reply_tag(self, tag: str) -> IdentityRecord | None:
+        """The pseudonym whose reply address ends in ``tag``, if any."""
+        ...
+
+    def mailbox_cursor(self, counterparty: str) -> int:
+        """Where the next poll of ``counterparty``'s mailbox starts (0: the beginning)."""
+        ...
+
+    def set_mailbox_cursor(self, counterparty: str, cursor: int) -> None:
+        """Remember where the next poll of ``counterparty``'s mailbox starts."""
 
     def save_counterparty(
         self, party_id: str, discovery: Mapping[str, Any], jwks: Mapping[str, Any], *, now: datetime
@@ -301,6 +349,10 @@ class PersonalDataStore(Protocol):
         self, *, counterparty: str | None = None, thread: str | None = None, type: str | None = None
     ) -> list[StoredMessage]:
         """Messages in the order they were stored."""
+        ...
+
+    def has_thread(self, counterparty: str, thread: str) -> bool:
+        """Whether ``thread`` is a thread of the relationship with ``counterparty``."""
         ...
 
     def set_delivery(self, message_id: str, delivery: str, receipt: bytes | None) -> None:
@@ -394,7 +446,11 @@ CREATE TABLE IF NOT EXISTS credentials (
 CREATE TABLE IF NOT EXISTS identities (
   counterparty TEXT PRIMARY KEY, identifier TEXT NOT NULL UNIQUE, key_file TEXT NOT NULL,
   created TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS named_keys (name TEXT PRIMARY KEY, key_file TEXT NOT NULL);
+-- The random path segment of each pseudonym's reply address (spec §12).
+CREATE TABLE IF NOT EXISTS reply_paths (identifier TEXT PRIMARY KEY, tag TEXT NOT NULL UNIQUE);
+-- Where the next poll of each counterparty's mailbox starts (spec §11.4, D5).
+CREATE TABLE IF NOT EXISTS mailbox_cursors (
+  counterparty TEXT PRIMARY KEY, next INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counterparties (
   party_id TEXT PRIMARY KEY, discovery TEXT NOT NULL, jwks TEXT NOT NULL, fetched TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
@@ -408,6 +464,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS inbound_once ON messages (sender, message_id)
   WHERE direction = 'in';
 CREATE INDEX IF NOT EXISTS messages_digest ON messages (digest);
 CREATE INDEX IF NOT EXISTS messages_counterparty ON messages (counterparty, seq);
+CREATE INDEX IF NOT EXISTS messages_thread ON messages (counterparty, thread);
+CREATE INDEX IF NOT EXISTS messages_id ON messages (message_id);
 CREATE TABLE IF NOT EXISTS offers (
   offer_id TEXT PRIMARY KEY, counterparty TEXT NOT NULL, thread TEXT NOT NULL, digest TEXT,
   basis TEXT NOT NULL, status TEXT NOT NULL, verified INTEGER NOT NULL, body TEXT NOT NULL,
@@ -445,12 +503,16 @@ class SqliteStore:
             sqlite3.Error: the database cannot be opened.
         """
         self.data_dir = data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        # Spec D10: her store is hers alone, whatever the umask: the directories
+        # 0700, every file 0600, the mode set explicitly rather than left to umask.
+        private_directory(data_dir)
         self._keys_dir = data_dir / "keys"
-        # Private keys live here; nobody but the owner may even list them.
-        self._keys_dir.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(self._keys_dir, 0o700)
+        private_directory(self._keys_dir)
         self.path = data_dir / "buyer.sqlite3"
+        # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm
+        # files the database file's permissions.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.chmod(self.path, 0o600)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -550,18 +612,9 @@ class SqliteStore:
 
     def _write_key_file(self, stem: str, key: SigningKey) -> Path:
         path = self._keys_dir / f"{stem}.jwk"
-        # Created 0600 from the first byte: the private key is never world-readable.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(key.to_private_jwk(), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(path, 0o600)
+        # 0600 from the first byte, and atomic: a crash never leaves a torn key.
+        write_private(path, json.dumps(key.to_private_jwk()).encode("utf-8"))
         return path
-
-    def _read_key_file(self, name: str) -> SigningKey:
-        path = self._keys_dir / name
-        return SigningKey.from_private_jwk(json.loads(path.read_text("utf-8")))
 
     def create_identity(
         self, counterparty: str, identity: PairwiseIdentity, *, now: datetime
@@ -599,19 +652,38 @@ class SqliteStore:
         """Every pseudonym."""
         return [self._identity(row) for row in self._rows("SELECT * FROM identities")]
 
-    def save_named_key(self, name: str, key: SigningKey) -> None:
-        """Keep a household key (e.g. the co-decision-maker's) in its own 0600 file."""
-        path = self._write_key_file("named-" + hashlib.sha256(name.encode()).hexdigest()[:24], key)
-        self._write(
-            "INSERT INTO named_keys (name, key_file) VALUES (?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET key_file = excluded.key_file",
-            (name, path.name),
-        )
+    def reply_tag(self, identifier: str) -> str:
+        """The random reply-address segment of ``identifier``: 192 bits from the
+        OS's CSPRNG, never derived from the pseudonym (spec §12)."""
+        with self.transaction():
+            rows = self._rows("SELECT tag FROM reply_paths WHERE identifier = ?", (identifier,))
+            if rows:
+                return str(rows[0]["tag"])
+            tag = secrets.token_urlsafe(24)
+            self._db.execute(
+                "INSERT INTO reply_paths (identifier, tag) VALUES (?, ?)", (identifier, tag)
+            )
+            return tag
 
-    def named_key(self, name: str) -> SigningKey | None:
-        """A household key by name."""
-        rows = self._rows("SELECT key_file FROM named_keys WHERE name = ?", (name,))
-        return self._read_key_file(rows[0]["key_file"]) if rows else None
+    def identity_by_reply_tag(self, tag: str) -> IdentityRecord | None:
+        """The pseudonym whose reply address ends in ``tag``."""
+        rows = self._rows("SELECT identifier FROM reply_paths WHERE tag = ?", (tag,))
+        return self.identity_by_identifier(str(rows[0]["identifier"])) if rows else None
+
+    def mailbox_cursor(self, counterparty: str) -> int:
+        """Where the next poll of ``counterparty``'s mailbox starts."""
+        rows = self._rows(
+            "SELECT next FROM mailbox_cursors WHERE counterparty = ?", (counterparty,)
+        )
+        return int(rows[0]["next"]) if rows else 0
+
+    def set_mailbox_cursor(self, counterparty: str, cursor: int) -> None:
+        """Remember where the next poll of ``counterparty``'s mailbox starts."""
+        self._write(
+            "INSERT INTO mailbox_cursors (counterparty, next) VALUES (?, ?) "
+            "ON CONFLICT (counterparty) DO UPDATE SET next = excluded.next",
+            (counterparty, cursor),
+        )
 
     def save_counterparty(
         self,
@@ -763,6 +835,14 @@ class SqliteStore:
                 params.append(value)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return self._message_rows(where, params)
+
+    def has_thread(self, counterparty: str, thread: str) -> bool:
+        """Whether ``thread`` is a thread of the relationship with ``counterparty``."""
+        rows = self._rows(
+            "SELECT 1 FROM messages WHERE counterparty = ? AND thread = ? LIMIT 1",
+            (counterparty, thread),
+        )
+        return bool(rows)
 
     def threads(self, counterparty: str | None = None) -> list[dict[str, Any]]:
         """Conversation threads (spec §5.2), oldest first: each thread's id, its

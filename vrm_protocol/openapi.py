@@ -353,15 +353,36 @@ def _test_driver_paths() -> dict[str, Any]:
         ("accept", "Accept an offer"),
         ("decline", "Decline offers"),
         ("exit", "Exit a relationship"),
+        ("terms", "Answer a terms assertion"),
+        ("service", "Answer a service notice"),
     ):
-        paths[f"{prefix}/{action}"] = {
-            "post": _driver_operation(
-                f"Buyer agents: {summary.lower()}",
-                f"{summary} as if the individual had instructed it (buyer agents only).",
-                instruction,
-            )
-        }
+        operation = _driver_operation(
+            f"Buyer agents: {summary.lower()}",
+            f"{summary} as if the individual had instructed it (buyer agents only).",
+            instruction,
+        )
+        # A buyer's driver answers a bad instruction, a refused move, a peer's
+        # refusal or a store that cannot write with problem details (spec D9, D11).
+        operation["responses"].update(_problem_responses(_BUYER_DRIVER_CODES))
+        paths[f"{prefix}/{action}"] = {"post": operation}
     return paths
+
+
+#: What a buyer's test driver may answer besides 200 (spec D9): a bad instruction,
+#: a move the protocol or the individual's guards refuse, a counterparty's refusal
+#: relayed, a store that cannot write (D11).
+_BUYER_DRIVER_CODES: tuple[ErrorCode, ...] = tuple(
+    code
+    for code in ErrorCode
+    if code
+    not in (
+        ErrorCode.AUTHENTICATION_REQUIRED,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.METHOD_NOT_ALLOWED,
+        ErrorCode.REQUEST_TIMEOUT,
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    )
+)
 
 
 def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
@@ -507,6 +528,40 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                     "durably stored, 200 with the original receipt for an identical resend, "
                     "or problem details (spec §11.3). Replies are separate messages."
                 ),
+                "requestBody": {"required": True, "content": jws_content},
+                "responses": {
+                    "202": {
+                        "description": "Stored durably; the body is the signed receipt.",
+                        "content": jws_content,
+                    },
+                    "200": {
+                        "description": "An identical resend; the body is the original receipt.",
+                        "content": jws_content,
+                    },
+                    **_problem_responses(inbox_codes),
+                },
+            }
+        },
+        INBOX_PATH + "/{replyPath}": {
+            "post": {
+                "tags": ["inbox"],
+                "operationId": "postMessageToReplyAddress",
+                "summary": "Deliver one message to a relationship's reply address",
+                "description": (
+                    "A buyer agent's `replyTo` inbox: the inbox followed by a random segment of "
+                    "its own per relationship (spec §12). It answers as the inbox does, and "
+                    "takes only that relationship's messages; any other is answered as a "
+                    "message addressed to no pseudonym of the agent's."
+                ),
+                "parameters": [
+                    {
+                        "name": "replyPath",
+                        "in": "path",
+                        "required": True,
+                        "description": "The random segment the agent chose for the relationship.",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+                    }
+                ],
                 "requestBody": {"required": True, "content": jws_content},
                 "responses": {
                     "202": {

@@ -5,6 +5,7 @@ from conformance.checks import (  # noqa: F401  (imported to register the checks
     attestations,
     audit,
     binding_hardening,
+    buyer_guard,
     buyer_lifecycle,
     conduct,
     discovery,

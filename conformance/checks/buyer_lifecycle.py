@@ -570,6 +570,8 @@ async def terms_response(ctx: CheckContext) -> None:
             party_name=vendor.name,
             now=ctx.session.clock.now(),
             categories=["contact.email", "vehicle.model"],
+            # Published on the vendor's origin, so a buyer can match its digest (§6.8).
+            terms=vendor.publish_terms(),
         ),
     )
     token = sign(assertion, vendor.signer)
@@ -963,6 +965,7 @@ async def buyer_servicing(session: Session) -> BuyerServicing:
             party_name=vendor.name,
             now=session.clock.now(),
             categories=["contact.email"],
+            terms=vendor.publish_terms(),
         ),
     )
     require_accepted(

@@ -308,11 +308,20 @@ def deal_confirmation_body(
 
 
 def terms_assertion_body(
-    *, party_id: str, party_name: str, now: datetime, categories: Sequence[str]
+    *,
+    party_id: str,
+    party_name: str,
+    now: datetime,
+    categories: Sequence[str],
+    terms: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The vendor's terms of sharing: what it asks, why, for how long."""
+    """The vendor's terms of sharing: what it asks, why, for how long.
+
+    ``terms`` is the reference to the document asserted (a vendor of the suite
+    publishes it on its own origin, spec §6.8); by default a stable test one.
+    """
     return {
-        "terms": terms_reference(),
+        "terms": dict(terms) if terms is not None else terms_reference(),
         "party": {"id": party_id, "name": party_name, "role": "vendor"},
         "requests": [
             {

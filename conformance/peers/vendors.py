@@ -13,7 +13,7 @@ import asyncio
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from conformance.forge import JoseSigner
 from conformance.model import CheckFailed, Expectation
 from conformance.peers.identity import new_key
 from conformance.peers.inbox import Inbound, InboxCore, LocalParty
-from conformance.peers.messages import envelope, sign, unverified_payload
+from conformance.peers.messages import digest, envelope, sign, unverified_payload
 from conformance.peers.posting import InboxReply, Sent, post_to_inbox
 from conformance.peers.server import SuiteServer
 from vrm_protocol.errors import ProtocolError
@@ -86,6 +86,11 @@ class SuiteVendor:
     collected: dict[str, int] = field(default_factory=dict)
     #: Notified whenever a poll serves messages.
     collection: asyncio.Condition = field(default_factory=asyncio.Condition)
+    #: Terms documents published at ``/vrm/terms/{id}/{version}`` on this vendor's
+    #: origin, as exact bytes (spec §6.8: a buyer matches a digest against them).
+    terms_documents: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    #: Replaces members of the discovery document's ``endpoints`` (hostile vendors).
+    endpoints_override: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -107,8 +112,36 @@ class SuiteVendor:
         }
         return {"keys": [current, *self.extra_public_keys]}
 
+    def publish_terms(
+        self,
+        text: str = "Conformance test terms of sharing, version 1.0.\n",
+        *,
+        terms_id: str = "conformance-test-terms",
+        version: str = "1.0",
+        digest_of: bytes | None = None,
+    ) -> dict[str, str]:
+        """Publish a terms document on this vendor's origin and return the
+        ``termsReference`` naming it (spec §6.8, VRM-BUY-010).
+
+        ``digest_of`` makes the reference carry the digest of other bytes than
+        those published: a digest nobody can match.
+        """
+        data = text.encode("utf-8")
+        self.terms_documents[(terms_id, version)] = data
+        return {
+            "id": terms_id,
+            "version": version,
+            "url": f"{self.id}/vrm/terms/{terms_id}/{version}",
+            "digest": digest(digest_of if digest_of is not None else data),
+        }
+
     def discovery(self) -> dict[str, Any]:
         """The discovery document at ``/.well-known/vrm``."""
+        document = self._discovery()
+        document["endpoints"].update(self.endpoints_override)
+        return document
+
+    def _discovery(self) -> dict[str, Any]:
         return discovery_document(
             party_id=self.id,
             role="vendor",
@@ -236,8 +269,17 @@ class VendorSide:
         self.session = session
         self.vendors: list[SuiteVendor] = []
 
-    async def add_vendor(self, name: str, *, alg: str = "EdDSA") -> SuiteVendor:
+    async def add_vendor(
+        self,
+        name: str,
+        *,
+        alg: str = "EdDSA",
+        raw_jwks: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+    ) -> SuiteVendor:
         """Start one more vendor server, signing with a fresh key of ``alg``.
+
+        ``raw_jwks`` serves the JWKS instead of the vendor's keys, unrecorded
+        (hostile vendors: a key set far too large is streamed, not held).
 
         Raises:
             HarnessError: its port could not be bound.
@@ -264,8 +306,20 @@ class VendorSide:
         async def mailbox(request: web.Request, body: bytes) -> web.Response:
             return await _serve_mailbox(vendor, request)
 
+        async def terms(request: web.Request, body: bytes) -> web.Response:
+            key = (request.match_info["id"], request.match_info["version"])
+            if key not in vendor.terms_documents:
+                return web.Response(status=404)
+            return web.Response(
+                body=vendor.terms_documents[key], content_type="text/plain", charset="utf-8"
+            )
+
         server.route("GET", DISCOVERY_PATH, discovery)
-        server.route("GET", JWKS_PATH, jwks)
+        if raw_jwks is None:
+            server.route("GET", JWKS_PATH, jwks)
+        else:
+            server.app.router.add_route("GET", server.prefix + JWKS_PATH, raw_jwks)
+        server.route("GET", "/vrm/terms/{id}/{version}", terms)
         server.route("POST", INBOX_PATH, core.handle)
         server.route("GET", MAILBOX_PATH, mailbox)
         server.scope_for_path = lambda path, body: core.scope_for(body)

@@ -20,8 +20,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from reference_buyer.agent import BuyerAgent, Clock
+from reference_buyer.agent import BuyerAgent, Clock, Decorrelation
 from reference_buyer.app import AppConfig, create_app
+from reference_buyer.net import DeliveryPolicy
 from reference_buyer.policy import load_policy
 from reference_buyer.scenario import sally_profile
 from reference_buyer.store import SqliteStore
@@ -118,6 +119,16 @@ class InTestVendor:
     pollers: list[str] = field(default_factory=list)
     #: Refuse the next message POSTed with this error (then accept again).
     refuse_next: ErrorCode | None = None
+    #: Terms documents served at ``/vrm/terms/{id}/{version}`` (spec D12), exact bytes.
+    terms_documents: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    #: Replaces members of the discovery document's ``endpoints`` (hostile vendors).
+    endpoints_override: dict[str, str] = field(default_factory=dict)
+    #: Serves the JWKS instead of the real one (hostile vendors).
+    jwks_handler: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+    #: Answers inbox POSTs instead of the real inbox (hostile vendors).
+    inbox_handler: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+    #: Every request this vendor served, as "METHOD /path".
+    requests: list[str] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -126,24 +137,44 @@ class InTestVendor:
 
     def app(self) -> web.Application:
         async def discovery(request: web.Request) -> web.Response:
-            return web.json_response(
-                discovery_document(
-                    party_id=self.id,
-                    role="vendor",
-                    name=self.name,
-                    base_url=self.id,
-                    accepts=list(MessageType),
-                    sends=list(MessageType),
-                    max_message_bytes=65536,
-                    max_depth=16,
-                    rate_per_minute=6000,
-                )
+            document = discovery_document(
+                party_id=self.id,
+                role="vendor",
+                name=self.name,
+                base_url=self.id,
+                accepts=list(MessageType),
+                sends=list(MessageType),
+                max_message_bytes=65536,
+                max_depth=16,
+                rate_per_minute=6000,
             )
+            document["endpoints"].update(self.endpoints_override)
+            return web.json_response(document)
 
-        async def jwks(request: web.Request) -> web.Response:
+        async def jwks(request: web.Request) -> web.StreamResponse:
+            if self.jwks_handler is not None:
+                return await self.jwks_handler(request)
             return web.json_response(KeySet([self.key.public()]).to_jwks())
 
-        async def inbox(request: web.Request) -> web.Response:
+        async def terms(request: web.Request) -> web.Response:
+            key = (request.match_info["id"], request.match_info["version"])
+            if key not in self.terms_documents:
+                raise web.HTTPNotFound()
+            return web.Response(
+                body=self.terms_documents[key], content_type="text/plain", charset="utf-8"
+            )
+
+        @web.middleware
+        async def record(
+            request: web.Request,
+            handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        ) -> web.StreamResponse:
+            self.requests.append(f"{request.method} {request.path}")
+            return await handler(request)
+
+        async def inbox(request: web.Request) -> web.StreamResponse:
+            if self.inbox_handler is not None:
+                return await self.inbox_handler(request)
             token = await request.read()
             if self.refuse_next is not None:
                 refusal, self.refuse_next = self.refuse_next, None
@@ -179,12 +210,31 @@ class InTestVendor:
                 body=mailbox_page(waiting, after=poll.after), content_type="application/json"
             )
 
-        app = web.Application()
+        app = web.Application(middlewares=[record])
+        app.router.add_get("/vrm/terms/{id}/{version}", terms)
         app.router.add_get(MAILBOX_PATH, mailbox)
         app.router.add_get(DISCOVERY_PATH, discovery)
         app.router.add_get(JWKS_PATH, jwks)
         app.router.add_post(INBOX_PATH, inbox)
         return app
+
+    def terms_ref(
+        self,
+        text: str = "Test dealer terms of sharing, version 1.0.\n",
+        *,
+        terms_id: str = "test-dealer-terms",
+        version: str = "1.0",
+    ) -> dict[str, str]:
+        """Publish a terms document on this vendor's origin (spec D12) and return
+        the ``termsReference`` that names it by its exact bytes."""
+        data = text.encode("utf-8")
+        self.terms_documents[(terms_id, version)] = data
+        return {
+            "id": terms_id,
+            "version": version,
+            "url": f"{self.id}/vrm/terms/{terms_id}/{version}",
+            "digest": message_digest(data),
+        }
 
     def receipt_for(self, payload: Mapping[str, Any], digest: str) -> bytes:
         now = datetime.now(UTC)
@@ -268,11 +318,12 @@ class RunningBuyer:
         return str(self.server.make_url(INBOX_PATH))
 
     async def post(self, token: bytes) -> tuple[int, bytes, str]:
+        return await self.post_to(self.inbox, token)
+
+    async def post_to(self, url: str, token: bytes) -> tuple[int, bytes, str]:
         async with (
             aiohttp.ClientSession() as session,
-            session.post(
-                self.inbox, data=token, headers={"Content-Type": MESSAGE_MEDIA_TYPE}
-            ) as response,
+            session.post(url, data=token, headers={"Content-Type": MESSAGE_MEDIA_TYPE}) as response,
         ):
             return response.status, await response.read(), response.content_type
 
@@ -282,17 +333,25 @@ async def buyer(tmp_path: Path) -> AsyncIterator[RunningBuyer]:
     store = SqliteStore(tmp_path / "buyer")
     for category, value in sally_profile().items():
         store.set_profile(category, value)
-    async with aiohttp.ClientSession() as http:
-        agent = BuyerAgent(store, load_policy(), http=http, clock=Clock())
-        config = AppConfig(test_mode=True)
-        server = TestServer(create_app(agent, config), host="127.0.0.1")
-        await server.start_server()
-        base = str(server.make_url("")).rstrip("/")
-        config.base_url = base
-        agent.agent_id = base
-        agent.inbox_url = base + INBOX_PATH
-        try:
-            yield RunningBuyer(agent, store, server)
-        finally:
-            await server.close()
-            store.close()
+    # The in-test vendors listen on loopback (allow-listed, spec D6); copies go
+    # without pauses so the tests stay fast (their `created` still differ).
+    agent = BuyerAgent(
+        store,
+        load_policy(),
+        clock=Clock(),
+        delivery=DeliveryPolicy.loopback(),
+        decorrelation=Decorrelation(spread_seconds=0.0),
+    )
+    config = AppConfig(test_mode=True)
+    server = TestServer(create_app(agent, config), host="127.0.0.1")
+    await server.start_server()
+    base = str(server.make_url("")).rstrip("/")
+    config.base_url = base
+    agent.agent_id = base
+    agent.inbox_url = base + INBOX_PATH
+    try:
+        yield RunningBuyer(agent, store, server)
+    finally:
+        await server.close()
+        await agent.close()
+        store.close()

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from reference_buyer.scenario import sally_rfi_body, sally_rfp_body
-from vrm_protocol.attestations import verify_attestation
+from vrm_protocol.attestations import issue_attestation, verify_attestation
 from vrm_protocol.codec import decode, encode
 from vrm_protocol.errors import ErrorCode, LocalProtocolError
-from vrm_protocol.keys import key_resolver
+from vrm_protocol.keys import PairwiseIdentity, key_resolver
 from vrm_protocol.vocabulary import MessageType
 
 from .conftest import RunningBuyer, VendorFactory, offer_body
@@ -56,7 +56,7 @@ async def test_rfis_to_two_vendors_share_no_key_id_thread_or_identifier(
     assert "." not in rfi_a["created"]
     # Even the reply addresses differ (same agent, one address per relationship).
     assert rfi_a["replyTo"]["inbox"] != rfi_b["replyTo"]["inbox"]
-    assert rfi_a["replyTo"]["inbox"].startswith(buyer.inbox + "?")
+    assert rfi_a["replyTo"]["inbox"].startswith(buyer.inbox + "/")
     # Nothing identifying is disclosed in an intentcast (spec §12).
     everything = json.dumps(rfi_a) + json.dumps(rfi_b)
     for secret in ("Sally", "sally@example.org", "SX19 ABC", "Example Street"):
@@ -98,7 +98,7 @@ async def test_offer_is_receipted_resend_gets_original_and_replay_is_refused(
     assert buyer.store.offer(payload["id"]) is not None
 
 
-async def test_a_vendor_writing_into_another_vendors_thread_is_not_a_participant(
+async def test_a_vendor_writing_to_another_vendors_pseudonym_is_answered_as_for_a_stranger(
     buyer: RunningBuyer, start_vendor: VendorFactory
 ) -> None:
     owner, stranger = await start_vendor("A"), await start_vendor("B")
@@ -106,8 +106,9 @@ async def test_a_vendor_writing_into_another_vendors_thread_is_not_a_participant
     _, rfi = owner.last("personal-rfi")
     _, token = stranger.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
     status, problem, _ = await buyer.post(token)
-    assert status == 403
-    assert json.loads(problem)["code"] == ErrorCode.NOT_A_PARTICIPANT.value
+    # As for a pseudonym that is nobody's (spec §12: no oracle on her pseudonyms).
+    assert status == 421
+    assert json.loads(problem)["code"] == ErrorCode.WRONG_AUDIENCE.value
 
 
 async def test_unsolicited_sender_is_refused_as_unknown_key(
@@ -149,12 +150,16 @@ async def test_negotiation_and_acceptance_with_co_decision_makers_approval(
     )
     assert (await buyer.post(other_token))[0] == 202
 
-    await agent.send_rfp([vendor.id], sally_rfp_body(agent.clock.now()), co_decision_maker=True)
+    # Her partner, the co-decision-maker, holds his own key (never her agent).
+    partner = PairwiseIdentity.generate()
+    await agent.send_rfp(
+        [vendor.id], sally_rfp_body(agent.clock.now()), approver=partner.identifier
+    )
     _, rfp = vendor.last("personal-rfp")
     assert rfp["thread"] == rfi["thread"]
     assert rfp["body"]["inResponseTo"] == [vendor.ref(token, indicative)]
     approver = rfp["body"]["conditions"][0]["party"]
-    assert approver.startswith("did:jwk:")
+    assert approver == partner.identifier
     assert approver != rfp["from"]
 
     binding, binding_token = vendor.reply(
@@ -193,7 +198,20 @@ async def test_negotiation_and_acceptance_with_co_decision_makers_approval(
     )
     assert (await buyer.post(improved_token))[0] == 202
 
-    await agent.accept(improved["id"])
+    # He approves exactly the improved offer, with his own key.
+    his_approval = issue_attestation(
+        kind="approval",
+        subject=rfp["from"],
+        audience=[vendor.id],
+        claims={
+            "approves": {"offer": vendor.ref(improved_token, improved), "summary": "Agreed"},
+            "relation": "co-decision-maker",
+        },
+        issuer_key=partner.signing_key,
+        issuer_id=partner.identifier,
+        now=datetime.now(UTC),
+    )
+    await agent.accept(improved["id"], approvals=[his_approval])
     _, acceptance = vendor.last("offer-acceptance")
     assert acceptance["body"]["offer"] == vendor.ref(improved_token, improved)
     assert acceptance["body"]["identity"]["name"] == "Sally Example"
@@ -322,7 +340,7 @@ def message_digest_of_canonical(value: Any) -> str:
     return message_digest(canonical_json(value))
 
 
-def _terms_body(now: datetime, party: str) -> dict[str, Any]:
+def _terms_body(now: datetime, party: str, terms: dict[str, str]) -> dict[str, Any]:
     def request(item: str, purposes: list[str], period: str) -> dict[str, Any]:
         return {
             "item": item,
@@ -332,12 +350,7 @@ def _terms_body(now: datetime, party: str) -> dict[str, Any]:
         }
 
     return {
-        "terms": {
-            "id": "dealer-terms",
-            "version": "1.0",
-            "url": "https://dealer.example/t",
-            "digest": "sha-256:" + "C" * 43,
-        },
+        "terms": terms,
         "party": {"id": party, "name": "Dealer", "role": "vendor"},
         "requests": [
             request("contact.email", ["servicing", "marketing"], "P2Y"),
@@ -361,10 +374,34 @@ async def test_terms_are_answered_in_part_with_data_only_for_what_is_accepted(
     agent = buyer.agent
     await agent.send_rfis([vendor.id], sally_rfi_body(agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
-    _, offer_token = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
+    offer, offer_token = vendor.reply(
+        rfi, MessageType.OFFER, offer_body(datetime.now(UTC), basis="binding")
+    )
     assert (await buyer.post(offer_token))[0] == 202
+    # After she accepted the offer: before, nothing identifying would be shared.
+    await agent.accept(offer["id"])
+    _, acceptance = vendor.last("offer-acceptance")
+    _, deal_token = vendor.reply(
+        acceptance,
+        MessageType.DEAL_CONFIRMATION,
+        {
+            "deal": {
+                "id": "deal-1",
+                "offer": vendor.ref(offer_token, offer),
+                "acceptance": acceptance["id"],
+                "total": offer["body"]["price"]["total"],
+            },
+            "delivery": {
+                "scheduledFor": ts(datetime.now(UTC) + timedelta(days=30)),
+                "method": "home-delivery",
+            },
+        },
+    )
+    assert (await buyer.post(deal_token))[0] == 202
     assertion, token = vendor.reply(
-        rfi, MessageType.TERMS_ASSERTION, _terms_body(datetime.now(UTC), vendor.id)
+        rfi,
+        MessageType.TERMS_ASSERTION,
+        _terms_body(datetime.now(UTC), vendor.id, vendor.terms_ref()),
     )
     assert (await buyer.post(token))[0] == 202
 
@@ -383,10 +420,9 @@ async def test_terms_are_answered_in_part_with_data_only_for_what_is_accepted(
     consent = buyer.store.consents(vendor.id)[0]
     assert consent.decision == "accept-in-part"
     assert consent.response_id == response["id"]
-    assert {r.category for r in buyer.store.shared_with(vendor.id)} == {
-        "contact.email",
-        "vehicle.vin",
-    }
+    assert {
+        r.category for r in buyer.store.shared_with(vendor.id) if r.message_id == response["id"]
+    } == {"contact.email", "vehicle.vin"}
 
 
 async def test_a_rejected_message_leaves_the_driver_state_unchanged(

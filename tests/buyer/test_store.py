@@ -131,19 +131,18 @@ def test_everything_is_there_after_reopening(tmp_path: Path) -> None:
 
 def test_private_keys_are_files_only_the_owner_can_read(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path)
-    store.create_identity("https://dealer.example", PairwiseIdentity.generate(), now=NOW)
-    store.save_named_key("co-decision-maker", PairwiseIdentity.generate().signing_key)
+    identity = PairwiseIdentity.generate()
+    store.create_identity("https://dealer.example", identity, now=NOW)
+    store.create_identity("https://other.example", PairwiseIdentity.generate(), now=NOW)
     keys = tmp_path / "keys"
     assert stat.S_IMODE(keys.stat().st_mode) == 0o700
     files = list(keys.iterdir())
-    assert len(files) == 2
+    assert len(files) == 2  # her pseudonyms' keys, and nobody else's
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     # Nothing private in the database itself.
     database = (tmp_path / "buyer.sqlite3").read_bytes()
-    jwk = store.named_key("co-decision-maker")
-    assert jwk is not None
-    assert jwk.to_private_jwk()["d"].encode() not in database
+    assert identity.signing_key.to_private_jwk()["d"].encode() not in database
     store.close()
 
 
