@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import errno
 import os
+import stat
 import secrets
 import sqlite3
 import threading
@@ -49,13 +51,19 @@ __all__ = [
 
 
 def private_directory(path: Path) -> None:
-    """Create ``path`` (and missing parents) and make it 0700, whatever the umask (spec D10).
+    """Create ``path`` (and missing parents) 0700 whatever the umask; an existing
+    directory loses every permission of others and gains none (spec D10: a
+    directory its owner made read-only stays so, and is refused).
 
     Raises:
-        OSError: it cannot be created or its mode set.
+        OSError: it cannot be created, its mode set, or it is read-only
+            (``PermissionError``).
     """
+    created = not path.exists()
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    os.chmod(path, 0o700 if created else stat.S_IMODE(path.stat().st_mode) & 0o700)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "the data directory is read-only", str(path))
 
 
 def write_private(path: Path, data: bytes) -> None:
