@@ -1,9 +1,13 @@
 """The ``vrm`` command: the composition root of the project.
 
-Library commands (``validate``, ``sign``, ``verify``, ``keys``, ``schemas``)
-live here.  The agents', the suite's and the spec builder's command groups are
-imported lazily so that ``vrm validate`` does not load aiohttp, and so that the
-library modules never import the packages built on top of them.
+Library commands (``validate``, ``sign``, ``verify``, ``keys``) live here.
+The packages built on the library add their command groups through the
+``vrm.commands`` entry points (``vendor``, ``buyer``, ``demo`` with the
+``agents`` extra, ``conformance`` with the ``conformance`` extra): the library
+names none of them, and a group is imported only when it runs, so that
+``vrm validate`` does not load aiohttp. The build tools are not commands of
+``vrm``: they run from a checkout (``python -m tools.codegen``,
+``python -m tools.specgen``).
 
 Exit codes: 0 success; 1 a checked thing is invalid (a message, a signature,
 a stale generated file) or the input is unusable (a key file that is not a
@@ -19,6 +23,7 @@ never a traceback, for anything that is not a bug.
 from __future__ import annotations
 
 import errno
+import importlib.metadata
 import json
 import os
 import sys
@@ -147,33 +152,52 @@ def _debugging(ctx: click.Context) -> bool:
     return bool(ctx.params.get("debug")) or os.environ.get(DEBUG_ENVIRONMENT_VARIABLE) == "1"
 
 
-class _RootGroup(click.Group):
-    """The ``vrm`` group: sub-groups imported only when invoked, and the error boundary."""
+#: What installs every command group of ``vrm``.
+_ALL_EXTRAS: Final = "vrm-protocol[agents,conformance]"
 
-    lazy_commands: ClassVar[dict[str, tuple[str, str, str]]] = {
-        "vendor": ("reference_vendor.cli", "vendor", "Run the reference vendor agent."),
-        "buyer": ("reference_buyer.cli", "buyer", "Run the reference buyer agent."),
-        "conformance": ("conformance.cli", "conformance", "Run the conformance suite."),
-        "demo": ("reference_buyer.journey", "demo", "Run Sally's car-buying journey end to end."),
-    }
+
+class _RootGroup(click.Group):
+    """The ``vrm`` group: sub-groups found through entry points, and the error boundary."""
+
+    entry_point_group: ClassVar[str] = "vrm.commands"
+
+    @classmethod
+    def _entry_points(cls) -> dict[str, importlib.metadata.EntryPoint]:
+        return {
+            entry.name: entry
+            for entry in importlib.metadata.entry_points(group=cls.entry_point_group)
+        }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *self.lazy_commands])
+        return sorted({*super().list_commands(ctx), *self._entry_points()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.lazy_commands:
-            import importlib
-
-            module_name, attribute, _ = self.lazy_commands[cmd_name]
-            command = getattr(importlib.import_module(module_name), attribute)
-            assert isinstance(command, click.Command)
-            return command
-        return super().get_command(ctx, cmd_name)
+        entry = self._entry_points().get(cmd_name)
+        if entry is None:
+            return super().get_command(ctx, cmd_name)
+        try:
+            command = entry.load()
+        except ImportError as error:
+            raise UserError(
+                f"`vrm {cmd_name}` needs a part of vrm-protocol that is not installed "
+                f"({error.name or error}): pip install '{_ALL_EXTRAS}'"
+            ) from error
+        if not isinstance(command, click.Command):
+            raise BugError(f"the entry point {entry.value} is not a click command")
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Describe lazy commands without importing them, so `vrm --help` stays fast.
         rows = [(name, cmd.get_short_help_str()) for name, cmd in sorted(self.commands.items())]
-        rows += [(name, spec[2]) for name, spec in self.lazy_commands.items()]
+        for name, entry in sorted(self._entry_points().items()):
+            try:
+                command = entry.load()
+            except ImportError:
+                rows.append(
+                    (name, "(not installed: pip install 'vrm-protocol[agents,conformance]')")
+                )
+            else:
+                if isinstance(command, click.Command):
+                    rows.append((name, command.get_short_help_str()))
         with formatter.section("Commands"):
             formatter.write_dl(sorted(rows))
 
@@ -514,42 +538,6 @@ def keys_new(alg: str, pairwise: bool, output: Path) -> None:
     if identifier is not None:
         click.echo(f"identifier: {identifier}", err=True)
     click.echo(json.dumps(key.public().to_jwk(), indent=2))
-
-
-@cli.group()
-def schemas() -> None:
-    """Keep the generated models in step with the normative schemas."""
-
-
-@schemas.command("generate")
-@click.option("--check", is_flag=True, help="Fail (exit 1) if the generated models are stale.")
-def schemas_generate(check: bool) -> None:
-    """Regenerate vrm_protocol/models/_generated.py from schemas/."""
-    from vrm_protocol.codegen import main_generate
-
-    sys.exit(main_generate(check=check))
-
-
-@cli.group()
-def spec() -> None:
-    """Build the specification from its sources."""
-
-
-@spec.command("build")
-@click.option("--check", is_flag=True, help="Fail (exit 1) if spec/ is stale.")
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Repository root.",
-)
-def spec_build(check: bool, root: Path) -> None:
-    """Regenerate spec/ (HTML, Markdown, OpenAPI) from schemas, registries and prose."""
-    from conformance.catalog import traceability
-    from vrm_protocol.specgen import main_build
-
-    sys.exit(main_build(root, traceability=traceability(), check=check))
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 and the ten lifecycle steps.
 
 These names are wire values.  Each enum cites the specification section that
-defines it; the drift check (``vrm schemas check``) fails when this module and
+defines it; the drift check (``python -m tools.codegen --check``) fails when this module and
 ``schemas/`` disagree about the set of message types.
 """
 

@@ -181,7 +181,7 @@ async def test_every_route_served_is_described_with_its_problem_answers(
 ) -> None:
     from jsonschema import Draft202012Validator
 
-    from vrm_protocol.openapi import build_openapi
+    from tools.openapi import build_openapi
 
     document = build_openapi()
     described = {

@@ -2,7 +2,7 @@
 
 The Python block runs in process. Every shell block but the opening one (the
 two install commands, which CI itself runs: ``.ci/run``) runs with ``bash -e``
-in a fresh copy of the checkout, as a newcomer would run it after command 1:
+in a fresh copy of the checkout, as a newcomer would run it after command 2:
 ``.venv/bin/vrm`` and ``.venv/bin/python`` are the installed ones (``vrm`` is
 not on PATH), the inputs a block needs are made by the block itself, and the
 files the commands leave behind must be ignored by ``.gitignore``. Each block
@@ -58,7 +58,7 @@ def test_readme_opens_with_the_two_newcomer_commands() -> None:
     first_block = shell_blocks()[0]
     commands = [line for line in first_block.splitlines() if line.startswith("python3")]
     assert commands == [
-        "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/vrm demo",
+        "python3 -m venv .venv && .venv/bin/pip install '.[agents]' && .venv/bin/vrm demo",
         "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest",
     ]
     # Nothing else runs in that block: everything after it is run by the test below.
@@ -84,7 +84,7 @@ def _copy_of_the_checkout(destination: Path) -> Path:
     if listed.returncode == 0 and listed.stdout:
         for name in listed.stdout.decode().split("\0"):
             source = ROOT / name
-            if name and source.is_file():
+            if name and (source.is_file() or source.is_symlink()):
                 (destination / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, destination / name, follow_symlinks=False)
     else:  # an unpacked source archive: no git, no build output either

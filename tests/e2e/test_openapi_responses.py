@@ -16,6 +16,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.e2e.conftest import Agents, Buyer, post_token
+from tools.openapi import build_openapi
 from vrm_protocol.http_binding import (
     DISCOVERY_PATH,
     INBOX_PATH,
@@ -25,7 +26,6 @@ from vrm_protocol.http_binding import (
     TERMS_PATH_PREFIX,
     TEST_DRIVER_PREFIX,
 )
-from vrm_protocol.openapi import build_openapi
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE
 
 DOCUMENT = build_openapi()

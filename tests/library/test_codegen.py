@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from vrm_protocol.codegen import (
+from tools.codegen import (
     default_output,
     default_schema_dir,
     generate_source,
@@ -20,7 +20,7 @@ from vrm_protocol.codegen import (
     load_schemas,
     main_generate,
 )
-from vrm_protocol.codegen.generator import field_name, pascal_case, py_str
+from tools.codegen.generator import field_name, pascal_case, py_str
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tools.specgen import build_spec
+from tools.specgen.build import HTML_FILE
 from vrm_protocol.requirements import load_requirements
-from vrm_protocol.specgen import build_spec
-from vrm_protocol.specgen.build import HTML_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT_COPY = ROOT / "out" / "spec-screenshot.png"

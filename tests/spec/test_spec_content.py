@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from vrm_protocol.specgen import build_spec
-from vrm_protocol.specgen.build import HTML_FILE, MARKDOWN_FILE
-from vrm_protocol.specgen.diagram import Edge, render_state_diagram
-from vrm_protocol.specgen.markdown import link_sections, table
-from vrm_protocol.specgen.schema_docs import def_anchor
+from tools.specgen import build_spec
+from tools.specgen.build import HTML_FILE, MARKDOWN_FILE
+from tools.specgen.diagram import Edge, render_state_diagram
+from tools.specgen.markdown import link_sections, table
+from tools.specgen.schema_docs import def_anchor
 from vrm_protocol.state_machine import TRANSITION_ROWS, RelationshipState
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from tools.openapi import build_openapi
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.http_binding import (
     DISCOVERY_PATH,
@@ -19,7 +20,6 @@ from vrm_protocol.http_binding import (
     PROBLEM_MEDIA_TYPE,
     TEST_DRIVER_PREFIX,
 )
-from vrm_protocol.openapi import build_openapi
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from tools.specgen import SpecBuildError
+from tools.specgen.schema_docs import load_examples, load_schemas
+from tools.specgen.signed_examples import sign_journey, verify_journey
 from vrm_protocol.canonical import b64url_decode, b64url_encode, message_digest
 from vrm_protocol.codec import decode, encode
 from vrm_protocol.freshness import parse_timestamp
@@ -28,9 +31,6 @@ from vrm_protocol.keys import (
     did_jwk_identifier,
     key_resolver,
 )
-from vrm_protocol.specgen import SpecBuildError
-from vrm_protocol.specgen.schema_docs import load_examples, load_schemas
-from vrm_protocol.specgen.signed_examples import sign_journey, verify_journey
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_PREFIX = b"vrm-protocol spec test key:"

@@ -1,6 +1,6 @@
 """Typed, immutable models of every protocol message (spec §5, §6).
 
-The models are generated from ``schemas/`` (``vrm schemas generate``) into
+The models are generated from ``schemas/`` (``python -m tools.codegen``) into
 :mod:`vrm_protocol.models._generated` and re-exported here, so that they
 cannot drift from the normative schemas. This module adds the two crossings
 between models and wire payloads:

@@ -1,6 +1,6 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
-Regenerate with ``vrm schemas generate``; ``vrm schemas generate --check``
+Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
 fails when this file and the schemas disagree. Source digest: sha256:116c46fd4fe9a6e7.
 """
 

@@ -19,19 +19,19 @@ from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 
-from vrm_protocol import http_binding, state_machine, vocabulary
-from vrm_protocol.errors import ERROR_TYPE_BASE, ErrorCode, RemoteProtocolError
-from vrm_protocol.requirements import Requirement
-from vrm_protocol.specgen.diagram import Edge, render_state_diagram
-from vrm_protocol.specgen.errors import SpecBuildError
-from vrm_protocol.specgen.markdown import link_sections, table
-from vrm_protocol.specgen.schema_docs import Example, SchemaSet
-from vrm_protocol.specgen.sections import MESSAGE_SECTION, SECTION_REFERENCE
-from vrm_protocol.specgen.signed_examples import (
+from tools.specgen.diagram import Edge, render_state_diagram
+from tools.specgen.errors import SpecBuildError
+from tools.specgen.markdown import link_sections, table
+from tools.specgen.schema_docs import Example, SchemaSet
+from tools.specgen.sections import MESSAGE_SECTION, SECTION_REFERENCE
+from tools.specgen.signed_examples import (
     TEST_KEYS_FILE,
     TEST_ONLY_WARNING,
     SignedJourney,
 )
+from vrm_protocol import http_binding, state_machine, vocabulary
+from vrm_protocol.errors import ERROR_TYPE_BASE, ErrorCode, RemoteProtocolError
+from vrm_protocol.requirements import Requirement
 
 __all__ = ["DIAGRAM_FILE", "BlockContext", "Flavour", "expand_block"]
 

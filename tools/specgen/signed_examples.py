@@ -36,6 +36,8 @@ from typing import Any, Final
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tools.specgen.errors import SpecBuildError
+from tools.specgen.schema_docs import Example
 from vrm_protocol.attestations import verify_attestation
 from vrm_protocol.canonical import b64url_decode, b64url_encode, canonical_json, message_digest
 from vrm_protocol.codec import decode, encode
@@ -50,8 +52,6 @@ from vrm_protocol.keys import (
     key_resolver,
 )
 from vrm_protocol.signing_profile import sign_compact
-from vrm_protocol.specgen.errors import SpecBuildError
-from vrm_protocol.specgen.schema_docs import Example
 from vrm_protocol.vocabulary import ATTESTATION_TYP
 
 __all__ = [

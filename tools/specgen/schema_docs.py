@@ -21,8 +21,8 @@ import referencing.exceptions
 import referencing.jsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 
-from vrm_protocol.specgen.errors import SpecBuildError
-from vrm_protocol.specgen.markdown import table
+from tools.specgen.errors import SpecBuildError
+from tools.specgen.markdown import table
 
 __all__ = [
     "SCHEMA_SUFFIX",

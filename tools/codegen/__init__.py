@@ -1,13 +1,13 @@
 """Build tool: generate the library's pydantic models from the normative schemas.
 
-``vrm schemas generate`` writes ``vrm_protocol/models/_generated.py`` from
-``schemas/*.schema.json``; ``vrm schemas generate --check`` is the drift gate:
+``python -m tools.codegen`` writes ``vrm_protocol/models/_generated.py`` from
+``schemas/*.schema.json``; ``python -m tools.codegen --check`` is the drift gate:
 it fails, printing a diff, when the file on disk is not what the schemas
 generate. Both first hold the schemas to the authoring rules of
 ``schemas/DESIGN-NOTES.md`` (the subset of JSON Schema the models can express
 exactly), and fail on any breach.
 
-No library module imports this package (ARCHITECTURE.md, dependency rule).
+Nothing shipped imports this package (ARCHITECTURE.md, import contracts).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vrm_protocol.codegen.generator import CodegenError, generate_models, lint_schemas
+from tools.codegen.generator import CodegenError, generate_models, lint_schemas
 
 __all__ = [
     "CodegenError",
@@ -34,12 +34,13 @@ __all__ = [
     "main_generate",
 ]
 
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+_REPOSITORY = Path(__file__).resolve().parents[2]
+_PACKAGE_DIR = _REPOSITORY / "vrm_protocol"
 
 
 def default_schema_dir() -> Path:
-    """``vrm_protocol/schemas`` (in a checkout, the symlink to the repository's ``schemas/``)."""
-    return _PACKAGE_DIR / "schemas"
+    """The repository's ``schemas/``."""
+    return _REPOSITORY / "schemas"
 
 
 def default_output() -> Path:
@@ -132,7 +133,7 @@ def main_generate(
     try:
         source = generate_source(load_schemas(schema_dir))
     except CodegenError as error:
-        print(f"vrm schemas: {error}", file=sys.stderr)
+        print(f"tools.codegen: {error}", file=sys.stderr)
         return 1
     current = output.read_text("utf-8") if output.exists() else ""
     if check:
@@ -147,7 +148,7 @@ def main_generate(
         )
         sys.stdout.writelines(diff)
         print(
-            f"{output.name} is stale: run `vrm schemas generate` and commit the result",
+            f"{output.name} is stale: run `python -m tools.codegen` and commit the result",
             file=sys.stderr,
         )
         return 1

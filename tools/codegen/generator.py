@@ -576,7 +576,7 @@ def _field_description(text: str, indent: int) -> str:
 
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("vrm_protocol.codegen", "templates"),
+        loader=jinja2.PackageLoader("tools.codegen", "templates"),
         autoescape=jinja2.select_autoescape(enabled_extensions=(), default=False),
         trim_blocks=True,
         lstrip_blocks=True,
