@@ -17,13 +17,13 @@ file under ``<data-dir>/keys/``, created with mode 0600.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
-import errno
 import os
-import stat
 import secrets
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
