@@ -46,7 +46,8 @@ def test_the_interleaving_helper_measures_every_round_of_every_side() -> None:
     )
     assert len(result.ratios) == 20
     assert len(result.subject.per_round) == len(result.baseline.per_round) == 20
-    assert "ratio" in result.line() and "20 rounds" in result.line()
+    assert "ratio" in result.line()
+    assert "20 rounds" in result.line()
     # Interleaved: both sides ran in every round, not one after the other.
     first_b = calls.index("b")
     assert "a" in calls[first_b:]
