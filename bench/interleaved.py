@@ -11,6 +11,11 @@ reports medians over the rounds: a disturbance spoils a round or two, not
 the figure. A ratio is computed *within* each round (both sides measured
 moments apart) and its median and spread over the rounds are printed.
 
+Time is this thread's CPU time by default (``time.thread_time``): while a
+neighbour holds the core, the operation is not charged for the wait. What a
+neighbour still costs (caches, memory bandwidth, frequency) is shared by
+both sides of a round. ``Settings(clock="wall")`` measures wall time.
+
 Use it from a bench script (the scripts of ``bench/`` import it as a sibling
 module)::
 
@@ -31,7 +36,7 @@ import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["Comparison", "Sample", "Settings", "compare", "measure"]
 
@@ -44,16 +49,22 @@ class Settings:
         rounds: rounds over all operations (at least 20 for a figure worth printing).
         seconds_per_turn: how long each operation runs in each round.
         warmup_rounds: rounds run first and thrown away (caches, lazy imports).
+        clock: ``cpu`` (this thread's CPU time) or ``wall``.
     """
 
-    rounds: int = 25
-    seconds_per_turn: float = 0.02
+    rounds: int = 41
+    seconds_per_turn: float = 0.005
     warmup_rounds: int = 2
+    clock: Literal["cpu", "wall"] = "cpu"
 
     @classmethod
     def tiny(cls) -> Settings:
         """A run that only proves the script works (figures meaningless)."""
         return cls(rounds=3, seconds_per_turn=0.0005, warmup_rounds=0)
+
+    def timer(self) -> Callable[[], float]:
+        """The clock: this thread's CPU time, or wall time."""
+        return time.thread_time if self.clock == "cpu" else time.perf_counter
 
 
 DEFAULT: Settings = Settings()
@@ -123,25 +134,25 @@ def _quartiles(values: tuple[float, ...]) -> tuple[float, float]:
     return (cuts[0], cuts[2])
 
 
-def _calls_for(operation: Callable[[], Any], seconds: float) -> int:
+def _calls_for(operation: Callable[[], Any], seconds: float, clock: Callable[[], float]) -> int:
     """How many calls of ``operation`` take about ``seconds`` (at least 1)."""
     calls = 1
     while True:
-        start = time.perf_counter()
+        start = clock()
         for _ in range(calls):
             operation()
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         if elapsed >= seconds / 4 or calls >= 1 << 20:
             return max(1, round(calls * seconds / max(elapsed, 1e-9)))
         calls *= 4
 
 
-def _turn(operation: Callable[[], Any], calls: int) -> float:
+def _turn(operation: Callable[[], Any], calls: int, clock: Callable[[], float]) -> float:
     """Seconds per call over ``calls`` calls."""
-    start = time.perf_counter()
+    start = clock()
     for _ in range(calls):
         operation()
-    return (time.perf_counter() - start) / calls
+    return (clock() - start) / calls
 
 
 def measure(
@@ -158,13 +169,14 @@ def measure(
     names = list(operations)
     if not names:
         return {}
-    calls = {name: _calls_for(operations[name], settings.seconds_per_turn) for name in names}
+    clock = settings.timer()
+    calls = {name: _calls_for(operations[name], settings.seconds_per_turn, clock) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(settings.warmup_rounds + settings.rounds):
         gc.collect()
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            seconds = _turn(operations[name], calls[name])
+            seconds = _turn(operations[name], calls[name], clock)
             if round_index >= settings.warmup_rounds:
                 times[name].append(seconds)
     return {name: Sample(name, tuple(times[name])) for name in names}

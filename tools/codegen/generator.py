@@ -15,7 +15,8 @@ map (``additionalProperties``       ``dict[key, value]``; ``propertyNames`` cons
   schema, ``propertyNames``)        the key
 string                             ``JsonStr`` + ``StringConstraints``; ``format`` by
                                    ``conforms_to``; patterns in the ECMA form
-integer, ``minimum``/``maximum``   ``JsonInt`` + ``Field(ge=, le=)``
+integer, ``minimum``/``maximum``   ``Annotated[int, json_int(ge=, le=)]`` (both bounds
+                                   required, within ±(2**53 - 1))
 boolean                            ``JsonBool``
 ``enum``/``const``                 ``Literal[...]``
 array                              ``tuple[item, ...]`` + ``Field(min_length=,
@@ -37,6 +38,7 @@ from typing import Any, Final
 import jinja2
 from pydantic import BaseModel
 
+from vrm_protocol.canonical import MAX_SAFE_INTEGER
 from vrm_protocol.models._formats import (
     FORMAT_CHECKS,
     UnsupportedPatternError,
@@ -222,6 +224,16 @@ def lint_schemas(documents: Mapping[str, Mapping[str, Any]]) -> list[str]:
             kind = node.get("type")
             if kind is not None and kind not in _JSON_TYPES:
                 problems.append(f"{where}: type {kind!r} is not allowed (no number, no lists)")
+            if kind == "integer" and not all(
+                type(node.get(bound)) is int and abs(node[bound]) <= MAX_SAFE_INTEGER
+                for bound in ("minimum", "maximum")
+            ):
+                # I-JSON (RFC 7493 §2.2): every peer's parser holds such an integer
+                # exactly, and a model's payload is canonical JSON without a walk
+                # over its numbers (vrm_protocol.codec.encode relies on it).
+                problems.append(
+                    f"{where}: an integer needs a minimum and a maximum within ±(2**53 - 1)"
+                )
             if "format" in node and node["format"] not in FORMAT_CHECKS:
                 problems.append(f"{where}: format {node['format']!r} is not one of the four")
             if isinstance(node.get("pattern"), str):
@@ -437,13 +449,16 @@ class _Generator:
         if kind == "string":
             return self._string(node, "JsonStr")
         if kind == "integer":
-            self.base.add("JsonInt")
             bounds = [
                 f"{argument}={node[keyword_]}"
                 for keyword_, argument in (("minimum", "ge"), ("maximum", "le"))
                 if keyword_ in node
             ]
-            return f"Annotated[JsonInt, Field({', '.join(bounds)})]" if bounds else "JsonInt"
+            if not bounds:
+                self.base.add("JsonInt")
+                return "JsonInt"
+            self.base.add("json_int")
+            return f"Annotated[int, json_int({', '.join(bounds)})]"
         if kind == "boolean":
             self.base.add("JsonBool")
             return "JsonBool"
