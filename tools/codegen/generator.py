@@ -697,9 +697,7 @@ def generate_models(documents: Mapping[str, Mapping[str, Any]], *, source_digest
     )
 
 
-def generate_message_type(
-    documents: Mapping[str, Mapping[str, Any]], *, source_digest: str
-) -> str:
+def generate_message_type(documents: Mapping[str, Mapping[str, Any]], *, source_digest: str) -> str:
     """The (unformatted) source of ``vrm_protocol/_generated_vocabulary.py``: ``MessageType``."""
     entries = [
         _MessageEntry(
