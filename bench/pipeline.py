@@ -340,7 +340,7 @@ def grown_offer(fixture: Fixture, size: int) -> dict[str, Any]:
                  "price": {"amount": "10", "currency": "GBP"}}
             )  # fmt: skip
         else:
-            length += 40
+            length += 10
             for line in (*body["items"], *body["options"]):
                 line["description"] = ((words + " ") * 8)[: min(length, 500)].strip()
     return offer
