@@ -91,6 +91,20 @@ def _python_pattern(pattern: str) -> Any:
     return re.compile(translate_pattern(pattern, "python"))
 
 
+def _on_strings_only(check: Callable[[str], bool]) -> Callable[[Any], bool]:
+    """A format check that passes every value but a string, as JSON Schema 2020-12 §7.1 says.
+
+    ``jsonschema`` hands a format check every instance whatever its type (its
+    own checks ignore non-strings); the shared checks take strings only. A
+    null where a timestamp belongs is a type fault, reported as such.
+    """
+
+    def checked(instance: Any) -> bool:
+        return not isinstance(instance, str) or check(instance)
+
+    return checked
+
+
 @dataclass(frozen=True, slots=True)
 class _ReferenceEngine:
     validator_class: Any
@@ -113,7 +127,7 @@ def _reference_engine() -> _ReferenceEngine:
 
     checker = FormatChecker(formats=())
     for name, check in FORMAT_CHECKS.items():
-        checker.checks(name)(check)
+        checker.checks(name)(_on_strings_only(check))
     return _ReferenceEngine(
         validator_class=extend(Draft202012Validator, {"pattern": ecma_pattern}),
         format_checker=checker,
