@@ -9,5 +9,6 @@
 * :mod:`reference_vendor.outbox` — delivering replies to the buyers' inboxes;
 * :mod:`reference_vendor.cli` — ``vrm vendor serve`` and operator commands.
 
-It imports :mod:`vrm_protocol` only (ARCHITECTURE.md, dependency rule).
+It imports :mod:`vrm_protocol` and :mod:`vrm_agent` (its files and its server) only
+(ARCHITECTURE.md, dependency rule).
 """

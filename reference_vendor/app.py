@@ -36,6 +36,7 @@ import contextlib
 import hmac
 import json
 import logging
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -46,11 +47,19 @@ from aiohttp import web
 
 from reference_vendor.agent import VendorAgent
 from reference_vendor.clock import AgentClock
-from reference_vendor.config import KEY_FILE, STORE_FILE, VendorConfig, load_or_create_key
-from reference_vendor.datadir import DataDirError, lock_data_dir
+from reference_vendor.config import (
+    KEY_FILE,
+    LOCK_FILE,
+    STORE_FILE,
+    VendorConfig,
+    load_or_create_key,
+)
 from reference_vendor.faults import header_kid
 from reference_vendor.outbox import deliver_forever, deliver_once, delivery_session, flush
 from reference_vendor.store import SqliteVendorStore, StoreUnavailable
+from vrm_agent.files import DataDirError, lock_data_dir
+from vrm_agent.server import Serving
+from vrm_agent.server import serve as serve_app
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
 from vrm_protocol.http_binding import (
     DISCOVERY_PATH,
@@ -71,7 +80,7 @@ from vrm_protocol.http_binding import (
 from vrm_protocol.limits import check_nesting
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, MessageType
 
-__all__ = ["AGENT", "CONFIG", "STATUS_CODES", "create_app", "read_body"]
+__all__ = ["AGENT", "CONFIG", "STATUS_CODES", "create_app", "read_body", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -480,7 +489,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     # The data directory first: private, and locked so that no second agent
     # serves the same store (D10). Each failure is one line (DataDirError).
-    lock = lock_data_dir(config.data_dir)
+    lock = lock_data_dir(config.data_dir, lock_file=LOCK_FILE, agent="vendor agent")
     try:
         try:
             store = SqliteVendorStore(
@@ -557,3 +566,19 @@ def create_app(config: VendorConfig) -> web.Application:
         app.router.add_post(TEST_DRIVER_PREFIX + "/sweep", driver_sweep)
         app.router.add_post(TEST_DRIVER_PREFIX + "/deliver", driver_deliver)
     return app
+
+
+async def serve(config: VendorConfig, sock: socket.socket) -> Serving:
+    """Serve the vendor agent on ``sock`` (bound, listening, non-blocking), with the
+    connection bounds of spec §11.6 (:func:`vrm_agent.server.serve`).
+
+    Raises:
+        Exception: whatever starting the agent raised (its store, key or data
+            directory); nothing is left running then.
+    """
+    return await serve_app(
+        create_app(config),
+        sock,
+        header_timeout=config.header_timeout,
+        max_connections=config.max_connections,
+    )

@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from reference_vendor.datadir import DataDirError, check_config_file
+from vrm_agent.files import DataDirError, check_config_file
 from vrm_protocol.canonical import b64url_encode
 from vrm_protocol.http_binding import terms_path
 

@@ -38,8 +38,8 @@ from reference_vendor.catalogue import (
     shipped_catalogues,
 )
 from reference_vendor.config import STORE_FILE, VendorConfig
-from reference_vendor.datadir import DataDirError
 from reference_vendor.faults import FAULTS, FaultError, check_faults
+from vrm_agent.files import DataDirError
 from vrm_protocol.http_binding import DeliveryPolicy
 
 __all__ = ["vendor"]
@@ -59,7 +59,7 @@ def catalogues_command() -> None:
 
 
 async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> None:
-    from reference_vendor.server import serve
+    from reference_vendor.app import serve
 
     try:
         running = await serve(config, sock)

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reference_vendor.catalogue import Catalogue
-from reference_vendor.datadir import DataDirError, write_private_atomically
+from vrm_agent.files import DataDirError, write_private_atomically
 from vrm_protocol.http_binding import DeliveryPolicy
 from vrm_protocol.keys import InvalidKeyError, SigningKey
 from vrm_protocol.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
     "KEY_FILE",
+    "LOCK_FILE",
     "STORE_FILE",
     "TEST_MODE_DELIVERY",
     "VendorConfig",
@@ -24,6 +25,8 @@ __all__ = [
 KEY_FILE = "vendor-signing-key.jwk"
 #: The vendor's SQLite store inside the data directory.
 STORE_FILE = "vendor.sqlite3"
+#: The lock file that keeps a second agent off the data directory (D10).
+LOCK_FILE = "vendor.lock"
 #: What test mode adds to the delivery allow-list: loopback (spec §11.8, §14.3).
 TEST_MODE_DELIVERY = frozenset({"127.0.0.1", "::1", "localhost"})
 
