@@ -35,6 +35,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
+import orjson
+
+from vrm_protocol.canonical import b64url_decode
+from vrm_protocol.errors import ErrorCode, RemoteProtocolError
 from vrm_protocol.ledger import (
     LedgerFacts,
     LedgerQuery,
@@ -42,6 +46,7 @@ from vrm_protocol.ledger import (
     RelationshipCore,
     RequestRecord,
 )
+from vrm_protocol.models import Message, parse_message_dict
 from vrm_protocol.state_machine import Direction
 from vrm_protocol.vocabulary import MessageType
 
@@ -126,6 +131,25 @@ class StoredMessage:
     token: bytes
     at: str
     expires: str
+
+    def model(self) -> Message:
+        """The message as its model, read back from the stored token.
+
+        The token is the agent's own evidence: verified when it was received,
+        or signed by the agent itself. Its payload is parsed again, not verified
+        again (the history of a relationship is its stored messages).
+
+        Raises:
+            RemoteProtocolError: the stored payload is not a message (a store
+                that was tampered with).
+        """
+        try:
+            payload = orjson.loads(b64url_decode(self.token.split(b".")[1]))
+        except (IndexError, ValueError) as error:
+            raise RemoteProtocolError(
+                ErrorCode.MALFORMED_JSON, f"stored message {self.message_id} is unreadable"
+            ) from error
+        return parse_message_dict(payload)
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,7 +98,9 @@ async def test_accepted_message_is_in_the_store_when_202_returns(
             (buyer.id, rfi["id"]),
         ).fetchone()
         queued = conn.execute(
-            "SELECT type, status FROM outbox WHERE peer_id = ?", (buyer.id,)
+            "SELECT m.type, o.status FROM outbox o JOIN messages m ON m.pk = o.message_pk"
+            " WHERE o.peer_id = ?",
+            (buyer.id,),
         ).fetchall()
     assert stored == (token, receipt)
     assert queued == [("offer", "mailbox")]
