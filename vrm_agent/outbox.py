@@ -113,9 +113,37 @@ class Outbox:
         """
         async with self._pass:
             entries = await self.store.due_deliveries(self.clock.wall() + ahead)
-            outcomes = await asyncio.gather(*(self._attempt(entry) for entry in entries))
+            attempts = await asyncio.gather(
+                *(self._attempt(entry) for entry in entries), return_exceptions=True
+            )
+            outcomes = [
+                self._failed_unexpectedly(entry, attempt)
+                if isinstance(attempt, BaseException)
+                else attempt
+                for entry, attempt in zip(entries, attempts, strict=True)
+            ]
             await self.store.record_deliveries(outcomes)
             return len(entries)
+
+    def _failed_unexpectedly(self, entry: OutboxEntry, error: BaseException) -> DeliveryOutcome:
+        """A defect during an attempt: logged, and the entry tried again after a
+        pause (the others of the pass keep their outcomes).
+
+        Raises:
+            BaseException: ``error`` itself when it is not an ``Exception``
+                (a cancellation, an interrupt).
+        """
+        if not isinstance(error, Exception):
+            raise error
+        log.error(
+            "delivery of %s %s failed unexpectedly",
+            entry.type.value,
+            entry.message_id,
+            exc_info=error,
+        )
+        return DeliveryOutcome(
+            entry.id, next_attempt=self.clock.wall() + STORE_PAUSE, error=repr(error)[:500]
+        )
 
     async def flush(self, ahead: float) -> None:
         """Deliver every message waiting for its first attempt, now.
