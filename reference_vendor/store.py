@@ -40,6 +40,8 @@ from vrm_agent.sqlite import (
 )
 from vrm_agent.store import ProtocolStore, StoreError
 from vrm_agent.unit import DomainWrite
+from vrm_protocol.canonical import b64url_decode
+from vrm_protocol.models import OfferMessage, parse_message_dict
 
 __all__ = [
     "VENDOR_SCHEMA",
@@ -68,8 +70,9 @@ DataValue = str | Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class OfferTerms(DomainWrite):
-    """What the vendor keeps of an offer beyond the ledger: the negotiation round
-    (0 for an answer to an RFI or RFP) and the total."""
+    """What the vendor keeps of its own offer beyond the ledger: the negotiation
+    round (0 for an answer to an RFI or RFP) and the total. (The terms of her
+    counter-offers are in her stored messages.)"""
 
     peer: str
     offer_id: str
@@ -686,15 +689,19 @@ class SqliteVendorStore(SqliteProtocolStore):
                         "basis": offer["basis"],
                         "madeBy": offer["sender"],
                         "status": offer["status"],
-                        "total": {"amount": offer["total_amount"], "currency": offer["currency"]},
+                        "total": {"amount": offer["total_amount"], "currency": offer["currency"]}
+                        if offer["total_amount"] is not None
+                        else _offer_total(offer["token"]),
                         "validUntil": offer["valid_until"],
                         "supersedes": offer["supersedes"],
                     }
                     for offer in self._read(
                         "SELECT o.id, o.basis, o.sender, o.status, o.valid_until, o.supersedes,"
-                        " t.total_amount, t.currency FROM ledger_offers o"
+                        " t.total_amount, t.currency, m.token FROM ledger_offers o"
                         " LEFT JOIN offer_terms t"
                         " ON t.relationship = o.relationship AND t.offer_id = o.id"
+                        " LEFT JOIN messages m ON m.relationship = o.relationship"
+                        " AND m.message_id = o.id AND m.direction = 'in'"
                         f" WHERE o.relationship = {RELATIONSHIP} ORDER BY o.pk",
                         (peer,),
                     )
@@ -751,6 +758,17 @@ class SqliteVendorStore(SqliteProtocolStore):
             "suppressedNotices": suppressed,
             "exits": exits,
         }
+
+
+def _offer_total(token: bytes | None) -> dict[str, str] | None:
+    """The total of the offer a stored token carries (her counter-offers)."""
+    if token is None:
+        return None
+    message = parse_message_dict(orjson.loads(b64url_decode(bytes(token).split(b".")[1])))
+    if not isinstance(message, OfferMessage):
+        return None
+    total = message.body.price.total
+    return {"amount": total.amount, "currency": total.currency}
 
 
 def _reengagement(exit_json: Mapping[str, Any]) -> dict[str, Any]:
