@@ -93,13 +93,12 @@ async def test_accepted_message_is_in_the_store_when_202_returns(
     database = make_config().data_dir / STORE_FILE
     with sqlite3.connect(database) as conn:
         stored = conn.execute(
-            "SELECT m.token, r.token FROM messages m JOIN receipts r ON r.message_pk = m.pk"
-            " WHERE m.sender = ? AND m.message_id = ?",
+            "SELECT token, receipt FROM messages WHERE sender = ? AND message_id = ?",
             (buyer.id, rfi["id"]),
         ).fetchone()
         queued = conn.execute(
             "SELECT m.type, o.status FROM outbox o JOIN messages m ON m.pk = o.message_pk"
-            " WHERE o.peer_id = ?",
+            " JOIN relationships r ON r.pk = o.relationship WHERE r.peer_id = ?",
             (buyer.id,),
         ).fetchall()
     assert stored == (token, receipt)
