@@ -38,6 +38,7 @@ from reference_vendor.store import (
     Preferences,
     Reengagement,
     SuppressedRow,
+    _offer_total,
     _reengagement,
 )
 from vrm_agent.postgres import (
@@ -47,6 +48,7 @@ from vrm_agent.postgres import (
     PostgresProtocolStore,
     Record,
     lock_id,
+    relationship_key,
     relationships_of,
 )
 from vrm_agent.unit import DomainWrite
@@ -64,18 +66,18 @@ VENDOR_PG_SCHEMA: Final = PgSchema(
     (
         """
         CREATE TABLE offer_terms (
-            peer_id TEXT COLLATE "C" NOT NULL,
+            relationship BIGINT NOT NULL,
             offer_id TEXT COLLATE "C" NOT NULL,
             round INTEGER NOT NULL,
             total_amount TEXT NOT NULL,
             currency TEXT NOT NULL,
-            PRIMARY KEY (peer_id, offer_id),
-            FOREIGN KEY (peer_id, offer_id) REFERENCES ledger_offers (peer_id, id)
+            PRIMARY KEY (relationship, offer_id),
+            FOREIGN KEY (relationship, offer_id) REFERENCES ledger_offers (relationship, id)
         );
         CREATE TABLE deals (
             pk BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             id TEXT COLLATE "C" NOT NULL UNIQUE,
-            peer_id TEXT COLLATE "C" NOT NULL,
+            relationship BIGINT NOT NULL,
             offer_id TEXT COLLATE "C" NOT NULL,
             acceptance_id TEXT NOT NULL,
             total_amount TEXT NOT NULL,
@@ -83,17 +85,17 @@ VENDOR_PG_SCHEMA: Final = PgSchema(
             identity TEXT NOT NULL,
             categories TEXT NOT NULL,
             created_at TEXT NOT NULL,
-            FOREIGN KEY (peer_id, offer_id) REFERENCES ledger_offers (peer_id, id)
+            FOREIGN KEY (relationship, offer_id) REFERENCES ledger_offers (relationship, id)
         );
-        CREATE INDEX deals_peer ON deals (peer_id);
+        CREATE INDEX deals_relationship ON deals (relationship);
         CREATE TABLE preferences (
-            peer_id TEXT COLLATE "C" PRIMARY KEY,
+            relationship BIGINT PRIMARY KEY REFERENCES relationships (pk),
             notifications_allowed TEXT,
             engagements INTEGER NOT NULL
         );
         CREATE TABLE consents (
             pk BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            peer_id TEXT COLLATE "C" NOT NULL,
+            relationship BIGINT NOT NULL REFERENCES relationships (pk),
             item TEXT COLLATE "C" NOT NULL,
             purposes TEXT NOT NULL,
             retention TEXT NOT NULL,
@@ -101,31 +103,31 @@ VENDOR_PG_SCHEMA: Final = PgSchema(
             source_message TEXT NOT NULL,
             created_at TEXT NOT NULL
         );
-        CREATE INDEX consents_peer ON consents (peer_id);
+        CREATE INDEX consents_relationship ON consents (relationship);
         CREATE INDEX consents_retention ON consents (retain_until);
         CREATE TABLE data_held (
             pk BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            peer_id TEXT COLLATE "C" NOT NULL,
+            relationship BIGINT NOT NULL REFERENCES relationships (pk),
             item TEXT COLLATE "C" NOT NULL,
             value TEXT NOT NULL,
             purposes TEXT NOT NULL,
             retain_until TEXT COLLATE "C" NOT NULL,
             source_message TEXT NOT NULL,
             created_at TEXT NOT NULL,
-            UNIQUE (peer_id, item)
+            UNIQUE (relationship, item)
         );
         CREATE INDEX data_held_retention ON data_held (retain_until);
         CREATE TABLE deletions (
             pk BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            peer_id TEXT COLLATE "C" NOT NULL,
+            relationship BIGINT NOT NULL REFERENCES relationships (pk),
             item TEXT NOT NULL,
             reason TEXT NOT NULL,
             deleted_at TEXT NOT NULL
         );
-        CREATE INDEX deletions_peer ON deletions (peer_id);
+        CREATE INDEX deletions_relationship ON deletions (relationship);
         CREATE TABLE exits (
             pk BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            peer_id TEXT COLLATE "C" NOT NULL,
+            relationship BIGINT NOT NULL REFERENCES relationships (pk),
             notice_id TEXT NOT NULL,
             notice_digest TEXT NOT NULL,
             export_digest TEXT,
@@ -135,7 +137,7 @@ VENDOR_PG_SCHEMA: Final = PgSchema(
         );
         CREATE TABLE suppressed_notices (
             pk BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            peer_id TEXT COLLATE "C" NOT NULL,
+            relationship BIGINT NOT NULL REFERENCES relationships (pk),
             kind TEXT NOT NULL,
             category TEXT NOT NULL,
             reason TEXT NOT NULL,
@@ -144,6 +146,12 @@ VENDOR_PG_SCHEMA: Final = PgSchema(
         """,
     ),
 )
+
+#: Rows of a table with their relationship's peer: ``FROM {table} x JOIN relationships r``.
+_WITH_PEER: Final = "JOIN relationships r ON r.pk = x.relationship"
+#: The key of the relationship of the peer in parameter ``$1`` (``$2``).
+_R1: Final = relationship_key(1)
+_R2: Final = relationship_key(2)
 
 
 def _dumps(value: Any) -> str:
@@ -238,8 +246,8 @@ class PostgresVendorStore(PostgresProtocolStore):
     async def offer_terms(self, peer: str, offer_id: str) -> OfferTerms | None:
         """The round and total of an offer of the relationship."""
         row = await self._fetchrow(
-            "SELECT round, total_amount, currency FROM offer_terms"
-            " WHERE peer_id = $1 AND offer_id = $2",
+            f"SELECT round, total_amount, currency FROM offer_terms WHERE relationship = {_R1}"
+            " AND offer_id = $2",
             peer,
             offer_id,
         )
@@ -251,29 +259,45 @@ class PostgresVendorStore(PostgresProtocolStore):
         """The individual's choices (the defaults before any)."""
         return _preferences(
             await self._fetchrow(
-                "SELECT notifications_allowed, engagements FROM preferences WHERE peer_id = $1",
+                "SELECT notifications_allowed, engagements FROM preferences"
+                f" WHERE relationship = {_R1}",
                 peer,
             )
         )
 
     async def deals_for(self, peer: str) -> list[DealRow]:
         """Every deal with ``peer``, oldest first."""
-        rows = await self._fetch("SELECT * FROM deals WHERE peer_id = $1 ORDER BY pk", peer)
+        rows = await self._fetch(
+            f"SELECT x.*, r.peer_id FROM deals x {_WITH_PEER} WHERE r.peer_id = $1 ORDER BY x.pk",
+            peer,
+        )
         return [_deal(row) for row in rows]
 
     async def consents_for(self, peer: str) -> list[ConsentRow]:
         """The consents in force for ``peer``, oldest first."""
-        rows = await self._fetch("SELECT * FROM consents WHERE peer_id = $1 ORDER BY pk", peer)
+        rows = await self._fetch(
+            f"SELECT x.*, r.peer_id FROM consents x {_WITH_PEER} WHERE r.peer_id = $1"
+            " ORDER BY x.pk",
+            peer,
+        )
         return [_consent(row) for row in rows]
 
     async def data_for(self, peer: str) -> list[DataRow]:
         """The personal data held about ``peer``, by item."""
-        rows = await self._fetch("SELECT * FROM data_held WHERE peer_id = $1 ORDER BY item", peer)
+        rows = await self._fetch(
+            f"SELECT x.*, r.peer_id FROM data_held x {_WITH_PEER} WHERE r.peer_id = $1"
+            " ORDER BY x.item",
+            peer,
+        )
         return [_data(row) for row in rows]
 
     async def deletions_for(self, peer: str) -> list[DeletionRow]:
         """Every deletion recorded for ``peer``, oldest first."""
-        rows = await self._fetch("SELECT * FROM deletions WHERE peer_id = $1 ORDER BY pk", peer)
+        rows = await self._fetch(
+            f"SELECT x.*, r.peer_id FROM deletions x {_WITH_PEER} WHERE r.peer_id = $1"
+            " ORDER BY x.pk",
+            peer,
+        )
         return [_deletion(row) for row in rows]
 
     async def next_retention_deadline(self) -> str | None:
@@ -300,8 +324,9 @@ class PostgresVendorStore(PostgresProtocolStore):
             peers = [
                 str(row[0])
                 for row in await conn.fetch(
-                    "SELECT peer_id FROM data_held WHERE retain_until <= $1"
-                    " UNION SELECT peer_id FROM consents WHERE retain_until <= $1",
+                    f"SELECT r.peer_id FROM data_held x {_WITH_PEER} WHERE x.retain_until <= $1"
+                    f" UNION SELECT r.peer_id FROM consents x {_WITH_PEER}"
+                    " WHERE x.retain_until <= $1",
                     now,
                 )
             ]
@@ -312,8 +337,9 @@ class PostgresVendorStore(PostgresProtocolStore):
             for key in sorted({lock_id("p " + peer) for peer in peers}):
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
             rows = await conn.fetch(
-                "DELETE FROM data_held WHERE retain_until <= $1 AND peer_id = ANY($2::text[])"
-                " RETURNING pk, peer_id, item",
+                "DELETE FROM data_held x USING relationships r WHERE r.pk = x.relationship"
+                " AND x.retain_until <= $1 AND r.peer_id = ANY($2::text[])"
+                " RETURNING x.pk, r.peer_id, x.item",
                 now,
                 peers,
             )
@@ -324,7 +350,8 @@ class PostgresVendorStore(PostgresProtocolStore):
             for deletion in deleted:
                 await self.apply_domain(conn, deletion)
             await conn.execute(
-                "DELETE FROM consents WHERE retain_until <= $1 AND peer_id = ANY($2::text[])",
+                "DELETE FROM consents x USING relationships r WHERE r.pk = x.relationship"
+                " AND x.retain_until <= $1 AND r.peer_id = ANY($2::text[])",
                 now,
                 peers,
             )
@@ -338,8 +365,9 @@ class PostgresVendorStore(PostgresProtocolStore):
         """
         if isinstance(write, OfferTerms):
             await conn.execute(
-                "INSERT INTO offer_terms (peer_id, offer_id, round, total_amount, currency)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (peer_id, offer_id) DO UPDATE SET"
+                "INSERT INTO offer_terms (relationship, offer_id, round, total_amount, currency)"
+                f" VALUES ({_R1}, $2, $3, $4, $5) ON CONFLICT (relationship, offer_id)"
+                " DO UPDATE SET"
                 " round = excluded.round, total_amount = excluded.total_amount,"
                 " currency = excluded.currency",
                 write.peer,
@@ -350,9 +378,9 @@ class PostgresVendorStore(PostgresProtocolStore):
             )
         elif isinstance(write, DealRow):
             await conn.execute(
-                "INSERT INTO deals (id, peer_id, offer_id, acceptance_id, total_amount,"
+                "INSERT INTO deals (id, relationship, offer_id, acceptance_id, total_amount,"
                 " currency, identity, categories, created_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                f" VALUES ($1, {_R2}, $3, $4, $5, $6, $7, $8, $9)",
                 write.id,
                 write.peer,
                 write.offer_id,
@@ -365,8 +393,8 @@ class PostgresVendorStore(PostgresProtocolStore):
             )
         elif isinstance(write, ConsentRow):
             await conn.execute(
-                "INSERT INTO consents (peer_id, item, purposes, retention, retain_until,"
-                " source_message, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO consents (relationship, item, purposes, retention, retain_until,"
+                f" source_message, created_at) VALUES ({_R1}, $2, $3, $4, $5, $6, $7)",
                 write.peer,
                 write.item,
                 _dumps(list(write.purposes)),
@@ -377,9 +405,9 @@ class PostgresVendorStore(PostgresProtocolStore):
             )
         elif isinstance(write, DataRow):
             await conn.execute(
-                "INSERT INTO data_held (peer_id, item, value, purposes, retain_until,"
-                " source_message, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                " ON CONFLICT (peer_id, item) DO UPDATE SET value = excluded.value,"
+                "INSERT INTO data_held (relationship, item, value, purposes, retain_until,"
+                f" source_message, created_at) VALUES ({_R1}, $2, $3, $4, $5, $6, $7)"
+                " ON CONFLICT (relationship, item) DO UPDATE SET value = excluded.value,"
                 " purposes = excluded.purposes, retain_until = excluded.retain_until,"
                 " source_message = excluded.source_message, created_at = excluded.created_at",
                 write.peer,
@@ -393,11 +421,12 @@ class PostgresVendorStore(PostgresProtocolStore):
         elif isinstance(write, EraseData):
             # Spec §6.14: deletion happens in the same transaction as the
             # acknowledgement that receipts it.
-            await conn.execute("DELETE FROM data_held WHERE peer_id = $1", write.peer)
-            await conn.execute("DELETE FROM consents WHERE peer_id = $1", write.peer)
+            await conn.execute(f"DELETE FROM data_held WHERE relationship = {_R1}", write.peer)
+            await conn.execute(f"DELETE FROM consents WHERE relationship = {_R1}", write.peer)
         elif isinstance(write, DeletionRow):
             await conn.execute(
-                "INSERT INTO deletions (peer_id, item, reason, deleted_at) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO deletions (relationship, item, reason, deleted_at)"
+                f" VALUES ({_R1}, $2, $3, $4)",
                 write.peer,
                 write.item,
                 write.reason,
@@ -405,9 +434,9 @@ class PostgresVendorStore(PostgresProtocolStore):
             )
         elif isinstance(write, ExitRow):
             await conn.execute(
-                "INSERT INTO exits (peer_id, notice_id, notice_digest, export_digest,"
+                "INSERT INTO exits (relationship, notice_id, notice_digest, export_digest,"
                 " deletion_receipt, acknowledgement_id, created_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                f" VALUES ({_R1}, $2, $3, $4, $5, $6, $7)",
                 write.peer,
                 write.notice_id,
                 write.notice_digest,
@@ -418,8 +447,8 @@ class PostgresVendorStore(PostgresProtocolStore):
             )
         elif isinstance(write, SuppressedRow):
             await conn.execute(
-                "INSERT INTO suppressed_notices (peer_id, kind, category, reason, created_at)"
-                " VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO suppressed_notices (relationship, kind, category, reason,"
+                f" created_at) VALUES ({_R1}, $2, $3, $4, $5)",
                 write.peer,
                 write.kind,
                 write.category,
@@ -428,16 +457,16 @@ class PostgresVendorStore(PostgresProtocolStore):
             )
         elif isinstance(write, NotificationsChosen):
             await conn.execute(
-                "INSERT INTO preferences (peer_id, notifications_allowed, engagements)"
-                " VALUES ($1, $2, 1) ON CONFLICT (peer_id) DO UPDATE SET"
+                "INSERT INTO preferences (relationship, notifications_allowed, engagements)"
+                f" VALUES ({_R1}, $2, 1) ON CONFLICT (relationship) DO UPDATE SET"
                 " notifications_allowed = excluded.notifications_allowed",
                 write.peer,
                 _dumps(list(write.allowed)),
             )
         elif isinstance(write, Reengagement):
             await conn.execute(
-                "INSERT INTO preferences (peer_id, notifications_allowed, engagements)"
-                " VALUES ($1, NULL, 2) ON CONFLICT (peer_id) DO UPDATE SET"
+                "INSERT INTO preferences (relationship, notifications_allowed, engagements)"
+                f" VALUES ({_R1}, NULL, 2) ON CONFLICT (relationship) DO UPDATE SET"
                 " notifications_allowed = NULL, engagements = preferences.engagements + 1",
                 write.peer,
             )
@@ -471,22 +500,35 @@ async def _summary(conn: Connection) -> dict[str, Any]:
     records = relationships_of(relationships_rows)
     preferences = {
         str(row["peer_id"]): _preferences(row)
-        for row in await conn.fetch("SELECT * FROM preferences")
+        for row in await conn.fetch(f"SELECT x.*, r.peer_id FROM preferences x {_WITH_PEER}")
     }
-    data = _grouped(await conn.fetch("SELECT * FROM data_held ORDER BY peer_id, item"))
-    consents = _grouped(await conn.fetch("SELECT * FROM consents ORDER BY pk"))
+    data = _grouped(
+        await conn.fetch(f"SELECT x.*, r.peer_id FROM data_held x {_WITH_PEER} ORDER BY x.item")
+    )
+    consents = _grouped(
+        await conn.fetch(f"SELECT x.*, r.peer_id FROM consents x {_WITH_PEER} ORDER BY x.pk")
+    )
+    # Her counter-offers' totals are in her stored messages (the vendor keeps terms
+    # for its own offers only), read as the SQLite store reads them.
     offers = _grouped(
         await conn.fetch(
-            "SELECT o.peer_id, o.id, o.basis, o.sender, o.status, o.valid_until, o.supersedes,"
-            " t.total_amount, t.currency FROM ledger_offers o"
-            " LEFT JOIN offer_terms t ON t.peer_id = o.peer_id AND t.offer_id = o.id"
-            " ORDER BY o.pk"
+            "SELECT r.peer_id, o.id, o.basis, o.sender, o.status, o.valid_until, o.supersedes,"
+            " t.total_amount, t.currency, m.token FROM ledger_offers o"
+            " JOIN relationships r ON r.pk = o.relationship"
+            " LEFT JOIN offer_terms t ON t.relationship = o.relationship AND t.offer_id = o.id"
+            " LEFT JOIN messages m ON m.relationship = o.relationship AND m.message_id = o.id"
+            " AND m.direction = 'in' ORDER BY o.pk"
         )
     )
-    deals = _grouped(await conn.fetch("SELECT * FROM deals ORDER BY pk"))
+    deals = _grouped(
+        await conn.fetch(f"SELECT x.*, r.peer_id FROM deals x {_WITH_PEER} ORDER BY x.pk")
+    )
     counts = {
         str(row[0]): int(row[1])
-        for row in await conn.fetch("SELECT peer_id, COUNT(*) FROM messages GROUP BY peer_id")
+        for row in await conn.fetch(
+            "SELECT r.peer_id, COUNT(*) FROM messages m JOIN relationships r"
+            " ON r.pk = m.relationship GROUP BY r.peer_id"
+        )
     }
     relationships: dict[str, Any] = {}
     for peer, record in records.items():
@@ -525,7 +567,9 @@ async def _summary(conn: Connection) -> dict[str, Any]:
                     "basis": offer["basis"],
                     "madeBy": offer["sender"],
                     "status": offer["status"],
-                    "total": {"amount": offer["total_amount"], "currency": offer["currency"]},
+                    "total": {"amount": offer["total_amount"], "currency": offer["currency"]}
+                    if offer["total_amount"] is not None
+                    else _offer_total(offer["token"]),
                     "validUntil": offer["valid_until"],
                     "supersedes": offer["supersedes"],
                 }
@@ -548,7 +592,9 @@ async def _summary(conn: Connection) -> dict[str, Any]:
             "reason": row["reason"],
             "deletedAt": row["deleted_at"],
         }
-        for row in await conn.fetch("SELECT * FROM deletions ORDER BY pk")
+        for row in await conn.fetch(
+            f"SELECT x.*, r.peer_id FROM deletions x {_WITH_PEER} ORDER BY x.pk"
+        )
     ]
     suppressed = [
         {
@@ -557,7 +603,9 @@ async def _summary(conn: Connection) -> dict[str, Any]:
             "category": row["category"],
             "reason": row["reason"],
         }
-        for row in await conn.fetch("SELECT * FROM suppressed_notices ORDER BY pk")
+        for row in await conn.fetch(
+            f"SELECT x.*, r.peer_id FROM suppressed_notices x {_WITH_PEER} ORDER BY x.pk"
+        )
     ]
     exits = [
         {
@@ -566,7 +614,9 @@ async def _summary(conn: Connection) -> dict[str, Any]:
             "acknowledgement": row["acknowledgement_id"],
             "exportDigest": row["export_digest"],
         }
-        for row in await conn.fetch("SELECT * FROM exits ORDER BY pk")
+        for row in await conn.fetch(
+            f"SELECT x.*, r.peer_id FROM exits x {_WITH_PEER} ORDER BY x.pk"
+        )
     ]
     return {
         "relationships": relationships,

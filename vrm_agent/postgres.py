@@ -53,7 +53,7 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -66,6 +66,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from vrm_agent.store import (
     ConstraintViolation,
+    DeliveryOutcome,
     DeliveryStanding,
     DeliveryStatus,
     InboundConflict,
@@ -116,6 +117,8 @@ __all__ = [
     "is_postgres_url",
     "lock_id",
     "redact",
+    "relationship_key",
+    "relationships_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -562,9 +565,12 @@ class _Connection(asyncpg.Connection):
 # -- the protocol records --------------------------------------------------------------------------
 
 #: The protocol records every agent keeps (component ``vrm_agent``): the tables of
-#: :data:`vrm_agent.sqlite.PROTOCOL_SCHEMA`, with PostgreSQL's types. Text is
-#: compared and sorted byte by byte (``COLLATE "C"``), as SQLite does, whatever the
-#: database's locale: timestamps compare as text, and summaries sort alike.
+#: :data:`vrm_agent.sqlite.PROTOCOL_SCHEMA`, with PostgreSQL's types, and rows naming
+#: their relationship by its integer key as there. Text is compared and sorted byte
+#: by byte (``COLLATE "C"``), as SQLite does, whatever the database's locale:
+#: timestamps compare as text, and summaries sort alike. ``agent_keys`` holds the
+#: agent's private keys (:meth:`PostgresProtocolStore.agent_key`); the outbox's
+#: ``claimed_*`` columns say which process holds an entry it is delivering.
 PROTOCOL_SCHEMA: Final = PgSchema(
     "vrm_agent",
     (
@@ -576,7 +582,8 @@ PROTOCOL_SCHEMA: Final = PgSchema(
             created_at TEXT NOT NULL
         );
         CREATE TABLE relationships (
-            peer_id TEXT COLLATE "C" PRIMARY KEY,
+            pk BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            peer_id TEXT COLLATE "C" NOT NULL UNIQUE,
             core TEXT NOT NULL,
             thread TEXT COLLATE "C",
             reply_inbox TEXT,
@@ -585,32 +592,29 @@ PROTOCOL_SCHEMA: Final = PgSchema(
         );
         CREATE TABLE messages (
             pk BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            sender TEXT COLLATE "C" NOT NULL,
-            message_id TEXT COLLATE "C" NOT NULL,
+            relationship BIGINT NOT NULL REFERENCES relationships (pk),
             direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            message_id TEXT COLLATE "C" NOT NULL,
+            sender TEXT COLLATE "C" NOT NULL,
             type TEXT NOT NULL,
             thread TEXT COLLATE "C" NOT NULL,
             parent TEXT COLLATE "C",
-            peer_id TEXT COLLATE "C" NOT NULL,
             digest TEXT COLLATE "C" NOT NULL,
             token BYTEA NOT NULL,
+            receipt BYTEA,
             at TEXT COLLATE "C" NOT NULL,
             expires TEXT COLLATE "C" NOT NULL,
-            UNIQUE (message_id, sender)
+            UNIQUE (message_id, relationship, direction)
         );
-        CREATE INDEX messages_peer ON messages (peer_id, pk);
-        CREATE TABLE receipts (
-            digest TEXT COLLATE "C" PRIMARY KEY,
-            message_pk BIGINT NOT NULL REFERENCES messages (pk),
-            token BYTEA NOT NULL
-        );
+        CREATE INDEX messages_relationship ON messages (relationship, pk);
+        CREATE INDEX messages_receipted ON messages (digest) WHERE receipt IS NOT NULL;
         CREATE TABLE threads (
             thread TEXT COLLATE "C" PRIMARY KEY,
-            peer_id TEXT COLLATE "C" NOT NULL
+            relationship BIGINT NOT NULL REFERENCES relationships (pk)
         );
         CREATE TABLE ledger_offers (
             pk BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            peer_id TEXT COLLATE "C" NOT NULL,
+            relationship BIGINT NOT NULL REFERENCES relationships (pk),
             id TEXT COLLATE "C" NOT NULL,
             sender TEXT NOT NULL,
             basis TEXT NOT NULL,
@@ -620,23 +624,25 @@ PROTOCOL_SCHEMA: Final = PgSchema(
             supersedes TEXT,
             topic TEXT,
             requires_approval BOOLEAN NOT NULL,
-            UNIQUE (peer_id, id)
+            UNIQUE (relationship, id)
         );
-        CREATE INDEX ledger_offers_open ON ledger_offers (peer_id, sender) WHERE status = 'open';
+        CREATE INDEX ledger_offers_open ON ledger_offers (relationship, sender)
+            WHERE status = 'open';
         CREATE TABLE ledger_requests (
             pk BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            peer_id TEXT COLLATE "C" NOT NULL,
+            relationship BIGINT NOT NULL REFERENCES relationships (pk),
             id TEXT COLLATE "C" NOT NULL,
             type TEXT NOT NULL,
             sender TEXT NOT NULL,
             status TEXT NOT NULL,
-            UNIQUE (peer_id, id)
+            UNIQUE (relationship, id)
         );
-        CREATE INDEX ledger_requests_open ON ledger_requests (peer_id, type) WHERE status = 'open';
+        CREATE INDEX ledger_requests_open ON ledger_requests (relationship, type)
+            WHERE status = 'open';
         CREATE TABLE outbox (
             id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             message_pk BIGINT NOT NULL REFERENCES messages (pk),
-            peer_id TEXT COLLATE "C" NOT NULL,
+            relationship BIGINT NOT NULL REFERENCES relationships (pk),
             inbox TEXT,
             attempts INTEGER NOT NULL DEFAULT 0,
             next_attempt DOUBLE PRECISION NOT NULL,
@@ -649,11 +655,19 @@ PROTOCOL_SCHEMA: Final = PgSchema(
             claimed_since TIMESTAMPTZ
         );
         CREATE INDEX outbox_pending ON outbox (next_attempt) WHERE status = 'pending';
-        CREATE INDEX outbox_pending_peer ON outbox (peer_id, id) WHERE status = 'pending';
-        CREATE INDEX outbox_peer ON outbox (peer_id, id)
+        CREATE INDEX outbox_pending_relationship ON outbox (relationship, id)
+            WHERE status = 'pending';
+        CREATE INDEX outbox_relationship ON outbox (relationship, id)
         """,
     ),
 )
+
+
+def relationship_key(parameter: int) -> str:
+    """The key of the relationship whose peer is parameter ``$parameter``, as a
+    subquery (an agent's own tables name their relationship by this key too)."""
+    return f"(SELECT pk FROM relationships WHERE peer_id = ${parameter})"
+
 
 _DIRECTIONS: Final = {Direction.RECEIVED: "in", Direction.SENT: "out"}
 _DIRECTION_OF: Final = {"in": Direction.RECEIVED, "out": Direction.SENT}
@@ -663,15 +677,17 @@ _OFFER_COLUMNS: Final = (
 )
 _REQUEST_COLUMNS: Final = "id, type, sender, status"
 _MESSAGE_COLUMNS: Final = (
-    "sender, message_id, direction, type, thread, parent, peer_id, digest, token, at, expires"
+    "m.sender, m.message_id, m.direction, m.type, m.thread, m.parent, r.peer_id, m.digest,"
+    " m.token, m.at, m.expires"
 )
 _OUTBOX_COLUMNS: Final = (
-    "o.id, o.peer_id, m.message_id, m.type, m.token, o.inbox, o.attempts, o.next_attempt, o.status"
+    "o.id, r.peer_id, m.message_id, m.type, m.token, o.inbox, o.attempts, o.next_attempt,"
+    " o.status, r.deal_seen, r.delivery_failures"
 )
-#: A pending entry that no older pending entry of the same peer holds back.
+#: A pending entry that no older pending entry of the same relationship holds back.
 _HEAD_OF_QUEUE: Final = (
-    "o.status = 'pending' AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.peer_id = o.peer_id"
-    " AND p.status = 'pending' AND p.id < o.id)"
+    "o.status = 'pending' AND NOT EXISTS (SELECT 1 FROM outbox p"
+    " WHERE p.relationship = o.relationship AND p.status = 'pending' AND p.id < o.id)"
 )
 #: The entry is claimed by a process that is still there (its presence connection).
 _CLAIMER_ALIVE: Final = (
@@ -684,36 +700,21 @@ _TAKEABLE_AT: Final = (
     f" AND {_CLAIMER_ALIVE} THEN o.claimed_until ELSE o.next_attempt END"
 )
 
-#: A message stored, the thread it claims (spec §7.3: the first relationship to use
-#: a thread owns it) and, when given, its receipt (spec §11.3): one statement, one
-#: round trip. No row when (message_id, sender) is stored already.
-_INSERT_INBOUND: Final = f"""
-    WITH m AS (
-        INSERT INTO messages ({_MESSAGE_COLUMNS})
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-        ON CONFLICT (message_id, sender) DO NOTHING
-        RETURNING pk
-    ), r AS (
-        INSERT INTO receipts (digest, message_pk, token)
-        SELECT $8, pk, $12 FROM m WHERE $12::bytea IS NOT NULL
-    ), t AS (
-        INSERT INTO threads (thread, peer_id) SELECT $5, $7 FROM m
-        ON CONFLICT (thread) DO NOTHING
-    )
-    SELECT pk FROM m
-"""
-#: A message sent: stored, its thread claimed, queued in the outbox (the mailbox).
+_INSERT_MESSAGE: Final = (
+    "INSERT INTO messages (relationship, direction, message_id, sender, type, thread, parent,"
+    " digest, token, receipt, at, expires) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+    " $11, $12)"
+)
+#: An inbound message and its receipt (spec §11.3); no row when the relationship
+#: holds an inbound message of this id already.
+_INSERT_INBOUND: Final = (
+    _INSERT_MESSAGE + " ON CONFLICT (message_id, relationship, direction) DO NOTHING RETURNING pk"
+)
+#: A message sent: stored, and queued in the outbox (the mailbox): one round trip.
 _INSERT_OUTBOUND: Final = f"""
-    WITH m AS (
-        INSERT INTO messages ({_MESSAGE_COLUMNS})
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-        RETURNING pk
-    ), t AS (
-        INSERT INTO threads (thread, peer_id) VALUES ($5, $7)
-        ON CONFLICT (thread) DO NOTHING
-    )
-    INSERT INTO outbox (message_pk, peer_id, inbox, next_attempt, status, expires)
-    SELECT pk, $7, $12, $13, $14, $11 FROM m
+    WITH m AS ({_INSERT_MESSAGE} RETURNING pk)
+    INSERT INTO outbox (message_pk, relationship, inbox, next_attempt, status, expires)
+    SELECT pk, $1, $13, $14, $15, $12 FROM m
 """
 
 
@@ -764,20 +765,24 @@ def _outbox(row: Record) -> OutboxEntry:
         attempts=int(row["attempts"]),
         next_attempt=float(row["next_attempt"]),
         status=DeliveryStatus(row["status"]),
+        standing=DeliveryStanding(bool(row["deal_seen"]), int(row["delivery_failures"])),
     )
 
 
-def _message_values(message: StoredMessage) -> tuple[Any, ...]:
+def _message_values(
+    relationship: int, message: StoredMessage, receipt: bytes | None
+) -> tuple[Any, ...]:
     return (
-        message.sender,
-        message.message_id,
+        relationship,
         _DIRECTIONS[message.direction],
+        message.message_id,
+        message.sender,
         message.type.value,
         message.thread,
         message.parent,
-        message.peer,
         message.digest,
         message.token,
+        receipt,
         message.at,
         message.expires,
     )
@@ -793,7 +798,8 @@ def _ceil_timestamp(moment: datetime) -> str:
 
 class PostgresProtocolStore(PostgresDatabase):
     """The protocol records on PostgreSQL: :class:`~vrm_agent.store.ProtocolStore`,
-    for several processes of one agent (see the module docstring)."""
+    for several processes of one agent (see the module docstring). An agent's own
+    tables name a relationship by ``relationships.pk`` (:func:`relationship_key`)."""
 
     SCHEMAS: ClassVar[tuple[PgSchema, ...]] = (PROTOCOL_SCHEMA,)
 
@@ -804,36 +810,47 @@ class PostgresProtocolStore(PostgresDatabase):
 
     async def receipt_for_digest(self, digest: str) -> bytes | None:
         """The receipt given for the inbound message with this token digest."""
-        row = await self._fetchrow("SELECT token FROM receipts WHERE digest = $1", digest)
+        row = await self._fetchrow(
+            "SELECT receipt FROM messages WHERE digest = $1 AND receipt IS NOT NULL", digest
+        )
         return None if row is None else bytes(row[0])
 
     async def inbound_digest(self, sender: str, message_id: str) -> str | None:
-        """The digest of the stored message (sender, id), if any."""
+        """The digest of the stored inbound message (sender, id), if any."""
         row = await self._fetchrow(
-            "SELECT digest FROM messages WHERE message_id = $1 AND sender = $2", message_id, sender
+            "SELECT digest FROM messages WHERE message_id = $1"
+            f" AND relationship = {relationship_key(2)} AND direction = 'in'",
+            message_id,
+            sender,
         )
         return None if row is None else str(row[0])
 
     async def thread_peer(self, thread: str) -> str | None:
         """The peer of the relationship the thread belongs to, if the thread is known."""
-        row = await self._fetchrow("SELECT peer_id FROM threads WHERE thread = $1", thread)
+        row = await self._fetchrow(
+            "SELECT r.peer_id FROM threads t JOIN relationships r ON r.pk = t.relationship"
+            " WHERE t.thread = $1",
+            thread,
+        )
         return None if row is None else str(row[0])
 
     async def message_peers(self, message_id: str) -> frozenset[str]:
         """The peers of the relationships holding a message with this id."""
         rows = await self._fetch(
-            "SELECT DISTINCT peer_id FROM messages WHERE message_id = $1", message_id
+            "SELECT DISTINCT r.peer_id FROM messages m JOIN relationships r"
+            " ON r.pk = m.relationship WHERE m.message_id = $1",
+            message_id,
         )
         return frozenset(str(row[0]) for row in rows)
 
     async def relationship(self, peer: str) -> RelationshipRecord | None:
         """The relationship with ``peer``."""
         row = await self._fetchrow(
-            "SELECT core, thread, reply_inbox, deal_seen, delivery_failures FROM relationships"
-            " WHERE peer_id = $1",
+            "SELECT peer_id, core, thread, reply_inbox, deal_seen, delivery_failures"
+            " FROM relationships WHERE peer_id = $1",
             peer,
         )
-        return None if row is None else _relationship(peer, row)
+        return None if row is None else _relationship(row)
 
     async def ledger_facts(self, peer: str, query: LedgerQuery, now: datetime) -> LedgerFacts:
         """Exactly the records ``query`` names in the relationship with ``peer``."""
@@ -841,9 +858,9 @@ class PostgresProtocolStore(PostgresDatabase):
         requests: list[RequestRecord] = []
         if query.offers or query.open_offers_of is not None:
             rows = await self._fetch(
-                f"SELECT {_OFFER_COLUMNS} FROM ledger_offers WHERE peer_id = $1 AND"
-                " (id = ANY($2::text[]) OR (sender = $3 AND status = 'open'"
-                " AND valid_until >= $4))",
+                f"SELECT {_OFFER_COLUMNS} FROM ledger_offers"
+                f" WHERE relationship = {relationship_key(1)} AND (id = ANY($2::text[])"
+                " OR (sender = $3 AND status = 'open' AND valid_until >= $4))",
                 peer,
                 sorted(query.offers),
                 query.open_offers_of.value if query.open_offers_of is not None else None,
@@ -852,8 +869,9 @@ class PostgresProtocolStore(PostgresDatabase):
             offers = [_offer(row) for row in rows]
         if query.requests or query.open_requests_of is not None:
             rows = await self._fetch(
-                f"SELECT {_REQUEST_COLUMNS} FROM ledger_requests WHERE peer_id = $1 AND"
-                " (id = ANY($2::text[]) OR (type = $3 AND status = 'open'))",
+                f"SELECT {_REQUEST_COLUMNS} FROM ledger_requests"
+                f" WHERE relationship = {relationship_key(1)} AND (id = ANY($2::text[])"
+                " OR (type = $3 AND status = 'open'))",
                 peer,
                 sorted(query.requests),
                 query.open_requests_of.value if query.open_requests_of is not None else None,
@@ -903,7 +921,8 @@ class PostgresProtocolStore(PostgresDatabase):
     async def message(self, sender: str, message_id: str) -> StoredMessage | None:
         """A stored message by its sender and id."""
         row = await self._fetchrow(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE message_id = $1 AND sender = $2",
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN relationships r"
+            " ON r.pk = m.relationship WHERE m.message_id = $1 AND m.sender = $2",
             message_id,
             sender,
         )
@@ -912,23 +931,28 @@ class PostgresProtocolStore(PostgresDatabase):
     async def offers(self, peer: str) -> list[OfferRecord]:
         """Every offer record of the relationship, oldest first."""
         rows = await self._fetch(
-            f"SELECT {_OFFER_COLUMNS} FROM ledger_offers WHERE peer_id = $1 ORDER BY pk", peer
+            f"SELECT {_OFFER_COLUMNS} FROM ledger_offers WHERE relationship = {relationship_key(1)}"
+            " ORDER BY pk",
+            peer,
         )
         return [_offer(row) for row in rows]
 
     async def requests(self, peer: str) -> list[RequestRecord]:
         """Every request record of the relationship, oldest first."""
         rows = await self._fetch(
-            f"SELECT {_REQUEST_COLUMNS} FROM ledger_requests WHERE peer_id = $1 ORDER BY pk", peer
+            f"SELECT {_REQUEST_COLUMNS} FROM ledger_requests"
+            f" WHERE relationship = {relationship_key(1)} ORDER BY pk",
+            peer,
         )
         return [_request(row) for row in rows]
 
     # -- the outbox and the mailbox --
 
     async def due_deliveries(self, now: float, limit: int = 20) -> list[OutboxEntry]:
-        """Entries to POST due at ``now``, oldest first, in order per peer, each
-        claimed for this process (see the module docstring): a process never gets
-        an entry another live process claimed and has not yet given an outcome.
+        """Entries to POST due at ``now``, oldest first, in order per peer, each with
+        its relationship's standing and claimed for this process (see the module
+        docstring): a process never gets an entry another live process claimed
+        and has not yet recorded an outcome for.
 
         Raises:
             StoreUnavailable: it cannot be read or written now.
@@ -949,8 +973,8 @@ class PostgresProtocolStore(PostgresDatabase):
                     FOR UPDATE OF o SKIP LOCKED
                 )
                 UPDATE outbox o SET claimed_until = $3, claimed_by = $4, claimed_since = $5
-                FROM due, messages m
-                WHERE o.id = due.id AND m.pk = o.message_pk
+                FROM due, messages m, relationships r
+                WHERE o.id = due.id AND m.pk = o.message_pk AND r.pk = o.relationship
                 RETURNING {_OUTBOX_COLUMNS}
                 """,
                 now,
@@ -981,58 +1005,42 @@ class PostgresProtocolStore(PostgresDatabase):
             return DeliveryStanding(False, 0)
         return DeliveryStanding(bool(row[0]), int(row[1]))
 
-    async def mark_delivered(self, entry_id: int, at: str) -> None:
-        """Record a successful delivery (the claim ends).
+    async def record_deliveries(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """Record how delivery attempts ended, in one transaction; each entry's claim
+        ends with its outcome.
 
         Raises:
-            StoreUnavailable: it cannot be written now.
+            StoreUnavailable: it cannot be written now (nothing recorded).
         """
+        if not outcomes:
+            return
 
         async def record(conn: Connection) -> None:
-            await conn.execute(
-                "UPDATE outbox SET status = 'delivered', delivered_at = $1,"
-                " attempts = attempts + 1, claimed_until = NULL WHERE id = $2",
-                at,
-                entry_id,
-            )
-
-        await self._transaction(record)
-
-    async def mark_failed(
-        self,
-        entry_id: int,
-        *,
-        next_attempt: float,
-        error: str,
-        final: bool,
-        attempted: bool = True,
-        count_against: str | None = None,
-    ) -> None:
-        """Record a failed attempt (``attempted`` false: refused without one); ``final``
-        gives up (the message stays in the mailbox); ``count_against`` spends that
-        peer's delivery budget, in the same transaction. The claim ends.
-
-        Raises:
-            StoreUnavailable: it cannot be written now.
-        """
-        status = DeliveryStatus.FAILED if final else DeliveryStatus.PENDING
-
-        async def record(conn: Connection) -> None:
-            await conn.execute(
-                "UPDATE outbox SET attempts = attempts + $1, next_attempt = $2, last_error = $3,"
-                " status = $4, claimed_until = NULL WHERE id = $5",
-                int(attempted),
-                next_attempt,
-                error[:500],
-                status.value,
-                entry_id,
-            )
-            if count_against is not None:
+            for outcome in outcomes:
+                if outcome.delivered_at is not None:
+                    await conn.execute(
+                        "UPDATE outbox SET status = 'delivered', delivered_at = $1,"
+                        " attempts = attempts + 1, claimed_until = NULL WHERE id = $2",
+                        outcome.delivered_at,
+                        outcome.entry_id,
+                    )
+                    continue
+                status = DeliveryStatus.FAILED if outcome.final else DeliveryStatus.PENDING
                 await conn.execute(
-                    "UPDATE relationships SET delivery_failures = delivery_failures + 1"
-                    " WHERE peer_id = $1",
-                    count_against,
+                    "UPDATE outbox SET attempts = attempts + $1, next_attempt = $2,"
+                    " last_error = $3, status = $4, claimed_until = NULL WHERE id = $5",
+                    int(outcome.attempted),
+                    outcome.next_attempt,
+                    (outcome.error or "")[:500],
+                    status.value,
+                    outcome.entry_id,
                 )
+                if outcome.count_against is not None:
+                    await conn.execute(
+                        "UPDATE relationships SET delivery_failures = delivery_failures + 1"
+                        " WHERE peer_id = $1",
+                        outcome.count_against,
+                    )
 
         await self._transaction(record)
 
@@ -1040,8 +1048,8 @@ class PostgresProtocolStore(PostgresDatabase):
         """Messages for ``peer`` after ``after``, unexpired at ``now``, none withdrawn."""
         rows = await self._fetch(
             "SELECT o.id, m.token, o.inbox FROM outbox o JOIN messages m ON m.pk = o.message_pk"
-            " WHERE o.peer_id = $1 AND o.id > $2 AND o.status <> 'cancelled' AND o.expires > $3"
-            " ORDER BY o.id LIMIT $4",
+            f" WHERE o.relationship = {relationship_key(1)} AND o.id > $2"
+            " AND o.status <> 'cancelled' AND o.expires > $3 ORDER BY o.id LIMIT $4",
             peer,
             after,
             now,
@@ -1053,7 +1061,7 @@ class PostgresProtocolStore(PostgresDatabase):
         """Every outbox entry for ``peer`` (any status), oldest first."""
         rows = await self._fetch(
             f"SELECT {_OUTBOX_COLUMNS} FROM outbox o JOIN messages m ON m.pk = o.message_pk"
-            " WHERE o.peer_id = $1 ORDER BY o.id",
+            " JOIN relationships r ON r.pk = o.relationship WHERE r.peer_id = $1 ORDER BY o.id",
             peer,
         )
         return [_outbox(row) for row in rows]
@@ -1121,19 +1129,35 @@ class PostgresProtocolStore(PostgresDatabase):
             InboundConflict: its inbound message is stored already.
             asyncpg.PostgresError: a rule of the schema was broken, or worse.
         """
+        record = unit.relationship
+        relationship = int(
+            await conn.fetchval(
+                "INSERT INTO relationships (peer_id, core, thread, reply_inbox, deal_seen)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (peer_id) DO UPDATE SET"
+                " core = excluded.core, thread = excluded.thread,"
+                " reply_inbox = excluded.reply_inbox, deal_seen = excluded.deal_seen"
+                " RETURNING pk",
+                unit.peer,
+                orjson.dumps(record.core.to_json(), option=orjson.OPT_SORT_KEYS).decode(),
+                record.thread,
+                record.reply_inbox,
+                record.deal_seen,
+            )
+        )
         if unit.inbound is not None:
-            # spec §9.3: the store is the replay guard of record: UNIQUE (id, sender)
-            # across every process. The inbound message goes first, so a conflict is
-            # found before anything else of the unit is written; a copy another
-            # process is committing right now is waited for, then conflicts.
-            pk = await conn.fetchval(_INSERT_INBOUND, *_message_values(unit.inbound), unit.receipt)
+            # spec §9.3: the store is the replay guard of record: unique (id,
+            # relationship, direction), which for an inbound message is (sender,
+            # id), across every process. A copy another process is committing
+            # right now is waited for, then conflicts; nothing of this unit stays.
+            pk = await conn.fetchval(
+                _INSERT_INBOUND, *_message_values(relationship, unit.inbound, unit.receipt)
+            )
             if pk is None:
                 stored = await conn.fetchrow(
-                    "SELECT m.digest, r.token FROM messages m"
-                    " LEFT JOIN receipts r ON r.message_pk = m.pk AND r.digest = m.digest"
-                    " WHERE m.message_id = $1 AND m.sender = $2",
+                    "SELECT digest, receipt FROM messages WHERE message_id = $1"
+                    " AND relationship = $2 AND direction = 'in'",
                     unit.inbound.message_id,
-                    unit.inbound.sender,
+                    relationship,
                 )
                 assert stored is not None
                 raise InboundConflict(
@@ -1142,32 +1166,32 @@ class PostgresProtocolStore(PostgresDatabase):
                     str(stored[0]),
                     None if stored[1] is None else bytes(stored[1]),
                 )
-        record = unit.relationship
-        await conn.execute(
-            "INSERT INTO relationships (peer_id, core, thread, reply_inbox, deal_seen)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (peer_id) DO UPDATE SET"
-            " core = excluded.core, thread = excluded.thread,"
-            " reply_inbox = excluded.reply_inbox, deal_seen = excluded.deal_seen",
-            unit.peer,
-            orjson.dumps(record.core.to_json(), option=orjson.OPT_SORT_KEYS).decode(),
-            record.thread,
-            record.reply_inbox,
-            record.deal_seen,
-        )
         for effect in unit.effects:
-            await self._apply_effect(conn, unit.peer, effect)
+            await self._apply_effect(conn, relationship, effect)
         for write in unit.writes:
             await self.apply_domain(conn, write)
         if unit.cancel_deliveries:
             await conn.execute(
-                "UPDATE outbox SET status = 'cancelled' WHERE peer_id = $1"
+                "UPDATE outbox SET status = 'cancelled' WHERE relationship = $1"
                 " AND status IN ('pending', 'mailbox')",
-                unit.peer,
+                relationship,
+            )
+        # spec §7.3: the first relationship to use a thread owns it.
+        threads = {outbound.message.thread for outbound in unit.outbound}
+        if unit.inbound is not None:
+            threads.add(unit.inbound.thread)
+        if threads:
+            await conn.execute(
+                "INSERT INTO threads (thread, relationship)"
+                " SELECT thread, $2 FROM unnest($1::text[]) AS thread ORDER BY thread"
+                " ON CONFLICT (thread) DO NOTHING",
+                sorted(threads),
+                relationship,
             )
         for outbound in unit.outbound:
             await conn.execute(
                 _INSERT_OUTBOUND,
-                *_message_values(outbound.message),
+                *_message_values(relationship, outbound.message, None),
                 outbound.deliver_to,
                 unit.deliver_at,
                 DeliveryStatus.PENDING.value
@@ -1176,8 +1200,8 @@ class PostgresProtocolStore(PostgresDatabase):
             )
 
     async def apply_domain(self, conn: Connection, write: DomainWrite) -> None:
-        """Apply one of the agent's own writes (inside the unit's transaction).
-        Subclasses handle their own writes.
+        """Apply one of the agent's own writes (inside the unit's transaction, after
+        its relationship's row is written). Subclasses handle their own writes.
 
         Raises:
             TypeError: an agent write this store does not know (a defect).
@@ -1185,10 +1209,9 @@ class PostgresProtocolStore(PostgresDatabase):
         raise TypeError(f"{type(self).__name__} does not know {type(write).__name__}")
 
     @staticmethod
-    async def _apply_effect(conn: Connection, peer: str, effect: Effect) -> None:
-        """One ledger effect as rows (as :meth:`SqliteProtocolStore._apply_effect
-        <vrm_agent.sqlite.SqliteProtocolStore._apply_effect>` does; the contract
-        test holds both to :class:`~vrm_protocol.ledger.MemoryLedger`).
+    async def _apply_effect(conn: Connection, relationship: int, effect: Effect) -> None:
+        """One ledger effect as rows (as :class:`~vrm_agent.sqlite.SqliteProtocolStore`
+        does; the contract test holds both to :class:`~vrm_protocol.ledger.MemoryLedger`).
 
         Raises:
             TypeError: an effect this store does not know (the library grew one).
@@ -1196,14 +1219,14 @@ class PostgresProtocolStore(PostgresDatabase):
         if isinstance(effect, OfferOpened):
             offer = effect.record
             await conn.execute(
-                f"INSERT INTO ledger_offers (peer_id, {_OFFER_COLUMNS})"
+                f"INSERT INTO ledger_offers (relationship, {_OFFER_COLUMNS})"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                " ON CONFLICT (peer_id, id) DO UPDATE SET"
+                " ON CONFLICT (relationship, id) DO UPDATE SET"
                 " sender = excluded.sender, basis = excluded.basis,"
                 " valid_until = excluded.valid_until, status = excluded.status,"
                 " digest = excluded.digest, supersedes = excluded.supersedes,"
                 " topic = excluded.topic, requires_approval = excluded.requires_approval",
-                peer,
+                relationship,
                 offer.id,
                 offer.sender.value,
                 offer.basis,
@@ -1216,28 +1239,28 @@ class PostgresProtocolStore(PostgresDatabase):
             )
         elif isinstance(effect, OfferStatusChanged):
             await conn.execute(
-                "UPDATE ledger_offers SET status = $1 WHERE peer_id = $2 AND id = $3",
+                "UPDATE ledger_offers SET status = $1 WHERE relationship = $2 AND id = $3",
                 effect.status.value,
-                peer,
+                relationship,
                 effect.offer_id,
             )
         elif isinstance(effect, OpenOffersLapsed):
             # Every offer live at `at` but the one excepted; those past their
             # validUntil stay expired (spec §7.4).
             await conn.execute(
-                "UPDATE ledger_offers SET status = 'lapsed' WHERE peer_id = $1"
+                "UPDATE ledger_offers SET status = 'lapsed' WHERE relationship = $1"
                 " AND status = 'open' AND valid_until >= $2 AND id <> $3",
-                peer,
+                relationship,
                 _ceil_timestamp(effect.at),
                 effect.except_offer or "",
             )
         elif isinstance(effect, RequestOpened):
             request = effect.record
             await conn.execute(
-                f"INSERT INTO ledger_requests (peer_id, {_REQUEST_COLUMNS})"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (peer_id, id) DO UPDATE SET"
+                f"INSERT INTO ledger_requests (relationship, {_REQUEST_COLUMNS})"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (relationship, id) DO UPDATE SET"
                 " type = excluded.type, sender = excluded.sender, status = excluded.status",
-                peer,
+                relationship,
                 request.id,
                 request.type.value,
                 request.sender.value,
@@ -1245,19 +1268,20 @@ class PostgresProtocolStore(PostgresDatabase):
             )
         elif isinstance(effect, RequestClosed):
             await conn.execute(
-                "UPDATE ledger_requests SET status = 'closed' WHERE peer_id = $1 AND id = $2",
-                peer,
+                "UPDATE ledger_requests SET status = 'closed' WHERE relationship = $1 AND id = $2",
+                relationship,
                 effect.request_id,
             )
         elif isinstance(effect, ExitCompleted):
             # spec §7.4, §7.5: the exit closes every open offer and voids every
             # request; the records stay, so a later reference is refused for what it is.
             await conn.execute(
-                "UPDATE ledger_offers SET status = 'lapsed' WHERE peer_id = $1 AND status = 'open'",
-                peer,
+                "UPDATE ledger_offers SET status = 'lapsed' WHERE relationship = $1"
+                " AND status = 'open'",
+                relationship,
             )
             await conn.execute(
-                "UPDATE ledger_requests SET status = 'void' WHERE peer_id = $1", peer
+                "UPDATE ledger_requests SET status = 'void' WHERE relationship = $1", relationship
             )
         elif isinstance(effect, RequestAnswered | DealAccepted | ExitNoticed | Reengaged):
             pass  # the core holds what they change; the answer itself is a stored message
@@ -1265,9 +1289,9 @@ class PostgresProtocolStore(PostgresDatabase):
             raise TypeError(f"a ledger effect this store does not know: {type(effect).__name__}")
 
 
-def _relationship(peer: str, row: Record) -> RelationshipRecord:
+def _relationship(row: Record) -> RelationshipRecord:
     return RelationshipRecord(
-        peer=peer,
+        peer=str(row["peer_id"]),
         core=RelationshipCore.from_json(orjson.loads(row["core"])),
         thread=row["thread"],
         reply_inbox=row["reply_inbox"],
@@ -1277,5 +1301,6 @@ def _relationship(peer: str, row: Record) -> RelationshipRecord:
 
 
 def relationships_of(rows: Iterable[Record]) -> dict[str, RelationshipRecord]:
-    """Relationship rows (``peer_id`` and the columns :meth:`relationship` reads) by peer."""
-    return {str(row["peer_id"]): _relationship(str(row["peer_id"]), row) for row in rows}
+    """Relationship rows (the columns :meth:`PostgresProtocolStore.relationship`
+    reads, ``peer_id`` among them) by peer, in the rows' order."""
+    return {str(row["peer_id"]): _relationship(row) for row in rows}

@@ -20,6 +20,7 @@ import pytest
 
 from vrm_agent.postgres import PROTOCOL_SCHEMA, PostgresProtocolStore, lock_id, redact
 from vrm_agent.store import (
+    DeliveryOutcome,
     RelationshipRecord,
     StoreClosed,
     StoredMessage,
@@ -347,7 +348,7 @@ async def test_a_claimed_entry_still_holds_back_the_next_one_of_its_peer(
     [head] = await first.due_deliveries(now=1e12)
     assert head.message_id == "urn:uuid:out-1"
     assert await second.due_deliveries(now=1e12) == [], "the second waits behind the first"
-    await first.mark_delivered(head.id, STAMP)
+    await first.record_deliveries([DeliveryOutcome(head.id, delivered_at=STAMP)])
     [following] = await second.due_deliveries(now=1e12)
     assert following.message_id == "urn:uuid:out-2"
 
