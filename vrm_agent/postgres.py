@@ -58,6 +58,7 @@ from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, ClassVar, Final, Self, TypeAlias, TypeVar
 
 import asyncpg
@@ -410,6 +411,21 @@ class PostgresDatabase:
                 conn.transaction(isolation="repeatable_read", readonly=True),
             ):
                 return await work(conn)
+        except _DRIVER_ERRORS as error:
+            self._check_open()
+            raise _store_error(error) from None
+
+    async def _autocommit(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run ``work`` (one statement, atomic on its own) on a connection of the pool,
+        outside any transaction block.
+
+        Raises:
+            as :meth:`_transaction`.
+        """
+        self._check_open()
+        try:
+            async with self._pool.acquire() as conn:
+                return await _shielded(work(conn))
         except _DRIVER_ERRORS as error:
             self._check_open()
             raise _store_error(error) from None
@@ -984,7 +1000,8 @@ class PostgresProtocolStore(PostgresDatabase):
                 since,
             )
 
-        rows = await self._transaction(claim)
+        # One statement: atomic on its own, no BEGIN and COMMIT round trips.
+        rows = await self._autocommit(claim)
         return sorted((_outbox(row) for row in rows), key=lambda entry: entry.id)
 
     async def next_delivery_at(self) -> float | None:
@@ -1014,27 +1031,14 @@ class PostgresProtocolStore(PostgresDatabase):
         """
         if not outcomes:
             return
+        if len(outcomes) == 1 and outcomes[0].count_against is None:
+            # One statement (the common case: one entry, delivered): atomic alone.
+            await self._autocommit(partial(_record_outcome, outcome=outcomes[0]))
+            return
 
         async def record(conn: Connection) -> None:
             for outcome in outcomes:
-                if outcome.delivered_at is not None:
-                    await conn.execute(
-                        "UPDATE outbox SET status = 'delivered', delivered_at = $1,"
-                        " attempts = attempts + 1, claimed_until = NULL WHERE id = $2",
-                        outcome.delivered_at,
-                        outcome.entry_id,
-                    )
-                    continue
-                status = DeliveryStatus.FAILED if outcome.final else DeliveryStatus.PENDING
-                await conn.execute(
-                    "UPDATE outbox SET attempts = attempts + $1, next_attempt = $2,"
-                    " last_error = $3, status = $4, claimed_until = NULL WHERE id = $5",
-                    int(outcome.attempted),
-                    outcome.next_attempt,
-                    (outcome.error or "")[:500],
-                    status.value,
-                    outcome.entry_id,
-                )
+                await _record_outcome(conn, outcome)
                 if outcome.count_against is not None:
                     await conn.execute(
                         "UPDATE relationships SET delivery_failures = delivery_failures + 1"
@@ -1287,6 +1291,28 @@ class PostgresProtocolStore(PostgresDatabase):
             pass  # the core holds what they change; the answer itself is a stored message
         else:
             raise TypeError(f"a ledger effect this store does not know: {type(effect).__name__}")
+
+
+async def _record_outcome(conn: Connection, outcome: DeliveryOutcome) -> None:
+    """One delivery outcome on its outbox entry (its claim ends)."""
+    if outcome.delivered_at is not None:
+        await conn.execute(
+            "UPDATE outbox SET status = 'delivered', delivered_at = $1,"
+            " attempts = attempts + 1, claimed_until = NULL WHERE id = $2",
+            outcome.delivered_at,
+            outcome.entry_id,
+        )
+        return
+    status = DeliveryStatus.FAILED if outcome.final else DeliveryStatus.PENDING
+    await conn.execute(
+        "UPDATE outbox SET attempts = attempts + $1, next_attempt = $2,"
+        " last_error = $3, status = $4, claimed_until = NULL WHERE id = $5",
+        int(outcome.attempted),
+        outcome.next_attempt,
+        (outcome.error or "")[:500],
+        status.value,
+        outcome.entry_id,
+    )
 
 
 def _relationship(row: Record) -> RelationshipRecord:
