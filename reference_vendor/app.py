@@ -38,9 +38,12 @@ import contextlib
 import hmac
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from reference_vendor.agent import VendorAgent
 from reference_vendor.config import (
@@ -50,9 +53,9 @@ from reference_vendor.config import (
     VendorConfig,
     load_or_create_key,
 )
-from reference_vendor.store import SqliteVendorStore
+from reference_vendor.store import SqliteVendorStore, VendorStore
 from vrm_agent.clock import AgentClock
-from vrm_agent.files import DataDirError, lock_data_dir
+from vrm_agent.files import DataDirError, DataDirLock, lock_data_dir
 from vrm_agent.http import Handler, inbox_route, json_object, mailbox_route, problem_details
 from vrm_agent.net import ATTEMPT_TIMEOUT_SECONDS, client_session
 from vrm_agent.server import Serving
@@ -70,6 +73,7 @@ from vrm_protocol.http_binding import (
     RateLimiter,
     discovery_document,
 )
+from vrm_protocol.keys import SigningKey
 
 __all__ = ["AGENT", "CONFIG", "OPERATOR_PREFIX", "create_app", "serve"]
 
@@ -259,35 +263,108 @@ async def driver_deliver(request: web.Request) -> web.Response:
 # -- lifecycle --------------------------------------------------------------------------------
 
 
-def _open_store(config: VendorConfig) -> SqliteVendorStore:
+#: Seconds between two looks at the shared outbox while nothing of this process's
+#: own is due (a store several processes serve): replies another process
+#: committed but could not deliver (it was killed) go out within this.
+SHARED_OUTBOX_RECHECK_SECONDS = 5.0
+
+
+@dataclass
+class _Storage:
+    """The store, the signing key and, for SQLite, the data directory's lock."""
+
+    store: VendorStore
+    key: SigningKey
+    lock: DataDirLock | None
+
+    async def close(self) -> None:
+        await self.store.close()
+        if self.lock is not None:
+            self.lock.release()
+
+
+def _open_sqlite(config: VendorConfig, data_dir: Path) -> SqliteVendorStore:
     """The store in the data directory (migrated), on a worker thread: its first
     open may write and fsync.
 
     Raises:
         DataDirError: it cannot be opened or migrated (one line for the operator).
     """
-    path = config.data_dir / STORE_FILE
+    path = data_dir / STORE_FILE
     try:
         return SqliteVendorStore(path, busy_timeout=config.store_busy_timeout)
     except StoreError as error:
         raise DataDirError(f"cannot open the store {path}: {error}") from error
 
 
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
+async def _open_storage(config: VendorConfig) -> _Storage:
+    """The vendor's store and key: SQLite and a key file in the locked data
+    directory (D10: no second agent on it), or a PostgreSQL database that holds
+    both and that other processes of the vendor may serve too.
+
+    Raises:
+        DataDirError: they cannot be opened (one line for the operator).
+    """
+    if config.store_url is not None:
+        try:
+            from reference_vendor.store_postgres import PostgresVendorStore
+        except ImportError as error:
+            raise DataDirError(
+                "a PostgreSQL store needs asyncpg: pip install 'vrm-protocol[postgresql]'"
+            ) from error
+        try:
+            store = await PostgresVendorStore.open(
+                config.store_url, lock_timeout=config.store_busy_timeout, name="vrm-vendor"
+            )
+        except StoreError as error:
+            raise DataDirError(f"cannot open the store: {error}") from error
+        try:
+            key = await store.signing_key()
+        except StoreError as error:
+            await store.close()
+            raise DataDirError(f"cannot read the signing key from the store: {error}") from error
+        return _Storage(store, key, None)
+    if config.data_dir is None:
+        raise DataDirError("the vendor needs a data directory or a PostgreSQL store")
+    data_dir = config.data_dir
     # The data directory first: private, and locked so that no second agent
     # serves the same store (D10). Each failure is one line (DataDirError).
-    lock = lock_data_dir(config.data_dir, lock_file=LOCK_FILE, agent="vendor agent")
+    lock = lock_data_dir(data_dir, lock_file=LOCK_FILE, agent="vendor agent")
     try:
-        store = await asyncio.to_thread(_open_store, config)
+        sqlite_store = await asyncio.to_thread(_open_sqlite, config, data_dir)
         try:
-            key = await asyncio.to_thread(load_or_create_key, config.data_dir / KEY_FILE)
+            key = await asyncio.to_thread(load_or_create_key, data_dir / KEY_FILE)
         except BaseException:
-            await store.close()
+            await sqlite_store.close()
             raise
     except BaseException:
         lock.release()
         raise
+    return _Storage(sqlite_store, key, lock)
+
+
+async def _recheck_shared_outbox(agent: VendorAgent) -> None:
+    """Wake the outbox now and then: with a store several processes serve, what
+    another process committed and did not deliver is this one's to deliver."""
+    while True:
+        await asyncio.sleep(SHARED_OUTBOX_RECHECK_SECONDS)
+        agent.outbox.wake()
+
+
+@web.middleware
+async def shared_clock(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Test mode on a store several processes serve: the test driver may have moved
+    the clock through another process, so each request reads the offset first."""
+    agent = request.app.get(AGENT)
+    if agent is not None:
+        await agent.restore_clock_offset()
+    return await handler(request)
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    storage = await _open_storage(config)
+    store, key = storage.store, storage.key
     session = client_session(config.delivery_policy, total_timeout=ATTEMPT_TIMEOUT_SECONDS)
     try:
         agent = VendorAgent(
@@ -302,8 +379,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             await agent.restore_clock_offset()
     except BaseException:
         await session.close()
-        await store.close()
-        lock.release()
+        await storage.close()
         raise
     app[AGENT] = agent
     app[INBOX_ROUTE] = inbox_route(
@@ -322,6 +398,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(agent.sweep_forever(config.sweep_interval), name="vendor-sweeper")]
     if config.background_delivery:
         tasks.append(asyncio.create_task(agent.outbox.run(), name="vendor-outbox"))
+        if config.shared_store:
+            tasks.append(
+                asyncio.create_task(_recheck_shared_outbox(agent), name="vendor-outbox-recheck")
+            )
     try:
         yield
     finally:
@@ -331,8 +411,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await session.close()
-        await store.close()
-        lock.release()
+        await storage.close()
 
 
 def create_app(config: VendorConfig) -> web.Application:
@@ -346,9 +425,10 @@ def create_app(config: VendorConfig) -> web.Application:
     """
     limits = config.limits
     # The inbox bounds its own body; this bounds the test driver's JSON bodies.
-    app = web.Application(
-        client_max_size=limits.max_message_bytes + 1024, middlewares=[problem_details]
-    )
+    middlewares: list[Middleware] = [problem_details]
+    if config.test_mode and config.shared_store:
+        middlewares.append(shared_clock)
+    app = web.Application(client_max_size=limits.max_message_bytes + 1024, middlewares=middlewares)
     app[CONFIG] = config
     app[ADDRESS_LIMITER] = RateLimiter(config.address_rate_per_second, config.address_burst)
     app[SENDER_LIMITER] = RateLimiter(config.rate_per_second, config.burst)

@@ -2,19 +2,22 @@
 
 ::
 
-    vrm vendor serve --catalogue dealer-mayfair --data-dir DIR [--host 127.0.0.1] [--port 0]
+    vrm vendor serve --catalogue dealer-mayfair (--data-dir DIR | --store postgresql://...)
+                     [--host 127.0.0.1] [--port 0]
                      [--test-mode] [--fault NAME ...] [--public-url URL] [--trust-issuer FILE ...]
                      [--operator-token T] [--allow-delivery-to HOST[:PORT] ...]
                      [--reply-delay S]
     vrm vendor catalogues
     vrm vendor send-notice --url URL --peer DID [--kind K] [--category C] [--programme P]
                            [--token T]
-    vrm vendor export --data-dir DIR --peer DID
+    vrm vendor export (--data-dir DIR | --store postgresql://...) --peer DID
 
 ``serve`` prints exactly ``listening on http://HOST:PORT`` once the socket is
 bound (``--port 0`` picks a free port); the party id is the base URL (or
 ``--public-url``). The signing key is created in the data directory on first
-run (mode 0600) and reused after every restart, so is the SQLite store.
+run (mode 0600) and reused after every restart, so is the SQLite store. With
+``--store postgresql://...`` both live in that database instead, and several
+processes of the vendor (one ``--public-url``) may serve it at once.
 """
 
 from __future__ import annotations
@@ -81,6 +84,20 @@ async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> N
         await running.close()
 
 
+def _check_store_options(data_dir: Path | None, store_url: str | None) -> None:
+    """One store: a data directory (SQLite) or a PostgreSQL URL.
+
+    Raises:
+        click.UsageError: neither, both, or a URL that is not PostgreSQL's.
+    """
+    if store_url is None and data_dir is None:
+        raise click.UsageError("give --data-dir (SQLite) or --store (PostgreSQL)")
+    if store_url is not None and data_dir is not None:
+        raise click.UsageError("give --data-dir (SQLite) or --store (PostgreSQL), not both")
+    if store_url is not None and not store_url.lower().startswith(("postgresql://", "postgres://")):
+        raise click.UsageError("--store takes a PostgreSQL URL: postgresql://USER@HOST/DATABASE")
+
+
 @vendor.command("serve")
 @click.option(
     "--catalogue",
@@ -93,8 +110,16 @@ async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> N
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    required=True,
     help="Where the SQLite store and the signing key live (created if missing).",
+)
+@click.option(
+    "--store",
+    "store_url",
+    envvar="VRM_VENDOR_STORE",
+    metavar="postgresql://...",
+    help="Keep the store and the signing key in this PostgreSQL database instead of "
+    "--data-dir; several vendor processes (one --public-url) may serve it at once. "
+    "Needs the postgresql extra.",
 )
 @click.option("--test-mode", is_flag=True, help="Serve the conformance test driver.")
 @click.option(
@@ -137,7 +162,8 @@ def serve(
     catalogue_name: str,
     host: str,
     port: int,
-    data_dir: Path,
+    data_dir: Path | None,
+    store_url: str | None,
     test_mode: bool,
     faults: tuple[str, ...],
     public_url: str | None,
@@ -152,6 +178,7 @@ def serve(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    _check_store_options(data_dir, store_url)
     try:
         chosen_faults = check_faults(faults, test_mode=test_mode)
         DeliveryPolicy.from_entries(allow_delivery_to)
@@ -180,6 +207,7 @@ def serve(
     config = VendorConfig(
         catalogue=catalogue,
         data_dir=data_dir,
+        store_url=store_url,
         public_url=public_url or shown_url,
         test_mode=test_mode,
         faults=chosen_faults,
@@ -237,17 +265,25 @@ def send_notice(
 
 
 @vendor.command("export")
-@click.option(
-    "--data-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True
-)
+@click.option("--data-dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--store", "store_url", envvar="VRM_VENDOR_STORE", metavar="postgresql://...")
 @click.option("--peer", required=True, help="The individual's pseudonym (did:jwk).")
-def export(data_dir: Path, peer: str) -> None:
+def export(data_dir: Path | None, store_url: str | None, peer: str) -> None:
     """Print everything the store holds about one individual, as JSON."""
-    from reference_vendor.store import SqliteVendorStore
+    from reference_vendor.store import SqliteVendorStore, VendorStore
     from vrm_agent.store import StoreError
 
+    _check_store_options(data_dir, store_url)
+
     async def read() -> dict[str, object]:
-        store = SqliteVendorStore(data_dir / STORE_FILE)
+        store: VendorStore
+        if store_url is not None:
+            from reference_vendor.store_postgres import PostgresVendorStore
+
+            store = await PostgresVendorStore.open(store_url, pool_size=1)
+        else:
+            assert data_dir is not None
+            store = SqliteVendorStore(data_dir / STORE_FILE)
         try:
             return await store.summary()
         finally:
@@ -256,7 +292,7 @@ def export(data_dir: Path, peer: str) -> None:
     try:
         summary = asyncio.run(read())
     except StoreError as error:
-        raise click.ClickException(f"cannot read the store in {data_dir}: {error}") from error
+        raise click.ClickException(f"cannot read the store: {error}") from error
     relationships = summary["relationships"]
     assert isinstance(relationships, dict)
     entry = relationships.get(peer)

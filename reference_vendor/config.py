@@ -41,7 +41,11 @@ class VendorConfig:
 
     Attributes:
         catalogue: what the party is and sells.
-        data_dir: where the store and the key live (created if missing).
+        data_dir: where the SQLite store and the key live (created if missing);
+            ``None`` with a ``store_url``.
+        store_url: a PostgreSQL URL (``postgresql://...``): the store and the
+            signing key live in that database, which several processes of the
+            vendor may serve at once; ``None``: SQLite in ``data_dir``.
         public_url: the party's base URL, which is also its party id (spec §3.2).
         test_mode: serve the conformance test driver (spec §14.3).
         faults: named faults (test mode only, see :mod:`reference_vendor.faults`).
@@ -80,8 +84,9 @@ class VendorConfig:
     """
 
     catalogue: Catalogue
-    data_dir: Path
+    data_dir: Path | None
     public_url: str
+    store_url: str | None = None
     test_mode: bool = False
     faults: frozenset[str] = field(default_factory=frozenset)
     limits: Limits = DEFAULT_LIMITS
@@ -101,6 +106,11 @@ class VendorConfig:
     sweep_interval: float = 3600.0
     background_delivery: bool = True
     operator_token: str | None = None
+
+    @property
+    def shared_store(self) -> bool:
+        """Whether other processes of the vendor may serve the same store."""
+        return self.store_url is not None
 
     @property
     def party_id(self) -> str:

@@ -23,7 +23,9 @@ of one shape"); step 1 is the HTTP layer's (:mod:`vrm_agent.http`):
    receipt answered (spec §11.3).
 
 Work is serialised per sender, thread and message id (:class:`KeyedLocks`),
-not globally, so messages of different relationships share a group commit.
+not globally, so messages of different relationships share a group commit;
+a store that several processes serve holds the same keys across them
+(:meth:`~vrm_agent.store.ProtocolStore.exclusive`).
 :meth:`Pipeline.act` runs steps 5-8 for what the agent starts itself (an
 operator's notice).
 """
@@ -410,7 +412,10 @@ class Pipeline:
             # spec §11.6 (VRM-HTTP-018): a budget per sender is charged only once
             # the signature verified and the key was bound to `from`.
             self.sender_limiter.check(sender, self.clock.monotonic())
-        async with self.locks.hold("p " + sender, "t " + message.thread, "m " + message.id):
+        keys = ("p " + sender, "t " + message.thread, "m " + message.id)
+        # In this process first (so waiting tasks hold no database connection), then
+        # in every process serving the same store (a no-op where only one can).
+        async with self.locks.hold(*keys), self.store.exclusive(*keys):
             answer = await self._receive_locked(received, now)
         return answer
 
@@ -606,7 +611,7 @@ class Pipeline:
             LocalProtocolError: a reply is not a valid message (nothing committed).
             StoreUnavailable: the store cannot be read or written.
         """
-        async with self.locks.hold("p " + peer):
+        async with self.locks.hold("p " + peer), self.store.exclusive("p " + peer):
             record = await self.store.relationship(peer)
             if record is None:
                 raise LookupError(f"no relationship with {peer}")

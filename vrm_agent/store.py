@@ -30,6 +30,7 @@ interchangeable, and one contract test judges both.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -260,6 +261,23 @@ class ProtocolStore(Protocol):
     """
 
     # -- the inbox pipeline --
+
+    def exclusive(self, *keys: str) -> AbstractAsyncContextManager[None]:
+        """Hold ``keys`` (``"p " + peer``, ``"t " + thread``, ``"m " + id``) against every
+        other holder of any of them in every process serving this store, for the block.
+
+        The pipeline reads a relationship, decides and commits one unit of work
+        inside such a block (after taking the same keys in its own process), so
+        two messages of one relationship are never decided on the same state,
+        whichever processes receive them. A unit committed inside the block is
+        committed before the keys are released. A store that only one process
+        can serve (SQLite in a locked data directory, D10) holds nothing here:
+        the pipeline's in-process locks already serialise everything.
+
+        Raises:
+            StoreUnavailable: the keys cannot be held now (nothing was done).
+        """
+        ...
 
     async def receipt_for_digest(self, digest: str) -> bytes | None:
         """The receipt given for the inbound message with this token digest."""

@@ -78,16 +78,22 @@ def _stop(pid: int) -> None:
 
 @contextlib.contextmanager
 def running_agent(
-    kind: str, work_dir: Path, extra_args: Sequence[str] = (), *, test_mode: bool = True
+    kind: str,
+    work_dir: Path,
+    extra_args: Sequence[str] = (),
+    *,
+    test_mode: bool = True,
+    data_dir: bool = True,
 ) -> Iterator[RunningAgent]:
     """Run a reference agent (``vendor`` or ``buyer``) for the duration of the block
-    (in test mode, with its test driver, unless ``test_mode`` is false).
+    (in test mode, with its test driver, unless ``test_mode`` is false; with a data
+    directory in ``work_dir`` unless ``data_dir`` is false: ``extra_args`` then name
+    its store, e.g. ``--store postgresql://...``).
 
     Raises:
         RuntimeError: the agent exited or did not announce its address in time.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
-    data_dir = work_dir / "data"
     log_file = work_dir / "agent.log"
     state_file = work_dir / "agent.json"
     argv = [
@@ -96,8 +102,7 @@ def running_agent(
         "serve",
         "--port",
         "0",
-        "--data-dir",
-        str(data_dir),
+        *(["--data-dir", str(work_dir / "data")] if data_dir else []),
         *(["--test-mode"] if test_mode else []),
         *extra_args,
     ]

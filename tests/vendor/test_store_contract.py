@@ -2,8 +2,8 @@
 :class:`reference_vendor.store.VendorStore` must do, judged through the interface only.
 
 Every test takes an opened store from the ``store`` fixture, which is
-parametrised by backend (``STORES``): SQLite today; a PostgreSQL implementation
-of the same interface adds its factory there and runs these tests unchanged.
+parametrised by backend (``STORES``): SQLite, and PostgreSQL on a real server
+the test session starts (``tests/conftest.py``), each running these tests unchanged.
 Nothing here names a database, a table or an SQL error: units of work go in
 through :meth:`commit`, and what the store holds comes back through its typed
 reads. The implementation's own mechanics (group commit, WAL, migrations) are
@@ -35,6 +35,7 @@ from reference_vendor.store import (
     SuppressedRow,
     VendorStore,
 )
+from reference_vendor.store_postgres import PostgresVendorStore
 from vrm_agent.store import (
     ConstraintViolation,
     DeliveryOutcome,
@@ -77,20 +78,33 @@ LATER = format_timestamp(NOW + timedelta(days=1))
 Opener = Callable[[], Awaitable[VendorStore]]
 
 
-async def _sqlite(tmp_path: Path) -> Opener:
+async def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
     async def open_store() -> VendorStore:
         return await asyncio.to_thread(SqliteVendorStore, tmp_path / "vendor.sqlite3")
 
     return open_store
 
 
-#: The backends the contract runs against (a PostgreSQL one joins here).
-STORES: dict[str, Callable[[Path], Awaitable[Opener]]] = {"sqlite": _sqlite}
+async def _postgresql(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    # A fresh database on the session's real server (tests/conftest.py).
+    url: str = request.getfixturevalue("postgres_url")
+
+    async def open_store() -> VendorStore:
+        return await PostgresVendorStore.open(url)
+
+    return open_store
+
+
+#: The backends the contract runs against.
+STORES: dict[str, Callable[[pytest.FixtureRequest, Path], Awaitable[Opener]]] = {
+    "sqlite": _sqlite,
+    "postgresql": _postgresql,
+}
 
 
 @pytest.fixture(params=sorted(STORES))
 async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    return await STORES[request.param](tmp_path)
+    return await STORES[request.param](request, tmp_path)
 
 
 @pytest.fixture
