@@ -39,6 +39,7 @@ from vrm_protocol.vocabulary import MessageType, Role
 __all__ = [
     "CORE_FORMAT",
     "DealAccepted",
+    "DealRefused",
     "Effect",
     "ExitCompleted",
     "ExitNoticed",
@@ -58,6 +59,7 @@ __all__ = [
     "RequestOpened",
     "RequestRecord",
     "RequestStatus",
+    "ResumeStateSet",
     "apply_to_core",
 ]
 
@@ -245,22 +247,38 @@ class ExitRecord:
         return None
 
 
-#: Version tag of :meth:`RelationshipCore.to_json`.
-CORE_FORMAT: Final = "vrm-relationship-core/1"
+#: Version tag of :meth:`RelationshipCore.to_json`. Version 1 (without the
+#: acceptance and the resume state) is still read.
+CORE_FORMAT: Final = "vrm-relationship-core/2"
+_CORE_FORMATS: Final = frozenset({"vrm-relationship-core/1", CORE_FORMAT})
 
 
 @dataclass(frozen=True, slots=True)
 class RelationshipCore:
     """What every transition may read, whatever the message: constant in size.
 
-    An agent persists it per relationship (a few hundred bytes, rewritten on
-    each transition); the offers and requests live in rows of their own, and
-    the history in the stored messages.
+    A relationship has exactly one core, whatever the number of its threads
+    (spec §7.1): every message of the relationship, in any thread, is decided
+    against it. An agent persists it per relationship (a few hundred bytes,
+    rewritten on each transition); the offers and requests live in rows of
+    their own, and the history in the stored messages.
+
+    Attributes:
+        state: the relationship's one state.
+        exit: the exit notice in force, with the re-engagement preferences.
+        accepted_offer: the offer accepted in the current transaction.
+        acceptance: the id of the acceptance of ``accepted_offer``.
+        resume_state: where a detour returns to: the state before the
+            acceptance while a deal awaits its confirmation (a refusal goes
+            back there), or the state before the first open support request
+            while in PROBLEM (the last resolution goes back there).
     """
 
     state: RelationshipState = RelationshipState.SEARCH
     exit: ExitRecord | None = None
     accepted_offer: str | None = None
+    acceptance: str | None = None
+    resume_state: RelationshipState | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe form, for an agent's store."""
@@ -269,23 +287,28 @@ class RelationshipCore:
             "state": self.state.value,
             "exit": self.exit.to_json() if self.exit is not None else None,
             "acceptedOffer": self.accepted_offer,
+            "acceptance": self.acceptance,
+            "resumeState": self.resume_state.value if self.resume_state is not None else None,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RelationshipCore:
-        """Inverse of :meth:`to_json`.
+        """Inverse of :meth:`to_json` (also reads the version 1 format).
 
         Raises:
             ValueError: ``data`` is not a core this version wrote.
         """
-        if not isinstance(data, Mapping) or data.get("format") != CORE_FORMAT:
+        if not isinstance(data, Mapping) or data.get("format") not in _CORE_FORMATS:
             raise ValueError(f"not a {CORE_FORMAT} record")
         try:
             exit_data = data.get("exit")
+            resume = data.get("resumeState")
             return cls(
                 state=RelationshipState(data["state"]),
                 exit=ExitRecord.from_json(exit_data) if exit_data is not None else None,
                 accepted_offer=_optional_str(data.get("acceptedOffer")),
+                acceptance=_optional_str(data.get("acceptance")),
+                resume_state=RelationshipState(resume) if resume is not None else None,
             )
         except (KeyError, TypeError, ValueError) as failure:
             raise ValueError(f"malformed relationship core: {failure}") from None
@@ -381,9 +404,28 @@ class OpenOffersLapsed(Effect):
 
 @dataclass(frozen=True, slots=True)
 class DealAccepted(Effect):
-    """The individual accepted ``offer_id``: the transaction is under way."""
+    """The individual accepted ``offer_id`` (by the message ``acceptance_id``):
+    the transaction is under way."""
 
     offer_id: str
+    acceptance_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DealRefused(Effect):
+    """The vendor refused the deal on ``offer_id`` (spec §6.17): no offer is
+    accepted any more (the offer itself lapses by an :class:`OfferStatusChanged`)."""
+
+    offer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeStateSet(Effect):
+    """The state a detour returns to (``None``: no detour under way): set at an
+    acceptance and at the first support request, cleared when the deal is
+    confirmed or refused and when the last support request is resolved."""
+
+    state: RelationshipState | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,17 +475,22 @@ def apply_to_core(
     core: RelationshipCore, target: RelationshipState, effects: Iterable[Effect]
 ) -> RelationshipCore:
     """The core after a transition to ``target`` with ``effects``. Never raises."""
-    exit_record, accepted = core.exit, core.accepted_offer
+    exit_record, accepted, acceptance = core.exit, core.accepted_offer, core.acceptance
+    resume = core.resume_state
     for effect in effects:
         if isinstance(effect, DealAccepted):
-            accepted = effect.offer_id
+            accepted, acceptance = effect.offer_id, effect.acceptance_id
+        elif isinstance(effect, DealRefused):
+            accepted, acceptance = None, None
+        elif isinstance(effect, ResumeStateSet):
+            resume = effect.state
         elif isinstance(effect, ExitNoticed):
             exit_record = effect.record
         elif isinstance(effect, ExitCompleted):
-            accepted = None
+            accepted, acceptance, resume = None, None, None
         elif isinstance(effect, Reengaged):
             exit_record = None
-    return RelationshipCore(target, exit_record, accepted)
+    return RelationshipCore(target, exit_record, accepted, acceptance, resume)
 
 
 class MemoryLedger:

@@ -51,7 +51,7 @@ class Role(StrEnum):
 
 
 class MessageType(StrEnum):
-    """Every message type of protocol version 1.0 (spec §6).
+    """Every message type of protocol version 1.0 (spec §6; §6.17 is the deal refusal).
 
     The five core documents come first; the others are the replies a complete
     lifecycle needs.
@@ -67,6 +67,9 @@ class MessageType(StrEnum):
     OFFER_ACCEPTANCE = "offer-acceptance"
     OFFER_DECLINE = "offer-decline"
     DEAL_CONFIRMATION = "deal-confirmation"
+    # Added in the way of the other types until MessageType is generated from
+    # the schema files (tools.codegen): the vendor cannot honour an acceptance.
+    DEAL_REFUSAL = "deal-refusal"
     TERMS_RESPONSE = "terms-response"
     SERVICE_NOTICE = "service-notice"
     SERVICE_RESPONSE = "service-response"

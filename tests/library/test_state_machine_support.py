@@ -268,6 +268,16 @@ def exit_ack_body(notice_id: str, relationship: str, now: datetime) -> dict[str,
     }
 
 
+def deal_refusal_body(
+    offer_id: str, offer_digest: str, acceptance_id: str, reason: str = "item-unavailable"
+) -> dict[str, Any]:
+    return {
+        "offer": {"id": offer_id, "digest": offer_digest},
+        "acceptance": {"id": acceptance_id, "digest": "sha-256:" + "H" * 43},
+        "reason": reason,
+    }
+
+
 def problem_report_body() -> dict[str, Any]:
     return {"code": "schema-invalid", "title": "Schema invalid", "detail": "test"}
 
@@ -484,12 +494,15 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
         return decline_body(live or [missing])
     if message_type is M.DEAL_CONFIRMATION:
         accepted = journey.buyer.accepted_offer or missing
-        return deal_body(accepted, journey.digests.get(accepted, fake_digest({})), missing, now)
+        acceptance = journey.buyer.core.acceptance or missing
+        return deal_body(accepted, journey.digests.get(accepted, fake_digest({})), acceptance, now)
     if message_type is M.TERMS_ASSERTION:
         return terms_assertion_body(journey.counterparty, now)
     if message_type is M.TERMS_RESPONSE:
         return terms_response_body(journey.latest_request(M.TERMS_ASSERTION) or missing)
     if message_type is M.SERVICE_NOTICE:
+        if journey.state in {S.TRANSACTION, S.WELCOME}:
+            return service_notice_body("safety-recall", "recall")  # the only kind allowed there
         return service_notice_body()
     if message_type is M.SERVICE_RESPONSE:
         return service_response_body(journey.latest_request(M.SERVICE_NOTICE) or missing)
@@ -505,6 +518,12 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
         exit_record = journey.buyer.exit_record
         notice = exit_record.notice_id if exit_record is not None else missing
         return exit_ack_body(notice, SALLY, now)
+    if message_type is M.DEAL_REFUSAL:
+        accepted = journey.buyer.accepted_offer or missing
+        acceptance = journey.buyer.core.acceptance or missing
+        return deal_refusal_body(
+            accepted, journey.digests.get(accepted, fake_digest({})), acceptance
+        )
     if message_type is M.PROBLEM_REPORT:
         return problem_report_body()
     assert message_type is M.RECEIPT
@@ -539,9 +558,12 @@ def reach(state: RelationshipState, *, exit_by: Role = Role.BUYER) -> Journey:
     offer_id = journey.live_vendor_offers()[-1]
     accept = acceptance_body(offer_id, journey.digests[offer_id])
     must(journey.step(Role.BUYER, M.OFFER_ACCEPTANCE, accept), S.TRANSACTION)
+    acceptance_id = journey.buyer.history[-1].id
+    # A safety recall, so that a service-response has something to answer from here on.
+    recall = service_notice_body("safety-recall", "recall")
+    must(journey.step(Role.VENDOR, M.SERVICE_NOTICE, recall), S.TRANSACTION)
     if state is S.TRANSACTION:
         return journey
-    acceptance_id = journey.buyer.history[-1].id
     deal = deal_body(offer_id, journey.digests[offer_id], acceptance_id, journey.now)
     must(journey.step(Role.VENDOR, M.DEAL_CONFIRMATION, deal), S.WELCOME)
     must(
@@ -611,7 +633,8 @@ def check_cell(state: RelationshipState, sender: Role, message_type: MessageType
     else:
         assert outcome.state is None, (key, outcome)
         assert outcome.code in NO_ROW_CODES, (key, outcome)
-        assert (outcome.code is ErrorCode.RELATIONSHIP_EXITED) == (state is S.EXITED)
+        after_exit_notice = state in {S.EXITING, S.EXITED}
+        assert (outcome.code is ErrorCode.RELATIONSHIP_EXITED) == after_exit_notice
         assert journey.state is state
         assert len(journey.buyer.history) == history_before
         return

@@ -315,8 +315,12 @@ def test_sally_never_identifies_herself_before_acceptance() -> None:
         if message["type"] in {"personal-rfi", "personal-rfp"}:
             assert "sally@example.org" not in text
             assert "Sally Example" not in text
-        if message["type"] == "offer-acceptance":
+        if message["type"] == "offer-acceptance" and "identity" in message["body"]:
+            # Only the first acceptance discloses; a later deal (a warranty
+            # extension) is made with a vendor that already knows her.
             assert message["body"]["identity"]["name"] == "Sally Example"
+    acceptances = [m for m in _examples_by_id().values() if m["type"] == "offer-acceptance"]
+    assert any("identity" in m["body"] for m in acceptances)
 
 
 def _relationship(message: Mapping[str, Any]) -> tuple[str, str]:

@@ -344,6 +344,10 @@ def _transitions(context: BlockContext) -> str:
     rows = []
     for row in state_machine.TRANSITION_ROWS:
         target = f"`{row.target.value.upper()}`"
+        if row.resumes:
+            choices = ", ".join(f"`{state.value.upper()}`" for state in row.resumes)
+            target = f"the state the detour began in ({choices}; `{row.target.value.upper()}` "
+            target += "when none was recorded)"
         if row.otherwise is not None:
             target += f", or `{row.otherwise.value.upper()}` when {row.otherwise_when}"
         rows.append(
@@ -383,9 +387,8 @@ def state_diagram_svg() -> str:
     for row in state_machine.TRANSITION_ROWS:
         exit_move = row.message is vocabulary.MessageType.EXIT_NOTICE
         label = f"{row.message.value} ({row.sender.value})"
-        edges.append(Edge(row.state.value, row.target.value, label, exit=exit_move))
-        if row.otherwise is not None:
-            edges.append(Edge(row.state.value, row.otherwise.value, label, exit=exit_move))
+        for target in row.targets:
+            edges.append(Edge(row.state.value, target.value, label, exit=exit_move))
     return render_state_diagram(
         [state.value for state in state_machine.RelationshipState],
         edges,

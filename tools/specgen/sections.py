@@ -68,6 +68,7 @@ _MESSAGE_SECTIONS: Final = (
     MessageType.EXIT_ACKNOWLEDGEMENT,
     MessageType.PROBLEM_REPORT,
     MessageType.RECEIPT,
+    MessageType.DEAL_REFUSAL,
 )
 
 _MAP: Final[tuple[tuple[str, str], ...]] = (
@@ -85,6 +86,11 @@ _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("6", "Messages"),
     *((f"6.{index}", str(kind)) for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)),
     ("7", "State machine"),
+    ("7.1", "States"),
+    ("7.2", "Transitions"),
+    ("7.3", "Participants"),
+    ("7.4", "Offers"),
+    ("7.5", "Exit and re-engagement"),
     ("8", "Signing profile"),
     ("8.1", "Algorithms"),
     ("8.2", "Protected header"),

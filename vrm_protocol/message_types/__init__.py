@@ -20,6 +20,7 @@ from typing import Final
 
 from vrm_protocol.message_types import (
     deal_confirmation,
+    deal_refusal,
     exit_acknowledgement,
     exit_notice,
     offer,
@@ -80,6 +81,7 @@ _UNITS = (
     exit_acknowledgement,
     problem_report,
     receipt,
+    deal_refusal,
 )
 
 #: Every message type's unit, in the order of the specification's sections.

@@ -17,6 +17,7 @@ from vrm_protocol.ledger import (
 )
 from vrm_protocol.message_types._unit import Draft, Move, Refusal
 from vrm_protocol.models import BaseMessage
+from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import MessageType, Role
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "check_reengagement",
     "live_offer",
     "parse_time",
+    "resumed",
     "set_offer_status",
 ]
 
@@ -122,3 +124,13 @@ def answered(move: Move[M], request_id: str, path: str, kind: MessageType) -> Re
             path,
         )
     return record
+
+
+def resumed(move: Move[M]) -> RelationshipState:
+    """The state a move that ends a detour returns to (spec §7.1): the one the
+    core recorded before the detour, or the row's ``target`` when it recorded
+    none (or one the row does not return to)."""
+    recorded = move.draft.core.resume_state
+    if recorded is not None and recorded in move.row.resumes:
+        return recorded
+    return move.row.target

@@ -49,7 +49,11 @@ class TransitionRow:
 
     ``sender`` is the role of the message's sender; a third party takes the
     vendor role. ``otherwise`` is the state the guard chooses instead of
-    ``target`` when ``otherwise_when`` holds.
+    ``target`` when ``otherwise_when`` holds. ``resumes`` (when not empty)
+    says the move ends a detour: it returns to the state the relationship's
+    core recorded before the detour (:attr:`RelationshipCore.resume_state`),
+    one of ``resumes``; ``target`` is where it goes when no state was
+    recorded (a core written before resume states existed).
     """
 
     state: RelationshipState
@@ -59,6 +63,15 @@ class TransitionRow:
     why: str
     otherwise: RelationshipState | None = None
     otherwise_when: str = ""
+    resumes: tuple[RelationshipState, ...] = ()
+
+    @property
+    def targets(self) -> tuple[RelationshipState, ...]:
+        """Every state the move may lead to (for the diagram and the tables)."""
+        found = [self.target, *self.resumes]
+        if self.otherwise is not None:
+            found.append(self.otherwise)
+        return tuple(dict.fromkeys(found))
 
     @property
     def key(self) -> tuple[RelationshipState, Role, MessageType]:

@@ -64,6 +64,9 @@ SPEC = MessageTypeSpec(
                 "The individual may leave at any time; the notice says why and asks for export.")
             for state in _ENGAGED
         ),
+        TransitionRow(_S.ENQUIRY, _V, _T, _S.EXITING,
+            "A vendor leaving the market gives notice of it to an enquiry too (reason "
+            "vendor-leaving-market)."),
         *(
             TransitionRow(state, _V, _T, _S.EXITING,
                 "A vendor may exit only because it leaves the market (reason "
@@ -72,6 +75,9 @@ SPEC = MessageTypeSpec(
         ),
         TransitionRow(_S.CLOSED, _B, _T, _S.EXITING,
             "The RFP's context is personal data; exiting has it deleted."),
+        TransitionRow(_S.CLOSED, _V, _T, _S.EXITING,
+            "A vendor leaving the market gives notice even of a closed negotiation, whose "
+            "context it still holds."),
     ),
     guard=_guard,
 )  # fmt: skip

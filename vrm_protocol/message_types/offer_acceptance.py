@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from vrm_protocol.errors import ErrorCode
-from vrm_protocol.ledger import DealAccepted, LedgerQuery, OfferStatus, OpenOffersLapsed
+from vrm_protocol.ledger import (
+    DealAccepted,
+    LedgerQuery,
+    OfferStatus,
+    OpenOffersLapsed,
+    ResumeStateSet,
+)
 from vrm_protocol.message_types._guards import OFFER_CODES, live_offer, set_offer_status
 from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
 from vrm_protocol.models import OfferAcceptanceMessage
@@ -48,7 +54,9 @@ def _guard(move: Move[OfferAcceptanceMessage]) -> RelationshipState:
     set_offer_status(draft, record, OfferStatus.ACCEPTED)
     # One deal per negotiation: every other open offer lapses.
     draft.emit(OpenOffersLapsed(move.now, except_offer=offer_id))
-    draft.emit(DealAccepted(offer_id))
+    draft.emit(DealAccepted(offer_id, move.message.id))
+    # spec §6.17: a refused deal returns to where it was accepted.
+    draft.emit(ResumeStateSet(move.row.state))
     return move.row.target
 
 

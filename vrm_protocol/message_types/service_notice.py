@@ -5,7 +5,7 @@ from __future__ import annotations
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import RequestOpened, RequestRecord
 from vrm_protocol.message_types._guards import check_reengagement
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, TransitionRow
+from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
 from vrm_protocol.models import ServiceNoticeMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -16,9 +16,25 @@ _S = RelationshipState
 _V = Role.VENDOR
 _T = MessageType.SERVICE_NOTICE
 
+#: States in which only safety notices may be sent: the deal is not in service yet.
+_SAFETY_ONLY_STATES = frozenset({_S.TRANSACTION, _S.WELCOME})
+#: What a safety notice is: a recall, in the category safety or recall (spec §6.9).
+SAFETY_KIND = "safety-recall"
+SAFETY_CATEGORIES = frozenset({"safety", "recall"})
+
 
 def _guard(move: Move[ServiceNoticeMessage]) -> RelationshipState:
     row, body = move.row, move.message.body
+    if row.state in _SAFETY_ONLY_STATES and (
+        body.kind != SAFETY_KIND or body.category not in SAFETY_CATEGORIES
+    ):
+        # spec §6.9 (VRM-STATE-014): before service begins, only a safety recall.
+        raise Refusal(
+            ErrorCode.ILLEGAL_TRANSITION,
+            f"in {row.state.value} a vendor sends only a safety-recall notice of category "
+            f"safety or recall, not {body.kind} ({body.category})",
+            "/body/kind",
+        )
     if row.state is _S.EXITED:
         check_reengagement(move.draft, body.category, "a service notice")
     record = RequestRecord(move.message.id, _T, move.sender)
@@ -36,6 +52,10 @@ SPEC = MessageTypeSpec(
     steps=(LifecycleStep.SERVICING, LifecycleStep.DEVELOPMENT),
     summary="A reminder, recall, update or programme offer, in a category she allowed.",
     rows=(
+        TransitionRow(_S.TRANSACTION, _V, _T, _S.TRANSACTION,
+            "A safety recall cannot wait for the deal to be confirmed (kind safety-recall only)."),
+        TransitionRow(_S.WELCOME, _V, _T, _S.WELCOME,
+            "A safety recall cannot wait for the terms of service (kind safety-recall only)."),
         TransitionRow(_S.SERVICING, _V, _T, _S.SERVICING,
             "Reminders, recalls and updates are servicing (step 6); a programme offer is "
             "development.",

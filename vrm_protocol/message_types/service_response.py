@@ -35,6 +35,10 @@ SPEC = MessageTypeSpec(
     steps=(LifecycleStep.SERVICING, LifecycleStep.DEVELOPMENT),
     summary="She accepts, accepts in part or declines what a notice proposes.",
     rows=(
+        TransitionRow(_S.TRANSACTION, _B, _T, _S.TRANSACTION,
+            "She may answer a safety notice before the deal is confirmed."),
+        TransitionRow(_S.WELCOME, _B, _T, _S.WELCOME,
+            "She may answer a safety notice during delivery and set-up."),
         TransitionRow(_S.SERVICING, _B, _T, _S.SERVICING,
             "Her answer to a notice (e.g. only the scheduled maintenance) keeps the service "
             "going."),

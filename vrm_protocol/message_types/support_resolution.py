@@ -5,8 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from vrm_protocol.errors import ErrorCode
-from vrm_protocol.ledger import LedgerQuery, RequestAnswered, RequestClosed, RequestStatus
-from vrm_protocol.message_types._guards import answered
+from vrm_protocol.ledger import (
+    LedgerQuery,
+    RequestAnswered,
+    RequestClosed,
+    RequestStatus,
+    ResumeStateSet,
+)
+from vrm_protocol.message_types._guards import answered, resumed
 from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
 from vrm_protocol.models import SupportResolutionMessage
 from vrm_protocol.states import RelationshipState
@@ -42,7 +48,9 @@ def _guard(move: Move[SupportResolutionMessage]) -> RelationshipState:
     row = move.row
     if row.otherwise is not None and draft.open_requests(MessageType.SUPPORT_REQUEST):
         return row.otherwise
-    return row.target
+    target = resumed(move)
+    draft.emit(ResumeStateSet(None))
+    return target
 
 
 SPEC = MessageTypeSpec(
@@ -53,8 +61,10 @@ SPEC = MessageTypeSpec(
     summary="The vendor's answer to a support request: resolved, in progress or rejected.",
     rows=(
         TransitionRow(_S.PROBLEM, Role.VENDOR, _T, _S.SERVICING,
-            "Resolving the last open request returns the relationship to service.",
-            _S.PROBLEM, "the status is not resolved, or other requests are still open"),
+            "Resolving the last open request returns the relationship to the state it was in "
+            "before the problem (WELCOME, SERVICING or DEVELOPMENT).",
+            _S.PROBLEM, "the status is not resolved, or other requests are still open",
+            resumes=(_S.WELCOME, _S.SERVICING, _S.DEVELOPMENT)),
     ),
     guard=_guard,
     query=_query,

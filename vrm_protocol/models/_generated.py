@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:116c46fd4fe9a6e7.
+fails when this file and the schemas disagree. Source digest: sha256:80574ed4706e0e21.
 """
 
 from types import MappingProxyType
@@ -44,6 +44,8 @@ __all__ = [
     "DealConfirmationBody",
     "DealConfirmationMessage",
     "DealDelivery",
+    "DealRefusalBody",
+    "DealRefusalMessage",
     "DealTradeIn",
     "Decimal",
     "DeclinedItem",
@@ -788,6 +790,7 @@ class BaseMessage(VRMModel):
         "offer-acceptance",
         "offer-decline",
         "deal-confirmation",
+        "deal-refusal",
         "terms-response",
         "service-notice",
         "service-response",
@@ -2063,6 +2066,62 @@ class DealConfirmationMessage(BaseMessage):
     )
 
 
+class DealRefusalBody(VRMModel):
+    """Deal refusal body.
+
+    The acceptance refused, the offer it accepted, and why.
+    """
+
+    offer: MessageRef = Field(
+        description="The accepted offer, as the vendor sent it.",
+    )
+
+    acceptance: MessageRef = Field(
+        description="The acceptance refused, bound to the exact bytes received.",
+    )
+
+    reason: Literal[
+        "item-unavailable",
+        "pricing-error",
+        "financing-declined",
+        "attestation-not-verified",
+        "approval-not-verified",
+        "other",
+    ] = Field(
+        description=(
+            "Why, in coarse terms: `item-unavailable` (sold or withdrawn), "
+            "`pricing-error`, `financing-declined`, "
+            "`attestation-not-verified` (an attestation the deal needs did "
+            "not verify), `approval-not-verified` (a co-decision-maker's "
+            "approval did not verify), or `other`."
+        ),
+    )
+
+    explanation: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=1000)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="The reason in words.",
+    )
+
+
+class DealRefusalMessage(BaseMessage):
+    """Deal refusal.
+
+    The vendor cannot honour an acceptance: it names the acceptance and the offer by digest and
+    says why; the accepted offer lapses and the relationship returns to the state it was in
+    before the acceptance (spec §6.17).
+    """
+
+    type: Literal["deal-refusal"] = Field(
+        description="Always `deal-refusal`.",
+    )
+
+    body: DealRefusalBody = Field(
+        description="The `deal-refusal` body.",
+    )
+
+
 class AcceptedRequest(VRMModel):
     """Accepted request.
 
@@ -2730,6 +2789,7 @@ Message: TypeAlias = Annotated[
     | OfferAcceptanceMessage
     | OfferDeclineMessage
     | DealConfirmationMessage
+    | DealRefusalMessage
     | TermsResponseMessage
     | ServiceNoticeMessage
     | ServiceResponseMessage
@@ -2752,6 +2812,7 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.OFFER_ACCEPTANCE: OfferAcceptanceMessage,
         MessageType.OFFER_DECLINE: OfferDeclineMessage,
         MessageType.DEAL_CONFIRMATION: DealConfirmationMessage,
+        MessageType.DEAL_REFUSAL: DealRefusalMessage,
         MessageType.TERMS_RESPONSE: TermsResponseMessage,
         MessageType.SERVICE_NOTICE: ServiceNoticeMessage,
         MessageType.SERVICE_RESPONSE: ServiceResponseMessage,
