@@ -87,6 +87,7 @@ class ErrorCode(StrEnum):
     WRONG_AUDIENCE = "wrong-audience"
     MESSAGE_EXPIRED = "message-expired"
     MESSAGE_NOT_YET_VALID = "message-not-yet-valid"
+    LIFETIME_TOO_LONG = "lifetime-too-long"
     REPLAY = "replay"
     # -- Stage 6: relationship state (spec §7) --
     NOT_A_PARTICIPANT = "not-a-participant"
@@ -95,6 +96,7 @@ class ErrorCode(StrEnum):
     OFFER_EXPIRED = "offer-expired"
     OFFER_SUPERSEDED = "offer-superseded"
     OFFER_CLOSED = "offer-closed"
+    OFFER_NOT_BINDING = "offer-not-binding"
     REFERENCE_MISMATCH = "reference-mismatch"
     RELATIONSHIP_EXITED = "relationship-exited"
     REENGAGEMENT_NOT_PERMITTED = "reengagement-not-permitted"
@@ -103,6 +105,7 @@ class ErrorCode(StrEnum):
     UNTRUSTED_ISSUER = "untrusted-issuer"
     APPROVAL_MISSING = "approval-missing"
     NOT_ACCEPTED_BY_TERMS = "not-accepted-by-terms"
+    EXIT_INCOMPLETE = "exit-incomplete"
     # -- Any stage --
     INTERNAL_ERROR = "internal-error"
     TEMPORARILY_UNAVAILABLE = "temporarily-unavailable"
@@ -228,8 +231,9 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         400,
         "Invalid protected header",
         "8.2",
-        "The protected header lacks 'kid', carries a parameter the profile forbids "
-        "(jku, jwk, x5u, x5c, x5t, b64, zip, ...), or repeats a member name.",
+        "The protected header lacks 'kid' (or it is not a non-empty string), or carries a "
+        "parameter other than alg, kid, typ and crit (jku, jwk, x5u, x5c, x5t, b64, zip, ...). "
+        "A repeated member is duplicate-member, 'crit' is unsupported-critical-header.",
     ),
     _E.UNSUPPORTED_CRITICAL: _entry(
         _E.UNSUPPORTED_CRITICAL,
@@ -325,8 +329,15 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         400,
         "Message not yet valid",
         "9.1",
-        "The envelope's 'created' is in the future beyond the allowed clock skew, or the "
-        "message lives longer than the receiver's maximum lifetime.",
+        "The envelope's 'created' is in the future beyond the allowed clock skew.",
+    ),
+    _E.LIFETIME_TOO_LONG: _entry(
+        _E.LIFETIME_TOO_LONG,
+        400,
+        "Lifetime too long",
+        "9.1",
+        "The message lives ('expires' minus 'created') longer than the receiver's maximum "
+        "lifetime (a poll token: longer than five minutes).",
     ),
     _E.REPLAY: _entry(
         _E.REPLAY,
@@ -376,7 +387,16 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         409,
         "Offer closed",
         "7.4",
-        "The offer referred to was already accepted or declined, or its digest does not match.",
+        "The offer referred to was already accepted, declined or refused, or lapsed (another "
+        "offer was accepted, the negotiation closed, the relationship was exited).",
+    ),
+    _E.OFFER_NOT_BINDING: _entry(
+        _E.OFFER_NOT_BINDING,
+        409,
+        "Offer not binding",
+        "7.4",
+        "The acceptance names an indicative offer, which is answered by a personal RFP, "
+        "never accepted as it stands.",
     ),
     _E.REFERENCE_MISMATCH: _entry(
         _E.REFERENCE_MISMATCH,
@@ -431,7 +451,16 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         "Not covered by accepted terms",
         "6.8",
         "The message asks for, or carries, data the individual has not accepted under the "
-        "terms of sharing in force.",
+        "terms of sharing in force, or is a notice in a category she did not allow.",
+    ),
+    _E.EXIT_INCOMPLETE: _entry(
+        _E.EXIT_INCOMPLETE,
+        422,
+        "Exit incomplete",
+        "6.14",
+        "The exit acknowledgement lacks what the exit notice asked for: the export, or the "
+        "deletion receipt, or an item the individual shared that its export or its deletion "
+        "receipt does not account for.",
     ),
     _E.INTERNAL_ERROR: _entry(
         _E.INTERNAL_ERROR,

@@ -354,7 +354,8 @@ def verify_poll_token(
             its members are wrong; ``KEY_SENDER_MISMATCH`` when the key is not
             the poller's; ``WRONG_AUDIENCE`` when the token is for another
             mailbox; ``MESSAGE_EXPIRED`` / ``MESSAGE_NOT_YET_VALID`` outside its
-            lifetime or when it claims to live longer than ``MAX_POLL_LIFETIME``.
+            lifetime; ``LIFETIME_TOO_LONG`` when it claims to live longer than
+            ``MAX_POLL_LIFETIME``.
     """
     verified = verify_compact(token, resolve_key=resolve_did_jwk, typ=POLL_TYP, limits=limits)
     claims = verified.document if verified.document is not None else {}

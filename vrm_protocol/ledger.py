@@ -159,6 +159,9 @@ class RequestRecord:
     type: MessageType
     sender: Role
     status: RequestStatus = RequestStatus.OPEN
+    #: The message digest of the request as sent (spec §8.5), when known: an
+    #: answer whose ``messageRef`` carries another digest is ``reference-mismatch``.
+    digest: str | None = None
 
     @property
     def open(self) -> bool:
@@ -172,6 +175,7 @@ class RequestRecord:
             "type": self.type.value,
             "sender": self.sender.value,
             "status": self.status.value,
+            "digest": self.digest,
         }
 
     @classmethod
@@ -186,6 +190,7 @@ class RequestRecord:
             MessageType(data["type"]),
             Role(data["sender"]),
             RequestStatus(data["status"]),
+            _optional_str(data.get("digest")),
         )
 
 
@@ -200,6 +205,11 @@ class ExitRecord:
     topics: tuple[str, ...] | None = None
     until: datetime | None = None
     channel: str | None = None
+    #: What the notice asked for (spec §6.14): the acknowledgement must carry it.
+    export_requested: bool = False
+    deletion_requested: bool = False
+    #: The notice's message digest (spec §8.5), when known.
+    notice_digest: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe form (for stores and snapshots)."""
@@ -211,6 +221,9 @@ class ExitRecord:
             "topics": list(self.topics) if self.topics is not None else None,
             "until": format_timestamp(self.until) if self.until is not None else None,
             "channel": self.channel,
+            "exportRequested": self.export_requested,
+            "deletionRequested": self.deletion_requested,
+            "noticeDigest": self.notice_digest,
         }
 
     @classmethod
@@ -230,6 +243,9 @@ class ExitRecord:
             topics=tuple(str(t) for t in topics) if topics is not None else None,
             until=parse_timestamp(str(until)) if until is not None else None,
             channel=_optional_str(data.get("channel")),
+            export_requested=bool(data.get("exportRequested", False)),
+            deletion_requested=bool(data.get("deletionRequested", False)),
+            notice_digest=_optional_str(data.get("noticeDigest")),
         )
 
     def permits(self, subject: str | None, now: datetime) -> str | None:

@@ -125,7 +125,7 @@ def test_sallys_whole_journey_on_both_sides() -> None:
         j.step(
             B, M.OFFER_ACCEPTANCE, acceptance_body(indicative["id"], j.digests[indicative["id"]])
         ),
-        E.ILLEGAL_TRANSITION,
+        E.OFFER_NOT_BINDING,
     )
     must(j.step(B, M.PERSONAL_RFP, rfp_body(j.now, approval_required=True)), S.NEGOTIATION)
     binding = j.compose(
@@ -490,7 +490,7 @@ def test_indicative_offers_are_not_accepted() -> None:
             j.compose(B, M.OFFER_ACCEPTANCE, acceptance_body(offer["id"], j.digests[offer["id"]])),
             now=j.now,
         )
-    assert raised.value.code is E.ILLEGAL_TRANSITION
+    assert raised.value.code is E.OFFER_NOT_BINDING  # its own code (spec §7.4, VRM-STATE-018)
     assert "indicative" in raised.value.detail
     assert raised.value.http_status == 409
 

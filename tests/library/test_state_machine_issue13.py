@@ -245,3 +245,71 @@ def test_one_state_for_all_of_a_relationships_threads() -> None:
     j.thread = rfp["id"]
     refused(j.step(B, M.OFFER_DECLINE, decline_body([first["id"]])), E.ILLEGAL_TRANSITION)
     refused(j.step(B, M.PERSONAL_RFP, rfp_body(j.now)), E.ILLEGAL_TRANSITION)
+
+
+# -- one code per fault (spec §8.6) --------------------------------------------------------------
+
+
+def test_an_indicative_offer_accepted_is_offer_not_binding() -> None:
+    j = reach(S.ENQUIRY)
+    indicative = j.compose(V, M.OFFER, offer_body(j.now, basis="indicative"))
+    must(j.deliver(V, indicative), S.NEGOTIATION)
+    accept = acceptance_body(indicative["id"], j.digests[indicative["id"]])
+    refused(j.step(B, M.OFFER_ACCEPTANCE, accept), E.OFFER_NOT_BINDING)
+
+
+WRONG_DIGEST = "sha-256:" + "Z" * 43
+
+
+def test_a_reply_naming_a_request_by_another_digest_is_a_mismatch() -> None:
+    j = reach(S.WELCOME)
+    assertion = j.latest_request(M.TERMS_ASSERTION)
+    assert assertion is not None
+    body = terms_response_body(assertion) | {"assertion": {"id": assertion, "digest": WRONG_DIGEST}}
+    refused(j.step(B, M.TERMS_RESPONSE, body), E.REFERENCE_MISMATCH)
+    j = reach(S.SERVICING)
+    notice = j.latest_request(M.SERVICE_NOTICE)
+    assert notice is not None
+    body = service_response_body(notice) | {"notice": {"id": notice, "digest": WRONG_DIGEST}}
+    refused(j.step(B, M.SERVICE_RESPONSE, body), E.REFERENCE_MISMATCH)
+    j = reach(S.PROBLEM)
+    request = j.latest_request(M.SUPPORT_REQUEST)
+    assert request is not None
+    body = support_resolution_body(request) | {"request": {"id": request, "digest": WRONG_DIGEST}}
+    refused(j.step(V, M.SUPPORT_RESOLUTION, body), E.REFERENCE_MISMATCH)
+    j = reach(S.EXITING)
+    exit_record = j.buyer.exit_record
+    assert exit_record is not None
+    body = exit_ack_body(exit_record.notice_id, SALLY, j.now)
+    body["notice"]["digest"] = WRONG_DIGEST
+    refused(j.step(V, M.EXIT_ACKNOWLEDGEMENT, body), E.REFERENCE_MISMATCH)
+
+
+@pytest.mark.parametrize("missing", ["export", "deletionReceipt"])
+def test_an_acknowledgement_without_what_her_exit_asked_for_is_incomplete(missing: str) -> None:
+    j = reach(S.EXITING)  # her notice asks for export and deletion
+    exit_record = j.buyer.exit_record
+    assert exit_record is not None
+    body = exit_ack_body(exit_record.notice_id, SALLY, j.now)
+    del body[missing]
+    refused(j.step(V, M.EXIT_ACKNOWLEDGEMENT, body), E.EXIT_INCOMPLETE)
+
+
+def test_an_acknowledgement_carries_only_what_was_asked_for() -> None:
+    j = reach(S.SERVICING)
+    notice = exit_notice_body(j.now)
+    notice["export"] = {"requested": False}
+    notice["deletion"] = {"requested": False}
+    sent = j.compose(B, M.EXIT_NOTICE, notice)
+    must(j.deliver(B, sent), S.EXITING)
+    body = exit_ack_body(sent["id"], SALLY, j.now)
+    del body["export"], body["deletionReceipt"]
+    must(j.step(V, M.EXIT_ACKNOWLEDGEMENT, body), S.EXITED)
+
+
+def test_after_the_exit_her_preferences_are_judged_before_the_offer_rules() -> None:
+    """A topic-less offer after an exit whose preferences name topics is not
+    permitted; the missing topic is not the first fault (spec §8.6)."""
+    j = reach(S.EXITED)
+    body = offer_body(j.now)
+    refused(j.step(V, M.OFFER, body), E.REENGAGEMENT_NOT_PERMITTED)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import ExitCompleted
+from vrm_protocol.message_types._guards import check_digest
 from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
 from vrm_protocol.models import ExitAcknowledgementMessage
 from vrm_protocol.states import RelationshipState
@@ -30,6 +31,17 @@ def _guard(move: Move[ExitAcknowledgementMessage]) -> RelationshipState:
             f"the acknowledgement names {notice_id}, not the exit notice {exit_record.notice_id}",
             "/body/notice/id",
         )
+    body = move.message.body
+    check_digest(
+        exit_record.notice_digest, body.notice.digest, "the exit notice", "/body/notice/id"
+    )
+    if exit_record.sender is Role.BUYER:
+        # spec §6.14 (VRM-MSG-025, VRM-MSG-026): the acknowledgement carries what
+        # her notice asked for; what it holds is judged by her agent (VRM-BUY-014).
+        if exit_record.export_requested and body.export is None:
+            raise Refusal(ErrorCode.EXIT_INCOMPLETE, "the exit notice asked for an export", "/body")
+        if exit_record.deletion_requested and body.deletion_receipt is None:
+            raise Refusal(ErrorCode.EXIT_INCOMPLETE, "the exit notice asked for deletion", "/body")
     # The exit voids every offer and open request; the history alone is kept (spec §7.5).
     move.draft.emit(ExitCompleted(notice_id))
     return move.row.target
@@ -49,4 +61,5 @@ SPEC = MessageTypeSpec(
             "She acknowledges a vendor's exit (the vendor leaves the market)."),
     ),
     guard=_guard,
+    guard_codes=(ErrorCode.REFERENCE_MISMATCH, ErrorCode.EXIT_INCOMPLETE),
 )  # fmt: skip

@@ -44,6 +44,9 @@ def _guard(move: Move[ExitNoticeMessage]) -> RelationshipState:
             else None
         ),
         channel=preferences.channel,
+        export_requested=body.export.requested,
+        deletion_requested=body.deletion.requested,
+        notice_digest=move.digest,
     )
     move.draft.emit(ExitNoticed(record))
     return move.row.target

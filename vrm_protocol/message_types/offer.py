@@ -57,15 +57,15 @@ def _guard(move: Move[OfferMessage]) -> RelationshipState:
             "/body/basis",
         )
     state = move.row.state
-    if move.sender is _V and state in _DEVELOPMENT_STATES:
-        if body.topic is None:
-            raise Refusal(
-                ErrorCode.ILLEGAL_TRANSITION,
-                f"an offer in {state.value} is a development offer and names its topic",
-                "/body/topic",
-            )
-        if state is _S.EXITED:
-            check_reengagement(draft, body.topic, "an offer")
+    if move.sender is _V and state is _S.EXITED:
+        # spec §8.6: re-engagement preferences are judged before the offer's own rules.
+        check_reengagement(draft, body.topic, "an offer")
+    if move.sender is _V and state in _DEVELOPMENT_STATES and body.topic is None:
+        raise Refusal(
+            ErrorCode.ILLEGAL_TRANSITION,
+            f"an offer in {state.value} is a development offer and names its topic",
+            "/body/topic",
+        )
     if draft.offer(message.id) is not None:
         raise Refusal(ErrorCode.ILLEGAL_TRANSITION, f"offer {message.id} is already known", "/id")
     if body.supersedes is not None:

@@ -39,8 +39,9 @@ def _guard(move: Move[OfferAcceptanceMessage]) -> RelationshipState:
             "/body/offer/digest",
         )
     if record.basis == "indicative":
+        # spec §6.3 (VRM-STATE-018): one code for this one fault.
         raise Refusal(
-            ErrorCode.ILLEGAL_TRANSITION,
+            ErrorCode.OFFER_NOT_BINDING,
             f"offer {offer_id} is indicative: it is answered by an RFP, not accepted",
             "/body/offer/id",
         )
@@ -73,7 +74,12 @@ SPEC = MessageTypeSpec(
             "Accepting a development offer is a new deal."),
     ),
     guard=_guard,
-    guard_codes=(*OFFER_CODES, ErrorCode.REFERENCE_MISMATCH, ErrorCode.APPROVAL_MISSING),
+    guard_codes=(
+        *OFFER_CODES,
+        ErrorCode.REFERENCE_MISMATCH,
+        ErrorCode.OFFER_NOT_BINDING,
+        ErrorCode.APPROVAL_MISSING,
+    ),
     query=_query,
     sale=True,
 )  # fmt: skip

@@ -37,7 +37,7 @@ def _guard(move: Move[ServiceNoticeMessage]) -> RelationshipState:
         )
     if row.state is _S.EXITED:
         check_reengagement(move.draft, body.category, "a service notice")
-    record = RequestRecord(move.message.id, _T, move.sender)
+    record = RequestRecord(move.message.id, _T, move.sender, digest=move.digest)
     move.draft.emit(RequestOpened(record))
     move.draft.update_request(record)
     if row.otherwise is not None and body.kind == "programme-offer":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import LedgerQuery, RequestAnswered
 from vrm_protocol.message_types._guards import answered
 from vrm_protocol.message_types._unit import MessageTypeSpec, Move, TransitionRow
@@ -21,8 +22,9 @@ def _query(message: ServiceResponseMessage, sender: Role) -> LedgerQuery:
 
 
 def _guard(move: Move[ServiceResponseMessage]) -> RelationshipState:
+    notice = move.message.body.notice
     request = answered(
-        move, move.message.body.notice.id, "/body/notice/id", MessageType.SERVICE_NOTICE
+        move, notice.id, "/body/notice/id", MessageType.SERVICE_NOTICE, notice.digest
     )
     move.draft.emit(RequestAnswered(request.id, move.message.id, _T))
     return move.row.target
@@ -51,5 +53,6 @@ SPEC = MessageTypeSpec(
             "She may answer a permitted notice without re-engaging."),
     ),
     guard=_guard,
+    guard_codes=(ErrorCode.REFERENCE_MISMATCH,),
     query=_query,
 )  # fmt: skip

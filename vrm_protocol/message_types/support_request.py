@@ -16,7 +16,7 @@ _T = MessageType.SUPPORT_REQUEST
 
 
 def _guard(move: Move[SupportRequestMessage]) -> RelationshipState:
-    record = RequestRecord(move.message.id, _T, move.sender)
+    record = RequestRecord(move.message.id, _T, move.sender, digest=move.digest)
     move.draft.emit(RequestOpened(record))
     move.draft.update_request(record)
     if move.row.state is not _S.PROBLEM:

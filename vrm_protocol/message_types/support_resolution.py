@@ -34,7 +34,9 @@ def _query(message: SupportResolutionMessage, sender: Role) -> LedgerQuery:
 
 def _guard(move: Move[SupportResolutionMessage]) -> RelationshipState:
     body, draft = move.message.body, move.draft
-    request = answered(move, body.request.id, "/body/request/id", MessageType.SUPPORT_REQUEST)
+    request = answered(
+        move, body.request.id, "/body/request/id", MessageType.SUPPORT_REQUEST, body.request.digest
+    )
     if not request.open:
         raise Refusal(
             ErrorCode.ILLEGAL_TRANSITION,
@@ -67,5 +69,6 @@ SPEC = MessageTypeSpec(
             resumes=(_S.WELCOME, _S.SERVICING, _S.DEVELOPMENT)),
     ),
     guard=_guard,
+    guard_codes=(ErrorCode.REFERENCE_MISMATCH,),
     query=_query,
 )  # fmt: skip

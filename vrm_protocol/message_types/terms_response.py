@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import LedgerQuery, RequestAnswered
 from vrm_protocol.message_types._guards import answered
 from vrm_protocol.message_types._unit import MessageTypeSpec, Move, TransitionRow
@@ -21,8 +22,9 @@ def _query(message: TermsResponseMessage, sender: Role) -> LedgerQuery:
 
 
 def _guard(move: Move[TermsResponseMessage]) -> RelationshipState:
+    assertion = move.message.body.assertion
     request = answered(
-        move, move.message.body.assertion.id, "/body/assertion/id", MessageType.TERMS_ASSERTION
+        move, assertion.id, "/body/assertion/id", MessageType.TERMS_ASSERTION, assertion.digest
     )
     move.draft.emit(RequestAnswered(request.id, move.message.id, _T))
     return move.row.target
@@ -47,5 +49,6 @@ SPEC = MessageTypeSpec(
             "Answering programme terms keeps the relationship in development."),
     ),
     guard=_guard,
+    guard_codes=(ErrorCode.REFERENCE_MISMATCH,),
     query=_query,
 )  # fmt: skip

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:80574ed4706e0e21.
+fails when this file and the schemas disagree. Source digest: sha256:85056c1a8ecffa7e.
 """
 
 from types import MappingProxyType
@@ -2610,12 +2610,16 @@ class ExitAcknowledgementBody(VRMModel):
 
     export: Annotated[DataExport | None, NotNull] = Field(
         default=None,
-        description="The data held, when an export was requested.",
+        description="The data held, present when the exit notice asked for an export (spec §6.14).",
     )
 
-    deletion_receipt: DeletionReceipt = Field(
+    deletion_receipt: Annotated[DeletionReceipt | None, NotNull] = Field(
+        default=None,
         alias="deletionReceipt",
-        description="What was deleted and what is retained, and why.",
+        description=(
+            "What was deleted and what is retained, and why: present when the"
+            " exit notice asked for deletion (spec §6.14)."
+        ),
     )
 
 
@@ -2689,6 +2693,7 @@ class ProblemReportBody(VRMModel):
         "wrong-audience",
         "message-expired",
         "message-not-yet-valid",
+        "lifetime-too-long",
         "replay",
         "not-a-participant",
         "illegal-transition",
@@ -2696,6 +2701,7 @@ class ProblemReportBody(VRMModel):
         "offer-expired",
         "offer-superseded",
         "offer-closed",
+        "offer-not-binding",
         "reference-mismatch",
         "relationship-exited",
         "reengagement-not-permitted",
@@ -2703,6 +2709,7 @@ class ProblemReportBody(VRMModel):
         "untrusted-issuer",
         "approval-missing",
         "not-accepted-by-terms",
+        "exit-incomplete",
         "internal-error",
         "temporarily-unavailable",
     ] = Field(
