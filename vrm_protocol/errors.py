@@ -104,6 +104,7 @@ class ErrorCode(StrEnum):
     ATTESTATION_INVALID = "attestation-invalid"
     UNTRUSTED_ISSUER = "untrusted-issuer"
     APPROVAL_MISSING = "approval-missing"
+    ATTESTATION_MISSING = "attestation-missing"
     NOT_ACCEPTED_BY_TERMS = "not-accepted-by-terms"
     EXIT_INCOMPLETE = "exit-incomplete"
     # -- Any stage --
@@ -442,8 +443,16 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         422,
         "Approval missing",
         "6.4",
-        "The acceptance declares that a co-decision-maker's approval is required but does "
-        "not carry it.",
+        "The accepted offer's conditions require a co-decision-maker's approval and the "
+        "acceptance does not carry one.",
+    ),
+    _E.ATTESTATION_MISSING: _entry(
+        _E.ATTESTATION_MISSING,
+        422,
+        "Attestation missing",
+        "6.4",
+        "The acceptance chooses a financing plan marked requiresAttestation and carries no "
+        "ability-to-pay attestation.",
     ),
     _E.NOT_ACCEPTED_BY_TERMS: _entry(
         _E.NOT_ACCEPTED_BY_TERMS,

@@ -95,6 +95,8 @@ class OfferRecord:
     supersedes: str | None = None
     topic: str | None = None
     requires_approval: bool = False
+    #: The financing plans that need an ability-to-pay attestation (spec §6.4, §10.1).
+    attested_plans: tuple[str, ...] = ()
 
     def status_at(self, now: datetime) -> OfferStatus:
         """The status at ``now``: an open offer past its ``validUntil`` is expired."""
@@ -118,6 +120,7 @@ class OfferRecord:
             "supersedes": self.supersedes,
             "topic": self.topic,
             "requiresApproval": self.requires_approval,
+            "attestedPlans": list(self.attested_plans),
         }
 
     @classmethod
@@ -137,6 +140,7 @@ class OfferRecord:
             supersedes=_optional_str(data.get("supersedes")),
             topic=_optional_str(data.get("topic")),
             requires_approval=bool(data.get("requiresApproval", False)),
+            attested_plans=tuple(str(plan) for plan in data.get("attestedPlans") or ()),
         )
 
 

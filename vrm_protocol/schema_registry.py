@@ -38,6 +38,7 @@ from vrm_protocol.models._formats import FORMAT_CHECKS, translate_pattern
 from vrm_protocol.vocabulary import SUPPORTED_VERSIONS, MessageType
 
 __all__ = [
+    "BINDING_FOLDER",
     "SCHEMA_SUFFIX",
     "SchemaRegistry",
     "SchemaRegistryError",
@@ -47,6 +48,10 @@ __all__ = [
 
 #: Every schema file's name ends with this (schemas/DESIGN-NOTES.md, "Files").
 SCHEMA_SUFFIX: Final = ".schema.json"
+#: The folder of the HTTP binding's schemas (discovery, JWKS, poll token, mailbox
+#: page, problem details, test driver; spec §11, §14.3): not messages, so no
+#: models are generated from them. Registered as ``binding/<file>``.
+BINDING_FOLDER: Final = "binding"
 #: At most this many faults are listed in a rejection's ``errors`` member.
 _MAX_LISTED_FAULTS: Final = 10
 #: Fault descriptions are cut to this length: they quote the offending value.
@@ -91,6 +96,13 @@ def _python_pattern(pattern: str) -> Any:
     return re.compile(translate_pattern(pattern, "python"))
 
 
+def _strings_only(check: Callable[[str], bool]) -> Callable[[object], bool]:
+    def checked(value: object) -> bool:
+        return not isinstance(value, str) or check(value)
+
+    return checked
+
+
 @dataclass(frozen=True, slots=True)
 class _ReferenceEngine:
     validator_class: Any
@@ -113,7 +125,11 @@ def _reference_engine() -> _ReferenceEngine:
 
     checker = FormatChecker(formats=())
     for name, check in FORMAT_CHECKS.items():
-        checker.checks(name)(check)
+        # A format applies to strings only; any other instance passes it
+        # (JSON Schema 2020-12 validation §7.1), and its `type` fails instead.
+        # The checks themselves take strings: a number reaching one raised
+        # TypeError, and a message with `"created": 0` was a 500, not a 422.
+        checker.checks(name)(_strings_only(check))
     return _ReferenceEngine(
         validator_class=extend(Draft202012Validator, {"pattern": ecma_pattern}),
         format_checker=checker,
@@ -239,18 +255,25 @@ class SchemaRegistry:
 
     @classmethod
     def from_directory(cls, directory: Path) -> SchemaRegistry:
-        """Load every ``*.schema.json`` of ``directory``.
+        """Load every ``*.schema.json`` of ``directory``, and of its ``binding/``
+        folder (the HTTP binding's documents, spec §11) as ``binding/<file>``.
 
         Raises:
             SchemaRegistryError: as the constructor, or a file is not JSON.
         """
-        return cls(
-            _load_documents(
-                (path.name, path.read_bytes())
-                for path in directory.iterdir()
+        entries = [
+            (path.name, path.read_bytes())
+            for path in directory.iterdir()
+            if path.name.endswith(SCHEMA_SUFFIX)
+        ]
+        binding = directory / BINDING_FOLDER
+        if binding.is_dir():
+            entries += [
+                (f"{BINDING_FOLDER}/{path.name}", path.read_bytes())
+                for path in binding.iterdir()
                 if path.name.endswith(SCHEMA_SUFFIX)
-            )
-        )
+            ]
+        return cls(_load_documents(entries))
 
     @classmethod
     def from_package(cls) -> SchemaRegistry:
@@ -261,13 +284,19 @@ class SchemaRegistry:
                 :class:`~vrm_protocol.vocabulary.MessageType` has no schema.
         """
         folder = resources.files("vrm_protocol") / "schemas"
-        registry = cls(
-            _load_documents(
-                (entry.name, entry.read_bytes())
-                for entry in folder.iterdir()
+        entries = [
+            (entry.name, entry.read_bytes())
+            for entry in folder.iterdir()
+            if entry.name.endswith(SCHEMA_SUFFIX)
+        ]
+        binding = folder / BINDING_FOLDER
+        if binding.is_dir():
+            entries += [
+                (f"{BINDING_FOLDER}/{entry.name}", entry.read_bytes())
+                for entry in binding.iterdir()
                 if entry.name.endswith(SCHEMA_SUFFIX)
-            )
-        )
+            ]
+        registry = cls(_load_documents(entries))
         missing = sorted(set(MessageType) - set(registry.message_types))
         if missing:
             raise SchemaRegistryError(f"no schema for message type(s): {', '.join(missing)}")

@@ -153,10 +153,11 @@ def offer_body(
     basis: str = "indicative",
     total: str = "28500",
     valid_for: timedelta = timedelta(days=7),
-    supersedes: str | None = None,
+    supersedes: Mapping[str, str] | None = None,
     topic: str | None = None,
 ) -> dict[str, Any]:
-    """An offer (from a vendor, or a buyer's counter-offer with ``basis='counter'``)."""
+    """An offer (from a vendor, or a buyer's counter-offer with ``basis='counter'``);
+    ``supersedes`` is the ``messageRef`` of the offer it replaces (spec §6.3)."""
     body: dict[str, Any] = {
         "basis": basis,
         "validUntil": timestamp(now + valid_for),
@@ -172,16 +173,21 @@ def offer_body(
         "terms": terms_reference(),
     }
     if supersedes is not None:
-        body["supersedes"] = supersedes
+        body["supersedes"] = dict(supersedes)
     if topic is not None:
         body["topic"] = topic
     return body
 
 
 def counter_offer_body(
-    vendor_offer: Mapping[str, Any], vendor_offer_id: str, *, now: datetime, total: str
+    vendor_offer: Mapping[str, Any],
+    vendor_offer_ref: Mapping[str, str],
+    *,
+    now: datetime,
+    total: str,
 ) -> dict[str, Any]:
-    """A buyer's counter-offer: the vendor's offer at a lower price, superseding it."""
+    """A buyer's counter-offer: the vendor's offer at a lower price, superseding it
+    (named by its ``messageRef``, spec §6.3)."""
     body = {
         name: value
         for name, value in vendor_offer.items()
@@ -194,7 +200,7 @@ def counter_offer_body(
     body.update(
         {
             "basis": "counter",
-            "supersedes": vendor_offer_id,
+            "supersedes": dict(vendor_offer_ref),
             "validUntil": timestamp(now + timedelta(days=2)),
             "items": items,
             "price": {

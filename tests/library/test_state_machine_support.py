@@ -147,7 +147,8 @@ def offer_body(
         "terms": terms_ref(),
     }
     if supersedes is not None:
-        body["supersedes"] = supersedes
+        # Bound by digest (spec §6.3); the journey fills in the digest of the offer named.
+        body["supersedes"] = {"id": supersedes, "digest": ANY_DIGEST}
     if topic is not None:
         body["topic"] = topic
     if approval_required:

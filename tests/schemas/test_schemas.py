@@ -476,14 +476,12 @@ def _builder_cases() -> list[Any]:
         _case(
             "offer",
             "offer_body+development",
-            lambda b: b.offer_body(
-                NOW, basis="binding", supersedes=REF["id"], topic="service-offers"
-            ),
+            lambda b: b.offer_body(NOW, basis="binding", supersedes=REF, topic="service-offers"),
         ),
         _case(
             "offer",
             "counter_offer_body",
-            lambda b: b.counter_offer_body(b.offer_body(NOW), REF["id"], now=NOW, total="27000"),
+            lambda b: b.counter_offer_body(b.offer_body(NOW), REF, now=NOW, total="27000"),
         ),
         _case("offer-acceptance", "offer_acceptance_body", lambda b: b.offer_acceptance_body(REF)),
         _case("offer-decline", "offer_decline_body", lambda b: b.offer_decline_body([REF["id"]])),

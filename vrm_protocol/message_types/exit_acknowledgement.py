@@ -32,6 +32,18 @@ def _guard(move: Move[ExitAcknowledgementMessage]) -> RelationshipState:
             "/body/notice/id",
         )
     body = move.message.body
+    export = body.export
+    if export is not None and (export.data is None) == (export.url is None):
+        # spec §6.14: an export is embedded or published, never both, never neither.
+        raise Refusal(
+            ErrorCode.SCHEMA_INVALID,
+            "an export carries exactly one of data and url",
+            "/body/export",
+        )
+    if export is not None and export.url is not None and export.size is None:
+        raise Refusal(
+            ErrorCode.SCHEMA_INVALID, "a published export states its size", "/body/export/size"
+        )
     check_digest(
         exit_record.notice_digest, body.notice.digest, "the exit notice", "/body/notice/id"
     )
@@ -61,5 +73,5 @@ SPEC = MessageTypeSpec(
             "She acknowledges a vendor's exit (the vendor leaves the market)."),
     ),
     guard=_guard,
-    guard_codes=(ErrorCode.REFERENCE_MISMATCH, ErrorCode.EXIT_INCOMPLETE),
+    guard_codes=(ErrorCode.SCHEMA_INVALID, ErrorCode.REFERENCE_MISMATCH, ErrorCode.EXIT_INCOMPLETE),
 )  # fmt: skip

@@ -6,6 +6,7 @@ from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import LedgerQuery, OfferOpened, OfferRecord, OfferStatus
 from vrm_protocol.message_types._guards import (
     OFFER_CODES,
+    check_digest,
     check_reengagement,
     live_offer,
     parse_time,
@@ -30,7 +31,7 @@ _DEVELOPMENT_STATES = frozenset({_S.SERVICING, _S.DEVELOPMENT, _S.EXITED})
 def _query(message: OfferMessage, sender: Role) -> LedgerQuery:
     named = {message.id}
     if message.body.supersedes is not None:
-        named.add(message.body.supersedes)
+        named.add(message.body.supersedes.id)
     return LedgerQuery(offers=frozenset(named))
 
 
@@ -69,7 +70,9 @@ def _guard(move: Move[OfferMessage]) -> RelationshipState:
     if draft.offer(message.id) is not None:
         raise Refusal(ErrorCode.ILLEGAL_TRANSITION, f"offer {message.id} is already known", "/id")
     if body.supersedes is not None:
-        old = live_offer(draft, body.supersedes, "/body/supersedes", from_role=None)
+        old = live_offer(draft, body.supersedes.id, "/body/supersedes/id", from_role=None)
+        # spec §6.3 (VRM-MSG-035): the offer replaced is bound by its digest.
+        check_digest(old.digest, body.supersedes.digest, f"offer {old.id}", "/body/supersedes/id")
         set_offer_status(draft, old, OfferStatus.SUPERSEDED)
     valid_until = parse_time(body.valid_until, "/body/validUntil")
     record = OfferRecord(
@@ -78,9 +81,12 @@ def _guard(move: Move[OfferMessage]) -> RelationshipState:
         basis=body.basis,
         valid_until=valid_until,
         digest=move.digest,
-        supersedes=body.supersedes,
+        supersedes=body.supersedes.id if body.supersedes is not None else None,
         topic=body.topic,
         requires_approval=any(c.kind == "approval-required" for c in body.conditions or ()),
+        attested_plans=tuple(
+            plan.plan for plan in body.financing or () if plan.requires_attestation
+        ),
     )
     draft.emit(OfferOpened(record), offer=record)
     return move.row.target
@@ -110,7 +116,7 @@ SPEC = MessageTypeSpec(
             "A win-back offer only on a topic her preferences allow (seed 003 step 10)."),
     ),
     guard=_guard,
-    guard_codes=(*OFFER_CODES, ErrorCode.REENGAGEMENT_NOT_PERMITTED),
+    guard_codes=(*OFFER_CODES, ErrorCode.REFERENCE_MISMATCH, ErrorCode.REENGAGEMENT_NOT_PERMITTED),
     query=_query,
     sale=True,
 )  # fmt: skip

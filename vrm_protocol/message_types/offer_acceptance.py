@@ -52,6 +52,19 @@ def _guard(move: Move[OfferAcceptanceMessage]) -> RelationshipState:
             f"offer {offer_id} requires a co-decision-maker's approval",
             "/body/approvals",
         )
+    payment = body.payment
+    chosen = payment.financing_plan if payment is not None else None
+    if (
+        chosen is not None
+        and chosen in record.attested_plans
+        and not any(attestation.kind == "ability-to-pay" for attestation in body.attestations or ())
+    ):
+        # spec §6.4, §10.1 (VRM-ATT-010): verifying the attestation is the agent's job.
+        raise Refusal(
+            ErrorCode.ATTESTATION_MISSING,
+            f"financing plan {chosen} of offer {offer_id} requires an ability-to-pay attestation",
+            "/body/attestations",
+        )
     set_offer_status(draft, record, OfferStatus.ACCEPTED)
     # One deal per negotiation: every other open offer lapses.
     draft.emit(OpenOffersLapsed(move.now, except_offer=offer_id))
@@ -79,6 +92,7 @@ SPEC = MessageTypeSpec(
         ErrorCode.REFERENCE_MISMATCH,
         ErrorCode.OFFER_NOT_BINDING,
         ErrorCode.APPROVAL_MISSING,
+        ErrorCode.ATTESTATION_MISSING,
     ),
     query=_query,
     sale=True,

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:85056c1a8ecffa7e.
+fails when this file and the schemas disagree. Source digest: sha256:9d94280f30948e52.
 """
 
 from types import MappingProxyType
@@ -139,16 +139,20 @@ PartyId: TypeAlias = Annotated[
         min_length=8,
         max_length=4096,
         pattern=(
-            "^(did:jwk:[A-Za-z0-9_-]+|https?://[^\x09\x0a\x0b\x0c\x0d "
-            "\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff#"
-            "?]+)$"
+            "^(did:jwk:[A-Za-z0-9_-]+|https://[a-z0-9]([a-z0-9-]{0,61}[a-"
+            "z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[1-9][0-9]{"
+            "0,4})?|http://(127\\.0\\.0\\.1|localhost|\\[::1\\])(:[1-9][0"
+            "-9]{0,4})?)$"
         ),
     ),
 ]
 """Party identifier.
 
-Who a party is (spec §3): a buyer's pairwise pseudonym `did:jwk:<base64url(JWK)>` (§3.1), or a
-vendor's or third party's agent base URL (§3.2).
+Who a party is (spec §3), compared as an exact string: a buyer's pairwise pseudonym
+`did:jwk:<base64url(JWK)>` in its one canonical spelling (§3.1), or the origin of a vendor's or
+third party's agent (§3.2): `https://` and a lower-case host name, with a port only when it is
+not 443, and no path, query, fragment or trailing slash; `http://` only for a loopback host
+(`127.0.0.1`, `localhost`, `[::1]`), for tests.
 """
 
 
@@ -1487,10 +1491,12 @@ class OfferBody(VRMModel):
         description="The terms of sale the offer is made under.",
     )
 
-    supersedes: Annotated[MessageId | None, NotNull] = Field(
+    supersedes: Annotated[MessageRef | None, NotNull] = Field(
         default=None,
         description=(
-            "The offer this one replaces; the replaced offer can no longer be accepted (spec §7)."
+            "The offer this one replaces, bound to the exact bytes of that "
+            "offer as the sender holds it; the replaced offer can no longer "
+            "be accepted (spec §6.3, §7.4)."
         ),
     )
 
@@ -1850,21 +1856,13 @@ class RegisteredTradeInItem(VRMModel):
 class AcceptanceTradeIn(VRMModel):
     """Acceptance trade-in.
 
-    The trade-in as agreed, identified now that there is a deal.
+    The trade-in the offer valued, now with its registration. When it changes hands is the
+    offer's `tradeIn.handover` and `papersHandover`, and nothing the acceptance says (spec
+    §6.4).
     """
 
     item: RegisteredTradeInItem = Field(
         description="The item traded in, with its registration.",
-    )
-
-    handover: Handover = Field(
-        description="When the item changes hands.",
-    )
-
-    papers_handover: Annotated[Handover | None, NotNull] = Field(
-        default=None,
-        alias="papersHandover",
-        description="When the item's ownership papers change hands.",
     )
 
 
@@ -1900,7 +1898,19 @@ class OfferAcceptanceBody(VRMModel):
     trade_in: Annotated[AcceptanceTradeIn | None, NotNull] = Field(
         default=None,
         alias="tradeIn",
-        description="The trade-in, now with its registration.",
+        description="The trade-in, now with its registration; its handover is the offer's.",
+    )
+
+    attestations: Annotated[
+        Annotated[tuple[Attestation, ...], Field(max_length=10)] | None, NotNull
+    ] = Field(
+        default=None,
+        description=(
+            "Attestations the chosen terms require, e.g. the ability-to-pay "
+            "attestation a financing plan marked `requiresAttestation` asks "
+            "for (spec §6.4, §10.1): issued for this vendor and this "
+            "pseudonym."
+        ),
     )
 
 
@@ -2528,7 +2538,9 @@ class SupportResolutionMessage(BaseMessage):
 class DataExport(VRMModel):
     """Data export.
 
-    The data the counterparty held about the relationship.
+    The data held for the relationship, embedded in `data` or, when embedding would make the
+    message larger than the individual's agent takes, published at `url` on the vendor's own
+    origin (spec §6.14); exactly one of the two.
     """
 
     media_type: MediaType = Field(
@@ -2536,14 +2548,41 @@ class DataExport(VRMModel):
         description="The form of `data`, e.g. `application/json`.",
     )
 
-    data: dict[
-        Annotated[JsonStr, StringConstraints(pattern="^[A-Za-z0-9._:-]{1,200}$")], JsonValue
+    data: Annotated[
+        dict[Annotated[JsonStr, StringConstraints(pattern="^[A-Za-z0-9._:-]{1,200}$")], JsonValue]
+        | None,
+        NotNull,
     ] = Field(
-        description="The data held, keyed by data category or record name.",
+        default=None,
+        description="The data held, keyed by data category or record name (embedded export).",
     )
 
     digest: Digest = Field(
-        description="The digest of the canonical JSON (RFC 8785) of `data`.",
+        description=(
+            "The digest of the RFC 8785 canonical JSON of the data (embedded or published)."
+        ),
+    )
+
+    url: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=2048), conforms_to("uri")]
+        | None,
+        NotNull,
+    ] = Field(
+        default=None,
+        description=(
+            "Where the export is published instead (spec §6.14): "
+            "`/vrm/exports/{id}` on the vendor's own origin, served to a poll"
+            " token of the relationship's pseudonym as the RFC 8785 JSON of "
+            "the data."
+        ),
+    )
+
+    size: Annotated[Annotated[JsonInt, Field(ge=0, le=1073741824)] | None, NotNull] = Field(
+        default=None,
+        description=(
+            "With `url`: the length in bytes of the export served there, so "
+            "that the individual's agent can bound what it reads."
+        ),
     )
 
 
@@ -2708,6 +2747,7 @@ class ProblemReportBody(VRMModel):
         "attestation-invalid",
         "untrusted-issuer",
         "approval-missing",
+        "attestation-missing",
         "not-accepted-by-terms",
         "exit-incomplete",
         "internal-error",
