@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ from tools.specgen.signed_examples import (
 )
 from vrm_protocol import http_binding, state_machine, vocabulary
 from vrm_protocol.errors import ERROR_TYPE_BASE, ErrorCode, RemoteProtocolError
+from vrm_protocol.message_types import MESSAGE_TYPES
 from vrm_protocol.requirements import Requirement
 
 __all__ = ["DIAGRAM_FILE", "BlockContext", "Flavour", "expand_block"]
@@ -55,6 +57,8 @@ class BlockContext:
     signed: SignedJourney | None = None
     #: Section numbers cited in generated text that the map does not have.
     unknown_sections: list[str] = field(default_factory=list)
+    #: The repository root (for the files a block reads, the vector index).
+    root: Path = field(default_factory=Path)
 
     def prose(self, text: str) -> str:
         """Markdown inline text with its "§N" references linked."""
@@ -362,15 +366,52 @@ def _transitions(context: BlockContext) -> str:
     return table(["State", "Sender", "Message", "Next state", "Why"], rows)
 
 
-def _guards(_: BlockContext) -> str:
+def _guards(context: BlockContext) -> str:
+    """Every message type's guard rules, in the order its guard checks them (spec §8.6)."""
+    rows: list[list[str]] = []
+    for spec in MESSAGE_TYPES.values():
+        name = f"`{spec.type.value}`"
+        if spec.always_allowed:
+            rows.append([name, "none", "not a move: only the participant check applies", ""])
+            continue
+        if not spec.rules:
+            rows.append([name, "none", "no check beyond the table and the participants", ""])
+            continue
+        for rule in spec.rules:
+            rows.append(
+                [
+                    name,
+                    f"[`{rule.code.value}`](#error-{rule.code.value})",
+                    context.prose(rule.when),
+                    f"[{rule.requirement}](#{rule.requirement})",
+                ]
+            )
+    return table(["Message", "Code", "When", "Requirement"], rows)
+
+
+#: What each family of vectors tests (spec §14.2), in the order of §8.6.
+_VECTOR_FAMILIES: Final = (
+    ("jose", "stages 3 to 7: size, framing, protected header, key, signature, payload bytes"),
+    ("canonical", "stage 7: RFC 8785 canonical payload bytes and duplicate members"),
+    ("payloads", "stages 8 and 9: protocol version, message type and schema"),
+    ("state", "stage 14: a receiver's ledger and one message: the next state or the refusal"),
+)
+
+
+def _vector_families(context: BlockContext) -> str:
+    index_path = context.root / "conformance" / "vectors" / "index.json"
+    try:
+        index = json.loads(index_path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        raise SpecBuildError(f"{index_path}: the vector index cannot be read: {error}") from error
+    counts: dict[str, int] = {}
+    for entry in index.get("vectors", []):
+        counts[str(entry.get("kind"))] = counts.get(str(entry.get("kind")), 0) + 1
     rows = [
-        [
-            f"`{message.value}`",
-            ", ".join(f"[`{code.value}`](#error-{code.value})" for code in codes),
-        ]
-        for message, codes in state_machine.GUARD_CODES.items()
+        [f"`conformance/vectors/{family}/`", context.prose(what), str(counts.get(family, 0))]
+        for family, what in _VECTOR_FAMILIES
     ]
-    return table(["Message", "Codes its guards may raise"], rows)
+    return table(["Family", "What it tests (§8.6)", "Vectors"], rows)
 
 
 def _lifecycle_states(_: BlockContext) -> str:
@@ -578,6 +619,7 @@ _SIMPLE: Final[Mapping[str, Callable[[BlockContext], str]]] = {
     "transitions": _transitions,
     "guards": _guards,
     "lifecycle-states": _lifecycle_states,
+    "vector-families": _vector_families,
     "requirements-index": _requirements_index,
     "requirements-summary": _requirements_summary,
     "test-keys": _test_keys,

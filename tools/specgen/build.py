@@ -385,6 +385,7 @@ def build_spec(
             examples=examples,
             inline=engine,
             signed=signed,
+            root=root,
         )
         documents[flavour] = _assemble(sources, context, flavour)
         if flavour == "html":

@@ -97,6 +97,7 @@ _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("8.3", "Canonical payload"),
     ("8.4", "Keys and kid"),
     ("8.5", "Message digest"),
+    ("8.6", "Processing order"),
     ("9", "Freshness and replay"),
     ("9.1", "Expiry and clock skew"),
     ("9.2", "Audience"),

@@ -40,6 +40,7 @@ from vrm_protocol.message_types import (
 from vrm_protocol.message_types._unit import (
     Draft,
     Guard,
+    GuardRule,
     MessageTypeSpec,
     Move,
     QueryFor,
@@ -54,6 +55,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "Draft",
     "Guard",
+    "GuardRule",
     "MessageTypeSpec",
     "Move",
     "QueryFor",

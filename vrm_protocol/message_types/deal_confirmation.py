@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import LedgerQuery, ResumeStateSet
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.message_types._unit import (
+    GuardRule,
+    MessageTypeSpec,
+    Move,
+    Refusal,
+    TransitionRow,
+)
 from vrm_protocol.models import DealConfirmationMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -59,6 +65,12 @@ SPEC = MessageTypeSpec(
             "The vendor confirms exactly the accepted offer; delivery and set-up follow (step 5)."),
     ),
     guard=_guard,
+    rules=(
+        GuardRule(ErrorCode.REFERENCE_MISMATCH,
+            "deal.offer is not the accepted offer with its digest, or deal.acceptance not its"
+            " acceptance",
+            "VRM-MSG-032"),
+    ),
     guard_codes=(ErrorCode.REFERENCE_MISMATCH,),
     query=_query,
     sale=True,

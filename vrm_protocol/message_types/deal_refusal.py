@@ -5,7 +5,13 @@ from __future__ import annotations
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import DealRefused, LedgerQuery, OfferStatus, ResumeStateSet
 from vrm_protocol.message_types._guards import resumed, set_offer_status
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.message_types._unit import (
+    GuardRule,
+    MessageTypeSpec,
+    Move,
+    Refusal,
+    TransitionRow,
+)
 from vrm_protocol.models import DealRefusalMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -71,6 +77,12 @@ SPEC = MessageTypeSpec(
             resumes=(_S.NEGOTIATION, _S.DEVELOPMENT)),
     ),
     guard=_guard,
+    rules=(
+        GuardRule(ErrorCode.REFERENCE_MISMATCH,
+            "offer is not the accepted offer with its digest, or acceptance not its "
+            "acceptance",
+            "VRM-MSG-032"),
+    ),
     guard_codes=(ErrorCode.REFERENCE_MISMATCH,),
     query=_query,
     sale=True,

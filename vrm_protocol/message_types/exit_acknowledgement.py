@@ -5,7 +5,13 @@ from __future__ import annotations
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import ExitCompleted
 from vrm_protocol.message_types._guards import check_digest
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.message_types._unit import (
+    GuardRule,
+    MessageTypeSpec,
+    Move,
+    Refusal,
+    TransitionRow,
+)
 from vrm_protocol.models import ExitAcknowledgementMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -73,5 +79,21 @@ SPEC = MessageTypeSpec(
             "She acknowledges a vendor's exit (the vendor leaves the market)."),
     ),
     guard=_guard,
+    rules=(
+        GuardRule(ErrorCode.ILLEGAL_TRANSITION,
+            "sent by the party that gave notice, or naming another notice than the exit "
+            "notice in force",
+            "VRM-STATE-020"),
+        GuardRule(ErrorCode.SCHEMA_INVALID,
+            "an export with both or neither of data and url, or a url without size",
+            "VRM-MSG-035"),
+        GuardRule(ErrorCode.REFERENCE_MISMATCH,
+            "notice carries another digest than the notice's",
+            "VRM-SIG-027"),
+        GuardRule(ErrorCode.EXIT_INCOMPLETE,
+            "her notice asked for an export or deletion that the acknowledgement does not "
+            "carry",
+            "VRM-MSG-034"),
+    ),
     guard_codes=(ErrorCode.SCHEMA_INVALID, ErrorCode.REFERENCE_MISMATCH, ErrorCode.EXIT_INCOMPLETE),
 )  # fmt: skip

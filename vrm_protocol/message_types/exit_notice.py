@@ -5,7 +5,13 @@ from __future__ import annotations
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import ExitNoticed, ExitRecord
 from vrm_protocol.message_types._guards import parse_time
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.message_types._unit import (
+    GuardRule,
+    MessageTypeSpec,
+    Move,
+    Refusal,
+    TransitionRow,
+)
 from vrm_protocol.models import ExitNoticeMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -83,4 +89,12 @@ SPEC = MessageTypeSpec(
             "context it still holds."),
     ),
     guard=_guard,
+    rules=(
+        GuardRule(ErrorCode.ILLEGAL_TRANSITION,
+            "a vendor's exit notice whose reason is not vendor-leaving-market",
+            "VRM-STATE-015"),
+        GuardRule(ErrorCode.SCHEMA_INVALID,
+            "reengagement.until is not an instant",
+            "VRM-FRESH-012"),
+    ),
 )  # fmt: skip

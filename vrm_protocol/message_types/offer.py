@@ -12,7 +12,13 @@ from vrm_protocol.message_types._guards import (
     parse_time,
     set_offer_status,
 )
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.message_types._unit import (
+    GuardRule,
+    MessageTypeSpec,
+    Move,
+    Refusal,
+    TransitionRow,
+)
 from vrm_protocol.models import OfferMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -116,6 +122,38 @@ SPEC = MessageTypeSpec(
             "A win-back offer only on a topic her preferences allow (seed 003 step 10)."),
     ),
     guard=_guard,
+    rules=(
+        GuardRule(ErrorCode.REENGAGEMENT_NOT_PERMITTED,
+            "a vendor's offer after the exit whose topic her re-engagement preferences do not"
+            " allow",
+            "VRM-STATE-009"),
+        GuardRule(ErrorCode.ILLEGAL_TRANSITION,
+            "an offer of the individual whose basis is not counter, or that names no offer in"
+            " supersedes; a vendor's offer whose basis is counter",
+            "VRM-STATE-021"),
+        GuardRule(ErrorCode.ILLEGAL_TRANSITION,
+            "a vendor's offer in SERVICING, DEVELOPMENT or EXITED without a topic",
+            "VRM-MSG-037"),
+        GuardRule(ErrorCode.ILLEGAL_TRANSITION,
+            "an offer whose id the relationship already holds as an offer",
+            "VRM-ENV-004"),
+        GuardRule(ErrorCode.UNKNOWN_OFFER,
+            "supersedes names no offer of the relationship",
+            "VRM-MSG-006"),
+        GuardRule(ErrorCode.OFFER_CLOSED,
+            "supersedes names an offer already accepted, declined or lapsed",
+            "VRM-MSG-006"),
+        GuardRule(ErrorCode.OFFER_SUPERSEDED,
+            "supersedes names an offer already superseded",
+            "VRM-MSG-006"),
+        GuardRule(ErrorCode.OFFER_EXPIRED,
+            "supersedes names an offer past its validUntil",
+            "VRM-MSG-006"),
+        GuardRule(ErrorCode.REFERENCE_MISMATCH,
+            "supersedes carries another digest than the offer's",
+            "VRM-SIG-027"),
+        GuardRule(ErrorCode.SCHEMA_INVALID, "validUntil is not an instant", "VRM-FRESH-012"),
+    ),
     guard_codes=(*OFFER_CODES, ErrorCode.REFERENCE_MISMATCH, ErrorCode.REENGAGEMENT_NOT_PERMITTED),
     query=_query,
     sale=True,

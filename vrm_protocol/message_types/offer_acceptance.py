@@ -11,7 +11,13 @@ from vrm_protocol.ledger import (
     ResumeStateSet,
 )
 from vrm_protocol.message_types._guards import OFFER_CODES, live_offer, set_offer_status
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.message_types._unit import (
+    GuardRule,
+    MessageTypeSpec,
+    Move,
+    Refusal,
+    TransitionRow,
+)
 from vrm_protocol.models import OfferAcceptanceMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -87,6 +93,27 @@ SPEC = MessageTypeSpec(
             "Accepting a development offer is a new deal."),
     ),
     guard=_guard,
+    rules=(
+        GuardRule(ErrorCode.UNKNOWN_OFFER,
+            "the offer named is not an offer of the other party in the relationship",
+            "VRM-STATE-004"),
+        GuardRule(ErrorCode.OFFER_CLOSED,
+            "the offer was accepted, declined, refused or lapsed",
+            "VRM-STATE-006"),
+        GuardRule(ErrorCode.OFFER_SUPERSEDED, "the offer was superseded", "VRM-MSG-006"),
+        GuardRule(ErrorCode.OFFER_EXPIRED, "the offer is past its validUntil", "VRM-STATE-005"),
+        GuardRule(ErrorCode.REFERENCE_MISMATCH,
+            "the digest is not the offer's as sent",
+            "VRM-MSG-010"),
+        GuardRule(ErrorCode.OFFER_NOT_BINDING, "the offer is indicative", "VRM-STATE-018"),
+        GuardRule(ErrorCode.APPROVAL_MISSING,
+            "the offer requires approval and the acceptance carries none",
+            "VRM-MSG-011"),
+        GuardRule(ErrorCode.ATTESTATION_MISSING,
+            "the plan chosen requires an attestation and the acceptance carries no ability-"
+            "to-pay attestation",
+            "VRM-ATT-010"),
+    ),
     guard_codes=(
         *OFFER_CODES,
         ErrorCode.REFERENCE_MISMATCH,

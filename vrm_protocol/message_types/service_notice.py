@@ -5,7 +5,13 @@ from __future__ import annotations
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import RequestOpened, RequestRecord
 from vrm_protocol.message_types._guards import check_reengagement
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.message_types._unit import (
+    GuardRule,
+    MessageTypeSpec,
+    Move,
+    Refusal,
+    TransitionRow,
+)
 from vrm_protocol.models import ServiceNoticeMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -68,5 +74,14 @@ SPEC = MessageTypeSpec(
             "Only notices whose category her re-engagement preferences allow, before their end."),
     ),
     guard=_guard,
+    rules=(
+        GuardRule(ErrorCode.ILLEGAL_TRANSITION,
+            "in TRANSACTION or WELCOME, a notice other than a safety-recall of category "
+            "safety or recall",
+            "VRM-STATE-014"),
+        GuardRule(ErrorCode.REENGAGEMENT_NOT_PERMITTED,
+            "after the exit, a category her re-engagement preferences do not allow",
+            "VRM-STATE-009"),
+    ),
     guard_codes=(ErrorCode.REENGAGEMENT_NOT_PERMITTED,),
 )  # fmt: skip

@@ -13,7 +13,13 @@ from vrm_protocol.ledger import (
     ResumeStateSet,
 )
 from vrm_protocol.message_types._guards import answered, resumed
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.message_types._unit import (
+    GuardRule,
+    MessageTypeSpec,
+    Move,
+    Refusal,
+    TransitionRow,
+)
 from vrm_protocol.models import SupportResolutionMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -69,6 +75,15 @@ SPEC = MessageTypeSpec(
             resumes=(_S.WELCOME, _S.SERVICING, _S.DEVELOPMENT)),
     ),
     guard=_guard,
+    rules=(
+        GuardRule(ErrorCode.ILLEGAL_TRANSITION,
+            "request names no support request of the other party, one the exit voided, or one"
+            " already resolved",
+            "VRM-STATE-020"),
+        GuardRule(ErrorCode.REFERENCE_MISMATCH,
+            "request carries another digest than the request's",
+            "VRM-SIG-027"),
+    ),
     guard_codes=(ErrorCode.REFERENCE_MISMATCH,),
     query=_query,
 )  # fmt: skip
