@@ -142,6 +142,8 @@ def sandbox(tmp_path: Path) -> Path:
     """A copy of the build's inputs that a test may break."""
     shutil.copytree(ROOT / "spec" / "src", tmp_path / "spec" / "src")
     shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
+    (tmp_path / "conformance" / "vectors").mkdir(parents=True)
+    shutil.copy(ROOT / "conformance" / "vectors" / "index.json", tmp_path / "conformance/vectors")
     return tmp_path
 
 

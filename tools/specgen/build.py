@@ -5,7 +5,8 @@ Inputs (all read from the repository root given to :func:`build_spec`):
 * ``spec/src/NN-*.md`` — the hand-written prose, one file per section of the
   map (spec §1-§17), with ``{{...}}`` markers where generated content goes;
 * ``schemas/*.schema.json`` and ``schemas/examples/*.json`` (every example is
-  validated during the build);
+  validated during the build), ``schemas/binding/*.schema.json``;
+* ``conformance/vectors/index.json`` (the families of test vectors, spec §14.2);
 * the library's registries: requirements, error codes, vocabulary, the
   transition table, the HTTP binding's constants.
 
