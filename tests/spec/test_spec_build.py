@@ -67,6 +67,7 @@ def test_build_is_deterministic(outputs: dict[str, bytes]) -> None:
         OPENAPI_FILE,
         "spec/state-machine.svg",
         "spec/test-keys.json",
+        "spec/requirements.json",
     }
     assert "conformance checks cite 'VRM-NOPE-001', which the registry does not have" in warnings
 
@@ -219,9 +220,9 @@ def test_check_mode_reports_stale_outputs_and_writes_nothing(
 def test_a_broken_source_makes_main_build_fail_without_raising(
     sandbox: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (sandbox / "spec/src/17-worked-example.md").unlink()
+    (sandbox / "spec/src/18-references.md").unlink()
     assert main_build(sandbox) == 1
-    assert "lacks sections 17" in capsys.readouterr().err
+    assert "lacks sections 18" in capsys.readouterr().err
 
 
 def test_build_is_byte_identical_across_processes(tmp_path: Path) -> None:

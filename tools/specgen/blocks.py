@@ -30,7 +30,7 @@ from tools.specgen.signed_examples import (
     TEST_ONLY_WARNING,
     SignedJourney,
 )
-from vrm_protocol import http_binding, state_machine, vocabulary
+from vrm_protocol import http_binding, registries, state_machine, vocabulary
 from vrm_protocol.errors import ERROR_TYPE_BASE, ErrorCode, RemoteProtocolError
 from vrm_protocol.message_types import MESSAGE_TYPES
 from vrm_protocol.requirements import Requirement
@@ -258,16 +258,96 @@ def _registry_rows(found: Mapping[str, set[str]]) -> list[list[str]]:
     ]
 
 
+def _used_in(names: set[str]) -> str:
+    return ", ".join(f"`{name}`" for name in sorted(names)) or "none"
+
+
 def _data_categories(context: BlockContext) -> str:
+    """The data-categories registry (schemas/registries/data-categories.json, spec §16.8)."""
     found = _example_values(context, {"item", "categories", "deleted"})
-    found = {value: names for value, names in found.items() if "." in value and " " not in value}
-    return table(["Data category", "Used in examples"], _registry_rows(found))
+    unregistered = sorted(
+        value
+        for value in found
+        if "." in value and " " not in value and value not in registries.data_categories()
+    )
+    if unregistered:
+        raise SpecBuildError(f"examples use unregistered data categories: {unregistered}")
+    rows = [
+        [
+            f"`{entry.value}`",
+            "yes" if entry.identifying else "no",
+            f"`{entry.acceptance_member}`" if entry.acceptance_member else "",
+            context.prose(entry.description),
+            _used_in(found.get(entry.value, set())),
+        ]
+        for entry in registries.data_categories().values()
+    ]
+    return table(
+        ["Data category", "Identifying", "At acceptance", "Meaning", "Used in examples"], rows
+    )
+
+
+def _identifying_categories(context: BlockContext) -> str:
+    rows = [
+        [f"`{entry.value}`", context.prose(entry.description)]
+        for entry in registries.data_categories().values()
+        if entry.identifying
+    ]
+    return table(["Identifying category", "What it is"], rows)
 
 
 def _purposes(context: BlockContext) -> str:
-    return table(
-        ["Purpose", "Used in examples"], _registry_rows(_example_values(context, {"purposes"}))
-    )
+    """The purposes registry (schemas/registries/purposes.json, spec §16.7)."""
+    found = _example_values(context, {"purposes"})
+    unregistered = sorted(set(found) - set(registries.purposes()))
+    if unregistered:
+        raise SpecBuildError(f"examples use unregistered purposes: {unregistered}")
+    rows = [
+        [
+            f"`{entry.value}`",
+            context.prose(entry.description),
+            context.prose(entry.reference),
+            _used_in(found.get(entry.value, set())),
+        ]
+        for entry in registries.purposes().values()
+    ]
+    return table(["Purpose", "Meaning", "Section", "Used in examples"], rows)
+
+
+#: The test driver's routes (spec §14.3): method and path, who serves it, the
+#: request and answer definitions of schemas/binding/test-driver.schema.json.
+_DRIVER_ROUTES: Final = (
+    ("POST clock", "every agent", "ClockInstruction", "ClockAnswer"),
+    ("GET state", "every agent", "", "State"),
+    ("POST rfi", "buyer", "RfiInstruction", "InstructionAnswer"),
+    ("POST rfp", "buyer", "RfpInstruction", "InstructionAnswer"),
+    ("POST accept", "buyer", "AcceptInstruction", "InstructionAnswer"),
+    ("POST decline", "buyer", "DeclineInstruction", "InstructionAnswer"),
+    ("POST exit", "buyer", "ExitInstruction", "InstructionAnswer"),
+    ("POST terms", "buyer", "TermsInstruction", "InstructionAnswer (200 or 202)"),
+    ("POST service", "buyer", "ServiceInstruction", "InstructionAnswer (200 or 202)"),
+    ("POST service-notice", "vendor (optional)", "ServiceNoticeInstruction", "InstructionAnswer"),
+)
+
+
+def _test_driver_routes(context: BlockContext) -> str:
+    definitions = context.schemas.get("binding/test-driver").get("$defs", {})
+    rows = []
+    for route, who, request, answer in _DRIVER_ROUTES:
+        for name in (request, answer.split(" ")[0]):
+            if name and name not in definitions:
+                raise SpecBuildError(f"test-driver.schema.json has no definition {name}")
+        described = definitions.get(request or answer.split(" ")[0], {}).get("description", "")
+        rows.append(
+            [
+                f"`{route}`",
+                who,
+                f"`{request}`" if request else "none",
+                f"`{answer.split(' ')[0]}`" + answer[len(answer.split(" ")[0]) :],
+                context.prose(" ".join(str(described).split())),
+            ]
+        )
+    return table(["Route", "Served by", "Request", "Answer", "What it does"], rows)
 
 
 def _terms_documents(context: BlockContext) -> str:
@@ -620,6 +700,8 @@ _SIMPLE: Final[Mapping[str, Callable[[BlockContext], str]]] = {
     "guards": _guards,
     "lifecycle-states": _lifecycle_states,
     "vector-families": _vector_families,
+    "identifying-categories": _identifying_categories,
+    "test-driver-routes": _test_driver_routes,
     "requirements-index": _requirements_index,
     "requirements-summary": _requirements_summary,
     "test-keys": _test_keys,

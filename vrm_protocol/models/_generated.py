@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:9d94280f30948e52.
+fails when this file and the schemas disagree. Source digest: sha256:9803927efc56b574.
 """
 
 from types import MappingProxyType
@@ -284,7 +284,9 @@ DataCategory: TypeAlias = Annotated[
 """Data category.
 
 A category of personal or product data: dotted lowercase kebab-case labels, most general first,
-e.g. `contact.email`, `vehicle.vin`, `travel.dates` (registry: spec §16).
+e.g. `contact.email`, `vehicle.vin`, `travel.dates`: a value of the data-categories registry
+(`schemas/registries/data-categories.json`, spec §16.8), or one a published specification
+defines.
 """
 
 
@@ -306,9 +308,8 @@ Purpose: TypeAlias = Annotated[
 ]
 """Purpose of processing.
 
-Why data is asked for, in kebab-case. Registered values (spec §16): `servicing`,
-`safety-recall`, `warranty`, `marketing`, `delivery`, `billing`, `legal-obligation`, `research`,
-`programme-membership`.
+Why data is asked for, in kebab-case: a value of the purposes registry
+(`schemas/registries/purposes.json`, spec §16.7), or a token a published specification defines.
 """
 
 
