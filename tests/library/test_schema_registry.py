@@ -187,6 +187,7 @@ def test_a_document_without_id_is_refused() -> None:
 
 def test_from_directory_reads_only_schema_files(tmp_path: Path) -> None:
     (tmp_path / "binding").mkdir()
+    (tmp_path / "reports").mkdir()
     for name, document in default_registry().schemas().items():
         (tmp_path / name).write_text(json.dumps(document), "utf-8")
     (tmp_path / "README.md").write_text("not a schema", "utf-8")
