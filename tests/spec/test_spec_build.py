@@ -68,6 +68,10 @@ def test_build_is_deterministic(outputs: dict[str, bytes]) -> None:
         "spec/state-machine.svg",
         "spec/test-keys.json",
         "spec/requirements.json",
+        "spec/state-machine-before-the-deal.svg",
+        "spec/state-machine-the-deal.svg",
+        "spec/state-machine-problems.svg",
+        "spec/state-machine-exit-and-re-engagement.svg",
     }
     assert "conformance checks cite 'VRM-NOPE-001', which the registry does not have" in warnings
 

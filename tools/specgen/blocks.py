@@ -35,7 +35,14 @@ from vrm_protocol.errors import ERROR_TYPE_BASE, ErrorCode, RemoteProtocolError
 from vrm_protocol.message_types import MESSAGE_TYPES
 from vrm_protocol.requirements import Requirement
 
-__all__ = ["DIAGRAM_FILE", "BlockContext", "Flavour", "expand_block"]
+__all__ = [
+    "DIAGRAM_FILE",
+    "BlockContext",
+    "Flavour",
+    "expand_block",
+    "phase_diagram_files",
+    "state_diagram_svg",
+]
 
 Flavour = Literal["html", "md"]
 
@@ -136,7 +143,11 @@ def _requirements_index(context: BlockContext) -> str:
                 checks,
             ]
         )
-    return table(["Requirement", "Level", "Binds", "Section", "Conformance checks"], rows)
+    return table(
+        ["Requirement", "Level", "Binds", "Section", "Conformance checks"],
+        rows,
+        "Every requirement and the conformance checks that test it",
+    )
 
 
 def _requirements_summary(context: BlockContext) -> str:
@@ -149,7 +160,7 @@ def _requirements_summary(context: BlockContext) -> str:
         [area, *(str(counts.get((area, level), 0)) for level in ("MUST", "SHOULD", "MAY"))]
         for area in areas
     ]
-    return table(["Area", "MUST", "SHOULD", "MAY"], rows)
+    return table(["Area", "MUST", "SHOULD", "MAY"], rows, "Requirements by area and level")
 
 
 # -- registries ----------------------------------------------------------------------------------
@@ -165,7 +176,7 @@ def _error_codes(context: BlockContext) -> str:
         ]
         for code in ErrorCode
     ]
-    return table(["Code", "HTTP status", "Title", "Meaning"], rows)
+    return table(["Code", "HTTP status", "Title", "Meaning"], rows, "The error codes")
 
 
 def _senders(message_type: vocabulary.MessageType) -> str:
@@ -189,7 +200,7 @@ def _message_types(context: BlockContext) -> str:
                 context.prose(" ".join(str(schema.get("description", "")).split())),
             ]
         )
-    return table(["Type", "Section", "Sent by", "Purpose"], rows)
+    return table(["Type", "Section", "Sent by", "Purpose"], rows, "The message types")
 
 
 def _media_types(context: BlockContext) -> str:
@@ -214,7 +225,11 @@ def _media_types(context: BlockContext) -> str:
         [f"`{ERROR_TYPE_BASE}<code>`", "Problem type URI", "One per error code", "§11.5"],
     ]
     linked = [[context.prose(cell) for cell in row] for row in rows]
-    return table(["Value", "Kind", "Identifies", "Section"], linked)
+    return table(
+        ["Value", "Kind", "Identifies", "Section"],
+        linked,
+        "Media types, JWS types and well-known names",
+    )
 
 
 def _enum_of(context: BlockContext, stem: str, name: str) -> list[str]:
@@ -283,7 +298,9 @@ def _data_categories(context: BlockContext) -> str:
         for entry in registries.data_categories().values()
     ]
     return table(
-        ["Data category", "Identifying", "At acceptance", "Meaning", "Used in examples"], rows
+        ["Data category", "Identifying", "At acceptance", "Meaning", "Used in examples"],
+        rows,
+        "The registered data categories",
     )
 
 
@@ -293,7 +310,7 @@ def _identifying_categories(context: BlockContext) -> str:
         for entry in registries.data_categories().values()
         if entry.identifying
     ]
-    return table(["Identifying category", "What it is"], rows)
+    return table(["Identifying category", "What it is"], rows, "The identifying data categories")
 
 
 def _purposes(context: BlockContext) -> str:
@@ -311,7 +328,9 @@ def _purposes(context: BlockContext) -> str:
         ]
         for entry in registries.purposes().values()
     ]
-    return table(["Purpose", "Meaning", "Section", "Used in examples"], rows)
+    return table(
+        ["Purpose", "Meaning", "Section", "Used in examples"], rows, "The registered purposes"
+    )
 
 
 #: The test driver's routes (spec §14.3): method and path, who serves it, the
@@ -347,7 +366,11 @@ def _test_driver_routes(context: BlockContext) -> str:
                 context.prose(" ".join(str(described).split())),
             ]
         )
-    return table(["Route", "Served by", "Request", "Answer", "What it does"], rows)
+    return table(
+        ["Route", "Served by", "Request", "Answer", "What it does"],
+        rows,
+        "The test driver's routes",
+    )
 
 
 def _terms_documents(context: BlockContext) -> str:
@@ -364,12 +387,16 @@ def _terms_documents(context: BlockContext) -> str:
         [f"`{ident}`", f"`{version}`", f"`{url}`", ", ".join(f"`{n}`" for n in sorted(names))]
         for (ident, version, url), names in sorted(seen.items())
     ]
-    return table(["Terms id", "Version", "URL", "Used in examples"], rows)
+    return table(
+        ["Terms id", "Version", "URL", "Used in examples"],
+        rows,
+        "The terms documents of the examples",
+    )
 
 
 def _notification_categories(context: BlockContext) -> str:
     rows = [[f"`{value}`"] for value in _enum_of(context, "common", "notificationCategory")]
-    return table(["Notification category"], rows)
+    return table(["Notification category"], rows, "The notification categories")
 
 
 # -- HTTP binding ----------------------------------------------------------------------------------
@@ -393,7 +420,9 @@ def _http_endpoints(context: BlockContext) -> str:
         [f"`{http_binding.TEST_DRIVER_PREFIX}/...`", "Test mode only (§14.3)", ""],
     ]
     linked = [[context.prose(cell) for cell in row] for row in rows]
-    return table(["Method and path", "Purpose", "Answer"], linked)
+    return table(
+        ["Method and path", "Purpose", "Answer"], linked, "The endpoints of a vendor agent"
+    )
 
 
 def _problem_example(_: BlockContext) -> str:
@@ -421,7 +450,11 @@ def _states(context: BlockContext) -> str:
         ]
         for state, description in state_machine.STATE_DESCRIPTIONS.items()
     ]
-    return table(["State", "Lifecycle steps", "Meaning", "Entered by", "Left by"], rows)
+    return table(
+        ["State", "Lifecycle steps", "Meaning", "Entered by", "Left by"],
+        rows,
+        "The states of a relationship",
+    )
 
 
 def _transitions(context: BlockContext) -> str:
@@ -443,7 +476,7 @@ def _transitions(context: BlockContext) -> str:
                 context.prose(row.why),
             ]
         )
-    return table(["State", "Sender", "Message", "Next state", "Why"], rows)
+    return table(["State", "Sender", "Message", "Next state", "Why"], rows, "The transition table")
 
 
 def _guards(context: BlockContext) -> str:
@@ -466,7 +499,11 @@ def _guards(context: BlockContext) -> str:
                     f"[{rule.requirement}](#{rule.requirement})",
                 ]
             )
-    return table(["Message", "Code", "When", "Requirement"], rows)
+    return table(
+        ["Message", "Code", "When", "Requirement"],
+        rows,
+        "Every guard rule, by message type, in the order the guard applies them",
+    )
 
 
 #: What each family of vectors tests (spec §14.2), in the order of §8.6.
@@ -491,7 +528,9 @@ def _vector_families(context: BlockContext) -> str:
         [f"`conformance/vectors/{family}/`", context.prose(what), str(counts.get(family, 0))]
         for family, what in _VECTOR_FAMILIES
     ]
-    return table(["Family", "What it tests (§8.6)", "Vectors"], rows)
+    return table(
+        ["Family", "What it tests (§8.6)", "Vectors"], rows, "The families of test vectors"
+    )
 
 
 def _lifecycle_states(_: BlockContext) -> str:
@@ -499,29 +538,125 @@ def _lifecycle_states(_: BlockContext) -> str:
         [f"`{step.value}`", ", ".join(f"`{state.value.upper()}`" for state in states)]
         for step, states in state_machine.STEP_STATES.items()
     ]
-    return table(["Lifecycle step", "States that carry it"], rows)
+    return table(
+        ["Lifecycle step", "States that carry it"], rows, "The lifecycle steps and their states"
+    )
 
 
-def state_diagram_svg() -> str:
-    """The state diagram (SVG) from the transition table."""
+def _edges() -> list[Edge]:
     edges: list[Edge] = []
     for row in state_machine.TRANSITION_ROWS:
         exit_move = row.message is vocabulary.MessageType.EXIT_NOTICE
         label = f"{row.message.value} ({row.sender.value})"
         for target in row.targets:
             edges.append(Edge(row.state.value, target.value, label, exit=exit_move))
+    return edges
+
+
+def state_diagram_svg() -> str:
+    """The whole state diagram (SVG) from the transition table."""
     return render_state_diagram(
         [state.value for state in state_machine.RelationshipState],
-        edges,
+        _edges(),
         initial=state_machine.RelationshipState.SEARCH.value,
         title="The relationship state machine (spec §7)",
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Phase:
+    """One of the diagrams of spec §7.1: a few states, drawn at a readable size."""
+
+    slug: str
+    title: str
+    grid: Mapping[str, tuple[int, int]]
+    legend: str
+    #: Only moves from these states are drawn (all of the phase's when empty).
+    sources: frozenset[str] = frozenset()
+
+
+#: The box that stands, in the exit diagram, for every state an exit notice leaves.
+_ANY_STATE: Final = "any-state"
+
+_PHASES: Final = (
+    _Phase(
+        "before-the-deal",
+        "Before the deal: enquiry, negotiation, transaction (steps 1 to 4)",
+        {"search": (0, 0), "enquiry": (1, 0), "negotiation": (2, 0), "closed": (1, 1),
+         "transaction": (2, 1)},
+        "Thick border: initial state. A third party's terms answering an RFI lead to WELCOME.",
+    ),
+    _Phase(
+        "the-deal",
+        "The deal: confirmed or refused, welcome, servicing, development (steps 4 to 7)",
+        {"transaction": (0, 0), "welcome": (1, 0), "servicing": (2, 0), "negotiation": (0, 1),
+         "development": (2, 1)},
+        "A refused deal returns to the state it was accepted in (§7.1).",
+    ),
+    _Phase(
+        "problems",
+        "Problems (step 8)",
+        {"welcome": (0, 0), "servicing": (1, 0), "development": (2, 0), "problem": (1, 1)},
+        "Resolving the last open request returns to the state the first was made in (§7.1).",
+    ),
+    _Phase(
+        "exit-and-re-engagement",
+        "Exit and re-engagement (steps 9 and 10)",
+        {_ANY_STATE: (0, 0), "exiting": (1, 0), "exited": (2, 0), "enquiry": (1, 1),
+         "negotiation": (2, 1)},
+        "A vendor gives notice only when it leaves the market; the other party acknowledges.",
+        frozenset({_ANY_STATE, "exiting", "exited"}),
+    ),
+)  # fmt: skip
+
+
+def phase_diagram_svg(phase: _Phase) -> str:
+    """One phase's diagram: its states, and the moves between them."""
+    states = list(phase.grid)
+    edges: list[Edge] = []
+    for edge in _edges():
+        source = _ANY_STATE if edge.exit and _ANY_STATE in phase.grid else edge.source
+        if source == edge.target or source not in phase.grid or edge.target not in phase.grid:
+            continue
+        if edge.exit and _ANY_STATE not in phase.grid:
+            continue
+        if phase.sources and source not in phase.sources:
+            continue
+        edges.append(Edge(source, edge.target, edge.label))
+    return render_state_diagram(
+        states,
+        sorted(set(edges), key=lambda e: (e.source, e.target, e.label)),
+        initial="search" if "search" in phase.grid else None,
+        title=phase.title,
+        grid=phase.grid,
+        names={_ANY_STATE: "ANY OTHER STATE"},
+        legend=phase.legend,
+        column_width=300.0,
+        ident=f"diagram-{phase.slug}",
+    )
+
+
+def phase_diagram_files() -> dict[str, str]:
+    """The phase diagrams as files beside the Markdown rendering (spec/ relative)."""
+    return {f"state-machine-{phase.slug}.svg": phase_diagram_svg(phase) for phase in _PHASES}
+
+
 def _state_diagram(_: BlockContext, flavour: Flavour) -> str:
+    full = (
+        f"The whole machine in one diagram: [{DIAGRAM_FILE}]({DIAGRAM_FILE}) "
+        "(full size, beside this document)."
+    )
     if flavour == "md":
-        return f"![The relationship state machine]({DIAGRAM_FILE})"
-    return f'<figure class="diagram">{state_diagram_svg().strip()}</figure>'
+        images = [f"![{phase.title}](state-machine-{phase.slug}.svg)" for phase in _PHASES]
+        return "\n\n".join([*images, full])
+    figures = [
+        f'<figure class="diagram" id="diagram-{phase.slug}">'
+        f"<figcaption>{phase.title}</figcaption>"
+        f'<div class="scroll" role="region" tabindex="0" aria-label="{phase.title}">'
+        f"{phase_diagram_svg(phase).strip()}</div></figure>"
+        for phase in _PHASES
+    ]
+    return "\n".join(figures) + "\n\n" + full
 
 
 # -- worked example ------------------------------------------------------------------------------
@@ -644,14 +779,21 @@ def _worked_example(context: BlockContext, flavour: Flavour) -> str:
         )
         token = _wrapped_token(signed.token.decode("ascii"), flavour)
         if flavour == "html":
+            # Compact: the payload and the token are one click away, the step's
+            # summary and its digest always in view.
+            summary = (
+                f"Signed by {_party(sender, receiver)}: compact JWS of "
+                f"{len(signed.token)} characters, digest <code>{signed.digest}</code>"
+            )
             parts.append(
                 caption
-                + "\n\n<details><summary>Payload</summary>\n\n```json\n"
+                + '\n\n<details class="example"><summary>Payload</summary>\n\n```json\n'
                 + body
-                + "\n```\n\n</details>\n\n"
-                + signed_line
-                + "\n\n"
+                + '\n```\n\n</details>\n\n<details class="example"><summary>'
+                + summary
+                + "</summary>\n\n"
                 + token
+                + "\n\n</details>"
             )
         else:
             parts.append(
@@ -676,7 +818,7 @@ def _test_keys(context: BlockContext) -> str:
     document = json.dumps(context.signed.test_keys_document(), indent=2, ensure_ascii=False)
     return (
         f"**{TEST_ONLY_WARNING}**\n\n"
-        + table(["Seed label", "Party", "kid"], rows)
+        + table(["Seed label", "Party", "kid"], rows, "The published test keys")
         + f"\n\nThe same document is published as `{TEST_KEYS_FILE}`:\n\n```json\n"
         + document
         + "\n```"

@@ -47,6 +47,7 @@ from tools.specgen.blocks import (
     BlockContext,
     Flavour,
     expand_block,
+    phase_diagram_files,
     state_diagram_svg,
 )
 from tools.specgen.errors import SpecBuildError
@@ -301,7 +302,7 @@ def _render_html(document: _Document, engine: MarkdownIt, front: FrontMatter) ->
     for token, heading in zip(heading_tokens, document.headings, strict=True):
         token.attrSet("id", heading.anchor)
     _mark_tables(tokens)
-    content = engine.renderer.render(tokens, engine.options, {})
+    content = _finish_html(engine.renderer.render(tokens, engine.options, {}))
     toc = [heading for heading in document.headings if heading.level <= 2]
     environment = jinja2.Environment(
         loader=jinja2.FunctionLoader(_template_source),
@@ -329,6 +330,51 @@ def _mark_tables(tokens: Sequence[Token]) -> None:
     for token in tokens:
         if token.type == "table_open":
             token.attrSet("class", "data")
+
+
+_CAPTIONED_TABLE: Final = re.compile(r'<p>Table: (.+?)</p>\s*<table class="data">', re.DOTALL)
+_HEADING_HTML: Final = re.compile(r'<h([1-4]) id="([^"]+)">(.+?)</h\1>')
+#: Inline code at least this long may wrap anywhere; shorter code never breaks
+#: (not at its hyphens either: `offer-not-binding` is one word to a reader).
+_LONG_CODE: Final = 32
+_INLINE_CODE: Final = re.compile(rf'(?<!<pre class="jws">)<code>([^<]{{{_LONG_CODE},}})</code>')
+
+
+def _finish_html(content: str) -> str:
+    """What a reader needs beyond the Markdown: every table in a captioned,
+    scrollable figure (the scroll keeps every column reachable on a phone),
+    a self-link on every heading, and long code words allowed to wrap.
+
+    Raises:
+        SpecBuildError: a table has no caption (a ``Table: ...`` line before it).
+    """
+    counter = 0
+
+    def caption(match: re.Match[str]) -> str:
+        nonlocal counter
+        counter += 1
+        ident = f"table-{counter}"
+        return (
+            f'<figure class="table"><div class="scroll" role="region" tabindex="0" '
+            f'aria-labelledby="{ident}"><table class="data"><caption id="{ident}">'
+            f"{match.group(1)}</caption>"
+        )
+
+    content = _CAPTIONED_TABLE.sub(caption, content)
+    tables = content.count("<table")
+    if tables != counter:
+        raise SpecBuildError(
+            f"{tables - counter} table(s) without a caption: put 'Table: ...' before each"
+        )
+    content = content.replace("</table>", "</table></div></figure>")
+    content = _HEADING_HTML.sub(
+        lambda m: (
+            f'<h{m.group(1)} id="{m.group(2)}">{m.group(3)}<a class="self-link" '
+            f'href="#{m.group(2)}" aria-label="Link to this section">§</a></h{m.group(1)}>'
+        ),
+        content,
+    )
+    return _INLINE_CODE.sub(r'<code class="long">\1</code>', content)
 
 
 def _template_source(name: str) -> str:
@@ -473,6 +519,8 @@ def build_spec(
     )
     outputs[REQUIREMENTS_FILE] = (json.dumps(export, indent=2, ensure_ascii=False) + "\n").encode()
     outputs[DIAGRAM_PATH] = state_diagram_svg().encode("utf-8")
+    for name, svg in phase_diagram_files().items():
+        outputs[f"spec/{name}"] = svg.encode("utf-8")
     test_keys = json.dumps(signed.test_keys_document(), indent=2, ensure_ascii=False) + "\n"
     outputs[TEST_KEYS_FILE] = test_keys.encode("utf-8")
     openapi = build_openapi(schemas_dir=root / "schemas")

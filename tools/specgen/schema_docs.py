@@ -114,7 +114,11 @@ class SchemaSet:
         return (
             heading
             + "\n\n"
-            + table(["Member", "Type", "Required", "Constraints", "Description"], rows)
+            + table(
+                ["Member", "Type", "Required", "Constraints", "Description"],
+                rows,
+                f"Members of {title}",
+            )
         )
 
     def _scalar_table(
@@ -132,7 +136,9 @@ class SchemaSet:
             ]
             for name, definition in definitions
         ]
-        return "**Value types**\n\n" + table(["Name", "Type", "Constraints", "Description"], rows)
+        return "**Value types**\n\n" + table(
+            ["Name", "Type", "Constraints", "Description"], rows, f"Value types of {stem}"
+        )
 
 
 def def_anchor(stem: str, name: str) -> str:
