@@ -55,7 +55,8 @@ MEASURE = """
     0, Math.min(nav.bottom, innerHeight) - Math.max(nav.top, 0));
   const inline = [...document.querySelectorAll('main code:not(.long)')].filter(
     (code) => !code.closest('pre'));
-  const broken = inline.filter((code) => code.getClientRects().length > 1).map((c) => c.textContent);
+  const broken = inline.filter((code) => code.getClientRects().length > 1)
+    .map((code) => code.textContent);
   const tables = [...document.querySelectorAll('table')];
   const unscrollable = tables.filter((table) => {
     const box = table.closest('.scroll');
