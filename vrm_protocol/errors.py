@@ -107,6 +107,7 @@ class ErrorCode(StrEnum):
     ATTESTATION_MISSING = "attestation-missing"
     NOT_ACCEPTED_BY_TERMS = "not-accepted-by-terms"
     EXIT_INCOMPLETE = "exit-incomplete"
+    MISLABELLED_NOTICE = "mislabelled-notice"
     # -- Any stage --
     INTERNAL_ERROR = "internal-error"
     TEMPORARILY_UNAVAILABLE = "temporarily-unavailable"
@@ -461,6 +462,14 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         "6.8",
         "The message asks for, or carries, data the individual has not accepted under the "
         "terms of sharing in force, or is a notice in a category she did not allow.",
+    ),
+    _E.MISLABELLED_NOTICE: _entry(
+        _E.MISLABELLED_NOTICE,
+        422,
+        "Mislabelled notice",
+        "6.9",
+        "The service notice's category is not one its kind may be sent in: it is not what it "
+        "says it is.",
     ),
     _E.EXIT_INCOMPLETE: _entry(
         _E.EXIT_INCOMPLETE,

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from conformance.peers.messages import timestamp
+from vrm_protocol.message_types.service_notice import KIND_CATEGORIES
 
 __all__ = [
     "deal_confirmation_body",
@@ -349,13 +350,18 @@ def terms_assertion_body(
 def service_notice_body(
     *, category: str = "maintenance", data_requests: bool = False
 ) -> dict[str, Any]:
-    """A maintenance reminder (step 6), proposing the annual service and new tyres.
+    """A maintenance reminder (step 6), proposing the annual service and new tyres,
+    of a kind that may be sent in ``category`` (spec §6.9: a notice is what it says).
 
     ``data_requests`` adds a scoped request for travel dates (step 7: a
     manufacturer programme), which the individual may grant or decline.
     """
+    kind = next(
+        (kind for kind, allowed in KIND_CATEGORIES.items() if category in allowed),
+        "maintenance-reminder",
+    )
     body: dict[str, Any] = {
-        "kind": "maintenance-reminder",
+        "kind": "maintenance-reminder" if category == "maintenance" else kind,
         "category": category,
         "summary": "Annual service due next month",
         "proposals": [

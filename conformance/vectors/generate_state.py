@@ -648,7 +648,12 @@ def _guard_cases() -> dict[str, tuple[str, str, Case]]:
         "reengagement-topic": (
             "After the exit, a vendor's notice in a category her preferences do not allow.",
             "VRM-STATE-009",
-            _case(S.EXITED, V, M.SERVICE_NOTICE, _set("/body/category", "promotions")),
+            _case(
+                S.EXITED,
+                V,
+                M.SERVICE_NOTICE,
+                _then(_set("/body/kind", "other"), _set("/body/category", "promotions")),
+            ),
         ),
         "reengagement-offer-without-topic": (
             "After the exit, a topic-less offer: her preferences are judged first.",
@@ -853,6 +858,16 @@ def _guard_cases() -> dict[str, tuple[str, str, Case]]:
             _case(S.PROBLEM, V, M.SUPPORT_RESOLUTION, _set("/body/request/digest", WRONG_DIGEST)),
         ),
         # service-notice
+        "notice-mislabelled": (
+            "A programme offer labelled technical: not what it says it is.",
+            "VRM-MSG-038",
+            _case(
+                S.SERVICING,
+                V,
+                M.SERVICE_NOTICE,
+                _then(_set("/body/kind", "programme-offer"), _set("/body/category", "technical")),
+            ),
+        ),
         "notice-not-safety-before-service": (
             "A maintenance reminder in WELCOME: only safety recalls there.",
             "VRM-STATE-014",

@@ -136,7 +136,7 @@ def test_only_safety_recalls_before_service(state: RelationshipState) -> None:
     j = reach(state)
     for kind, category in [
         ("maintenance-reminder", "maintenance"),
-        ("safety-recall", "promotions"),
+        ("other", "promotions"),
         ("software-update", "safety"),
     ]:
         refused(j.step(V, M.SERVICE_NOTICE, service_notice_body(kind, category)),
@@ -313,3 +313,20 @@ def test_after_the_exit_her_preferences_are_judged_before_the_offer_rules() -> N
     j = reach(S.EXITED)
     body = offer_body(j.now)
     refused(j.step(V, M.OFFER, body), E.REENGAGEMENT_NOT_PERMITTED)
+
+
+@pytest.mark.parametrize(
+    ("kind", "category"),
+    [
+        ("programme-offer", "technical"),
+        ("maintenance-reminder", "safety"),
+        ("other", "recall"),
+        ("warranty-extension", "promotions"),
+    ],
+)
+def test_a_notice_is_what_it_says(kind: str, category: str) -> None:
+    """spec §6.9 (VRM-MSG-038): the kind fixes the categories; in every state."""
+    for state in (S.SERVICING, S.WELCOME):
+        j = reach(state)
+        refused(j.step(V, M.SERVICE_NOTICE, service_notice_body(kind, category)),
+                E.MISLABELLED_NOTICE)  # fmt: skip

@@ -394,6 +394,22 @@ def _terms_documents(context: BlockContext) -> str:
     )
 
 
+def _notice_kinds(context: BlockContext) -> str:
+    from vrm_protocol.message_types.service_notice import KIND_CATEGORIES
+
+    schema = context.schemas.get("service-notice")
+    kinds = schema["$defs"]["ServiceNoticeBody"]["properties"]["kind"]["enum"]
+    if set(kinds) != set(KIND_CATEGORIES):
+        raise SpecBuildError("service-notice kinds and the kind-category table differ")
+    rows = [
+        [f"`{kind}`", ", ".join(f"`{category}`" for category in sorted(KIND_CATEGORIES[kind]))]
+        for kind in kinds
+    ]
+    return table(
+        ["Kind", "Categories it may be sent in"], rows, "The kinds of notice and their categories"
+    )
+
+
 def _notification_categories(context: BlockContext) -> str:
     rows = [[f"`{value}`"] for value in _enum_of(context, "common", "notificationCategory")]
     return table(["Notification category"], rows, "The notification categories")
@@ -844,6 +860,7 @@ _SIMPLE: Final[Mapping[str, Callable[[BlockContext], str]]] = {
     "vector-families": _vector_families,
     "identifying-categories": _identifying_categories,
     "test-driver-routes": _test_driver_routes,
+    "notice-kinds": _notice_kinds,
     "requirements-index": _requirements_index,
     "requirements-summary": _requirements_summary,
     "test-keys": _test_keys,

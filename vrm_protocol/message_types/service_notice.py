@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import RequestOpened, RequestRecord
 from vrm_protocol.message_types._guards import check_reengagement
@@ -16,7 +20,7 @@ from vrm_protocol.models import ServiceNoticeMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
 
-__all__ = ["SPEC"]
+__all__ = ["KIND_CATEGORIES", "SAFETY_CATEGORIES", "SAFETY_KIND", "SPEC"]
 
 _S = RelationshipState
 _V = Role.VENDOR
@@ -27,10 +31,34 @@ _SAFETY_ONLY_STATES = frozenset({_S.TRANSACTION, _S.WELCOME})
 #: What a safety notice is: a recall, in the category safety or recall (spec §6.9).
 SAFETY_KIND = "safety-recall"
 SAFETY_CATEGORIES = frozenset({"safety", "recall"})
+#: The notification categories each kind of notice may be sent in (spec §6.9): a
+#: notice is what it says it is, so that her preferences for a category bind.
+KIND_CATEGORIES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "maintenance-reminder": frozenset({"maintenance"}),
+        "safety-recall": SAFETY_CATEGORIES,
+        "software-update": frozenset({"technical", "safety"}),
+        "programme-offer": frozenset({"new-products", "events", "promotions"}),
+        "warranty-extension": frozenset({"warranty"}),
+        "other": frozenset(
+            {"maintenance", "technical", "warranty", "promotions", "new-products", "events"}
+        ),
+    }
+)
 
 
 def _guard(move: Move[ServiceNoticeMessage]) -> RelationshipState:
     row, body = move.row, move.message.body
+    allowed = KIND_CATEGORIES.get(body.kind, frozenset())
+    if body.category not in allowed:
+        # spec §6.9 (VRM-MSG-038): a promotion labelled technical would pass the
+        # preferences of someone who allowed only technical notices.
+        raise Refusal(
+            ErrorCode.MISLABELLED_NOTICE,
+            f"a {body.kind} notice is not of category {body.category} "
+            f"(it may be {', '.join(sorted(allowed))})",
+            "/body/category",
+        )
     if row.state in _SAFETY_ONLY_STATES and (
         body.kind != SAFETY_KIND or body.category not in SAFETY_CATEGORIES
     ):
@@ -75,6 +103,9 @@ SPEC = MessageTypeSpec(
     ),
     guard=_guard,
     rules=(
+        GuardRule(ErrorCode.MISLABELLED_NOTICE,
+            "its category is not one its kind may be sent in (§6.9)",
+            "VRM-MSG-038"),
         GuardRule(ErrorCode.ILLEGAL_TRANSITION,
             "in TRANSACTION or WELCOME, a notice other than a safety-recall of category "
             "safety or recall",
@@ -83,5 +114,5 @@ SPEC = MessageTypeSpec(
             "after the exit, a category her re-engagement preferences do not allow",
             "VRM-STATE-009"),
     ),
-    guard_codes=(ErrorCode.REENGAGEMENT_NOT_PERMITTED,),
+    guard_codes=(ErrorCode.MISLABELLED_NOTICE, ErrorCode.REENGAGEMENT_NOT_PERMITTED),
 )  # fmt: skip

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:9803927efc56b574.
+fails when this file and the schemas disagree. Source digest: sha256:5744bb8479953fc2.
 """
 
 from types import MappingProxyType
@@ -2751,6 +2751,7 @@ class ProblemReportBody(VRMModel):
         "attestation-missing",
         "not-accepted-by-terms",
         "exit-incomplete",
+        "mislabelled-notice",
         "internal-error",
         "temporarily-unavailable",
     ] = Field(
