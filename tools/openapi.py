@@ -27,6 +27,7 @@ from typing import Any, Final
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.http_binding import (
     DISCOVERY_PATH,
+    EXPORTS_PATH_PREFIX,
     INBOX_PATH,
     JWKS_PATH,
     MAILBOX_PATH,
@@ -407,6 +408,36 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                         "content": {TERMS_TEXT_MEDIA_TYPE: {"schema": {"type": "string"}}},
                     },
                     **_problem_responses(_ANY_ROUTE),
+                },
+            }
+        },
+        EXPORTS_PATH_PREFIX + "/{id}": {
+            "get": {
+                "tags": ["mailbox"],
+                "operationId": "getExport",
+                "summary": "An exit's export too large to embed",
+                "description": (
+                    "The export an exit acknowledgement publishes at `export.url` instead of "
+                    "embedding it: the RFC 8785 JSON whose digest is `export.digest`, served to a "
+                    f"`{POLL_TYP}` token of the relationship's pseudonym only, for 30 days "
+                    "(spec §6.14)."
+                ),
+                "security": [{"VRMPoll": []}],
+                "parameters": [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "description": "The export's identifier, as `export.url` names it.",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The export.",
+                        "content": {_JSON: {"schema": {"type": "object"}}},
+                    },
+                    **_problem_responses(mailbox_codes),
                 },
             }
         },

@@ -433,7 +433,22 @@ def _http_endpoints(context: BlockContext) -> str:
             "(§11.4)",
             '`200` `{"messages": [...], "next": N}`',
         ],
-        [f"`{http_binding.TEST_DRIVER_PREFIX}/...`", "Test mode only (§14.3)", ""],
+        [
+            f"`GET {http_binding.TERMS_PATH_PREFIX}/{{id}}/{{version}}`",
+            "A terms document the party asserts (§11.7)",
+            "`200` `text/plain; charset=utf-8`, the bytes its digest covers",
+        ],
+        [
+            f"`GET {http_binding.EXPORTS_PATH_PREFIX}/{{id}}`",
+            f"An exit's export too large to embed (§6.14), `Authorization: "
+            f"{http_binding.POLL_AUTH_SCHEME} <token>` of the relationship's pseudonym",
+            "`200` JSON, the RFC 8785 form of the export",
+        ],
+        [
+            f"`{http_binding.TEST_DRIVER_PREFIX}/...`",
+            "Test mode only (§14.3); a buyer agent serves this and its reply inboxes only",
+            "see §14.3",
+        ],
     ]
     linked = [[context.prose(cell) for cell in row] for row in rows]
     return table(
