@@ -160,13 +160,14 @@ def test_counter_offers_move_towards_the_buyer_but_never_below_the_floor() -> No
     assert offer is not None
     subtotal = Decimal(offer["price"]["subtotal"]["amount"])
     floor = subtotal * catalogue.floor_percent / 100
+    ref = {"id": "urn:uuid:1", "digest": "sha-256:" + "A" * 43}
     reasonable = bodies.counter_offer_body(
-        offer, "urn:uuid:1", now=NOW, total=str(Decimal(offer["price"]["total"]["amount"]) - 100)
+        offer, ref, now=NOW, total=str(Decimal(offer["price"]["total"]["amount"]) - 100)
     )
     answer = rules.answer_counter(catalogue, offer, reasonable, round_number=1, now=NOW)
     assert answer.body["price"]["total"] == reasonable["price"]["total"], "within one round"
     assert not answer.final
-    greedy = bodies.counter_offer_body(offer, "urn:uuid:1", now=NOW, total="100")
+    greedy = bodies.counter_offer_body(offer, ref, now=NOW, total="100")
     previous = offer
     for round_number in range(1, catalogue.max_rounds + 2):
         outcome = rules.answer_counter(

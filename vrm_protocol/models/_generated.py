@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:5744bb8479953fc2.
+fails when this file and the schemas disagree. Source digest: sha256:172d769605fc174d.
 """
 
 from types import MappingProxyType
@@ -139,20 +139,20 @@ PartyId: TypeAlias = Annotated[
         min_length=8,
         max_length=4096,
         pattern=(
-            "^(did:jwk:[A-Za-z0-9_-]+|https://[a-z0-9]([a-z0-9-]{0,61}[a-"
-            "z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[1-9][0-9]{"
-            "0,4})?|http://(127\\.0\\.0\\.1|localhost|\\[::1\\])(:[1-9][0"
-            "-9]{0,4})?)$"
+            "^(did:jwk:[A-Za-z0-9_-]+|https?://([a-z0-9]([a-z0-9-]{0,61}["
+            "a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*|\\[[0-9a-f"
+            ":.]+\\])(:[1-9][0-9]{0,4})?(/([A-Za-z0-9._~-]|%[0-9A-F]{2})+"
+            ")*)$"
         ),
     ),
 ]
 """Party identifier.
 
-Who a party is (spec §3), compared as an exact string: a buyer's pairwise pseudonym
-`did:jwk:<base64url(JWK)>` in its one canonical spelling (§3.1), or the origin of a vendor's or
-third party's agent (§3.2): `https://` and a lower-case host name, with a port only when it is
-not 443, and no path, query, fragment or trailing slash; `http://` only for a loopback host
-(`127.0.0.1`, `localhost`, `[::1]`), for tests.
+Who a party is (spec §3), compared as an exact string and so written in one spelling: a buyer's
+pairwise pseudonym `did:jwk:<base64url(JWK)>` in its canonical form (§3.1), or the base URL of a
+vendor's or third party's agent (§3.2): `https://` (`http://` for tests on one machine only),
+the host in lower case, a port only when it is not the scheme's default, and the path, if any,
+without a trailing slash, query or fragment.
 """
 
 
