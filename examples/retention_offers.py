@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vrm_protocol.canonical import canonical_json, message_digest
+from vrm_protocol.canonical import canonical_json
 from vrm_protocol.codec import (
     Received,
     build_message,
