@@ -110,8 +110,6 @@ CASES = [
     Case("verify-stale", ("verify", "msg.jws", "--at", "2030-01-01T00:00:00Z"), 1, "msg.jws"),
     Case("validate-directory", ("validate", "adir"), 2, "adir"),
     Case("validate-garbage", ("validate", "garbage.json"), 1, "garbage.json"),
-    Case("spec-build-root-is-a-file", ("spec", "build", "--root", "good.jwk"), 2, "good.jwk"),
-    Case("spec-build-not-a-checkout", ("spec", "build", "--root", "adir"), 1, "adir"),
     # --- the vendor agent (reference_vendor/cli.py, covered by the root handler) ---
     Case(
         "vendor-port-out-of-range",

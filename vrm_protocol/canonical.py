@@ -119,20 +119,28 @@ def b64url_decode(text: str | bytes) -> bytes:
         raw = bytes(text)
     else:
         raise Base64urlError(f"not base64url: a {type(text).__name__}, not text")
-    # Deleting the alphabet leaves nothing exactly when every byte is in it
-    # (one C pass; a regex match walks the bytes one at a time).
-    if raw.translate(None, _B64URL_ALPHABET_BYTES):
+    # The standard alphabet's own characters and padding are refused here
+    # (memchr, in C); every other character outside the alphabet is refused
+    # by the strict decoder below, after "-" and "_" are mapped to "+" and "/".
+    if b"+" in raw or b"/" in raw or b"=" in raw:
         raise Base64urlError("not base64url: characters outside [A-Za-z0-9_-] (no padding allowed)")
     remainder = len(raw) % 4
     if remainder == 1:
         raise Base64urlError("not base64url: impossible length")
+    try:
+        decoded = binascii.a2b_base64(
+            raw.translate(_B64URL_TO_STANDARD) + b"=" * (-len(raw) % 4), strict_mode=True
+        )
+    except binascii.Error:
+        raise Base64urlError(
+            "not base64url: characters outside [A-Za-z0-9_-] (no padding allowed)"
+        ) from None
     # The last character of a 2- or 3-character final group carries 4 or 2
     # bits that encode nothing; requiring them to be zero is what re-encoding
     # and comparing would check, without a second pass over the whole text.
     if remainder and _B64URL_VALUES[raw[-1]] & _UNUSED_BITS[remainder]:
         raise Base64urlError("not base64url: non-zero unused bits (non-canonical encoding)")
-    # The alphabet is checked: the standard decoder sees only its own 64 characters.
-    return binascii.a2b_base64(raw.translate(_B64URL_TO_STANDARD) + b"=" * (-len(raw) % 4))
+    return decoded
 
 
 # -- serialization --------------------------------------------------------------------------------
@@ -218,7 +226,7 @@ def canonical_json(value: Any) -> bytes:
     return encoded if encoded is not None else canonical_json_reference(value)
 
 
-def canonical_json_fast(value: Any) -> bytes | None:
+def canonical_json_fast(value: Any, *, numbers_checked: bool = False) -> bytes | None:
     """RFC 8785 canonical bytes of ``value`` by the fast exact path, or ``None``.
 
     ``None`` means the value needs the reference path (floating-point or
@@ -227,8 +235,15 @@ def canonical_json_fast(value: Any) -> bytes | None:
     canonical form of a value whose objects have unique member names (orjson
     takes member names that are ``str`` exactly), so parsing them again
     cannot fail. Never raises.
+
+    ``numbers_checked=True`` skips the walk over the value that looks for
+    numbers off the fast path: the caller vouches that every number in it
+    is an ``int`` within ±(2**53 - 1) (never a float), as in the payload of
+    a validated message model (the schemas have no number type and bound
+    every integer). orjson still refuses anything that is not JSON, and the
+    output is still checked for characters at or above U+E000.
     """
-    if not _fast_path_eligible(value):
+    if not numbers_checked and not _fast_path_eligible(value):
         return None
     try:
         encoded = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)

@@ -23,15 +23,19 @@ verifier accepts and another refuses, and so deny them later. One
 ``did:jwk`` spelling per key (spec §3.1, VRM-SIG-026) keeps one key from
 having many identities.
 
-No curve arithmetic is done here. Ed25519 verification and point validation
-are libsodium's (through PyNaCl): ``crypto_core_ed25519_is_valid_point``
-checks that a point is canonical, on the curve, in the prime-order subgroup
-and not of small order, and ``crypto_sign_verify_detached`` refuses a
-signature whose R is of small order or not canonical, or whose S is not
-below the group order L. Ed25519 signing (deterministic, RFC 8032) and all
-of ES256 are the ``cryptography`` package's; this module converts between
-key objects and JWKs, arranges signature bytes and keeps ES256 signatures
-low-S (VRM-SIG-024, VRM-SIG-025).
+No curve arithmetic is done here. Ed25519 is libsodium's (through PyNaCl):
+``crypto_core_ed25519_is_valid_point`` checks that a point is canonical, on
+the curve, in the prime-order subgroup and not of small order,
+``crypto_sign_verify_detached`` refuses a signature whose R is of small
+order or not canonical, or whose S is not below the group order L, and
+``crypto_sign`` signs (deterministic, RFC 8032 §5.1.6: the same signature
+OpenSSL makes, which the tests hold it to, with the RFC 8032 §7.1 and RFC
+8037 A.4 known answers). libsodium signs in about three quarters of
+OpenSSL's time through ``cryptography``, which matters because every message
+sent is signed. Key generation, key import and all of ES256 are the
+``cryptography`` package's; this module converts between key objects and
+JWKs, arranges signature bytes and keeps ES256 signatures low-S
+(VRM-SIG-024, VRM-SIG-025).
 """
 
 from __future__ import annotations
@@ -106,6 +110,7 @@ _REQUIRED_MEMBERS: Final[dict[str, tuple[str, ...]]] = {
 _PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 #: The profile uses no X.509 (spec §8.2): a JWK pointing at certificates is refused.
 _X509_MEMBERS: Final = frozenset({"x5u", "x5c", "x5t", "x5t#S256"})
+_ED25519_SIGNATURE_BYTES: Final = 64
 _COORDINATE_BYTES: Final = 32  # Ed25519 public key, P-256 coordinate and private scalar
 #: The order n of the P-256 group (SEC 2 §2.4.2). An ES256 signature (r, s) has a
 #: twin (r, n - s) that verifies too; the profile accepts only s <= n / 2.
@@ -394,6 +399,8 @@ class SigningKey:
     alg: Algorithm
     kid: str
     _private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey = field(repr=False, compare=False)
+    #: Ed25519 only: libsodium's 64-byte secret key (seed || public key), derived once.
+    _sodium_secret: bytes | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def generate(cls, alg: str = "EdDSA", *, kid: str | None = None) -> SigningKey:
@@ -415,9 +422,10 @@ class SigningKey:
     def _build(
         cls, private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey, kid: str | None
     ) -> SigningKey:
-        alg: Algorithm = "EdDSA" if isinstance(private, Ed25519PrivateKey) else "ES256"
         resolved_kid = kid if kid else thumbprint(_public_members(_public_of(private)))
-        return cls(alg, resolved_kid, private)
+        if isinstance(private, Ed25519PrivateKey):
+            return cls("EdDSA", resolved_kid, private, _sodium_secret_key(private))
+        return cls("ES256", resolved_kid, private)
 
     @classmethod
     def from_private_jwk(cls, jwk: Mapping[str, Any], *, kid: str | None = None) -> SigningKey:
@@ -477,20 +485,23 @@ class SigningKey:
 
     def with_kid(self, kid: str) -> SigningKey:
         """The same key under another ``kid``."""
-        return SigningKey(self.alg, kid, self._private)
+        return SigningKey(self.alg, kid, self._private, self._sodium_secret)
 
     def sign(self, signing_input: bytes) -> bytes:
         """The raw JWS signature over ``signing_input`` (RFC 7515 §5.1 step 5).
 
-        EdDSA: the 64-byte Ed25519 signature (RFC 8037 §3.1). ES256: the
-        64-byte ``R || S`` (RFC 7518 §3.4), converted from the DER that
-        ``cryptography`` produces, with RFC 6979 deterministic nonces where
-        the OpenSSL in use supports them. Both are deterministic then.
+        EdDSA: the 64-byte Ed25519 signature (RFC 8037 §3.1), by libsodium.
+        ES256: the 64-byte ``R || S`` (RFC 7518 §3.4), converted from the DER
+        that ``cryptography`` produces, with RFC 6979 deterministic nonces
+        where the OpenSSL in use supports them. Both are deterministic then.
         ES256 signatures are always low-S (S at most n/2, VRM-SIG-025):
         receivers refuse the high-S form.
         """
         if isinstance(self._private, Ed25519PrivateKey):
-            return self._private.sign(signing_input)
+            secret = self._sodium_secret or _sodium_secret_key(self._private)
+            signed = _sodium.crypto_sign(signing_input, secret)
+            # crypto_sign returns signature || message; the signature is the first 64 bytes.
+            return signed[:_ED25519_SIGNATURE_BYTES]
         try:
             # RFC 6979 deterministic nonces: no dependence on the RNG at signing
             # time, and reproducible signatures (the test vectors rely on it).
@@ -504,6 +515,15 @@ class SigningKey:
             # (r, n - s) is the same signature's other form; OpenSSL emits either.
             s = _P256_ORDER - s
         return r.to_bytes(_COORDINATE_BYTES, "big") + s.to_bytes(_COORDINATE_BYTES, "big")
+
+
+def _sodium_secret_key(private: Ed25519PrivateKey) -> bytes:
+    """libsodium's secret key (seed || public key) of an Ed25519 private key."""
+    seed = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    _, secret = _sodium.crypto_sign_seed_keypair(seed)
+    return bytes(secret)
 
 
 # -- key sets -------------------------------------------------------------------------------------

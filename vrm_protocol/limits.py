@@ -108,6 +108,15 @@ def check_nesting(payload: bytes, limits: Limits = DEFAULT_LIMITS) -> None:
             ``limits.max_array_items`` elements or a string token is longer than
             ``limits.max_string_length`` bytes.
     """
+    if (
+        len(payload) <= limits.max_string_length
+        and payload.count(b"[") + payload.count(b"{") <= limits.max_nesting_depth
+        and payload.count(b",") < limits.max_array_items
+    ):
+        # Counted with the strings (where brackets and commas are no structure),
+        # these overestimate depth and array length: within the limits even so.
+        # A short text (a JOSE header) is judged without being stripped.
+        return
     check_structure(payload, strip_json_strings(payload), limits)
 
 
@@ -129,7 +138,9 @@ def check_structure(
     # commas. (No string can be longer than the payload: short payloads skip
     # the measuring.)
     longest = 0
-    if len(payload) > limits.max_string_length:
+    if len(payload) > limits.max_string_length and not _strings_fit(
+        payload, limits.max_string_length
+    ):
         longest = longest_json_string(payload)
     if longest > limits.max_string_length:
         raise RemoteProtocolError(
@@ -150,6 +161,25 @@ def check_structure(
     # The peeling found a fault, or the skeleton has unclosed containers:
     # the exact scan decides, and names the first fault.
     _scan(skeleton, limits)
+
+
+def _strings_fit(payload: bytes, max_string_length: int) -> bool:
+    """Whether no string token of ``payload`` can be longer than ``max_string_length``, cheaply.
+
+    ``True`` is certain; ``False`` means "measure" (:func:`longest_json_string`).
+    Without escapes, a string token longer than the limit holds a run of at
+    least ``max_string_length - 1`` bytes without a quote, and any run of at
+    least ``2 * block - 1`` bytes covers one whole aligned block of ``block``
+    bytes. So when every whole block holds a quote (one ``find`` per block,
+    in C) no string is too long, and the payload is not split into its tokens.
+    """
+    block = max_string_length // 2 - 1
+    if block < 1 or b"\\" in payload:
+        return False  # an escaped quote inside a string would hide a long one
+    find = payload.find
+    return all(
+        find(b'"', start, start + block) >= 0 for start in range(0, len(payload) - block + 1, block)
+    )
 
 
 def _depth_within_limit(parentheses: bytes, max_depth: int) -> bool:

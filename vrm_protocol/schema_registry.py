@@ -101,9 +101,16 @@ def _python_pattern(pattern: str) -> Any:
     return re.compile(translate_pattern(pattern, "python"))
 
 
-def _strings_only(check: Callable[[str], bool]) -> Callable[[object], bool]:
-    def checked(value: object) -> bool:
-        return not isinstance(value, str) or check(value)
+def _on_strings_only(check: Callable[[str], bool]) -> Callable[[Any], bool]:
+    """A format check that passes every value but a string, as JSON Schema 2020-12 §7.1 says.
+
+    ``jsonschema`` hands a format check every instance whatever its type (its
+    own checks ignore non-strings); the shared checks take strings only. A
+    null where a timestamp belongs is a type fault, reported as such.
+    """
+
+    def checked(instance: Any) -> bool:
+        return not isinstance(instance, str) or check(instance)
 
     return checked
 
@@ -130,11 +137,7 @@ def _reference_engine() -> _ReferenceEngine:
 
     checker = FormatChecker(formats=())
     for name, check in FORMAT_CHECKS.items():
-        # A format applies to strings only; any other instance passes it
-        # (JSON Schema 2020-12 validation §7.1), and its `type` fails instead.
-        # The checks themselves take strings: a number reaching one raised
-        # TypeError, and a message with `"created": 0` was a 500, not a 422.
-        checker.checks(name)(_strings_only(check))
+        checker.checks(name)(_on_strings_only(check))
     return _ReferenceEngine(
         validator_class=extend(Draft202012Validator, {"pattern": ecma_pattern}),
         format_checker=checker,

@@ -37,13 +37,14 @@ raises :class:`~vrm_protocol.errors.RemoteProtocolError`.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Final
 
 from vrm_protocol.canonical import (
     b64url_decode,
-    b64url_encode,
     canonical_json,
     canonical_json_fast,
     parse_canonical,
@@ -75,6 +76,8 @@ __all__ = [
 ALLOWED_ALGORITHMS: Final[frozenset[str]] = frozenset({"EdDSA", "ES256"})
 #: The only protected header parameters the profile allows (spec §8.2).
 ALLOWED_HEADER_PARAMETERS: Final[frozenset[str]] = frozenset({"alg", "kid", "typ"})
+#: Encoded protected headers remembered (one per signing key and typ); bounded.
+_HEADER_CACHE_SIZE: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +134,22 @@ def sign_compact(payload: bytes, key: SigningKey, *, typ: str = MESSAGE_TYP) -> 
     return _sign(payload, key, typ)
 
 
-def sign_json(value: Mapping[str, Any], key: SigningKey, *, typ: str = MESSAGE_TYP) -> bytes:
+def sign_json(
+    value: Mapping[str, Any],
+    key: SigningKey,
+    *,
+    typ: str = MESSAGE_TYP,
+    numbers_checked: bool = False,
+) -> bytes:
     """Serialize a JSON object as RFC 8785 canonical JSON and sign it (spec §8.2, §8.3).
 
     The same token as ``sign_compact(canonical_json(value), key, typ=typ)``,
     serialized once: bytes from the fast exact path
     (:func:`~vrm_protocol.canonical.canonical_json_fast`) are canonical by
     construction and are not parsed again; bytes from the reference path
-    are checked as :func:`sign_compact` checks them.
+    are checked as :func:`sign_compact` checks them. ``numbers_checked`` is
+    :func:`~vrm_protocol.canonical.canonical_json_fast`'s (the caller vouches
+    that every number is an integer within ±(2**53 - 1)).
 
     Raises:
         LocalProtocolError: as :func:`sign_compact`; MALFORMED_JSON if
@@ -150,7 +161,7 @@ def sign_json(value: Mapping[str, Any], key: SigningKey, *, typ: str = MESSAGE_T
             ErrorCode.MALFORMED_JSON, "refusing to sign a payload that is not a JSON object"
         )
     document = value if isinstance(value, dict) else dict(value)
-    payload = canonical_json_fast(document)
+    payload = canonical_json_fast(document, numbers_checked=numbers_checked)
     if payload is None:
         return sign_compact(canonical_json(document), key, typ=typ)
     _check_signing_key(key, typ)
@@ -168,11 +179,19 @@ def _check_signing_key(key: SigningKey, typ: str) -> None:
         raise LocalProtocolError(ErrorCode.INVALID_HEADER, "the signing key has no kid")
 
 
+@lru_cache(maxsize=_HEADER_CACHE_SIZE)
+def _header_segment(alg: str, kid: str, typ: str) -> bytes:
+    """``BASE64URL(header) || '.'``: the same for every message a key signs, so built once."""
+    header = canonical_json({"alg": alg, "kid": kid, "typ": typ})
+    return base64.urlsafe_b64encode(header).rstrip(b"=") + b"."
+
+
 def _sign(payload: bytes, key: SigningKey, typ: str) -> bytes:
     """The compact JWS of checked, canonical ``payload`` bytes."""
-    header = canonical_json({"alg": key.alg, "kid": key.kid, "typ": typ})
-    signing_input = f"{b64url_encode(header)}.{b64url_encode(payload)}".encode("ascii")
-    return signing_input + b"." + b64url_encode(key.sign(signing_input)).encode("ascii")
+    signing_input = _header_segment(key.alg, key.kid, typ) + (
+        base64.urlsafe_b64encode(payload).rstrip(b"=")
+    )
+    return signing_input + b"." + base64.urlsafe_b64encode(key.sign(signing_input)).rstrip(b"=")
 
 
 def verify_signature(signing_input: bytes, signature: bytes, key: VerifyingKey) -> None:

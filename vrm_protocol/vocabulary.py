@@ -2,13 +2,19 @@
 and the ten lifecycle steps.
 
 These names are wire values.  Each enum cites the specification section that
-defines it; the drift check (``python -m tools.codegen --check``) fails when this module and
-``schemas/`` disagree about the set of message types.
+defines it. :class:`MessageType` is generated from ``schemas/`` (one member per
+message schema, ``python -m tools.codegen``, into
+:mod:`vrm_protocol._generated_vocabulary`) and re-exported here: adding a
+message type edits no list in this module; the drift check
+(``python -m tools.codegen --check``) fails when the generated module and the
+schemas disagree.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from vrm_protocol._generated_vocabulary import MessageType
 
 __all__ = [
     "ATTESTATION_TYP",
@@ -48,36 +54,6 @@ class Role(StrEnum):
     def peer(self) -> Role:
         """The other side."""
         return Role.VENDOR if self is Role.BUYER else Role.BUYER
-
-
-class MessageType(StrEnum):
-    """Every message type of protocol version 1.0 (spec §6; §6.17 is the deal refusal).
-
-    The five core documents come first; the others are the replies a complete
-    lifecycle needs.
-    """
-
-    # The five core documents.
-    PERSONAL_RFI = "personal-rfi"
-    PERSONAL_RFP = "personal-rfp"
-    OFFER = "offer"
-    TERMS_ASSERTION = "terms-assertion"
-    EXIT_NOTICE = "exit-notice"
-    # Replies and the rest of the lifecycle.
-    OFFER_ACCEPTANCE = "offer-acceptance"
-    OFFER_DECLINE = "offer-decline"
-    DEAL_CONFIRMATION = "deal-confirmation"
-    # Added in the way of the other types until MessageType is generated from
-    # the schema files (tools.codegen): the vendor cannot honour an acceptance.
-    DEAL_REFUSAL = "deal-refusal"
-    TERMS_RESPONSE = "terms-response"
-    SERVICE_NOTICE = "service-notice"
-    SERVICE_RESPONSE = "service-response"
-    SUPPORT_REQUEST = "support-request"
-    SUPPORT_RESOLUTION = "support-resolution"
-    EXIT_ACKNOWLEDGEMENT = "exit-acknowledgement"
-    PROBLEM_REPORT = "problem-report"
-    RECEIPT = "receipt"
 
 
 class LifecycleStep(StrEnum):

@@ -269,6 +269,29 @@ def test_b64url_decode_is_strict(text: str) -> None:
         b64url_decode(text)
 
 
+def _canonical_base64url(text: bytes) -> bool:
+    """Whether ``text`` is the unpadded base64url encoding of some bytes (the one spelling)."""
+    try:
+        decoded = base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
+    except ValueError:
+        return False
+    return b64url_encode(decoded).encode("ascii") == text
+
+
+@settings(max_examples=500)
+@given(
+    st.binary(max_size=10)
+    | st.text(alphabet="AQgwBCz09-_+/= \n\té\x00", max_size=10).map(str.encode)
+)
+def test_b64url_decode_accepts_exactly_the_one_spelling(text: bytes) -> None:
+    try:
+        decoded = b64url_decode(text)
+    except ValueError:
+        assert not _canonical_base64url(text)
+    else:
+        assert b64url_encode(decoded).encode("ascii") == text
+
+
 def test_message_digest_is_sha256_of_the_token_bytes() -> None:
     token = b"eyJhbGciOiJFZERTQSJ9.e30.c2ln"
     expected = base64.urlsafe_b64encode(hashlib.sha256(token).digest()).rstrip(b"=").decode()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from vrm_protocol import codec, models
 from vrm_protocol.canonical import b64url_encode, canonical_json, message_digest
 from vrm_protocol.codec import (
     Received,
@@ -284,11 +285,11 @@ def test_build_message_makes_a_valid_envelope(parties: Parties) -> None:
     assert received.payload == payload
 
 
-def test_build_message_accepts_a_body_model_and_a_thread(parties: Parties) -> None:
+def test_build_message_of_a_body_model_is_the_message_model(parties: Parties) -> None:
     offer = parse_message_dict(parties.offer())
     assert isinstance(offer, OfferMessage)
     thread = new_message_id()
-    payload = build_message(
+    message = build_message(
         "offer",
         offer.body,
         sender=VENDOR_URL,
@@ -298,10 +299,54 @@ def test_build_message_accepts_a_body_model_and_a_thread(parties: Parties) -> No
         parent=offer.id,
         lifetime=timedelta(hours=2),
     )
-    assert payload["body"] == parties.offer()["body"]
-    assert (payload["thread"], payload["parent"]) == (thread, offer.id)
-    assert payload["expires"] == "2027-01-11T11:00:00Z"
-    encode(payload, parties.vendor_key)
+    assert isinstance(message, OfferMessage)
+    assert message.body is offer.body  # taken as it is, not validated again
+    assert (message.thread, message.parent) == (thread, offer.id)
+    assert message.expires == "2027-01-11T11:00:00Z"
+    assert to_payload(message)["body"] == parties.offer()["body"]
+    token = encode(message, parties.vendor_key)
+    received = parties.decode_offer(token, now=datetime(2027, 1, 11, 9, 0, tzinfo=UTC))
+    assert received.message == message
+
+
+def test_encode_of_a_message_model_does_not_validate_again(
+    parties: Parties, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = parse_message_dict(parties.offer())
+    expected = encode(message, parties.vendor_key)
+
+    def no_validation(*_: Any, **__: Any) -> Any:
+        raise AssertionError("validated again")
+
+    monkeypatch.setattr(codec, "default_registry", no_validation)
+    monkeypatch.setattr(codec, "parse_message_dict", no_validation)
+    monkeypatch.setattr(models.MESSAGE_ADAPTER, "validate_python", no_validation)
+    assert encode(message, parties.vendor_key) == expected
+    with pytest.raises(AssertionError):
+        encode(to_payload(message), parties.vendor_key)  # a payload dict is validated
+
+
+def test_encode_of_a_model_and_of_its_payload_are_the_same_token(parties: Parties) -> None:
+    payload = parties.offer()
+    payload["extensions"] = {"com.example.trim": {"colour": "grey", "codes": [1, 2.5, None]}}
+    message = parse_message_dict(payload)
+    assert encode(message, parties.vendor_key) == encode(payload, parties.vendor_key)
+
+
+def test_build_message_of_a_body_model_validates_the_envelope(parties: Parties) -> None:
+    offer = parse_message_dict(parties.offer())
+    assert isinstance(offer, OfferMessage)
+    now = datetime(2027, 1, 11, 9, 0, tzinfo=UTC)
+    with pytest.raises(LocalProtocolError) as caught:
+        build_message("offer", offer.body, sender="dealer", to=[parties.buyer.identifier], now=now)
+    assert (caught.value.code, caught.value.path) == (ErrorCode.SCHEMA_INVALID, "/from")
+    with pytest.raises(LocalProtocolError) as caught:
+        build_message("offer", offer.body, sender=VENDOR_URL, to=[], now=now)
+    assert (caught.value.code, caught.value.path) == (ErrorCode.SCHEMA_INVALID, "/to")
+    with pytest.raises(LocalProtocolError) as caught:  # the body of another type
+        build_message("receipt", offer.body, sender=VENDOR_URL, to=[VENDOR_URL], now=now)
+    assert caught.value.code is ErrorCode.SCHEMA_INVALID
+    assert str(caught.value.path).startswith("/body")
 
 
 def test_ids_and_timestamps() -> None:

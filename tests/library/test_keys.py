@@ -6,6 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conformance.peers.identity import new_key, new_pairwise
 from conformance.peers.identity import thumbprint as suite_thumbprint
@@ -247,3 +251,41 @@ def _did(jwk: Any) -> str:
 )
 def test_resolve_did_jwk_refuses(kid: str) -> None:
     _unknown_key(kid, resolve_did_jwk)
+
+
+# -- Ed25519 signing: libsodium, proven against RFC 8032 and OpenSSL ----------------------------
+#
+# The library signs Ed25519 with libsodium (as it verifies). Ed25519 is
+# deterministic (RFC 8032 §5.1.6), so every implementation makes the same
+# signature for one key and message: the RFC 8032 §7.1 and RFC 8037 A.4 known
+# answers (test_keys_nobody_owns.py, test_signing_profile.py) and, here, the
+# signatures OpenSSL makes through ``cryptography`` for arbitrary keys and messages.
+
+
+def _ed25519_key(seed: bytes) -> tuple[SigningKey, Ed25519PrivateKey]:
+    reference = Ed25519PrivateKey.from_private_bytes(seed)
+    public = reference.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(public), "d": b64url_encode(seed)}
+    return SigningKey.from_private_jwk(jwk), reference
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.binary(min_size=32, max_size=32), message=st.binary(max_size=4096))
+def test_ed25519_signatures_are_the_ones_openssl_makes(seed: bytes, message: bytes) -> None:
+    key, reference = _ed25519_key(seed)
+    signature = key.sign(message)
+    assert signature == reference.sign(message)
+    key.public().verify(message, signature)
+    reference.public_key().verify(signature, message)
+
+
+def test_a_key_signs_alike_however_it_was_made() -> None:
+    generated = SigningKey.generate("EdDSA")
+    restored = SigningKey.from_private_jwk(generated.to_private_jwk())
+    renamed = generated.with_kid("another-kid")
+    pseudonym = PairwiseIdentity.from_signing_key(generated).signing_key
+    message = b"header.payload"
+    signatures = {key.sign(message) for key in (generated, restored, renamed, pseudonym)}
+    assert len(signatures) == 1

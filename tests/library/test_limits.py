@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vrm_protocol.canonical import longest_json_string
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
 from vrm_protocol.limits import DEFAULT_LIMITS, Limits, check_nesting, check_token_size
 
@@ -103,3 +104,19 @@ def test_scan_agrees_with_the_parsed_depth(value: Any, limit: int) -> None:
     expected = ErrorCode.NESTING_TOO_DEEP if _depth(value) > limit else None
     limits = Limits(max_nesting_depth=limit, max_array_items=10, max_string_length=10_000)
     assert _code(payload, limits) is expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet='ab"\\', max_size=12) | st.sampled_from(["x" * 20, "y" * 9]),
+        max_size=12,
+    ),
+    st.integers(min_value=2, max_value=24),
+)
+def test_string_length_verdict_is_the_measured_one(strings: list[str], limit: int) -> None:
+    # The cheap window check may only ever skip the measurement when it could not fail.
+    payload = json.dumps({"s": strings}).encode("utf-8")
+    limits = Limits(max_string_length=limit)
+    too_long = longest_json_string(payload) > limit
+    assert (_code(payload, limits) is ErrorCode.PAYLOAD_TOO_LARGE) is too_long

@@ -451,6 +451,8 @@ def _rfi(**changes: Any) -> dict[str, Any]:
 @given(message=extreme_payloads(), key_index=st.integers(0, 1))
 @example(message=_rfi(created=LEAP), key_index=0)
 @example(message=_rfi(expires=LAST), key_index=1)
+@example(message=_rfi(created=None), key_index=0)
+@example(message=_rfi(replyTo={"inbox": 7}), key_index=1)
 def test_extreme_payloads_signed_with_real_keys(message: dict[str, Any], key_index: int) -> None:
     buyer = BUYERS[key_index]
     message["from"] = buyer.identifier

@@ -153,6 +153,29 @@ def test_a_schema_fault_carries_its_pointer_and_the_list_of_faults() -> None:
     assert error.to_problem()["path"] == error.path
 
 
+@pytest.mark.parametrize(
+    ("location", "pointer"),
+    [(("created",), "/created"), (("body", "validUntil"), "/body/validUntil"),
+     (("replyTo", "inbox"), "/replyTo/inbox")],
+)  # fmt: skip
+@pytest.mark.parametrize("value", [None, 7, True, ["2027-01-21T11:00:00Z"]])
+def test_a_format_member_that_is_not_a_string_is_a_schema_fault(
+    location: tuple[str, ...], pointer: str, value: Any
+) -> None:
+    # Formats apply to strings only (JSON Schema 2020-12 §7.1): a null or a
+    # number where a timestamp or URI belongs is a type fault, never a crash
+    # of the format check that explains it (issue 9, D4).
+    payload = _example()
+    payload["replyTo"] = {"inbox": "https://buyer.example/inbox"}
+    target = payload
+    for part in location[:-1]:
+        target = target[part]
+    target[location[-1]] = value
+    with pytest.raises(RemoteProtocolError) as caught:
+        default_registry().validate_message(payload)
+    assert (caught.value.code, caught.value.path) == (ErrorCode.SCHEMA_INVALID, pointer)
+
+
 def test_json_pointer_escapes_tilde_and_slash() -> None:
     assert json_pointer(["body", "a/b", "c~d", 3]) == "/body/a~1b/c~0d/3"
     assert json_pointer([]) == ""

@@ -1,4 +1,4 @@
-"""``python -m tools.codegen [--check]``: regenerate the models from ``schemas/``."""
+"""``python -m tools.codegen [--check]``: message types and models from ``schemas/``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the generator; the process exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m tools.codegen",
-        description="Regenerate vrm_protocol/models/_generated.py from schemas/.",
+        description=(
+            "Regenerate MessageType, the message-type lists of the envelope and of "
+            "message.schema.json, and the models, from schemas/."
+        ),
     )
     parser.add_argument("--check", action="store_true", help="fail (exit 1) if it is stale")
     arguments = parser.parse_args(argv)

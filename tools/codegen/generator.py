@@ -15,7 +15,8 @@ map (``additionalProperties``       ``dict[key, value]``; ``propertyNames`` cons
   schema, ``propertyNames``)        the key
 string                             ``JsonStr`` + ``StringConstraints``; ``format`` by
                                    ``conforms_to``; patterns in the ECMA form
-integer, ``minimum``/``maximum``   ``JsonInt`` + ``Field(ge=, le=)``
+integer, ``minimum``/``maximum``   ``Annotated[int, json_int(ge=, le=)]`` (both bounds
+                                   required, within ±(2**53 - 1))
 boolean                            ``JsonBool``
 ``enum``/``const``                 ``Literal[...]``
 array                              ``tuple[item, ...]`` + ``Field(min_length=,
@@ -27,6 +28,7 @@ array                              ``tuple[item, ...]`` + ``Field(min_length=,
 
 from __future__ import annotations
 
+import copy
 import keyword
 import re
 import textwrap
@@ -37,14 +39,22 @@ from typing import Any, Final
 import jinja2
 from pydantic import BaseModel
 
+from vrm_protocol.canonical import MAX_SAFE_INTEGER
 from vrm_protocol.models._formats import (
     FORMAT_CHECKS,
     UnsupportedPatternError,
     translate_pattern,
 )
-from vrm_protocol.vocabulary import MessageType
 
-__all__ = ["CodegenError", "generate_models", "lint_schemas"]
+__all__ = [
+    "NOT_MESSAGE_SCHEMAS",
+    "CodegenError",
+    "generate_models",
+    "lint_schemas",
+    "member_name",
+    "message_types",
+    "with_message_types",
+]
 
 
 class CodegenError(Exception):
@@ -54,6 +64,12 @@ class CodegenError(Exception):
 _ENVELOPE: Final = "envelope.schema.json"
 _COMMON: Final = "common.schema.json"
 _UNION: Final = "message.schema.json"
+_ATTESTATION: Final = "attestation.schema.json"
+_SUFFIX: Final = ".schema.json"
+#: The schema files that are not message types (schemas/DESIGN-NOTES.md, "Files").
+#: Every other file is a message type's: ``<message-type>.schema.json``.
+NOT_MESSAGE_SCHEMAS: Final = frozenset({_COMMON, _ENVELOPE, _UNION, _ATTESTATION})
+_MESSAGE_TYPE_NAME: Final = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 
 _ANNOTATIONS: Final = frozenset({"title", "description", "$comment", "examples"})
 _ALLOWED: Final = _ANNOTATIONS | frozenset(
@@ -179,6 +195,54 @@ def docstring(text: str, indent: str) -> str:
     return f'{indent}"""{rendered.lstrip()}\n{indent}"""'
 
 
+# -- the message types ----------------------------------------------------------------------------
+
+
+def message_types(documents: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The message types the schemas define, in the order of the envelope's ``type`` enum.
+
+    A message type is a schema file ``<message-type>.schema.json`` other than
+    the shared ones (:data:`NOT_MESSAGE_SCHEMAS`). The types keep the order the
+    envelope's enum gives them (the five core documents first, then the
+    replies); a type new to the enum is appended (in file-name order), a type
+    whose file is gone is dropped. Never raises.
+    """
+    files = sorted(
+        name.removesuffix(_SUFFIX)
+        for name in documents
+        if name.endswith(_SUFFIX) and name not in NOT_MESSAGE_SCHEMAS
+    )
+    envelope = documents.get(_ENVELOPE, {})
+    current = envelope.get("properties", {}).get("type", {}).get("enum", [])
+    kept = [value for value in current if isinstance(value, str) and value in files]
+    return list(dict.fromkeys(kept)) + [name for name in files if name not in kept]
+
+
+def member_name(message_type: str) -> str:
+    """The ``MessageType`` member of a message type: ``personal-rfi`` -> ``PERSONAL_RFI``."""
+    return message_type.upper().replace("-", "_")
+
+
+def with_message_types(
+    documents: Mapping[str, Mapping[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """``documents`` with the lists of message types rewritten from the schema files.
+
+    The envelope's ``type`` enum and ``message.schema.json``'s ``oneOf`` are
+    generated (:func:`message_types`); everything else is kept as it is. The
+    documents given are not changed.
+    """
+    rewritten = {name: copy.deepcopy(dict(document)) for name, document in documents.items()}
+    types = message_types(documents)
+    envelope = rewritten.get(_ENVELOPE)
+    if envelope is not None and isinstance(envelope.get("properties", {}).get("type"), dict):
+        envelope["properties"]["type"]["enum"] = types
+    union = rewritten.get(_UNION)
+    if union is not None:
+        union["oneOf"] = [{"$ref": f"{message_type}{_SUFFIX}"} for message_type in types]
+    return rewritten
+
+
 # -- lint ---------------------------------------------------------------------------------------
 
 
@@ -222,6 +286,16 @@ def lint_schemas(documents: Mapping[str, Mapping[str, Any]]) -> list[str]:
             kind = node.get("type")
             if kind is not None and kind not in _JSON_TYPES:
                 problems.append(f"{where}: type {kind!r} is not allowed (no number, no lists)")
+            if kind == "integer" and not all(
+                type(node.get(bound)) is int and abs(node[bound]) <= MAX_SAFE_INTEGER
+                for bound in ("minimum", "maximum")
+            ):
+                # I-JSON (RFC 7493 §2.2): every peer's parser holds such an integer
+                # exactly, and a model's payload is canonical JSON without a walk
+                # over its numbers (vrm_protocol.codec.encode relies on it).
+                problems.append(
+                    f"{where}: an integer needs a minimum and a maximum within ±(2**53 - 1)"
+                )
             if "format" in node and node["format"] not in FORMAT_CHECKS:
                 problems.append(f"{where}: format {node['format']!r} is not one of the four")
             if isinstance(node.get("pattern"), str):
@@ -261,32 +335,27 @@ def lint_schemas(documents: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 def _lint_message_types(documents: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    problems: list[str] = []
-    vocabulary = {message_type.value for message_type in MessageType}
-    files = {name.removesuffix(".schema.json") for name in documents}
-    for missing in sorted(vocabulary - files):
-        problems.append(f"{missing}.schema.json: missing (MessageType names it)")
-    envelope = documents.get(_ENVELOPE)
-    if envelope is None:
-        problems.append(f"{_ENVELOPE}: missing")
-        return problems
-    enum = set(envelope.get("properties", {}).get("type", {}).get("enum", []))
-    if enum != vocabulary:
-        problems.append(
-            f"{_ENVELOPE}: the type enum and vocabulary.MessageType differ: "
-            f"{sorted(enum ^ vocabulary)}"
-        )
-    for message_type in sorted(vocabulary & files):
-        document = documents[f"{message_type}.schema.json"]
+    problems: list[str] = [
+        f"{name}: missing (schemas/DESIGN-NOTES.md, Files)"
+        for name in sorted(NOT_MESSAGE_SCHEMAS - {_ATTESTATION} - set(documents))
+    ]
+    for message_type in message_types(documents):
+        file = f"{message_type}{_SUFFIX}"
+        document = documents[file]
         properties = document.get("properties", {})
+        if _MESSAGE_TYPE_NAME.fullmatch(message_type) is None:
+            problems.append(f"{file}: a message type is named in lowercase kebab-case")
         if document.get("$ref") != _ENVELOPE:
-            problems.append(f"{message_type}.schema.json: must $ref {_ENVELOPE}")
+            problems.append(
+                f"{file}: must $ref {_ENVELOPE} (every file but "
+                f"{', '.join(sorted(NOT_MESSAGE_SCHEMAS))} is a message type's)"
+            )
         if properties.get("type", {}).get("const") != message_type:
-            problems.append(f"{message_type}.schema.json: type must be const {message_type!r}")
+            problems.append(f"{file}: type must be const {message_type!r}")
         if "$ref" not in properties.get("body", {}):
-            problems.append(f"{message_type}.schema.json: body must $ref its body definition")
+            problems.append(f"{file}: body must $ref its body definition")
         if document.get("unevaluatedProperties") is not False:
-            problems.append(f"{message_type}.schema.json: needs unevaluatedProperties: false")
+            problems.append(f"{file}: needs unevaluatedProperties: false")
     return problems
 
 
@@ -336,6 +405,8 @@ class _Definition:
 class _MessageEntry:
     class_name: str
     enum_member: str
+    value: str = ""
+    title: str = ""
 
 
 class _Generator:
@@ -437,13 +508,16 @@ class _Generator:
         if kind == "string":
             return self._string(node, "JsonStr")
         if kind == "integer":
-            self.base.add("JsonInt")
             bounds = [
                 f"{argument}={node[keyword_]}"
                 for keyword_, argument in (("minimum", "ge"), ("maximum", "le"))
                 if keyword_ in node
             ]
-            return f"Annotated[JsonInt, Field({', '.join(bounds)})]" if bounds else "JsonInt"
+            if not bounds:
+                self.base.add("JsonInt")
+                return "JsonInt"
+            self.base.add("json_int")
+            return f"Annotated[int, json_int({', '.join(bounds)})]"
         if kind == "boolean":
             self.base.add("JsonBool")
             return "JsonBool"
@@ -511,8 +585,9 @@ class _Generator:
         envelope = self.documents[_ENVELOPE]
         for name in envelope.get("$defs", {}):
             self.define(_ENVELOPE, f"/$defs/{name}")
-        self._base_message(envelope)
-        message_files = {f"{message_type.value}.schema.json" for message_type in MessageType}
+        types = message_types(self.documents)
+        self._base_message(envelope, types)
+        message_files = {f"{message_type}{_SUFFIX}" for message_type in types}
         for file, document in self.documents.items():
             if file in message_files or file in (_COMMON, _ENVELOPE, _UNION):
                 continue
@@ -521,13 +596,12 @@ class _Generator:
             if document.get("type") == "object" and "properties" in document:
                 name = self._claim(pascal_case(str(document.get("title", file[:-12]))), "")
                 self._emit(file, document, name)
-        for message_type in MessageType:
+        for message_type in types:
             self._message(message_type)
 
-    def _base_message(self, envelope: Mapping[str, Any]) -> None:
+    def _base_message(self, envelope: Mapping[str, Any], types: list[str]) -> None:
         self.taken.add("BaseMessage")
         self.typing.add("Literal")
-        types = envelope["properties"]["type"]["enum"]
         fields = self._fields(
             _ENVELOPE,
             envelope,
@@ -543,17 +617,18 @@ class _Generator:
         )
         self.definitions.append(_Definition("class", "BaseMessage", text, fields=fields))
 
-    def _message(self, message_type: MessageType) -> None:
-        file = f"{message_type.value}.schema.json"
+    def _message(self, message_type: str) -> None:
+        file = f"{message_type}{_SUFFIX}"
         document = self.documents[file]
-        name = self._claim(pascal_case(message_type.value) + "Message", "")
+        name = self._claim(pascal_case(message_type) + "Message", "")
         fields = self._fields(
             file, {"properties": document["properties"], "required": ["type", "body"]}, name
         )
         self.definitions.append(
             _Definition("class", name, _doc(document), base="BaseMessage", fields=fields)
         )
-        self.messages.append(_MessageEntry(name, message_type.name))
+        title = str(document.get("title", message_type)).strip().rstrip(".")
+        self.messages.append(_MessageEntry(name, member_name(message_type), message_type, title))
 
 
 def _doc(node: Mapping[str, Any]) -> str:
@@ -620,3 +695,18 @@ def generate_models(documents: Mapping[str, Mapping[str, Any]], *, source_digest
         definitions=generator.definitions,
         messages=generator.messages,
     )
+
+
+def generate_message_type(documents: Mapping[str, Mapping[str, Any]], *, source_digest: str) -> str:
+    """The (unformatted) source of ``vrm_protocol/_generated_vocabulary.py``: ``MessageType``."""
+    entries = [
+        _MessageEntry(
+            pascal_case(message_type) + "Message",
+            member_name(message_type),
+            message_type,
+            str(documents[f"{message_type}{_SUFFIX}"].get("title", message_type)).strip(),
+        )
+        for message_type in message_types(documents)
+    ]
+    template = _environment().get_template("message_type.py.jinja")
+    return template.render(source_digest=source_digest, messages=entries)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import date
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Final, Literal
 
@@ -45,6 +46,8 @@ _ATEXT: Final = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL: Final = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _EMAIL: Final = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_LABEL}(?:\.{_LABEL})+")
 _URI_CHARACTERS: Final = re.compile(r"[\x21-\x7e]+")
+#: URI verdicts remembered (a URI in a message is at most 2048 characters).
+_URI_CACHE_SIZE: Final = 1024
 
 
 def _calendar_date(year: str, month: str, day: str) -> bool:
@@ -112,9 +115,16 @@ def is_email(value: str) -> bool:
     return len(local) <= 64 and len(domain) <= 253
 
 
-#: The format checks every engine uses, by JSON Schema format name.
+#: The format checks every engine uses, by JSON Schema format name. URIs repeat
+#: (a relationship's reply address, a vendor's terms URL) and their check is the
+#: costliest, so its verdicts are remembered (bounded; the check is a pure function).
 FORMAT_CHECKS: Final[Mapping[str, Callable[[str], bool]]] = MappingProxyType(
-    {"date-time": is_date_time, "date": is_date, "uri": is_uri, "email": is_email}
+    {
+        "date-time": is_date_time,
+        "date": is_date,
+        "uri": lru_cache(maxsize=_URI_CACHE_SIZE)(is_uri),
+        "email": is_email,
+    }
 )
 
 # -- patterns (ECMA-262 as JSON Schema 2020-12 §6.4 requires) --------------------------------

@@ -11,11 +11,11 @@ from pydantic import AfterValidator, Field, JsonValue, StringConstraints
 
 from vrm_protocol.models._base import (
     JsonBool,
-    JsonInt,
     JsonStr,
     NotNull,
     VRMModel,
     conforms_to,
+    json_int,
     unique_items,
 )
 from vrm_protocol.vocabulary import MessageType
@@ -534,12 +534,12 @@ class TradeInItem(VRMModel):
         description="The model, e.g. `MX-5`.",
     )
 
-    year: Annotated[Annotated[JsonInt, Field(ge=1900, le=2100)] | None, NotNull] = Field(
+    year: Annotated[Annotated[int, json_int(ge=1900, le=2100)] | None, NotNull] = Field(
         default=None,
         description="The model year.",
     )
 
-    mileage: Annotated[Annotated[JsonInt, Field(ge=0, le=10000000)] | None, NotNull] = Field(
+    mileage: Annotated[Annotated[int, json_int(ge=0, le=10000000)] | None, NotNull] = Field(
         default=None,
         description="The odometer reading in miles or kilometres as the market uses.",
     )
@@ -578,7 +578,7 @@ class FinancingRequest(VRMModel):
         description="True when the buyer wants to pay by financing.",
     )
 
-    max_term_months: Annotated[Annotated[JsonInt, Field(ge=1, le=120)] | None, NotNull] = Field(
+    max_term_months: Annotated[Annotated[int, json_int(ge=1, le=120)] | None, NotNull] = Field(
         default=None,
         alias="maxTermMonths",
         description="The longest term acceptable, in months.",
@@ -990,7 +990,7 @@ class RfiIntent(VRMModel):
         )
     )
 
-    quantity: Annotated[Annotated[JsonInt, Field(ge=1, le=10000)] | None, NotNull] = Field(
+    quantity: Annotated[Annotated[int, json_int(ge=1, le=10000)] | None, NotNull] = Field(
         default=None,
         description="How many.",
     )
@@ -1128,7 +1128,7 @@ class RfpItem(VRMModel):
         description="The model, e.g. `Prius`.",
     )
 
-    year: Annotated[Annotated[JsonInt, Field(ge=1900, le=2100)] | None, NotNull] = Field(
+    year: Annotated[Annotated[int, json_int(ge=1900, le=2100)] | None, NotNull] = Field(
         default=None,
         description="The model year.",
     )
@@ -1164,7 +1164,7 @@ class RfpRequirements(VRMModel):
         description="Factory or dealer options wanted.",
     )
 
-    quantity: Annotated[Annotated[JsonInt, Field(ge=1, le=10000)] | None, NotNull] = Field(
+    quantity: Annotated[Annotated[int, json_int(ge=1, le=10000)] | None, NotNull] = Field(
         default=None,
         description="How many.",
     )
@@ -1246,7 +1246,7 @@ class PersonalRfpBody(VRMModel):
         description="The RFI or offers this RFP follows up.",
     )
 
-    recipient_count: Annotated[Annotated[JsonInt, Field(ge=1, le=100)] | None, NotNull] = Field(
+    recipient_count: Annotated[Annotated[int, json_int(ge=1, le=100)] | None, NotNull] = Field(
         default=None,
         alias="recipientCount",
         description=(
@@ -1292,7 +1292,7 @@ class OfferItem(VRMModel):
         description="The item in words.",
     )
 
-    quantity: Annotated[JsonInt, Field(ge=1, le=10000)] = Field(
+    quantity: Annotated[int, json_int(ge=1, le=10000)] = Field(
         description="How many.",
     )
 
@@ -1361,7 +1361,7 @@ class FinancingPlan(VRMModel):
         description="The annual percentage rate, e.g. `4.9`.",
     )
 
-    term_months: Annotated[JsonInt, Field(ge=1, le=120)] = Field(
+    term_months: Annotated[int, json_int(ge=1, le=120)] = Field(
         alias="termMonths",
         description="The term in months.",
     )
@@ -1839,12 +1839,12 @@ class RegisteredTradeInItem(VRMModel):
         description="The model.",
     )
 
-    year: Annotated[Annotated[JsonInt, Field(ge=1900, le=2100)] | None, NotNull] = Field(
+    year: Annotated[Annotated[int, json_int(ge=1900, le=2100)] | None, NotNull] = Field(
         default=None,
         description="The model year.",
     )
 
-    mileage: Annotated[Annotated[JsonInt, Field(ge=0, le=10000000)] | None, NotNull] = Field(
+    mileage: Annotated[Annotated[int, json_int(ge=0, le=10000000)] | None, NotNull] = Field(
         default=None,
         description="The odometer reading in miles or kilometres as the market uses.",
     )
@@ -2578,7 +2578,7 @@ class DataExport(VRMModel):
         ),
     )
 
-    size: Annotated[Annotated[JsonInt, Field(ge=0, le=1073741824)] | None, NotNull] = Field(
+    size: Annotated[Annotated[int, json_int(ge=0, le=1073741824)] | None, NotNull] = Field(
         default=None,
         description=(
             "With `url`: the length in bytes of the export served there, so "

@@ -1,0 +1,72 @@
+"""The message types of the protocol, GENERATED from schemas/ — do not edit.
+
+One member per message schema (``schemas/<message-type>.schema.json``), in
+the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
+writes too (with ``message.schema.json``'s ``oneOf``); a new type is
+appended. ``python -m tools.codegen --check`` fails when this file and the
+schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
+Source digest: sha256:172d769605fc174d.
+"""
+
+from enum import StrEnum
+
+__all__ = ["MessageType"]
+
+
+class MessageType(StrEnum):
+    """Every message type of protocol version 1.0 (spec §6), one per message schema.
+
+    The five core documents come first; the others are the replies a complete
+    lifecycle needs.
+    """
+
+    PERSONAL_RFI = "personal-rfi"
+    """Personal RFI (``personal-rfi.schema.json``)."""
+
+    PERSONAL_RFP = "personal-rfp"
+    """Personal RFP (``personal-rfp.schema.json``)."""
+
+    OFFER = "offer"
+    """Offer (``offer.schema.json``)."""
+
+    TERMS_ASSERTION = "terms-assertion"
+    """Terms assertion (``terms-assertion.schema.json``)."""
+
+    EXIT_NOTICE = "exit-notice"
+    """Exit notice (``exit-notice.schema.json``)."""
+
+    OFFER_ACCEPTANCE = "offer-acceptance"
+    """Offer acceptance (``offer-acceptance.schema.json``)."""
+
+    OFFER_DECLINE = "offer-decline"
+    """Offer decline (``offer-decline.schema.json``)."""
+
+    DEAL_CONFIRMATION = "deal-confirmation"
+    """Deal confirmation (``deal-confirmation.schema.json``)."""
+
+    DEAL_REFUSAL = "deal-refusal"
+    """Deal refusal (``deal-refusal.schema.json``)."""
+
+    TERMS_RESPONSE = "terms-response"
+    """Terms response (``terms-response.schema.json``)."""
+
+    SERVICE_NOTICE = "service-notice"
+    """Service notice (``service-notice.schema.json``)."""
+
+    SERVICE_RESPONSE = "service-response"
+    """Service response (``service-response.schema.json``)."""
+
+    SUPPORT_REQUEST = "support-request"
+    """Support request (``support-request.schema.json``)."""
+
+    SUPPORT_RESOLUTION = "support-resolution"
+    """Support resolution (``support-resolution.schema.json``)."""
+
+    EXIT_ACKNOWLEDGEMENT = "exit-acknowledgement"
+    """Exit acknowledgement (``exit-acknowledgement.schema.json``)."""
+
+    PROBLEM_REPORT = "problem-report"
+    """Problem report (``problem-report.schema.json``)."""
+
+    RECEIPT = "receipt"
+    """Receipt (``receipt.schema.json``)."""
