@@ -22,11 +22,12 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
-from reference_vendor.datadir import DataDirError, check_config_file
+from vrm_agent.files import DataDirError, check_config_file
 from vrm_protocol.canonical import b64url_encode
 from vrm_protocol.http_binding import terms_path
+from vrm_protocol.models import Handover
 
 __all__ = [
     "Catalogue",
@@ -118,7 +119,7 @@ class TradeInRule:
     depreciation_per_year_percent: Decimal
     per_mile: Decimal
     minimum: Decimal
-    handover: str
+    handover: Handover
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +240,13 @@ class Catalogue:
             "url": self.origin + self.terms_path,
             "digest": self.terms_digest,
         }
+
+    @property
+    def sells(self) -> bool:
+        """Whether the party sells (a vendor) or only presents terms and notices (a
+        third party, a manufacturer): a party that sells nothing neither takes nor
+        sends the messages of selling (RFP, offers, acceptance, deal)."""
+        return self.role == "vendor"
 
     def serves(self, category: str) -> bool:
         """Whether ``category`` (or a parent of it) is one the party serves."""
@@ -369,7 +377,7 @@ def _parse(key: str, doc: dict[str, Any], base: Path | None) -> Catalogue:
             ),
             per_mile=_decimal(trade_in_doc["per_mile"], "trade_in.per_mile"),
             minimum=_decimal(trade_in_doc["minimum"], "trade_in.minimum"),
-            handover=str(trade_in_doc.get("handover", "with-delivery")),
+            handover=_handover(str(trade_in_doc.get("handover", "with-delivery"))),
         )
         if trade_in_doc
         else None
@@ -431,6 +439,14 @@ def _parse(key: str, doc: dict[str, Any], base: Path | None) -> Catalogue:
         programmes=programmes,
         trusted_issuers=issuers,
     )
+
+
+def _handover(value: str) -> Handover:
+    if value not in get_args(Handover):
+        raise CatalogueError(
+            f"trade_in.handover is one of {list(get_args(Handover))}, not {value!r}"
+        )
+    return cast(Handover, value)
 
 
 def _basis(value: str) -> str:

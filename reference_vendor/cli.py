@@ -38,8 +38,8 @@ from reference_vendor.catalogue import (
     shipped_catalogues,
 )
 from reference_vendor.config import STORE_FILE, VendorConfig
-from reference_vendor.datadir import DataDirError
 from reference_vendor.faults import FAULTS, FaultError, check_faults
+from vrm_agent.files import DataDirError
 from vrm_protocol.http_binding import DeliveryPolicy
 
 __all__ = ["vendor"]
@@ -59,7 +59,7 @@ def catalogues_command() -> None:
 
 
 async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> None:
-    from reference_vendor.server import serve
+    from reference_vendor.app import serve
 
     try:
         running = await serve(config, sock)
@@ -244,13 +244,22 @@ def send_notice(
 def export(data_dir: Path, peer: str) -> None:
     """Print everything the store holds about one individual, as JSON."""
     from reference_vendor.store import SqliteVendorStore
+    from vrm_agent.store import StoreError
 
-    store = SqliteVendorStore(data_dir / STORE_FILE)
+    async def read() -> dict[str, object]:
+        store = SqliteVendorStore(data_dir / STORE_FILE)
+        try:
+            return await store.summary()
+        finally:
+            await store.close()
+
     try:
-        summary = store.summary()
-    finally:
-        store.close()
-    entry = summary["relationships"].get(peer)
+        summary = asyncio.run(read())
+    except StoreError as error:
+        raise click.ClickException(f"cannot read the store in {data_dir}: {error}") from error
+    relationships = summary["relationships"]
+    assert isinstance(relationships, dict)
+    entry = relationships.get(peer)
     if entry is None:
         raise click.ClickException(f"no relationship with {peer}")
     click.echo(json.dumps(entry, indent=2, ensure_ascii=False))

@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reference_vendor.catalogue import Catalogue
-from reference_vendor.datadir import DataDirError, write_private_atomically
+from vrm_agent.files import DataDirError, write_private_atomically
 from vrm_protocol.http_binding import DeliveryPolicy
 from vrm_protocol.keys import InvalidKeyError, SigningKey
 from vrm_protocol.limits import DEFAULT_LIMITS, Limits
 
+if TYPE_CHECKING:
+    from reference_vendor.faults import VendorStrategies
+
 __all__ = [
     "KEY_FILE",
+    "LOCK_FILE",
     "STORE_FILE",
     "TEST_MODE_DELIVERY",
     "VendorConfig",
@@ -24,6 +29,8 @@ __all__ = [
 KEY_FILE = "vendor-signing-key.jwk"
 #: The vendor's SQLite store inside the data directory.
 STORE_FILE = "vendor.sqlite3"
+#: The lock file that keeps a second agent off the data directory (D10).
+LOCK_FILE = "vendor.lock"
 #: What test mode adds to the delivery allow-list: loopback (spec §11.8, §14.3).
 TEST_MODE_DELIVERY = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -37,7 +44,7 @@ class VendorConfig:
         data_dir: where the store and the key live (created if missing).
         public_url: the party's base URL, which is also its party id (spec §3.2).
         test_mode: serve the conformance test driver (spec §14.3).
-        faults: named fault switches (test mode only, see :mod:`reference_vendor.faults`).
+        faults: named faults (test mode only, see :mod:`reference_vendor.faults`).
         limits: the receiving limits, declared in discovery (spec §11.6).
         rate_per_second, burst: the token bucket per signing key.
         address_rate_per_second, address_burst: the token bucket per peer address.
@@ -63,7 +70,8 @@ class VendorConfig:
         allow_delivery_to: the operator's allow-list (``host``, ``host:port``,
             ``[v6]:port``): hosts the agent may POST to over ``http`` and whatever
             their addresses (spec §11.8). Test mode adds loopback.
-        sweep_interval: seconds between retention sweeps.
+        sweep_interval: the longest the retention sweeper sleeps (it wakes when the
+            earliest retention ends, and when data is stored or the clock moves).
         background_delivery: deliver replies from a background task (tests that
             drive delivery step by step through the test driver turn it off).
         operator_token: when set, ``POST /vrm/operator/service-notice`` with
@@ -90,7 +98,7 @@ class VendorConfig:
     body_timeout: float = 10.0
     max_connections: int = 512
     store_busy_timeout: float = 5.0
-    sweep_interval: float = 30.0
+    sweep_interval: float = 3600.0
     background_delivery: bool = True
     operator_token: str | None = None
 
@@ -98,6 +106,17 @@ class VendorConfig:
     def party_id(self) -> str:
         """The party id: the base URL without a trailing slash (spec §3.2)."""
         return self.public_url.rstrip("/")
+
+    @property
+    def strategies(self) -> VendorStrategies:
+        """The strategies the agent runs with: production, with the named faults.
+
+        Raises:
+            FaultError: an unknown fault, or any fault outside test mode.
+        """
+        from reference_vendor.faults import CATALOGUE, VendorStrategies
+
+        return CATALOGUE.apply(VendorStrategies(), self.faults, test_mode=self.test_mode)
 
     @property
     def delivery_policy(self) -> DeliveryPolicy:

@@ -1,72 +1,214 @@
-"""Named fault switches, for the conformance suite's negative self-tests.
+"""The reference vendor's faults, for the conformance suite's negative self-tests.
 
 A conformance suite that never fails proves nothing: the suite's own tests
-start the reference vendor with one of these faults (``vendor serve
---test-mode --fault NAME``) and show that the check named here fails. They
-are refused outside test mode, so a production agent cannot be started
-broken by accident.
+start the vendor with one of these faults (``vrm vendor serve --test-mode
+--fault NAME``) and show that the check named in its description fails. Each
+fault replaces one strategy of :class:`VendorStrategies` (the runtime's, see
+:mod:`vrm_agent.faults`, or one of the vendor's own below); nothing in the
+vendor asks whether a fault is on. They are refused outside test mode.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Final, Protocol
 
-from vrm_protocol.canonical import b64url_decode, b64url_encode
-from vrm_protocol.keys import KeyResolver, VerifyingKey
+from reference_vendor.rules import money
+from reference_vendor.store import DeletionRow, EraseData
+from vrm_agent.faults import (
+    AlgNoneAccepted,
+    AudienceUnchecked,
+    ExpiredOffersHonoured,
+    Fault,
+    FaultCatalogue,
+    FaultError,
+    KeyBudgetBeforeVerification,
+    ReplaysProcessed,
+    UncheckedSignatures,
+    WrongReceiptDigest,
+    only_never_posted,
+)
+from vrm_agent.inbox import Inbound
+from vrm_agent.registry import BoundHandler
+from vrm_agent.strategies import PRODUCTION, DeliveryOptions, Strategies
+from vrm_agent.unit import UnitOfWork, present
+from vrm_protocol.models import MoneyRange, OfferBody, OfferPrice
+from vrm_protocol.vocabulary import MessageType
 
 __all__ = [
+    "CATALOGUE",
     "FAULTS",
     "FaultError",
-    "announces_alg_none",
+    "Pricing",
+    "Retention",
+    "VendorStrategies",
     "check_faults",
-    "header_kid",
-    "reframed_with_key_alg",
-    "signature_not_checked",
 ]
 
-#: Fault name -> what the agent then does wrong (and the check that must catch it).
-FAULTS: Final[dict[str, str]] = {
-    "accept-expired-offer": (
-        "honours an acceptance of an offer past its validUntil (VEN-ACCEPT-EXPIRED)"
-    ),
-    "skip-audience-check": ("accepts messages addressed to another party (SEC-AUDIENCE)"),
-    "keep-data-after-retention": ("never deletes data whose retention has ended (VEN-RETENTION)"),
-    "ignore-exit": (
-        "acknowledges an exit and receipts the deletion, but keeps the data (VEN-EXIT-FINAL)"
-    ),
-    "wrong-receipt-digest": (
-        "receipts name a digest other than the message's (VEN-RFI-RECEIPT, AUD-RECEIPTS)"
-    ),
-    "offer-over-budget": (
-        "answers RFIs and RFPs with a total above the buyer's budget (VEN-RFI-OFFER)"
-    ),
-    "accept-alg-none": (
-        "takes a message whose JWS header says alg none, in any letter case, as if it were "
-        "signed with the sender's key (SEC-ALG-NONE)"
-    ),
-    "skip-signature-check": (
-        "accepts a message whose signature does not verify (SEC-SIG-TAMPERED)"
-    ),
-    "no-replay-guard": (
-        "processes another message under a used (sender, id) as new (SEC-REPLAY-DIFFERENT)"
-    ),
-    "key-budget-before-verification": (
-        "charges the per-key rate budget by the header's kid before the signature is verified, "
-        "so junk naming a victim's key locks the victim out (BIND-KID-LOCKOUT)"
-    ),
-    "follow-redirects": ("follows a redirect in answer to the POST of a reply (BIND-NO-REDIRECT)"),
-    "mailbox-only-without-reply-to": (
-        "keeps in the mailbox only the messages that were not POSTed to a replyTo inbox "
-        "(MBX-KEPT-WITH-REPLY-TO)"
-    ),
-}
+
+# -- the vendor's own strategies ------------------------------------------------------------------
 
 
-class FaultError(ValueError):
-    """A fault switch was asked for where it is not allowed, or does not exist."""
+class Pricing(Protocol):
+    """The last word on an offer answering a request with a budget."""
+
+    def price(self, offer: OfferBody, budget: MoneyRange) -> OfferBody:
+        """The offer to send."""
+        ...
+
+
+class ListPrices:
+    """The rules' offer, as they computed it (within the budget)."""
+
+    def price(self, offer: OfferBody, budget: MoneyRange) -> OfferBody:
+        """``offer`` unchanged."""
+        return offer
+
+
+class OverBudget:
+    """Answers with a total above the buyer's budget."""
+
+    def price(self, offer: OfferBody, budget: MoneyRange) -> OfferBody:
+        """``offer`` with a total of the budget's maximum plus 500."""
+        ceiling = Decimal(budget.max.amount)
+        total = money(ceiling + 500, offer.price.total.currency)
+        members = {name: getattr(offer.price, name) for name in OfferPrice.model_fields}
+        price = OfferPrice.model_validate(present(**{**members, "total": total}))
+        return offer.model_copy(update={"price": price})
+
+
+class Retention(Protocol):
+    """Whether data whose retention ended is deleted (spec §12)."""
+
+    @property
+    def sweeps(self) -> bool:
+        """Whether the retention sweep runs."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Retention:
+    sweeps: bool
+
+
+_LIST_PRICES: Final = ListPrices()
+_SWEEPING: Final = _Retention(sweeps=True)
+
+
+@dataclass(frozen=True, slots=True)
+class VendorStrategies:
+    """The runtime's strategies and the vendor's own."""
+
+    runtime: Strategies = PRODUCTION
+    pricing: Pricing = _LIST_PRICES
+    retention: Retention = _SWEEPING
+
+
+# -- the faults ---------------------------------------------------------------------------------
+
+
+def _keeping_data_on_exit(message_type: MessageType, handler: BoundHandler) -> BoundHandler:
+    """The exit's handler, but nothing it deletes is deleted (the receipt still says it is)."""
+    if message_type is not MessageType.EXIT_NOTICE:
+        return handler
+
+    def keeping(inbound: Inbound[Any], work: UnitOfWork) -> Awaitable[None]:
+        async def run() -> None:
+            await handler(inbound, work)
+            work.writes[:] = [
+                write
+                for write in work.writes
+                if not isinstance(write, EraseData)
+                and not (isinstance(write, DeletionRow) and write.reason == "exit")
+            ]
+
+        return run()
+
+    return keeping
+
+
+def _runtime(s: VendorStrategies, **changes: Any) -> VendorStrategies:
+    return replace(s, runtime=s.runtime.but(**changes))
+
+
+#: Every fault of the reference vendor.
+CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
+    [
+        Fault(
+            "accept-expired-offer",
+            "honours an acceptance of an offer past its validUntil (VEN-ACCEPT-EXPIRED)",
+            lambda s: _runtime(s, decider=ExpiredOffersHonoured(s.runtime.decider)),
+        ),
+        Fault(
+            "skip-audience-check",
+            "accepts messages addressed to another party (SEC-AUDIENCE)",
+            lambda s: _runtime(s, verifier=AudienceUnchecked(s.runtime.verifier)),
+        ),
+        Fault(
+            "keep-data-after-retention",
+            "never deletes data whose retention has ended (VEN-RETENTION)",
+            lambda s: replace(s, retention=_Retention(sweeps=False)),
+        ),
+        Fault(
+            "ignore-exit",
+            "acknowledges an exit and receipts the deletion, but keeps the data (VEN-EXIT-FINAL)",
+            lambda s: _runtime(
+                s,
+                wrap_handler=lambda t, h, inner=s.runtime.wrap_handler: _keeping_data_on_exit(
+                    t, inner(t, h)
+                ),
+            ),
+        ),
+        Fault(
+            "wrong-receipt-digest",
+            "receipts name a digest other than the message's (VEN-RFI-RECEIPT, AUD-RECEIPTS)",
+            lambda s: _runtime(s, receipts=WrongReceiptDigest()),
+        ),
+        Fault(
+            "offer-over-budget",
+            "answers RFIs and RFPs with a total above the buyer's budget (VEN-RFI-OFFER)",
+            lambda s: replace(s, pricing=OverBudget()),
+        ),
+        Fault(
+            "accept-alg-none",
+            "takes a message whose JWS header says alg none, in any letter case, as if it were "
+            "signed with the sender's key (SEC-ALG-NONE)",
+            lambda s: _runtime(s, verifier=AlgNoneAccepted(s.runtime.verifier)),
+        ),
+        Fault(
+            "skip-signature-check",
+            "accepts a message whose signature does not verify (SEC-SIG-TAMPERED)",
+            lambda s: _runtime(s, verifier=UncheckedSignatures(s.runtime.verifier)),
+        ),
+        Fault(
+            "no-replay-guard",
+            "processes another message under a used (sender, id) as new (SEC-REPLAY-DIFFERENT)",
+            lambda s: _runtime(s, replay=ReplaysProcessed()),
+        ),
+        Fault(
+            "key-budget-before-verification",
+            "charges the per-key rate budget by the header's kid before the signature is "
+            "verified, so junk naming a victim's key locks the victim out (BIND-KID-LOCKOUT)",
+            lambda s: _runtime(s, admission=KeyBudgetBeforeVerification(s.runtime.admission)),
+        ),
+        Fault(
+            "follow-redirects",
+            "follows a redirect in answer to the POST of a reply (BIND-NO-REDIRECT)",
+            lambda s: _runtime(s, delivery=DeliveryOptions(follow_redirects=True)),
+        ),
+        Fault(
+            "mailbox-only-without-reply-to",
+            "keeps in the mailbox only the messages that were not POSTed to a replyTo inbox "
+            "(MBX-KEPT-WITH-REPLY-TO)",
+            lambda s: _runtime(s, mailbox=only_never_posted),
+        ),
+    ]
+)
+
+#: Fault name -> what the vendor then does wrong (and the check that must catch it).
+FAULTS: Final[dict[str, str]] = dict(CATALOGUE.descriptions)
 
 
 def check_faults(names: Iterable[str], *, test_mode: bool) -> frozenset[str]:
@@ -75,83 +217,4 @@ def check_faults(names: Iterable[str], *, test_mode: bool) -> frozenset[str]:
     Raises:
         FaultError: an unknown name, or any fault outside test mode.
     """
-    chosen = frozenset(names)
-    unknown = sorted(chosen - FAULTS.keys())
-    if unknown:
-        raise FaultError(f"unknown fault(s) {unknown}; known: {sorted(FAULTS)}")
-    if chosen and not test_mode:
-        raise FaultError("fault switches are allowed only with --test-mode")
-    return chosen
-
-
-# -- the deliberately weakened receiving paths ----------------------------------------------------
-#
-# Used ONLY when the fault of the same name is switched on (test mode). The
-# normal pipeline (vrm_protocol.codec.decode) is never changed: each fault
-# feeds it something that makes exactly one stage let the defect through, so
-# every other stage still judges the message.
-
-
-class _AnySignatureKey(VerifyingKey):
-    """A public key whose ``verify`` accepts any signature (faults only)."""
-
-    def verify(self, signing_input: bytes, signature: bytes) -> None:
-        """Accept every signature: the signature stage (spec §8.4 stage 5) is skipped."""
-        return None
-
-
-def signature_not_checked(resolve: KeyResolver) -> KeyResolver:
-    """``resolve``, but every key it finds accepts any signature.
-
-    For the ``skip-signature-check`` and ``accept-alg-none`` faults only.
-    Key lookup itself (``unknown-key``) still applies.
-    """
-
-    def resolve_without_checking(kid: str) -> VerifyingKey:
-        key = resolve(kid)
-        members = {item.name: getattr(key, item.name) for item in dataclasses.fields(key)}
-        return _AnySignatureKey(**members)
-
-    return resolve_without_checking
-
-
-def _header(token: bytes) -> dict[str, object] | None:
-    segment = token.split(b".", 1)[0]
-    try:
-        header = json.loads(b64url_decode(segment))
-    except ValueError:
-        return None
-    return header if isinstance(header, dict) else None
-
-
-def header_kid(token: bytes) -> str | None:
-    """FAULT ONLY (``key-budget-before-verification``): the header's ``kid``, read
-    before the pipeline, as the agent once did to pick a rate-limit bucket."""
-    header = _header(token)
-    kid = header.get("kid") if header is not None else None
-    return kid if isinstance(kid, str) else None
-
-
-def announces_alg_none(token: bytes) -> bool:
-    """Whether the token's protected header names ``alg`` none, in any letter case."""
-    header = _header(token)
-    alg = header.get("alg") if header is not None else None
-    return isinstance(alg, str) and alg.lower() == "none"
-
-
-def reframed_with_key_alg(token: bytes, resolve: KeyResolver) -> bytes:
-    """For the ``accept-alg-none`` fault: ``token`` with its header's ``alg`` replaced by
-    the algorithm of the key its ``kid`` names, so that the rest of the pipeline
-    (with :func:`signature_not_checked`) judges it as a signed message.
-
-    Raises:
-        RemoteProtocolError: UNKNOWN_KEY (from ``resolve``).
-        ValueError: the token has no JSON object header or no string ``kid``.
-    """
-    header = _header(token)
-    if header is None or not isinstance(header.get("kid"), str):
-        raise ValueError("the token has no header with a kid")
-    key = resolve(str(header["kid"]))
-    header["alg"] = key.alg
-    _, rest = token.split(b".", 1)
-    return b64url_encode(json.dumps(header).encode()).encode("ascii") + b"." + rest
+    return CATALOGUE.check(names, test_mode=test_mode)

@@ -23,7 +23,7 @@ from reference_vendor.catalogue import TrustedIssuer, load_catalogue
 from reference_vendor.config import VendorConfig
 from vrm_protocol.attestations import issue_attestation
 from vrm_protocol.canonical import canonical_json, message_digest
-from vrm_protocol.codec import decode, encode
+from vrm_protocol.codec import build_message, decode, encode
 from vrm_protocol.http_binding import POLL_AUTH_SCHEME, POLL_TYP
 from vrm_protocol.keys import KeySet, PairwiseIdentity, SigningKey, key_resolver
 from vrm_protocol.signing_profile import sign_compact
@@ -108,9 +108,7 @@ class Buyer:
         reply_inbox: str | None = None,
         **overrides: Any,
     ) -> dict[str, Any]:
-        from reference_vendor.protocol import envelope
-
-        payload = envelope(
+        payload = build_message(
             message_type,
             body,
             sender=self.id,
@@ -212,9 +210,8 @@ def make_config(tmp_path: Path, issuer: Issuer) -> Callable[..., VendorConfig]:
         )
         options.setdefault("reply_delay", 0.0)
         options.setdefault("test_mode", True)
-        return VendorConfig(
-            catalogue=loaded, data_dir=tmp_path / "vendor", public_url=VENDOR_ID, **options
-        )
+        options.setdefault("public_url", VENDOR_ID)
+        return VendorConfig(catalogue=loaded, data_dir=tmp_path / "vendor", **options)
 
     return make
 

@@ -3,7 +3,7 @@ POSTed when a stranger names the address.
 
 Real vendor application and store; the "inboxes" are real servers on
 127.0.0.1 that record what reaches them. Delivery is driven step by step
-(:func:`reference_vendor.outbox.deliver_once`), never by waiting.
+(:meth:`vrm_agent.outbox.Outbox.deliver_due`), never by waiting.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from conformance.peers import bodies
-from reference_vendor.app import AGENT, HTTP, create_app
+from reference_vendor.app import AGENT, create_app
 from reference_vendor.config import STORE_FILE, VendorConfig
-from reference_vendor.outbox import deliver_once
 from tests.vendor.conftest import Buyer
 
 Client = TestClient[web.Request, web.Application]
@@ -85,8 +84,7 @@ async def _rfi_with_reply_to(vendor: Client, buyer: Buyer, reply_to: str) -> Non
 
 
 async def _deliver(vendor: Client) -> int:
-    app = vendor.server.app
-    return await deliver_once(app[AGENT], app[HTTP])
+    return await vendor.server.app[AGENT].outbox.deliver_due()
 
 
 def _outbox(config: VendorConfig) -> list[tuple[str, int, str | None]]:

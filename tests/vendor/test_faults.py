@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from conformance.peers import bodies
 from reference_vendor.app import create_app
 from reference_vendor.config import VendorConfig
+from reference_vendor.faults import CATALOGUE, FaultError, VendorStrategies
 from tests.vendor.conftest import Buyer
+from tests.vendor.test_lifecycle import _welcome
+from vrm_agent.strategies import PRODUCTION
 from vrm_protocol.canonical import b64url_encode, canonical_json
 
 Client = TestClient[web.Request, web.Application]
@@ -95,3 +100,41 @@ async def test_no_replay_guard_processes_another_message_under_a_used_id(
     replayed = {**rfi, "extensions": {"org.example.replayed": True}}
     assert (await buyer.send(replayed))[0] == 202
     assert [reply.type for reply in await buyer.poll()] == ["offer", "offer"]
+
+
+async def test_offer_over_budget_answers_above_the_budget(
+    aiohttp_client: Any, make_config: Callable[..., VendorConfig]
+) -> None:
+    buyer = await _vendor_with(aiohttp_client, make_config, "offer-over-budget")
+    body = bodies.personal_rfi_body(buyer.now())
+    assert (await buyer.send(buyer.compose("personal-rfi", body)))[0] == 202
+    [offer] = await buyer.poll()
+    assert offer.type == "offer"
+    total = Decimal(offer.body["price"]["total"]["amount"])
+    assert total > Decimal(body["budget"]["max"]["amount"])
+
+
+@pytest.mark.parametrize("faults", [(), ("ignore-exit",)])
+async def test_ignore_exit_receipts_the_deletion_but_keeps_the_data(
+    aiohttp_client: Any, make_config: Callable[..., VendorConfig], faults: tuple[str, ...]
+) -> None:
+    buyer = await _vendor_with(aiohttp_client, make_config, *faults)
+    rfi, shared = await _welcome(buyer)
+    notice = buyer.compose("exit-notice", bodies.exit_notice_body(buyer.now()), thread=rfi["id"])
+    assert (await buyer.send(notice))[0] == 202
+    ack = await buyer.expect("exit-acknowledgement")
+    assert set(shared) <= set(ack.body["deletionReceipt"]["deleted"]), "receipted either way"
+    state = await (await buyer.client.get("/vrm/test-driver/state")).json()
+    held = set(state["relationships"][buyer.id]["data"])
+    assert held == (set(shared) if faults else set())
+
+
+def test_vendor_faults_are_strategies_installed_only_in_test_mode() -> None:
+    assert VendorStrategies().runtime is PRODUCTION
+    with pytest.raises(FaultError, match="test-mode"):
+        CATALOGUE.apply(VendorStrategies(), ["skip-signature-check"], test_mode=False)
+    with pytest.raises(FaultError, match="unknown"):
+        CATALOGUE.apply(VendorStrategies(), ["no-such-fault"], test_mode=True)
+    assert CATALOGUE.apply(VendorStrategies(), [], test_mode=False) == VendorStrategies()
+    for name in CATALOGUE.descriptions:
+        assert CATALOGUE.apply(VendorStrategies(), [name], test_mode=True) != VendorStrategies()

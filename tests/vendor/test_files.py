@@ -22,8 +22,14 @@ import pytest
 
 from reference_vendor.app import create_app
 from reference_vendor.catalogue import CatalogueError, load_catalogue, load_issuer_file
-from reference_vendor.config import KEY_FILE, STORE_FILE, VendorConfig, load_or_create_key
-from reference_vendor.datadir import LOCK_FILE, DataDirError
+from reference_vendor.config import (
+    KEY_FILE,
+    LOCK_FILE,
+    STORE_FILE,
+    VendorConfig,
+    load_or_create_key,
+)
+from vrm_agent.files import DataDirError
 from vrm_protocol.keys import SigningKey
 
 #: The longest a refused start may take before the test gives up on it.

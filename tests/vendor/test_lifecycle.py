@@ -433,7 +433,7 @@ async def test_exit_exports_deletes_and_then_refuses(
     ack = await buyer.expect("exit-acknowledgement")
     assert ack.body["notice"]["id"] == notice["id"]
     assert set(accepted) <= set(ack.body["export"]["data"])
-    from reference_vendor.protocol import export_digest
+    from reference_vendor.handlers import export_digest
 
     assert ack.body["export"]["digest"] == export_digest(ack.body["export"]["data"])
     receipt = ack.body["deletionReceipt"]

@@ -1,16 +1,18 @@
-"""The vendor's files: its data directory, the lock on it, and configuration it reads.
+"""An agent's files: its data directory, the lock on it, and configuration it reads (D10).
 
-What the agent keeps (its store, its private signing key) is the vendor's
-and its customers' alone, whatever the umask of whoever starts it:
+What an agent keeps (its store, its private signing keys) is its owner's
+alone (the vendor's and its customers', or the individual's), whatever the
+umask of whoever starts it:
 
 * the data directory is made ``0700`` and every file the agent creates in it
   ``0600``, with explicit modes, not through the umask;
-* the directory is locked (``fcntl.flock`` on :data:`LOCK_FILE`) for as long
+* the directory is locked (``fcntl.flock`` on a lock file in it) for as long
   as an agent serves it: two agents on one store would each believe it holds
   the relationship, and the second one to start fails with one line;
-* a configuration file (a catalogue, an issuer document) that another user
-  can write, or that belongs to someone else, is refused: whoever can write it
-  decides whom the vendor trusts and what it asks its customers for.
+* a configuration file (a catalogue, an issuer document, a sharing policy)
+  that another user can write, or that belongs to someone else, is refused:
+  whoever can write it decides whom the agent trusts and what it shares or
+  asks for.
 
 Every refusal is a :class:`DataDirError` whose message is one line saying what
 is wrong and what to do, for the command line to print as it is.
@@ -32,6 +34,7 @@ __all__ = [
     "DataDirLock",
     "check_config_file",
     "lock_data_dir",
+    "prepare_data_dir",
     "private_file",
     "write_private_atomically",
 ]
@@ -40,8 +43,8 @@ __all__ = [
 DIR_MODE = 0o700
 #: Every file the agent creates in it.
 FILE_MODE = 0o600
-#: The lock file inside the data directory.
-LOCK_FILE = "vendor.lock"
+#: The lock file inside the data directory, unless the agent names its own.
+LOCK_FILE = "agent.lock"
 
 
 class DataDirError(Exception):
@@ -185,14 +188,17 @@ class DataDirLock:
             self.descriptor = None
 
 
-def lock_data_dir(path: Path) -> DataDirLock:
+def lock_data_dir(path: Path, *, lock_file: str = LOCK_FILE, agent: str = "agent") -> DataDirLock:
     """Prepare the data directory (:func:`prepare_data_dir`) and lock it.
+
+    ``lock_file`` names the lock file in it; ``agent`` names the kind of agent
+    in the refusal (``another vendor agent serves ...``).
 
     Raises:
         DataDirError: it cannot be used, or another agent holds the lock.
     """
     prepare_data_dir(path)
-    lock_path = path / LOCK_FILE
+    lock_path = path / lock_file
     try:
         descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
     except OSError as error:
@@ -205,7 +211,7 @@ def lock_data_dir(path: Path) -> DataDirLock:
         os.close(descriptor)
         shown = f" (pid {holder})" if holder.isdigit() else ""
         raise DataDirError(
-            f"another vendor agent serves {path}{shown}; stop it or choose another --data-dir"
+            f"another {agent} serves {path}{shown}; stop it or choose another --data-dir"
         ) from error
     # Who holds it, for the message above (the lock itself is the flock).
     os.ftruncate(descriptor, 0)

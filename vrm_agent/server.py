@@ -1,4 +1,4 @@
-"""Serving the vendor agent on a socket, with the connection bounds of spec §11.6.
+"""Serving an agent on a socket, with the connection bounds of spec §11.6.
 
 aiohttp carries the HTTP; this module sets what a stranger's slow or idle
 connections may cost:
@@ -10,7 +10,7 @@ connections may cost:
   that doesn't send a request at all"); ``header_timeout`` sets it;
 * **body**: each route reads its body under ``body_timeout`` and answers
   ``408 request-timeout`` when it does not arrive in time
-  (:func:`reference_vendor.app.read_body`); ``lingering_time`` bounds how
+  (:func:`vrm_agent.http.read_body`); ``lingering_time`` bounds how
   long the rest of such a body is then drained before the connection closes;
 * **malformed HTTP**: what aiohttp's parser refuses is answered with problem
   details and one log line (:class:`_ProblemRequestHandler`), not a traceback;
@@ -31,8 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from reference_vendor.app import STATUS_CODES, create_app
-from reference_vendor.config import VendorConfig
+from vrm_agent.http import code_for_status
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
 from vrm_protocol.http_binding import problem_response
 
@@ -118,10 +117,7 @@ class _ProblemRequestHandler(web.RequestHandler):
             log.info("refused a malformed request from %s: %s", request.remote, first_line)
         if request.writer.output_size > 0:
             raise ConnectionError("an answer is already under way; cannot send another")
-        code = STATUS_CODES.get(
-            status, ErrorCode.INVALID_REQUEST if status < 500 else ErrorCode.INTERNAL_ERROR
-        )
-        rendered = problem_response(RemoteProtocolError(code, first_line))
+        rendered = problem_response(RemoteProtocolError(code_for_status(status), first_line))
         response = web.Response(
             status=rendered.status, body=rendered.body, headers=rendered.headers
         )
@@ -161,25 +157,32 @@ class Serving:
         await self.runner.cleanup()
 
 
-async def serve(config: VendorConfig, sock: socket.socket) -> Serving:
-    """Serve the vendor agent on ``sock`` (bound, listening, non-blocking).
+async def serve(
+    app: web.Application,
+    sock: socket.socket,
+    *,
+    header_timeout: float,
+    max_connections: int,
+) -> Serving:
+    """Serve ``app`` on ``sock`` (bound, listening, non-blocking): headers within
+    ``header_timeout`` seconds, at most ``max_connections`` connections at once.
 
     Raises:
-        Exception: whatever starting the agent raised (its store, key or data
-            directory); nothing is left running then.
+        Exception: whatever starting the application raised (its store, key or
+            data directory); nothing is left running then.
     """
     options: dict[str, Any] = {
         "access_log": None,
-        "keepalive_timeout": config.header_timeout,
+        "keepalive_timeout": header_timeout,
         "lingering_time": _LINGERING_SECONDS,
     }
-    runner = web.AppRunner(create_app(config), handle_signals=False, **options)
+    runner = web.AppRunner(app, handle_signals=False, **options)
     await runner.setup()
     try:
         server = runner.server
         assert server is not None
         listener = await asyncio.get_running_loop().create_server(
-            _guarded(server, config.max_connections, options), sock=sock
+            _guarded(server, max_connections, options), sock=sock
         )
     except BaseException:
         await runner.cleanup()
