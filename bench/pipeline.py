@@ -394,7 +394,7 @@ def relationship(fixture: Fixture, length: int) -> list[Decision]:
     core, ledger = RelationshipCore(), MemoryLedger()
     rfi, offer = load(RFI), fixture.offer()
     thread = f"urn:uuid:{uuid.uuid4()}"
-    previous_offer: str | None = None
+    previous_offer: dict[str, str] | None = None  # the messageRef of the last offer
     decisions: list[Decision] = []
     for number in range(1, length + 1):
         now = start + timedelta(minutes=number)
@@ -405,6 +405,7 @@ def relationship(fixture: Fixture, length: int) -> list[Decision]:
             created=format_timestamp(now), expires=format_timestamp(now + timedelta(days=1)),
         )  # fmt: skip
         payload["from"], payload["to"] = (buyer, [vendor]) if theirs else (vendor, [buyer])
+        digest = "sha-256:" + b64url_encode(uuid.uuid4().bytes * 2)[:43]
         if theirs:
             payload["body"]["responseBy"] = format_timestamp(now + timedelta(days=2))
         else:
@@ -412,7 +413,7 @@ def relationship(fixture: Fixture, length: int) -> list[Decision]:
             payload["body"].pop("supersedes", None)
             if previous_offer is not None:
                 payload["body"]["supersedes"] = previous_offer
-            previous_offer = payload["id"]
+            previous_offer = {"id": payload["id"], "digest": digest}
         message = parse_message_dict(payload)
         direction = Direction.RECEIVED if theirs else Direction.SENT
         sender = Role.BUYER if theirs else Role.VENDOR
@@ -426,7 +427,6 @@ def relationship(fixture: Fixture, length: int) -> list[Decision]:
             ]
         requests = [ledger.requests[i] for i in query.requests if i in ledger.requests]
         facts = LedgerFacts.of(query, offers, requests)
-        digest = "sha-256:" + b64url_encode(uuid.uuid4().bytes * 2)[:43]
         decisions.append(Decision(number, core, message, direction, facts, now, digest))
         transition = decide(
             core, message, our_role=Role.VENDOR, our_id=vendor, peer_id=buyer,

@@ -512,6 +512,66 @@ def issuer_command(
     click.echo(document)
 
 
+@conformance.command("report")
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    help="The implementation's name for each result, in order (default: the result's target).",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path),
+    default=Path("implementation-report.json"),
+    show_default=True,
+    help="The report as JSON (schemas/reports/implementation-report.schema.json).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path),
+    help="Also write the report as HTML.",
+)
+def report_command(
+    results: tuple[Path, ...], names: tuple[str, ...], out_path: Path, html_path: Path | None
+) -> None:
+    """Aggregate the result.json of several runs into one implementation report (spec §14.4):
+    one row per requirement, one column per implementation."""
+    from conformance.catalog import traceability
+    from conformance.reports.implementation import (
+        ReportError,
+        build_implementation_report,
+        load_result,
+        render_implementation_html,
+    )
+
+    if names and len(names) != len(results):
+        raise click.UsageError("give one --name per result file, or none")
+    try:
+        documents = [load_result(path) for path in results]
+        labelled = [
+            (names[index] if names else f"{document.get('target', path.stem)}", document)
+            for index, (path, document) in enumerate(zip(results, documents, strict=True))
+        ]
+        report = build_implementation_report(labelled, traceability=traceability())
+    except ReportError as error:
+        raise click.UsageError(str(error)) from error
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    click.echo(f"wrote {out_path}")
+    if html_path is not None:
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(render_implementation_html(report), "utf-8")
+        click.echo(f"wrote {html_path}")
+    summary = report["summary"]
+    click.echo(
+        f"{summary['mustRequirements']} MUST requirements, "
+        f"{summary['mustWithTwoPassing']} passed by at least two implementations"
+    )
+
+
 @conformance.command("vectors")
 @click.option(
     "--check",

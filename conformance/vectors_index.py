@@ -19,7 +19,9 @@ and what each vector asks of an implementation are described in
 * ``payloads``: version/type then schema of an unsigned payload;
 * ``jose``: the signing profile's verification of a compact JWS, with the
   sender's JWKS (and the receiver's limits, when the vector states them);
-* ``canonical``: the RFC 8785 check of payload bytes, and the canonical form.
+* ``canonical``: the RFC 8785 check of payload bytes, and the canonical form;
+* ``state``: the state stage (spec §8.6 stage 14): a receiver's ledger and one
+  message it receives, and the state it moves to or the code it refuses with.
 """
 
 from __future__ import annotations
@@ -233,10 +235,47 @@ def _run_canonical(document: Mapping[str, Any]) -> tuple[bool, str]:
     return passed, detail
 
 
+def _run_state(document: Mapping[str, Any]) -> tuple[bool, str]:
+    from vrm_protocol.freshness import parse_timestamp
+    from vrm_protocol.state_machine import SNAPSHOT_FORMAT, Relationship
+
+    expected = document["expected"]
+    receiver = document["receiver"]
+    ledger = document["ledger"]
+    relationship = Relationship.restore(
+        {
+            "format": SNAPSHOT_FORMAT,
+            "ourRole": receiver["role"],
+            "ourId": receiver["id"],
+            "peerId": receiver["peer"],
+            "core": ledger["core"],
+            "offers": ledger["offers"],
+            "requests": ledger["requests"],
+        }
+    )
+    before = relationship.snapshot()
+    try:
+        transition = relationship.receive(
+            dict(document["message"]),
+            now=parse_timestamp(str(document["now"])),
+            digest=str(document["digest"]),
+        )
+    except Exception as error:  # the library's verdict, whatever its class
+        passed, detail = _judge(expected, _code_of(error), str(error))
+        if passed and relationship.snapshot() != before:
+            return False, "refused, but the ledger changed"
+        return passed, detail
+    passed, detail = _judge(expected, None, "")
+    if passed and expected.get("state") != transition.state.value:
+        return False, f"moved to {transition.state.value}; expected {expected.get('state')}"
+    return passed, detail
+
+
 _RUNNERS: Final[dict[str, Callable[[Mapping[str, Any]], tuple[bool, str]]]] = {
     "payloads": _run_payload,
     "jose": _run_jose,
     "canonical": _run_canonical,
+    "state": _run_state,
 }
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from vrm_protocol.canonical import canonical_json
 from vrm_protocol.codec import (
     Received,
     build_message,
@@ -292,11 +293,18 @@ def exit_and_win_back(talk: Conversation) -> None:
             "reengagement": {"allowed": True, "topics": ["safety", "recall"]},
         },
     )
+    # What his notice asked for, and only that (spec §6.14): the export and the receipt.
+    held = {"contact.email": "dave@example.org"}
     talk.send(
         talk.dealer,
         "exit-acknowledgement",
         {
             "notice": {"id": notice.payload["id"], "digest": notice.digest},
+            "export": {
+                "mediaType": "application/json",
+                "data": held,
+                "digest": message_digest(canonical_json(held)),
+            },
             "deletionReceipt": {
                 "relationship": talk.dave.identifier,
                 "deleted": ["contact.email"],

@@ -24,9 +24,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from vrm_protocol.errors import ERROR_TYPE_BASE, ErrorCode
+from vrm_protocol.errors import ErrorCode
 from vrm_protocol.http_binding import (
     DISCOVERY_PATH,
+    EXPORTS_PATH_PREFIX,
     INBOX_PATH,
     JWKS_PATH,
     MAILBOX_PATH,
@@ -38,6 +39,7 @@ from vrm_protocol.http_binding import (
     TERMS_TEXT_MEDIA_TYPE,
     TEST_DRIVER_PREFIX,
 )
+from vrm_protocol.schema_registry import BINDING_FOLDER
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, MESSAGE_TYP, PROTOCOL_VERSION, MessageType
 
 __all__ = ["OPENAPI_VERSION", "build_openapi"]
@@ -53,9 +55,13 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _component_pointer(ref: str, stem: str) -> str:
-    """Rewrite a schema-file reference into a pointer into ``#/components/schemas``."""
+    """Rewrite a schema-file reference into a pointer into ``#/components/schemas``.
+
+    A binding schema (``schemas/binding/``) refers to the message schemas as
+    ``../common.schema.json``; every file is one component named by its stem.
+    """
     target, _, fragment = ref.partition("#")
-    target_stem = target.removesuffix(_SCHEMA_SUFFIX) if target else stem
+    target_stem = target.removeprefix("../").removesuffix(_SCHEMA_SUFFIX) if target else stem
     return f"#/components/schemas/{target_stem}{fragment}"
 
 
@@ -79,147 +85,28 @@ def _as_component(value: Any, stem: str) -> Any:
 
 
 def _load_schemas(schemas_dir: Path | None) -> dict[str, Any]:
-    """Schema file stem -> schema document, sorted by stem."""
+    """Schema file stem -> schema document, sorted by stem: the message schemas,
+    then the HTTP binding's (``schemas/binding/``; their stems differ from every
+    message schema's, which the build checks)."""
     documents: dict[str, Any] = {}
+    binding: dict[str, Any] = {}
     if schemas_dir is not None:
-        paths = sorted(schemas_dir.glob("*" + _SCHEMA_SUFFIX))
-        for path in paths:
+        for path in sorted(schemas_dir.glob("*" + _SCHEMA_SUFFIX)):
             documents[path.name.removesuffix(_SCHEMA_SUFFIX)] = json.loads(path.read_text("utf-8"))
-        return documents
-    package = resources.files("vrm_protocol") / "schemas"
-    for entry in sorted(package.iterdir(), key=lambda item: item.name):
-        if entry.name.endswith(_SCHEMA_SUFFIX):
-            documents[entry.name.removesuffix(_SCHEMA_SUFFIX)] = json.loads(
-                entry.read_text("utf-8")
-            )
-    return documents
-
-
-def _problem_details_schema() -> dict[str, Any]:
-    return {
-        "title": "Problem details",
-        "description": (
-            "RFC 9457 problem details of a rejection (spec §11.5). `type` is "
-            f"`{ERROR_TYPE_BASE}` followed by `code`; `code` repeats the stable "
-            "error code so that clients need not parse the URI."
-        ),
-        "type": "object",
-        "required": ["type", "title", "status", "code"],
-        "properties": {
-            "type": {"type": "string", "format": "uri", "description": "Problem type URI."},
-            "title": {"type": "string", "description": "The registry title of the code."},
-            "status": {
-                "type": "integer",
-                "minimum": 400,
-                "maximum": 599,
-                "description": "The HTTP status, as the error registry assigns it.",
-            },
-            "detail": {"type": "string", "description": "This occurrence, for people."},
-            "instance": {"type": "string", "description": "This occurrence, as a URI."},
-            "code": {
-                "type": "string",
-                "enum": [code.value for code in ErrorCode],
-                "description": "The stable error code (spec §16).",
-            },
-            "path": {
-                "type": "string",
-                "description": "JSON path of the offending member, when there is one.",
-            },
-            "errors": {
-                "type": "array",
-                "description": "Every schema fault, for `schema-invalid`.",
-                "items": {"type": "object"},
-            },
-            "retry_after": {
-                "type": "integer",
-                "minimum": 1,
-                "description": "Seconds until a retry may succeed, for `rate-limited`.",
-            },
-        },
-    }
-
-
-def _discovery_schema() -> dict[str, Any]:
-    endpoint = {"type": "string", "format": "uri"}
-    return {
-        "title": "Discovery document",
-        "description": "What a peer needs to talk to this agent (spec §11.1).",
-        "type": "object",
-        "required": ["versions", "id", "role", "endpoints", "messageTypes", "algorithms", "limits"],
-        "properties": {
-            "versions": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-            "id": {"type": "string", "description": "The party's identifier."},
-            "role": {"type": "string", "enum": ["buyer", "vendor"]},
-            "name": {"type": "string"},
-            "endpoints": {
-                "type": "object",
-                "required": ["inbox", "jwks", "mailbox"],
-                "properties": {
-                    "inbox": endpoint,
-                    "jwks": endpoint,
-                    "mailbox": endpoint,
-                    "testDriver": {
-                        **endpoint,
-                        "description": "Present only in test mode (spec §14.3).",
-                    },
-                },
-            },
-            "messageTypes": {
-                "type": "object",
-                "required": ["accepts", "sends"],
-                "properties": {
-                    "accepts": {"type": "array", "items": _ref("MessageType")},
-                    "sends": {"type": "array", "items": _ref("MessageType")},
-                },
-            },
-            "algorithms": {
-                "type": "array",
-                "items": {"type": "string", "enum": ["EdDSA", "ES256"]},
-            },
-            "terms": {"type": "array", "items": {"type": "object"}},
-            "categories": {"type": "array", "items": {"type": "string"}},
-            "limits": {
-                "type": "object",
-                "required": ["maxMessageBytes", "maxDepth", "ratePerMinute"],
-                "properties": {
-                    "maxMessageBytes": {"type": "integer", "minimum": 1},
-                    "maxDepth": {"type": "integer", "minimum": 1},
-                    "ratePerMinute": {"type": "integer", "minimum": 1},
-                },
-            },
-        },
-    }
-
-
-def _jwks_schema() -> dict[str, Any]:
-    return {
-        "title": "JSON Web Key Set",
-        "description": (
-            "The party's public signing keys (RFC 7517, section 5); each `kid` is the "
-            "key's RFC 7638 thumbprint (spec §11.2)."
-        ),
-        "type": "object",
-        "required": ["keys"],
-        "properties": {
-            "keys": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["kty", "kid"],
-                    "properties": {
-                        "kty": {"type": "string", "enum": ["OKP", "EC"]},
-                        "kid": {"type": "string"},
-                        "crv": {"type": "string", "enum": ["Ed25519", "P-256"]},
-                        "x": {"type": "string"},
-                        "y": {"type": "string"},
-                        "alg": {"type": "string", "enum": ["EdDSA", "ES256"]},
-                        "use": {"type": "string", "const": "sig"},
-                    },
-                    "not": {"anyOf": [{"required": ["d"]}]},
-                },
-            }
-        },
-    }
+        for path in sorted((schemas_dir / BINDING_FOLDER).glob("*" + _SCHEMA_SUFFIX)):
+            binding[path.name.removesuffix(_SCHEMA_SUFFIX)] = json.loads(path.read_text("utf-8"))
+    else:
+        package = resources.files("vrm_protocol") / "schemas"
+        for folder, found in ((package, documents), (package / BINDING_FOLDER, binding)):
+            for entry in sorted(folder.iterdir(), key=lambda item: item.name):
+                if entry.name.endswith(_SCHEMA_SUFFIX):
+                    found[entry.name.removesuffix(_SCHEMA_SUFFIX)] = json.loads(
+                        entry.read_text("utf-8")
+                    )
+    clash = sorted(set(documents) & set(binding))
+    if clash:
+        raise ValueError(f"binding schemas named as message schemas: {clash}")
+    return {**documents, **binding}
 
 
 def _problem_responses(codes: Iterable[ErrorCode]) -> dict[str, Any]:
@@ -265,28 +152,40 @@ _JSON_BODY: Final = (
 )
 
 
+def _driver(definition: str) -> dict[str, str]:
+    """A reference to a definition of ``schemas/binding/test-driver.schema.json``."""
+    return {"$ref": f"#/components/schemas/test-driver/$defs/{definition}"}
+
+
 def _driver_operation(
     summary: str,
     description: str,
     body: dict[str, Any] | None,
     *,
+    answer: dict[str, Any] | None = None,
     refusals: Iterable[ErrorCode] = (),
     tag: str = "test-driver",
+    pending: bool = False,
 ) -> dict[str, Any]:
     codes = [*_ANY_ROUTE, *(_JSON_BODY if body is not None else ()), *refusals]
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "Done; the answer describes the outcome.",
+            "content": {_JSON: {"schema": answer or {"type": "object"}}},
+        },
+    }
+    if pending:
+        responses["202"] = {
+            "description": "The agent waits for the individual's decision; nothing sent yet.",
+            "content": {_JSON: {"schema": answer or {"type": "object"}}},
+        }
     operation: dict[str, Any] = {
         "tags": [tag],
         "summary": summary,
         "description": description
         + (" Served only in test mode (spec §14.3)." if tag == "test-driver" else ""),
-        "responses": {
-            "200": {
-                "description": "Done; the answer describes the outcome.",
-                "content": {_JSON: {"schema": {"type": "object"}}},
-            },
-            # 404 also when the agent does not run in test mode.
-            **_problem_responses(codes),
-        },
+        # 404 also when the agent does not run in test mode.
+        "responses": {**responses, **_problem_responses(codes)},
     }
     if tag == "test-driver":
         operation["x-test-mode-only"] = True
@@ -297,69 +196,61 @@ def _driver_operation(
 
 def _test_driver_paths() -> dict[str, Any]:
     prefix = TEST_DRIVER_PREFIX
-    instruction = {"type": "object", "description": "What the individual instructs."}
     paths: dict[str, Any] = {
         f"{prefix}/clock": {
             "post": _driver_operation(
                 "Set the agent's clock offset",
                 "From now on the agent's clock runs `offsetSeconds` ahead of real time; the "
                 "offset replaces any earlier one and 0 restores real time.",
-                {
-                    "type": "object",
-                    "required": ["offsetSeconds"],
-                    "properties": {"offsetSeconds": {"type": "integer"}},
-                },
+                _driver("ClockInstruction"),
+                answer=_driver("ClockAnswer"),
             )
         },
         f"{prefix}/state": {
             "get": _driver_operation(
                 "The agent's relationships and held data",
-                "A JSON summary of the agent's relationships, their states and the personal "
-                "data it holds, for checks that must see inside the agent.",
+                "A summary of the agent's relationships, their states and the personal data it "
+                "holds, which a refused message leaves unchanged (VRM-CONF-006).",
                 None,
+                answer=_driver("State"),
+            )
+        },
+        f"{prefix}/service-notice": {
+            "post": _driver_operation(
+                "Vendor agents: send a service notice",
+                "Send a service notice or programme offer to one relationship, if the "
+                "individual's preferences and the relationship's state allow it; refused with "
+                "the code of the rule that forbids it, and nothing sent, when they do not.",
+                _driver("ServiceNoticeInstruction"),
+                answer=_driver("InstructionAnswer"),
+                refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_ACCEPTED_BY_TERMS),
             )
         },
     }
-    notice = {
-        "type": "object",
-        "description": "The relationship (`buyer` or `peer`: a party id) and, optionally, "
-        "`kind`, `category`, `programme`, `summary` and `proposals`.",
-    }
-    for action, summary, description, body, refusals in (
-        (
-            "service-notice",
-            "Vendor agents: send a service notice",
-            "Send a service notice or programme offer to one relationship, if the "
-            "individual's preferences allow it; refused (`illegal-transition`, with "
-            "`sent: false` and the `reason`) when they do not.",
-            notice,
-            (ErrorCode.ILLEGAL_TRANSITION,),
-        ),
-        ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now.", None, ()),
-        (
-            "deliver",
-            "Vendor agents: attempt due deliveries",
-            "Attempt every delivery that is due now.",
-            None,
-            (),
-        ),
+    for action, summary, description in (
+        ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now."),
+        ("deliver", "Vendor agents: attempt due deliveries", "Attempt every due delivery now."),
     ):
         paths[f"{prefix}/{action}"] = {
-            "post": _driver_operation(summary, description, body, refusals=refusals)
+            "post": _driver_operation(summary, description + " Optional.", None)
         }
-    for action, summary in (
-        ("rfi", "Send a personal RFI"),
-        ("rfp", "Send a personal RFP"),
-        ("accept", "Accept an offer"),
-        ("decline", "Decline offers"),
-        ("exit", "Exit a relationship"),
-        ("terms", "Answer a terms assertion"),
-        ("service", "Answer a service notice"),
+    for action, definition, summary, pending in (
+        ("rfi", "RfiInstruction", "Send a personal RFI", False),
+        ("rfp", "RfpInstruction", "Send a personal RFP", False),
+        ("accept", "AcceptInstruction", "Accept an offer", False),
+        ("decline", "DeclineInstruction", "Decline offers", False),
+        ("exit", "ExitInstruction", "Exit a relationship", False),
+        ("terms", "TermsInstruction", "Answer a terms assertion", True),
+        ("service", "ServiceInstruction", "Answer a service notice", True),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",
-            f"{summary} as if the individual had instructed it (buyer agents only).",
-            instruction,
+            f"{summary} as if the individual had instructed it (buyer agents only). An "
+            "instruction the agent refuses is answered with problem details carrying the code "
+            "of the rule that refuses it, and nothing is sent (spec §14.3).",
+            _driver(definition),
+            answer=_driver("InstructionAnswer"),
+            pending=pending,
         )
         # A buyer's driver answers a bad instruction, a refused move, a peer's
         # refusal or a store that cannot write with problem details (spec D9, D11).
@@ -416,24 +307,18 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
     jws_content = {MESSAGE_MEDIA_TYPE: {"schema": _ref("CompactJws")}}
     components_schemas: dict[str, Any] = {
         "CompactJws": compact_jws,
-        "ProblemDetails": _problem_details_schema(),
+        # The binding's documents are the normative schemas of schemas/binding/,
+        # referred to, not restated (spec §11, §14.3).
+        "ProblemDetails": _ref("problem-details"),
         "MessageType": {
             "title": "Message type",
             "type": "string",
             "enum": [message_type.value for message_type in MessageType],
         },
-        "Discovery": _discovery_schema(),
-        "Jwks": _jwks_schema(),
-        "MailboxPage": {
-            "title": "Mailbox page",
-            "description": "Messages after the cursor, oldest first, and the next cursor.",
-            "type": "object",
-            "required": ["messages", "next"],
-            "properties": {
-                "messages": {"type": "array", "items": _ref("CompactJws")},
-                "next": {"type": "integer", "minimum": 0},
-            },
-        },
+        "Discovery": _ref("discovery"),
+        "Jwks": _ref("jwks"),
+        "MailboxPage": _ref("mailbox-page"),
+        "PollToken": _ref("poll-token"),
         **{stem: _as_component(document, stem) for stem, document in schemas.items()},
     }
     # An inbox may answer with any code of the registry: every stage runs there.
@@ -451,6 +336,15 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
         ErrorCode.WRONG_AUDIENCE,
         ErrorCode.MESSAGE_EXPIRED,
         ErrorCode.MESSAGE_NOT_YET_VALID,
+        ErrorCode.LIFETIME_TOO_LONG,
+        ErrorCode.SCHEMA_INVALID,
+        ErrorCode.KEY_SENDER_MISMATCH,
+        ErrorCode.DUPLICATE_MEMBER,
+        ErrorCode.UNSUPPORTED_CRITICAL,
+        ErrorCode.NESTING_TOO_DEEP,
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        ErrorCode.MALFORMED_JSON,
+        ErrorCode.NON_CANONICAL_PAYLOAD,
         ErrorCode.RATE_LIMITED,
         ErrorCode.INTERNAL_ERROR,
         ErrorCode.TEMPORARILY_UNAVAILABLE,
@@ -514,6 +408,36 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                         "content": {TERMS_TEXT_MEDIA_TYPE: {"schema": {"type": "string"}}},
                     },
                     **_problem_responses(_ANY_ROUTE),
+                },
+            }
+        },
+        EXPORTS_PATH_PREFIX + "/{id}": {
+            "get": {
+                "tags": ["mailbox"],
+                "operationId": "getExport",
+                "summary": "An exit's export too large to embed",
+                "description": (
+                    "The export an exit acknowledgement publishes at `export.url` instead of "
+                    "embedding it: the RFC 8785 JSON whose digest is `export.digest`, served to a "
+                    f"`{POLL_TYP}` token of the relationship's pseudonym only, for 30 days "
+                    "(spec §6.14)."
+                ),
+                "security": [{"VRMPoll": []}],
+                "parameters": [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "description": "The export's identifier, as `export.url` names it.",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The export.",
+                        "content": {_JSON: {"schema": {"type": "object"}}},
+                    },
+                    **_problem_responses(mailbox_codes),
                 },
             }
         },
@@ -617,7 +541,8 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                     "The test driver's service-notice instruction for the operator, outside "
                     "test mode; served when the agent has an operator token, authorised by "
                     "`Authorization: Bearer <token>`.",
-                    {"type": "object"},
+                    _driver("ServiceNoticeInstruction"),
+                    answer=_driver("InstructionAnswer"),
                     refusals=(ErrorCode.AUTHENTICATION_REQUIRED, ErrorCode.ILLEGAL_TRANSITION),
                     tag="operator",
                 ),
@@ -633,9 +558,11 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
             "version": PROTOCOL_VERSION,
             "summary": "How a buyer's agent and a vendor's agent exchange signed messages.",
             "description": (
-                "Every agent (buyer or vendor) serves these endpoints at its own base URL. "
-                "Generated from vrm_protocol (http_binding, errors, schemas); see the "
-                "specification, section 11."
+                "A vendor agent serves these endpoints on its origin; a buyer agent serves "
+                "only its per-relationship reply inboxes and, in test mode, a discovery "
+                "document naming no party and its test driver (spec §11, VRM-HTTP-027). "
+                "Generated from vrm_protocol (http_binding, errors) and the JSON Schemas of "
+                "schemas/ and schemas/binding/; see the specification, section 11."
             ),
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },

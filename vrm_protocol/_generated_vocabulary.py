@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:116c46fd4fe9a6e7.
+Source digest: sha256:172d769605fc174d.
 """
 
 from enum import StrEnum
@@ -43,6 +43,9 @@ class MessageType(StrEnum):
 
     DEAL_CONFIRMATION = "deal-confirmation"
     """Deal confirmation (``deal-confirmation.schema.json``)."""
+
+    DEAL_REFUSAL = "deal-refusal"
+    """Deal refusal (``deal-refusal.schema.json``)."""
 
     TERMS_RESPONSE = "terms-response"
     """Terms response (``terms-response.schema.json``)."""

@@ -87,6 +87,7 @@ class ErrorCode(StrEnum):
     WRONG_AUDIENCE = "wrong-audience"
     MESSAGE_EXPIRED = "message-expired"
     MESSAGE_NOT_YET_VALID = "message-not-yet-valid"
+    LIFETIME_TOO_LONG = "lifetime-too-long"
     REPLAY = "replay"
     # -- Stage 6: relationship state (spec §7) --
     NOT_A_PARTICIPANT = "not-a-participant"
@@ -95,6 +96,7 @@ class ErrorCode(StrEnum):
     OFFER_EXPIRED = "offer-expired"
     OFFER_SUPERSEDED = "offer-superseded"
     OFFER_CLOSED = "offer-closed"
+    OFFER_NOT_BINDING = "offer-not-binding"
     REFERENCE_MISMATCH = "reference-mismatch"
     RELATIONSHIP_EXITED = "relationship-exited"
     REENGAGEMENT_NOT_PERMITTED = "reengagement-not-permitted"
@@ -102,7 +104,10 @@ class ErrorCode(StrEnum):
     ATTESTATION_INVALID = "attestation-invalid"
     UNTRUSTED_ISSUER = "untrusted-issuer"
     APPROVAL_MISSING = "approval-missing"
+    ATTESTATION_MISSING = "attestation-missing"
     NOT_ACCEPTED_BY_TERMS = "not-accepted-by-terms"
+    EXIT_INCOMPLETE = "exit-incomplete"
+    MISLABELLED_NOTICE = "mislabelled-notice"
     # -- Any stage --
     INTERNAL_ERROR = "internal-error"
     TEMPORARILY_UNAVAILABLE = "temporarily-unavailable"
@@ -228,8 +233,9 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         400,
         "Invalid protected header",
         "8.2",
-        "The protected header lacks 'kid', carries a parameter the profile forbids "
-        "(jku, jwk, x5u, x5c, x5t, b64, zip, ...), or repeats a member name.",
+        "The protected header lacks 'kid' (or it is not a non-empty string), or carries a "
+        "parameter other than alg, kid, typ and crit (jku, jwk, x5u, x5c, x5t, b64, zip, ...). "
+        "A repeated member is duplicate-member, 'crit' is unsupported-critical-header.",
     ),
     _E.UNSUPPORTED_CRITICAL: _entry(
         _E.UNSUPPORTED_CRITICAL,
@@ -325,8 +331,15 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         400,
         "Message not yet valid",
         "9.1",
-        "The envelope's 'created' is in the future beyond the allowed clock skew, or the "
-        "message lives longer than the receiver's maximum lifetime.",
+        "The envelope's 'created' is in the future beyond the allowed clock skew.",
+    ),
+    _E.LIFETIME_TOO_LONG: _entry(
+        _E.LIFETIME_TOO_LONG,
+        400,
+        "Lifetime too long",
+        "9.1",
+        "The message lives ('expires' minus 'created') longer than the receiver's maximum "
+        "lifetime (a poll token: longer than five minutes).",
     ),
     _E.REPLAY: _entry(
         _E.REPLAY,
@@ -340,43 +353,52 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         _E.NOT_A_PARTICIPANT,
         403,
         "Not a participant",
-        "7",
+        "7.3",
         "The sender is not a party to the relationship or thread the message refers to.",
     ),
     _E.ILLEGAL_TRANSITION: _entry(
         _E.ILLEGAL_TRANSITION,
         409,
         "Illegal transition",
-        "7",
+        "7.2",
         "The message type may not be sent by this role in the relationship's current state.",
     ),
     _E.UNKNOWN_OFFER: _entry(
         _E.UNKNOWN_OFFER,
         409,
         "Unknown offer",
-        "7",
+        "7.4",
         "The message refers to an offer the relationship has never seen.",
     ),
     _E.OFFER_EXPIRED: _entry(
         _E.OFFER_EXPIRED,
         409,
         "Offer expired",
-        "7",
+        "7.4",
         "The offer referred to is past its 'validUntil'.",
     ),
     _E.OFFER_SUPERSEDED: _entry(
         _E.OFFER_SUPERSEDED,
         409,
         "Offer superseded",
-        "7",
+        "7.4",
         "The offer referred to has been superseded by a later offer or counter-offer.",
     ),
     _E.OFFER_CLOSED: _entry(
         _E.OFFER_CLOSED,
         409,
         "Offer closed",
-        "7",
-        "The offer referred to was already accepted or declined, or its digest does not match.",
+        "7.4",
+        "The offer referred to was already accepted, declined or refused, or lapsed (another "
+        "offer was accepted, the negotiation closed, the relationship was exited).",
+    ),
+    _E.OFFER_NOT_BINDING: _entry(
+        _E.OFFER_NOT_BINDING,
+        409,
+        "Offer not binding",
+        "7.4",
+        "The acceptance names an indicative offer, which is answered by a personal RFP, "
+        "never accepted as it stands.",
     ),
     _E.REFERENCE_MISMATCH: _entry(
         _E.REFERENCE_MISMATCH,
@@ -391,15 +413,16 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         _E.RELATIONSHIP_EXITED,
         410,
         "Relationship exited",
-        "7",
-        "The individual has exited this relationship; the party may process nothing more "
-        "for it except a re-engagement the individual starts.",
+        "7.5",
+        "An exit notice was given in this relationship (it is exiting or exited), and the "
+        "transition table allows no such message after it: only the exit's acknowledgement, "
+        "the individual's re-engagement and what her re-engagement preferences allow.",
     ),
     _E.REENGAGEMENT_NOT_PERMITTED: _entry(
         _E.REENGAGEMENT_NOT_PERMITTED,
         403,
         "Re-engagement not permitted",
-        "7",
+        "7.5",
         "The individual's re-engagement preferences do not allow this contact.",
     ),
     _E.ATTESTATION_INVALID: _entry(
@@ -421,8 +444,16 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         422,
         "Approval missing",
         "6.4",
-        "The acceptance declares that a co-decision-maker's approval is required but does "
-        "not carry it.",
+        "The accepted offer's conditions require a co-decision-maker's approval and the "
+        "acceptance does not carry one.",
+    ),
+    _E.ATTESTATION_MISSING: _entry(
+        _E.ATTESTATION_MISSING,
+        422,
+        "Attestation missing",
+        "6.4",
+        "The acceptance chooses a financing plan marked requiresAttestation and carries no "
+        "ability-to-pay attestation.",
     ),
     _E.NOT_ACCEPTED_BY_TERMS: _entry(
         _E.NOT_ACCEPTED_BY_TERMS,
@@ -430,7 +461,24 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         "Not covered by accepted terms",
         "6.8",
         "The message asks for, or carries, data the individual has not accepted under the "
-        "terms of sharing in force.",
+        "terms of sharing in force, or is a notice in a category she did not allow.",
+    ),
+    _E.MISLABELLED_NOTICE: _entry(
+        _E.MISLABELLED_NOTICE,
+        422,
+        "Mislabelled notice",
+        "6.9",
+        "The service notice's category is not one its kind may be sent in: it is not what it "
+        "says it is.",
+    ),
+    _E.EXIT_INCOMPLETE: _entry(
+        _E.EXIT_INCOMPLETE,
+        422,
+        "Exit incomplete",
+        "6.14",
+        "The exit acknowledgement lacks what the exit notice asked for: the export, or the "
+        "deletion receipt, or an item the individual shared that its export or its deletion "
+        "receipt does not account for.",
     ),
     _E.INTERNAL_ERROR: _entry(
         _E.INTERNAL_ERROR,

@@ -153,12 +153,11 @@ def check_freshness(
        its creation: MESSAGE_EXPIRED.
     2. ``now >= expires + skew``: MESSAGE_EXPIRED.
     3. ``created > now + skew``: MESSAGE_NOT_YET_VALID.
-    4. ``expires - created > max_lifetime``: MESSAGE_NOT_YET_VALID (the error
-       registry files an over-long lifetime under this code: such a message
-       is not yet one the receiver will accept).
+    4. ``expires - created > max_lifetime``: LIFETIME_TOO_LONG (spec §9.1,
+       VRM-FRESH-005: one code per fault).
 
     Raises:
-        RemoteProtocolError: MESSAGE_EXPIRED or MESSAGE_NOT_YET_VALID.
+        RemoteProtocolError: MESSAGE_EXPIRED, MESSAGE_NOT_YET_VALID or LIFETIME_TOO_LONG.
         ValueError: a datetime is naive, or ``skew`` is negative.
     """
     for name, moment in (("created", created), ("expires", expires), ("now", now)):
@@ -188,7 +187,7 @@ def check_freshness(
         )
     if expires - created > max_lifetime:
         raise RemoteProtocolError(
-            ErrorCode.MESSAGE_NOT_YET_VALID,
+            ErrorCode.LIFETIME_TOO_LONG,
             f"the message lives {expires - created}; the receiver accepts at most {max_lifetime}",
             path="/expires",
         )

@@ -19,6 +19,8 @@ Binding summary (spec §11):
   until it expires; authorised by a signed poll token (``vrm-poll+jws``) in
   ``Authorization: VRM-Poll <token>``.
 * ``GET  /vrm/terms/{id}/{version}``  a terms document the party asserts.
+* ``GET  /vrm/exports/{id}``     an exit's export too large to embed, to the
+  pseudonym's poll token (spec §6.14).
 
 Replies never ride on the HTTP response: a reply is a message of its own,
 kept in the sender's mailbox and also POSTed to the inbox named in the
@@ -46,28 +48,37 @@ from vrm_protocol.freshness import (
 )
 from vrm_protocol.keys import SigningKey, resolve_did_jwk
 from vrm_protocol.limits import DEFAULT_LIMITS, Limits
+from vrm_protocol.schema_registry import default_registry
 from vrm_protocol.signing_profile import sign_compact, verify_compact
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, SUPPORTED_VERSIONS, MessageType
 
 __all__ = [
     "DISCOVERY_PATH",
+    "DISCOVERY_SCHEMA",
+    "EXPORTS_PATH_PREFIX",
     "INBOX_PATH",
     "JWKS_PATH",
+    "JWKS_SCHEMA",
+    "MAILBOX_PAGE_SCHEMA",
     "MAILBOX_PATH",
     "MAX_CURSOR",
     "MAX_POLL_LIFETIME",
     "POLL_AUTH_SCHEME",
+    "POLL_TOKEN_SCHEMA",
     "POLL_TYP",
+    "PROBLEM_DETAILS_SCHEMA",
     "PROBLEM_MEDIA_TYPE",
     "TERMS_PATH_PREFIX",
     "TERMS_TEXT_MEDIA_TYPE",
     "TEST_DRIVER_PREFIX",
+    "TEST_DRIVER_SCHEMA",
     "DeliveryPolicy",
     "DeliveryRefused",
     "DeliveryTarget",
     "PollRequest",
     "ProblemResponse",
     "RateLimiter",
+    "buyer_discovery_document",
     "check_inbox_request",
     "discovery_document",
     "forbidden_address_reason",
@@ -89,6 +100,8 @@ MAILBOX_PATH: Final = "/vrm/mailbox"
 TERMS_PATH_PREFIX: Final = "/vrm/terms"
 #: How a terms document is served: its digest is over exactly these bytes.
 TERMS_TEXT_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
+#: Exports too large to embed in an exit acknowledgement, at ``/vrm/exports/{id}`` (spec §6.14).
+EXPORTS_PATH_PREFIX: Final = "/vrm/exports"
 #: Present only when an agent runs in test mode (conformance test driver, spec §14.3).
 TEST_DRIVER_PREFIX: Final = "/vrm/test-driver"
 
@@ -96,6 +109,13 @@ PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 #: ``typ`` of the mailbox poll token (spec §11.4).
 POLL_TYP: Final = "vrm-poll+jws"
 POLL_AUTH_SCHEME: Final = "VRM-Poll"
+#: The schemas of the binding's documents (spec §11), in the schema registry.
+DISCOVERY_SCHEMA: Final = "binding/discovery.schema.json"
+JWKS_SCHEMA: Final = "binding/jwks.schema.json"
+POLL_TOKEN_SCHEMA: Final = "binding/poll-token.schema.json"  # noqa: S105 - a file name
+MAILBOX_PAGE_SCHEMA: Final = "binding/mailbox-page.schema.json"
+PROBLEM_DETAILS_SCHEMA: Final = "binding/problem-details.schema.json"
+TEST_DRIVER_SCHEMA: Final = "binding/test-driver.schema.json"
 #: The longest a poll token may live: long enough for one poll, short enough
 #: that a leaked token is useless soon (spec §11.4).
 MAX_POLL_LIFETIME: Final = timedelta(minutes=5)
@@ -266,12 +286,14 @@ def discovery_document(
     algorithms: Sequence[str] = ("EdDSA", "ES256"),
     test_driver: bool = False,
 ) -> dict[str, Any]:
-    """Build the discovery document served at ``/.well-known/vrm`` (spec §11.2).
+    """Build a vendor's discovery document served at ``/.well-known/vrm`` (spec §11.1).
 
     It tells a peer which protocol versions and message types the party
-    handles, where its inbox, mailbox and keys are, the terms of sharing it has
-    signed, the categories it serves, and the limits it applies, so that a
+    handles, where its inbox, mailbox and keys are, the terms documents it
+    serves, the categories it serves, and the limits it applies, so that a
     sender can stay within them instead of learning them from rejections.
+    Valid against ``schemas/binding/discovery.schema.json`` for ``role``
+    ``vendor``; a buyer agent serves :func:`buyer_discovery_document` instead.
     """
     base = base_url.rstrip("/")
     endpoints = {
@@ -300,6 +322,40 @@ def discovery_document(
             "ratePerMinute": rate_per_minute,
         },
     }
+
+
+def buyer_discovery_document(
+    *,
+    accepts: Iterable[MessageType],
+    sends: Iterable[MessageType],
+    max_message_bytes: int,
+    max_depth: int,
+    rate_per_minute: int | None = None,
+    algorithms: Sequence[str] = ("EdDSA", "ES256"),
+    test_driver_url: str | None = None,
+) -> dict[str, Any]:
+    """The discovery document a buyer agent may serve at its agent's origin (spec
+    §11.1, VRM-HTTP-027): what any buyer agent would say, and nothing that names
+    or links one of her pseudonyms (no ``id``, no inbox, keys or mailbox). In test
+    mode, ``test_driver_url`` lists the test driver. Valid against
+    ``schemas/binding/discovery.schema.json``.
+    """
+    limits: dict[str, int] = {"maxMessageBytes": max_message_bytes, "maxDepth": max_depth}
+    if rate_per_minute is not None:
+        limits["ratePerMinute"] = rate_per_minute
+    document: dict[str, Any] = {
+        "versions": sorted(SUPPORTED_VERSIONS),
+        "role": "buyer",
+        "messageTypes": {
+            "accepts": sorted(str(t) for t in accepts),
+            "sends": sorted(str(t) for t in sends),
+        },
+        "algorithms": list(algorithms),
+        "limits": limits,
+    }
+    if test_driver_url is not None:
+        document["endpoints"] = {"testDriver": test_driver_url}
+    return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,32 +401,27 @@ def verify_poll_token(
     """Verify a mailbox poll token and say who polls (spec §11.4).
 
     The token is a compact JWS with ``typ`` ``vrm-poll+jws`` whose payload is
-    ``{from, to: [owner], created, expires, after}``.  Only parties without an
-    inbox poll, and those are buyers whose ``did:jwk`` identifier *is* their
-    key, so verification needs no key lookup: the ``kid`` must be ``<from>#0``.
+    ``{from, to: [owner], created, expires, after}``
+    (``schemas/binding/poll-token.schema.json``).  Only buyers poll, and a
+    buyer's ``did:jwk`` identifier *is* its key, so verification needs no key
+    lookup: the ``kid`` must be ``<from>#0``. The checks apply in this order
+    (spec §11.4): the signing profile, the schema, the key, the audience, then
+    freshness.
 
     Raises:
         RemoteProtocolError: any signing-profile failure; ``SCHEMA_INVALID`` when
-            its members are wrong; ``KEY_SENDER_MISMATCH`` when the key is not
+            the payload is not valid against its schema (with the JSON Pointer of
+            the fault); ``KEY_SENDER_MISMATCH`` when the key is not
             the poller's; ``WRONG_AUDIENCE`` when the token is for another
             mailbox; ``MESSAGE_EXPIRED`` / ``MESSAGE_NOT_YET_VALID`` outside its
-            lifetime or when it claims to live longer than ``MAX_POLL_LIFETIME``.
+            lifetime; ``LIFETIME_TOO_LONG`` when it claims to live longer than
+            ``MAX_POLL_LIFETIME``.
     """
     verified = verify_compact(token, resolve_key=resolve_did_jwk, typ=POLL_TYP, limits=limits)
     claims = verified.document if verified.document is not None else {}
-    poller, audience, after = claims.get("from"), claims.get("to"), claims.get("after")
-    if (
-        not isinstance(poller, str)
-        or not isinstance(audience, list)
-        or not all(isinstance(member, str) for member in audience)
-        or not isinstance(after, int)
-        or isinstance(after, bool)
-        or after < 0
-    ):
-        raise RemoteProtocolError(
-            ErrorCode.SCHEMA_INVALID,
-            "a poll token's payload is {from, to: [...], created, expires, after: integer >= 0}",
-        )
+    # spec §11.4 (VRM-HTTP-032): the payload is schemas/binding/poll-token.schema.json.
+    default_registry().validate(claims, POLL_TOKEN_SCHEMA)
+    poller, audience, after = str(claims["from"]), list(claims["to"]), int(claims["after"])
     if verified.header.get("kid") != poller + "#0":
         raise RemoteProtocolError(
             ErrorCode.KEY_SENDER_MISMATCH, "the poll token is not signed by the poller's own key"

@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Final, Literal, TypeAlias
 
@@ -63,7 +64,8 @@ from vrm_protocol.canonical import (
     canonical_json,
     parse_json_object,
 )
-from vrm_protocol.errors import ErrorCode, RemoteProtocolError
+from vrm_protocol.errors import ErrorCode, ProtocolError, RemoteProtocolError
+from vrm_protocol.freshness import format_timestamp, parse_timestamp
 
 __all__ = [
     "DID_JWK_KEY_FRAGMENT",
@@ -76,6 +78,7 @@ __all__ = [
     "SigningKey",
     "VerifyingKey",
     "did_jwk_identifier",
+    "evidence_resolver",
     "key_resolver",
     "resolve_did_jwk",
     "thumbprint",
@@ -529,48 +532,101 @@ def _sodium_secret_key(private: Ed25519PrivateKey) -> bytes:
 class KeySet:
     """A party's published verification keys, by ``kid`` (a JWKS, RFC 7517 §5; spec §11.2).
 
-    Rotation (spec §8.4): :meth:`add` the new key, start signing with it,
+    Rotation (spec §8.4): :meth:`add` the new key, start signing with it, and
     :meth:`retire` the old one once messages signed with it have expired.
+    A key retired ``at`` an instant stays published under ``retired`` with its
+    ``retiredAt`` (spec §13.4, key history): it no longer verifies a message
+    a receiver takes now (:meth:`get`), but it still verifies, as evidence, a
+    message created before it was retired (:meth:`evidence_key`).
     """
 
-    __slots__ = ("_keys",)
+    __slots__ = ("_keys", "_retired")
 
-    def __init__(self, keys: Iterable[VerifyingKey] = ()) -> None:
+    def __init__(
+        self,
+        keys: Iterable[VerifyingKey] = (),
+        retired: Iterable[tuple[VerifyingKey, datetime]] = (),
+    ) -> None:
         self._keys: dict[str, VerifyingKey] = {}
+        self._retired: dict[str, tuple[VerifyingKey, datetime]] = {}
         for key in keys:
             self.add(key)
+        for key, at in retired:
+            if key.kid in self._keys or key.kid in self._retired:
+                raise InvalidKeyError(f"kid {key.kid!r} is published twice")
+            self._retired[key.kid] = (key, at)
 
     def add(self, key: VerifyingKey) -> None:
         """Publish ``key`` under its ``kid``; adding the same key again is a no-op.
 
         Raises:
-            InvalidKeyError: another key is already published under that ``kid``.
+            InvalidKeyError: another key is already published under that ``kid``,
+                or the key was retired (a retired key is never used again).
         """
+        if key.kid in self._retired:
+            raise InvalidKeyError(f"kid {key.kid!r} names a retired key")
         existing = self._keys.get(key.kid)
         if existing is not None and existing != key:
             raise InvalidKeyError(f"kid {key.kid!r} already names another key")
         self._keys[key.kid] = key
 
-    def retire(self, kid: str) -> VerifyingKey:
-        """Stop publishing the key ``kid`` and return it.
+    def retire(self, kid: str, *, at: datetime | None = None) -> VerifyingKey:
+        """Stop using the key ``kid`` for new messages and return it.
+
+        With ``at`` (timezone-aware), the key stays published under ``retired``
+        with that ``retiredAt``, so that the messages it signed stay verifiable
+        as evidence (spec §13.4); without it, it is no longer published at all.
 
         Raises:
             KeyError: no key is published under ``kid``.
+            ValueError: ``at`` is naive.
         """
-        return self._keys.pop(kid)
+        if at is not None and (at.tzinfo is None or at.utcoffset() is None):
+            raise ValueError("at must be timezone-aware")
+        key = self._keys.pop(kid)
+        if at is not None:
+            self._retired[kid] = (key, at)
+        return key
 
     def get(self, kid: str) -> VerifyingKey:
-        """The key published under ``kid``.
+        """The current key published under ``kid``: the one a message taken now
+        must be signed with (a retired key is ``unknown-key`` here).
 
         Raises:
             RemoteProtocolError: UNKNOWN_KEY.
         """
         key = self._keys.get(kid)
         if key is None:
+            what = "was retired" if kid in self._retired else "is not published"
+            raise RemoteProtocolError(ErrorCode.UNKNOWN_KEY, f"the key of kid {kid!r} {what}")
+        return key
+
+    def evidence_key(self, kid: str, created: datetime) -> VerifyingKey:
+        """The key that verifies, as evidence, a message signed under ``kid`` and
+        created at ``created``: a current key, or a retired one if the message
+        was created before the key was retired (spec §13.4).
+
+        Raises:
+            RemoteProtocolError: UNKNOWN_KEY.
+        """
+        if kid in self._keys:
+            return self._keys[kid]
+        entry = self._retired.get(kid)
+        if entry is None:
+            raise RemoteProtocolError(ErrorCode.UNKNOWN_KEY, f"no key is published under {kid!r}")
+        key, retired_at = entry
+        if created >= retired_at:
             raise RemoteProtocolError(
-                ErrorCode.UNKNOWN_KEY, f"no key is published under kid {kid!r}"
+                ErrorCode.UNKNOWN_KEY,
+                f"the key of kid {kid!r} was retired at {format_timestamp(retired_at)}, "
+                f"before the message was created ({format_timestamp(created)})",
             )
         return key
+
+    def retired_at(self, kid: str) -> datetime | None:
+        """When the key ``kid`` was retired, or ``None`` when it is not a retired key."""
+        entry = self._retired.get(kid)
+        return entry[1] if entry is not None else None
 
     def __contains__(self, kid: object) -> bool:
         return kid in self._keys
@@ -582,28 +638,72 @@ class KeySet:
         return len(self._keys)
 
     def __repr__(self) -> str:
-        return f"KeySet(kids={list(self._keys)!r})"
+        return f"KeySet(kids={list(self._keys)!r}, retired={list(self._retired)!r})"
 
     @property
     def kids(self) -> tuple[str, ...]:
-        """The published ``kid`` values, in the order the keys were added."""
+        """The current ``kid`` values, in the order the keys were added."""
         return tuple(self._keys)
 
+    @property
+    def retired_kids(self) -> tuple[str, ...]:
+        """The retired ``kid`` values, in the order the keys were retired."""
+        return tuple(self._retired)
+
     def to_jwks(self) -> dict[str, list[dict[str, str]]]:
-        """The JWKS document (``{"keys": [...]}``) served at ``/vrm/jwks.json`` (spec §11.2)."""
-        return {"keys": [key.to_jwk() for key in self._keys.values()]}
+        """The JWKS document served at ``/vrm/jwks.json`` (spec §11.2): ``keys``, and
+        ``retired`` (each JWK with its ``retiredAt``) when a key was retired."""
+        document: dict[str, list[dict[str, str]]] = {
+            "keys": [key.to_jwk() for key in self._keys.values()]
+        }
+        if self._retired:
+            document["retired"] = [
+                {**key.to_jwk(), "retiredAt": format_timestamp(at)}
+                for key, at in self._retired.values()
+            ]
+        return document
 
     @classmethod
     def from_jwks(cls, document: Mapping[str, Any]) -> KeySet:
-        """Import a JWKS. Every key must be acceptable (see :meth:`VerifyingKey.from_jwk`).
+        """Import a JWKS. Every key, current or retired, must be acceptable (see
+        :meth:`VerifyingKey.from_jwk`); a retired key carries its ``retiredAt``.
 
         Raises:
-            InvalidKeyError: not a JWKS, an unacceptable key, or two keys under one ``kid``.
+            InvalidKeyError: not a JWKS, an unacceptable key, two keys under one
+                ``kid``, or a retired key without a valid ``retiredAt``.
         """
         keys = document.get("keys") if isinstance(document, Mapping) else None
         if not isinstance(keys, list):
             raise InvalidKeyError("a JWKS is an object with a 'keys' array")
-        return cls([VerifyingKey.from_jwk(jwk) for jwk in keys])
+        retired_entries = document.get("retired", [])
+        if not isinstance(retired_entries, list):
+            raise InvalidKeyError("a JWKS's 'retired' member is an array")
+        retired: list[tuple[VerifyingKey, datetime]] = []
+        for entry in retired_entries:
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("retiredAt"), str):
+                raise InvalidKeyError("a retired key carries its 'retiredAt' timestamp")
+            try:
+                at = parse_timestamp(str(entry["retiredAt"]))
+            except (ValueError, ProtocolError) as error:
+                raise InvalidKeyError(f"retiredAt is not a timestamp: {error}") from None
+            jwk = {name: value for name, value in entry.items() if name != "retiredAt"}
+            retired.append((VerifyingKey.from_jwk(jwk), at))
+        return cls([VerifyingKey.from_jwk(jwk) for jwk in keys], retired)
+
+
+def evidence_resolver(key_set: KeySet | None, created: datetime) -> KeyResolver:
+    """A :data:`KeyResolver` for verifying a stored message as evidence (spec §13.4):
+    ``did:jwk`` kids resolve from themselves; others from ``key_set``'s current
+    keys or from a key retired after ``created`` (the message's ``created``)."""
+
+    def resolve(kid: str) -> VerifyingKey:
+        if kid.startswith(DID_JWK_PREFIX):
+            return resolve_did_jwk(kid)
+        if key_set is None:
+            raise RemoteProtocolError(ErrorCode.UNKNOWN_KEY, f"no key set knows kid {kid!r}")
+        return key_set.evidence_key(kid, created)
+
+    return resolve
 
 
 # -- did:jwk --------------------------------------------------------------------------------------

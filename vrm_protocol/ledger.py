@@ -39,6 +39,7 @@ from vrm_protocol.vocabulary import MessageType, Role
 __all__ = [
     "CORE_FORMAT",
     "DealAccepted",
+    "DealRefused",
     "Effect",
     "ExitCompleted",
     "ExitNoticed",
@@ -58,6 +59,7 @@ __all__ = [
     "RequestOpened",
     "RequestRecord",
     "RequestStatus",
+    "ResumeStateSet",
     "apply_to_core",
 ]
 
@@ -93,6 +95,8 @@ class OfferRecord:
     supersedes: str | None = None
     topic: str | None = None
     requires_approval: bool = False
+    #: The financing plans that need an ability-to-pay attestation (spec §6.4, §10.1).
+    attested_plans: tuple[str, ...] = ()
 
     def status_at(self, now: datetime) -> OfferStatus:
         """The status at ``now``: an open offer past its ``validUntil`` is expired."""
@@ -116,6 +120,7 @@ class OfferRecord:
             "supersedes": self.supersedes,
             "topic": self.topic,
             "requiresApproval": self.requires_approval,
+            "attestedPlans": list(self.attested_plans),
         }
 
     @classmethod
@@ -135,6 +140,7 @@ class OfferRecord:
             supersedes=_optional_str(data.get("supersedes")),
             topic=_optional_str(data.get("topic")),
             requires_approval=bool(data.get("requiresApproval", False)),
+            attested_plans=tuple(str(plan) for plan in data.get("attestedPlans") or ()),
         )
 
 
@@ -157,6 +163,9 @@ class RequestRecord:
     type: MessageType
     sender: Role
     status: RequestStatus = RequestStatus.OPEN
+    #: The message digest of the request as sent (spec §8.5), when known: an
+    #: answer whose ``messageRef`` carries another digest is ``reference-mismatch``.
+    digest: str | None = None
 
     @property
     def open(self) -> bool:
@@ -170,6 +179,7 @@ class RequestRecord:
             "type": self.type.value,
             "sender": self.sender.value,
             "status": self.status.value,
+            "digest": self.digest,
         }
 
     @classmethod
@@ -184,6 +194,7 @@ class RequestRecord:
             MessageType(data["type"]),
             Role(data["sender"]),
             RequestStatus(data["status"]),
+            _optional_str(data.get("digest")),
         )
 
 
@@ -198,6 +209,11 @@ class ExitRecord:
     topics: tuple[str, ...] | None = None
     until: datetime | None = None
     channel: str | None = None
+    #: What the notice asked for (spec §6.14): the acknowledgement must carry it.
+    export_requested: bool = False
+    deletion_requested: bool = False
+    #: The notice's message digest (spec §8.5), when known.
+    notice_digest: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe form (for stores and snapshots)."""
@@ -209,6 +225,9 @@ class ExitRecord:
             "topics": list(self.topics) if self.topics is not None else None,
             "until": format_timestamp(self.until) if self.until is not None else None,
             "channel": self.channel,
+            "exportRequested": self.export_requested,
+            "deletionRequested": self.deletion_requested,
+            "noticeDigest": self.notice_digest,
         }
 
     @classmethod
@@ -228,6 +247,9 @@ class ExitRecord:
             topics=tuple(str(t) for t in topics) if topics is not None else None,
             until=parse_timestamp(str(until)) if until is not None else None,
             channel=_optional_str(data.get("channel")),
+            export_requested=bool(data.get("exportRequested", False)),
+            deletion_requested=bool(data.get("deletionRequested", False)),
+            notice_digest=_optional_str(data.get("noticeDigest")),
         )
 
     def permits(self, subject: str | None, now: datetime) -> str | None:
@@ -245,22 +267,38 @@ class ExitRecord:
         return None
 
 
-#: Version tag of :meth:`RelationshipCore.to_json`.
-CORE_FORMAT: Final = "vrm-relationship-core/1"
+#: Version tag of :meth:`RelationshipCore.to_json`. Version 1 (without the
+#: acceptance and the resume state) is still read.
+CORE_FORMAT: Final = "vrm-relationship-core/2"
+_CORE_FORMATS: Final = frozenset({"vrm-relationship-core/1", CORE_FORMAT})
 
 
 @dataclass(frozen=True, slots=True)
 class RelationshipCore:
     """What every transition may read, whatever the message: constant in size.
 
-    An agent persists it per relationship (a few hundred bytes, rewritten on
-    each transition); the offers and requests live in rows of their own, and
-    the history in the stored messages.
+    A relationship has exactly one core, whatever the number of its threads
+    (spec §7.1): every message of the relationship, in any thread, is decided
+    against it. An agent persists it per relationship (a few hundred bytes,
+    rewritten on each transition); the offers and requests live in rows of
+    their own, and the history in the stored messages.
+
+    Attributes:
+        state: the relationship's one state.
+        exit: the exit notice in force, with the re-engagement preferences.
+        accepted_offer: the offer accepted in the current transaction.
+        acceptance: the id of the acceptance of ``accepted_offer``.
+        resume_state: where a detour returns to: the state before the
+            acceptance while a deal awaits its confirmation (a refusal goes
+            back there), or the state before the first open support request
+            while in PROBLEM (the last resolution goes back there).
     """
 
     state: RelationshipState = RelationshipState.SEARCH
     exit: ExitRecord | None = None
     accepted_offer: str | None = None
+    acceptance: str | None = None
+    resume_state: RelationshipState | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe form, for an agent's store."""
@@ -269,23 +307,28 @@ class RelationshipCore:
             "state": self.state.value,
             "exit": self.exit.to_json() if self.exit is not None else None,
             "acceptedOffer": self.accepted_offer,
+            "acceptance": self.acceptance,
+            "resumeState": self.resume_state.value if self.resume_state is not None else None,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RelationshipCore:
-        """Inverse of :meth:`to_json`.
+        """Inverse of :meth:`to_json` (also reads the version 1 format).
 
         Raises:
             ValueError: ``data`` is not a core this version wrote.
         """
-        if not isinstance(data, Mapping) or data.get("format") != CORE_FORMAT:
+        if not isinstance(data, Mapping) or data.get("format") not in _CORE_FORMATS:
             raise ValueError(f"not a {CORE_FORMAT} record")
         try:
             exit_data = data.get("exit")
+            resume = data.get("resumeState")
             return cls(
                 state=RelationshipState(data["state"]),
                 exit=ExitRecord.from_json(exit_data) if exit_data is not None else None,
                 accepted_offer=_optional_str(data.get("acceptedOffer")),
+                acceptance=_optional_str(data.get("acceptance")),
+                resume_state=RelationshipState(resume) if resume is not None else None,
             )
         except (KeyError, TypeError, ValueError) as failure:
             raise ValueError(f"malformed relationship core: {failure}") from None
@@ -381,9 +424,28 @@ class OpenOffersLapsed(Effect):
 
 @dataclass(frozen=True, slots=True)
 class DealAccepted(Effect):
-    """The individual accepted ``offer_id``: the transaction is under way."""
+    """The individual accepted ``offer_id`` (by the message ``acceptance_id``):
+    the transaction is under way."""
 
     offer_id: str
+    acceptance_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DealRefused(Effect):
+    """The vendor refused the deal on ``offer_id`` (spec §6.17): no offer is
+    accepted any more (the offer itself lapses by an :class:`OfferStatusChanged`)."""
+
+    offer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeStateSet(Effect):
+    """The state a detour returns to (``None``: no detour under way): set at an
+    acceptance and at the first support request, cleared when the deal is
+    confirmed or refused and when the last support request is resolved."""
+
+    state: RelationshipState | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,17 +495,22 @@ def apply_to_core(
     core: RelationshipCore, target: RelationshipState, effects: Iterable[Effect]
 ) -> RelationshipCore:
     """The core after a transition to ``target`` with ``effects``. Never raises."""
-    exit_record, accepted = core.exit, core.accepted_offer
+    exit_record, accepted, acceptance = core.exit, core.accepted_offer, core.acceptance
+    resume = core.resume_state
     for effect in effects:
         if isinstance(effect, DealAccepted):
-            accepted = effect.offer_id
+            accepted, acceptance = effect.offer_id, effect.acceptance_id
+        elif isinstance(effect, DealRefused):
+            accepted, acceptance = None, None
+        elif isinstance(effect, ResumeStateSet):
+            resume = effect.state
         elif isinstance(effect, ExitNoticed):
             exit_record = effect.record
         elif isinstance(effect, ExitCompleted):
-            accepted = None
+            accepted, acceptance, resume = None, None, None
         elif isinstance(effect, Reengaged):
             exit_record = None
-    return RelationshipCore(target, exit_record, accepted)
+    return RelationshipCore(target, exit_record, accepted, acceptance, resume)
 
 
 class MemoryLedger:

@@ -36,8 +36,8 @@ __all__ = [
 
 #: ``VRM-<AREA>-<three digits>``; the area prefix is fixed per registry file.
 REQUIREMENT_ID_PATTERN: Final = re.compile(r"^VRM-[A-Z]+-\d{3}$")
-#: A section of the spec's section map (§1 to §17, one level of subsections).
-_SECTION_PATTERN: Final = re.compile(r"^(?:[1-9]|1[0-7])(?:\.[1-9]\d?)?$")
+#: A section of the spec's section map (§1 to §18, one level of subsections).
+_SECTION_PATTERN: Final = re.compile(r"^(?:[1-9]|1[0-8])(?:\.[1-9]\d?)?$")
 _DATA_PACKAGE: Final = "vrm_protocol.requirements_data"
 
 

@@ -38,6 +38,8 @@ from vrm_protocol.models._formats import FORMAT_CHECKS, translate_pattern
 from vrm_protocol.vocabulary import SUPPORTED_VERSIONS, MessageType
 
 __all__ = [
+    "BINDING_FOLDER",
+    "REPORTS_FOLDER",
     "SCHEMA_SUFFIX",
     "SchemaRegistry",
     "SchemaRegistryError",
@@ -47,6 +49,14 @@ __all__ = [
 
 #: Every schema file's name ends with this (schemas/DESIGN-NOTES.md, "Files").
 SCHEMA_SUFFIX: Final = ".schema.json"
+#: The folder of the HTTP binding's schemas (discovery, JWKS, poll token, mailbox
+#: page, problem details, test driver, issuer trust; spec §11, §14.3): not
+#: messages, so no models are generated from them. Registered as ``binding/<file>``.
+BINDING_FOLDER: Final = "binding"
+#: The folder of the reports' schemas (the requirements export, implementation
+#: reports; spec §14.4). Registered as ``reports/<file>``.
+REPORTS_FOLDER: Final = "reports"
+_SUBFOLDERS: Final = (BINDING_FOLDER, REPORTS_FOLDER)
 #: At most this many faults are listed in a rejection's ``errors`` member.
 _MAX_LISTED_FAULTS: Final = 10
 #: Fault descriptions are cut to this length: they quote the offending value.
@@ -253,18 +263,26 @@ class SchemaRegistry:
 
     @classmethod
     def from_directory(cls, directory: Path) -> SchemaRegistry:
-        """Load every ``*.schema.json`` of ``directory``.
+        """Load every ``*.schema.json`` of ``directory``, and of its ``binding/``
+        and ``reports/`` folders as ``binding/<file>`` and ``reports/<file>``.
 
         Raises:
             SchemaRegistryError: as the constructor, or a file is not JSON.
         """
-        return cls(
-            _load_documents(
-                (path.name, path.read_bytes())
-                for path in directory.iterdir()
-                if path.name.endswith(SCHEMA_SUFFIX)
-            )
-        )
+        entries = [
+            (path.name, path.read_bytes())
+            for path in directory.iterdir()
+            if path.name.endswith(SCHEMA_SUFFIX)
+        ]
+        for name in _SUBFOLDERS:
+            folder = directory / name
+            if folder.is_dir():
+                entries += [
+                    (f"{name}/{path.name}", path.read_bytes())
+                    for path in folder.iterdir()
+                    if path.name.endswith(SCHEMA_SUFFIX)
+                ]
+        return cls(_load_documents(entries))
 
     @classmethod
     def from_package(cls) -> SchemaRegistry:
@@ -275,13 +293,20 @@ class SchemaRegistry:
                 :class:`~vrm_protocol.vocabulary.MessageType` has no schema.
         """
         folder = resources.files("vrm_protocol") / "schemas"
-        registry = cls(
-            _load_documents(
-                (entry.name, entry.read_bytes())
-                for entry in folder.iterdir()
-                if entry.name.endswith(SCHEMA_SUFFIX)
-            )
-        )
+        entries = [
+            (entry.name, entry.read_bytes())
+            for entry in folder.iterdir()
+            if entry.name.endswith(SCHEMA_SUFFIX)
+        ]
+        for name in _SUBFOLDERS:
+            sub = folder / name
+            if sub.is_dir():
+                entries += [
+                    (f"{name}/{entry.name}", entry.read_bytes())
+                    for entry in sub.iterdir()
+                    if entry.name.endswith(SCHEMA_SUFFIX)
+                ]
+        registry = cls(_load_documents(entries))
         missing = sorted(set(MessageType) - set(registry.message_types))
         if missing:
             raise SchemaRegistryError(f"no schema for message type(s): {', '.join(missing)}")

@@ -268,11 +268,14 @@ def _decide(
     row = _ROWS_BY_KEY.get((state, sender_role, message_type))
     draft = Draft(core, facts, now)
     if row is None:
-        if state is RelationshipState.EXITED:
+        if state in _AFTER_EXIT_NOTICE:
+            # spec §7.5 (VRM-STATE-007): after an exit notice, a message no row
+            # allows is refused as such, whoever sends it.
             raise Refusal(
                 ErrorCode.RELATIONSHIP_EXITED,
-                f"the relationship was exited; a {sender_role.value} may not send "
-                f"{message_type.value} (only the individual re-engages)",
+                f"the relationship is {state.value}; a {sender_role.value} may not send "
+                f"{message_type.value} (only the exit's acknowledgement, the individual's "
+                "re-engagement and what her preferences allow)",
             )
         _diagnose_closed_offer(draft, message, sender_role)
         raise Refusal(
@@ -294,6 +297,10 @@ def _decide(
         effects,
         row,
     )
+
+
+#: States after an exit notice: a message that no row allows is ``relationship-exited``.
+_AFTER_EXIT_NOTICE: Final = frozenset({RelationshipState.EXITING, RelationshipState.EXITED})
 
 
 def _diagnose_closed_offer(draft: Draft, message: Message, sender: Role) -> None:

@@ -19,7 +19,8 @@ __all__ = ["STATE_DESCRIPTIONS", "STEP_STATES", "RelationshipState", "StateDescr
 
 
 class RelationshipState(StrEnum):
-    """The states of one relationship (spec §7.1).
+    """The states of one relationship (spec §7.1). A relationship is in exactly one
+    state at a time, whatever the number of its threads.
 
     Each member's docstring (``RelationshipState.SEARCH.__doc__``) says how the
     relationship enters and leaves it and which of the ten lifecycle steps it
@@ -76,28 +77,32 @@ STATE_DESCRIPTIONS: Final[Mapping[RelationshipState, StateDescription]] = Mappin
             "the vendor's enquiry management answers it (step 2, Find / Engage).",
             "a personal-rfi from SEARCH, CLOSED or EXITED (re-engagement).",
             "a vendor offer or an RFP (to NEGOTIATION), a terms assertion in answer "
-            "(to WELCOME), or the individual's exit-notice.",
+            "(to WELCOME), or an exit-notice (hers, or a vendor's leaving the market).",
         ),
         _S.NEGOTIATION: StateDescription(
             (_L.ENGAGE, _L.NEGOTIATE),
             "Offers and counter-offers on the table; the personal RFP and its answers "
             "(steps 2 and 3).",
-            "a personal-rfp, or a vendor offer in ENQUIRY.",
+            "a personal-rfp, a vendor offer in ENQUIRY, or the vendor's deal-refusal of a deal "
+            "accepted here.",
             "an acceptance (to TRANSACTION), a decline of every live offer (to CLOSED), "
             "or an exit-notice.",
         ),
         _S.TRANSACTION: StateDescription(
             (_L.TRANSACT,),
             "The individual has accepted a binding offer, disclosing her identity; the "
-            "vendor has yet to confirm the deal (step 4).",
+            "vendor has yet to confirm the deal (step 4). Only safety recalls may reach her "
+            "meanwhile.",
             "an offer-acceptance in NEGOTIATION or DEVELOPMENT.",
-            "the vendor's deal-confirmation (to WELCOME), or an exit-notice.",
+            "the vendor's deal-confirmation (to WELCOME), its deal-refusal (back to the state "
+            "the acceptance was made in), or an exit-notice.",
         ),
         _S.WELCOME: StateDescription(
             (_L.WELCOME,),
             "The deal is confirmed; delivery and set-up, and the vendor presents its terms "
-            "of sharing (step 5).",
-            "a deal-confirmation, or a terms-assertion answering an RFI (a third party).",
+            "of sharing (step 5). Only safety recalls reach her as notices until she answers.",
+            "a deal-confirmation, a terms-assertion answering an RFI (a third party), or the "
+            "resolution of a problem that arose here.",
             "the individual's terms-response (to SERVICING), a support-request (to PROBLEM), "
             "or an exit-notice.",
         ),
@@ -105,7 +110,7 @@ STATE_DESCRIPTIONS: Final[Mapping[RelationshipState, StateDescription]] = Mappin
             (_L.SERVICING,),
             "Ordinary service under the accepted terms: reminders, recalls, updates and the "
             "individual's answers (step 6).",
-            "a terms-response in WELCOME, or a resolved support request.",
+            "a terms-response in WELCOME, or the resolution of a problem that arose here.",
             "a development offer or programme notice (to DEVELOPMENT), a support-request "
             "(to PROBLEM), or an exit-notice.",
         ),
@@ -113,7 +118,8 @@ STATE_DESCRIPTIONS: Final[Mapping[RelationshipState, StateDescription]] = Mappin
             (_L.DEVELOPMENT,),
             "Servicing plus development: retention and programme offers, scoped data grants "
             "(step 7).",
-            "a vendor offer with a topic, or a programme-offer service notice, in SERVICING.",
+            "a vendor offer with a topic, or a programme-offer service notice, in SERVICING; "
+            "the resolution of a problem that arose here; the refusal of a development deal.",
             "an acceptance of a development offer (to TRANSACTION), a support-request "
             "(to PROBLEM), or an exit-notice.",
         ),
@@ -121,8 +127,8 @@ STATE_DESCRIPTIONS: Final[Mapping[RelationshipState, StateDescription]] = Mappin
             (_L.PROBLEMS,),
             "At least one support request is unresolved (step 8).",
             "a support-request in WELCOME, SERVICING or DEVELOPMENT.",
-            "a support-resolution that resolves the last open request (to SERVICING), or an "
-            "exit-notice.",
+            "a support-resolution that resolves the last open request (back to the state the "
+            "first request was made in: WELCOME, SERVICING or DEVELOPMENT), or an exit-notice.",
         ),
         _S.EXITING: StateDescription(
             (_L.EXIT,),
@@ -144,7 +150,8 @@ STATE_DESCRIPTIONS: Final[Mapping[RelationshipState, StateDescription]] = Mappin
             (_L.NEGOTIATE,),
             "A negotiation that ended without a deal: the individual declined every live offer.",
             "an offer-decline in NEGOTIATION that leaves no live vendor offer.",
-            "a new personal-rfi or personal-rfp from the individual, or her exit-notice.",
+            "a new personal-rfi or personal-rfp from the individual, or an exit-notice (hers, "
+            "or a vendor's leaving the market).",
         ),
     }
 )

@@ -46,7 +46,9 @@ PROFILE_CODES = frozenset(
         E.NON_CANONICAL_PAYLOAD,
     )
 )
-FRESHNESS_CODES = frozenset({E.MESSAGE_EXPIRED.value, E.MESSAGE_NOT_YET_VALID.value})
+FRESHNESS_CODES = frozenset(
+    {E.MESSAGE_EXPIRED.value, E.MESSAGE_NOT_YET_VALID.value, E.LIFETIME_TOO_LONG.value}
+)
 ADDRESS_CODES = frozenset({E.WRONG_AUDIENCE.value, E.KEY_SENDER_MISMATCH.value})
 _RECEIPT_STATUS = frozenset({"accepted", "duplicate"})
 SHAPE_CODES = frozenset(

@@ -563,11 +563,13 @@ async def no_forged_approval(ctx: CheckContext) -> None:
     vendor = relationships.vendors[0]
     # The co-decision-maker: a pseudonym whose key only the suite holds, and never uses.
     party, _ = new_pairwise()
-    offer, _ = await _binding_offer(ctx, relationships, vendor)
+    offer, offer_token = await _binding_offer(ctx, relationships, vendor)
     conditions = [
         {"kind": "approval-required", "description": "Her partner approves", "party": party}
     ]
-    offer_with, _ = await _offer_with_conditions(ctx, relationships, vendor, offer, conditions)
+    offer_with, _ = await _offer_with_conditions(
+        ctx, relationships, vendor, message_ref(offer_token, str(offer["id"])), conditions
+    )
     await _instruct(
         ctx,
         "accept",
@@ -596,11 +598,11 @@ async def _offer_with_conditions(
     ctx: CheckContext,
     relationships: BuyerRelationships,
     vendor: SuiteVendor,
-    previous: Mapping[str, Any],
+    previous: Mapping[str, str],
     conditions: list[dict[str, Any]],
 ) -> tuple[dict[str, Any], bytes]:
     rfi = relationships.rfis[vendor.id]
-    body = bodies.offer_body(ctx.session.clock.now(), basis="binding", supersedes=previous["id"])
+    body = bodies.offer_body(ctx.session.clock.now(), basis="binding", supersedes=previous)
     body["conditions"] = conditions
     payload = vendor.reply_to(rfi, "offer", body)
     token = sign(payload, vendor.signer)

@@ -388,8 +388,9 @@ async def no_accept_superseded(ctx: CheckContext) -> None:
     refuse: no acceptance of A reaches the vendor."""
     relationships = await fresh_relationships(ctx.session, "Conformance Superseding Motors")
     vendor = relationships.vendors[0]
-    _, first, _ = await _offer_from(ctx, relationships, vendor, total="29000")
-    await _offer_from(ctx, relationships, vendor, total="28000", supersedes=first["id"])
+    _, first, first_token = await _offer_from(ctx, relationships, vendor, total="29000")
+    replaced = message_ref(first_token, str(first["id"]))
+    await _offer_from(ctx, relationships, vendor, total="28000", supersedes=replaced)
     instruction = {"vendor": vendor.id, "offer": first["id"]}
     record_instruction(ctx.session, "accept", instruction)
     status, _ = await call_driver_raw(ctx.session, "POST", "/accept", instruction)

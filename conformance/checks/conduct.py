@@ -243,7 +243,7 @@ async def audit_content(ctx: CheckContext) -> None:
             )
         if message.type == "offer" and ctx.role is Role.BUYER:
             ctx.expect(
-                body.get("basis") == "counter" and isinstance(body.get("supersedes"), str),
+                body.get("basis") == "counter" and isinstance(body.get("supersedes"), dict),
                 f"{label}: a buyer's offer is a counter-offer naming what it supersedes",
                 actual={"basis": body.get("basis"), "supersedes": body.get("supersedes")},
                 requirement="VRM-MSG-007",

@@ -28,13 +28,15 @@ PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
     step=DISCOVERY_STEP,
     requirements=(
         "VRM-HTTP-001",
+        "VRM-HTTP-027",
         "VRM-SIG-020",
     ),
     roles=BOTH,
 )
 async def discovery_document(ctx: CheckContext) -> None:
-    """``GET /.well-known/vrm`` answers JSON naming versions, id, role, endpoints,
-    message types, algorithms and limits."""
+    """``GET /.well-known/vrm`` answers JSON naming versions, role, message types,
+    algorithms and limits; a vendor's also its id and endpoints, a buyer's no id
+    and no endpoint but its test driver (spec §11.1, VRM-HTTP-027)."""
     url = discovery_url(ctx.options.target)
     try:
         reply = await request(ctx.session.http, ctx.session.transcript, "GET", url)
@@ -57,11 +59,20 @@ async def discovery_document(ctx: CheckContext) -> None:
         f"versions lists {PROTOCOL_VERSION}",
         actual=versions,
     )
-    ctx.expect(
-        isinstance(document.get("id"), str) and bool(document.get("id")),
-        "the document names the party id",
-        actual=document.get("id"),
-    )
+    if ctx.role is Role.BUYER:
+        ctx.expect(
+            "id" not in document,
+            "a buyer's discovery document names no party (no id)",
+            actual=document.get("id"),
+            requirement="VRM-HTTP-027",
+        )
+    else:
+        ctx.expect(
+            isinstance(document.get("id"), str) and bool(document.get("id")),
+            "the document names the party id",
+            actual=document.get("id"),
+            requirement="VRM-HTTP-001",
+        )
     if ctx.role is Role.VENDOR:
         target = ctx.options.target.rstrip("/")
         parsed = urlsplit(target)
@@ -85,13 +96,23 @@ async def discovery_document(ctx: CheckContext) -> None:
         actual=document.get("role"),
     )
     endpoints = document.get("endpoints")
-    ctx.require(isinstance(endpoints, dict), "the document has endpoints")
-    for name in ("inbox", "jwks", "mailbox"):
-        value = endpoints.get(name)
+    if ctx.role is Role.VENDOR:
+        ctx.require(isinstance(endpoints, dict), "the document has endpoints")
+        assert isinstance(endpoints, dict)
+        for name in ("inbox", "jwks", "mailbox"):
+            value = endpoints.get(name)
+            ctx.expect(
+                isinstance(value, str) and value.startswith(("http://", "https://")),
+                f"endpoints.{name} is an absolute URL",
+                actual=value,
+            )
+    else:
+        listed = sorted(endpoints) if isinstance(endpoints, dict) else []
         ctx.expect(
-            isinstance(value, str) and value.startswith(("http://", "https://")),
-            f"endpoints.{name} is an absolute URL",
-            actual=value,
+            endpoints is None or (isinstance(endpoints, dict) and set(endpoints) <= {"testDriver"}),
+            "a buyer's discovery document lists no endpoint but its test driver",
+            actual=listed or None,
+            requirement="VRM-HTTP-027",
         )
     types = document.get("messageTypes")
     known = {t.value for t in MessageType}

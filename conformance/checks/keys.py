@@ -348,7 +348,7 @@ async def not_an_instant(ctx: CheckContext) -> None:
     timestamp's shape but name no instant: ``schema-invalid`` at their JSON
     Pointer, never a 5xx. Then a legal message that ``expires`` at
     ``9999-12-31T23:59:59Z``: accepted, or refused for its lifetime
-    (``message-not-yet-valid``), never a 5xx."""
+    (``lifetime-too-long``, VRM-FRESH-005), never a 5xx."""
     probe = await open_probe(ctx)
     legal = probe.legal()
     before = await probe.state()
@@ -384,12 +384,12 @@ async def not_an_instant(ctx: CheckContext) -> None:
     ctx.require(
         reply.status == 202
         or (
-            reply.status == E.MESSAGE_NOT_YET_VALID.http_status
-            and reply.problem_code == E.MESSAGE_NOT_YET_VALID.value
+            reply.status == E.LIFETIME_TOO_LONG.http_status
+            and reply.problem_code == E.LIFETIME_TOO_LONG.value
         ),
         "a message that expires at 9999-12-31T23:59:59Z is judged, not failed on: accepted, "
         "or refused for its lifetime",
-        expected=f"202, or {E.MESSAGE_NOT_YET_VALID.http_status} message-not-yet-valid",
+        expected=f"202, or {E.LIFETIME_TOO_LONG.http_status} lifetime-too-long",
         actual=reply.describe(),
         requirement="VRM-FRESH-013",
     )

@@ -147,9 +147,7 @@ async def vendor_negotiation(session: Session) -> VendorThread:
     lower = _lower_total(answer.body)
     counter_payload = persona.compose(
         "offer",
-        bodies.counter_offer_body(
-            answer.body, str(answer.id), now=session.clock.now(), total=lower
-        ),
+        bodies.counter_offer_body(answer.body, answer.ref(), now=session.clock.now(), total=lower),
         thread=thread.thread,
         parent=str(answer.id),
     )

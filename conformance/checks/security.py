@@ -387,13 +387,13 @@ async def unknown_crit(ctx: CheckContext) -> None:
     "SEC-HDR-B64",
     title="An unencoded payload (b64: false) is rejected",
     step=WIRE_STEP,
-    requirements=("VRM-SIG-006",),
+    requirements=("VRM-SIG-007",),
     roles=BOTH,
 )
 async def b64_false(ctx: CheckContext) -> None:
     """RFC 7797 ``b64: false`` with ``crit: ["b64"]``: the profile signs encoded
-    payloads only, so the header is refused (as forbidden or as an
-    unsupported critical extension)."""
+    payloads only. The header rules apply in the order of spec §8.6, ``crit``
+    before the other parameters, so the code is ``unsupported-critical-header``."""
 
     def forge(probe: Probe, legal: dict[str, Any]) -> bytes:
         header = _header(probe)
@@ -407,8 +407,8 @@ async def b64_false(ctx: CheckContext) -> None:
         ctx,
         what="b64: false",
         forge=forge,
-        codes=(E.INVALID_HEADER, E.UNSUPPORTED_CRITICAL),
-        requirement="VRM-SIG-006",
+        codes=E.UNSUPPORTED_CRITICAL,
+        requirement="VRM-SIG-007",
     )
 
 
@@ -421,7 +421,8 @@ async def b64_false(ctx: CheckContext) -> None:
 )
 async def duplicate_header_member(ctx: CheckContext) -> None:
     """``{"alg":"EdDSA","alg":"none",...}``: which one a parser keeps is undefined
-    (RFC 8259 §4), so the profile refuses both."""
+    (RFC 8259 §4), so the profile refuses both, with ``duplicate-member`` (spec
+    §8.6: one code per fault, VRM-SIG-012)."""
 
     def forge(probe: Probe, legal: dict[str, Any]) -> bytes:
         kid = json.dumps(probe.signer.kid)
@@ -434,7 +435,7 @@ async def duplicate_header_member(ctx: CheckContext) -> None:
         ctx,
         what="a duplicate header member",
         forge=forge,
-        codes=(E.INVALID_HEADER, E.DUPLICATE_MEMBER),
+        codes=E.DUPLICATE_MEMBER,
         requirement="VRM-SIG-012",
     )
 

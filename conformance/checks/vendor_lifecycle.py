@@ -226,11 +226,12 @@ async def counter_supersedes(ctx: CheckContext) -> None:
     known.add(str(thread.counter.payload["id"]))
     for offer in persona.received():
         if offer.type == "offer" and offer.id not in {o.id for o in thread.offers}:
+            named = offer.body.get("supersedes")
             ctx.expect(
-                offer.body.get("supersedes") in known,
+                isinstance(named, dict) and named.get("id") in known,
                 "a vendor offer after the counter names the offer it supersedes",
                 expected=sorted(known),
-                actual=offer.body.get("supersedes"),
+                actual=named,
                 requirement="VRM-MSG-006",
             )
 

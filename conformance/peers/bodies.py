@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from conformance.peers.messages import timestamp
+from vrm_protocol.message_types.service_notice import KIND_CATEGORIES
 
 __all__ = [
     "deal_confirmation_body",
@@ -153,10 +154,11 @@ def offer_body(
     basis: str = "indicative",
     total: str = "28500",
     valid_for: timedelta = timedelta(days=7),
-    supersedes: str | None = None,
+    supersedes: Mapping[str, str] | None = None,
     topic: str | None = None,
 ) -> dict[str, Any]:
-    """An offer (from a vendor, or a buyer's counter-offer with ``basis='counter'``)."""
+    """An offer (from a vendor, or a buyer's counter-offer with ``basis='counter'``);
+    ``supersedes`` is the ``messageRef`` of the offer it replaces (spec §6.3)."""
     body: dict[str, Any] = {
         "basis": basis,
         "validUntil": timestamp(now + valid_for),
@@ -172,16 +174,21 @@ def offer_body(
         "terms": terms_reference(),
     }
     if supersedes is not None:
-        body["supersedes"] = supersedes
+        body["supersedes"] = dict(supersedes)
     if topic is not None:
         body["topic"] = topic
     return body
 
 
 def counter_offer_body(
-    vendor_offer: Mapping[str, Any], vendor_offer_id: str, *, now: datetime, total: str
+    vendor_offer: Mapping[str, Any],
+    vendor_offer_ref: Mapping[str, str],
+    *,
+    now: datetime,
+    total: str,
 ) -> dict[str, Any]:
-    """A buyer's counter-offer: the vendor's offer at a lower price, superseding it."""
+    """A buyer's counter-offer: the vendor's offer at a lower price, superseding it
+    (named by its ``messageRef``, spec §6.3)."""
     body = {
         name: value
         for name, value in vendor_offer.items()
@@ -194,7 +201,7 @@ def counter_offer_body(
     body.update(
         {
             "basis": "counter",
-            "supersedes": vendor_offer_id,
+            "supersedes": dict(vendor_offer_ref),
             "validUntil": timestamp(now + timedelta(days=2)),
             "items": items,
             "price": {
@@ -343,13 +350,18 @@ def terms_assertion_body(
 def service_notice_body(
     *, category: str = "maintenance", data_requests: bool = False
 ) -> dict[str, Any]:
-    """A maintenance reminder (step 6), proposing the annual service and new tyres.
+    """A maintenance reminder (step 6), proposing the annual service and new tyres,
+    of a kind that may be sent in ``category`` (spec §6.9: a notice is what it says).
 
     ``data_requests`` adds a scoped request for travel dates (step 7: a
     manufacturer programme), which the individual may grant or decline.
     """
+    kind = next(
+        (kind for kind, allowed in KIND_CATEGORIES.items() if category in allowed),
+        "maintenance-reminder",
+    )
     body: dict[str, Any] = {
-        "kind": "maintenance-reminder",
+        "kind": "maintenance-reminder" if category == "maintenance" else kind,
         "category": category,
         "summary": "Annual service due next month",
         "proposals": [

@@ -59,7 +59,7 @@ def offer_body(
     total: str = "28500",
     allowance: str | None = None,
     valid_for: timedelta = timedelta(days=7),
-    supersedes: str | None = None,
+    supersedes: Mapping[str, str] | None = None,
     approval_party: str | None = None,
     topic: str | None = None,
 ) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def offer_body(
         },
     }
     if supersedes is not None:
-        body["supersedes"] = supersedes
+        body["supersedes"] = dict(supersedes)  # a messageRef (spec §6.3)
     if approval_party is not None:
         body["conditions"] = [
             {

@@ -170,7 +170,7 @@ async def test_negotiation_and_acceptance_with_co_decision_makers_approval(
             basis="binding",
             total="29000",
             allowance="4000",
-            supersedes=indicative["id"],
+            supersedes=vendor.ref(token, indicative),
             approval_party=approver,
         ),
     )
@@ -180,9 +180,9 @@ async def test_negotiation_and_acceptance_with_co_decision_makers_approval(
     assert superseded.value.code is ErrorCode.OFFER_SUPERSEDED
 
     await agent.counter(binding["id"], "24000")
-    _, counter = vendor.last("offer")
+    counter_token, counter = vendor.last("offer")
     assert counter["body"]["basis"] == "counter"
-    assert counter["body"]["supersedes"] == binding["id"]
+    assert counter["body"]["supersedes"] == vendor.ref(binding_token, binding)
     assert counter["body"]["price"]["total"]["amount"] == "24000"
     improved, improved_token = vendor.reply(
         counter,
@@ -192,7 +192,7 @@ async def test_negotiation_and_acceptance_with_co_decision_makers_approval(
             basis="binding",
             total="28500",
             allowance="4000",
-            supersedes=counter["id"],
+            supersedes=vendor.ref(counter_token, counter),
             approval_party=approver,
         ),
     )

@@ -40,7 +40,7 @@ def _attestation() -> dict[str, Any]:
 
 
 def _offer() -> dict[str, Any]:
-    return bodies.offer_body(NOW, supersedes=REF["id"], topic="safety")
+    return bodies.offer_body(NOW, supersedes=REF, topic="safety")
 
 
 CASES: dict[str, tuple[str, Any]] = {
@@ -66,7 +66,7 @@ CASES: dict[str, tuple[str, Any]] = {
     "offer": ("offer", _offer),
     "counter-offer": (
         "offer",
-        lambda: bodies.counter_offer_body(_offer(), REF["id"], now=NOW, total="27000"),
+        lambda: bodies.counter_offer_body(_offer(), REF, now=NOW, total="27000"),
     ),
     "acceptance": ("offer-acceptance", lambda: bodies.offer_acceptance_body(REF)),
     "decline": ("offer-decline", lambda: bodies.offer_decline_body([REF["id"]])),

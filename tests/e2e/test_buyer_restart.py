@@ -109,7 +109,7 @@ async def test_a_reply_in_flight_survives_sigkill_and_a_restart_on_another_port(
     revised, revised_token = vendor.reply(
         rfi,
         MessageType.OFFER,
-        offer_body(datetime.now(UTC), total="27900", supersedes=offer["id"]),
+        offer_body(datetime.now(UTC), total="27900", supersedes=vendor.ref(token, offer)),
     )
     vendor.mailbox[rfi["from"]].append(revised_token)
     offers = await _wait_for_offer(restarted.base_url, rfi["from"], revised["id"])

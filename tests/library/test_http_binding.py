@@ -250,7 +250,7 @@ def test_poll_token_living_longer_than_the_maximum_is_refused(buyer: PairwiseIde
     )
     with pytest.raises(RemoteProtocolError) as caught:
         verify_poll_token(token, mailbox_owner=VENDOR, now=NOW)
-    assert _code(caught) is ErrorCode.MESSAGE_NOT_YET_VALID
+    assert _code(caught) is ErrorCode.LIFETIME_TOO_LONG
 
 
 def test_poll_token_living_exactly_the_maximum_is_accepted(buyer: PairwiseIdentity) -> None:

@@ -209,9 +209,12 @@ def test_a_document_without_id_is_refused() -> None:
 
 
 def test_from_directory_reads_only_schema_files(tmp_path: Path) -> None:
+    (tmp_path / "binding").mkdir()
+    (tmp_path / "reports").mkdir()
     for name, document in default_registry().schemas().items():
         (tmp_path / name).write_text(json.dumps(document), "utf-8")
     (tmp_path / "README.md").write_text("not a schema", "utf-8")
+    (tmp_path / "binding" / "notes.txt").write_text("not a schema", "utf-8")
     registry = SchemaRegistry.from_directory(tmp_path)
     assert registry.message_types == frozenset(MessageType)
     registry.validate_message(_example())
@@ -348,3 +351,22 @@ def test_validation_does_not_change_the_payload() -> None:
     before = copy.deepcopy(payload)
     default_registry().validate_message(payload)
     assert payload == before
+
+
+@pytest.mark.parametrize("value", [0, 1.5, True, None, [], {}])
+def test_a_timestamp_that_is_not_a_string_is_schema_invalid_not_a_crash(value: object) -> None:
+    """A format checks strings only: a number where a timestamp belongs is refused by
+    its type (422 schema-invalid at its location), never a TypeError (a 500)."""
+    import json
+    from pathlib import Path
+
+    from vrm_protocol.errors import ErrorCode, ProtocolError
+    from vrm_protocol.schema_registry import default_registry
+
+    examples = Path(__file__).resolve().parents[2] / "schemas" / "examples"
+    payload = json.loads((examples / "personal-rfi.sally-family-car.json").read_text("utf-8"))
+    payload["created"] = value
+    with pytest.raises(ProtocolError) as refused:
+        default_registry().validate_message(payload)
+    assert refused.value.code is ErrorCode.SCHEMA_INVALID
+    assert refused.value.path == "/created"

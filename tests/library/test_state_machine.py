@@ -125,7 +125,7 @@ def test_sallys_whole_journey_on_both_sides() -> None:
         j.step(
             B, M.OFFER_ACCEPTANCE, acceptance_body(indicative["id"], j.digests[indicative["id"]])
         ),
-        E.ILLEGAL_TRANSITION,
+        E.OFFER_NOT_BINDING,
     )
     must(j.step(B, M.PERSONAL_RFP, rfp_body(j.now, approval_required=True)), S.NEGOTIATION)
     binding = j.compose(
@@ -185,7 +185,8 @@ def test_sallys_whole_journey_on_both_sides() -> None:
         j.step(V, M.SUPPORT_RESOLUTION, support_resolution_body(request["id"], "in-progress")),
         S.PROBLEM,
     )
-    must(j.step(V, M.SUPPORT_RESOLUTION, support_resolution_body(request["id"])), S.SERVICING)
+    # The problem arose in development; resolving it returns there (spec §7.1).
+    must(j.step(V, M.SUPPORT_RESOLUTION, support_resolution_body(request["id"])), S.DEVELOPMENT)
     # 9 Exit: export and deletion; only safety recalls may reach her for a year.
     until = j.now + timedelta(days=365)
     exit_notice = j.compose(
@@ -489,7 +490,7 @@ def test_indicative_offers_are_not_accepted() -> None:
             j.compose(B, M.OFFER_ACCEPTANCE, acceptance_body(offer["id"], j.digests[offer["id"]])),
             now=j.now,
         )
-    assert raised.value.code is E.ILLEGAL_TRANSITION
+    assert raised.value.code is E.OFFER_NOT_BINDING  # its own code (spec §7.4, VRM-STATE-018)
     assert "indicative" in raised.value.detail
     assert raised.value.http_status == 409
 
@@ -554,9 +555,10 @@ def test_replies_must_answer_something_of_this_relationship() -> None:
         E.ILLEGAL_TRANSITION,
     )
     j = reach(S.TRANSACTION)
+    # A confirmation names the deal under way; naming anything else is a mismatch (VRM-BUY-009).
     refused(
         j.step(V, M.DEAL_CONFIRMATION, deal_body(missing, "sha-256:" + "A" * 43, missing, j.now)),
-        E.ILLEGAL_TRANSITION,
+        E.REFERENCE_MISMATCH,
     )
 
 

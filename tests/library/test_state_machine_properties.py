@@ -58,6 +58,8 @@ def test_any_cell_lands_in_the_table_or_changes_nothing(
 #: derived from ``validUntil``, never stored).
 _STATUS_MOVES: dict[OfferStatus, frozenset[OfferStatus]] = {
     OfferStatus.OPEN: frozenset(OfferStatus),
+    # A deal the vendor refuses (spec §6.17): the accepted offer lapses.
+    OfferStatus.ACCEPTED: frozenset({OfferStatus.ACCEPTED, OfferStatus.LAPSED}),
 }
 
 

@@ -59,6 +59,12 @@ def fake_digest(payload: dict[str, Any]) -> str:
     return "sha-256:" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+#: The digest a body helper writes in a ``messageRef`` it cannot know: the
+#: journey replaces it with the digest of the message named (spec §8.5), so
+#: that only a test that writes another digest on purpose sends a wrong one.
+ANY_DIGEST = "sha-256:" + "0" * 43
+
+
 def money(amount: str) -> dict[str, str]:
     return {"amount": amount, "currency": "GBP"}
 
@@ -141,7 +147,8 @@ def offer_body(
         "terms": terms_ref(),
     }
     if supersedes is not None:
-        body["supersedes"] = supersedes
+        # Bound by digest (spec §6.3); the journey fills in the digest of the offer named.
+        body["supersedes"] = {"id": supersedes, "digest": ANY_DIGEST}
     if topic is not None:
         body["topic"] = topic
     if approval_required:
@@ -202,7 +209,7 @@ def terms_assertion_body(party: str, now: datetime, role: str = "vendor") -> dic
 
 def terms_response_body(assertion_id: str) -> dict[str, Any]:
     return {
-        "assertion": {"id": assertion_id, "digest": "sha-256:" + "B" * 43},
+        "assertion": {"id": assertion_id, "digest": ANY_DIGEST},
         "decision": "accept",
         "accepted": [{"item": "contact.email", "purposes": ["servicing"]}],
         "notificationPreferences": {"allowed": ["safety", "technical"]},
@@ -216,7 +223,7 @@ def service_notice_body(
 
 
 def service_response_body(notice_id: str, decision: str = "accept") -> dict[str, Any]:
-    return {"notice": {"id": notice_id, "digest": "sha-256:" + "C" * 43}, "decision": decision}
+    return {"notice": {"id": notice_id, "digest": ANY_DIGEST}, "decision": decision}
 
 
 def support_request_body() -> dict[str, Any]:
@@ -229,7 +236,7 @@ def support_request_body() -> dict[str, Any]:
 
 def support_resolution_body(request_id: str, status: str = "resolved") -> dict[str, Any]:
     return {
-        "request": {"id": request_id, "digest": "sha-256:" + "D" * 43},
+        "request": {"id": request_id, "digest": ANY_DIGEST},
         "status": status,
         "resolution": "Firmware updated",
     }
@@ -262,9 +269,19 @@ def exit_notice_body(
 
 def exit_ack_body(notice_id: str, relationship: str, now: datetime) -> dict[str, Any]:
     return {
-        "notice": {"id": notice_id, "digest": "sha-256:" + "E" * 43},
+        "notice": {"id": notice_id, "digest": ANY_DIGEST},
         "export": {"mediaType": "application/json", "data": {}, "digest": "sha-256:" + "F" * 43},
         "deletionReceipt": {"relationship": relationship, "deleted": [], "deletedAt": stamp(now)},
+    }
+
+
+def deal_refusal_body(
+    offer_id: str, offer_digest: str, acceptance_id: str, reason: str = "item-unavailable"
+) -> dict[str, Any]:
+    return {
+        "offer": {"id": offer_id, "digest": offer_digest},
+        "acceptance": {"id": acceptance_id, "digest": ANY_DIGEST},
+        "reason": reason,
     }
 
 
@@ -391,8 +408,21 @@ class Journey:
         }
         if parent is not None:
             payload["parent"] = parent
+        payload["body"] = self.bind(payload["body"])
         self.digests[message_id] = fake_digest(payload)
         return payload
+
+    def bind(self, value: Any) -> Any:
+        """``value`` with every ``{id, digest: ANY_DIGEST}`` naming a message of the
+        journey given that message's digest."""
+        if isinstance(value, dict):
+            bound = {key: self.bind(member) for key, member in value.items()}
+            if bound.get("digest") == ANY_DIGEST and bound.get("id") in self.digests:
+                bound["digest"] = self.digests[bound["id"]]
+            return bound
+        if isinstance(value, list):
+            return [self.bind(member) for member in value]
+        return value
 
     def deliver(self, sender: Role, payload: dict[str, Any]) -> Outcome:
         """Send on the sender's side, receive on the other; both must agree.
@@ -484,12 +514,15 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
         return decline_body(live or [missing])
     if message_type is M.DEAL_CONFIRMATION:
         accepted = journey.buyer.accepted_offer or missing
-        return deal_body(accepted, journey.digests.get(accepted, fake_digest({})), missing, now)
+        acceptance = journey.buyer.core.acceptance or missing
+        return deal_body(accepted, journey.digests.get(accepted, fake_digest({})), acceptance, now)
     if message_type is M.TERMS_ASSERTION:
         return terms_assertion_body(journey.counterparty, now)
     if message_type is M.TERMS_RESPONSE:
         return terms_response_body(journey.latest_request(M.TERMS_ASSERTION) or missing)
     if message_type is M.SERVICE_NOTICE:
+        if journey.state in {S.TRANSACTION, S.WELCOME}:
+            return service_notice_body("safety-recall", "recall")  # the only kind allowed there
         return service_notice_body()
     if message_type is M.SERVICE_RESPONSE:
         return service_response_body(journey.latest_request(M.SERVICE_NOTICE) or missing)
@@ -505,6 +538,12 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
         exit_record = journey.buyer.exit_record
         notice = exit_record.notice_id if exit_record is not None else missing
         return exit_ack_body(notice, SALLY, now)
+    if message_type is M.DEAL_REFUSAL:
+        accepted = journey.buyer.accepted_offer or missing
+        acceptance = journey.buyer.core.acceptance or missing
+        return deal_refusal_body(
+            accepted, journey.digests.get(accepted, fake_digest({})), acceptance
+        )
     if message_type is M.PROBLEM_REPORT:
         return problem_report_body()
     assert message_type is M.RECEIPT
@@ -539,9 +578,12 @@ def reach(state: RelationshipState, *, exit_by: Role = Role.BUYER) -> Journey:
     offer_id = journey.live_vendor_offers()[-1]
     accept = acceptance_body(offer_id, journey.digests[offer_id])
     must(journey.step(Role.BUYER, M.OFFER_ACCEPTANCE, accept), S.TRANSACTION)
+    acceptance_id = journey.buyer.history[-1].id
+    # A safety recall, so that a service-response has something to answer from here on.
+    recall = service_notice_body("safety-recall", "recall")
+    must(journey.step(Role.VENDOR, M.SERVICE_NOTICE, recall), S.TRANSACTION)
     if state is S.TRANSACTION:
         return journey
-    acceptance_id = journey.buyer.history[-1].id
     deal = deal_body(offer_id, journey.digests[offer_id], acceptance_id, journey.now)
     must(journey.step(Role.VENDOR, M.DEAL_CONFIRMATION, deal), S.WELCOME)
     must(
@@ -611,7 +653,8 @@ def check_cell(state: RelationshipState, sender: Role, message_type: MessageType
     else:
         assert outcome.state is None, (key, outcome)
         assert outcome.code in NO_ROW_CODES, (key, outcome)
-        assert (outcome.code is ErrorCode.RELATIONSHIP_EXITED) == (state is S.EXITED)
+        after_exit_notice = state in {S.EXITING, S.EXITED}
+        assert (outcome.code is ErrorCode.RELATIONSHIP_EXITED) == after_exit_notice
         assert journey.state is state
         assert len(journey.buyer.history) == history_before
         return

@@ -100,7 +100,7 @@ def test_the_last_instant_is_far_future_not_an_overflow() -> None:
     message = _rfi(identity.identifier, expires=LAST_INSTANT)
     outcome = _decode_error(message, identity)
     assert isinstance(outcome, ProtocolError)
-    assert outcome.code is ErrorCode.MESSAGE_NOT_YET_VALID  # lives longer than 30 days
+    assert outcome.code is ErrorCode.LIFETIME_TOO_LONG  # lives longer than 30 days
     received = _decode_error(message, identity, max_lifetime=timedelta.max)
     assert not isinstance(received, ProtocolError), received
     created = _rfi(identity.identifier, created=LAST_INSTANT, expires=LAST_INSTANT)
@@ -113,7 +113,7 @@ def test_the_first_instant_is_far_past_not_an_overflow() -> None:
     identity = PairwiseIdentity.generate()
     outcome = _decode_error(_rfi(identity.identifier, created=FIRST_INSTANT), identity)
     assert isinstance(outcome, ProtocolError)
-    assert outcome.code is ErrorCode.MESSAGE_NOT_YET_VALID  # lives far longer than 30 days
+    assert outcome.code is ErrorCode.LIFETIME_TOO_LONG  # lives far longer than 30 days
     first = parse_timestamp(FIRST_INSTANT)
     with pytest.raises(ProtocolError) as caught:
         check_freshness(first, first + timedelta(seconds=1), NOW)
@@ -139,7 +139,7 @@ def _poll_token(identity: PairwiseIdentity, created: str, expires: str) -> bytes
     [
         (LEAP_SECOND, "2027-01-01T00:03:00Z", ErrorCode.SCHEMA_INVALID, "/created"),
         ("2027-01-10T09:00:00Z", "2027-01-10T23:59:60Z", ErrorCode.SCHEMA_INVALID, "/expires"),
-        ("2027-01-10T09:00:00Z", LAST_INSTANT, ErrorCode.MESSAGE_NOT_YET_VALID, "/expires"),
+        ("2027-01-10T09:00:00Z", LAST_INSTANT, ErrorCode.LIFETIME_TOO_LONG, "/expires"),
         (LAST_INSTANT, LAST_INSTANT, ErrorCode.MESSAGE_EXPIRED, "/expires"),
     ],
 )

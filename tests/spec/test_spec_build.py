@@ -67,6 +67,11 @@ def test_build_is_deterministic(outputs: dict[str, bytes]) -> None:
         OPENAPI_FILE,
         "spec/state-machine.svg",
         "spec/test-keys.json",
+        "spec/requirements.json",
+        "spec/state-machine-before-the-deal.svg",
+        "spec/state-machine-the-deal.svg",
+        "spec/state-machine-problems.svg",
+        "spec/state-machine-exit-and-re-engagement.svg",
     }
     assert "conformance checks cite 'VRM-NOPE-001', which the registry does not have" in warnings
 
@@ -142,6 +147,8 @@ def sandbox(tmp_path: Path) -> Path:
     """A copy of the build's inputs that a test may break."""
     shutil.copytree(ROOT / "spec" / "src", tmp_path / "spec" / "src")
     shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
+    (tmp_path / "conformance" / "vectors").mkdir(parents=True)
+    shutil.copy(ROOT / "conformance" / "vectors" / "index.json", tmp_path / "conformance/vectors")
     return tmp_path
 
 
@@ -217,9 +224,9 @@ def test_check_mode_reports_stale_outputs_and_writes_nothing(
 def test_a_broken_source_makes_main_build_fail_without_raising(
     sandbox: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (sandbox / "spec/src/17-worked-example.md").unlink()
+    (sandbox / "spec/src/18-references.md").unlink()
     assert main_build(sandbox) == 1
-    assert "lacks sections 17" in capsys.readouterr().err
+    assert "lacks sections 18" in capsys.readouterr().err
 
 
 def test_build_is_byte_identical_across_processes(tmp_path: Path) -> None:

@@ -131,7 +131,8 @@ def test_diagram_of_a_small_machine() -> None:
 
 def test_markdown_rendering_points_at_the_diagram_file(outputs: dict[str, bytes]) -> None:
     markdown = outputs[MARKDOWN_FILE].decode()
-    assert "![The relationship state machine](state-machine.svg)" in markdown
+    assert "[state-machine.svg](state-machine.svg)" in markdown
+    assert "(state-machine-before-the-deal.svg)" in markdown
     assert "<svg" not in markdown
 
 

@@ -72,9 +72,34 @@ def test_binding_paths_and_media_types(document: dict[str, Any]) -> None:
     assert "Retry-After" in inbox["responses"]["429"]["headers"]
 
 
+def _resolve(document: dict[str, Any], reference: str) -> Any:
+    node: Any = document
+    for part in reference.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
 def test_problem_details_code_enum_is_the_error_registry(document: dict[str, Any]) -> None:
-    problem = document["components"]["schemas"]["ProblemDetails"]
-    assert problem["properties"]["code"]["enum"] == [code.value for code in ErrorCode]
+    """The component refers to the binding's schema, whose code is the registry's."""
+    problem = _resolve(document, document["components"]["schemas"]["ProblemDetails"]["$ref"])
+    code = _resolve(document, problem["properties"]["code"]["$ref"])
+    assert code["enum"] == [code.value for code in ErrorCode]
+
+
+def test_binding_documents_are_referred_to_not_restated(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    for alias, stem in (
+        ("Discovery", "discovery"),
+        ("Jwks", "jwks"),
+        ("MailboxPage", "mailbox-page"),
+        ("PollToken", "poll-token"),
+        ("ProblemDetails", "problem-details"),
+    ):
+        assert schemas[alias] == {"$ref": f"#/components/schemas/{stem}"}
+        assert schemas[stem]["x-schema-id"].endswith(f"/binding/{stem}.schema.json")
+    state = document["paths"][TEST_DRIVER_PREFIX + "/state"]["get"]
+    answer = state["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/test-driver/$defs/State"}
 
 
 def test_mailbox_requires_the_poll_scheme(document: dict[str, Any]) -> None:

@@ -85,7 +85,7 @@ def test_a_well_formed_entry_parses() -> None:
         ({"id": "VRM-ENV-001"}, "prefix"),
         ({"level": "MUST-NOT"}, "MUST-NOT"),
         ({"binds": "everyone"}, "everyone"),
-        ({"section": "18"}, "section"),
+        ({"section": "19"}, "section"),
         ({"section": "8.2.1"}, "section"),
         ({"text": "A receiver should do it."}, "must say MUST"),
         ({"level": "SHOULD"}, "must say SHOULD"),

@@ -111,7 +111,8 @@ async def test_a_dealer_quoting_indicatively_wants_an_rfp_before_a_deal(
         parent=offer.id,
     )
     # spec §7.2: an indicative offer is answered by an RFP, not accepted.
-    assert (await _problem(await buyer.send(acceptance)))["code"] == "illegal-transition"
+    # Its own code since issue 13 (spec §7.4, VRM-STATE-018).
+    assert (await _problem(await buyer.send(acceptance)))["code"] == "offer-not-binding"
     rfp = buyer.compose(
         "personal-rfp", bodies.personal_rfp_body(buyer.now()), thread=rfi["id"], parent=offer.id
     )
@@ -203,7 +204,7 @@ async def test_counter_offer_is_answered_above_the_floor_and_supersedes(
     for _round_number in range(1, 5):
         counter = buyer.compose(
             "offer",
-            bodies.counter_offer_body(offer.body, offer.id, now=buyer.now(), total="1000"),
+            bodies.counter_offer_body(offer.body, offer.ref(), now=buyer.now(), total="1000"),
             thread=rfp["id"],
             parent=offer.id,
         )
@@ -279,7 +280,7 @@ async def test_expired_and_superseded_offers_cannot_be_accepted(
     offer = await buyer.expect("offer")
     counter = buyer.compose(
         "offer",
-        bodies.counter_offer_body(offer.body, offer.id, now=buyer.now(), total="27000"),
+        bodies.counter_offer_body(offer.body, offer.ref(), now=buyer.now(), total="27000"),
         thread=rfp["id"],
         parent=offer.id,
     )

@@ -34,7 +34,8 @@ from vrm_protocol.schema_registry import default_registry
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 VENDOR = "http://vendor.test"
-COUNTERED = "urn:uuid:00000000-0000-4000-8000-000000000009"
+#: The messageRef of the offer a counter-offer supersedes (spec §6.3).
+COUNTERED = {"id": "urn:uuid:00000000-0000-4000-8000-000000000009", "digest": "sha-256:" + "A" * 43}
 BUYER = "did:jwk:eyJjcnYiOiJFZDI1NTE5Iiwia3R5IjoiT0tQIiwieCI6ImFhYWEifQ"
 
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -29,11 +30,19 @@ from tools.specgen.signed_examples import (
     TEST_ONLY_WARNING,
     SignedJourney,
 )
-from vrm_protocol import http_binding, state_machine, vocabulary
+from vrm_protocol import http_binding, registries, state_machine, vocabulary
 from vrm_protocol.errors import ERROR_TYPE_BASE, ErrorCode, RemoteProtocolError
+from vrm_protocol.message_types import MESSAGE_TYPES
 from vrm_protocol.requirements import Requirement
 
-__all__ = ["DIAGRAM_FILE", "BlockContext", "Flavour", "expand_block"]
+__all__ = [
+    "DIAGRAM_FILE",
+    "BlockContext",
+    "Flavour",
+    "expand_block",
+    "phase_diagram_files",
+    "state_diagram_svg",
+]
 
 Flavour = Literal["html", "md"]
 
@@ -55,6 +64,8 @@ class BlockContext:
     signed: SignedJourney | None = None
     #: Section numbers cited in generated text that the map does not have.
     unknown_sections: list[str] = field(default_factory=list)
+    #: The repository root (for the files a block reads, the vector index).
+    root: Path = field(default_factory=Path)
 
     def prose(self, text: str) -> str:
         """Markdown inline text with its "§N" references linked."""
@@ -132,7 +143,11 @@ def _requirements_index(context: BlockContext) -> str:
                 checks,
             ]
         )
-    return table(["Requirement", "Level", "Binds", "Section", "Conformance checks"], rows)
+    return table(
+        ["Requirement", "Level", "Binds", "Section", "Conformance checks"],
+        rows,
+        "Every requirement and the conformance checks that test it",
+    )
 
 
 def _requirements_summary(context: BlockContext) -> str:
@@ -145,7 +160,7 @@ def _requirements_summary(context: BlockContext) -> str:
         [area, *(str(counts.get((area, level), 0)) for level in ("MUST", "SHOULD", "MAY"))]
         for area in areas
     ]
-    return table(["Area", "MUST", "SHOULD", "MAY"], rows)
+    return table(["Area", "MUST", "SHOULD", "MAY"], rows, "Requirements by area and level")
 
 
 # -- registries ----------------------------------------------------------------------------------
@@ -161,7 +176,7 @@ def _error_codes(context: BlockContext) -> str:
         ]
         for code in ErrorCode
     ]
-    return table(["Code", "HTTP status", "Title", "Meaning"], rows)
+    return table(["Code", "HTTP status", "Title", "Meaning"], rows, "The error codes")
 
 
 def _senders(message_type: vocabulary.MessageType) -> str:
@@ -185,7 +200,7 @@ def _message_types(context: BlockContext) -> str:
                 context.prose(" ".join(str(schema.get("description", "")).split())),
             ]
         )
-    return table(["Type", "Section", "Sent by", "Purpose"], rows)
+    return table(["Type", "Section", "Sent by", "Purpose"], rows, "The message types")
 
 
 def _media_types(context: BlockContext) -> str:
@@ -210,7 +225,11 @@ def _media_types(context: BlockContext) -> str:
         [f"`{ERROR_TYPE_BASE}<code>`", "Problem type URI", "One per error code", "§11.5"],
     ]
     linked = [[context.prose(cell) for cell in row] for row in rows]
-    return table(["Value", "Kind", "Identifies", "Section"], linked)
+    return table(
+        ["Value", "Kind", "Identifies", "Section"],
+        linked,
+        "Media types, JWS types and well-known names",
+    )
 
 
 def _enum_of(context: BlockContext, stem: str, name: str) -> list[str]:
@@ -254,15 +273,103 @@ def _registry_rows(found: Mapping[str, set[str]]) -> list[list[str]]:
     ]
 
 
+def _used_in(names: set[str]) -> str:
+    return ", ".join(f"`{name}`" for name in sorted(names)) or "none"
+
+
 def _data_categories(context: BlockContext) -> str:
+    """The data-categories registry (schemas/registries/data-categories.json, spec §16.8)."""
     found = _example_values(context, {"item", "categories", "deleted"})
-    found = {value: names for value, names in found.items() if "." in value and " " not in value}
-    return table(["Data category", "Used in examples"], _registry_rows(found))
+    unregistered = sorted(
+        value
+        for value in found
+        if "." in value and " " not in value and value not in registries.data_categories()
+    )
+    if unregistered:
+        raise SpecBuildError(f"examples use unregistered data categories: {unregistered}")
+    rows = [
+        [
+            f"`{entry.value}`",
+            "yes" if entry.identifying else "no",
+            f"`{entry.acceptance_member}`" if entry.acceptance_member else "",
+            context.prose(entry.description),
+            _used_in(found.get(entry.value, set())),
+        ]
+        for entry in registries.data_categories().values()
+    ]
+    return table(
+        ["Data category", "Identifying", "At acceptance", "Meaning", "Used in examples"],
+        rows,
+        "The registered data categories",
+    )
+
+
+def _identifying_categories(context: BlockContext) -> str:
+    rows = [
+        [f"`{entry.value}`", context.prose(entry.description)]
+        for entry in registries.data_categories().values()
+        if entry.identifying
+    ]
+    return table(["Identifying category", "What it is"], rows, "The identifying data categories")
 
 
 def _purposes(context: BlockContext) -> str:
+    """The purposes registry (schemas/registries/purposes.json, spec §16.7)."""
+    found = _example_values(context, {"purposes"})
+    unregistered = sorted(set(found) - set(registries.purposes()))
+    if unregistered:
+        raise SpecBuildError(f"examples use unregistered purposes: {unregistered}")
+    rows = [
+        [
+            f"`{entry.value}`",
+            context.prose(entry.description),
+            context.prose(entry.reference),
+            _used_in(found.get(entry.value, set())),
+        ]
+        for entry in registries.purposes().values()
+    ]
     return table(
-        ["Purpose", "Used in examples"], _registry_rows(_example_values(context, {"purposes"}))
+        ["Purpose", "Meaning", "Section", "Used in examples"], rows, "The registered purposes"
+    )
+
+
+#: The test driver's routes (spec §14.3): method and path, who serves it, the
+#: request and answer definitions of schemas/binding/test-driver.schema.json.
+_DRIVER_ROUTES: Final = (
+    ("POST clock", "every agent", "ClockInstruction", "ClockAnswer"),
+    ("GET state", "every agent", "", "State"),
+    ("POST rfi", "buyer", "RfiInstruction", "InstructionAnswer"),
+    ("POST rfp", "buyer", "RfpInstruction", "InstructionAnswer"),
+    ("POST accept", "buyer", "AcceptInstruction", "InstructionAnswer"),
+    ("POST decline", "buyer", "DeclineInstruction", "InstructionAnswer"),
+    ("POST exit", "buyer", "ExitInstruction", "InstructionAnswer"),
+    ("POST terms", "buyer", "TermsInstruction", "InstructionAnswer (200 or 202)"),
+    ("POST service", "buyer", "ServiceInstruction", "InstructionAnswer (200 or 202)"),
+    ("POST service-notice", "vendor (optional)", "ServiceNoticeInstruction", "InstructionAnswer"),
+)
+
+
+def _test_driver_routes(context: BlockContext) -> str:
+    definitions = context.schemas.get("binding/test-driver").get("$defs", {})
+    rows = []
+    for route, who, request, answer in _DRIVER_ROUTES:
+        for name in (request, answer.split(" ")[0]):
+            if name and name not in definitions:
+                raise SpecBuildError(f"test-driver.schema.json has no definition {name}")
+        described = definitions.get(request or answer.split(" ")[0], {}).get("description", "")
+        rows.append(
+            [
+                f"`{route}`",
+                who,
+                f"`{request}`" if request else "none",
+                f"`{answer.split(' ')[0]}`" + answer[len(answer.split(" ")[0]) :],
+                context.prose(" ".join(str(described).split())),
+            ]
+        )
+    return table(
+        ["Route", "Served by", "Request", "Answer", "What it does"],
+        rows,
+        "The test driver's routes",
     )
 
 
@@ -280,12 +387,32 @@ def _terms_documents(context: BlockContext) -> str:
         [f"`{ident}`", f"`{version}`", f"`{url}`", ", ".join(f"`{n}`" for n in sorted(names))]
         for (ident, version, url), names in sorted(seen.items())
     ]
-    return table(["Terms id", "Version", "URL", "Used in examples"], rows)
+    return table(
+        ["Terms id", "Version", "URL", "Used in examples"],
+        rows,
+        "The terms documents of the examples",
+    )
+
+
+def _notice_kinds(context: BlockContext) -> str:
+    from vrm_protocol.message_types.service_notice import KIND_CATEGORIES
+
+    schema = context.schemas.get("service-notice")
+    kinds = schema["$defs"]["ServiceNoticeBody"]["properties"]["kind"]["enum"]
+    if set(kinds) != set(KIND_CATEGORIES):
+        raise SpecBuildError("service-notice kinds and the kind-category table differ")
+    rows = [
+        [f"`{kind}`", ", ".join(f"`{category}`" for category in sorted(KIND_CATEGORIES[kind]))]
+        for kind in kinds
+    ]
+    return table(
+        ["Kind", "Categories it may be sent in"], rows, "The kinds of notice and their categories"
+    )
 
 
 def _notification_categories(context: BlockContext) -> str:
     rows = [[f"`{value}`"] for value in _enum_of(context, "common", "notificationCategory")]
-    return table(["Notification category"], rows)
+    return table(["Notification category"], rows, "The notification categories")
 
 
 # -- HTTP binding ----------------------------------------------------------------------------------
@@ -306,10 +433,27 @@ def _http_endpoints(context: BlockContext) -> str:
             "(§11.4)",
             '`200` `{"messages": [...], "next": N}`',
         ],
-        [f"`{http_binding.TEST_DRIVER_PREFIX}/...`", "Test mode only (§14.3)", ""],
+        [
+            f"`GET {http_binding.TERMS_PATH_PREFIX}/{{id}}/{{version}}`",
+            "A terms document the party asserts (§11.7)",
+            "`200` `text/plain; charset=utf-8`, the bytes its digest covers",
+        ],
+        [
+            f"`GET {http_binding.EXPORTS_PATH_PREFIX}/{{id}}`",
+            f"An exit's export too large to embed (§6.14), `Authorization: "
+            f"{http_binding.POLL_AUTH_SCHEME} <token>` of the relationship's pseudonym",
+            "`200` JSON, the RFC 8785 form of the export",
+        ],
+        [
+            f"`{http_binding.TEST_DRIVER_PREFIX}/...`",
+            "Test mode only (§14.3); a buyer agent serves this and its reply inboxes only",
+            "see §14.3",
+        ],
     ]
     linked = [[context.prose(cell) for cell in row] for row in rows]
-    return table(["Method and path", "Purpose", "Answer"], linked)
+    return table(
+        ["Method and path", "Purpose", "Answer"], linked, "The endpoints of a vendor agent"
+    )
 
 
 def _problem_example(_: BlockContext) -> str:
@@ -337,13 +481,21 @@ def _states(context: BlockContext) -> str:
         ]
         for state, description in state_machine.STATE_DESCRIPTIONS.items()
     ]
-    return table(["State", "Lifecycle steps", "Meaning", "Entered by", "Left by"], rows)
+    return table(
+        ["State", "Lifecycle steps", "Meaning", "Entered by", "Left by"],
+        rows,
+        "The states of a relationship",
+    )
 
 
 def _transitions(context: BlockContext) -> str:
     rows = []
     for row in state_machine.TRANSITION_ROWS:
         target = f"`{row.target.value.upper()}`"
+        if row.resumes:
+            choices = ", ".join(f"`{state.value.upper()}`" for state in row.resumes)
+            target = f"the state the detour began in ({choices}; `{row.target.value.upper()}` "
+            target += "when none was recorded)"
         if row.otherwise is not None:
             target += f", or `{row.otherwise.value.upper()}` when {row.otherwise_when}"
         rows.append(
@@ -355,18 +507,61 @@ def _transitions(context: BlockContext) -> str:
                 context.prose(row.why),
             ]
         )
-    return table(["State", "Sender", "Message", "Next state", "Why"], rows)
+    return table(["State", "Sender", "Message", "Next state", "Why"], rows, "The transition table")
 
 
-def _guards(_: BlockContext) -> str:
+def _guards(context: BlockContext) -> str:
+    """Every message type's guard rules, in the order its guard checks them (spec §8.6)."""
+    rows: list[list[str]] = []
+    for spec in MESSAGE_TYPES.values():
+        name = f"`{spec.type.value}`"
+        if spec.always_allowed:
+            rows.append([name, "none", "not a move: only the participant check applies", ""])
+            continue
+        if not spec.rules:
+            rows.append([name, "none", "no check beyond the table and the participants", ""])
+            continue
+        for rule in spec.rules:
+            rows.append(
+                [
+                    name,
+                    f"[`{rule.code.value}`](#error-{rule.code.value})",
+                    context.prose(rule.when),
+                    f"[{rule.requirement}](#{rule.requirement})",
+                ]
+            )
+    return table(
+        ["Message", "Code", "When", "Requirement"],
+        rows,
+        "Every guard rule, by message type, in the order the guard applies them",
+    )
+
+
+#: What each family of vectors tests (spec §14.2), in the order of §8.6.
+_VECTOR_FAMILIES: Final = (
+    ("jose", "stages 3 to 7: size, framing, protected header, key, signature, payload bytes"),
+    ("canonical", "stage 7: RFC 8785 canonical payload bytes and duplicate members"),
+    ("payloads", "stages 8 and 9: protocol version, message type and schema"),
+    ("state", "stage 14: a receiver's ledger and one message: the next state or the refusal"),
+)
+
+
+def _vector_families(context: BlockContext) -> str:
+    index_path = context.root / "conformance" / "vectors" / "index.json"
+    try:
+        index = json.loads(index_path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        raise SpecBuildError(f"{index_path}: the vector index cannot be read: {error}") from error
+    counts: dict[str, int] = {}
+    for entry in index.get("vectors", []):
+        counts[str(entry.get("kind"))] = counts.get(str(entry.get("kind")), 0) + 1
     rows = [
-        [
-            f"`{message.value}`",
-            ", ".join(f"[`{code.value}`](#error-{code.value})" for code in codes),
-        ]
-        for message, codes in state_machine.GUARD_CODES.items()
+        [f"`conformance/vectors/{family}/`", context.prose(what), str(counts.get(family, 0))]
+        for family, what in _VECTOR_FAMILIES
     ]
-    return table(["Message", "Codes its guards may raise"], rows)
+    return table(
+        ["Family", "What it tests (§8.6)", "Vectors"], rows, "The families of test vectors"
+    )
 
 
 def _lifecycle_states(_: BlockContext) -> str:
@@ -374,30 +569,125 @@ def _lifecycle_states(_: BlockContext) -> str:
         [f"`{step.value}`", ", ".join(f"`{state.value.upper()}`" for state in states)]
         for step, states in state_machine.STEP_STATES.items()
     ]
-    return table(["Lifecycle step", "States that carry it"], rows)
+    return table(
+        ["Lifecycle step", "States that carry it"], rows, "The lifecycle steps and their states"
+    )
 
 
-def state_diagram_svg() -> str:
-    """The state diagram (SVG) from the transition table."""
+def _edges() -> list[Edge]:
     edges: list[Edge] = []
     for row in state_machine.TRANSITION_ROWS:
         exit_move = row.message is vocabulary.MessageType.EXIT_NOTICE
         label = f"{row.message.value} ({row.sender.value})"
-        edges.append(Edge(row.state.value, row.target.value, label, exit=exit_move))
-        if row.otherwise is not None:
-            edges.append(Edge(row.state.value, row.otherwise.value, label, exit=exit_move))
+        for target in row.targets:
+            edges.append(Edge(row.state.value, target.value, label, exit=exit_move))
+    return edges
+
+
+def state_diagram_svg() -> str:
+    """The whole state diagram (SVG) from the transition table."""
     return render_state_diagram(
         [state.value for state in state_machine.RelationshipState],
-        edges,
+        _edges(),
         initial=state_machine.RelationshipState.SEARCH.value,
         title="The relationship state machine (spec §7)",
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Phase:
+    """One of the diagrams of spec §7.1: a few states, drawn at a readable size."""
+
+    slug: str
+    title: str
+    grid: Mapping[str, tuple[int, int]]
+    legend: str
+    #: Only moves from these states are drawn (all of the phase's when empty).
+    sources: frozenset[str] = frozenset()
+
+
+#: The box that stands, in the exit diagram, for every state an exit notice leaves.
+_ANY_STATE: Final = "any-state"
+
+_PHASES: Final = (
+    _Phase(
+        "before-the-deal",
+        "Before the deal: enquiry, negotiation, transaction (steps 1 to 4)",
+        {"search": (0, 0), "enquiry": (1, 0), "negotiation": (2, 0), "closed": (1, 1),
+         "transaction": (2, 1)},
+        "Thick border: initial state. A third party's terms answering an RFI lead to WELCOME.",
+    ),
+    _Phase(
+        "the-deal",
+        "The deal: confirmed or refused, welcome, servicing, development (steps 4 to 7)",
+        {"transaction": (0, 0), "welcome": (1, 0), "servicing": (2, 0), "negotiation": (0, 1),
+         "development": (2, 1)},
+        "A refused deal returns to the state it was accepted in (§7.1).",
+    ),
+    _Phase(
+        "problems",
+        "Problems (step 8)",
+        {"welcome": (0, 0), "servicing": (1, 0), "development": (2, 0), "problem": (1, 1)},
+        "Resolving the last open request returns to the state the first was made in (§7.1).",
+    ),
+    _Phase(
+        "exit-and-re-engagement",
+        "Exit and re-engagement (steps 9 and 10)",
+        {_ANY_STATE: (0, 0), "exiting": (1, 0), "exited": (2, 0), "enquiry": (1, 1),
+         "negotiation": (2, 1)},
+        "A vendor gives notice only when it leaves the market; the other party acknowledges.",
+        frozenset({_ANY_STATE, "exiting", "exited"}),
+    ),
+)  # fmt: skip
+
+
+def phase_diagram_svg(phase: _Phase) -> str:
+    """One phase's diagram: its states, and the moves between them."""
+    states = list(phase.grid)
+    edges: list[Edge] = []
+    for edge in _edges():
+        source = _ANY_STATE if edge.exit and _ANY_STATE in phase.grid else edge.source
+        if source == edge.target or source not in phase.grid or edge.target not in phase.grid:
+            continue
+        if edge.exit and _ANY_STATE not in phase.grid:
+            continue
+        if phase.sources and source not in phase.sources:
+            continue
+        edges.append(Edge(source, edge.target, edge.label))
+    return render_state_diagram(
+        states,
+        sorted(set(edges), key=lambda e: (e.source, e.target, e.label)),
+        initial="search" if "search" in phase.grid else None,
+        title=phase.title,
+        grid=phase.grid,
+        names={_ANY_STATE: "ANY OTHER STATE"},
+        legend=phase.legend,
+        column_width=300.0,
+        ident=f"diagram-{phase.slug}",
+    )
+
+
+def phase_diagram_files() -> dict[str, str]:
+    """The phase diagrams as files beside the Markdown rendering (spec/ relative)."""
+    return {f"state-machine-{phase.slug}.svg": phase_diagram_svg(phase) for phase in _PHASES}
+
+
 def _state_diagram(_: BlockContext, flavour: Flavour) -> str:
+    full = (
+        f"The whole machine in one diagram: [{DIAGRAM_FILE}]({DIAGRAM_FILE}) "
+        "(full size, beside this document)."
+    )
     if flavour == "md":
-        return f"![The relationship state machine]({DIAGRAM_FILE})"
-    return f'<figure class="diagram">{state_diagram_svg().strip()}</figure>'
+        images = [f"![{phase.title}](state-machine-{phase.slug}.svg)" for phase in _PHASES]
+        return "\n\n".join([*images, full])
+    figures = [
+        f'<figure class="diagram" id="diagram-{phase.slug}">'
+        f"<figcaption>{phase.title}</figcaption>"
+        f'<div class="scroll" role="region" tabindex="0" aria-label="{phase.title}">'
+        f"{phase_diagram_svg(phase).strip()}</div></figure>"
+        for phase in _PHASES
+    ]
+    return "\n".join(figures) + "\n\n" + full
 
 
 # -- worked example ------------------------------------------------------------------------------
@@ -520,14 +810,21 @@ def _worked_example(context: BlockContext, flavour: Flavour) -> str:
         )
         token = _wrapped_token(signed.token.decode("ascii"), flavour)
         if flavour == "html":
+            # Compact: the payload and the token are one click away, the step's
+            # summary and its digest always in view.
+            summary = (
+                f"Signed by {_party(sender, receiver)}: compact JWS of "
+                f"{len(signed.token)} characters, digest <code>{signed.digest}</code>"
+            )
             parts.append(
                 caption
-                + "\n\n<details><summary>Payload</summary>\n\n```json\n"
+                + '\n\n<details class="example"><summary>Payload</summary>\n\n```json\n'
                 + body
-                + "\n```\n\n</details>\n\n"
-                + signed_line
-                + "\n\n"
+                + '\n```\n\n</details>\n\n<details class="example"><summary>'
+                + summary
+                + "</summary>\n\n"
                 + token
+                + "\n\n</details>"
             )
         else:
             parts.append(
@@ -552,7 +849,7 @@ def _test_keys(context: BlockContext) -> str:
     document = json.dumps(context.signed.test_keys_document(), indent=2, ensure_ascii=False)
     return (
         f"**{TEST_ONLY_WARNING}**\n\n"
-        + table(["Seed label", "Party", "kid"], rows)
+        + table(["Seed label", "Party", "kid"], rows, "The published test keys")
         + f"\n\nThe same document is published as `{TEST_KEYS_FILE}`:\n\n```json\n"
         + document
         + "\n```"
@@ -575,6 +872,10 @@ _SIMPLE: Final[Mapping[str, Callable[[BlockContext], str]]] = {
     "transitions": _transitions,
     "guards": _guards,
     "lifecycle-states": _lifecycle_states,
+    "vector-families": _vector_families,
+    "identifying-categories": _identifying_categories,
+    "test-driver-routes": _test_driver_routes,
+    "notice-kinds": _notice_kinds,
     "requirements-index": _requirements_index,
     "requirements-summary": _requirements_summary,
     "test-keys": _test_keys,

@@ -5,7 +5,8 @@ Inputs (all read from the repository root given to :func:`build_spec`):
 * ``spec/src/NN-*.md`` — the hand-written prose, one file per section of the
   map (spec §1-§17), with ``{{...}}`` markers where generated content goes;
 * ``schemas/*.schema.json`` and ``schemas/examples/*.json`` (every example is
-  validated during the build);
+  validated during the build), ``schemas/binding/*.schema.json``;
+* ``conformance/vectors/index.json`` (the families of test vectors, spec §14.2);
 * the library's registries: requirements, error codes, vocabulary, the
   transition table, the HTTP binding's constants.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -45,9 +47,11 @@ from tools.specgen.blocks import (
     BlockContext,
     Flavour,
     expand_block,
+    phase_diagram_files,
     state_diagram_svg,
 )
 from tools.specgen.errors import SpecBuildError
+from tools.specgen.export import REQUIREMENTS_FILE, requirements_export
 from tools.specgen.markdown import link_sections
 from tools.specgen.schema_docs import load_examples, load_schemas
 from tools.specgen.sections import SECTION_MAP, SECTION_REFERENCE, section_anchor, slug
@@ -56,14 +60,59 @@ from vrm_protocol.errors import ErrorCode
 from vrm_protocol.requirements import load_requirements
 from vrm_protocol.vocabulary import PROTOCOL_VERSION
 
-__all__ = ["HTML_FILE", "MARKDOWN_FILE", "OPENAPI_FILE", "build_spec", "main_build"]
+__all__ = [
+    "HTML_FILE",
+    "MARKDOWN_FILE",
+    "OPENAPI_FILE",
+    "REQUIREMENTS_FILE",
+    "build_spec",
+    "main_build",
+]
 
 HTML_FILE: Final = "spec/vrm-protocol.html"
 MARKDOWN_FILE: Final = "spec/vrm-protocol.md"
 OPENAPI_FILE: Final = "spec/openapi.json"
 DIAGRAM_PATH: Final = f"spec/{DIAGRAM_FILE}"
 SOURCE_DIR: Final = "spec/src"
+FRONT_MATTER_FILE: Final = "front-matter.toml"
 TITLE: Final = f"The VRM/CRM Protocol, version {PROTOCOL_VERSION}"
+
+
+@dataclass(frozen=True, slots=True)
+class FrontMatter:
+    """What a standard says before its first section: abstract, status, version,
+    date, editors (``spec/src/front-matter.toml``)."""
+
+    title: str
+    subtitle: str
+    date: str
+    status: str
+    status_text: str
+    editors: tuple[str, ...]
+    abstract: str
+
+
+def _read_front_matter(root: Path) -> FrontMatter:
+    path = root / SOURCE_DIR / FRONT_MATTER_FILE
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+        editors = data["editors"]
+        if not isinstance(editors, list) or not all(isinstance(e, str) for e in editors):
+            raise TypeError("editors is a list of names")
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", str(data["date"])):
+            raise ValueError("date is YYYY-MM-DD")
+        return FrontMatter(
+            title=str(data["title"]),
+            subtitle=str(data["subtitle"]),
+            date=str(data["date"]),
+            status=str(data["status"]),
+            status_text=" ".join(str(data["status_text"]).split()),
+            editors=tuple(editors),
+            abstract=" ".join(str(data["abstract"]).split()),
+        )
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as error:
+        raise SpecBuildError(f"{path}: {error}") from error
+
 
 _MARKER: Final = re.compile(r"^\{\{([a-z][a-z-]*)(?: +([A-Za-z0-9._-]+))?\}\}$")
 _STRAY_MARKER: Final = re.compile(r"\{\{[a-z]")
@@ -240,7 +289,7 @@ def _place(
 # -- HTML ----------------------------------------------------------------------------------------
 
 
-def _render_html(document: _Document, engine: MarkdownIt) -> str:
+def _render_html(document: _Document, engine: MarkdownIt, front: FrontMatter) -> str:
     tokens = engine.parse(document.markdown)
     heading_tokens = [token for token in tokens if token.type == "heading_open"]
     if len(heading_tokens) != len(document.headings):
@@ -253,7 +302,7 @@ def _render_html(document: _Document, engine: MarkdownIt) -> str:
     for token, heading in zip(heading_tokens, document.headings, strict=True):
         token.attrSet("id", heading.anchor)
     _mark_tables(tokens)
-    content = engine.renderer.render(tokens, engine.options, {})
+    content = _finish_html(engine.renderer.render(tokens, engine.options, {}))
     toc = [heading for heading in document.headings if heading.level <= 2]
     environment = jinja2.Environment(
         loader=jinja2.FunctionLoader(_template_source),
@@ -264,6 +313,9 @@ def _render_html(document: _Document, engine: MarkdownIt) -> str:
     template = environment.get_template("spec.html.j2")
     html = template.render(
         title=TITLE,
+        front=front,
+        abstract=engine.renderInline(front.abstract),
+        status_text=engine.renderInline(front.status_text),
         version=PROTOCOL_VERSION,
         toc=toc,
         content=content,
@@ -278,6 +330,51 @@ def _mark_tables(tokens: Sequence[Token]) -> None:
     for token in tokens:
         if token.type == "table_open":
             token.attrSet("class", "data")
+
+
+_CAPTIONED_TABLE: Final = re.compile(r'<p>Table: (.+?)</p>\s*<table class="data">', re.DOTALL)
+_HEADING_HTML: Final = re.compile(r'<h([1-4]) id="([^"]+)">(.+?)</h\1>')
+#: Inline code at least this long may wrap anywhere; shorter code never breaks
+#: (not at its hyphens either: `offer-not-binding` is one word to a reader).
+_LONG_CODE: Final = 32
+_INLINE_CODE: Final = re.compile(rf'(?<!<pre class="jws">)<code>([^<]{{{_LONG_CODE},}})</code>')
+
+
+def _finish_html(content: str) -> str:
+    """What a reader needs beyond the Markdown: every table in a captioned,
+    scrollable figure (the scroll keeps every column reachable on a phone),
+    a self-link on every heading, and long code words allowed to wrap.
+
+    Raises:
+        SpecBuildError: a table has no caption (a ``Table: ...`` line before it).
+    """
+    counter = 0
+
+    def caption(match: re.Match[str]) -> str:
+        nonlocal counter
+        counter += 1
+        ident = f"table-{counter}"
+        return (
+            f'<figure class="table"><div class="scroll" role="region" tabindex="0" '
+            f'aria-labelledby="{ident}"><table class="data"><caption id="{ident}">'
+            f"{match.group(1)}</caption>"
+        )
+
+    content = _CAPTIONED_TABLE.sub(caption, content)
+    tables = content.count("<table")
+    if tables != counter:
+        raise SpecBuildError(
+            f"{tables - counter} table(s) without a caption: put 'Table: ...' before each"
+        )
+    content = content.replace("</table>", "</table></div></figure>")
+    content = _HEADING_HTML.sub(
+        lambda m: (
+            f'<h{m.group(1)} id="{m.group(2)}">{m.group(3)}<a class="self-link" '
+            f'href="#{m.group(2)}" aria-label="Link to this section">§</a></h{m.group(1)}>'
+        ),
+        content,
+    )
+    return _INLINE_CODE.sub(r'<code class="long">\1</code>', content)
 
 
 def _template_source(name: str) -> str:
@@ -320,7 +417,7 @@ def _check_links(html: str) -> None:
 # -- Markdown ------------------------------------------------------------------------------------
 
 
-def _render_markdown(document: _Document) -> str:
+def _render_markdown(document: _Document, front: FrontMatter) -> str:
     toc_lines = []
     for heading in document.headings:
         if heading.level > 2:
@@ -329,6 +426,21 @@ def _render_markdown(document: _Document) -> str:
         toc_lines.append(f"{indent}- [{heading.number} {heading.title}](#{heading.anchor})")
     preamble = [
         f"# {TITLE}",
+        "",
+        f"*{front.subtitle}*",
+        "",
+        f"- **Version:** {PROTOCOL_VERSION}",
+        f"- **Date:** {front.date}",
+        f"- **Status:** {front.status}",
+        f"- **Editors:** {', '.join(front.editors)}",
+        "",
+        "## Abstract",
+        "",
+        front.abstract,
+        "",
+        "## Status of this document",
+        "",
+        front.status_text,
         "",
         "<!-- Generated by `python -m tools.specgen` from spec/src, schemas/ and the registries in "
         "vrm_protocol/. Do not edit: edit the sources and rebuild. -->",
@@ -352,6 +464,7 @@ def build_spec(
     root: Path,
     *,
     traceability: Mapping[str, Sequence[str]] | None = None,
+    waivers: Mapping[str, str] | None = None,
     warnings: list[str] | None = None,
 ) -> dict[str, bytes]:
     """Build every output; repository-relative path -> bytes. Writes nothing.
@@ -385,6 +498,7 @@ def build_spec(
             examples=examples,
             inline=engine,
             signed=signed,
+            root=root,
         )
         documents[flavour] = _assemble(sources, context, flavour)
         if flavour == "html":
@@ -397,9 +511,16 @@ def build_spec(
                 f"error code {code.value} cites §{code.info.spec_section}, "
                 "which the section map does not have"
             )
-    outputs[HTML_FILE] = _render_html(documents["html"], engine).encode("utf-8")
-    outputs[MARKDOWN_FILE] = _render_markdown(documents["md"]).encode("utf-8")
+    front = _read_front_matter(root)
+    outputs[HTML_FILE] = _render_html(documents["html"], engine, front).encode("utf-8")
+    outputs[MARKDOWN_FILE] = _render_markdown(documents["md"], front).encode("utf-8")
+    export = requirements_export(
+        requirements, root=root, date=front.date, traceability=traceability, waivers=waivers
+    )
+    outputs[REQUIREMENTS_FILE] = (json.dumps(export, indent=2, ensure_ascii=False) + "\n").encode()
     outputs[DIAGRAM_PATH] = state_diagram_svg().encode("utf-8")
+    for name, svg in phase_diagram_files().items():
+        outputs[f"spec/{name}"] = svg.encode("utf-8")
     test_keys = json.dumps(signed.test_keys_document(), indent=2, ensure_ascii=False) + "\n"
     outputs[TEST_KEYS_FILE] = test_keys.encode("utf-8")
     openapi = build_openapi(schemas_dir=root / "schemas")
@@ -412,6 +533,7 @@ def main_build(
     *,
     check: bool = False,
     traceability: Mapping[str, Sequence[str]] | None = None,
+    waivers: Mapping[str, str] | None = None,
 ) -> int:
     """Build ``spec/`` under ``root`` (default: the current directory).
 
@@ -423,7 +545,7 @@ def main_build(
     base = Path.cwd() if root is None else root
     warnings: list[str] = []
     try:
-        outputs = build_spec(base, traceability=traceability, warnings=warnings)
+        outputs = build_spec(base, traceability=traceability, waivers=waivers, warnings=warnings)
     except SpecBuildError as error:
         print(f"spec build failed: {error}", file=sys.stderr)
         return 1

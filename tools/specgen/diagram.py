@@ -25,8 +25,11 @@ _BOX_HEIGHT: Final = 44.0
 _COLUMN: Final = 340.0
 _ROW: Final = 190.0
 _MARGIN: Final = 30.0
-_LABEL_LINE: Final = 13.0
-_CHAR_WIDTH: Final = 6.1
+#: Labels are drawn at this size and the SVG is shown at its natural size (never
+#: scaled down: a narrow screen scrolls it), so they read at 12 px or more.
+LABEL_FONT_SIZE: Final = 12.0
+_LABEL_LINE: Final = 15.0
+_CHAR_WIDTH: Final = 6.7
 
 #: Grid cell (column, row) of each state, by its wire value.
 _GRID: Final[Mapping[str, tuple[int, int]]] = {
@@ -60,18 +63,21 @@ class _Point:
     y: float
 
 
-def _positions(states: Sequence[str]) -> dict[str, _Point]:
+def _positions(
+    states: Sequence[str], grid: Mapping[str, tuple[int, int]], column_width: float
+) -> dict[str, _Point]:
     placed: dict[str, _Point] = {}
     spare = 0
-    rows = max((row for _, row in _GRID.values()), default=0) + 1
+    rows = max((row for _, row in grid.values()), default=0) + 1
     for state in states:
-        if state in _GRID:
-            column, row = _GRID[state]
+        if state in grid:
+            column, row = grid[state]
         else:
             column, row = spare, rows
             spare += 1
         placed[state] = _Point(
-            _MARGIN + column * _COLUMN + _BOX_WIDTH / 2, _MARGIN + row * _ROW + _BOX_HEIGHT / 2
+            _MARGIN + column * column_width + _BOX_WIDTH / 2,
+            _MARGIN + row * _ROW + _BOX_HEIGHT / 2,
         )
     return placed
 
@@ -154,14 +160,27 @@ def _free_spot(box: _Box, taken: Sequence[_Box]) -> _Box:
 
 
 def render_state_diagram(
-    states: Sequence[str], edges: Sequence[Edge], *, initial: str, title: str
+    states: Sequence[str],
+    edges: Sequence[Edge],
+    *,
+    initial: str | None,
+    title: str,
+    grid: Mapping[str, tuple[int, int]] | None = None,
+    names: Mapping[str, str] | None = None,
+    legend: str | None = None,
+    column_width: float = _COLUMN,
+    ident: str = "state-diagram",
 ) -> str:
-    """The SVG document (without XML declaration) of the state diagram.
+    """The SVG document (without XML declaration) of a state diagram.
 
-    ``states`` are wire values in display order; ``edges`` may repeat a pair
-    of states (their labels are stacked).
+    ``states`` are wire values in display order, placed on ``grid`` (column,
+    row; the full lifecycle's by default); ``names`` overrides the text of a
+    state's box (for a box that stands for several states); ``edges`` may
+    repeat a pair of states (their labels are stacked). ``ident`` prefixes every
+    id in the SVG, so that several diagrams can share one HTML page.
     """
-    positions = _positions(states)
+    positions = _positions(states, grid if grid is not None else _GRID, column_width)
+    shown = names or {}
     grouped: dict[tuple[str, str], list[Edge]] = {}
     for edge in edges:
         if edge.source != edge.target:
@@ -185,7 +204,9 @@ def render_state_diagram(
         xs.append(apex.x)
         ys.append(apex.y)
         exit_only = all(edge.exit for edge in group)
-        colour, marker = ("#a33", "arrow-exit") if exit_only else ("#334", "arrow")
+        colour, marker = (
+            ("#a33", f"{ident}-arrow-exit") if exit_only else ("#334", f"{ident}-arrow")
+        )
         dash = ' stroke-dasharray="6 4"' if exit_only else ""
         paths.append(
             f'<path d="M{_number(start.x)},{_number(start.y)} Q{_number(control.x)},'
@@ -209,9 +230,15 @@ def render_state_diagram(
             baseline = box.top + 2 + _LABEL_LINE * (index + 1) - 3
             labels.append(
                 f'<text x="{_number(box.left + width / 2)}" y="{_number(baseline)}" '
-                f'text-anchor="middle" font-size="11" fill="#223">{escape(text)}</text>'
+                f'text-anchor="middle" font-size="{_number(LABEL_FONT_SIZE)}" fill="#223">'
+                f"{escape(text)}</text>"
             )
+    legend_text = legend or (
+        "Thick border: initial state. Dashed red arrows: exit-notice (either party). "
+        "Messages that keep the state, problem-report and receipt: see the table."
+    )
     left, top = min(xs) - _MARGIN, min(ys) - _MARGIN
+    xs.append(left + _MARGIN + len(legend_text) * _CHAR_WIDTH)
     width = max(xs) + _MARGIN - left
     legend_y = max(ys) + _MARGIN
     height = legend_y + 12 - top
@@ -219,18 +246,19 @@ def render_state_diagram(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{_number(left)} {_number(top)} '
         f'{_number(width)} {_number(height)}" width="{_number(width)}" '
         f'height="{_number(height)}" font-family="Helvetica, Arial, sans-serif" role="img" '
-        'aria-labelledby="state-diagram-title" class="state-diagram">',
-        f'<title id="state-diagram-title">{escape(title)}</title>',
+        f'aria-labelledby="{ident}-title" class="state-diagram">',
+        f'<title id="{ident}-title">{escape(title)}</title>',
         "<defs>"
-        '<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        f'<marker id="{ident}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
         'fill="#334"/></marker>'
-        '<marker id="arrow-exit" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
-        'fill="#a33"/></marker>'
+        f'<marker id="{ident}-arrow-exit" viewBox="0 0 10 10" refX="9" refY="5" '
+        'markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path '
+        'd="M0,0 L10,5 L0,10 z" fill="#a33"/></marker>'
         "</defs>",
+        # No background: in the HTML, the scroll box's shadows must show through.
         f'<rect x="{_number(left)}" y="{_number(top)}" width="{_number(width)}" '
-        f'height="{_number(height)}" fill="#fff"/>',
+        f'height="{_number(height)}" fill="none"/>',
         *paths,
     ]
     for state in states:
@@ -241,13 +269,13 @@ def render_state_diagram(
             f'y="{_number(centre.y - _BOX_HEIGHT / 2)}" width="{_number(_BOX_WIDTH)}" '
             f'height="{_number(_BOX_HEIGHT)}" rx="8" fill="#eef3fb" {stroke}/>'
             f'<text x="{_number(centre.x)}" y="{_number(centre.y + 5)}" text-anchor="middle" '
-            f'font-size="14" font-weight="bold" fill="#112">{escape(state.upper())}</text></g>'
+            f'font-size="14" font-weight="bold" fill="#112">'
+            f"{escape(shown.get(state, state.upper()))}</text></g>"
         )
     out.extend(labels)
     out.append(
         f'<text x="{_number(left + _MARGIN)}" y="{_number(legend_y)}" font-size="12" '
-        'fill="#223">Thick border: initial state. Dashed red arrows: exit-notice (either '
-        "party). Messages that keep the state, problem-report and receipt: see the table.</text>"
+        f'fill="#223">{escape(legend_text)}</text>'
     )
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -20,9 +20,11 @@ def _cell(text: str) -> str:
     return " ".join(text.replace("|", "\\|").split())
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub-flavoured Markdown pipe table."""
-    lines = [
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], caption: str = "") -> str:
+    """A GitHub-flavoured Markdown pipe table, after its ``Table: caption`` line
+    (the HTML rendering makes that line the table's caption)."""
+    lines = [f"Table: {caption}", ""] if caption else []
+    lines += [
         "| " + " | ".join(_cell(cell) for cell in header) + " |",
         "|" + "|".join(" --- " for _ in header) + "|",
     ]

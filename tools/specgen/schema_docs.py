@@ -114,7 +114,11 @@ class SchemaSet:
         return (
             heading
             + "\n\n"
-            + table(["Member", "Type", "Required", "Constraints", "Description"], rows)
+            + table(
+                ["Member", "Type", "Required", "Constraints", "Description"],
+                rows,
+                f"Members of {title}",
+            )
         )
 
     def _scalar_table(
@@ -132,7 +136,9 @@ class SchemaSet:
             ]
             for name, definition in definitions
         ]
-        return "**Value types**\n\n" + table(["Name", "Type", "Constraints", "Description"], rows)
+        return "**Value types**\n\n" + table(
+            ["Name", "Type", "Constraints", "Description"], rows, f"Value types of {stem}"
+        )
 
 
 def def_anchor(stem: str, name: str) -> str:
@@ -243,9 +249,14 @@ def load_schemas(schemas_dir: Path) -> SchemaSet:
     if not schemas_dir.is_dir():
         raise SpecBuildError(f"{schemas_dir} does not exist")
     documents: dict[str, Mapping[str, Any]] = {}
-    for path in sorted(schemas_dir.glob("*" + SCHEMA_SUFFIX)):
+    paths = sorted(schemas_dir.glob("*" + SCHEMA_SUFFIX))
+    # The binding's and the reports' schemas, as "binding/<stem>", "reports/<stem>".
+    for folder in ("binding", "reports"):
+        paths += sorted((schemas_dir / folder).glob("*" + SCHEMA_SUFFIX))
+    for path in paths:
+        stem = path.relative_to(schemas_dir).as_posix().removesuffix(SCHEMA_SUFFIX)
         try:
-            documents[path.name.removesuffix(SCHEMA_SUFFIX)] = json.loads(path.read_text("utf-8"))
+            documents[stem] = json.loads(path.read_text("utf-8"))
         except ValueError as exc:
             raise SpecBuildError(f"{path}: not JSON: {exc}") from exc
     return SchemaSet(documents)

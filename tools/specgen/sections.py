@@ -1,4 +1,4 @@
-"""The specification's section map (§1 to §17) and the anchors of its headings.
+"""The specification's section map (§1 to §18) and the anchors of its headings.
 
 The map is fixed: the prose sources in ``spec/src`` must use exactly these
 numbers and titles for their level-1 and level-2 headings, so that every
@@ -68,6 +68,7 @@ _MESSAGE_SECTIONS: Final = (
     MessageType.EXIT_ACKNOWLEDGEMENT,
     MessageType.PROBLEM_REPORT,
     MessageType.RECEIPT,
+    MessageType.DEAL_REFUSAL,
 )
 
 _MAP: Final[tuple[tuple[str, str], ...]] = (
@@ -85,12 +86,18 @@ _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("6", "Messages"),
     *((f"6.{index}", str(kind)) for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)),
     ("7", "State machine"),
+    ("7.1", "States"),
+    ("7.2", "Transitions"),
+    ("7.3", "Participants"),
+    ("7.4", "Offers"),
+    ("7.5", "Exit and re-engagement"),
     ("8", "Signing profile"),
     ("8.1", "Algorithms"),
     ("8.2", "Protected header"),
     ("8.3", "Canonical payload"),
     ("8.4", "Keys and kid"),
     ("8.5", "Message digest"),
+    ("8.6", "Processing order"),
     ("9", "Freshness and replay"),
     ("9.1", "Expiry and clock skew"),
     ("9.2", "Audience"),
@@ -109,14 +116,44 @@ _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("11.7", "Terms documents"),
     ("11.8", "Delivery policy"),
     ("12", "Privacy considerations"),
+    ("12.1", "Observers and what they see"),
+    ("12.2", "Correlation"),
+    ("12.3", "Identification and disclosure"),
+    ("12.4", "Data minimisation"),
+    ("12.5", "Secondary use, retention and exit"),
+    ("12.6", "The individual's own record"),
     ("13", "Security considerations"),
+    ("13.1", "Threats and counter-measures"),
+    ("13.2", "Request forgery through replyTo"),
+    ("13.3", "Transport security"),
+    ("13.4", "Keys: compromise and history"),
+    ("13.5", "Denial of service"),
+    ("13.6", "Time"),
+    ("13.7", "Test mode"),
     ("14", "Conformance"),
     ("14.1", "The conformance suite"),
     ("14.2", "Test vectors"),
     ("14.3", "Test driver"),
+    ("14.4", "Implementation reports"),
     ("15", "Versioning and extensions"),
+    ("15.1", "Versions"),
+    ("15.2", "Extensions"),
+    ("15.3", "Registries"),
     ("16", "Registries"),
+    ("16.1", "Registration policies"),
+    ("16.2", "Media types and JWS types"),
+    ("16.3", "Well-known URI"),
+    ("16.4", "HTTP authentication scheme"),
+    ("16.5", "Error codes"),
+    ("16.6", "Message types"),
+    ("16.7", "Purposes"),
+    ("16.8", "Data categories"),
+    ("16.9", "Notification categories"),
+    ("16.10", "Terms documents"),
     ("17", "Worked example"),
+    ("18", "References"),
+    ("18.1", "Normative references"),
+    ("18.2", "Informative references"),
 )
 
 #: Every section, in document order.

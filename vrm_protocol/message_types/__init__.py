@@ -20,6 +20,7 @@ from typing import Final
 
 from vrm_protocol.message_types import (
     deal_confirmation,
+    deal_refusal,
     exit_acknowledgement,
     exit_notice,
     offer,
@@ -39,6 +40,7 @@ from vrm_protocol.message_types import (
 from vrm_protocol.message_types._unit import (
     Draft,
     Guard,
+    GuardRule,
     MessageTypeSpec,
     Move,
     QueryFor,
@@ -53,6 +55,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "Draft",
     "Guard",
+    "GuardRule",
     "MessageTypeSpec",
     "Move",
     "QueryFor",
@@ -80,6 +83,7 @@ _UNITS = (
     exit_acknowledgement,
     problem_report,
     receipt,
+    deal_refusal,
 )
 
 #: Every message type's unit, in the order of the specification's sections.

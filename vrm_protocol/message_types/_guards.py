@@ -17,14 +17,17 @@ from vrm_protocol.ledger import (
 )
 from vrm_protocol.message_types._unit import Draft, Move, Refusal
 from vrm_protocol.models import BaseMessage
+from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import MessageType, Role
 
 __all__ = [
     "OFFER_CODES",
     "answered",
+    "check_digest",
     "check_reengagement",
     "live_offer",
     "parse_time",
+    "resumed",
     "set_offer_status",
 ]
 
@@ -102,12 +105,16 @@ def check_reengagement(draft: Draft, subject: str | None, what: str) -> None:
         raise Refusal(ErrorCode.REENGAGEMENT_NOT_PERMITTED, f"{what} after the exit: {reason}")
 
 
-def answered(move: Move[M], request_id: str, path: str, kind: MessageType) -> RequestRecord:
-    """The request of type ``kind`` from the other party that a reply answers.
+def answered(
+    move: Move[M], request_id: str, path: str, kind: MessageType, digest: str | None = None
+) -> RequestRecord:
+    """The request of type ``kind`` from the other party that a reply answers,
+    named by ``request_id`` and (in a ``messageRef``) ``digest``.
 
     Raises:
         Refusal: ILLEGAL_TRANSITION, when the relationship holds no such request
-            (or the exit voided it).
+            (or the exit voided it); REFERENCE_MISMATCH, when it holds it with
+            another digest (spec §8.5, VRM-SIG-027).
     """
     record = move.draft.request(request_id)
     if (
@@ -121,4 +128,29 @@ def answered(move: Move[M], request_id: str, path: str, kind: MessageType) -> Re
             f"{move.message.type} answers no {kind.value} of this relationship: {request_id}",
             path,
         )
+    check_digest(record.digest, digest, f"{kind.value} {request_id}", path)
     return record
+
+
+def check_digest(held: str | None, named: str | None, what: str, path: str) -> None:
+    """A ``messageRef`` must carry the digest of the message it names, as the
+    receiver holds it (spec §8.5, VRM-SIG-027); unknown digests are not judged.
+
+    Raises:
+        Refusal: REFERENCE_MISMATCH.
+    """
+    if held is not None and named is not None and held != named:
+        digest_path = path.removesuffix("/id") + "/digest" if path.endswith("/id") else path
+        raise Refusal(
+            ErrorCode.REFERENCE_MISMATCH, f"the digest does not match {what} as sent", digest_path
+        )
+
+
+def resumed(move: Move[M]) -> RelationshipState:
+    """The state a move that ends a detour returns to (spec §7.1): the one the
+    core recorded before the detour, or the row's ``target`` when it recorded
+    none (or one the row does not return to)."""
+    recorded = move.draft.core.resume_state
+    if recorded is not None and recorded in move.row.resumes:
+        return recorded
+    return move.row.target

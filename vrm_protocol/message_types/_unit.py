@@ -33,6 +33,7 @@ from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
 __all__ = [
     "Draft",
     "Guard",
+    "GuardRule",
     "MessageTypeSpec",
     "Move",
     "QueryFor",
@@ -49,7 +50,11 @@ class TransitionRow:
 
     ``sender`` is the role of the message's sender; a third party takes the
     vendor role. ``otherwise`` is the state the guard chooses instead of
-    ``target`` when ``otherwise_when`` holds.
+    ``target`` when ``otherwise_when`` holds. ``resumes`` (when not empty)
+    says the move ends a detour: it returns to the state the relationship's
+    core recorded before the detour (:attr:`RelationshipCore.resume_state`),
+    one of ``resumes``; ``target`` is where it goes when no state was
+    recorded (a core written before resume states existed).
     """
 
     state: RelationshipState
@@ -59,11 +64,31 @@ class TransitionRow:
     why: str
     otherwise: RelationshipState | None = None
     otherwise_when: str = ""
+    resumes: tuple[RelationshipState, ...] = ()
+
+    @property
+    def targets(self) -> tuple[RelationshipState, ...]:
+        """Every state the move may lead to (for the diagram and the tables)."""
+        found = [self.target, *self.resumes]
+        if self.otherwise is not None:
+            found.append(self.otherwise)
+        return tuple(dict.fromkeys(found))
 
     @property
     def key(self) -> tuple[RelationshipState, Role, MessageType]:
         """The table key ``(state, sender role, message type)``."""
         return (self.state, self.sender, self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardRule:
+    """One refusal a message type's guard makes: the code, when, and the
+    requirement it enforces (spec §7.4, §8.6). The spec's guard table and the
+    state-stage vectors are generated from these."""
+
+    code: ErrorCode
+    when: str
+    requirement: str
 
 
 class Refusal(Exception):
@@ -205,6 +230,8 @@ class MessageTypeSpec(Generic[M]):
             ``always_allowed``.
         guard_codes: the codes the guard may raise besides
             ``not-a-participant`` and ``illegal-transition`` (spec §7.4).
+        rules: every refusal the guard makes, in the order it checks them,
+            each with its code, condition and requirement (spec §8.6).
         query: the ledger records a message of this type needs.
         always_allowed: not a move (problem reports, receipts): allowed in
             every state, no transition, only the participant check applies.
@@ -223,6 +250,7 @@ class MessageTypeSpec(Generic[M]):
     rows: tuple[TransitionRow, ...] = ()
     guard: Guard[M] | None = None
     guard_codes: tuple[ErrorCode, ...] = ()
+    rules: tuple[GuardRule, ...] = ()
     query: QueryFor[M] = field(default=_no_query)
     always_allowed: bool = False
     sale: bool = False
@@ -234,6 +262,12 @@ class MessageTypeSpec(Generic[M]):
         assert all(row.message is self.type for row in self.rows), self.type
         assert self.always_allowed == (not self.rows), self.type
         assert self.always_allowed == (self.guard is None), self.type
+        # The rules name every code the guard declares, and no other but the
+        # two every guard may raise (illegal-transition, schema-invalid).
+        ruled = {rule.code for rule in self.rules}
+        assert set(self.guard_codes) <= ruled, (self.type, set(self.guard_codes) - ruled)
+        general = {ErrorCode.ILLEGAL_TRANSITION, ErrorCode.SCHEMA_INVALID}
+        assert ruled <= set(self.guard_codes) | general, (self.type, ruled)
 
     @property
     def schema_file(self) -> str:

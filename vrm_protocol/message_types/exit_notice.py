@@ -5,7 +5,13 @@ from __future__ import annotations
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import ExitNoticed, ExitRecord
 from vrm_protocol.message_types._guards import parse_time
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.message_types._unit import (
+    GuardRule,
+    MessageTypeSpec,
+    Move,
+    Refusal,
+    TransitionRow,
+)
 from vrm_protocol.models import ExitNoticeMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -44,6 +50,9 @@ def _guard(move: Move[ExitNoticeMessage]) -> RelationshipState:
             else None
         ),
         channel=preferences.channel,
+        export_requested=body.export.requested,
+        deletion_requested=body.deletion.requested,
+        notice_digest=move.digest,
     )
     move.draft.emit(ExitNoticed(record))
     return move.row.target
@@ -64,6 +73,9 @@ SPEC = MessageTypeSpec(
                 "The individual may leave at any time; the notice says why and asks for export.")
             for state in _ENGAGED
         ),
+        TransitionRow(_S.ENQUIRY, _V, _T, _S.EXITING,
+            "A vendor leaving the market gives notice of it to an enquiry too (reason "
+            "vendor-leaving-market)."),
         *(
             TransitionRow(state, _V, _T, _S.EXITING,
                 "A vendor may exit only because it leaves the market (reason "
@@ -72,6 +84,17 @@ SPEC = MessageTypeSpec(
         ),
         TransitionRow(_S.CLOSED, _B, _T, _S.EXITING,
             "The RFP's context is personal data; exiting has it deleted."),
+        TransitionRow(_S.CLOSED, _V, _T, _S.EXITING,
+            "A vendor leaving the market gives notice even of a closed negotiation, whose "
+            "context it still holds."),
     ),
     guard=_guard,
+    rules=(
+        GuardRule(ErrorCode.ILLEGAL_TRANSITION,
+            "a vendor's exit notice whose reason is not vendor-leaving-market",
+            "VRM-STATE-015"),
+        GuardRule(ErrorCode.SCHEMA_INVALID,
+            "reengagement.until is not an instant",
+            "VRM-FRESH-012"),
+    ),
 )  # fmt: skip

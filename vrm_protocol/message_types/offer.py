@@ -6,12 +6,19 @@ from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import LedgerQuery, OfferOpened, OfferRecord, OfferStatus
 from vrm_protocol.message_types._guards import (
     OFFER_CODES,
+    check_digest,
     check_reengagement,
     live_offer,
     parse_time,
     set_offer_status,
 )
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.message_types._unit import (
+    GuardRule,
+    MessageTypeSpec,
+    Move,
+    Refusal,
+    TransitionRow,
+)
 from vrm_protocol.models import OfferMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -30,7 +37,7 @@ _DEVELOPMENT_STATES = frozenset({_S.SERVICING, _S.DEVELOPMENT, _S.EXITED})
 def _query(message: OfferMessage, sender: Role) -> LedgerQuery:
     named = {message.id}
     if message.body.supersedes is not None:
-        named.add(message.body.supersedes)
+        named.add(message.body.supersedes.id)
     return LedgerQuery(offers=frozenset(named))
 
 
@@ -57,19 +64,21 @@ def _guard(move: Move[OfferMessage]) -> RelationshipState:
             "/body/basis",
         )
     state = move.row.state
-    if move.sender is _V and state in _DEVELOPMENT_STATES:
-        if body.topic is None:
-            raise Refusal(
-                ErrorCode.ILLEGAL_TRANSITION,
-                f"an offer in {state.value} is a development offer and names its topic",
-                "/body/topic",
-            )
-        if state is _S.EXITED:
-            check_reengagement(draft, body.topic, "an offer")
+    if move.sender is _V and state is _S.EXITED:
+        # spec §8.6: re-engagement preferences are judged before the offer's own rules.
+        check_reengagement(draft, body.topic, "an offer")
+    if move.sender is _V and state in _DEVELOPMENT_STATES and body.topic is None:
+        raise Refusal(
+            ErrorCode.ILLEGAL_TRANSITION,
+            f"an offer in {state.value} is a development offer and names its topic",
+            "/body/topic",
+        )
     if draft.offer(message.id) is not None:
         raise Refusal(ErrorCode.ILLEGAL_TRANSITION, f"offer {message.id} is already known", "/id")
     if body.supersedes is not None:
-        old = live_offer(draft, body.supersedes, "/body/supersedes", from_role=None)
+        old = live_offer(draft, body.supersedes.id, "/body/supersedes/id", from_role=None)
+        # spec §6.3 (VRM-MSG-035): the offer replaced is bound by its digest.
+        check_digest(old.digest, body.supersedes.digest, f"offer {old.id}", "/body/supersedes/id")
         set_offer_status(draft, old, OfferStatus.SUPERSEDED)
     valid_until = parse_time(body.valid_until, "/body/validUntil")
     record = OfferRecord(
@@ -78,9 +87,12 @@ def _guard(move: Move[OfferMessage]) -> RelationshipState:
         basis=body.basis,
         valid_until=valid_until,
         digest=move.digest,
-        supersedes=body.supersedes,
+        supersedes=body.supersedes.id if body.supersedes is not None else None,
         topic=body.topic,
         requires_approval=any(c.kind == "approval-required" for c in body.conditions or ()),
+        attested_plans=tuple(
+            plan.plan for plan in body.financing or () if plan.requires_attestation
+        ),
     )
     draft.emit(OfferOpened(record), offer=record)
     return move.row.target
@@ -110,7 +122,39 @@ SPEC = MessageTypeSpec(
             "A win-back offer only on a topic her preferences allow (seed 003 step 10)."),
     ),
     guard=_guard,
-    guard_codes=(*OFFER_CODES, ErrorCode.REENGAGEMENT_NOT_PERMITTED),
+    rules=(
+        GuardRule(ErrorCode.REENGAGEMENT_NOT_PERMITTED,
+            "a vendor's offer after the exit whose topic her re-engagement preferences do not"
+            " allow",
+            "VRM-STATE-009"),
+        GuardRule(ErrorCode.ILLEGAL_TRANSITION,
+            "an offer of the individual whose basis is not counter, or that names no offer in"
+            " supersedes; a vendor's offer whose basis is counter",
+            "VRM-STATE-021"),
+        GuardRule(ErrorCode.ILLEGAL_TRANSITION,
+            "a vendor's offer in SERVICING, DEVELOPMENT or EXITED without a topic",
+            "VRM-MSG-037"),
+        GuardRule(ErrorCode.ILLEGAL_TRANSITION,
+            "an offer whose id the relationship already holds as an offer",
+            "VRM-ENV-004"),
+        GuardRule(ErrorCode.UNKNOWN_OFFER,
+            "supersedes names no offer of the relationship",
+            "VRM-MSG-006"),
+        GuardRule(ErrorCode.OFFER_CLOSED,
+            "supersedes names an offer already accepted, declined or lapsed",
+            "VRM-MSG-006"),
+        GuardRule(ErrorCode.OFFER_SUPERSEDED,
+            "supersedes names an offer already superseded",
+            "VRM-MSG-006"),
+        GuardRule(ErrorCode.OFFER_EXPIRED,
+            "supersedes names an offer past its validUntil",
+            "VRM-MSG-006"),
+        GuardRule(ErrorCode.REFERENCE_MISMATCH,
+            "supersedes carries another digest than the offer's",
+            "VRM-SIG-027"),
+        GuardRule(ErrorCode.SCHEMA_INVALID, "validUntil is not an instant", "VRM-FRESH-012"),
+    ),
+    guard_codes=(*OFFER_CODES, ErrorCode.REFERENCE_MISMATCH, ErrorCode.REENGAGEMENT_NOT_PERMITTED),
     query=_query,
     sale=True,
 )  # fmt: skip

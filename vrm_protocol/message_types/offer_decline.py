@@ -5,7 +5,13 @@ from __future__ import annotations
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import CLOSED_STATUSES, LedgerQuery, OfferStatus, OpenOffersLapsed
 from vrm_protocol.message_types._guards import set_offer_status
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.message_types._unit import (
+    GuardRule,
+    MessageTypeSpec,
+    Move,
+    Refusal,
+    TransitionRow,
+)
 from vrm_protocol.models import OfferDeclineMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -59,6 +65,14 @@ SPEC = MessageTypeSpec(
             "Declining a development offer leaves the relationship as it was."),
     ),
     guard=_guard,
+    rules=(
+        GuardRule(ErrorCode.UNKNOWN_OFFER,
+            "an offer named is not an offer of the other party",
+            "VRM-STATE-019"),
+        GuardRule(ErrorCode.OFFER_CLOSED,
+            "an offer named was accepted, declined or lapsed",
+            "VRM-STATE-019"),
+    ),
     guard_codes=(ErrorCode.UNKNOWN_OFFER, ErrorCode.OFFER_CLOSED),
     query=_query,
     sale=True,

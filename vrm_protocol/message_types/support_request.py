@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vrm_protocol.ledger import RequestOpened, RequestRecord
+from vrm_protocol.ledger import RequestOpened, RequestRecord, ResumeStateSet
 from vrm_protocol.message_types._unit import MessageTypeSpec, Move, TransitionRow
 from vrm_protocol.models import SupportRequestMessage
 from vrm_protocol.states import RelationshipState
@@ -16,9 +16,12 @@ _T = MessageType.SUPPORT_REQUEST
 
 
 def _guard(move: Move[SupportRequestMessage]) -> RelationshipState:
-    record = RequestRecord(move.message.id, _T, move.sender)
+    record = RequestRecord(move.message.id, _T, move.sender, digest=move.digest)
     move.draft.emit(RequestOpened(record))
     move.draft.update_request(record)
+    if move.row.state is not _S.PROBLEM:
+        # spec §7.1: resolving the last request returns to the state before the problem.
+        move.draft.emit(ResumeStateSet(move.row.state))
     return move.row.target
 
 

@@ -5,9 +5,21 @@ from __future__ import annotations
 from dataclasses import replace
 
 from vrm_protocol.errors import ErrorCode
-from vrm_protocol.ledger import LedgerQuery, RequestAnswered, RequestClosed, RequestStatus
-from vrm_protocol.message_types._guards import answered
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, Refusal, TransitionRow
+from vrm_protocol.ledger import (
+    LedgerQuery,
+    RequestAnswered,
+    RequestClosed,
+    RequestStatus,
+    ResumeStateSet,
+)
+from vrm_protocol.message_types._guards import answered, resumed
+from vrm_protocol.message_types._unit import (
+    GuardRule,
+    MessageTypeSpec,
+    Move,
+    Refusal,
+    TransitionRow,
+)
 from vrm_protocol.models import SupportResolutionMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -28,7 +40,9 @@ def _query(message: SupportResolutionMessage, sender: Role) -> LedgerQuery:
 
 def _guard(move: Move[SupportResolutionMessage]) -> RelationshipState:
     body, draft = move.message.body, move.draft
-    request = answered(move, body.request.id, "/body/request/id", MessageType.SUPPORT_REQUEST)
+    request = answered(
+        move, body.request.id, "/body/request/id", MessageType.SUPPORT_REQUEST, body.request.digest
+    )
     if not request.open:
         raise Refusal(
             ErrorCode.ILLEGAL_TRANSITION,
@@ -42,7 +56,9 @@ def _guard(move: Move[SupportResolutionMessage]) -> RelationshipState:
     row = move.row
     if row.otherwise is not None and draft.open_requests(MessageType.SUPPORT_REQUEST):
         return row.otherwise
-    return row.target
+    target = resumed(move)
+    draft.emit(ResumeStateSet(None))
+    return target
 
 
 SPEC = MessageTypeSpec(
@@ -53,9 +69,21 @@ SPEC = MessageTypeSpec(
     summary="The vendor's answer to a support request: resolved, in progress or rejected.",
     rows=(
         TransitionRow(_S.PROBLEM, Role.VENDOR, _T, _S.SERVICING,
-            "Resolving the last open request returns the relationship to service.",
-            _S.PROBLEM, "the status is not resolved, or other requests are still open"),
+            "Resolving the last open request returns the relationship to the state it was in "
+            "before the problem (WELCOME, SERVICING or DEVELOPMENT).",
+            _S.PROBLEM, "the status is not resolved, or other requests are still open",
+            resumes=(_S.WELCOME, _S.SERVICING, _S.DEVELOPMENT)),
     ),
     guard=_guard,
+    rules=(
+        GuardRule(ErrorCode.ILLEGAL_TRANSITION,
+            "request names no support request of the other party, one the exit voided, or one"
+            " already resolved",
+            "VRM-STATE-020"),
+        GuardRule(ErrorCode.REFERENCE_MISMATCH,
+            "request carries another digest than the request's",
+            "VRM-SIG-027"),
+    ),
+    guard_codes=(ErrorCode.REFERENCE_MISMATCH,),
     query=_query,
 )  # fmt: skip

@@ -16,7 +16,7 @@ _T = MessageType.TERMS_ASSERTION
 
 
 def _guard(move: Move[TermsAssertionMessage]) -> RelationshipState:
-    record = RequestRecord(move.message.id, _T, move.sender)
+    record = RequestRecord(move.message.id, _T, move.sender, digest=move.digest)
     move.draft.emit(RequestOpened(record))
     move.draft.update_request(record)
     return move.row.target

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from vrm_protocol.errors import ErrorCode
 from vrm_protocol.ledger import LedgerQuery, RequestAnswered
 from vrm_protocol.message_types._guards import answered
-from vrm_protocol.message_types._unit import MessageTypeSpec, Move, TransitionRow
+from vrm_protocol.message_types._unit import GuardRule, MessageTypeSpec, Move, TransitionRow
 from vrm_protocol.models import TermsResponseMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import LifecycleStep, MessageType, Role
@@ -21,8 +22,9 @@ def _query(message: TermsResponseMessage, sender: Role) -> LedgerQuery:
 
 
 def _guard(move: Move[TermsResponseMessage]) -> RelationshipState:
+    assertion = move.message.body.assertion
     request = answered(
-        move, move.message.body.assertion.id, "/body/assertion/id", MessageType.TERMS_ASSERTION
+        move, assertion.id, "/body/assertion/id", MessageType.TERMS_ASSERTION, assertion.digest
     )
     move.draft.emit(RequestAnswered(request.id, move.message.id, _T))
     return move.row.target
@@ -47,5 +49,14 @@ SPEC = MessageTypeSpec(
             "Answering programme terms keeps the relationship in development."),
     ),
     guard=_guard,
+    rules=(
+        GuardRule(ErrorCode.ILLEGAL_TRANSITION,
+            "assertion names no terms assertion of the other party, or one the exit voided",
+            "VRM-STATE-020"),
+        GuardRule(ErrorCode.REFERENCE_MISMATCH,
+            "assertion carries another digest than the assertion's",
+            "VRM-SIG-027"),
+    ),
+    guard_codes=(ErrorCode.REFERENCE_MISMATCH,),
     query=_query,
 )  # fmt: skip

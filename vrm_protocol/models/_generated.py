@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:116c46fd4fe9a6e7.
+fails when this file and the schemas disagree. Source digest: sha256:172d769605fc174d.
 """
 
 from types import MappingProxyType
@@ -44,6 +44,8 @@ __all__ = [
     "DealConfirmationBody",
     "DealConfirmationMessage",
     "DealDelivery",
+    "DealRefusalBody",
+    "DealRefusalMessage",
     "DealTradeIn",
     "Decimal",
     "DeclinedItem",
@@ -137,16 +139,20 @@ PartyId: TypeAlias = Annotated[
         min_length=8,
         max_length=4096,
         pattern=(
-            "^(did:jwk:[A-Za-z0-9_-]+|https?://[^\x09\x0a\x0b\x0c\x0d "
-            "\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff#"
-            "?]+)$"
+            "^(did:jwk:[A-Za-z0-9_-]+|https?://([a-z0-9]([a-z0-9-]{0,61}["
+            "a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*|\\[[0-9a-f"
+            ":.]+\\])(:[1-9][0-9]{0,4})?(/([A-Za-z0-9._~-]|%[0-9A-F]{2})+"
+            ")*)$"
         ),
     ),
 ]
 """Party identifier.
 
-Who a party is (spec §3): a buyer's pairwise pseudonym `did:jwk:<base64url(JWK)>` (§3.1), or a
-vendor's or third party's agent base URL (§3.2).
+Who a party is (spec §3), compared as an exact string and so written in one spelling: a buyer's
+pairwise pseudonym `did:jwk:<base64url(JWK)>` in its canonical form (§3.1), or the base URL of a
+vendor's or third party's agent (§3.2): `https://` (`http://` for tests on one machine only),
+the host in lower case, a port only when it is not the scheme's default, and the path, if any,
+without a trailing slash, query or fragment.
 """
 
 
@@ -278,7 +284,9 @@ DataCategory: TypeAlias = Annotated[
 """Data category.
 
 A category of personal or product data: dotted lowercase kebab-case labels, most general first,
-e.g. `contact.email`, `vehicle.vin`, `travel.dates` (registry: spec §16).
+e.g. `contact.email`, `vehicle.vin`, `travel.dates`: a value of the data-categories registry
+(`schemas/registries/data-categories.json`, spec §16.8), or one a published specification
+defines.
 """
 
 
@@ -300,9 +308,8 @@ Purpose: TypeAlias = Annotated[
 ]
 """Purpose of processing.
 
-Why data is asked for, in kebab-case. Registered values (spec §16): `servicing`,
-`safety-recall`, `warranty`, `marketing`, `delivery`, `billing`, `legal-obligation`, `research`,
-`programme-membership`.
+Why data is asked for, in kebab-case: a value of the purposes registry
+(`schemas/registries/purposes.json`, spec §16.7), or a token a published specification defines.
 """
 
 
@@ -788,6 +795,7 @@ class BaseMessage(VRMModel):
         "offer-acceptance",
         "offer-decline",
         "deal-confirmation",
+        "deal-refusal",
         "terms-response",
         "service-notice",
         "service-response",
@@ -1484,10 +1492,12 @@ class OfferBody(VRMModel):
         description="The terms of sale the offer is made under.",
     )
 
-    supersedes: Annotated[MessageId | None, NotNull] = Field(
+    supersedes: Annotated[MessageRef | None, NotNull] = Field(
         default=None,
         description=(
-            "The offer this one replaces; the replaced offer can no longer be accepted (spec §7)."
+            "The offer this one replaces, bound to the exact bytes of that "
+            "offer as the sender holds it; the replaced offer can no longer "
+            "be accepted (spec §6.3, §7.4)."
         ),
     )
 
@@ -1847,21 +1857,13 @@ class RegisteredTradeInItem(VRMModel):
 class AcceptanceTradeIn(VRMModel):
     """Acceptance trade-in.
 
-    The trade-in as agreed, identified now that there is a deal.
+    The trade-in the offer valued, now with its registration. When it changes hands is the
+    offer's `tradeIn.handover` and `papersHandover`, and nothing the acceptance says (spec
+    §6.4).
     """
 
     item: RegisteredTradeInItem = Field(
         description="The item traded in, with its registration.",
-    )
-
-    handover: Handover = Field(
-        description="When the item changes hands.",
-    )
-
-    papers_handover: Annotated[Handover | None, NotNull] = Field(
-        default=None,
-        alias="papersHandover",
-        description="When the item's ownership papers change hands.",
     )
 
 
@@ -1897,7 +1899,19 @@ class OfferAcceptanceBody(VRMModel):
     trade_in: Annotated[AcceptanceTradeIn | None, NotNull] = Field(
         default=None,
         alias="tradeIn",
-        description="The trade-in, now with its registration.",
+        description="The trade-in, now with its registration; its handover is the offer's.",
+    )
+
+    attestations: Annotated[
+        Annotated[tuple[Attestation, ...], Field(max_length=10)] | None, NotNull
+    ] = Field(
+        default=None,
+        description=(
+            "Attestations the chosen terms require, e.g. the ability-to-pay "
+            "attestation a financing plan marked `requiresAttestation` asks "
+            "for (spec §6.4, §10.1): issued for this vendor and this "
+            "pseudonym."
+        ),
     )
 
 
@@ -2060,6 +2074,62 @@ class DealConfirmationMessage(BaseMessage):
 
     body: DealConfirmationBody = Field(
         description="The `deal-confirmation` body.",
+    )
+
+
+class DealRefusalBody(VRMModel):
+    """Deal refusal body.
+
+    The acceptance refused, the offer it accepted, and why.
+    """
+
+    offer: MessageRef = Field(
+        description="The accepted offer, as the vendor sent it.",
+    )
+
+    acceptance: MessageRef = Field(
+        description="The acceptance refused, bound to the exact bytes received.",
+    )
+
+    reason: Literal[
+        "item-unavailable",
+        "pricing-error",
+        "financing-declined",
+        "attestation-not-verified",
+        "approval-not-verified",
+        "other",
+    ] = Field(
+        description=(
+            "Why, in coarse terms: `item-unavailable` (sold or withdrawn), "
+            "`pricing-error`, `financing-declined`, "
+            "`attestation-not-verified` (an attestation the deal needs did "
+            "not verify), `approval-not-verified` (a co-decision-maker's "
+            "approval did not verify), or `other`."
+        ),
+    )
+
+    explanation: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=1000)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="The reason in words.",
+    )
+
+
+class DealRefusalMessage(BaseMessage):
+    """Deal refusal.
+
+    The vendor cannot honour an acceptance: it names the acceptance and the offer by digest and
+    says why; the accepted offer lapses and the relationship returns to the state it was in
+    before the acceptance (spec §6.17).
+    """
+
+    type: Literal["deal-refusal"] = Field(
+        description="Always `deal-refusal`.",
+    )
+
+    body: DealRefusalBody = Field(
+        description="The `deal-refusal` body.",
     )
 
 
@@ -2469,7 +2539,9 @@ class SupportResolutionMessage(BaseMessage):
 class DataExport(VRMModel):
     """Data export.
 
-    The data the counterparty held about the relationship.
+    The data held for the relationship, embedded in `data` or, when embedding would make the
+    message larger than the individual's agent takes, published at `url` on the vendor's own
+    origin (spec §6.14); exactly one of the two.
     """
 
     media_type: MediaType = Field(
@@ -2477,14 +2549,41 @@ class DataExport(VRMModel):
         description="The form of `data`, e.g. `application/json`.",
     )
 
-    data: dict[
-        Annotated[JsonStr, StringConstraints(pattern="^[A-Za-z0-9._:-]{1,200}$")], JsonValue
+    data: Annotated[
+        dict[Annotated[JsonStr, StringConstraints(pattern="^[A-Za-z0-9._:-]{1,200}$")], JsonValue]
+        | None,
+        NotNull,
     ] = Field(
-        description="The data held, keyed by data category or record name.",
+        default=None,
+        description="The data held, keyed by data category or record name (embedded export).",
     )
 
     digest: Digest = Field(
-        description="The digest of the canonical JSON (RFC 8785) of `data`.",
+        description=(
+            "The digest of the RFC 8785 canonical JSON of the data (embedded or published)."
+        ),
+    )
+
+    url: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=2048), conforms_to("uri")]
+        | None,
+        NotNull,
+    ] = Field(
+        default=None,
+        description=(
+            "Where the export is published instead (spec §6.14): "
+            "`/vrm/exports/{id}` on the vendor's own origin, served to a poll"
+            " token of the relationship's pseudonym as the RFC 8785 JSON of "
+            "the data."
+        ),
+    )
+
+    size: Annotated[Annotated[int, json_int(ge=0, le=1073741824)] | None, NotNull] = Field(
+        default=None,
+        description=(
+            "With `url`: the length in bytes of the export served there, so "
+            "that the individual's agent can bound what it reads."
+        ),
     )
 
 
@@ -2551,12 +2650,16 @@ class ExitAcknowledgementBody(VRMModel):
 
     export: Annotated[DataExport | None, NotNull] = Field(
         default=None,
-        description="The data held, when an export was requested.",
+        description="The data held, present when the exit notice asked for an export (spec §6.14).",
     )
 
-    deletion_receipt: DeletionReceipt = Field(
+    deletion_receipt: Annotated[DeletionReceipt | None, NotNull] = Field(
+        default=None,
         alias="deletionReceipt",
-        description="What was deleted and what is retained, and why.",
+        description=(
+            "What was deleted and what is retained, and why: present when the"
+            " exit notice asked for deletion (spec §6.14)."
+        ),
     )
 
 
@@ -2630,6 +2733,7 @@ class ProblemReportBody(VRMModel):
         "wrong-audience",
         "message-expired",
         "message-not-yet-valid",
+        "lifetime-too-long",
         "replay",
         "not-a-participant",
         "illegal-transition",
@@ -2637,13 +2741,17 @@ class ProblemReportBody(VRMModel):
         "offer-expired",
         "offer-superseded",
         "offer-closed",
+        "offer-not-binding",
         "reference-mismatch",
         "relationship-exited",
         "reengagement-not-permitted",
         "attestation-invalid",
         "untrusted-issuer",
         "approval-missing",
+        "attestation-missing",
         "not-accepted-by-terms",
+        "exit-incomplete",
+        "mislabelled-notice",
         "internal-error",
         "temporarily-unavailable",
     ] = Field(
@@ -2730,6 +2838,7 @@ Message: TypeAlias = Annotated[
     | OfferAcceptanceMessage
     | OfferDeclineMessage
     | DealConfirmationMessage
+    | DealRefusalMessage
     | TermsResponseMessage
     | ServiceNoticeMessage
     | ServiceResponseMessage
@@ -2752,6 +2861,7 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.OFFER_ACCEPTANCE: OfferAcceptanceMessage,
         MessageType.OFFER_DECLINE: OfferDeclineMessage,
         MessageType.DEAL_CONFIRMATION: DealConfirmationMessage,
+        MessageType.DEAL_REFUSAL: DealRefusalMessage,
         MessageType.TERMS_RESPONSE: TermsResponseMessage,
         MessageType.SERVICE_NOTICE: ServiceNoticeMessage,
         MessageType.SERVICE_RESPONSE: ServiceResponseMessage,
