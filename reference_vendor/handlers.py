@@ -54,6 +54,7 @@ from vrm_protocol.models import (
     ExitAcknowledgementBody,
     ExitAcknowledgementMessage,
     ExitNoticeMessage,
+    MessageRef,
     OfferAcceptanceMessage,
     OfferBody,
     OfferDeclineMessage,
@@ -186,8 +187,8 @@ async def on_counter_offer(
     """Her counter-offer (the state machine superseded ours): a new binding offer
     that supersedes it, towards her total but never below the floor (spec §6.3)."""
     body = inbound.message.body
-    countered_id = body.supersedes
-    assert countered_id is not None  # the state machine refuses a counter naming none
+    assert body.supersedes is not None  # the state machine refuses a counter naming none
+    countered_id = body.supersedes.id
     # Only the vendor's own offers have a round (her counters are in the
     # ledger and their terms in her stored message).
     record = inbound.facts.offers.get(countered_id)
@@ -205,7 +206,9 @@ async def on_counter_offer(
         round_number=round_number + 1,
         now=inbound.now,
     )
-    answer = outcome.body.model_copy(update={"supersedes": inbound.id})
+    answer = outcome.body.model_copy(
+        update={"supersedes": MessageRef(id=inbound.id, digest=inbound.digest)}
+    )
     _offer(vendor, inbound, work, answer, round_number=round_number + 1)
 
 
