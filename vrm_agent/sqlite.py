@@ -60,6 +60,7 @@ from vrm_agent.store import (
     MailboxEntry,
     OutboxEntry,
     RelationshipRecord,
+    StaleRelationship,
     StoreClosed,
     StoredMessage,
     StoreError,
@@ -616,6 +617,10 @@ PROTOCOL_SCHEMA: Final = Schema(
         CREATE INDEX outbox_pending ON outbox (next_attempt) WHERE status = 'pending';
         CREATE INDEX outbox_peer ON outbox (peer_id, id)
         """,
+        # 2: each relationship counts the units that changed it, so that a unit
+        # decided on what another writer has since changed is refused, not applied.
+        # A stored relationship is at version 1 or more; 0 in a record means "new".
+        "ALTER TABLE relationships ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
     ),
 )
 
@@ -687,6 +692,14 @@ def _outbox(row: sqlite3.Row) -> OutboxEntry:
         next_attempt=float(row["next_attempt"]),
         status=DeliveryStatus(row["status"]),
     )
+
+
+def _outbox_status(deliver_to: str | None, delivered_at: str | None) -> DeliveryStatus:
+    """Where a message sent starts in the outbox: taken already, owed to an inbox,
+    or waiting in the mailbox only."""
+    if delivered_at is not None:
+        return DeliveryStatus.DELIVERED
+    return DeliveryStatus.PENDING if deliver_to else DeliveryStatus.MAILBOX
 
 
 def _ceil_timestamp(moment: datetime) -> str:
@@ -762,8 +775,8 @@ class SqliteProtocolStore(SqliteDatabase):
 
     def _relationship(self, peer: str) -> RelationshipRecord | None:
         rows = self._read(
-            "SELECT core, thread, reply_inbox, deal_seen, delivery_failures FROM relationships"
-            " WHERE peer_id = ?",
+            "SELECT core, thread, reply_inbox, deal_seen, delivery_failures, version"
+            " FROM relationships WHERE peer_id = ?",
             (peer,),
         )
         if not rows:
@@ -776,6 +789,7 @@ class SqliteProtocolStore(SqliteDatabase):
             reply_inbox=row["reply_inbox"],
             deal_seen=bool(row["deal_seen"]),
             delivery_failures=int(row["delivery_failures"]),
+            version=int(row["version"]),
         )
 
     async def ledger_facts(self, peer: str, query: LedgerQuery, now: datetime) -> LedgerFacts:
@@ -1000,20 +1014,7 @@ class SqliteProtocolStore(SqliteDatabase):
                     (unit.inbound.digest, pk, unit.receipt),
                 )
             self._claim_thread(conn, unit.inbound.thread, unit.peer)
-        record = unit.relationship
-        conn.execute(
-            "INSERT INTO relationships (peer_id, core, thread, reply_inbox, deal_seen)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (peer_id) DO UPDATE SET core = excluded.core,"
-            " thread = excluded.thread, reply_inbox = excluded.reply_inbox,"
-            " deal_seen = excluded.deal_seen",
-            (
-                unit.peer,
-                dumps(record.core.to_json()),
-                record.thread,
-                record.reply_inbox,
-                int(record.deal_seen),
-            ),
-        )
+        self._write_relationship(conn, unit)
         for effect in unit.effects:
             self._apply_effect(conn, unit.peer, effect)
         for write in unit.writes:
@@ -1028,18 +1029,68 @@ class SqliteProtocolStore(SqliteDatabase):
             pk = self._insert_message(conn, outbound.message)
             self._claim_thread(conn, outbound.message.thread, unit.peer)
             conn.execute(
-                "INSERT INTO outbox (message_pk, peer_id, inbox, next_attempt, status, expires)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outbox (message_pk, peer_id, inbox, next_attempt, status, expires,"
+                " delivered_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     pk,
                     unit.peer,
                     outbound.deliver_to,
                     unit.deliver_at,
-                    DeliveryStatus.PENDING.value
-                    if outbound.deliver_to
-                    else DeliveryStatus.MAILBOX.value,
+                    _outbox_status(outbound.deliver_to, outbound.delivered_at).value,
                     outbound.message.expires,
+                    outbound.delivered_at,
+                    int(outbound.delivered_at is not None),
                 ),
+            )
+
+    @staticmethod
+    def _write_relationship(conn: sqlite3.Connection, unit: UnitOfWork) -> None:
+        """The relationship's row as the unit leaves it: inserted when new, else
+        updated, and only if it is still at the version the unit read.
+
+        Raises:
+            StaleRelationship: another writer changed (or created) it meanwhile.
+        """
+        record = unit.relationship
+        values = (
+            dumps(record.core.to_json()),
+            record.thread,
+            record.reply_inbox,
+            int(record.deal_seen),
+        )
+        if record.version is None:
+            # Not read from the store (a record made by hand): an upsert, as a
+            # record that never was read cannot be stale.
+            conn.execute(
+                "INSERT INTO relationships (core, thread, reply_inbox, deal_seen, peer_id)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (peer_id) DO UPDATE SET"
+                " core = excluded.core, thread = excluded.thread,"
+                " reply_inbox = excluded.reply_inbox, deal_seen = excluded.deal_seen,"
+                " version = version + 1",
+                (*values, unit.peer),
+            )
+            return
+        if record.version == 0:
+            # A relationship the unit found absent: it must still be absent.
+            try:
+                conn.execute(
+                    "INSERT INTO relationships (core, thread, reply_inbox, deal_seen, peer_id)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (*values, unit.peer),
+                )
+            except sqlite3.IntegrityError:
+                raise StaleRelationship(
+                    f"the relationship with {unit.peer} was created meanwhile"
+                ) from None
+            return
+        changed = conn.execute(
+            "UPDATE relationships SET core = ?, thread = ?, reply_inbox = ?, deal_seen = ?,"
+            " version = version + 1 WHERE peer_id = ? AND version = ?",
+            (*values, unit.peer, record.version),
+        ).rowcount
+        if changed != 1:
+            raise StaleRelationship(
+                f"the relationship with {unit.peer} changed since version {record.version}"
             )
 
     def apply_domain(self, conn: sqlite3.Connection, write: DomainWrite) -> None:
