@@ -95,7 +95,7 @@ async def test_offer_is_receipted_resend_gets_original_and_replay_is_refused(
     assert replay_status == 409
     assert problem_type == "application/problem+json"
     assert json.loads(problem)["code"] == ErrorCode.REPLAY.value
-    assert buyer.store.offer(payload["id"]) is not None
+    assert await buyer.store.offer_view(payload["id"]) is not None
 
 
 async def test_a_vendor_writing_to_another_vendors_pseudonym_is_answered_as_for_a_stranger(
@@ -229,7 +229,7 @@ async def test_negotiation_and_acceptance_with_co_decision_makers_approval(
     _, declined = other.last("offer-decline")
     assert declined["body"] == {"offers": [other_offer["id"]], "reason": "other-offer-accepted"}
     assert declined["from"] == other_rfi["from"]
-    shared = {r.category for r in buyer.store.shared_with(vendor.id)}
+    shared = {r.category for r in await buyer.store.shared_with(vendor.id)}
     assert shared == {
         "identity.name",
         "contact.email",
@@ -253,7 +253,7 @@ async def test_expired_offer_cannot_be_accepted_through_the_test_driver(
         offer_body(datetime.now(UTC), basis="binding", valid_for=timedelta(seconds=60)),
     )
     assert (await buyer.post(token))[0] == 202
-    driver = str(buyer.server.make_url("/vrm/test-driver"))
+    driver = buyer.url("/vrm/test-driver")
     async with aiohttp.ClientSession() as session:
         async with session.post(driver + "/clock", json={"offsetSeconds": 120}) as reply:
             assert reply.status == 200
@@ -277,9 +277,11 @@ async def test_without_an_inbox_replies_are_collected_from_the_mailbox(
     first.mailbox[rfi["from"]] = [token]
 
     collected = await buyer.agent.poll_mailbox(first.id)
-    assert [inbound.message.message_id for inbound in collected] == [offer["id"]]
-    assert buyer.store.offer(offer["id"]) is not None
-    assert buyer.store.message(offer["id"]).channel == "mailbox"  # type: ignore[union-attr]
+    assert [inbound.message_id for inbound in collected] == [offer["id"]]
+    assert await buyer.store.offer_view(offer["id"]) is not None
+    entry = await buyer.store.entry(offer["id"])
+    assert entry is not None
+    assert entry.channel == "mailbox"
     # Each mailbox is polled under the pseudonym of that relationship only.
     await buyer.agent.poll_mailbox(second.id)
     _, rfi_b = second.last("personal-rfi")
@@ -316,7 +318,7 @@ async def test_reengagement_after_exit_cites_the_kept_history(
     }
     ack, ack_token = vendor.reply(notice, MessageType.EXIT_ACKNOWLEDGEMENT, ack_body)
     assert (await buyer.post(ack_token))[0] == 202
-    exit_record = buyer.store.exits(vendor.id)[0]
+    exit_record = (await buyer.store.exits(vendor.id))[0]
     assert exit_record.receipt_verified is True
     # A win-back offer outside her preferences is refused.
     _late, late_token = vendor.reply(
@@ -417,11 +419,13 @@ async def test_terms_are_answered_in_part_with_data_only_for_what_is_accepted(
     assert body["refused"] == [{"item": "contact.phone", "reason": "retention P1Y exceeds P6M"}]
     assert {d["item"] for d in body["data"]} == {"contact.email", "vehicle.vin"}
     assert body["notificationPreferences"] == {"allowed": ["safety", "technical"]}
-    consent = buyer.store.consents(vendor.id)[0]
+    consent = (await buyer.store.consents(vendor.id))[0]
     assert consent.decision == "accept-in-part"
     assert consent.response_id == response["id"]
     assert {
-        r.category for r in buyer.store.shared_with(vendor.id) if r.message_id == response["id"]
+        r.category
+        for r in await buyer.store.shared_with(vendor.id)
+        if r.message_id == response["id"]
     } == {"contact.email", "vehicle.vin"}
 
 
@@ -434,7 +438,7 @@ async def test_a_rejected_message_leaves_the_driver_state_unchanged(
     await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     payload, token = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
-    state_url = str(buyer.server.make_url("/vrm/test-driver/state"))
+    state_url = buyer.url("/vrm/test-driver/state")
     async with aiohttp.ClientSession() as session:
         async with session.get(state_url) as reply:
             before = await reply.json()
@@ -501,14 +505,17 @@ async def test_a_refused_message_rolls_the_relationship_back(
     vendor = await start_vendor("A")
     agent = buyer.agent
     await agent.send_rfis([vendor.id], sally_rfi_body(agent.clock.now()))
-    assert agent.relationship(vendor.id).state.value == "enquiry"
+    assert (await agent.core(vendor.id)).state.value == "enquiry"
     vendor.refuse_next = ErrorCode.UNTRUSTED_ISSUER
     with pytest.raises(RemoteProtocolError) as refused:
         await agent.send_rfp([vendor.id], sally_rfp_body(agent.clock.now()))
     assert refused.value.code is ErrorCode.UNTRUSTED_ISSUER
-    assert agent.relationship(vendor.id).state.value == "enquiry"
-    rfp = buyer.store.messages(counterparty=vendor.id, type="personal-rfp")[-1]
-    assert rfp.delivery == "refused:untrusted-issuer"
+    assert (await agent.core(vendor.id)).state.value == "enquiry"
+    rfp = (await buyer.store.history(peer=vendor.id, type=MessageType.PERSONAL_RFP))[-1]
+    assert rfp.status == "refused:untrusted-issuer"
+    # Kept as what she tried, never as part of the relationship.
+    assert rfp.refused
+    assert await buyer.store.message(rfp.sender, rfp.message_id) is None
     # The next attempt goes through and moves the relationship on.
     await agent.send_rfp([vendor.id], sally_rfp_body(agent.clock.now()))
-    assert agent.relationship(vendor.id).state.value == "negotiation"
+    assert (await agent.core(vendor.id)).state.value == "negotiation"

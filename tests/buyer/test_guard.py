@@ -132,7 +132,7 @@ async def test_terms_during_negotiation_get_nothing_identifying(
     assert not accepted & IDENTIFYING, accepted
     refused = {item["item"] for item in response["body"].get("refused", [])}
     assert refused >= IDENTIFYING
-    assert not {r.category for r in buyer.store.shared_with(vendor.id)} & IDENTIFYING
+    assert not {r.category for r in await buyer.store.shared_with(vendor.id)} & IDENTIFYING
     # Nothing personal in any message this vendor received before an acceptance.
     everything = json.dumps([payload for _, payload in vendor.received])
     for secret in ("Sally Example", "sally@example.org", "Example Street", "NW3 1AA"):
@@ -199,7 +199,8 @@ async def test_a_notice_outside_her_preferences_is_refused_and_never_answered(
     assert status == 403, answer
     assert content_type == "application/problem+json"
     assert json.loads(answer)["code"] == ErrorCode.NOT_ACCEPTED_BY_TERMS.value
-    assert buyer.store.message(notice["id"]) is None
+    assert await buyer.store.message(vendor.id, notice["id"]) is None
+    assert await buyer.store.entry(notice["id"]) is None
     with pytest.raises(LocalProtocolError):
         await buyer.agent.answer_service_notice(notice["id"])
 
@@ -248,7 +249,8 @@ async def test_a_message_of_another_relationship_is_not_a_participant(
     status, answer, _ = await buyer.post(encode(payload, writer.key))
     assert status == 403, answer
     assert json.loads(answer)["code"] == ErrorCode.NOT_A_PARTICIPANT.value
-    assert buyer.store.message(payload["id"]) is None
+    assert await buyer.store.message(writer.id, payload["id"]) is None
+    assert await buyer.store.entry(payload["id"]) is None
     # The same offer in the writer's own thread is taken.
     _, token = writer.reply(rfi_writer, MessageType.OFFER, offer_body(datetime.now(UTC)))
     assert (await buyer.post(token))[0] == 202
@@ -278,14 +280,14 @@ async def test_a_deal_confirmation_must_bind_her_offer_and_acceptance(
     status, answer, _ = await buyer.post(token)
     assert status == 409, answer
     assert json.loads(answer)["code"] == ErrorCode.REFERENCE_MISMATCH.value
-    assert buyer.store.deals() == []
+    assert await buyer.store.deals() == []
     _, token = vendor.reply(
         acceptance,
         MessageType.DEAL_CONFIRMATION,
         _deal_body(vendor.ref(offer_token, offer), acceptance["id"], offer),
     )
     assert (await buyer.post(token))[0] == 202
-    assert [deal.offer_id for deal in buyer.store.deals()] == [offer["id"]]
+    assert [deal.offer_id for deal in await buyer.store.deals()] == [offer["id"]]
 
 
 @pytest.mark.parametrize("unmatched", ["wrong-digest", "not-served", "other-origin"])
@@ -312,8 +314,10 @@ async def test_terms_whose_document_she_cannot_match_get_a_problem_report_and_no
     assert problem["body"]["regarding"]["id"] == assertion["id"]
     assert problem["parent"] == assertion["id"]
     # No consent recorded, nothing logged as shared under these terms.
-    assert buyer.store.consents(vendor.id) == []
-    assert not [r for r in buyer.store.shared_with(vendor.id) if r.message_id == problem["id"]]
+    assert await buyer.store.consents(vendor.id) == []
+    assert not [
+        r for r in await buyer.store.shared_with(vendor.id) if r.message_id == problem["id"]
+    ]
     if unmatched == "other-origin":
         # The document is fetched from the asserting party's own origin, or not at all.
         assert not [r for r in elsewhere.requests if r.startswith("GET /vrm/terms")]
@@ -328,7 +332,8 @@ async def test_an_offer_needing_an_approval_she_cannot_get_is_not_accepted(
     vendor = await start_vendor("Dealer")
     partner = PairwiseIdentity.generate()  # the co-decision-maker: his key, not hers
     (rfi,) = await _rfi(buyer, vendor)
-    keys_before = sorted(p.name for p in (buyer.store.data_dir / "keys").iterdir())
+    keys_dir = buyer.agent.config.data_dir / "keys"
+    keys_before = sorted(p.name for p in keys_dir.iterdir())
     offer, _ = await _offer(buyer, vendor, rfi, approval_party=partner.identifier)
     with pytest.raises(LocalProtocolError) as refused:
         await buyer.agent.accept(offer["id"])
@@ -336,9 +341,9 @@ async def test_an_offer_needing_an_approval_she_cannot_get_is_not_accepted(
     assert "never signs" in refused.value.detail
     assert not [p for _, p in vendor.received if p["type"] == "offer-acceptance"]
     # No key was made for anyone: the keys are her pseudonyms' only.
-    keys = sorted(p.name for p in (buyer.store.data_dir / "keys").iterdir())
+    keys = sorted(p.name for p in keys_dir.iterdir())
     assert keys == keys_before
-    assert len(keys) == len(buyer.store.identities())
+    assert len(keys) == len(await buyer.store.pseudonyms())
 
 
 async def test_an_approval_the_co_decision_maker_signed_himself_is_carried(
