@@ -376,7 +376,7 @@ async def one_round(
         vendors_before = process_cpu_seconds(vendor_pids)
         cpu_before, loop_before = time.process_time(), time.thread_time()
         started = time.perf_counter()
-        await agent.send_rfis(vendors, body)
+        await agent.buying.send_rfis(vendors, body)
         async with asyncio.timeout(60):
             await all_offered.wait()
         wall = time.perf_counter() - started

@@ -179,7 +179,7 @@ def _body(document: Mapping[str, Any], model: type[B]) -> B | None:
 async def _rfi(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     vendors = _vendors(document)
     body = _body(document, PersonalRfiBody) or sally_rfi_body(agent.clock.now())
-    sent = await agent.send_rfis(vendors, body)
+    sent = await agent.buying.send_rfis(vendors, body)
     return {"sent": {vendor: s.message.message_id for vendor, s in sent.items()}}
 
 
@@ -192,7 +192,7 @@ async def _rfp(agent: BuyerAgent, document: dict[str, Any]) -> Any:
         or (isinstance(approver, dict) and all(isinstance(v, str) for v in approver.values()))
     ):
         raise _invalid("'approver' must be a party id, or a map vendor -> party id", "/approver")
-    sent, _ = await agent.send_rfp(vendors, body, approver=approver)
+    sent, _ = await agent.buying.send_rfp(vendors, body, approver=approver)
     return {"sent": {vendor: s.message.message_id for vendor, s in sent.items()}}
 
 
@@ -201,7 +201,7 @@ async def _accept(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     approvals = document.get("approvals", [])
     if not isinstance(approvals, list) or not all(isinstance(a, dict) for a in approvals):
         raise _invalid("'approvals' must be a list of attestations", "/approvals")
-    sent = await agent.accept(offer, approvals=approvals)
+    sent = await agent.buying.accept(offer, approvals=approvals)
     return {"sent": sent.message.message_id}
 
 
@@ -210,12 +210,12 @@ async def _decline(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     reason = document.get("reason", "price")
     if not isinstance(reason, str):
         raise _invalid("'reason' must be a string", "/reason")
-    sent = await agent.decline(offers, reason=reason)
+    sent = await agent.buying.decline(offers, reason=reason)
     return {"sent": [s.message.message_id for s in sent]}
 
 
 async def _terms(agent: BuyerAgent, document: dict[str, Any]) -> Any:
-    sent, decision = await agent.answer_terms(_string(document, "assertion"))
+    sent, decision = await agent.owning.answer_terms(_string(document, "assertion"))
     if decision is None:
         # She could not match the terms document: a problem report, nothing shared.
         return {"sent": sent.message.message_id, "problem": "reference-mismatch"}
@@ -223,7 +223,7 @@ async def _terms(agent: BuyerAgent, document: dict[str, Any]) -> Any:
 
 
 async def _service(agent: BuyerAgent, document: dict[str, Any]) -> Any:
-    sent = await agent.answer_service_notice(_string(document, "notice"))
+    sent = await agent.owning.answer_service_notice(_string(document, "notice"))
     return {"sent": sent.message.message_id}
 
 
@@ -231,7 +231,7 @@ async def _exit(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     preferences = document.get("reengagement")
     if preferences is not None and not isinstance(preferences, dict):
         raise _invalid("'reengagement' must be a JSON object", "/reengagement")
-    sent = await agent.exit(_vendors(document)[0], reengagement=preferences)
+    sent = await agent.owning.exit(_vendors(document)[0], reengagement=preferences)
     return {"sent": sent.message.message_id}
 
 

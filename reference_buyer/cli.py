@@ -328,7 +328,7 @@ def rfi(
     """Send the personal RFI (Sally's car) to VENDORS, one pseudonym each."""
 
     async def action(agent: BuyerAgent) -> None:
-        sent = await agent.send_rfis(
+        sent = await agent.buying.send_rfis(
             [v.rstrip("/") for v in vendors], sally_rfi_body(agent.clock.now())
         )
         for vendor, delivery in sent.items():
@@ -398,7 +398,7 @@ def rfp(
         postal.append(PostalRecipient(party, name or party, tuple(address.split(";"))))
 
     async def action(agent: BuyerAgent) -> None:
-        sent, printed = await agent.send_rfp(
+        sent, printed = await agent.buying.send_rfp(
             [v.rstrip("/") for v in vendors],
             sally_rfp_body(agent.clock.now()),
             postal=postal,
@@ -433,7 +433,7 @@ def paper(
         raise click.ClickException("offer: the file holds no JSON object")
 
     async def action(agent: BuyerAgent) -> None:
-        entry = await agent.enter_paper_answer(vendor, body, in_reply_to=letter_id)
+        entry = await agent.buying.enter_paper_answer(vendor, body, in_reply_to=letter_id)
         click.echo(f"stored unsigned offer {entry.message_id}")
 
     _run(data_dir, policy_file, action)
@@ -471,7 +471,7 @@ def accept(
         raise click.ClickException("approval: a file holds no JSON object")
 
     async def action(agent: BuyerAgent) -> None:
-        delivery = await agent.accept(offer_id, approvals=approvals)
+        delivery = await agent.buying.accept(offer_id, approvals=approvals)
         click.echo(f"accepted: {delivery.message.message_id}")
 
     _run(data_dir, policy_file, action, allow)
@@ -488,7 +488,7 @@ def exit_command(
     """Exit the relationship with VENDOR, asking for export and deletion."""
 
     async def action(agent: BuyerAgent) -> None:
-        delivery = await agent.exit(vendor.rstrip("/"))
+        delivery = await agent.owning.exit(vendor.rstrip("/"))
         click.echo(f"exit notice: {delivery.message.message_id}")
 
     _run(data_dir, policy_file, action, allow)

@@ -135,7 +135,7 @@ async def on_notice(
     preferences instead."""
     before = inbound.before
     if before is None or before.core.state is not RelationshipState.EXITED:
-        allowed = await buyer.notifications_allowed(inbound.peer)
+        allowed = await buyer.owning.notifications_allowed(inbound.peer)
         buyer.strategies.notices.check(inbound.message.body.category, allowed)
     _journal(inbound, work)
 

@@ -335,7 +335,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             "Short list: Toyota Prius; hybrid; ISOFIX; MP3 sound", source="research", at=at
         )
         seq = await _max_seq(store)
-        await agent.send_rfis(dealers, sally_rfi_body(agent.clock.now()))
+        await agent.buying.send_rfis(dealers, sally_rfi_body(agent.clock.now()))
         for dealer in dealers:
             await agent.wait_for(
                 after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS
@@ -355,7 +355,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         # agent of his own yet, and hers never signs for anyone else: the RFP
         # declares no approval-required condition (she confirms the deal with
         # him herself), so the offers carry none and her agent can accept one.
-        _, letters = await agent.send_rfp(
+        _, letters = await agent.buying.send_rfp(
             chosen, sally_rfp_body(agent.clock.now()), postal=[POSTAL_DEALER]
         )
         for dealer in chosen:
@@ -365,7 +365,9 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         letter = letters[POSTAL_DEALER.party_id]
         # Hampstead Motors answers by post; Sally types the offer in (unsigned).
         paper = paper_offer(agent, letter.message_id)
-        await agent.enter_paper_answer(POSTAL_DEALER.party_id, paper, in_reply_to=letter.message_id)
+        await agent.buying.enter_paper_answer(
+            POSTAL_DEALER.party_id, paper, in_reply_to=letter.message_id
+        )
         state["chosen"] = chosen
         journey.notes["no-approval"] = NO_APPROVAL_NOTE
         return (
@@ -391,7 +393,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         best, offer = signed[0]
         total = offer.body.price.total.amount
         seq = await _max_seq(store)
-        counter = await agent.counter(best.offer_id, counter_total(total))
+        counter = await agent.buying.counter(best.offer_id, counter_total(total))
         improved = _model(
             await agent.wait_for(
                 after(seq, MessageType.OFFER, best.vendor), within=REPLY_TIMEOUT_SECONDS
@@ -414,7 +416,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
     async def transact() -> str:
         dealer = state["dealer"]
         seq = await _max_seq(store)
-        acceptance = await agent.accept(state["offer"])
+        acceptance = await agent.buying.accept(state["offer"])
         deal = _model(
             await agent.wait_for(
                 after(seq, MessageType.DEAL_CONFIRMATION, dealer), within=REPLY_TIMEOUT_SECONDS
@@ -452,7 +454,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             lambda m: m.type is MessageType.TERMS_ASSERTION and m.peer == dealer,
             within=REPLY_TIMEOUT_SECONDS,
         )
-        _, dealer_decision = await agent.answer_terms(assertion.message_id)
+        _, dealer_decision = await agent.owning.answer_terms(assertion.message_id)
         _expect(
             dealer_decision is not None,
             f"{names[dealer]} publishes the terms it asserts on its own origin, with the "
@@ -460,11 +462,11 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         )
         assert dealer_decision is not None
         seq = await _max_seq(store)
-        await agent.send_rfis([audio], audio_rfi_body(agent.clock.now()), attest=False)
+        await agent.buying.send_rfis([audio], audio_rfi_body(agent.clock.now()), attest=False)
         audio_terms = await agent.wait_for(
             after(seq, MessageType.TERMS_ASSERTION, audio), within=REPLY_TIMEOUT_SECONDS
         )
-        _, audio_decision = await agent.answer_terms(audio_terms.message_id)
+        _, audio_decision = await agent.owning.answer_terms(audio_terms.message_id)
         _expect(
             audio_decision is not None,
             "Road Warrior publishes the terms it asserts on its own origin (spec D12)",
@@ -517,7 +519,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             "tyre-replacement" in proposed,
             f"the dealer's notice proposes the tyre replacement (proposals: {proposed})",
         )
-        response = (await agent.answer_service_notice(notice.message_id)).model.body
+        response = (await agent.owning.answer_service_notice(notice.message_id)).model.body
         decision = getattr(response, "decision", None)
         _expect(decision == "accept-in-part", "the scheduled service only is accepted")
         return (
@@ -542,7 +544,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         notice = await agent.wait_for(
             after(seq, MessageType.SERVICE_NOTICE, audio), within=REPLY_TIMEOUT_SECONDS
         )
-        response = (await agent.answer_service_notice(notice.message_id)).model.body
+        response = (await agent.owning.answer_service_notice(notice.message_id)).model.body
         shared = [item.item for item in getattr(response, "data", None) or ()]
         return (
             f"Road Warrior programme: {getattr(response, 'decision', None)}, "
@@ -553,7 +555,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         dealer = state["dealer"]
         seq = await _max_seq(store)
         deal = (await store.history(peer=dealer, type=MessageType.DEAL_CONFIRMATION))[-1]
-        await agent.support_request(
+        await agent.owning.support_request(
             dealer,
             subject="Sound system restarts",
             description="The sound system restarts every few minutes while driving.",
@@ -571,7 +573,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
     async def exit_step() -> str:
         dealer = state["dealer"]
         seq = await _max_seq(store)
-        notice = await agent.exit(
+        notice = await agent.owning.exit(
             dealer,
             reason="circumstances-changed",
             explanation="Moving abroad; please export and delete what you hold.",
@@ -600,7 +602,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
     async def reengage() -> str:
         dealer = state["dealer"]
         seq = await _max_seq(store)
-        rfi = await agent.reengage(dealer, reengagement_rfi_body(agent.clock.now()))
+        rfi = await agent.buying.reengage(dealer, reengagement_rfi_body(agent.clock.now()))
         await agent.wait_for(after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS)
         history = getattr(rfi.model.body, "history", None) or ()
         return f"new RFI carrying {len(history)} messages of kept history; the dealer offers again"

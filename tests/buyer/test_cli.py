@@ -29,7 +29,7 @@ async def test_offers_and_history_read_the_store(
 ) -> None:
     running = await buyers()
     vendor = await start_vendor("Dealer")
-    await running.agent.send_rfis([vendor.id], sally_rfi_body(running.agent.clock.now()))
+    await running.agent.buying.send_rfis([vendor.id], sally_rfi_body(running.agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     ids = {}
     for name, total in (("a", "28000"), ("b", "26500")):

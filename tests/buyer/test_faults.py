@@ -50,7 +50,7 @@ def _tampered(token: bytes) -> bytes:
 
 async def _offer_tokens(buyer: RunningBuyer, vendor: InTestVendor) -> tuple[bytes, bytes]:
     """A tampered offer and a well-signed offer addressed to another pseudonym."""
-    await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     _, signed = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
     misaddressed, _ = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))

@@ -55,7 +55,9 @@ def _terms_body(
 
 
 async def _rfi(buyer: RunningBuyer, *vendors: InTestVendor) -> list[dict[str, Any]]:
-    await buyer.agent.send_rfis([v.id for v in vendors], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis(
+        [v.id for v in vendors], sally_rfi_body(buyer.agent.clock.now())
+    )
     return [v.last("personal-rfi")[1] for v in vendors]
 
 
@@ -74,7 +76,7 @@ async def _deal(buyer: RunningBuyer, vendor: InTestVendor) -> dict[str, Any]:
     """RFI, binding offer, acceptance, deal confirmation: the relationship in welcome."""
     (rfi,) = await _rfi(buyer, vendor)
     offer, offer_token = await _offer(buyer, vendor, rfi)
-    await buyer.agent.accept(offer["id"])
+    await buyer.agent.buying.accept(offer["id"])
     _, acceptance = vendor.last("offer-acceptance")
     _, token = vendor.reply(
         acceptance,
@@ -124,7 +126,7 @@ async def test_terms_during_negotiation_get_nothing_identifying(
     assertion = await _terms(
         buyer, vendor, rfi, _terms_body(vendor, [*sorted(IDENTIFYING), "vehicle.model"])
     )
-    await buyer.agent.answer_terms(assertion["id"])
+    await buyer.agent.owning.answer_terms(assertion["id"])
     _, response = vendor.last("terms-response")
     shared = {item["item"] for item in response["body"].get("data", [])}
     accepted = {item["item"] for item in response["body"].get("accepted", [])}
@@ -145,7 +147,7 @@ async def test_after_the_deal_the_same_terms_may_receive_contact_details(
     vendor = await start_vendor("Dealer")
     rfi = await _deal(buyer, vendor)
     assertion = await _terms(buyer, vendor, rfi, _terms_body(vendor, ["contact.email"]))
-    await buyer.agent.answer_terms(assertion["id"])
+    await buyer.agent.owning.answer_terms(assertion["id"])
     _, response = vendor.last("terms-response")
     assert [item["item"] for item in response["body"]["data"]] == ["contact.email"]
 
@@ -157,7 +159,7 @@ async def _welcomed(buyer: RunningBuyer, vendor: InTestVendor) -> dict[str, Any]
     """A deal and her answer to the vendor's terms (notifications: safety, technical)."""
     rfi = await _deal(buyer, vendor)
     assertion = await _terms(buyer, vendor, rfi, _terms_body(vendor, ["contact.email"]))
-    await buyer.agent.answer_terms(assertion["id"])
+    await buyer.agent.owning.answer_terms(assertion["id"])
     _, response = vendor.last("terms-response")
     assert response["body"]["notificationPreferences"] == {"allowed": ["safety", "technical"]}
     return rfi
@@ -202,7 +204,7 @@ async def test_a_notice_outside_her_preferences_is_refused_and_never_answered(
     assert await buyer.store.message(vendor.id, notice["id"]) is None
     assert await buyer.store.entry(notice["id"]) is None
     with pytest.raises(LocalProtocolError):
-        await buyer.agent.answer_service_notice(notice["id"])
+        await buyer.agent.owning.answer_service_notice(notice["id"])
 
 
 async def test_a_notice_answer_carries_only_data_she_agreed_to_share_with_that_party(
@@ -215,7 +217,7 @@ async def test_a_notice_answer_carries_only_data_she_agreed_to_share_with_that_p
     notice, token = vendor.reply(rfi, MessageType.SERVICE_NOTICE, _notice("technical"))
     status, _, _ = await buyer.post(token)
     assert status == 202
-    await buyer.agent.answer_service_notice(notice["id"])
+    await buyer.agent.owning.answer_service_notice(notice["id"])
     _, response = vendor.last("service-response")
     assert "data" not in response["body"], response["body"]
     declined = {item["item"] for item in response["body"].get("declined", [])}
@@ -266,7 +268,7 @@ async def test_a_deal_confirmation_must_bind_her_offer_and_acceptance(
     vendor = await start_vendor("Dealer")
     (rfi,) = await _rfi(buyer, vendor)
     offer, offer_token = await _offer(buyer, vendor, rfi)
-    await buyer.agent.accept(offer["id"])
+    await buyer.agent.buying.accept(offer["id"])
     _, acceptance = vendor.last("offer-acceptance")
     reference = vendor.ref(offer_token, offer)
     acceptance_id = acceptance["id"]
@@ -307,7 +309,7 @@ async def test_terms_whose_document_she_cannot_match_get_a_problem_report_and_no
     assertion = await _terms(
         buyer, vendor, rfi, _terms_body(vendor, ["contact.email"], reference=reference)
     )
-    await buyer.agent.answer_terms(assertion["id"])
+    await buyer.agent.owning.answer_terms(assertion["id"])
     assert not [p for _, p in vendor.received if p["type"] == "terms-response"]
     _, problem = vendor.last("problem-report")
     assert problem["body"]["code"] == ErrorCode.REFERENCE_MISMATCH.value
@@ -336,7 +338,7 @@ async def test_an_offer_needing_an_approval_she_cannot_get_is_not_accepted(
     keys_before = sorted(p.name for p in keys_dir.iterdir())
     offer, _ = await _offer(buyer, vendor, rfi, approval_party=partner.identifier)
     with pytest.raises(LocalProtocolError) as refused:
-        await buyer.agent.accept(offer["id"])
+        await buyer.agent.buying.accept(offer["id"])
     assert refused.value.code is ErrorCode.APPROVAL_MISSING
     assert "never signs" in refused.value.detail
     assert not [p for _, p in vendor.received if p["type"] == "offer-acceptance"]
@@ -353,7 +355,7 @@ async def test_an_approval_the_co_decision_maker_signed_himself_is_carried(
     partner = PairwiseIdentity.generate()
     agent = buyer.agent
     await _rfi(buyer, vendor)
-    await agent.send_rfp(
+    await agent.buying.send_rfp(
         [vendor.id], sally_rfp_body(agent.clock.now()), approver=partner.identifier
     )
     _, rfp = vendor.last("personal-rfp")
@@ -371,7 +373,7 @@ async def test_an_approval_the_co_decision_maker_signed_himself_is_carried(
         issuer_id=partner.identifier,
         now=datetime.now(UTC),
     )
-    await agent.accept(offer["id"], approvals=[approval])
+    await agent.buying.accept(offer["id"], approvals=[approval])
     _, acceptance = vendor.last("offer-acceptance")
     assert acceptance["body"]["approvals"] == [approval]
 
@@ -434,6 +436,6 @@ async def test_copies_and_declines_are_decorrelated(
     assert len({rfi["created"] for rfi in rfis}) == len(rfis)
     assert len({rfi["id"] for rfi in rfis}) == len(rfis)
     offers = [(await _offer(buyer, v, rfi))[0] for v, rfi in zip(vendors, rfis, strict=True)]
-    await buyer.agent.accept(offers[0]["id"])
+    await buyer.agent.buying.accept(offers[0]["id"])
     declines = [v.last("offer-decline")[1] for v in vendors[1:]]
     assert len({d["created"] for d in declines}) == len(declines)

@@ -147,7 +147,7 @@ async def test_a_store_that_cannot_write_answers_503_and_applies_nothing(
     buyer: RunningBuyer, start_vendor: VendorFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     vendor = await start_vendor("A")
-    await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     offer, token = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
     # Another process holds the write lock: the database is locked (D11).

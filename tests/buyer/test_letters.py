@@ -28,7 +28,7 @@ async def test_letter_is_the_same_signed_rfp_the_online_vendor_gets(
 ) -> None:
     online = await start_vendor("Online")
     agent = buyer.agent
-    sent, letters = await agent.send_rfp(
+    sent, letters = await agent.buying.send_rfp(
         [online.id], sally_rfp_body(agent.clock.now()), postal=[POSTAL]
     )
     letter = letters[POSTAL.party_id]
@@ -72,10 +72,10 @@ async def test_paper_answer_is_stored_unsigned_ranked_and_not_accepted_electroni
     buyer: RunningBuyer,
 ) -> None:
     agent = buyer.agent
-    _, letters = await agent.send_rfp([], sally_rfp_body(agent.clock.now()), postal=[POSTAL])
+    _, letters = await agent.buying.send_rfp([], sally_rfp_body(agent.clock.now()), postal=[POSTAL])
     letter_id = letters[POSTAL.party_id].message_id
     body = offer_body(datetime.now(UTC), basis="binding", total="27900")
-    stored = await agent.enter_paper_answer(POSTAL.party_id, body, in_reply_to=letter_id)
+    stored = await agent.buying.enter_paper_answer(POSTAL.party_id, body, in_reply_to=letter_id)
     assert stored.channel == "paper"
     assert not stored.verified
     assert stored.token is None
@@ -86,7 +86,7 @@ async def test_paper_answer_is_stored_unsigned_ranked_and_not_accepted_electroni
     assert offer.record is None  # never in the ledger
     assert [r.offer_id for r in await agent.ranked_offers()] == [stored.message_id]
     with pytest.raises(LocalProtocolError) as refused:
-        await agent.accept(stored.message_id)
+        await agent.buying.accept(stored.message_id)
     assert refused.value.code is ErrorCode.UNKNOWN_OFFER
 
 
@@ -94,10 +94,10 @@ async def test_paper_answer_must_answer_a_letter_and_be_a_valid_offer(
     buyer: RunningBuyer,
 ) -> None:
     agent = buyer.agent
-    _, letters = await agent.send_rfp([], sally_rfp_body(agent.clock.now()), postal=[POSTAL])
+    _, letters = await agent.buying.send_rfp([], sally_rfp_body(agent.clock.now()), postal=[POSTAL])
     letter_id = letters[POSTAL.party_id].message_id
     with pytest.raises(LocalProtocolError) as unknown:
-        await agent.enter_paper_answer(
+        await agent.buying.enter_paper_answer(
             POSTAL.party_id,
             offer_body(datetime.now(UTC)),
             in_reply_to="urn:uuid:00000000-0000-4000-8000-000000000000",
@@ -106,7 +106,7 @@ async def test_paper_answer_must_answer_a_letter_and_be_a_valid_offer(
     invalid = offer_body(datetime.now(UTC))
     invalid["price"]["total"]["amount"] = 27900  # a float-like number, not a decimal string
     with pytest.raises(LocalProtocolError) as schema:
-        await agent.enter_paper_answer(POSTAL.party_id, invalid, in_reply_to=letter_id)
+        await agent.buying.enter_paper_answer(POSTAL.party_id, invalid, in_reply_to=letter_id)
     assert schema.value.code is ErrorCode.SCHEMA_INVALID
     assert schema.value.path == "/body/price/total/amount"
 

@@ -45,7 +45,7 @@ async def test_an_inbox_named_on_another_origin_is_never_posted_to(
     vendor, elsewhere = await start_vendor("Dealer"), await start_vendor("Victim")
     vendor.endpoints_override = {"inbox": elsewhere.id + "/vrm/inbox"}
     with pytest.raises(ProtocolError):
-        await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+        await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     assert not _posts(elsewhere.requests)
     assert not _posts(vendor.requests)
 
@@ -57,7 +57,7 @@ async def test_other_endpoints_named_on_another_origin_are_refused(
     vendor, elsewhere = await start_vendor("Dealer"), await start_vendor("Victim")
     vendor.endpoints_override = {endpoint: elsewhere.id + f"/vrm/{endpoint}"}
     with pytest.raises(ProtocolError):
-        await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+        await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     assert elsewhere.requests == []
 
 
@@ -86,7 +86,7 @@ async def test_a_huge_key_set_is_refused_without_reading_it_and_the_agent_stays_
 
     vendor.jwks_handler = huge
     with pytest.raises(ProtocolError) as refused:
-        await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+        await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     assert refused.value.code is ErrorCode.TEMPORARILY_UNAVAILABLE
     await asyncio.sleep(0.2)
     # What the sockets buffered at most, not the 64 MiB offered.
@@ -108,7 +108,7 @@ async def test_a_key_set_with_too_many_keys_is_refused_whole(
 
     vendor.jwks_handler = many
     with pytest.raises(ProtocolError):
-        await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+        await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     assert _posts(vendor.requests) == []
 
 
@@ -122,7 +122,7 @@ async def test_redirects_are_never_followed(
 
     vendor.jwks_handler = moved
     with pytest.raises(ProtocolError):
-        await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+        await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     assert elsewhere.requests == []
 
 
@@ -136,7 +136,7 @@ async def test_a_redirect_answering_her_post_is_a_failed_attempt_never_followed(
 
     vendor.inbox_handler = moved
     with pytest.raises(ProtocolError) as refused:
-        await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+        await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     assert refused.value.code is ErrorCode.TEMPORARILY_UNAVAILABLE
     assert elsewhere.requests == []
     # A bounded number of attempts, not a loop.
@@ -157,7 +157,7 @@ async def test_a_stalled_answer_is_given_up_on(
     vendor.jwks_handler = stalled
     try:
         with pytest.raises(ProtocolError) as refused:
-            await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+            await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
         assert refused.value.code is ErrorCode.TEMPORARILY_UNAVAILABLE
     finally:
         release.set()
@@ -181,7 +181,7 @@ async def test_without_an_allow_list_loopback_and_plain_http_are_refused(
 ) -> None:
     vendor = await start_vendor("Dealer")
     with pytest.raises(ProtocolError) as refused:
-        await strict_agent.send_rfis([vendor.id], sally_rfi_body(strict_agent.clock.now()))
+        await strict_agent.buying.send_rfis([vendor.id], sally_rfi_body(strict_agent.clock.now()))
     assert refused.value.code is ErrorCode.TEMPORARILY_UNAVAILABLE
     assert vendor.requests == []
 
@@ -259,7 +259,7 @@ async def test_a_known_vendor_rotating_keys_is_refetched_within_bounds(
     buyer: RunningBuyer, start_vendor: VendorFactory
 ) -> None:
     vendor = await start_vendor("Dealer")
-    await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     vendor.key = SigningKey.generate("EdDSA")  # rotated: the new key is published
     _, token = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
@@ -281,7 +281,7 @@ async def test_a_relationship_without_a_deal_stops_costing_attempts_when_its_bud
     )
     for _ in range(4):
         with pytest.raises(ProtocolError) as refused:
-            await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+            await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
         assert refused.value.code is ErrorCode.TEMPORARILY_UNAVAILABLE
     # Two attempts, then none: a peer that never answers cannot make her agent hammer it.
     assert len(_posts(vendor.requests)) == 2
