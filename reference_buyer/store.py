@@ -617,15 +617,15 @@ _PSEUDONYM_BY: Final = {
     "tag": "SELECT * FROM pseudonyms WHERE reply_tag = ?",
 }
 
-#: The journal joined with the runtime's messages (the token) and receipts (the
-#: receipt she gave for what she received).
+#: The journal joined with the runtime's messages (the token, and the receipt
+#: she gave for what she received).
 _ENTRY_SELECT: Final = (
     "SELECT j.seq, j.peer_id, j.sender, j.message_id, j.type, j.direction, j.channel,"
     " j.status, j.thread, j.parent, j.at, j.paper,"
-    " COALESCE(m.token, j.token) AS token, COALESCE(j.receipt, r.token) AS receipt"
+    " COALESCE(m.token, j.token) AS token, COALESCE(j.receipt, m.receipt) AS receipt"
     " FROM journal j"
     " LEFT JOIN messages m ON m.message_id = j.message_id AND m.sender = j.sender"
-    " LEFT JOIN receipts r ON r.message_pk = m.pk AND r.digest = m.digest"
+    " AND m.direction = j.direction"
 )
 #: The same, with the ledger's record of an offer.
 _OFFER_SELECT: Final = (
@@ -636,7 +636,8 @@ _OFFER_SELECT: Final = (
         " o.supersedes AS o_supersedes, o.topic AS o_topic,"
         " o.requires_approval AS o_requires_approval FROM journal j",
     )
-    + " LEFT JOIN ledger_offers o ON o.peer_id = j.peer_id AND o.id = j.message_id"
+    + " LEFT JOIN relationships r ON r.peer_id = j.peer_id"
+    + " LEFT JOIN ledger_offers o ON o.relationship = r.pk AND o.id = j.message_id"
     + " WHERE j.type = 'offer' AND j.status NOT LIKE 'refused%'"
 )
 

@@ -188,20 +188,13 @@ async def on_counter_offer(
     body = inbound.message.body
     countered_id = body.supersedes
     assert countered_id is not None  # the state machine refuses a counter naming none
-    countered = await vendor.store.offer_terms(inbound.peer, countered_id)
-    round_number = countered.round if countered is not None else 0
-    work.write(
-        OfferTerms(
-            inbound.peer,
-            inbound.id,
-            round_number,
-            body.price.total.amount,
-            body.price.total.currency,
-        )
-    )
+    # Only the vendor's own offers have a round (her counters are in the
+    # ledger and their terms in her stored message).
     record = inbound.facts.offers.get(countered_id)
     if record is None or record.sender is not Role.VENDOR:
         return
+    countered = await vendor.store.offer_terms(inbound.peer, countered_id)
+    round_number = countered.round if countered is not None else 0
     previous = await vendor.sent(inbound, countered_id, OfferMessage)
     if previous is None:
         return

@@ -33,12 +33,15 @@ import orjson
 from vrm_agent.sqlite import (
     DEFAULT_BUSY_TIMEOUT,
     DEFAULT_MAX_BATCH,
+    RELATIONSHIP,
     Schema,
     SqliteProtocolStore,
     dumps,
 )
 from vrm_agent.store import ProtocolStore, StoreError
 from vrm_agent.unit import DomainWrite
+from vrm_protocol.canonical import b64url_decode
+from vrm_protocol.models import OfferMessage, parse_message_dict
 
 __all__ = [
     "VENDOR_SCHEMA",
@@ -67,8 +70,9 @@ DataValue = str | Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class OfferTerms(DomainWrite):
-    """What the vendor keeps of an offer beyond the ledger: the negotiation round
-    (0 for an answer to an RFI or RFP) and the total."""
+    """What the vendor keeps of its own offer beyond the ledger: the negotiation
+    round (0 for an answer to an RFI or RFP) and the total. (The terms of her
+    counter-offers are in her stored messages.)"""
 
     peer: str
     offer_id: str
@@ -238,18 +242,18 @@ VENDOR_SCHEMA: Final = Schema(
     (
         """
         CREATE TABLE offer_terms (
-            peer_id TEXT NOT NULL,
+            relationship INTEGER NOT NULL,
             offer_id TEXT NOT NULL,
             round INTEGER NOT NULL,
             total_amount TEXT NOT NULL,
             currency TEXT NOT NULL,
-            PRIMARY KEY (peer_id, offer_id),
-            FOREIGN KEY (peer_id, offer_id) REFERENCES ledger_offers (peer_id, id)
+            PRIMARY KEY (relationship, offer_id),
+            FOREIGN KEY (relationship, offer_id) REFERENCES ledger_offers (relationship, id)
         ) WITHOUT ROWID;
         CREATE TABLE deals (
             pk INTEGER PRIMARY KEY,
             id TEXT NOT NULL UNIQUE,
-            peer_id TEXT NOT NULL,
+            relationship INTEGER NOT NULL,
             offer_id TEXT NOT NULL,
             acceptance_id TEXT NOT NULL,
             total_amount TEXT NOT NULL,
@@ -257,17 +261,17 @@ VENDOR_SCHEMA: Final = Schema(
             identity TEXT NOT NULL,
             categories TEXT NOT NULL,
             created_at TEXT NOT NULL,
-            FOREIGN KEY (peer_id, offer_id) REFERENCES ledger_offers (peer_id, id)
+            FOREIGN KEY (relationship, offer_id) REFERENCES ledger_offers (relationship, id)
         );
-        CREATE INDEX deals_peer ON deals (peer_id);
+        CREATE INDEX deals_relationship ON deals (relationship);
         CREATE TABLE preferences (
-            peer_id TEXT PRIMARY KEY,
+            relationship INTEGER PRIMARY KEY REFERENCES relationships (pk),
             notifications_allowed TEXT,
             engagements INTEGER NOT NULL
-        ) WITHOUT ROWID;
+        );
         CREATE TABLE consents (
             pk INTEGER PRIMARY KEY,
-            peer_id TEXT NOT NULL,
+            relationship INTEGER NOT NULL REFERENCES relationships (pk),
             item TEXT NOT NULL,
             purposes TEXT NOT NULL,
             retention TEXT NOT NULL,
@@ -275,31 +279,31 @@ VENDOR_SCHEMA: Final = Schema(
             source_message TEXT NOT NULL,
             created_at TEXT NOT NULL
         );
-        CREATE INDEX consents_peer ON consents (peer_id);
+        CREATE INDEX consents_relationship ON consents (relationship);
         CREATE INDEX consents_retention ON consents (retain_until);
         CREATE TABLE data_held (
             pk INTEGER PRIMARY KEY,
-            peer_id TEXT NOT NULL,
+            relationship INTEGER NOT NULL REFERENCES relationships (pk),
             item TEXT NOT NULL,
             value TEXT NOT NULL,
             purposes TEXT NOT NULL,
             retain_until TEXT NOT NULL,
             source_message TEXT NOT NULL,
             created_at TEXT NOT NULL,
-            UNIQUE (peer_id, item)
+            UNIQUE (relationship, item)
         );
         CREATE INDEX data_held_retention ON data_held (retain_until);
         CREATE TABLE deletions (
             pk INTEGER PRIMARY KEY,
-            peer_id TEXT NOT NULL,
+            relationship INTEGER NOT NULL REFERENCES relationships (pk),
             item TEXT NOT NULL,
             reason TEXT NOT NULL,
             deleted_at TEXT NOT NULL
         );
-        CREATE INDEX deletions_peer ON deletions (peer_id);
+        CREATE INDEX deletions_relationship ON deletions (relationship);
         CREATE TABLE exits (
             pk INTEGER PRIMARY KEY,
-            peer_id TEXT NOT NULL,
+            relationship INTEGER NOT NULL REFERENCES relationships (pk),
             notice_id TEXT NOT NULL,
             notice_digest TEXT NOT NULL,
             export_digest TEXT,
@@ -309,7 +313,7 @@ VENDOR_SCHEMA: Final = Schema(
         );
         CREATE TABLE suppressed_notices (
             pk INTEGER PRIMARY KEY,
-            peer_id TEXT NOT NULL,
+            relationship INTEGER NOT NULL REFERENCES relationships (pk),
             kind TEXT NOT NULL,
             category TEXT NOT NULL,
             reason TEXT NOT NULL,
@@ -318,6 +322,9 @@ VENDOR_SCHEMA: Final = Schema(
         """,
     ),
 )
+
+#: Rows of a table with their relationship's peer: ``FROM {table} x JOIN relationships r``.
+_WITH_PEER: Final = "JOIN relationships r ON r.pk = x.relationship"
 
 
 def _deletion(row: sqlite3.Row) -> DeletionRow:
@@ -371,7 +378,7 @@ class SqliteVendorStore(SqliteProtocolStore):
         """The round and total of an offer of the relationship."""
         rows = self._read(
             "SELECT round, total_amount, currency FROM offer_terms"
-            " WHERE peer_id = ? AND offer_id = ?",
+            f" WHERE relationship = {RELATIONSHIP} AND offer_id = ?",
             (peer, offer_id),
         )
         if not rows:
@@ -385,7 +392,8 @@ class SqliteVendorStore(SqliteProtocolStore):
 
     def _preferences(self, peer: str) -> Preferences:
         rows = self._read(
-            "SELECT notifications_allowed, engagements FROM preferences WHERE peer_id = ?",
+            "SELECT notifications_allowed, engagements FROM preferences"
+            f" WHERE relationship = {RELATIONSHIP}",
             (peer,),
         )
         if not rows:
@@ -400,7 +408,10 @@ class SqliteVendorStore(SqliteProtocolStore):
         return self._deals(peer)
 
     def _deals(self, peer: str) -> list[DealRow]:
-        rows = self._read("SELECT * FROM deals WHERE peer_id = ? ORDER BY pk", (peer,))
+        rows = self._read(
+            f"SELECT x.*, r.peer_id FROM deals x {_WITH_PEER} WHERE r.peer_id = ? ORDER BY x.pk",
+            (peer,),
+        )
         return [
             DealRow(
                 row["id"],
@@ -421,7 +432,10 @@ class SqliteVendorStore(SqliteProtocolStore):
         return self._consents(peer)
 
     def _consents(self, peer: str) -> list[ConsentRow]:
-        rows = self._read("SELECT * FROM consents WHERE peer_id = ? ORDER BY pk", (peer,))
+        rows = self._read(
+            f"SELECT x.*, r.peer_id FROM consents x {_WITH_PEER} WHERE r.peer_id = ? ORDER BY x.pk",
+            (peer,),
+        )
         return [
             ConsentRow(
                 row["peer_id"],
@@ -440,7 +454,11 @@ class SqliteVendorStore(SqliteProtocolStore):
         return self._data(peer)
 
     def _data(self, peer: str) -> list[DataRow]:
-        rows = self._read("SELECT * FROM data_held WHERE peer_id = ? ORDER BY item", (peer,))
+        rows = self._read(
+            f"SELECT x.*, r.peer_id FROM data_held x {_WITH_PEER} WHERE r.peer_id = ?"
+            " ORDER BY x.item",
+            (peer,),
+        )
         return [
             DataRow(
                 row["peer_id"],
@@ -456,7 +474,11 @@ class SqliteVendorStore(SqliteProtocolStore):
 
     async def deletions_for(self, peer: str) -> list[DeletionRow]:
         """Every deletion recorded for ``peer``, oldest first."""
-        rows = self._read("SELECT * FROM deletions WHERE peer_id = ? ORDER BY pk", (peer,))
+        rows = self._read(
+            f"SELECT x.*, r.peer_id FROM deletions x {_WITH_PEER} WHERE r.peer_id = ?"
+            " ORDER BY x.pk",
+            (peer,),
+        )
         return [_deletion(row) for row in rows]
 
     async def next_retention_deadline(self) -> str | None:
@@ -482,7 +504,9 @@ class SqliteVendorStore(SqliteProtocolStore):
         def sweep(conn: sqlite3.Connection) -> list[DeletionRow]:
             deleted: list[DeletionRow] = []
             rows = conn.execute(
-                "SELECT peer_id, item FROM data_held WHERE retain_until <= ? ORDER BY pk", (now,)
+                f"SELECT r.peer_id, x.item FROM data_held x {_WITH_PEER}"
+                " WHERE x.retain_until <= ? ORDER BY x.pk",
+                (now,),
             ).fetchall()
             for row in rows:
                 deletion = DeletionRow(row["peer_id"], row["item"], "retention-expired", now)
@@ -502,16 +526,18 @@ class SqliteVendorStore(SqliteProtocolStore):
         """
         if isinstance(write, OfferTerms):
             conn.execute(
-                "INSERT INTO offer_terms (peer_id, offer_id, round, total_amount, currency)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (peer_id, offer_id) DO UPDATE SET"
+                "INSERT INTO offer_terms (relationship, offer_id, round, total_amount, currency)"
+                f" VALUES ({RELATIONSHIP}, ?, ?, ?, ?) ON CONFLICT (relationship, offer_id)"
+                " DO UPDATE SET"
                 " round = excluded.round, total_amount = excluded.total_amount,"
                 " currency = excluded.currency",
                 (write.peer, write.offer_id, write.round, write.total_amount, write.currency),
             )
         elif isinstance(write, DealRow):
             conn.execute(
-                "INSERT INTO deals (id, peer_id, offer_id, acceptance_id, total_amount,"
-                " currency, identity, categories, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO deals (id, relationship, offer_id, acceptance_id, total_amount,"
+                " currency, identity, categories, created_at)"
+                f" VALUES (?, {RELATIONSHIP}, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     write.id,
                     write.peer,
@@ -526,8 +552,8 @@ class SqliteVendorStore(SqliteProtocolStore):
             )
         elif isinstance(write, ConsentRow):
             conn.execute(
-                "INSERT INTO consents (peer_id, item, purposes, retention, retain_until,"
-                " source_message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO consents (relationship, item, purposes, retention, retain_until,"
+                f" source_message, created_at) VALUES ({RELATIONSHIP}, ?, ?, ?, ?, ?, ?)",
                 (
                     write.peer,
                     write.item,
@@ -540,9 +566,9 @@ class SqliteVendorStore(SqliteProtocolStore):
             )
         elif isinstance(write, DataRow):
             conn.execute(
-                "INSERT INTO data_held (peer_id, item, value, purposes, retain_until,"
-                " source_message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (peer_id, item) DO UPDATE SET value = excluded.value,"
+                "INSERT INTO data_held (relationship, item, value, purposes, retain_until,"
+                f" source_message, created_at) VALUES ({RELATIONSHIP}, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (relationship, item) DO UPDATE SET value = excluded.value,"
                 " purposes = excluded.purposes, retain_until = excluded.retain_until,"
                 " source_message = excluded.source_message, created_at = excluded.created_at",
                 (
@@ -558,18 +584,21 @@ class SqliteVendorStore(SqliteProtocolStore):
         elif isinstance(write, EraseData):
             # Spec §6.14: deletion happens in the same transaction as the
             # acknowledgement that receipts it.
-            conn.execute("DELETE FROM data_held WHERE peer_id = ?", (write.peer,))
-            conn.execute("DELETE FROM consents WHERE peer_id = ?", (write.peer,))
+            conn.execute(
+                f"DELETE FROM data_held WHERE relationship = {RELATIONSHIP}", (write.peer,)
+            )
+            conn.execute(f"DELETE FROM consents WHERE relationship = {RELATIONSHIP}", (write.peer,))
         elif isinstance(write, DeletionRow):
             conn.execute(
-                "INSERT INTO deletions (peer_id, item, reason, deleted_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO deletions (relationship, item, reason, deleted_at)"
+                f" VALUES ({RELATIONSHIP}, ?, ?, ?)",
                 (write.peer, write.item, write.reason, write.deleted_at),
             )
         elif isinstance(write, ExitRow):
             conn.execute(
-                "INSERT INTO exits (peer_id, notice_id, notice_digest, export_digest,"
+                "INSERT INTO exits (relationship, notice_id, notice_digest, export_digest,"
                 " deletion_receipt, acknowledgement_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f" VALUES ({RELATIONSHIP}, ?, ?, ?, ?, ?, ?)",
                 (
                     write.peer,
                     write.notice_id,
@@ -582,21 +611,21 @@ class SqliteVendorStore(SqliteProtocolStore):
             )
         elif isinstance(write, SuppressedRow):
             conn.execute(
-                "INSERT INTO suppressed_notices (peer_id, kind, category, reason, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO suppressed_notices (relationship, kind, category, reason,"
+                f" created_at) VALUES ({RELATIONSHIP}, ?, ?, ?, ?)",
                 (write.peer, write.kind, write.category, write.reason, write.created_at),
             )
         elif isinstance(write, NotificationsChosen):
             conn.execute(
-                "INSERT INTO preferences (peer_id, notifications_allowed, engagements)"
-                " VALUES (?, ?, 1) ON CONFLICT (peer_id) DO UPDATE SET"
+                "INSERT INTO preferences (relationship, notifications_allowed, engagements)"
+                f" VALUES ({RELATIONSHIP}, ?, 1) ON CONFLICT (relationship) DO UPDATE SET"
                 " notifications_allowed = excluded.notifications_allowed",
                 (write.peer, dumps(list(write.allowed))),
             )
         elif isinstance(write, Reengagement):
             conn.execute(
-                "INSERT INTO preferences (peer_id, notifications_allowed, engagements)"
-                " VALUES (?, NULL, 2) ON CONFLICT (peer_id) DO UPDATE SET"
+                "INSERT INTO preferences (relationship, notifications_allowed, engagements)"
+                f" VALUES ({RELATIONSHIP}, NULL, 2) ON CONFLICT (relationship) DO UPDATE SET"
                 " notifications_allowed = NULL, engagements = preferences.engagements + 1",
                 (write.peer,),
             )
@@ -660,15 +689,20 @@ class SqliteVendorStore(SqliteProtocolStore):
                         "basis": offer["basis"],
                         "madeBy": offer["sender"],
                         "status": offer["status"],
-                        "total": {"amount": offer["total_amount"], "currency": offer["currency"]},
+                        "total": {"amount": offer["total_amount"], "currency": offer["currency"]}
+                        if offer["total_amount"] is not None
+                        else _offer_total(offer["token"]),
                         "validUntil": offer["valid_until"],
                         "supersedes": offer["supersedes"],
                     }
                     for offer in self._read(
                         "SELECT o.id, o.basis, o.sender, o.status, o.valid_until, o.supersedes,"
-                        " t.total_amount, t.currency FROM ledger_offers o"
-                        " LEFT JOIN offer_terms t ON t.peer_id = o.peer_id AND t.offer_id = o.id"
-                        " WHERE o.peer_id = ? ORDER BY o.pk",
+                        " t.total_amount, t.currency, m.token FROM ledger_offers o"
+                        " LEFT JOIN offer_terms t"
+                        " ON t.relationship = o.relationship AND t.offer_id = o.id"
+                        " LEFT JOIN messages m ON m.relationship = o.relationship"
+                        " AND m.message_id = o.id AND m.direction = 'in'"
+                        f" WHERE o.relationship = {RELATIONSHIP} ORDER BY o.pk",
                         (peer,),
                     )
                 ],
@@ -681,7 +715,10 @@ class SqliteVendorStore(SqliteProtocolStore):
                     for deal in self._deals(peer)
                 ],
                 "messages": int(
-                    self._read("SELECT COUNT(*) FROM messages WHERE peer_id = ?", (peer,))[0][0]
+                    self._read(
+                        f"SELECT COUNT(*) FROM messages WHERE relationship = {RELATIONSHIP}",
+                        (peer,),
+                    )[0][0]
                 ),
             }
         deletions = [
@@ -691,7 +728,9 @@ class SqliteVendorStore(SqliteProtocolStore):
                 "reason": row["reason"],
                 "deletedAt": row["deleted_at"],
             }
-            for row in self._read("SELECT * FROM deletions ORDER BY pk")
+            for row in self._read(
+                f"SELECT x.*, r.peer_id FROM deletions x {_WITH_PEER} ORDER BY x.pk"
+            )
         ]
         suppressed = [
             {
@@ -700,7 +739,9 @@ class SqliteVendorStore(SqliteProtocolStore):
                 "category": row["category"],
                 "reason": row["reason"],
             }
-            for row in self._read("SELECT * FROM suppressed_notices ORDER BY pk")
+            for row in self._read(
+                f"SELECT x.*, r.peer_id FROM suppressed_notices x {_WITH_PEER} ORDER BY x.pk"
+            )
         ]
         exits = [
             {
@@ -709,7 +750,7 @@ class SqliteVendorStore(SqliteProtocolStore):
                 "acknowledgement": row["acknowledgement_id"],
                 "exportDigest": row["export_digest"],
             }
-            for row in self._read("SELECT * FROM exits ORDER BY pk")
+            for row in self._read(f"SELECT x.*, r.peer_id FROM exits x {_WITH_PEER} ORDER BY x.pk")
         ]
         return {
             "relationships": relationships,
@@ -717,6 +758,17 @@ class SqliteVendorStore(SqliteProtocolStore):
             "suppressedNotices": suppressed,
             "exits": exits,
         }
+
+
+def _offer_total(token: bytes | None) -> dict[str, str] | None:
+    """The total of the offer a stored token carries (her counter-offers)."""
+    if token is None:
+        return None
+    message = parse_message_dict(orjson.loads(b64url_decode(bytes(token).split(b".")[1])))
+    if not isinstance(message, OfferMessage):
+        return None
+    total = message.body.price.total
+    return {"amount": total.amount, "currency": total.currency}
 
 
 def _reengagement(exit_json: Mapping[str, Any]) -> dict[str, Any]:

@@ -273,8 +273,8 @@ class Sent:
 class InboxAnswer:
     """What the inbox answers: ``202`` with a new receipt, ``200`` with the original.
 
-    ``queued``: the unit queued messages for delivery (wake the outbox once
-    the receipt is on its way: a reply never overtakes the receipt).
+    ``queued``: the unit queued messages to POST (wake the outbox once the
+    receipt is on its way: a reply never overtakes the receipt).
     ``message_id``: the id of the message a ``202`` took.
     """
 
@@ -552,7 +552,12 @@ class Pipeline:
             sender[:48],
             len(work.outbound),
         )
-        return InboxAnswer(202, receipt, queued=bool(work.outbound), message_id=message.id)
+        return InboxAnswer(
+            202,
+            receipt,
+            queued=any(o.deliver_to is not None for o in work.outbound),
+            message_id=message.id,
+        )
 
     async def _check_participation(self, message: Message, sender: str) -> None:
         """spec §7.3: a thread belongs to one relationship; a parent the agent holds

@@ -31,7 +31,7 @@ import aiohttp
 
 from vrm_agent.clock import Clock
 from vrm_agent.net import FetchRefused, post_message
-from vrm_agent.store import OutboxEntry, ProtocolStore, StoreUnavailable
+from vrm_agent.store import DeliveryOutcome, OutboxEntry, ProtocolStore, StoreUnavailable
 from vrm_agent.strategies import DeliveryOptions
 from vrm_protocol.freshness import format_timestamp
 from vrm_protocol.http_binding import DeliveryPolicy, DeliveryRefused
@@ -104,16 +104,46 @@ class Outbox:
     async def deliver_due(self, *, ahead: float = 0.0) -> int:
         """Attempt every delivery due now (or within ``ahead`` seconds); how many were
         attempted. One pass at a time, so a message is never POSTed twice at once
-        nor overtaken by the next one for the same peer.
+        nor overtaken by the next one for the same peer (a pass holds at most one
+        entry per peer, so its POSTs go out together); the outcomes of a pass are
+        recorded in one unit of work.
 
         Raises:
             StoreUnavailable: the store cannot be read or written.
         """
         async with self._pass:
             entries = await self.store.due_deliveries(self.clock.wall() + ahead)
-            for entry in entries:
-                await self._deliver(entry)
+            attempts = await asyncio.gather(
+                *(self._attempt(entry) for entry in entries), return_exceptions=True
+            )
+            outcomes = [
+                self._failed_unexpectedly(entry, attempt)
+                if isinstance(attempt, BaseException)
+                else attempt
+                for entry, attempt in zip(entries, attempts, strict=True)
+            ]
+            await self.store.record_deliveries(outcomes)
             return len(entries)
+
+    def _failed_unexpectedly(self, entry: OutboxEntry, error: BaseException) -> DeliveryOutcome:
+        """A defect during an attempt: logged, and the entry tried again after a
+        pause (the others of the pass keep their outcomes).
+
+        Raises:
+            BaseException: ``error`` itself when it is not an ``Exception``
+                (a cancellation, an interrupt).
+        """
+        if not isinstance(error, Exception):
+            raise error
+        log.error(
+            "delivery of %s %s failed unexpectedly",
+            entry.type.value,
+            entry.message_id,
+            exc_info=error,
+        )
+        return DeliveryOutcome(
+            entry.id, next_attempt=self.clock.wall() + STORE_PAUSE, error=repr(error)[:500]
+        )
 
     async def flush(self, ahead: float) -> None:
         """Deliver every message waiting for its first attempt, now.
@@ -157,7 +187,7 @@ class Outbox:
             with contextlib.suppress(TimeoutError):  # an attempt came due
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def _refuse(self, entry: OutboxEntry, reason: str) -> None:
+    def _refuse(self, entry: OutboxEntry, reason: str) -> DeliveryOutcome:
         """Give up delivering ``entry`` without a POST: it waits in the mailbox."""
         log.warning(
             "not delivering %s %s to %s: %s; it waits in the mailbox",
@@ -166,7 +196,7 @@ class Outbox:
             entry.inbox,
             reason,
         )
-        await self.store.mark_failed(
+        return DeliveryOutcome(
             entry.id,
             next_attempt=self.clock.wall(),
             error=f"refused: {reason}",
@@ -174,14 +204,14 @@ class Outbox:
             attempted=False,
         )
 
-    async def _deliver(self, entry: OutboxEntry) -> None:
+    async def _attempt(self, entry: OutboxEntry) -> DeliveryOutcome:
+        """One attempt (or a refusal without one) of ``entry``; what to record."""
         assert entry.inbox is not None
-        standing = await self.store.delivery_standing(entry.peer)
+        standing = entry.standing
         budget = self.budget
         if not standing.deal_seen and standing.failures >= budget.stranger_failures:
             # spec §11.8: a relationship whose peer holds no deal has spent its budget.
-            await self._refuse(entry, "the relationship's delivery budget is spent")
-            return
+            return self._refuse(entry, "the relationship's delivery budget is spent")
         try:
             outcome = await post_message(
                 self.session,
@@ -193,15 +223,13 @@ class Outbox:
                 answer_needed=False,
             )
         except DeliveryRefused as refused:
-            await self._refuse(entry, str(refused))
-            return
+            return self._refuse(entry, str(refused))
         except FetchRefused as error:
             status, detail = 0, str(error)
         else:
             status, detail = outcome.status, outcome.body.decode(errors="replace")
         if status in (200, 202):
-            await self.store.mark_delivered(entry.id, format_timestamp(self.clock.now()))
-            return
+            return DeliveryOutcome(entry.id, delivered_at=format_timestamp(self.clock.now()))
         attempts = entry.attempts + 1
         limit = budget.attempts if standing.deal_seen else budget.stranger_attempts
         final = (
@@ -219,7 +247,7 @@ class Outbox:
             detail[:200].replace("\n", " "),
             "; giving up, it waits in the mailbox" if final else f"; retrying in {delay:.1f} s",
         )
-        await self.store.mark_failed(
+        return DeliveryOutcome(
             entry.id,
             next_attempt=self.clock.wall() + delay,
             error=f"{status} {detail}",

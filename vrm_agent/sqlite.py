@@ -54,6 +54,7 @@ import orjson
 
 from vrm_agent.store import (
     ConstraintViolation,
+    DeliveryOutcome,
     DeliveryStanding,
     DeliveryStatus,
     InboundConflict,
@@ -95,6 +96,7 @@ __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
     "DEFAULT_MAX_BATCH",
     "PROTOCOL_SCHEMA",
+    "RELATIONSHIP",
     "Schema",
     "SqliteDatabase",
     "SqliteProtocolStore",
@@ -542,44 +544,51 @@ class SqliteDatabase:
 # -- the protocol records --------------------------------------------------------------------------
 
 #: The protocol records every agent keeps (component ``vrm_agent``).
+#:
+#: Rows refer to their relationship by its integer key (``relationships.pk``),
+#: not by the peer's identifier: a buyer's ``did:jwk`` is a hundred characters,
+#: and every index keyed by it would hold a few dozen entries a page, so each
+#: message would dirty (and the WAL rewrite) many more pages. A receipt lives
+#: in its message's row.
 PROTOCOL_SCHEMA: Final = Schema(
     "vrm_agent",
     (
         """
         CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE relationships (
-            peer_id TEXT PRIMARY KEY,
+            pk INTEGER PRIMARY KEY,
+            peer_id TEXT NOT NULL UNIQUE,
             core TEXT NOT NULL,
             thread TEXT,
             reply_inbox TEXT,
             deal_seen INTEGER NOT NULL DEFAULT 0,
             delivery_failures INTEGER NOT NULL DEFAULT 0
-        ) WITHOUT ROWID;
+        );
         CREATE TABLE messages (
             pk INTEGER PRIMARY KEY,
-            sender TEXT NOT NULL,
-            message_id TEXT NOT NULL,
+            relationship INTEGER NOT NULL REFERENCES relationships (pk),
             direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            message_id TEXT NOT NULL,
+            sender TEXT NOT NULL,
             type TEXT NOT NULL,
             thread TEXT NOT NULL,
             parent TEXT,
-            peer_id TEXT NOT NULL,
             digest TEXT NOT NULL,
             token BLOB NOT NULL,
+            receipt BLOB,
             at TEXT NOT NULL,
             expires TEXT NOT NULL,
-            UNIQUE (message_id, sender)
+            UNIQUE (message_id, relationship, direction)
         );
-        CREATE INDEX messages_peer ON messages (peer_id, pk);
-        CREATE TABLE receipts (
-            digest TEXT PRIMARY KEY,
-            message_pk INTEGER NOT NULL REFERENCES messages (pk),
-            token BLOB NOT NULL
+        CREATE INDEX messages_relationship ON messages (relationship, pk);
+        CREATE INDEX messages_receipted ON messages (digest) WHERE receipt IS NOT NULL;
+        CREATE TABLE threads (
+            thread TEXT PRIMARY KEY,
+            relationship INTEGER NOT NULL REFERENCES relationships (pk)
         ) WITHOUT ROWID;
-        CREATE TABLE threads (thread TEXT PRIMARY KEY, peer_id TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE ledger_offers (
             pk INTEGER PRIMARY KEY,
-            peer_id TEXT NOT NULL,
+            relationship INTEGER NOT NULL REFERENCES relationships (pk),
             id TEXT NOT NULL,
             sender TEXT NOT NULL,
             basis TEXT NOT NULL,
@@ -589,23 +598,25 @@ PROTOCOL_SCHEMA: Final = Schema(
             supersedes TEXT,
             topic TEXT,
             requires_approval INTEGER NOT NULL,
-            UNIQUE (peer_id, id)
+            UNIQUE (relationship, id)
         );
-        CREATE INDEX ledger_offers_open ON ledger_offers (peer_id, sender) WHERE status = 'open';
+        CREATE INDEX ledger_offers_open ON ledger_offers (relationship, sender)
+            WHERE status = 'open';
         CREATE TABLE ledger_requests (
             pk INTEGER PRIMARY KEY,
-            peer_id TEXT NOT NULL,
+            relationship INTEGER NOT NULL REFERENCES relationships (pk),
             id TEXT NOT NULL,
             type TEXT NOT NULL,
             sender TEXT NOT NULL,
             status TEXT NOT NULL,
-            UNIQUE (peer_id, id)
+            UNIQUE (relationship, id)
         );
-        CREATE INDEX ledger_requests_open ON ledger_requests (peer_id, type) WHERE status = 'open';
+        CREATE INDEX ledger_requests_open ON ledger_requests (relationship, type)
+            WHERE status = 'open';
         CREATE TABLE outbox (
             id INTEGER PRIMARY KEY,
             message_pk INTEGER NOT NULL REFERENCES messages (pk),
-            peer_id TEXT NOT NULL,
+            relationship INTEGER NOT NULL REFERENCES relationships (pk),
             inbox TEXT,
             attempts INTEGER NOT NULL DEFAULT 0,
             next_attempt REAL NOT NULL,
@@ -615,7 +626,7 @@ PROTOCOL_SCHEMA: Final = Schema(
             expires TEXT NOT NULL
         );
         CREATE INDEX outbox_pending ON outbox (next_attempt) WHERE status = 'pending';
-        CREATE INDEX outbox_peer ON outbox (peer_id, id)
+        CREATE INDEX outbox_relationship ON outbox (relationship, id)
         """,
         # 2: each relationship counts the units that changed it, so that a unit
         # decided on what another writer has since changed is refused, not applied.
@@ -623,6 +634,9 @@ PROTOCOL_SCHEMA: Final = Schema(
         "ALTER TABLE relationships ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
     ),
 )
+
+#: The relationship of a peer, as a subquery (its one parameter: the peer's id).
+RELATIONSHIP: Final = "(SELECT pk FROM relationships WHERE peer_id = ?)"
 
 _DIRECTIONS: Final = {Direction.RECEIVED: "in", Direction.SENT: "out"}
 _DIRECTION_OF: Final = {"in": Direction.RECEIVED, "out": Direction.SENT}
@@ -632,15 +646,20 @@ _OFFER_COLUMNS: Final = (
 )
 _REQUEST_COLUMNS: Final = "id, type, sender, status"
 _MESSAGE_COLUMNS: Final = (
-    "sender, message_id, direction, type, thread, parent, peer_id, digest, token, at, expires"
+    "m.sender, m.message_id, m.direction, m.type, m.thread, m.parent, r.peer_id, m.digest,"
+    " m.token, m.at, m.expires"
 )
 _OUTBOX_COLUMNS: Final = (
-    "o.id, o.peer_id, m.message_id, m.type, m.token, o.inbox, o.attempts, o.next_attempt, o.status"
+    "o.id, r.peer_id, m.message_id, m.type, m.token, o.inbox, o.attempts, o.next_attempt,"
+    " o.status, r.deal_seen, r.delivery_failures"
 )
-#: A pending entry that no older pending entry of the same peer holds back.
+_OUTBOX_JOIN: Final = (
+    "outbox o JOIN messages m ON m.pk = o.message_pk JOIN relationships r ON r.pk = o.relationship"
+)
+#: A pending entry that no older pending entry of the same relationship holds back.
 _HEAD_OF_QUEUE: Final = (
-    "o.status = 'pending' AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.peer_id = o.peer_id"
-    " AND p.status = 'pending' AND p.id < o.id)"
+    "o.status = 'pending' AND NOT EXISTS (SELECT 1 FROM outbox p"
+    " WHERE p.relationship = o.relationship AND p.status = 'pending' AND p.id < o.id)"
 )
 
 
@@ -691,6 +710,7 @@ def _outbox(row: sqlite3.Row) -> OutboxEntry:
         attempts=int(row["attempts"]),
         next_attempt=float(row["next_attempt"]),
         status=DeliveryStatus(row["status"]),
+        standing=DeliveryStanding(bool(row["deal_seen"]), int(row["delivery_failures"])),
     )
 
 
@@ -716,6 +736,10 @@ def _placeholders(count: int) -> str:
 
 class SqliteProtocolStore(SqliteDatabase):
     """The protocol records on SQLite: :class:`~vrm_agent.store.ProtocolStore`.
+
+    An agent's own tables refer to a relationship as the protocol tables do,
+    by ``relationships.pk`` (its writes name the peer; :data:`RELATIONSHIP` is
+    the subquery that finds the key).
 
     Args:
         path, max_batch, busy_timeout, name: as :class:`SqliteDatabase`.
@@ -746,26 +770,35 @@ class SqliteProtocolStore(SqliteDatabase):
 
     async def receipt_for_digest(self, digest: str) -> bytes | None:
         """The receipt given for the inbound message with this token digest."""
-        rows = self._read("SELECT token FROM receipts WHERE digest = ?", (digest,))
+        rows = self._read(
+            "SELECT receipt FROM messages WHERE digest = ? AND receipt IS NOT NULL", (digest,)
+        )
         return bytes(rows[0][0]) if rows else None
 
     async def inbound_digest(self, sender: str, message_id: str) -> str | None:
-        """The digest of the stored message (sender, id), if any."""
+        """The digest of the stored inbound message (sender, id), if any."""
         rows = self._read(
-            "SELECT digest FROM messages WHERE message_id = ? AND sender = ?",
+            f"SELECT digest FROM messages WHERE message_id = ? AND relationship = {RELATIONSHIP}"
+            " AND direction = 'in'",
             (message_id, sender),
         )
         return str(rows[0][0]) if rows else None
 
     async def thread_peer(self, thread: str) -> str | None:
         """The peer of the relationship the thread belongs to, if the thread is known."""
-        rows = self._read("SELECT peer_id FROM threads WHERE thread = ?", (thread,))
+        rows = self._read(
+            "SELECT r.peer_id FROM threads t JOIN relationships r ON r.pk = t.relationship"
+            " WHERE t.thread = ?",
+            (thread,),
+        )
         return str(rows[0][0]) if rows else None
 
     async def message_peers(self, message_id: str) -> frozenset[str]:
         """The peers of the relationships holding a message with this id."""
         rows = self._read(
-            "SELECT DISTINCT peer_id FROM messages WHERE message_id = ?", (message_id,)
+            "SELECT DISTINCT r.peer_id FROM messages m JOIN relationships r"
+            " ON r.pk = m.relationship WHERE m.message_id = ?",
+            (message_id,),
         )
         return frozenset(str(row[0]) for row in rows)
 
@@ -799,30 +832,30 @@ class SqliteProtocolStore(SqliteDatabase):
         if query.offers:
             ids = sorted(query.offers)
             for row in self._read(
-                f"SELECT {_OFFER_COLUMNS} FROM ledger_offers WHERE peer_id = ?"
+                f"SELECT {_OFFER_COLUMNS} FROM ledger_offers WHERE relationship = {RELATIONSHIP}"
                 f" AND id IN ({_placeholders(len(ids))})",
                 (peer, *ids),
             ):
                 offers[row["id"]] = _offer(row)
         if query.open_offers_of is not None:
             for row in self._read(
-                f"SELECT {_OFFER_COLUMNS} FROM ledger_offers WHERE peer_id = ? AND sender = ?"
-                " AND status = 'open' AND valid_until >= ?",
+                f"SELECT {_OFFER_COLUMNS} FROM ledger_offers WHERE relationship = {RELATIONSHIP}"
+                " AND sender = ? AND status = 'open' AND valid_until >= ?",
                 (peer, query.open_offers_of.value, _ceil_timestamp(now)),
             ):
                 offers[row["id"]] = _offer(row)
         if query.requests:
             ids = sorted(query.requests)
             for row in self._read(
-                f"SELECT {_REQUEST_COLUMNS} FROM ledger_requests WHERE peer_id = ?"
-                f" AND id IN ({_placeholders(len(ids))})",
+                f"SELECT {_REQUEST_COLUMNS} FROM ledger_requests"
+                f" WHERE relationship = {RELATIONSHIP} AND id IN ({_placeholders(len(ids))})",
                 (peer, *ids),
             ):
                 requests[row["id"]] = _request(row)
         if query.open_requests_of is not None:
             for row in self._read(
-                f"SELECT {_REQUEST_COLUMNS} FROM ledger_requests WHERE peer_id = ? AND type = ?"
-                " AND status = 'open'",
+                f"SELECT {_REQUEST_COLUMNS} FROM ledger_requests"
+                f" WHERE relationship = {RELATIONSHIP} AND type = ? AND status = 'open'",
                 (peer, query.open_requests_of.value),
             ):
                 requests[row["id"]] = _request(row)
@@ -844,7 +877,8 @@ class SqliteProtocolStore(SqliteDatabase):
     async def message(self, sender: str, message_id: str) -> StoredMessage | None:
         """A stored message by its sender and id."""
         rows = self._read(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE message_id = ? AND sender = ?",
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN relationships r"
+            " ON r.pk = m.relationship WHERE m.message_id = ? AND m.sender = ?",
             (message_id, sender),
         )
         return _message(rows[0]) if rows else None
@@ -852,14 +886,17 @@ class SqliteProtocolStore(SqliteDatabase):
     async def offers(self, peer: str) -> list[OfferRecord]:
         """Every offer record of the relationship, oldest first."""
         rows = self._read(
-            f"SELECT {_OFFER_COLUMNS} FROM ledger_offers WHERE peer_id = ? ORDER BY pk", (peer,)
+            f"SELECT {_OFFER_COLUMNS} FROM ledger_offers WHERE relationship = {RELATIONSHIP}"
+            " ORDER BY pk",
+            (peer,),
         )
         return [_offer(row) for row in rows]
 
     async def requests(self, peer: str) -> list[RequestRecord]:
         """Every request record of the relationship, oldest first."""
         rows = self._read(
-            f"SELECT {_REQUEST_COLUMNS} FROM ledger_requests WHERE peer_id = ? ORDER BY pk",
+            f"SELECT {_REQUEST_COLUMNS} FROM ledger_requests WHERE relationship = {RELATIONSHIP}"
+            " ORDER BY pk",
             (peer,),
         )
         return [_request(row) for row in rows]
@@ -869,7 +906,7 @@ class SqliteProtocolStore(SqliteDatabase):
     async def due_deliveries(self, now: float, limit: int = 20) -> list[OutboxEntry]:
         """Entries to POST due at ``now``, oldest first, in order per peer."""
         rows = self._read(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox o JOIN messages m ON m.pk = o.message_pk"
+            f"SELECT {_OUTBOX_COLUMNS} FROM {_OUTBOX_JOIN}"
             f" WHERE {_HEAD_OF_QUEUE} AND o.next_attempt <= ? ORDER BY o.id LIMIT ?",
             (now, limit),
         )
@@ -890,53 +927,42 @@ class SqliteProtocolStore(SqliteDatabase):
             return DeliveryStanding(False, 0)
         return DeliveryStanding(bool(rows[0][0]), int(rows[0][1]))
 
-    async def mark_delivered(self, entry_id: int, at: str) -> None:
-        """Record a successful delivery.
+    async def record_deliveries(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """Record how delivery attempts ended, in one unit of work.
 
         Raises:
-            StoreUnavailable: it cannot be written now.
+            StoreUnavailable: it cannot be written now (nothing recorded).
         """
+        if not outcomes:
+            return
 
         def record(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE outbox SET status = 'delivered', delivered_at = ?,"
-                " attempts = attempts + 1 WHERE id = ?",
-                (at, entry_id),
-            )
-
-        await self._write(record)
-
-    async def mark_failed(
-        self,
-        entry_id: int,
-        *,
-        next_attempt: float,
-        error: str,
-        final: bool,
-        attempted: bool = True,
-        count_against: str | None = None,
-    ) -> None:
-        """Record a failed attempt (``attempted`` false: refused without one); ``final``
-        gives up (the message stays in the mailbox); ``count_against`` spends that
-        peer's delivery budget, in the same transaction.
-
-        Raises:
-            StoreUnavailable: it cannot be written now.
-        """
-        status = DeliveryStatus.FAILED if final else DeliveryStatus.PENDING
-
-        def record(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE outbox SET attempts = attempts + ?, next_attempt = ?, last_error = ?,"
-                " status = ? WHERE id = ?",
-                (int(attempted), next_attempt, error[:500], status.value, entry_id),
-            )
-            if count_against is not None:
+            for outcome in outcomes:
+                if outcome.delivered_at is not None:
+                    conn.execute(
+                        "UPDATE outbox SET status = 'delivered', delivered_at = ?,"
+                        " attempts = attempts + 1 WHERE id = ?",
+                        (outcome.delivered_at, outcome.entry_id),
+                    )
+                    continue
+                status = DeliveryStatus.FAILED if outcome.final else DeliveryStatus.PENDING
                 conn.execute(
-                    "UPDATE relationships SET delivery_failures = delivery_failures + 1"
-                    " WHERE peer_id = ?",
-                    (count_against,),
+                    "UPDATE outbox SET attempts = attempts + ?, next_attempt = ?,"
+                    " last_error = ?, status = ? WHERE id = ?",
+                    (
+                        int(outcome.attempted),
+                        outcome.next_attempt,
+                        (outcome.error or "")[:500],
+                        status.value,
+                        outcome.entry_id,
+                    ),
                 )
+                if outcome.count_against is not None:
+                    conn.execute(
+                        "UPDATE relationships SET delivery_failures = delivery_failures + 1"
+                        " WHERE peer_id = ?",
+                        (outcome.count_against,),
+                    )
 
         await self._write(record)
 
@@ -944,8 +970,8 @@ class SqliteProtocolStore(SqliteDatabase):
         """Messages for ``peer`` after ``after``, unexpired at ``now``, none withdrawn."""
         rows = self._read(
             "SELECT o.id, m.token, o.inbox FROM outbox o JOIN messages m ON m.pk = o.message_pk"
-            " WHERE o.peer_id = ? AND o.id > ? AND o.status <> 'cancelled' AND o.expires > ?"
-            " ORDER BY o.id LIMIT ?",
+            f" WHERE o.relationship = {RELATIONSHIP} AND o.id > ? AND o.status <> 'cancelled'"
+            " AND o.expires > ? ORDER BY o.id LIMIT ?",
             (peer, after, now, limit),
         )
         return [MailboxEntry(int(row[0]), bytes(row[1]), row[2]) for row in rows]
@@ -953,8 +979,7 @@ class SqliteProtocolStore(SqliteDatabase):
     async def outbox_entries(self, peer: str) -> list[OutboxEntry]:
         """Every outbox entry for ``peer`` (any status), oldest first."""
         rows = self._read(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox o JOIN messages m ON m.pk = o.message_pk"
-            " WHERE o.peer_id = ? ORDER BY o.id",
+            f"SELECT {_OUTBOX_COLUMNS} FROM {_OUTBOX_JOIN} WHERE r.peer_id = ? ORDER BY o.id",
             (peer,),
         )
         return [_outbox(row) for row in rows]
@@ -985,20 +1010,24 @@ class SqliteProtocolStore(SqliteDatabase):
     # -- applying a unit of work (on the writer thread) --
 
     def _apply_unit(self, conn: sqlite3.Connection, unit: UnitOfWork) -> None:
-        """Write ``unit`` on ``conn`` (inside the writer's savepoint for it)."""
+        """Write ``unit`` on ``conn`` (inside the writer's savepoint for it).
+
+        Raises:
+            InboundConflict, StaleRelationship: see :meth:`commit`.
+        """
+        relationship = self._write_relationship(conn, unit)
         if unit.inbound is not None:
-            # spec §9.3: the store is the replay guard of record: UNIQUE (id, sender),
-            # checked inside the transaction, so it sees earlier units of the same
-            # batch too. The inbound message goes first, so a conflict is found
-            # before anything else of the unit is written.
+            # spec §9.3: the store is the replay guard of record: unique (id,
+            # relationship, direction), which for an inbound message is (sender,
+            # id), checked inside the transaction, so it sees earlier units of
+            # the same batch too. Nothing of the unit stays when it conflicts.
             try:
-                pk = self._insert_message(conn, unit.inbound)
+                self._insert_message(conn, unit.inbound, relationship, unit.receipt)
             except sqlite3.IntegrityError:
                 stored = conn.execute(
-                    "SELECT m.digest, r.token FROM messages m"
-                    " LEFT JOIN receipts r ON r.message_pk = m.pk AND r.digest = m.digest"
-                    " WHERE m.message_id = ? AND m.sender = ?",
-                    (unit.inbound.message_id, unit.inbound.sender),
+                    "SELECT digest, receipt FROM messages WHERE message_id = ?"
+                    " AND relationship = ? AND direction = 'in'",
+                    (unit.inbound.message_id, relationship),
                 ).fetchone()
                 if stored is None:
                     raise  # another rule of the table was broken
@@ -1008,32 +1037,34 @@ class SqliteProtocolStore(SqliteDatabase):
                     str(stored[0]),
                     None if stored[1] is None else bytes(stored[1]),
                 ) from None
-            if unit.receipt is not None:
-                conn.execute(
-                    "INSERT INTO receipts (digest, message_pk, token) VALUES (?, ?, ?)",
-                    (unit.inbound.digest, pk, unit.receipt),
-                )
-            self._claim_thread(conn, unit.inbound.thread, unit.peer)
-        self._write_relationship(conn, unit)
         for effect in unit.effects:
-            self._apply_effect(conn, unit.peer, effect)
+            self._apply_effect(conn, relationship, effect)
         for write in unit.writes:
             self.apply_domain(conn, write)
         if unit.cancel_deliveries:
             conn.execute(
-                "UPDATE outbox SET status = 'cancelled' WHERE peer_id = ?"
+                "UPDATE outbox SET status = 'cancelled' WHERE relationship = ?"
                 " AND status IN ('pending', 'mailbox')",
-                (unit.peer,),
+                (relationship,),
+            )
+        # spec §7.3: the first relationship to use a thread owns it.
+        threads = {outbound.message.thread for outbound in unit.outbound}
+        if unit.inbound is not None:
+            threads.add(unit.inbound.thread)
+        for thread in sorted(threads):
+            conn.execute(
+                "INSERT INTO threads (thread, relationship) VALUES (?, ?)"
+                " ON CONFLICT (thread) DO NOTHING",
+                (thread, relationship),
             )
         for outbound in unit.outbound:
-            pk = self._insert_message(conn, outbound.message)
-            self._claim_thread(conn, outbound.message.thread, unit.peer)
+            pk = self._insert_message(conn, outbound.message, relationship, None)
             conn.execute(
-                "INSERT INTO outbox (message_pk, peer_id, inbox, next_attempt, status, expires,"
-                " delivered_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outbox (message_pk, relationship, inbox, next_attempt, status,"
+                " expires, delivered_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     pk,
-                    unit.peer,
+                    relationship,
                     outbound.deliver_to,
                     unit.deliver_at,
                     _outbox_status(outbound.deliver_to, outbound.delivered_at).value,
@@ -1044,9 +1075,9 @@ class SqliteProtocolStore(SqliteDatabase):
             )
 
     @staticmethod
-    def _write_relationship(conn: sqlite3.Connection, unit: UnitOfWork) -> None:
-        """The relationship's row as the unit leaves it: inserted when new, else
-        updated, and only if it is still at the version the unit read.
+    def _write_relationship(conn: sqlite3.Connection, unit: UnitOfWork) -> int:
+        """The relationship's row as the unit leaves it (its key returned): inserted
+        when new, else updated, and only if it is still at the version the unit read.
 
         Raises:
             StaleRelationship: another writer changed (or created) it meanwhile.
@@ -1061,37 +1092,38 @@ class SqliteProtocolStore(SqliteDatabase):
         if record.version is None:
             # Not read from the store (a record made by hand): an upsert, as a
             # record that never was read cannot be stale.
-            conn.execute(
+            row = conn.execute(
                 "INSERT INTO relationships (core, thread, reply_inbox, deal_seen, peer_id)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (peer_id) DO UPDATE SET"
                 " core = excluded.core, thread = excluded.thread,"
                 " reply_inbox = excluded.reply_inbox, deal_seen = excluded.deal_seen,"
-                " version = version + 1",
+                " version = version + 1 RETURNING pk",
                 (*values, unit.peer),
-            )
-            return
+            ).fetchone()
+            return int(row[0])
         if record.version == 0:
             # A relationship the unit found absent: it must still be absent.
             try:
-                conn.execute(
+                row = conn.execute(
                     "INSERT INTO relationships (core, thread, reply_inbox, deal_seen, peer_id)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?) RETURNING pk",
                     (*values, unit.peer),
-                )
+                ).fetchone()
             except sqlite3.IntegrityError:
                 raise StaleRelationship(
                     f"the relationship with {unit.peer} was created meanwhile"
                 ) from None
-            return
-        changed = conn.execute(
+            return int(row[0])
+        row = conn.execute(
             "UPDATE relationships SET core = ?, thread = ?, reply_inbox = ?, deal_seen = ?,"
-            " version = version + 1 WHERE peer_id = ? AND version = ?",
+            " version = version + 1 WHERE peer_id = ? AND version = ? RETURNING pk",
             (*values, unit.peer, record.version),
-        ).rowcount
-        if changed != 1:
+        ).fetchone()
+        if row is None:
             raise StaleRelationship(
                 f"the relationship with {unit.peer} changed since version {record.version}"
             )
+        return int(row[0])
 
     def apply_domain(self, conn: sqlite3.Connection, write: DomainWrite) -> None:
         """Apply one of the agent's own writes (on the writer thread, inside the
@@ -1103,27 +1135,24 @@ class SqliteProtocolStore(SqliteDatabase):
         raise TypeError(f"{type(self).__name__} does not know {type(write).__name__}")
 
     @staticmethod
-    def _claim_thread(conn: sqlite3.Connection, thread: str, peer: str) -> None:
-        # spec §7.3: the first relationship to use a thread owns it.
-        conn.execute(
-            "INSERT INTO threads (thread, peer_id) VALUES (?, ?) ON CONFLICT (thread) DO NOTHING",
-            (thread, peer),
-        )
-
-    @staticmethod
-    def _insert_message(conn: sqlite3.Connection, message: StoredMessage) -> int:
+    def _insert_message(
+        conn: sqlite3.Connection, message: StoredMessage, relationship: int, receipt: bytes | None
+    ) -> int:
         cursor = conn.execute(
-            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (relationship, direction, message_id, sender, type, thread,"
+            " parent, digest, token, receipt, at, expires)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                message.sender,
-                message.message_id,
+                relationship,
                 _DIRECTIONS[message.direction],
+                message.message_id,
+                message.sender,
                 message.type.value,
                 message.thread,
                 message.parent,
-                message.peer,
                 message.digest,
                 message.token,
+                receipt,
                 message.at,
                 message.expires,
             ),
@@ -1132,7 +1161,7 @@ class SqliteProtocolStore(SqliteDatabase):
         return cursor.lastrowid
 
     @staticmethod
-    def _apply_effect(conn: sqlite3.Connection, peer: str, effect: Effect) -> None:
+    def _apply_effect(conn: sqlite3.Connection, relationship: int, effect: Effect) -> None:
         """One ledger effect as rows (what :class:`~vrm_protocol.ledger.MemoryLedger`
         does in memory; the contract test holds them to the same result).
 
@@ -1142,14 +1171,15 @@ class SqliteProtocolStore(SqliteDatabase):
         if isinstance(effect, OfferOpened):
             offer = effect.record
             conn.execute(
-                f"INSERT INTO ledger_offers (peer_id, {_OFFER_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (peer_id, id) DO UPDATE SET"
+                f"INSERT INTO ledger_offers (relationship, {_OFFER_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (relationship, id) DO UPDATE SET"
                 " sender = excluded.sender, basis = excluded.basis,"
                 " valid_until = excluded.valid_until, status = excluded.status,"
                 " digest = excluded.digest, supersedes = excluded.supersedes,"
                 " topic = excluded.topic, requires_approval = excluded.requires_approval",
                 (
-                    peer,
+                    relationship,
                     offer.id,
                     offer.sender.value,
                     offer.basis,
@@ -1163,38 +1193,48 @@ class SqliteProtocolStore(SqliteDatabase):
             )
         elif isinstance(effect, OfferStatusChanged):
             conn.execute(
-                "UPDATE ledger_offers SET status = ? WHERE peer_id = ? AND id = ?",
-                (effect.status.value, peer, effect.offer_id),
+                "UPDATE ledger_offers SET status = ? WHERE relationship = ? AND id = ?",
+                (effect.status.value, relationship, effect.offer_id),
             )
         elif isinstance(effect, OpenOffersLapsed):
             # Every offer live at `at` but the one excepted; those past their
             # validUntil stay expired (spec §7.4).
             conn.execute(
-                "UPDATE ledger_offers SET status = 'lapsed' WHERE peer_id = ? AND status = 'open'"
-                " AND valid_until >= ? AND id <> ?",
-                (peer, _ceil_timestamp(effect.at), effect.except_offer or ""),
+                "UPDATE ledger_offers SET status = 'lapsed' WHERE relationship = ?"
+                " AND status = 'open' AND valid_until >= ? AND id <> ?",
+                (relationship, _ceil_timestamp(effect.at), effect.except_offer or ""),
             )
         elif isinstance(effect, RequestOpened):
             request = effect.record
             conn.execute(
-                f"INSERT INTO ledger_requests (peer_id, {_REQUEST_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (peer_id, id) DO UPDATE SET type = excluded.type,"
-                " sender = excluded.sender, status = excluded.status",
-                (peer, request.id, request.type.value, request.sender.value, request.status.value),
+                f"INSERT INTO ledger_requests (relationship, {_REQUEST_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (relationship, id) DO UPDATE SET"
+                " type = excluded.type, sender = excluded.sender, status = excluded.status",
+                (
+                    relationship,
+                    request.id,
+                    request.type.value,
+                    request.sender.value,
+                    request.status.value,
+                ),
             )
         elif isinstance(effect, RequestClosed):
             conn.execute(
-                "UPDATE ledger_requests SET status = 'closed' WHERE peer_id = ? AND id = ?",
-                (peer, effect.request_id),
+                "UPDATE ledger_requests SET status = 'closed' WHERE relationship = ? AND id = ?",
+                (relationship, effect.request_id),
             )
         elif isinstance(effect, ExitCompleted):
             # spec §7.4, §7.5: the exit closes every open offer and voids every
             # request; the records stay, so a later reference is refused for what it is.
             conn.execute(
-                "UPDATE ledger_offers SET status = 'lapsed' WHERE peer_id = ? AND status = 'open'",
-                (peer,),
+                "UPDATE ledger_offers SET status = 'lapsed' WHERE relationship = ?"
+                " AND status = 'open'",
+                (relationship,),
             )
-            conn.execute("UPDATE ledger_requests SET status = 'void' WHERE peer_id = ?", (peer,))
+            conn.execute(
+                "UPDATE ledger_requests SET status = 'void' WHERE relationship = ?",
+                (relationship,),
+            )
         elif isinstance(effect, RequestAnswered | DealAccepted | ExitNoticed | Reengaged):
             pass  # the core holds what they change; the answer itself is a stored message
         else:

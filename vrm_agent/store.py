@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConstraintViolation",
+    "DeliveryOutcome",
     "DeliveryStanding",
     "DeliveryStatus",
     "InboundConflict",
@@ -208,8 +209,16 @@ class DeliveryStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryStanding:
+    """What the delivery budget of a relationship depends on (spec §11.8)."""
+
+    deal_seen: bool
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """A message sent, as the outbox holds it."""
+    """A message sent, as the outbox holds it, with the standing of its relationship."""
 
     id: int
     peer: str
@@ -220,6 +229,31 @@ class OutboxEntry:
     attempts: int
     next_attempt: float
     status: DeliveryStatus
+    standing: DeliveryStanding = DeliveryStanding(False, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """How one delivery attempt of an outbox entry ended.
+
+    Attributes:
+        entry_id: the outbox entry.
+        delivered_at: when the inbox took it (a protocol timestamp); ``None``
+            when it did not.
+        next_attempt: when to try again (wall time), if not ``final``.
+        error: why it failed.
+        final: give up (the message stays in the mailbox).
+        attempted: a POST was made (false: refused without one).
+        count_against: the peer whose delivery budget the failure spends.
+    """
+
+    entry_id: int
+    delivered_at: str | None = None
+    next_attempt: float = 0.0
+    error: str | None = None
+    final: bool = False
+    attempted: bool = True
+    count_against: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,14 +264,6 @@ class MailboxEntry:
     token: bytes
     #: The inbox it was also POSTed to, if the message it answers named one.
     inbox: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryStanding:
-    """What the delivery budget of a relationship depends on (spec §11.8)."""
-
-    deal_seen: bool
-    failures: int
 
 
 # -- the interface ---------------------------------------------------------------------------------
@@ -312,9 +338,10 @@ class ProtocolStore(Protocol):
     # -- the outbox and the mailbox (D5, D6) --
 
     async def due_deliveries(self, now: float, limit: int = 20) -> list[OutboxEntry]:
-        """Entries to POST whose attempt is due at wall time ``now``, oldest first;
-        an entry waits while an older one for the same peer is still pending, so
-        a peer receives its messages in the order they were made."""
+        """Entries to POST whose attempt is due at wall time ``now``, oldest first,
+        each with its relationship's standing; an entry waits while an older one
+        for the same peer is still pending, so a peer receives its messages in
+        the order they were made (and never two at once)."""
         ...
 
     async def next_delivery_at(self) -> float | None:
@@ -325,25 +352,11 @@ class ProtocolStore(Protocol):
         """Whether a deal was seen with ``peer``, and how many deliveries to it failed."""
         ...
 
-    async def mark_delivered(self, entry_id: int, at: str) -> None:
-        """Record a successful delivery (``at``: a protocol timestamp)."""
-        ...
-
-    async def mark_failed(
-        self,
-        entry_id: int,
-        *,
-        next_attempt: float,
-        error: str,
-        final: bool,
-        attempted: bool = True,
-        count_against: str | None = None,
-    ) -> None:
-        """Record a failed attempt (``attempted`` false: refused without one).
-
-        ``final`` gives up on the entry (it stays in the mailbox);
-        ``count_against`` names the peer whose delivery budget it spends.
-        """
+    async def record_deliveries(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """Record how delivery attempts ended, all in one unit of work: a delivered
+        entry is done; a failed one is tried again at ``next_attempt``, or given
+        up when ``final`` (it stays in the mailbox); ``count_against`` spends that
+        peer's delivery budget."""
         ...
 
     async def mailbox(

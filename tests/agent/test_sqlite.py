@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from vrm_agent.sqlite import PROTOCOL_SCHEMA, Schema, SqliteProtocolStore
+from vrm_agent.sqlite import PROTOCOL_SCHEMA, RELATIONSHIP, Schema, SqliteProtocolStore
 from vrm_agent.store import (
     ConstraintViolation,
     RelationshipRecord,
@@ -42,10 +42,10 @@ NOTES = Schema(
         """
         CREATE TABLE notes (
             pk INTEGER PRIMARY KEY,
-            peer_id TEXT NOT NULL,
+            relationship INTEGER NOT NULL,
             text TEXT NOT NULL,
             offer_id TEXT,
-            FOREIGN KEY (peer_id, offer_id) REFERENCES ledger_offers (peer_id, id)
+            FOREIGN KEY (relationship, offer_id) REFERENCES ledger_offers (relationship, id)
         )
         """,
     ),
@@ -68,14 +68,19 @@ class NotesStore(SqliteProtocolStore):
     def apply_domain(self, conn: sqlite3.Connection, write: DomainWrite) -> None:
         if isinstance(write, Note):
             conn.execute(
-                "INSERT INTO notes (peer_id, text, offer_id) VALUES (?, ?, ?)",
+                f"INSERT INTO notes (relationship, text, offer_id) VALUES ({RELATIONSHIP}, ?, ?)",
                 (write.peer, write.text, write.offer_id),
             )
         else:
             super().apply_domain(conn, write)
 
     def notes(self, peer: str) -> list[str]:
-        return [row[0] for row in self._read("SELECT text FROM notes WHERE peer_id = ?", (peer,))]
+        return [
+            row[0]
+            for row in self._read(
+                f"SELECT text FROM notes WHERE relationship = {RELATIONSHIP}", (peer,)
+            )
+        ]
 
 
 def _unit(message_id: str, peer: str = PEER) -> UnitOfWork:

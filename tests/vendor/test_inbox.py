@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -19,7 +20,8 @@ from tests.vendor.conftest import VENDOR_ID, Buyer, receipt_payload
 from vrm_protocol.canonical import message_digest
 from vrm_protocol.codec import decode
 from vrm_protocol.keys import KeySet, key_resolver, thumbprint
-from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE
+from vrm_protocol.message_types import accepted_by, sent_by
+from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, Role
 
 Client = TestClient[web.Request, web.Application]
 
@@ -44,6 +46,49 @@ async def test_discovery_lists_endpoints_limits_and_test_driver(vendor: Client) 
     assert "personal-rfp" in document["messageTypes"]["accepts"]
     assert document["limits"]["maxMessageBytes"] > 0
     assert document["terms"][0]["digest"].startswith("sha-256:")
+
+
+@pytest.mark.parametrize(
+    ("catalogue", "sells"), [("dealer-mayfair", True), ("road-warrior", False)]
+)
+async def test_discovery_lists_what_the_registry_says_the_role_takes_and_sends(
+    aiohttp_client: Any, make_config: Callable[..., VendorConfig], catalogue: str, sells: bool
+) -> None:
+    # The lists come from the message-type registry, never from a hand-written
+    # list: a party that sells nothing neither takes nor sends what selling is.
+    vendor = await aiohttp_client(create_app(make_config(catalogue)))
+    document = await (await vendor.get("/.well-known/vrm")).json()
+    assert set(document["messageTypes"]["accepts"]) == {
+        t.value for t in accepted_by(Role.VENDOR, sells=sells)
+    }
+    assert set(document["messageTypes"]["sends"]) == {
+        t.value for t in sent_by(Role.VENDOR, sells=sells)
+    }
+    assert ("offer-acceptance" in document["messageTypes"]["accepts"]) is sells
+
+
+async def test_a_parent_of_another_relationship_is_refused(
+    new_buyer: Callable[[], Buyer],
+) -> None:
+    # spec §7.3: a parent the vendor holds must be a message of this relationship.
+    sally, mallory = new_buyer(), new_buyer()
+    rfi = sally.compose("personal-rfi", bodies.personal_rfi_body(sally.now()))
+    assert (await sally.send(rfi))[0] == 202
+    [offer] = await sally.poll()
+    own = mallory.compose("personal-rfi", bodies.personal_rfi_body(mallory.now()))
+    assert (await mallory.send(own))[0] == 202
+    prying = mallory.compose(
+        "support-request", bodies.support_request_body(), thread=own["id"], parent=offer.id
+    )
+    problem = _problem(await mallory.send(prying))
+    assert (problem["code"], problem["path"]) == ("not-a-participant", "/parent")
+    answering_her_own = mallory.compose(
+        "offer-decline",
+        bodies.offer_decline_body([offer.id]),
+        thread=own["id"],
+        parent=own["id"],
+    )
+    assert _problem(await mallory.send(answering_her_own))["code"] != "not-a-participant"
 
 
 async def test_without_test_mode_there_is_no_driver(
@@ -93,13 +138,12 @@ async def test_accepted_message_is_in_the_store_when_202_returns(
     database = make_config().data_dir / STORE_FILE
     with sqlite3.connect(database) as conn:
         stored = conn.execute(
-            "SELECT m.token, r.token FROM messages m JOIN receipts r ON r.message_pk = m.pk"
-            " WHERE m.sender = ? AND m.message_id = ?",
+            "SELECT token, receipt FROM messages WHERE sender = ? AND message_id = ?",
             (buyer.id, rfi["id"]),
         ).fetchone()
         queued = conn.execute(
             "SELECT m.type, o.status FROM outbox o JOIN messages m ON m.pk = o.message_pk"
-            " WHERE o.peer_id = ?",
+            " JOIN relationships r ON r.pk = o.relationship WHERE r.peer_id = ?",
             (buyer.id,),
         ).fetchall()
     assert stored == (token, receipt)

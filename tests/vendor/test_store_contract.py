@@ -37,6 +37,7 @@ from reference_vendor.store import (
 )
 from vrm_agent.store import (
     ConstraintViolation,
+    DeliveryOutcome,
     DeliveryStanding,
     InboundConflict,
     RelationshipRecord,
@@ -320,8 +321,8 @@ async def test_a_unit_keeps_the_delivery_failures_it_did_not_count(store: Vendor
         _unit(inbound=_message("urn:uuid:1"), outbound=[Outbound(offer, "https://b.test/in")])
     )
     [entry] = await store.due_deliveries(now=1e12)
-    await store.mark_failed(
-        entry.id, next_attempt=1e13, error="503", final=False, count_against=PEER
+    await store.record_deliveries(
+        [DeliveryOutcome(entry.id, next_attempt=1e13, error="503", count_against=PEER)]
     )
     await store.commit(_unit(state=RelationshipState.NEGOTIATION, inbound=_message("urn:uuid:3")))
     assert await store.delivery_standing(PEER) == DeliveryStanding(False, 1)
@@ -435,13 +436,15 @@ async def test_deliveries_go_in_order_per_peer(store: VendorStore) -> None:
     assert first is not None
     assert second is None, "the second waits behind the first"
     assert (first.message_id, first.attempts, first.status) == ("urn:uuid:5", 0, "pending")
-    await store.mark_failed(first.id, next_attempt=1e13, error="503", final=False)
+    await store.record_deliveries([DeliveryOutcome(first.id, next_attempt=1e13, error="503")])
     assert await store.due_deliveries(now=1e12) == [], "the second still waits behind the first"
     assert await store.next_delivery_at() == 1e13
-    await store.mark_delivered(first.id, STAMP)
+    await store.record_deliveries([DeliveryOutcome(first.id, delivered_at=STAMP)])
     [following] = await store.due_deliveries(now=1e12)
     assert following.message_id == "urn:uuid:6"
-    await store.mark_failed(following.id, next_attempt=1.0, error="410", final=True)
+    await store.record_deliveries(
+        [DeliveryOutcome(following.id, next_attempt=1.0, error="410", final=True)]
+    )
     assert await store.due_deliveries(now=1e12) == []
     assert await store.next_delivery_at() is None
 
@@ -466,7 +469,7 @@ async def test_the_mailbox_keeps_everything_sent_until_it_expires(store: VendorS
     assert await store.mailbox(PEER, entries[0].cursor, STAMP) == [entries[1]]
     assert await store.mailbox(OTHER_PEER, 0, STAMP) == []
     [due] = await store.due_deliveries(now=1e12)
-    await store.mark_delivered(due.id, STAMP)
+    await store.record_deliveries([DeliveryOutcome(due.id, delivered_at=STAMP)])
     assert len(await store.mailbox(PEER, 0, STAMP)) == 2, "delivered, and still in the mailbox"
 
 
@@ -500,8 +503,9 @@ async def test_the_delivery_budget_counts_only_what_it_is_told(store: VendorStor
     )
     assert await store.delivery_standing(PEER) == DeliveryStanding(False, 0)
     [entry] = await store.due_deliveries(now=1e12)
-    await store.mark_failed(
-        entry.id, next_attempt=0.0, error="refused", final=True, attempted=False
+    assert entry.standing == DeliveryStanding(False, 0), "each entry comes with its standing"
+    await store.record_deliveries(
+        [DeliveryOutcome(entry.id, error="refused", final=True, attempted=False)]
     )
     assert await store.delivery_standing(PEER) == DeliveryStanding(False, 0)
     assert await store.due_deliveries(now=1e12) == []
