@@ -94,7 +94,10 @@ class Pseudonyms:
         self.keys_dir = keys_dir
         self.clock = clock
         self.inbox = inbox
+        # Loaded pseudonyms, by party and by reply tag: a reply to her message
+        # finds its relationship without a read (a few hundred bytes each).
         self._by_peer: dict[str, Pseudonym] = {}
+        self._by_tag: dict[str, Pseudonym] = {}
         self._creating = KeyedLocks()
 
     def prepare(self) -> None:
@@ -130,8 +133,11 @@ class Pseudonyms:
             raise RemoteProtocolError(
                 ErrorCode.INTERNAL_ERROR, "a pseudonym's key file holds another key"
             )
-        pseudonym = Pseudonym(record, identity)
-        self._by_peer[record.peer] = pseudonym
+        return self._remember(Pseudonym(record, identity))
+
+    def _remember(self, pseudonym: Pseudonym) -> Pseudonym:
+        self._by_peer[pseudonym.peer] = pseudonym
+        self._by_tag[pseudonym.record.reply_tag] = pseudonym
         return pseudonym
 
     async def known(self, peer: str) -> Pseudonym | None:
@@ -154,6 +160,9 @@ class Pseudonyms:
             RemoteProtocolError: INTERNAL_ERROR, its key file is unusable.
             StoreUnavailable: the store cannot be read.
         """
+        cached = self._by_tag.get(tag)
+        if cached is not None:
+            return cached
         record = await self.store.pseudonym_by_tag(tag)
         return await self._load(record) if record is not None else None
 
@@ -198,9 +207,7 @@ class Pseudonyms:
                 created=format_timestamp(self.clock.now()),
             )
             await self.store.add_pseudonym(record)
-            pseudonym = Pseudonym(record, identity)
-            self._by_peer[peer] = pseudonym
-            return pseudonym
+            return self._remember(Pseudonym(record, identity))
 
     # -- vrm_agent.inbox.Identities --
 
