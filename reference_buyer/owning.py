@@ -74,6 +74,11 @@ NOT_BEFORE_ACCEPTANCE: Final = (
     "identifying data is shared only with a party whose offer she has accepted (spec §12)"
 )
 NOT_COVERED: Final = "not covered by terms of sharing she accepted with this party"
+#: What she allows after an exit unless she says otherwise: safety and recall
+#: matters, only in answer to her own intentcasts (spec §6.13).
+DEFAULT_REENGAGEMENT: Final = ReengagementPreferences(
+    allowed=True, topics=("safety", "recall"), channel="intentcast-only"
+)
 #: What she keeps when a vendor leaving the market asks her to delete.
 OWN_RECORDS: Final = "the individual's own record of the relationship: hers to keep"
 
@@ -426,8 +431,7 @@ class Owning:
             RemoteProtocolError: the counterparty refused the notice.
         """
         if reengagement is None:
-            reengagement = {"allowed": True, "topics": ["safety", "recall"]}
-            reengagement["channel"] = "intentcast-only"
+            reengagement = DEFAULT_REENGAGEMENT
         preferences = (
             reengagement
             if isinstance(reengagement, ReengagementPreferences)
