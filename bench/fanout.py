@@ -1,30 +1,38 @@
-"""Is an intentcast concurrent? One RFI to 50 vendors, against the slowest answer.
+"""Is an intentcast concurrent, and what does it cost? One RFI to 50 vendors, measured.
 
-Starts 50 reference vendor agents (catalogue ``dealer-online``, each with its
-own signing key, SQLite store and port on 127.0.0.1) hosted ``--processes``
-to a process (``reference_vendor.app.create_app``, the same application
-``vrm vendor serve`` runs, one event loop per process), plus one more that
-answers a single RFI first, alone (warm-up, and the solo answer time).  The
-reference buyer agent runs here through its public API (``BuyerAgent`` with
-its own inbox server on 127.0.0.1, a fresh personal data store) and
-intentcasts one RFI (``send_rfis``) to all 50, each under its own pairwise
-pseudonym, then waits until every vendor's signed offer has arrived at its
-inbox, been verified and stored.  Prints:
+Starts 51 reference vendor agents (catalogue ``dealer-online``, each with its
+own signing key, SQLite store and port on 127.0.0.1) hosted ``--processes`` to
+a process (``reference_vendor.app.create_app``, the same application ``vrm
+vendor serve`` runs, one event loop per process). The reference buyer agent
+runs here through its public API (``BuyerAgent`` with its own inbox server on
+127.0.0.1), a fresh one (new store, new pseudonyms) for every round, so each
+round is the same work: every vendor is contacted for the first time
+(discovery and key set fetched within D7's bounds, a pseudonym and its key
+file made), sent the RFI under its own pseudonym (delivered, receipt
+verified), and its signed offer arrives at the buyer's inbox, is verified and
+stored. Vendors deliver replies ``--reply-delay`` seconds after committing
+them (as in the demo).
 
-* total: wall time from the intentcast to the 50th offer stored (discovery
-  and key fetches of each vendor included: the buyer has never met them);
-* per vendor, the time from the buyer contacting it (its discovery) to its
-  offer stored: the slowest, the median and the fastest;
-* the answer time of the warm-up vendor asked alone.
+The rounds are interleaved (issue 14): one warm vendor asked alone, then the
+fan-out to the 50 others, ``--rounds`` times. Each round measures its wall
+time (from the intentcast to the last offer stored) and the CPU it cost: the
+buyer process (all its threads, and its event loop's thread alone) and every
+vendor host process (``/proc``, utime + stime). Prints, as medians over the
+rounds with their spread (min-max):
 
-The last line is ``ratio <total ÷ slowest>``: about 1 when the 50
-conversations overlap, about 50 if they ran one after the other.  Vendors
-deliver replies ``--reply-delay`` seconds after committing them (as in the
-demo).  Bounded: 120 s overall; every vendor process is stopped (killed if
-need be) and all data removed whatever happens (errors, Ctrl-C, SIGTERM).
-Figures only; nothing is asserted.
+* one warm vendor alone, and the fan-out, in wall time; and total / one alone;
+* the CPU seconds per vendor on each side;
+* the CPU lower bound of the fan-out: the work cannot finish before its CPU
+  is spent on this machine's cores, nor before the buyer's event loop (one
+  thread) has run its part, and a reply waits for the reply delay:
+  ``max(event loop CPU, all CPU / cores) + reply delay``;
+* the last line: ``ratio <fan-out wall / CPU lower bound>`` (issue 14's target: 2 or less).
 
-Run: ``python bench/fanout.py [--vendors 50] [--processes 5]``
+Bounded: 300 s overall; every vendor process is stopped (killed if need be)
+and all data removed whatever happens (errors, Ctrl-C, SIGTERM). Figures only;
+nothing is asserted.
+
+Run: ``python bench/fanout.py [--vendors 50] [--processes 5] [--rounds 20]``
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import os
 import re
 import shutil
 import signal
@@ -41,24 +51,25 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from reference_buyer.agent import BuyerAgent, Decorrelation, Delivery, Inbound
-from reference_buyer.app import AppConfig, create_app
-from reference_buyer.net import DeliveryPolicy
-from reference_buyer.policy import load_policy
+from reference_buyer.agent import BuyerAgent
+from reference_buyer.app import serve
+from reference_buyer.config import BuyerConfig, Decorrelation
+from reference_buyer.policy import SharingPolicy, load_policy
 from reference_buyer.scenario import sally_rfi_body
-from reference_buyer.store import SqliteStore
-from vrm_protocol.http_binding import INBOX_PATH
+from vrm_agent.net import LOOPBACK
+from vrm_agent.unit import UnitOfWork
 from vrm_protocol.vocabulary import MessageType
 
 LISTENING = re.compile(rb"listening on (http://127\.0\.0\.1:\d+)")
 CATALOGUE = "dealer-online"
-OVERALL_TIMEOUT_SECONDS = 120.0
+OVERALL_TIMEOUT_SECONDS = 300.0
 STOP_TIMEOUT_SECONDS = 10.0
 MAX_VENDORS = 100
 MAX_PROCESSES = 50
@@ -201,129 +212,288 @@ def resident_megabytes(pids: list[int]) -> float:
     return total_kb / 1024
 
 
+# -- CPU ------------------------------------------------------------------------------------------
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system, all threads) the processes ``pids`` used so far."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / _TICKS
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0))
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """One round: wall seconds, and CPU seconds of each side."""
+
+    wall: float
+    buyer_cpu: float
+    loop_cpu: float
+    vendors_cpu: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The messages of one conversation of a round, as they crossed the wire: the
+    RFI and the vendor's receipt, the offer and her receipt; the vendor's key set."""
+
+    vendor: str
+    rfi: bytes
+    vendor_receipt: bytes
+    offer: bytes
+    buyer_receipt: bytes
+    jwks: dict[str, Any]
+
+
+async def _sample(agent: BuyerAgent, vendor: str) -> Sample:
+    entries = await agent.store.history(peer=vendor)
+    rfi = next(e for e in entries if e.type is MessageType.PERSONAL_RFI)
+    offer = next(e for e in entries if e.type is MessageType.OFFER)
+    known = await agent.store.counterparty(vendor)
+    assert rfi.token is not None
+    assert rfi.receipt is not None
+    assert offer.token is not None
+    assert offer.receipt is not None
+    assert known is not None
+    return Sample(vendor, rfi.token, rfi.receipt, offer.token, offer.receipt, dict(known.jwks))
+
+
+def _cpu_per_call(action: Callable[[], object], calls: int = 200) -> float:
+    """CPU seconds (this thread) per call of ``action``: the median of 5 batches."""
+    batches = []
+    for _ in range(5):
+        started = time.thread_time()
+        for _ in range(calls):
+            action()
+        batches.append((time.thread_time() - started) / calls)
+    return statistics.median(batches)
+
+
+def crypto_floor(sample: Sample) -> dict[str, float]:
+    """CPU seconds of the cryptography and validation one conversation cannot avoid,
+    measured here with the library on the messages of ``sample``: the RFI signed
+    and verified, a receipt signed and verified, the offer signed and verified,
+    her receipt signed, a pseudonym's key pair made, a key set imported."""
+    from vrm_protocol.canonical import b64url_decode
+    from vrm_protocol.codec import decode, encode
+    from vrm_protocol.freshness import parse_timestamp
+    from vrm_protocol.keys import KeySet, PairwiseIdentity, SigningKey, key_resolver
+    from vrm_protocol.models import parse_message_dict
+
+    def payload(token: bytes) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(b64url_decode(token.split(b".")[1]))
+        return value
+
+    her = PairwiseIdentity.generate()
+    vendor_key = SigningKey.generate("EdDSA")
+    vendor_keys = KeySet([vendor_key.public()])
+
+    def as_from(token: bytes, sender: str, to: str) -> dict[str, Any]:
+        return {**payload(token), "from": sender, "to": [to]}
+
+    rfi = parse_message_dict(as_from(sample.rfi, her.identifier, sample.vendor))
+    receipt = parse_message_dict(as_from(sample.vendor_receipt, sample.vendor, her.identifier))
+    offer = parse_message_dict(as_from(sample.offer, sample.vendor, her.identifier))
+    hers = parse_message_dict(as_from(sample.buyer_receipt, her.identifier, sample.vendor))
+    tokens = {
+        "rfi": encode(rfi, her.signing_key),
+        "receipt": encode(receipt, vendor_key),
+        "offer": encode(offer, vendor_key),
+    }
+    now = parse_timestamp(rfi.created)
+    mine, theirs = key_resolver(None), key_resolver(vendor_keys)
+    return {
+        "sign the RFI": _cpu_per_call(lambda: encode(rfi, her.signing_key)),
+        "verify the RFI": _cpu_per_call(
+            lambda: decode(tokens["rfi"], resolve_key=mine, receiver=sample.vendor, now=now)
+        ),
+        "sign a receipt": _cpu_per_call(lambda: encode(receipt, vendor_key)),
+        "verify a receipt": _cpu_per_call(
+            lambda: decode(tokens["receipt"], resolve_key=theirs, receiver=her.identifier, now=now)
+        ),
+        "sign the offer": _cpu_per_call(lambda: encode(offer, vendor_key)),
+        "verify the offer": _cpu_per_call(
+            lambda: decode(tokens["offer"], resolve_key=theirs, receiver=her.identifier, now=now)
+        ),
+        "sign her receipt": _cpu_per_call(lambda: encode(hers, her.signing_key)),
+        "make a pseudonym": _cpu_per_call(PairwiseIdentity.generate),
+        "import a key set": _cpu_per_call(lambda: KeySet.from_jwks(sample.jwks)),
+    }
+
+
 # -- the buyer -----------------------------------------------------------------------------------
 
 
-class TimedBuyerAgent(BuyerAgent):
-    """The reference buyer agent, noting when it first contacts each vendor and
-    when each vendor's offer is stored (the agent's behaviour is unchanged)."""
+async def one_round(
+    work_dir: Path, policy: SharingPolicy, vendors: list[str], vendor_pids: list[int]
+) -> tuple[Round, Sample]:
+    """A fresh buyer agent intentcasts one RFI to ``vendors`` and waits for every offer.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.contacted: dict[str, float] = {}
-        self.offered: dict[str, float] = {}
-        self.offers_changed = asyncio.Event()
+    Raises:
+        RuntimeError: an offer did not come.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(256)
+    sock.setblocking(False)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    # Loopback vendors (allow-listed, D6); the copies go at once, as the figure
+    # measures the fan-out itself, not the decorrelating pauses (spec §12).
+    config = BuyerConfig(
+        data_dir=work_dir,
+        public_url=base,
+        allow_delivery_to=LOOPBACK,
+        decorrelation=Decorrelation(spread_seconds=0.0),
+    )
+    agent = await BuyerAgent.open(config, policy)
+    running = await serve(agent, sock)
+    offered: set[str] = set()
+    all_offered = asyncio.Event()
+    committed = agent.pipeline.on_commit
 
-    async def discover(self, party_url: str) -> dict[str, Any]:
-        """Note the first contact, then discover as the agent does."""
-        self.contacted.setdefault(party_url, time.perf_counter())
-        return await super().discover(party_url)
+    def note(work: UnitOfWork) -> None:
+        # Instrumentation only: the agent behaves as it always does.
+        if committed is not None:
+            committed(work)
+        if work.inbound is not None and work.inbound.type is MessageType.OFFER:
+            offered.add(work.peer)
+            if offered >= set(vendors):
+                all_offered.set()
 
-    async def receive(
-        self, token: bytes, *, via: str = "inbox", reply_tag: str | None = None
-    ) -> Inbound:
-        """Receive as the agent does, then note a newly stored offer."""
-        inbound = await super().receive(token, via=via, reply_tag=reply_tag)
-        if inbound.status == 202 and inbound.message.type == MessageType.OFFER:
-            self.offered.setdefault(inbound.message.counterparty, time.perf_counter())
-            self.offers_changed.set()
-        return inbound
-
-    async def offers_from(self, vendors: list[str]) -> None:
-        """Return once an offer from each of ``vendors`` is stored."""
-        while not all(vendor in self.offered for vendor in vendors):
-            self.offers_changed.clear()
-            await self.offers_changed.wait()
-
-
-async def intentcast(
-    agent: TimedBuyerAgent, vendors: list[str], body: Mapping[str, Any]
-) -> tuple[float, dict[str, Delivery]]:
-    """Send one RFI to ``vendors`` and wait for all offers: wall seconds and deliveries."""
-    started = time.perf_counter()
-    deliveries = await agent.send_rfis(vendors, body)
-    await agent.offers_from(vendors)
-    return time.perf_counter() - started, deliveries
+    agent.pipeline.on_commit = note
+    try:
+        body = sally_rfi_body(agent.clock.now())
+        vendors_before = process_cpu_seconds(vendor_pids)
+        cpu_before, loop_before = time.process_time(), time.thread_time()
+        started = time.perf_counter()
+        await agent.buying.send_rfis(vendors, body)
+        async with asyncio.timeout(60):
+            await all_offered.wait()
+        wall = time.perf_counter() - started
+        loop_cpu = time.thread_time() - loop_before
+        buyer_cpu = time.process_time() - cpu_before
+        vendors_cpu = process_cpu_seconds(vendor_pids) - vendors_before
+        sample = await _sample(agent, vendors[-1])
+    except TimeoutError as error:
+        raise RuntimeError(f"offers missing from {sorted(set(vendors) - offered)}") from error
+    finally:
+        await running.close()
+        await agent.close()
+    return Round(wall, buyer_cpu, loop_cpu, vendors_cpu), sample
 
 
-async def measure(work_dir: Path, vendors: int, processes: int, reply_delay: float) -> None:
+def spread(values: list[float], scale: float = 1.0, unit: str = "") -> str:
+    """``median (min-max)`` of ``values`` times ``scale``."""
+    shown = sorted(value * scale for value in values)
+    return (
+        f"{statistics.median(shown):.3g}{unit} ({shown[0]:.3g}-{shown[-1]:.3g}{unit})"
+        if unit
+        else f"{statistics.median(shown):.3f} ({shown[0]:.3f}-{shown[-1]:.3f})"
+    )
+
+
+async def measure(
+    work_dir: Path, vendors: int, processes: int, reply_delay: float, rounds: int
+) -> None:
     """Start everything, measure, print; stop everything.
 
     Raises:
-        RuntimeError: the vendors did not start.
+        RuntimeError: the vendors did not start, or an offer did not come.
         TimeoutError: the run overran OVERALL_TIMEOUT_SECONDS.
     """
     deadline = time.monotonic() + OVERALL_TIMEOUT_SECONDS
-    # One vendor more than the fan-out: asked alone first.
+    # One vendor more than the fan-out: asked alone.
     hosts = start_hosts(vendors + 1, processes, work_dir, reply_delay)
     try:
         started = time.perf_counter()
         urls = await await_listening(hosts, deadline)
         start_seconds = time.perf_counter() - started
-        memory = resident_megabytes([process.pid for process, _, _ in hosts])
+        pids = [process.pid for process, _, _ in hosts]
+        memory = resident_megabytes(pids)
         solo, fanned = urls[0], urls[1:]
-        store = SqliteStore(work_dir / "buyer")
-        try:
-            async with asyncio.timeout(deadline - time.monotonic()):
-                await buy(store, solo, fanned, start_seconds, memory, len(hosts))
-        finally:
-            store.close()
+        policy = load_policy()
+        async with asyncio.timeout(deadline - time.monotonic()):
+            # Warm-up (not counted): the solo vendor and every fanned vendor
+            # process has answered once, and the buyer's code paths ran.
+            await one_round(work_dir / "warm-solo", policy, [solo], pids)
+            await one_round(work_dir / "warm-fan", policy, fanned, pids)
+            alone: list[Round] = []
+            fan: list[Round] = []
+            for index in range(rounds):
+                solo_round, _ = await one_round(work_dir / f"solo-{index}", policy, [solo], pids)
+                fan_round, sample = await one_round(work_dir / f"fan-{index}", policy, fanned, pids)
+                alone.append(solo_round)
+                fan.append(fan_round)
+        floor = crypto_floor(sample)
+        report(alone, fan, floor, len(fanned), len(hosts), start_seconds, memory, reply_delay)
     finally:
         stop_hosts(hosts)
 
 
-async def buy(
-    store: SqliteStore,
-    solo: str,
-    fanned: list[str],
+def report(
+    alone: list[Round],
+    fan: list[Round],
+    floor: dict[str, float],
+    count: int,
+    process_count: int,
     start_seconds: float,
     memory: float,
-    process_count: int,
+    reply_delay: float,
 ) -> None:
-    """The buyer's side: the solo RFI, then the intentcast; prints the figures."""
-    # Loopback vendors (allow-listed, spec D6); the copies go at once, as the
-    # figure measures the fan-out itself, not the decorrelating pauses (spec §12).
-    agent = TimedBuyerAgent(
-        store,
-        load_policy(),
-        delivery=DeliveryPolicy.loopback(),
-        decorrelation=Decorrelation(spread_seconds=0.0),
-    )
-    try:
-        config = AppConfig()
-        runner = web.AppRunner(create_app(agent, config), handle_signals=False, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        config.base_url = agent.agent_id = base
-        agent.inbox_url = base + INBOX_PATH
-        try:
-            body = sally_rfi_body(agent.clock.now())
-            solo_seconds, _ = await intentcast(agent, [solo], body)
-            total, deliveries = await intentcast(agent, fanned, body)
-        finally:
-            await runner.cleanup()
-    finally:
-        await agent.close()
-    answers = sorted(agent.offered[vendor] - agent.contacted[vendor] for vendor in fanned)
-    pseudonyms = {delivery.message.payload["from"] for delivery in deliveries.values()}
-    slowest = answers[-1]
+    """Print the figures (see the module docstring)."""
+    n = cores()
+    per_vendor = sum(floor.values())
+    bound = per_vendor * count / n + reply_delay
+    # What the same rounds would take if the CPU they really spent ran perfectly
+    # in parallel: how well the fan-out overlaps, whatever its cost.
+    spent = [max(r.loop_cpu, (r.buyer_cpu + r.vendors_cpu) / n) + reply_delay for r in fan]
     print(
-        f"{len(fanned)} vendor agents ({CATALOGUE}) in {process_count} processes on 127.0.0.1: "
-        f"started in {start_seconds:.1f} s, {memory:.0f} MB resident"
+        f"{count + 1} vendor agents ({CATALOGUE}) in {process_count} processes on 127.0.0.1: "
+        f"started in {start_seconds:.1f} s, {memory:.0f} MB resident; {n} cores"
     )
     print(
-        f"one RFI, {len(pseudonyms)} pseudonyms, {len(answers)} signed offers verified and stored"
+        f"{len(fan)} interleaved rounds: one warm vendor alone, then one RFI to {count} "
+        "vendors (a fresh buyer each round: discovery, key set, pseudonym, RFI, offer)"
     )
-    print(f"one vendor alone (warm-up):     {solo_seconds * 1000:8.1f} ms")
-    print(f"total, intentcast to last offer: {total * 1000:7.1f} ms")
+    print(f"one warm vendor alone (wall):        {spread([r.wall for r in alone], 1000, ' ms')}")
+    print(f"RFI to {count} vendors (wall):          {spread([r.wall for r in fan], 1000, ' ms')}")
     print(
-        f"per vendor, contact to offer:   slowest {slowest * 1000:.1f} ms  "
-        f"median {statistics.median(answers) * 1000:.1f} ms  "
-        f"fastest {answers[0] * 1000:.1f} ms"
+        "total / one warm vendor alone:       "
+        + spread([f.wall / a.wall for f, a in zip(fan, alone, strict=True)])
     )
-    print(f"the same answers one after the other (sum): {sum(answers) * 1000:.1f} ms")
-    print(f"ratio {total / slowest:.3f}")
+    buyer = spread([r.buyer_cpu / count for r in fan], 1000, " ms")
+    loop = spread([r.loop_cpu / count for r in fan], 1000, " ms")
+    vendors = spread([r.vendors_cpu / count for r in fan], 1000, " ms")
+    print(f"CPU per vendor, buyer:               {buyer}  (its event loop: {loop})")
+    print(f"CPU per vendor, vendors:             {vendors}")
+    print(
+        f"crypto and validation per vendor:    {per_vendor * 1000:.2f} ms  ("
+        + ", ".join(f"{name} {seconds * 1e6:.0f} us" for name, seconds in floor.items())
+        + ")"
+    )
+    print(
+        f"CPU lower bound of the fan-out:      {bound * 1000:.0f} ms  = {count} x "
+        f"{per_vendor * 1000:.2f} ms / {n} cores + reply delay {reply_delay * 1000:.0f} ms"
+    )
+    overlap = [r.wall / s for r, s in zip(fan, spent, strict=True)]
+    print(
+        "wall / (CPU spent / cores + delay): "
+        + spread(overlap)
+        + "  (1: the conversations overlap perfectly)"
+    )
+    ratios = [r.wall / bound for r in fan]
+    print(f"fan-out wall / CPU lower bound:      {spread(ratios)}  (target: 2 or less)")
+    print(f"ratio {statistics.median(ratios):.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -334,6 +504,7 @@ def main(argv: list[str] | None = None) -> None:
         "--processes", type=int, default=5, help=f"vendor host processes (1..{MAX_PROCESSES})"
     )
     parser.add_argument("--reply-delay", type=float, default=0.05, help="vendors' reply delay (s)")
+    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds (1..100)")
     parser.add_argument("--serve-vendors", nargs=3, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.serve_vendors:
@@ -346,12 +517,18 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--processes is 1..{MAX_PROCESSES}")
     if not 0 <= options.reply_delay <= 5:
         parser.error("--reply-delay is 0..5")
+    if not 1 <= options.rounds <= 100:
+        parser.error("--rounds is 1..100")
 
     # A SIGTERM to the bench unwinds like Ctrl-C, so the hosts are stopped either way.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     work_dir = Path(tempfile.mkdtemp(prefix="vrm-bench-fanout-"))
     try:
-        asyncio.run(measure(work_dir, options.vendors, options.processes, options.reply_delay))
+        asyncio.run(
+            measure(
+                work_dir, options.vendors, options.processes, options.reply_delay, options.rounds
+            )
+        )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 

@@ -1,16 +1,16 @@
 """``vrm buyer``: run the reference buyer agent and act for the individual.
 
-Every command works on a data directory (the personal data store).  ``serve``
-runs the agent's HTTP side (discovery, inbox, test driver), holds the store's
-lock (one agent per store, spec D10) and records its address in
+Every command works on a data directory (her personal data store). ``serve``
+runs the agent's HTTP side (discovery, inbox, mailbox, test driver), holds the
+data directory's lock (one agent per store, D10) and records its address in
 ``<data-dir>/agent.json``; the other commands, run while it serves, give that
-inbox as ``replyTo`` so the replies land in the store.  Without a running
+inbox as ``replyTo`` so the replies land in the store. Without a running
 server (a stale ``agent.json`` left by a killed agent is detected by its lock,
 and said so) they send without ``replyTo``, and ``offers --poll`` or the next
 ``serve`` collects the replies from the vendors' mailboxes (spec §11.4, D5).
 
-The agent connects only as its delivery policy allows (spec D6): https, or
-http and non-public addresses for hosts given with ``--allow-delivery-to``
+Her agent connects only as its delivery policy allows (D6): https, or http
+and non-public addresses for hosts given with ``--allow-delivery-to``
 (``serve --test-mode`` allows loopback).
 
 Exit codes: 0 success; 1 the protocol refused something (the message says
@@ -25,6 +25,7 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import sys
 import tomllib
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,23 +33,19 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
-from aiohttp import web
 
-from reference_buyer.agent import BuyerAgent, Decorrelation
-from reference_buyer.app import AppConfig, create_app
+from reference_buyer.agent import BuyerAgent
+from reference_buyer.config import AGENT_FILE, LOCK_FILE, BuyerConfig, Decorrelation
 from reference_buyer.faults import FAULTS, FaultError, check_faults
 from reference_buyer.letters import PostalRecipient
-from reference_buyer.net import LOOPBACK, DeliveryPolicy
 from reference_buyer.policy import SharingPolicy, load_policy
 from reference_buyer.scenario import sally_profile, sally_rfi_body, sally_rfp_body
-from reference_buyer.store import SqliteStore, write_private
+from reference_buyer.store import STORE_FILE, SqliteBuyerStore
+from vrm_agent.files import DataDirError, lock_data_dir, write_private_atomically
+from vrm_agent.store import StoreError
 from vrm_protocol.errors import ProtocolError
-from vrm_protocol.http_binding import INBOX_PATH
-
-#: The lock a serving agent holds on its store for as long as it runs (spec D10).
-LOCK_FILE = "serve.lock"
-#: Where a serving agent records its address (and pid) for the other commands.
-AGENT_FILE = "agent.json"
+from vrm_protocol.http_binding import RateLimiter
+from vrm_protocol.state_machine import Direction
 
 __all__ = ["buyer"]
 
@@ -67,19 +64,17 @@ _POLICY = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Sharing policy (TOML); default: <data-dir>/policy.toml, else the shipped defaults.",
 )
-
-
 _ALLOW = click.option(
     "--allow-delivery-to",
     "allow",
     multiple=True,
     metavar="HOST[:PORT]",
-    help="Allow plain http and non-public addresses for this host (spec D6); repeatable.",
+    help="Allow plain http and non-public addresses for this host (D6); repeatable.",
 )
 
 
 def _policy(data_dir: Path, policy_file: Path | None) -> SharingPolicy:
-    """The sharing policy, refused in one line when unsafe or malformed.
+    """Her sharing policy, refused in one line when unsafe or malformed.
 
     Raises:
         click.ClickException: the policy file is writable by others, unreadable or malformed.
@@ -92,17 +87,15 @@ def _policy(data_dir: Path, policy_file: Path | None) -> SharingPolicy:
         raise click.ClickException(f"policy: {error}") from error
 
 
-def _delivery(allow: Sequence[str], *, loopback: bool = False) -> DeliveryPolicy:
-    hosts = frozenset(item.strip().lower() for item in allow if item.strip())
-    return DeliveryPolicy(allow=hosts | (LOOPBACK if loopback else frozenset()))
+def _allow(allow: Sequence[str]) -> frozenset[str]:
+    return frozenset(item.strip().lower() for item in allow if item.strip())
 
 
 def _agent_alive(data_dir: Path) -> bool:
     """Whether a ``serve`` holds the store's lock now: a killed agent's lock is
     released by the kernel, so a stale ``agent.json`` is told from a live one."""
-    lock = data_dir / LOCK_FILE
     try:
-        descriptor = os.open(lock, os.O_RDONLY)
+        descriptor = os.open(data_dir / LOCK_FILE, os.O_RDONLY)
     except OSError:
         return False
     try:
@@ -124,6 +117,8 @@ def _live_inbox(data_dir: Path) -> str | None:
         recorded = json.loads(served.read_text("utf-8"))
     except (OSError, ValueError):
         recorded = {}
+    if not isinstance(recorded, dict):
+        recorded = {}
     if not _agent_alive(data_dir):
         click.echo(
             f"note: the agent recorded in {served} (pid {recorded.get('pid', '?')}) is not "
@@ -132,16 +127,16 @@ def _live_inbox(data_dir: Path) -> str | None:
             err=True,
         )
         return None
-    inbox = recorded.get("inbox") if isinstance(recorded, dict) else None
+    inbox = recorded.get("inbox")
     return inbox if isinstance(inbox, str) else None
 
 
-def _seed_profile(store: SqliteStore) -> None:
+async def _seed_profile(agent: BuyerAgent) -> None:
     # A new store starts with Sally's volunteered information, so the reference
     # agent has something to disclose at acceptance; edit it like any profile.
-    if not store.profile():
+    if not await agent.store.profile():
         for category, value in sally_profile().items():
-            store.set_profile(category, value)
+            await agent.store.set_profile(category, value)
 
 
 def _run(
@@ -153,22 +148,22 @@ def _run(
     policy = _policy(data_dir, policy_file)
 
     async def main() -> T:
-        store = SqliteStore(data_dir)
-        _seed_profile(store)
-        agent = BuyerAgent(
-            store, policy, inbox_url=_live_inbox(data_dir), delivery=_delivery(allow)
-        )
+        config = BuyerConfig(data_dir=data_dir, allow_delivery_to=_allow(allow))
+        agent = await BuyerAgent.open(config, policy)
         try:
+            await _seed_profile(agent)
+            agent.inbox_url = _live_inbox(data_dir)
             return await action(agent)
         finally:
             await agent.close()
-            store.close()
 
     try:
         return asyncio.run(main())
     except ProtocolError as error:
         click.echo(f"refused: {error.code.value}: {error.detail}", err=True)
         sys.exit(1)
+    except (DataDirError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
 
 
 @click.group()
@@ -193,7 +188,7 @@ def buyer() -> None:
     type=click.FloatRange(min=0.1),
     default=None,
     help="Seconds between polls of the vendors' mailboxes (default 5; 1 in test mode "
-    "or with --no-inbox). They are polled at start too (spec D5).",
+    "or with --no-inbox). They are polled at start too (D5).",
 )
 @click.option(
     "--spread-seconds",
@@ -228,7 +223,7 @@ def serve(
     --data-dir is refused (exit 1).
     """
     try:
-        chosen_faults = check_faults(faults, test_mode=test_mode)
+        chosen = check_faults(faults, test_mode=test_mode)
     except FaultError as error:
         raise click.UsageError(str(error)) from error
     policy = _policy(data_dir, policy_file)
@@ -236,43 +231,78 @@ def serve(
         poll_interval if poll_interval is not None else (1.0 if test_mode or no_inbox else 5.0)
     )
     spread = spread_seconds if spread_seconds is not None else (0.2 if test_mode else 2.0)
-
-    async def main() -> None:
-        store = SqliteStore(data_dir)
-        _seed_profile(store)
-        agent = BuyerAgent(
-            store,
-            policy,
-            faults=chosen_faults,
-            delivery=_delivery(allow, loopback=test_mode),
+    try:
+        # The data directory first: private, and locked so that no second agent
+        # serves the same store (D10). Each failure is one line.
+        lock = lock_data_dir(data_dir, lock_file=LOCK_FILE, agent="buyer agent")
+    except DataDirError as error:
+        raise click.ClickException(str(error)) from error
+    try:
+        sock = _listen(host, port)
+        base = f"http://{host}:{sock.getsockname()[1]}"
+        config = BuyerConfig(
+            data_dir=data_dir,
+            public_url=base,
+            inbox=not no_inbox,
+            test_mode=test_mode,
+            faults=chosen,
+            allow_delivery_to=_allow(allow),
             decorrelation=Decorrelation(spread_seconds=spread),
+            poll_interval=interval,
         )
+        asyncio.run(_serve(config, policy, sock))
+    except DataDirError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        lock.release()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening, non-blocking socket on ``host:port``.
+
+    Raises:
+        click.ClickException: it cannot be bound.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error}") from error
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+async def _serve(config: BuyerConfig, policy: SharingPolicy, sock: socket.socket) -> None:
+    from reference_buyer.app import serve as serve_agent
+
+    agent = await BuyerAgent.open(
+        config, policy, sender_limiter=RateLimiter(config.rate_per_second, config.burst)
+    )
+    try:
+        await _seed_profile(agent)
+        running = await serve_agent(agent, sock)
+        agent_file = config.data_dir / AGENT_FILE
         try:
-            config = AppConfig(test_mode=test_mode)
-            runner = web.AppRunner(create_app(agent, config), handle_signals=False)
-            await runner.setup()
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound = runner.addresses[0][1]
-            base = f"http://{host}:{bound}"
-            config.base_url = base
-            agent.agent_id = base
-            agent.inbox_url = None if no_inbox else base + INBOX_PATH
-            write_private(
-                data_dir / AGENT_FILE,
+            await asyncio.to_thread(
+                write_private_atomically,
+                agent_file,
                 json.dumps(
-                    {"baseUrl": base, "inbox": agent.inbox_url, "pid": os.getpid()}
+                    {"baseUrl": config.party_id, "inbox": config.inbox_url, "pid": os.getpid()}
                 ).encode(),
             )
-            # Spec D5: replies in flight while no agent ran (or sent to an address
-            # of an earlier run) wait in the vendors' mailboxes: collect them now,
+            # D5: replies in flight while no agent ran (or sent to an address of
+            # an earlier run) wait in the vendors' mailboxes: collect them now,
             # and keep polling while she waits for answers.
-            poller = asyncio.create_task(agent.poll_forever(interval=interval))
+            poller = asyncio.create_task(agent.poll_forever(interval=config.poll_interval))
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stop.set)
-            click.echo(f"listening on {base}")
+                with contextlib.suppress(NotImplementedError):
+                    loop.add_signal_handler(signum, stop.set)
+            click.echo(f"listening on {config.party_id}")
             sys.stdout.flush()
             try:
                 await stop.wait()
@@ -280,42 +310,11 @@ def serve(
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
-                (data_dir / AGENT_FILE).unlink(missing_ok=True)
-                await runner.cleanup()
+                agent_file.unlink(missing_ok=True)
         finally:
-            await agent.close()
-            store.close()
-
-    lock = _lock_store(data_dir)
-    try:
-        asyncio.run(main())
+            await running.close()
     finally:
-        os.close(lock)
-
-
-def _lock_store(data_dir: Path) -> int:
-    """Take the store's lock for the life of this process (spec D10: one agent per store).
-
-    Raises:
-        click.ClickException: another agent serves this store.
-    """
-    try:
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        descriptor = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as error:
-        raise click.ClickException(f"cannot use {data_dir}: {error}") from error
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(descriptor)
-        try:
-            pid = json.loads((data_dir / AGENT_FILE).read_text("utf-8")).get("pid", "?")
-        except (OSError, ValueError, AttributeError):
-            pid = "?"
-        raise click.ClickException(
-            f"another agent already serves {data_dir} (pid {pid}): stop it first"
-        ) from None
-    return descriptor
+        await agent.close()
 
 
 @buyer.command()
@@ -329,9 +328,11 @@ def rfi(
     """Send the personal RFI (Sally's car) to VENDORS, one pseudonym each."""
 
     async def action(agent: BuyerAgent) -> None:
-        sent = await agent.send_rfis(list(vendors), sally_rfi_body(agent.clock.now()))
+        sent = await agent.buying.send_rfis(
+            [v.rstrip("/") for v in vendors], sally_rfi_body(agent.clock.now())
+        )
         for vendor, delivery in sent.items():
-            state = "delivered" if delivery.receipt else delivery.message.delivery
+            state = "delivered" if delivery.delivered.receipt else "sent"
             click.echo(f"{vendor}: {delivery.message.message_id} ({state})")
 
     _run(data_dir, policy_file, action, allow)
@@ -347,13 +348,13 @@ def offers(data_dir: Path, policy_file: Path | None, poll: bool, allow: tuple[st
 
     async def action(agent: BuyerAgent) -> None:
         if poll:
-            for relationship in agent.store.relationships():
+            for relationship in await agent.store.relationships():
                 try:
-                    await agent.poll_mailbox(relationship.counterparty)
+                    await agent.poll_mailbox(relationship.peer)
                 except ProtocolError as error:
-                    click.echo(f"{relationship.counterparty}: {error.detail}", err=True)
-        for row in agent.ranked_offers():
-            offer = agent.store.offer(row.offer_id)
+                    click.echo(f"{relationship.peer}: {error.detail}", err=True)
+        for row in await agent.ranked_offers():
+            offer = await agent.store.offer_view(row.offer_id)
             signed = "signed" if offer is not None and offer.verified else "UNSIGNED (paper)"
             click.echo(
                 f"{row.rank}. {row.offer_id} from {row.vendor}: total cost {row.currency} "
@@ -397,8 +398,8 @@ def rfp(
         postal.append(PostalRecipient(party, name or party, tuple(address.split(";"))))
 
     async def action(agent: BuyerAgent) -> None:
-        sent, printed = await agent.send_rfp(
-            list(vendors),
+        sent, printed = await agent.buying.send_rfp(
+            [v.rstrip("/") for v in vendors],
             sally_rfp_body(agent.clock.now()),
             postal=postal,
             approver=approver,
@@ -406,7 +407,7 @@ def rfp(
         for vendor, delivery in sent.items():
             click.echo(f"{vendor}: {delivery.message.message_id}")
         for vendor, letter in printed.items():
-            click.echo(f"{vendor}: letter {letter.message_id} in {agent.letters_dir}")
+            click.echo(f"{vendor}: letter {letter.message_id} in {agent.config.letters}")
 
     _run(data_dir, policy_file, action, allow)
 
@@ -422,14 +423,18 @@ def paper(
 ) -> None:
     """Type in VENDOR's answer by post: OFFER_FILE holds the offer body (JSON).
 
-    It is stored unsigned, ranks with the other offers, and is answered by post.
+    It is kept unsigned, ranks with the other offers, and is answered by post.
     """
-
-    body = json.loads(offer_file.read_text("utf-8"))
+    try:
+        body = json.loads(offer_file.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"offer: {error}") from error
+    if not isinstance(body, dict):
+        raise click.ClickException("offer: the file holds no JSON object")
 
     async def action(agent: BuyerAgent) -> None:
-        stored = agent.enter_paper_answer(vendor, body, in_reply_to=letter_id)
-        click.echo(f"stored unsigned offer {stored.message_id}")
+        entry = await agent.buying.enter_paper_answer(vendor, body, in_reply_to=letter_id)
+        click.echo(f"stored unsigned offer {entry.message_id}")
 
     _run(data_dir, policy_file, action)
 
@@ -462,9 +467,11 @@ def accept(
         approvals = [json.loads(path.read_text("utf-8")) for path in approval_files]
     except (OSError, ValueError) as error:
         raise click.ClickException(f"approval: {error}") from error
+    if not all(isinstance(approval, dict) for approval in approvals):
+        raise click.ClickException("approval: a file holds no JSON object")
 
     async def action(agent: BuyerAgent) -> None:
-        delivery = await agent.accept(offer_id, approvals=approvals)
+        delivery = await agent.buying.accept(offer_id, approvals=approvals)
         click.echo(f"accepted: {delivery.message.message_id}")
 
     _run(data_dir, policy_file, action, allow)
@@ -481,7 +488,7 @@ def exit_command(
     """Exit the relationship with VENDOR, asking for export and deletion."""
 
     async def action(agent: BuyerAgent) -> None:
-        delivery = await agent.exit(vendor.rstrip("/"))
+        delivery = await agent.owning.exit(vendor.rstrip("/"))
         click.echo(f"exit notice: {delivery.message.message_id}")
 
     _run(data_dir, policy_file, action, allow)
@@ -492,21 +499,31 @@ def exit_command(
 @click.argument("vendor", required=False)
 def history(data_dir: Path, vendor: str | None) -> None:
     """Every message kept (optionally with one VENDOR), and how exits checked out."""
-    store = SqliteStore(data_dir)
+    peer = vendor.rstrip("/") if vendor else None
+
+    async def show() -> None:
+        store = await asyncio.to_thread(SqliteBuyerStore, data_dir / STORE_FILE)
+        try:
+            for entry in await store.history(peer=peer):
+                arrow = "->" if entry.direction is Direction.SENT else "<-"
+                check = "verified" if entry.verified else "UNSIGNED"
+                click.echo(
+                    f"{entry.at} {arrow} {entry.peer} {entry.type.value} "
+                    f"{entry.message_id} [{entry.channel}, {check}, {entry.status}]"
+                )
+            for record in await store.exits(peer):
+                outcome = {
+                    None: "awaiting acknowledgement",
+                    True: "deletion verified",
+                    False: "deletion NOT verified",
+                }[record.receipt_verified]
+                click.echo(f"exit {record.peer}: {outcome} {list(record.problems)}")
+        finally:
+            await store.close()
+
+    if not (data_dir / STORE_FILE).exists():
+        raise click.ClickException(f"no personal data store in {data_dir}")
     try:
-        for message in store.messages(counterparty=vendor.rstrip("/") if vendor else None):
-            arrow = "->" if message.direction == "out" else "<-"
-            check = "verified" if message.verified else "UNSIGNED"
-            click.echo(
-                f"{message.stored_at} {arrow} {message.counterparty} {message.type} "
-                f"{message.message_id} [{message.channel}, {check}, {message.delivery}]"
-            )
-        for record in store.exits(vendor.rstrip("/") if vendor else None):
-            outcome = {
-                None: "awaiting acknowledgement",
-                True: "deletion verified",
-                False: "deletion NOT verified",
-            }[record.receipt_verified]
-            click.echo(f"exit {record.counterparty}: {outcome} {list(record.problems)}")
-    finally:
-        store.close()
+        asyncio.run(show())
+    except StoreError as error:
+        raise click.ClickException(f"cannot read the store: {error}") from error

@@ -1,55 +1,309 @@
-"""Named fault switches of the reference buyer, for the conformance suite's negative self-tests.
+"""The buyer's strategies, and the faults the suite's self-tests start it with.
 
-The same design as the reference vendor's (:mod:`reference_vendor.faults`):
-the suite's own tests start the buyer with one of these faults (``buyer
-serve --test-mode --fault NAME``) and show that the check named in the
-fault's description fails. They are refused outside test mode, so a real
-individual's agent cannot be started broken by accident.
+A conformance suite that never fails proves nothing: the suite's own tests
+start the buyer with one fault (``vrm buyer serve --test-mode --fault
+NAME``) and show that the check named in its description fails. Each fault
+replaces one strategy of :class:`BuyerStrategies`: one of the runtime's
+(:mod:`vrm_agent.strategies`, :mod:`vrm_agent.faults`) or one of her guards
+below. Nothing in the buyer asks whether a fault is on; each guard calls
+whichever strategy the agent was built with. Faults are refused outside test
+mode, so a real individual's agent cannot be started broken by accident.
+
+Her guards (spec §12, VRM-BUY-007..013, VRM-PRIV-011..014):
+
+* :class:`IdentityRule` — nothing identifying leaves her agent for a party
+  whose offer she has not accepted;
+* :class:`NoticeRule` — a service notice must be of a category she allowed
+  that party;
+* :class:`DealRule` — a deal confirmation must bind exactly the offer bytes
+  she accepted and her acceptance;
+* :class:`~reference_buyer.reception.Strangers` — a message for a pseudonym
+  that is not hers with the sender is answered as any stranger's;
+* the runtime's :class:`~vrm_agent.strategies.Participation` — a vendor writes
+  only in threads she started with it, answering messages of that thread.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Final, Protocol
 
-from vrm_protocol.keys import KeyResolver, VerifyingKey
+from reference_buyer.pseudonyms import Pseudonyms
+from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
+from vrm_agent.faults import (
+    AudienceUnchecked,
+    Fault,
+    FaultCatalogue,
+    FaultError,
+    UncheckedSignatures,
+)
+from vrm_agent.strategies import PRODUCTION, Decider, Participation, Strategies
+from vrm_protocol.errors import ErrorCode, RemoteProtocolError
+from vrm_protocol.ledger import LedgerFacts, OfferRecord, RelationshipCore
+from vrm_protocol.models import DealConfirmationBody, Message
+from vrm_protocol.state_machine import Direction, Transition
+from vrm_protocol.vocabulary import Role
 
-__all__ = ["FAULTS", "FaultError", "check_faults", "signature_not_checked"]
-
-#: Fault name -> what the agent then does wrong (and the check that must catch it).
-FAULTS: Final[dict[str, str]] = {
-    "accept-without-verifying": (
-        "the inbox accepts a message whose signature does not verify (SEC-SIG-TAMPERED)"
-    ),
-    "ignore-audience": (
-        "the inbox accepts a message addressed to someone else, as if it were for the "
-        "pseudonym the sender knows (SEC-AUDIENCE)"
-    ),
-    "share-identity-early": (
-        "terms and notices of a party whose offer she has not accepted get identifying data "
-        "as the policy allows (BUY-GUARD-TERMS-IDENTITY)"
-    ),
-    "any-notice": (
-        "a service notice of any category is taken, whatever she allowed "
-        "(BUY-GUARD-NOTICE-PREFERENCES)"
-    ),
-    "any-thread": (
-        "a message is taken whatever thread or parent it names (BUY-GUARD-FOREIGN-THREAD)"
-    ),
-    "unbound-deal": (
-        "a deal confirmation is taken whatever digest and acceptance it names "
-        "(BUY-GUARD-DEAL-BINDING)"
-    ),
-    "pseudonym-oracle": (
-        "a message to her pseudonym with another party is refused as not-a-participant, "
-        "unlike one to a pseudonym nobody has (BUY-GUARD-PSEUDONYM-ORACLE)"
-    ),
-}
+__all__ = [
+    "BUYER_RUNTIME",
+    "CATALOGUE",
+    "FAULTS",
+    "BuyerStrategies",
+    "DealRule",
+    "FaultError",
+    "IdentityRule",
+    "NoticeRule",
+    "check_faults",
+]
 
 
-class FaultError(ValueError):
-    """A fault switch was asked for where it is not allowed, or does not exist."""
+# -- her guards ----------------------------------------------------------------------------------
+
+
+class IdentityRule(Protocol):
+    """Whether identifying data may go to a party (spec §12, VRM-PRIV-011)."""
+
+    def may_identify(self, *, deal: bool) -> bool:
+        """Whether identifying items may be shared, ``deal`` saying whether she has
+        accepted an offer of the party."""
+        ...
+
+
+class OnlyAfterTheDeal:
+    """Identity is disclosed at acceptance, to that party only, and not before."""
+
+    def may_identify(self, *, deal: bool) -> bool:
+        """Only once she accepted an offer of the party."""
+        return deal
+
+
+class NoticeRule(Protocol):
+    """Which service notices she takes (spec §6.9, VRM-BUY-007)."""
+
+    def check(self, category: str, allowed: Sequence[str]) -> None:
+        """Refuse a notice of ``category`` when she allowed the party only ``allowed``.
+
+        Raises:
+            RemoteProtocolError: NOT_ACCEPTED_BY_TERMS.
+        """
+        ...
+
+
+class WithinPreferences:
+    """A notice must be of a category she allowed that party."""
+
+    def check(self, category: str, allowed: Sequence[str]) -> None:
+        """Refuse a category she did not allow.
+
+        Raises:
+            RemoteProtocolError: NOT_ACCEPTED_BY_TERMS.
+        """
+        if category not in allowed:
+            raise RemoteProtocolError(
+                ErrorCode.NOT_ACCEPTED_BY_TERMS,
+                f"she allows this party notices of {list(allowed)} only, not {category!r}",
+                path="/body/category",
+            )
+
+
+class DealRule(Protocol):
+    """What a deal confirmation must bind (spec §6.6, VRM-BUY-009)."""
+
+    def check(
+        self, body: DealConfirmationBody, accepted: OfferRecord | None, acceptances: Sequence[str]
+    ) -> None:
+        """Judge ``body`` against the offer she accepted (its ledger record) and
+        the acceptances she sent for it (ids, oldest first).
+
+        Raises:
+            RemoteProtocolError: REFERENCE_MISMATCH.
+        """
+        ...
+
+
+class BoundDeals:
+    """A deal confirmation names exactly the offer she accepted, by the digest of
+    the bytes she received, and her (latest) acceptance of it."""
+
+    def check(
+        self, body: DealConfirmationBody, accepted: OfferRecord | None, acceptances: Sequence[str]
+    ) -> None:
+        """Refuse another digest or another acceptance.
+
+        Raises:
+            RemoteProtocolError: REFERENCE_MISMATCH.
+        """
+        if accepted is None:
+            return  # the state machine judged the offer's id already
+        deal = body.deal
+        if deal.offer.digest != accepted.digest:
+            raise RemoteProtocolError(
+                ErrorCode.REFERENCE_MISMATCH,
+                f"the deal names offer {accepted.id} with a digest other than that of the "
+                "bytes she accepted",
+                path="/body/deal/offer/digest",
+            )
+        if not acceptances or deal.acceptance != acceptances[-1]:
+            raise RemoteProtocolError(
+                ErrorCode.REFERENCE_MISMATCH,
+                "the deal names an acceptance she did not send for this offer",
+                path="/body/deal/acceptance",
+            )
+
+
+#: Her participation rule: vendors write only in threads she started with them,
+#: answering messages of that relationship and thread (spec §7.3, VRM-BUY-008).
+BUYER_PARTICIPATION: Final = Participation(thread_must_be_known=True, parent_in_same_thread=True)
+#: The runtime's strategies her agent runs with.
+BUYER_RUNTIME: Final = PRODUCTION.but(participation=BUYER_PARTICIPATION)
+
+_ONLY_AFTER_THE_DEAL: Final = OnlyAfterTheDeal()
+_WITHIN_PREFERENCES: Final = WithinPreferences()
+_BOUND_DEALS: Final = BoundDeals()
+_UNIFORM_STRANGERS: Final = UniformStrangers()
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerStrategies:
+    """The runtime's strategies and her guards (see the module docstring)."""
+
+    runtime: Strategies = BUYER_RUNTIME
+    strangers: Strangers = _UNIFORM_STRANGERS
+    identity: IdentityRule = _ONLY_AFTER_THE_DEAL
+    notices: NoticeRule = _WITHIN_PREFERENCES
+    deals: DealRule = _BOUND_DEALS
+
+
+# -- weakened guards (faults only) ---------------------------------------------------------------
+
+
+class _Always:
+    def may_identify(self, *, deal: bool) -> bool:
+        return True
+
+
+class _AnyNotice:
+    def check(self, category: str, allowed: Sequence[str]) -> None:
+        return None
+
+
+class _AnyDeal:
+    def check(
+        self, body: DealConfirmationBody, accepted: OfferRecord | None, acceptances: Sequence[str]
+    ) -> None:
+        return None
+
+
+class _TellingStrangers:
+    """Tells her pseudonym with another party from a pseudonym nobody has."""
+
+    async def answer(self, to: Sequence[str], pseudonyms: Pseudonyms) -> StrangerAnswer:
+        for name in to:
+            pseudonym = await pseudonyms.by_identifier(name)
+            if pseudonym is not None:
+                return StrangerAnswer(
+                    pseudonym.identifier,
+                    RemoteProtocolError(
+                        ErrorCode.NOT_A_PARTICIPANT,
+                        "this pseudonym is not in a relationship with you",
+                    ),
+                )
+        return await _UNIFORM_STRANGERS.answer(to, pseudonyms)
+
+
+@dataclass(frozen=True, slots=True)
+class _AsIfAddressedToUs:
+    """Shows the state machine a message received for someone else as if it were
+    addressed to her pseudonym (it checks the audience too, spec §7.3)."""
+
+    inner: Decider
+
+    def decide(
+        self,
+        core: RelationshipCore,
+        message: Message,
+        *,
+        our_role: Role,
+        our_id: str,
+        peer_id: str,
+        direction: Direction,
+        facts: LedgerFacts,
+        now: datetime,
+        digest: str | None,
+    ) -> Transition:
+        if direction is Direction.RECEIVED and our_id not in message.to:
+            message = message.model_copy(update={"to": (our_id,)})
+        return self.inner.decide(
+            core,
+            message,
+            our_role=our_role,
+            our_id=our_id,
+            peer_id=peer_id,
+            direction=direction,
+            facts=facts,
+            now=now,
+            digest=digest,
+        )
+
+
+def _runtime(s: BuyerStrategies, **changes: Any) -> BuyerStrategies:
+    return replace(s, runtime=s.runtime.but(**changes))
+
+
+#: Every fault of the reference buyer.
+CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
+    [
+        Fault(
+            "accept-without-verifying",
+            "the inbox accepts a message whose signature does not verify (SEC-SIG-TAMPERED)",
+            lambda s: _runtime(s, verifier=UncheckedSignatures(s.runtime.verifier)),
+        ),
+        Fault(
+            "ignore-audience",
+            "the inbox accepts a message addressed to someone else, as if it were for the "
+            "pseudonym the sender knows (SEC-AUDIENCE)",
+            lambda s: _runtime(
+                s,
+                verifier=AudienceUnchecked(s.runtime.verifier),
+                decider=_AsIfAddressedToUs(s.runtime.decider),
+            ),
+        ),
+        Fault(
+            "share-identity-early",
+            "terms and notices of a party whose offer she has not accepted get identifying "
+            "data as the policy allows (BUY-GUARD-TERMS-IDENTITY)",
+            lambda s: replace(s, identity=_Always()),
+        ),
+        Fault(
+            "any-notice",
+            "a service notice of any category is taken, whatever she allowed "
+            "(BUY-GUARD-NOTICE-PREFERENCES)",
+            lambda s: replace(s, notices=_AnyNotice()),
+        ),
+        Fault(
+            "any-thread",
+            "a message is taken whatever thread or parent it names (BUY-GUARD-FOREIGN-THREAD)",
+            lambda s: _runtime(s, participation=Participation(checked=False)),
+        ),
+        Fault(
+            "unbound-deal",
+            "a deal confirmation is taken whatever digest and acceptance it names "
+            "(BUY-GUARD-DEAL-BINDING)",
+            lambda s: replace(s, deals=_AnyDeal()),
+        ),
+        Fault(
+            "pseudonym-oracle",
+            "a message to her pseudonym with another party is refused as not-a-participant, "
+            "unlike one to a pseudonym nobody has (BUY-GUARD-PSEUDONYM-ORACLE)",
+            lambda s: replace(s, strangers=_TellingStrangers()),
+        ),
+    ]
+)
+
+#: Fault name -> what the buyer then does wrong (and the check that must catch it).
+FAULTS: Final[dict[str, str]] = dict(CATALOGUE.descriptions)
 
 
 def check_faults(names: Iterable[str], *, test_mode: bool) -> frozenset[str]:
@@ -58,34 +312,4 @@ def check_faults(names: Iterable[str], *, test_mode: bool) -> frozenset[str]:
     Raises:
         FaultError: an unknown name, or any fault outside test mode.
     """
-    chosen = frozenset(names)
-    unknown = sorted(chosen - FAULTS.keys())
-    if unknown:
-        raise FaultError(f"unknown fault(s) {unknown}; known: {sorted(FAULTS)}")
-    if chosen and not test_mode:
-        raise FaultError("fault switches are allowed only with --test-mode")
-    return chosen
-
-
-class _AnySignatureKey(VerifyingKey):
-    """A public key whose ``verify`` accepts any signature (faults only)."""
-
-    def verify(self, signing_input: bytes, signature: bytes) -> None:
-        """Accept every signature: the signature stage (spec §8.4) is skipped."""
-        return None
-
-
-def signature_not_checked(resolve: KeyResolver) -> KeyResolver:
-    """``resolve``, but every key it finds accepts any signature.
-
-    For the ``accept-without-verifying`` fault only: every other stage of the
-    receiving pipeline (header, key lookup, canonical payload, schema,
-    key-sender binding, audience, freshness, replay) still applies.
-    """
-
-    def resolve_without_checking(kid: str) -> VerifyingKey:
-        key = resolve(kid)
-        members = {item.name: getattr(key, item.name) for item in dataclasses.fields(key)}
-        return _AnySignatureKey(**members)
-
-    return resolve_without_checking
+    return CATALOGUE.check(names, test_mode=test_mode)

@@ -23,6 +23,7 @@ import json
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -31,18 +32,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import click
-from aiohttp import web
+import orjson
 from rich.console import Console
 from rich.markup import escape
 
-from reference_buyer.agent import BuyerAgent, Clock, Decorrelation, payload_of
-from reference_buyer.app import AppConfig, create_app
+from reference_buyer.agent import BuyerAgent
+from reference_buyer.app import serve as serve_agent
+from reference_buyer.config import BuyerConfig, Decorrelation
 from reference_buyer.letters import PostalRecipient
-from reference_buyer.net import DeliveryPolicy
 from reference_buyer.policy import load_policy
 from reference_buyer.scenario import (
     audio_rfi_body,
@@ -52,14 +53,28 @@ from reference_buyer.scenario import (
     sally_rfi_body,
     sally_rfp_body,
 )
-from reference_buyer.store import SqliteStore, StoredMessage
+from reference_buyer.store import BuyerStore, Channel, Entry
+from vrm_agent.clock import AgentClock
+from vrm_agent.net import LOOPBACK
 from vrm_protocol.attestations import issue_attestation
-from vrm_protocol.canonical import message_digest
+from vrm_protocol.canonical import b64url_decode, message_digest
 from vrm_protocol.codec import decode
 from vrm_protocol.errors import ProtocolError
-from vrm_protocol.freshness import parse_timestamp
-from vrm_protocol.http_binding import INBOX_PATH, TEST_DRIVER_PREFIX
+from vrm_protocol.freshness import format_timestamp, parse_timestamp
+from vrm_protocol.http_binding import TEST_DRIVER_PREFIX
 from vrm_protocol.keys import KeySet, SigningKey, key_resolver
+from vrm_protocol.models import (
+    DealConfirmationMessage,
+    Message,
+    OfferDeclineMessage,
+    OfferMessage,
+    ReceiptMessage,
+    ServiceNoticeMessage,
+    SupportResolutionMessage,
+    parse_message_dict,
+    to_payload,
+)
+from vrm_protocol.state_machine import Direction
 from vrm_protocol.vocabulary import LifecycleStep, MessageType
 
 __all__ = ["demo", "run_demo"]
@@ -229,20 +244,35 @@ def _credit_union(out: Path) -> tuple[SigningKey, Path]:
 # -- the journey ---------------------------------------------------------------------------------
 
 
-def _max_seq(store: SqliteStore) -> int:
-    messages = store.messages()
-    return messages[-1].seq if messages else 0
+M = TypeVar("M", bound=Message)
+
+
+def _model(entry: Entry, model: type[M]) -> M:
+    """The message of a journal line, as the model it must be.
+
+    Raises:
+        DemoFailed: it is another message (or a paper answer).
+    """
+    message = entry.model()
+    if not isinstance(message, model):
+        raise DemoFailed(f"{entry.message_id} is not a {model.__name__}")
+    return message
+
+
+async def _max_seq(store: BuyerStore) -> int:
+    entries = await store.history()
+    return entries[-1].seq if entries else 0
 
 
 async def _step(
     journey: Journey,
-    store: SqliteStore,
+    store: BuyerStore,
     number: int,
     step: LifecycleStep,
     title: str,
     action: Callable[[], Awaitable[str]],
 ) -> None:
-    result = StepResult(number, step, title, first_seq=_max_seq(store) + 1)
+    result = StepResult(number, step, title, first_seq=await _max_seq(store) + 1)
     journey.steps.append(result)
     console = journey.console
     status = console.status(f"{number:>2}. {title}…") if console.is_terminal else None
@@ -257,7 +287,7 @@ async def _step(
     finally:
         if status is not None:
             status.stop()
-        result.last_seq = _max_seq(store)
+        result.last_seq = await _max_seq(store)
     mark = "[green]✔[/]" if result.ok else "[red]✘[/]"
     detail = result.summary if result.ok else result.error
     console.print(f"{mark} {number:>2}. {escape(title)}: {escape(detail or '')}", highlight=False)
@@ -280,7 +310,6 @@ async def _driver(http: aiohttp.ClientSession, base: str, path: str, body: Any) 
 
 async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSession) -> None:
     store = agent.store
-    assert isinstance(store, SqliteStore)
     mayfair = journey.vendors["dealer-mayfair"].url
     online = journey.vendors["dealer-online"].url
     audio = journey.vendors["road-warrior"].url
@@ -294,24 +323,24 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
     journey.notes["names"] = names
     state: dict[str, Any] = {}
 
-    def after(seq: int, kind: MessageType, sender: str) -> Callable[[StoredMessage], bool]:
-        return lambda m: m.seq > seq and m.type == kind and m.counterparty == sender
+    def after(seq: int, kind: MessageType, sender: str) -> Callable[[Entry], bool]:
+        return lambda m: m.seq > seq and m.type is kind and m.peer == sender
 
     async def search() -> str:
-        now = agent.clock.now()
-        store.add_note(
-            "Credit union: eligible for a new-car loan up to GBP 30000", source="visit", now=now
+        at = format_timestamp(agent.clock.now())
+        await store.add_note(
+            "Credit union: eligible for a new-car loan up to GBP 30000", source="visit", at=at
         )
-        store.add_note(
-            "Short list: Toyota Prius; hybrid; ISOFIX; MP3 sound", source="research", now=now
+        await store.add_note(
+            "Short list: Toyota Prius; hybrid; ISOFIX; MP3 sound", source="research", at=at
         )
-        seq = _max_seq(store)
-        await agent.send_rfis(dealers, sally_rfi_body(now))
+        seq = await _max_seq(store)
+        await agent.buying.send_rfis(dealers, sally_rfi_body(agent.clock.now()))
         for dealer in dealers:
             await agent.wait_for(
                 after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS
             )
-        ranked = agent.ranked_offers()
+        ranked = await agent.ranked_offers()
         _expect(len(ranked) >= 2, "both dealers answered the intentcast with an offer")
         return (
             f"personal RFI to {len(dealers)} dealers under {len(dealers)} unlinkable "
@@ -320,13 +349,13 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         )
 
     async def engage() -> str:
-        seq = _max_seq(store)
-        chosen = sorted({row.vendor for row in agent.ranked_offers()[:2]})
+        seq = await _max_seq(store)
+        chosen = sorted({row.vendor for row in (await agent.ranked_offers())[:2]})
         # Her husband is the co-decision-maker (seed 000 step 3), but he has no
         # agent of his own yet, and hers never signs for anyone else: the RFP
         # declares no approval-required condition (she confirms the deal with
         # him herself), so the offers carry none and her agent can accept one.
-        _, letters = await agent.send_rfp(
+        _, letters = await agent.buying.send_rfp(
             chosen, sally_rfp_body(agent.clock.now()), postal=[POSTAL_DEALER]
         )
         for dealer in chosen:
@@ -336,100 +365,108 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         letter = letters[POSTAL_DEALER.party_id]
         # Hampstead Motors answers by post; Sally types the offer in (unsigned).
         paper = paper_offer(agent, letter.message_id)
-        agent.enter_paper_answer(POSTAL_DEALER.party_id, paper, in_reply_to=letter.message_id)
+        await agent.buying.enter_paper_answer(
+            POSTAL_DEALER.party_id, paper, in_reply_to=letter.message_id
+        )
         state["chosen"] = chosen
         journey.notes["no-approval"] = NO_APPROVAL_NOTE
         return (
             f"personal RFP (trade-in with delivery, ability-to-pay attestation; no "
             f"approval condition: see the notes) to {len(chosen)} dealers + a letter to "
             f"{POSTAL_DEALER.name} "
-            f"({journey.out.name}/letters/); {len(agent.ranked_offers())} offers ranked, "
+            f"({journey.out.name}/letters/); {len(await agent.ranked_offers())} offers ranked, "
             "one typed in from paper"
         )
 
     async def negotiate() -> str:
-        signed = [
-            row
-            for row in agent.ranked_offers()
-            if row.vendor in state["chosen"]
-            and (o := store.offer(row.offer_id)) is not None
-            and o.verified
-            and o.basis == "binding"
-        ]
+        signed = []
+        for row in await agent.ranked_offers():
+            offer = await store.offer_view(row.offer_id)
+            if (
+                row.vendor in state["chosen"]
+                and offer is not None
+                and offer.verified
+                and offer.basis == "binding"
+            ):
+                signed.append((row, offer))
         _expect(bool(signed), "a signed binding offer answered the RFP")
-        best = signed[0]
-        offer = store.offer(best.offer_id)
-        assert offer is not None
-        total = str(offer.body["price"]["total"]["amount"])
-        seq = _max_seq(store)
-        counter = await agent.counter(best.offer_id, counter_total(total))
-        improved = await agent.wait_for(
-            after(seq, MessageType.OFFER, best.vendor), within=REPLY_TIMEOUT_SECONDS
+        best, offer = signed[0]
+        total = offer.body.price.total.amount
+        seq = await _max_seq(store)
+        counter = await agent.buying.counter(best.offer_id, counter_total(total))
+        improved = _model(
+            await agent.wait_for(
+                after(seq, MessageType.OFFER, best.vendor), within=REPLY_TIMEOUT_SECONDS
+            ),
+            OfferMessage,
         )
-        body = improved.payload["body"]
         _expect(
-            body.get("basis") == "binding", "the dealer answers the counter with a binding offer"
+            improved.body.basis == "binding",
+            "the dealer answers the counter with a binding offer",
         )
-        state["dealer"], state["offer"] = best.vendor, improved.message_id
-        countered = counter.message.payload["body"]["price"]["total"]["amount"]
+        state["dealer"], state["offer"] = best.vendor, improved.id
+        assert isinstance(counter.model, OfferMessage)
+        countered = counter.model.body.price.total.amount
         return (
             f"counter-offer at GBP {countered}"
             f" to {names[best.vendor]} (was {total}); improved binding offer GBP "
-            f"{body['price']['total']['amount']}"
+            f"{improved.body.price.total.amount}"
         )
 
     async def transact() -> str:
         dealer = state["dealer"]
-        seq = _max_seq(store)
-        acceptance = await agent.accept(state["offer"])
-        deal = await agent.wait_for(
-            after(seq, MessageType.DEAL_CONFIRMATION, dealer), within=REPLY_TIMEOUT_SECONDS
+        seq = await _max_seq(store)
+        acceptance = await agent.buying.accept(state["offer"])
+        deal = _model(
+            await agent.wait_for(
+                after(seq, MessageType.DEAL_CONFIRMATION, dealer), within=REPLY_TIMEOUT_SECONDS
+            ),
+            DealConfirmationMessage,
         )
-        body = deal.payload["body"]
-        trade_in = body.get("tradeIn") or {}
+        trade_in = deal.body.trade_in
         _expect(
-            trade_in.get("handover") == "with-delivery",
+            trade_in is not None and trade_in.handover == "with-delivery",
             "the old car is handed over when the new one is delivered (seed 001)",
         )
         _expect(
-            "approvals" not in acceptance.message.payload["body"],
+            getattr(acceptance.model.body, "approvals", None) is None,
             "her agent signs no approval for anyone (VRM-BUY-011)",
         )
-        # The acceptance declines the other dealers' live offers (spec §6.5).
+        # The acceptance declines the other dealer's live offers (spec §6.5).
         declined = [
             offer_id
-            for m in store.messages(type=str(MessageType.OFFER_DECLINE))
-            if m.seq > seq
-            for offer_id in m.payload["body"]["offers"]
+            for entry in await store.history(type=MessageType.OFFER_DECLINE, after=seq)
+            for offer_id in _model(entry, OfferDeclineMessage).body.offers
         ]
         _expect(bool(declined), "the other dealer's offers are declined")
         return (
             f"acceptance with identity (her husband agreed in person: no approval signed "
             f"for him); deal "
-            f"{body['deal']['id']} for {body['deal']['total']['currency']} "
-            f"{body['deal']['total']['amount']}, trade-in {trade_in.get('handover')}; "
+            f"{deal.body.deal.id} for {deal.body.deal.total.currency} "
+            f"{deal.body.deal.total.amount}, trade-in "
+            f"{trade_in.handover if trade_in is not None else None}; "
             f"{len(declined)} offer(s) of the other dealer declined"
         )
 
     async def welcome() -> str:
         dealer = state["dealer"]
         assertion = await agent.wait_for(
-            lambda m: m.type == MessageType.TERMS_ASSERTION and m.counterparty == dealer,
+            lambda m: m.type is MessageType.TERMS_ASSERTION and m.peer == dealer,
             within=REPLY_TIMEOUT_SECONDS,
         )
-        _, dealer_decision = await agent.answer_terms(assertion.message_id)
+        _, dealer_decision = await agent.owning.answer_terms(assertion.message_id)
         _expect(
             dealer_decision is not None,
             f"{names[dealer]} publishes the terms it asserts on its own origin, with the "
             "digest it asserts (spec D12); otherwise she shares nothing",
         )
         assert dealer_decision is not None
-        seq = _max_seq(store)
-        await agent.send_rfis([audio], audio_rfi_body(agent.clock.now()), attest=False)
+        seq = await _max_seq(store)
+        await agent.buying.send_rfis([audio], audio_rfi_body(agent.clock.now()), attest=False)
         audio_terms = await agent.wait_for(
             after(seq, MessageType.TERMS_ASSERTION, audio), within=REPLY_TIMEOUT_SECONDS
         )
-        _, audio_decision = await agent.answer_terms(audio_terms.message_id)
+        _, audio_decision = await agent.owning.answer_terms(audio_terms.message_id)
         _expect(
             audio_decision is not None,
             "Road Warrior publishes the terms it asserts on its own origin (spec D12)",
@@ -440,22 +477,26 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             "notifications: safety and technical only",
         )
         return (
-            f"terms of {names[dealer]}: {dealer_decision.decision} "
+            f"terms of {names[dealer]}: {dealer_decision.decision.value} "
             f"({len(dealer_decision.accepted)} accepted, {len(dealer_decision.refused)} "
-            f"refused); terms of Road Warrior: {audio_decision.decision}, notifications "
+            f"refused); terms of Road Warrior: {audio_decision.decision.value}, notifications "
             f"{' + '.join(audio_decision.notifications)}"
         )
 
+    async def pseudonym_with(party: str) -> str:
+        pseudonym = await agent.pseudonyms.known(party)
+        assert pseudonym is not None
+        return pseudonym.identifier
+
     async def servicing() -> str:
         dealer = state["dealer"]
-        seq = _max_seq(store)
-        pseudonym = agent.identity_for(dealer).identifier
+        seq = await _max_seq(store)
         await _driver(
             http,
             dealer,
             "/service-notice",
             {
-                "peer": pseudonym,
+                "peer": await pseudonym_with(dealer),
                 "kind": "maintenance-reminder",
                 "category": "safety",
                 "summary": "Annual service due; manufacturer tyre under-inflation warning",
@@ -473,29 +514,28 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         notice = await agent.wait_for(
             after(seq, MessageType.SERVICE_NOTICE, dealer), within=REPLY_TIMEOUT_SECONDS
         )
-        proposed = [p.get("code") for p in notice.payload["body"].get("proposals") or []]
+        proposed = [p.code for p in _model(notice, ServiceNoticeMessage).body.proposals or ()]
         _expect(
             "tyre-replacement" in proposed,
             f"the dealer's notice proposes the tyre replacement (proposals: {proposed})",
         )
-        response = await agent.answer_service_notice(notice.message_id)
-        body = response.message.payload["body"]
-        _expect(body["decision"] == "accept-in-part", "the scheduled service only is accepted")
+        response = (await agent.owning.answer_service_notice(notice.message_id)).model.body
+        decision = getattr(response, "decision", None)
+        _expect(decision == "accept-in-part", "the scheduled service only is accepted")
         return (
-            f"maintenance notice answered {body['decision']}: accepted "
-            f"{body.get('accepted', [])}, declined "
-            f"{[d.get('item') for d in body.get('declined', [])]}"
+            f"maintenance notice answered {decision}: accepted "
+            f"{list(getattr(response, 'accepted', None) or [])}, declined "
+            f"{[d.item for d in getattr(response, 'declined', None) or []]}"
         )
 
     async def development() -> str:
-        seq = _max_seq(store)
-        pseudonym = agent.identity_for(audio).identifier
+        seq = await _max_seq(store)
         await _driver(
             http,
             audio,
             "/service-notice",
             {
-                "peer": pseudonym,
+                "peer": await pseudonym_with(audio),
                 "kind": "programme-offer",
                 "programme": "road-warrior",
                 "category": "technical",
@@ -504,32 +544,36 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         notice = await agent.wait_for(
             after(seq, MessageType.SERVICE_NOTICE, audio), within=REPLY_TIMEOUT_SECONDS
         )
-        response = await agent.answer_service_notice(notice.message_id)
-        body = response.message.payload["body"]
-        shared = [item["item"] for item in body.get("data", [])]
-        return f"Road Warrior programme: {body['decision']}, scoped access to {shared}"
+        response = (await agent.owning.answer_service_notice(notice.message_id)).model.body
+        shared = [item.item for item in getattr(response, "data", None) or ()]
+        return (
+            f"Road Warrior programme: {getattr(response, 'decision', None)}, "
+            f"scoped access to {shared}"
+        )
 
     async def problems() -> str:
         dealer = state["dealer"]
-        seq = _max_seq(store)
-        deal = store.messages(counterparty=dealer, type=str(MessageType.DEAL_CONFIRMATION))[-1]
-        await agent.support_request(
+        seq = await _max_seq(store)
+        deal = (await store.history(peer=dealer, type=MessageType.DEAL_CONFIRMATION))[-1]
+        await agent.owning.support_request(
             dealer,
             subject="Sound system restarts",
             description="The sound system restarts every few minutes while driving.",
             regarding=deal.message_id,
         )
-        resolution = await agent.wait_for(
-            after(seq, MessageType.SUPPORT_RESOLUTION, dealer), within=REPLY_TIMEOUT_SECONDS
+        resolution = _model(
+            await agent.wait_for(
+                after(seq, MessageType.SUPPORT_RESOLUTION, dealer), within=REPLY_TIMEOUT_SECONDS
+            ),
+            SupportResolutionMessage,
         )
-        body = resolution.payload["body"]
-        said = textwrap.shorten(str(body["resolution"]), 70, placeholder="…")
-        return f"support request answered: {body['status']} ({said})"
+        said = textwrap.shorten(resolution.body.resolution, 70, placeholder="…")
+        return f"support request answered: {resolution.body.status} ({said})"
 
     async def exit_step() -> str:
         dealer = state["dealer"]
-        seq = _max_seq(store)
-        notice = await agent.exit(
+        seq = await _max_seq(store)
+        notice = await agent.owning.exit(
             dealer,
             reason="circumstances-changed",
             explanation="Moving abroad; please export and delete what you hold.",
@@ -542,8 +586,10 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         await agent.wait_for(
             after(seq, MessageType.EXIT_ACKNOWLEDGEMENT, dealer), within=REPLY_TIMEOUT_SECONDS
         )
-        record = next(e for e in store.exits(dealer) if e.notice_id == notice.message.message_id)
-        shared = sorted({r.category for r in store.shared_with(dealer)})
+        record = next(
+            e for e in await store.exits(dealer) if e.notice_id == notice.message.message_id
+        )
+        shared = sorted({r.category for r in await store.shared_with(dealer)})
         _expect(
             record.receipt_verified is True,
             f"the deletion receipt covers everything shared: {list(record.problems)}",
@@ -555,10 +601,10 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
 
     async def reengage() -> str:
         dealer = state["dealer"]
-        seq = _max_seq(store)
-        rfi = await agent.reengage(dealer, reengagement_rfi_body(agent.clock.now()))
+        seq = await _max_seq(store)
+        rfi = await agent.buying.reengage(dealer, reengagement_rfi_body(agent.clock.now()))
         await agent.wait_for(after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS)
-        history = rfi.message.payload["body"]["history"]
+        history = getattr(rfi.model.body, "history", None) or ()
         return f"new RFI carrying {len(history)} messages of kept history; the dealer offers again"
 
     plan: list[tuple[LifecycleStep, str, Callable[[], Awaitable[str]]]] = [
@@ -583,7 +629,7 @@ def paper_offer(agent: BuyerAgent, letter_id: str) -> dict[str, Any]:
     total = "30450"
     return {
         "basis": "binding",
-        "validUntil": (now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "validUntil": format_timestamp(now + timedelta(days=14)),
         "items": [
             {
                 "sku": "PRIUS-2026",
@@ -608,55 +654,68 @@ def paper_offer(agent: BuyerAgent, letter_id: str) -> dict[str, Any]:
 # -- transcript ----------------------------------------------------------------------------------
 
 
-def _verify(message: StoredMessage, store: SqliteStore) -> tuple[bool | None, str]:
+def _payload_model(token: bytes) -> Message:
+    """A token she stored (her own evidence), read back as its model."""
+    return parse_message_dict(orjson.loads(b64url_decode(token.split(b".")[1])))
+
+
+async def _keys(store: BuyerStore, party: str) -> KeySet | None:
+    known = await store.counterparty(party)
+    return KeySet.from_jwks(known.jwks) if known is not None else None
+
+
+async def _verify(entry: Entry, store: BuyerStore) -> tuple[bool | None, str]:
     """Re-verify a stored message's signature for the transcript (``None``: nothing signed)."""
-    if message.token is None:
+    if entry.token is None:
         return None, "unsigned (typed in from paper)"
-    if message.direction == "out":
+    message = entry.model()
+    if entry.direction is Direction.SENT:
         resolver = key_resolver(None)
-        receiver = message.counterparty
+        receiver = entry.peer
     else:
-        known = store.counterparty(message.counterparty)
-        resolver = key_resolver(KeySet.from_jwks(known["jwks"]) if known else None)
-        receiver = message.recipients[0]
+        resolver = key_resolver(await _keys(store, entry.peer))
+        receiver = message.to[0]
     try:
         decode(
-            message.token,
+            entry.token,
             resolve_key=resolver,
             receiver=receiver,
-            now=parse_timestamp(str(message.payload["created"])),
+            now=parse_timestamp(message.created),
         )
     except ProtocolError as error:
         return False, f"NOT verified: {error.code.value}"
     return True, "verified"
 
 
-def _receipt_ok(message: StoredMessage, store: SqliteStore) -> bool | None:
-    """Verify the receipt of a message: the counterparty's for what we sent, ours
-    for what we received (``None``: a letter or a paper answer has none)."""
-    if message.channel in ("letter", "paper"):
+async def _receipt_ok(entry: Entry, store: BuyerStore) -> bool | None:
+    """Verify the receipt of a message: the counterparty's for what she sent, hers
+    for what she received (``None``: a letter or a paper answer has none)."""
+    if entry.channel in (Channel.LETTER, Channel.PAPER):
         return None
-    if message.receipt is None:
+    if entry.receipt is None:
         return False
-    if message.direction == "out":
-        known = store.counterparty(message.counterparty)
-        resolver = key_resolver(KeySet.from_jwks(known["jwks"]) if known else None)
+    if entry.direction is Direction.SENT:
+        resolver = key_resolver(await _keys(store, entry.peer))
     else:
-        resolver = key_resolver(None)  # we signed it, as our did:jwk pseudonym
+        resolver = key_resolver(None)  # she signed it, as her did:jwk pseudonym
     try:
+        created = _payload_model(entry.receipt).created
         receipt = decode(
-            message.receipt,
+            entry.receipt,
             resolve_key=resolver,
-            receiver=message.sender,
-            now=parse_timestamp(str(payload_of(message.receipt)["created"])),
+            receiver=entry.sender,
+            now=parse_timestamp(created),
         )
-    except ProtocolError:
+    except (ProtocolError, IndexError, ValueError):
         return False
-    regarding = receipt.payload["body"]["regarding"]
-    return bool(regarding == {"id": message.message_id, "digest": message.digest})
+    message = receipt.message
+    return isinstance(message, ReceiptMessage) and (
+        message.body.regarding.id == entry.message_id
+        and message.body.regarding.digest == entry.digest
+    )
 
 
-def write_transcript(journey: Journey, store: SqliteStore) -> tuple[bool, dict[str, Any]]:
+async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, dict[str, Any]]:
     """Write ``transcript.md`` and ``transcript.json``; say whether every check passed."""
     names: Mapping[str, str] = journey.notes.get("names", {})
     step_of: dict[int, StepResult] = {}
@@ -665,42 +724,39 @@ def write_transcript(journey: Journey, store: SqliteStore) -> tuple[bool, dict[s
             step_of[seq] = step
     entries: list[dict[str, Any]] = []
     all_verified = True
-    for message in store.messages():
-        verified, how = _verify(message, store)
-        receipt = _receipt_ok(message, store)
+    for entry in await store.history():
+        verified, how = await _verify(entry, store)
+        receipt = await _receipt_ok(entry, store)
         if verified is False or receipt is False:
             all_verified = False
-        counterparty = names.get(message.counterparty, message.counterparty)
-        sender = "Sally" if message.direction == "out" else counterparty
-        recipient = counterparty if message.direction == "out" else "Sally"
-        in_step = step_of.get(message.seq)
+        counterparty = names.get(entry.peer, entry.peer)
+        sent = entry.direction is Direction.SENT
+        in_step = step_of.get(entry.seq)
+        body = entry.paper if entry.paper is not None else getattr(entry.model(), "body", None)
         entries.append(
             {
-                "seq": message.seq,
+                "seq": entry.seq,
                 "step": str(in_step.step) if in_step else None,
-                "direction": message.direction,
-                "channel": message.channel,
-                "type": message.type,
-                "id": message.message_id,
-                "sender": message.sender,
-                "senderName": sender,
-                "recipient": recipient,
+                "direction": "out" if sent else "in",
+                "channel": entry.channel,
+                "type": entry.type.value,
+                "id": entry.message_id,
+                "sender": entry.sender,
+                "senderName": "Sally" if sent else counterparty,
+                "recipient": counterparty if sent else "Sally",
+                "status": entry.status,
                 "verified": verified,
                 "verification": how,
                 "receiptVerified": receipt,
-                # The signed receipt: the one we got (outbound) or gave (inbound).
-                "receiptDigest": message_digest(message.receipt) if message.receipt else None,
-                "digest": message.digest,
-                "body": message.payload.get("body"),
+                # The signed receipt: the one she got (sent) or gave (received).
+                "receiptDigest": message_digest(entry.receipt) if entry.receipt else None,
+                "digest": entry.digest,
+                "body": to_payload(body) if body is not None else None,
             }
         )
     exits = [
-        {
-            "counterparty": e.counterparty,
-            "verified": e.receipt_verified,
-            "problems": list(e.problems),
-        }
-        for e in store.exits()
+        {"counterparty": e.peer, "verified": e.receipt_verified, "problems": list(e.problems)}
+        for e in await store.exits()
     ]
     ok = (
         all_verified
@@ -742,25 +798,25 @@ def write_transcript(journey: Journey, store: SqliteStore) -> tuple[bool, dict[s
         lines += ["", "## Notes", "", f"- Co-decision-maker: {journey.notes['no-approval']}"]
     lines.append("")
     current = None
-    for entry in entries:
-        if entry["step"] != current:
-            current = entry["step"]
+    for item in entries:
+        if item["step"] != current:
+            current = item["step"]
             lines += [f"## {current or 'before the steps'}", ""]
         receipt_note = {True: ", receipt verified", False: ", RECEIPT NOT VERIFIED", None: ""}[
-            entry["receiptVerified"]
+            item["receiptVerified"]
         ]
         lines += [
-            f"### {entry['seq']}. {entry['type']}: {entry['senderName']} → {entry['recipient']}",
+            f"### {item['seq']}. {item['type']}: {item['senderName']} → {item['recipient']}",
             "",
-            f"- direction: {entry['direction']} ({entry['channel']})",
-            f"- sender: `{entry['sender']}`",
-            f"- verified: {'yes' if entry['verified'] else 'no'} ({entry['verification']}"
+            f"- direction: {item['direction']} ({item['channel']})",
+            f"- sender: `{item['sender']}`",
+            f"- verified: {'yes' if item['verified'] else 'no'} ({item['verification']}"
             f"{receipt_note})",
-            f"- digest: `{entry['digest'] or '-'}`",
-            f"- receipt: `{entry['receiptDigest'] or '-'}`",
+            f"- digest: `{item['digest'] or '-'}`",
+            f"- receipt: `{item['receiptDigest'] or '-'}`",
             "",
             "```json",
-            json.dumps(entry["body"], indent=2, ensure_ascii=False),
+            json.dumps(item["body"], indent=2, ensure_ascii=False),
             "```",
             "",
         ]
@@ -793,19 +849,12 @@ async def run_demo(out: Path, console: Console, *, keep: bool = False) -> bool:
             + ", ".join(f"{name} at {v.url}" for name, v in journey.vendors.items()),
             highlight=False,
         )
-        store = SqliteStore(out / "buyer")
-        for category, value in sally_profile().items():
-            store.set_profile(category, value)
-        try:
-            ok = await _run_buyer(journey, store, issuer_key, keep=keep)
-        finally:
-            store.close()
-    return ok
+        return await _run_buyer(journey, issuer_key, keep=keep)
 
 
-async def _run_buyer(
-    journey: Journey, store: SqliteStore, issuer_key: SigningKey, *, keep: bool
-) -> bool:
+async def _run_buyer(journey: Journey, issuer_key: SigningKey, *, keep: bool) -> bool:
+    clock = AgentClock()
+
     def ability_to_pay(subject: str, audience: str) -> Mapping[str, str]:
         # The credit union attests a range, never the amount (seed 000 step 2),
         # to this pseudonym and this dealer only.
@@ -825,33 +874,32 @@ async def _run_buyer(
             now=clock.now(),
         )
 
-    clock = Clock()
-    timeout = aiohttp.ClientTimeout(total=20)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
-        # The demo runs every agent on loopback (spec D6: allow-listed), and
-        # sends its copies without pauses (decorrelated by `created` still).
-        agent = BuyerAgent(
-            store,
-            load_policy(),
-            delivery=DeliveryPolicy.loopback(),
-            decorrelation=Decorrelation(spread_seconds=0.0),
-            clock=clock,
-            ability_to_pay=ability_to_pay,
-            letters_dir=journey.out / "letters",
-        )
-        config = AppConfig()
-        runner = web.AppRunner(create_app(agent, config), handle_signals=False, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        config.base_url = agent.agent_id = base
-        agent.inbox_url = base + INBOX_PATH
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    # The demo runs every agent on loopback (D6: allow-listed), and sends its
+    # copies without pauses (decorrelated by `created` still).
+    config = BuyerConfig(
+        data_dir=journey.out / "buyer",
+        public_url=base,
+        allow_delivery_to=LOOPBACK,
+        decorrelation=Decorrelation(spread_seconds=0.0),
+        letters_dir=journey.out / "letters",
+    )
+    agent = await BuyerAgent.open(config, load_policy(), clock=clock, ability_to_pay=ability_to_pay)
+    try:
+        for category, value in sally_profile().items():
+            await agent.store.set_profile(category, value)
+        running = await serve_agent(agent, sock)
         journey.console.print(f"Sally's buyer agent: {base}", highlight=False)
+        timeout = aiohttp.ClientTimeout(total=20)
         try:
-            with contextlib.suppress(DemoFailed):
-                await _journey(journey, agent, http)
-            ok, _ = write_transcript(journey, store)
+            async with aiohttp.ClientSession(timeout=timeout) as http:
+                with contextlib.suppress(DemoFailed):
+                    await _journey(journey, agent, http)
+            ok, _ = await write_transcript(journey, agent.store)
             if keep:
                 journey.console.print("Agents keep running (--keep); Ctrl-C stops them.")
                 with contextlib.suppress(asyncio.CancelledError):
@@ -861,8 +909,9 @@ async def _run_buyer(
                 if main is not None:
                     main.uncancel()
         finally:
-            await runner.cleanup()
-            await agent.close()
+            await running.close()
+    finally:
+        await agent.close()
     return ok
 
 

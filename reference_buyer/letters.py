@@ -11,15 +11,15 @@ individual is stored as an offer marked unsigned (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from reference_buyer.store import private_directory, write_private
+from vrm_agent.files import prepare_data_dir, write_private_atomically
 from vrm_protocol.canonical import message_digest
+from vrm_protocol.models import Money, PersonalRfpBody, PersonalRfpMessage
 
 __all__ = ["Letter", "PostalRecipient", "render_letter", "write_letter"]
 
@@ -58,49 +58,55 @@ _HANDOVER = {
 }
 
 
-def _money(value: Any) -> str:
-    if not isinstance(value, Mapping):
-        return "-"
-    return f"{value.get('currency', '')} {value.get('amount', '?')}".strip()
+def _money(value: Money | None) -> str:
+    return "-" if value is None else f"{value.currency} {value.amount}"
 
 
-def _lines(body: Mapping[str, Any]) -> dict[str, str]:
-    item = body.get("requirements", {}).get("item", {})
+def _lines(body: PersonalRfpBody) -> dict[str, str]:
+    item = body.requirements.item
     item_line = " ".join(
-        str(part)
-        for part in (item.get("year"), item.get("make"), item.get("model"))
-        if part is not None
+        str(part) for part in (item.year, item.make, item.model) if part is not None
     )
-    item_line = (item_line + " - " if item_line else "") + str(item.get("description", ""))
-    budget = body.get("budget", {})
+    item_line = (item_line + " - " if item_line else "") + item.description
+    budget = body.budget
     budget_line = (
-        f"{_money(budget.get('min'))} to {_money(budget.get('max'))}"
-        if budget.get("min")
-        else f"up to {_money(budget.get('max'))}"
+        f"{_money(budget.min)} to {_money(budget.max)}"
+        if budget.min is not None
+        else f"up to {_money(budget.max)}"
     )
-    financing = body.get("financing", {})
+    financing = body.financing
     financing_line = (
-        f"wanted, up to {financing.get('maxTermMonths', '?')} months"
-        if financing.get("wanted")
+        f"wanted, up to {financing.max_term_months or '?'} months"
+        if financing is not None and financing.wanted
         else "not wanted"
     )
-    delivery = body.get("delivery", {})
-    location = delivery.get("location", {})
+    delivery = body.delivery
+    location = delivery.location if delivery is not None else None
     where = ", ".join(
-        str(location[name]) for name in ("postcodeArea", "region", "country") if name in location
+        part
+        for part in (
+            (location.postcode_area, location.region, location.country) if location else ()
+        )
+        if part is not None
     )
     delivery_line = (
-        f"{delivery.get('method', '?')} to {where or '?'}, by {delivery.get('wantedBy', '?')}"
+        f"{(delivery.method if delivery else None) or '?'} to {where or '?'}, by "
+        f"{(delivery.wanted_by if delivery else None) or '?'}"
     )
-    trade_in = body.get("tradeIn")
+    trade_in = body.trade_in
     trade_in_line = ""
-    if isinstance(trade_in, Mapping):
-        vehicle = trade_in.get("item", {})
-        described = " ".join(
-            str(vehicle[name]) for name in ("year", "make", "model") if name in vehicle
-        ) or str(vehicle.get("description", ""))
-        mileage = f", {vehicle['mileage']} miles" if "mileage" in vehicle else ""
-        handover = str(trade_in.get("handover", "?"))
+    if trade_in is not None:
+        vehicle = trade_in.item
+        described = (
+            " ".join(
+                str(part)
+                for part in (vehicle.year, vehicle.make, vehicle.model)
+                if part is not None
+            )
+            or vehicle.description
+        )
+        mileage = f", {vehicle.mileage} miles" if vehicle.mileage is not None else ""
+        handover = trade_in.handover
         trade_in_line = f"{described}{mileage}; handed over {_HANDOVER.get(handover, handover)}"
     return {
         "item_line": item_line,
@@ -112,35 +118,32 @@ def _lines(body: Mapping[str, Any]) -> dict[str, str]:
 
 
 def render_letter(
-    payload: Mapping[str, Any],
+    message: PersonalRfpMessage,
     token: bytes,
     *,
     recipient: PostalRecipient,
     reply_address: Sequence[str],
     date: str,
 ) -> Letter:
-    """Render the signed RFP ``payload`` (whose signed form is ``token``) as a letter.
+    """Render the signed RFP ``message`` (whose signed form is ``token``) as a letter.
 
     Pure: the caller supplies the date and writes the files.
 
     Raises:
-        ValueError: ``payload`` is not a personal RFP addressed to ``recipient``.
-        jinja2.UndefinedError: the payload lacks a member the letter shows.
+        ValueError: ``message`` is not addressed to ``recipient``.
+        jinja2.UndefinedError: the letter shows a member the message lacks.
     """
-    if payload.get("type") != "personal-rfp":
-        raise ValueError(f"only a personal-rfp is sent by post, not {payload.get('type')!r}")
-    if recipient.party_id not in (payload.get("to") or []):
+    if recipient.party_id not in message.to:
         raise ValueError(f"the RFP is not addressed to {recipient.party_id}")
-    body = payload["body"]
+    body = message.body
     digest = message_digest(token)
-    sender = str(payload.get("from", ""))
+    sender = message.from_
     attestations = ", ".join(
-        f"{a.get('kind')} attestation from {a.get('issuer')}"
-        for a in body.get("attestations") or []
-        if isinstance(a, Mapping)
+        f"{attestation.kind} attestation from {attestation.issuer}"
+        for attestation in body.attestations or ()
     )
     context = {
-        "message": payload,
+        "message": message,
         "body": body,
         "digest": digest,
         "token": token.decode("ascii"),
@@ -153,7 +156,7 @@ def render_letter(
     }
     text = _ENVIRONMENT.get_template("letter.txt.j2").render(context)
     html = _ENVIRONMENT.get_template("letter.html.j2").render(context)
-    return Letter(str(payload["id"]), digest, text, html)
+    return Letter(message.id, digest, text, html)
 
 
 def write_letter(letter: Letter, directory: Path, stem: str) -> tuple[Path, Path]:
@@ -161,11 +164,12 @@ def write_letter(letter: Letter, directory: Path, stem: str) -> tuple[Path, Path
 
     Raises:
         OSError: the files cannot be written.
+        DataDirError: the directory cannot be made private.
     """
     # A letter carries her RFP: private like the rest of her store (spec D10).
-    private_directory(directory)
+    prepare_data_dir(directory)
     text_path = directory / f"{stem}.txt"
     html_path = directory / f"{stem}.html"
-    write_private(text_path, letter.text.encode("utf-8"))
-    write_private(html_path, letter.html.encode("utf-8"))
+    write_private_atomically(text_path, letter.text.encode("utf-8"))
+    write_private_atomically(html_path, letter.html.encode("utf-8"))
     return text_path, html_path

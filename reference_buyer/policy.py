@@ -7,9 +7,10 @@ roles, a maximum retention per data category, uses the counterparty must rule
 out), which notifications the individual wants, and which proposed service
 work the individual declines.
 
-Everything here is a pure function of the policy and a message body: the agent
-decides, this module only judges.  A policy is read from TOML; the defaults
-ship with the package (``default_policy.toml``).
+Everything here is a pure function of the policy and a typed message body
+(the generated models of :mod:`vrm_protocol.models`): the agent decides, this
+module only judges. A policy is read from TOML; the defaults ship with the
+package (``default_policy.toml``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from vrm_protocol.errors import ErrorCode, LocalProtocolError
+from vrm_protocol.freshness import parse_timestamp
+from vrm_protocol.models import (
+    DataRequest,
+    Retention,
+    ScopedDataRequest,
+    TermsAssertionBody,
+    VRMModel,
+    to_payload,
+)
 
 __all__ = [
     "IDENTIFYING_CATEGORIES",
@@ -229,7 +239,7 @@ class ItemDecision:
     item: str
     accepted: bool
     purposes: tuple[str, ...]
-    retention: Mapping[str, str] | None
+    retention: Retention | None
     reasons: tuple[str, ...]
     ask: bool = False
 
@@ -289,13 +299,13 @@ def _overall(items: Sequence[ItemDecision]) -> Decision:
     return Decision.ACCEPT_IN_PART if accepted else Decision.REFUSE
 
 
-def _mentions(commitments: Iterable[Any], use: str) -> bool:
+def _mentions(commitments: Iterable[str], use: str) -> bool:
     needle = use.lower()
-    return any(isinstance(text, str) and needle in text.lower() for text in commitments)
+    return any(needle in text.lower() for text in commitments)
 
 
 def evaluate_terms(
-    assertion_body: Mapping[str, Any], policy: SharingPolicy, *, now: datetime | None = None
+    assertion: TermsAssertionBody, policy: SharingPolicy, *, now: datetime | None = None
 ) -> TermsDecision:
     """Judge a terms assertion's body (spec §6.7) against the policy.
 
@@ -312,64 +322,58 @@ def evaluate_terms(
 
     Pure: no I/O, no clock of its own.
     """
-    requests = [r for r in assertion_body.get("requests", []) if isinstance(r, Mapping)]
-    commitments = assertion_body.get("commitments") or {}
-    will_not_do = commitments.get("willNotDo") or [] if isinstance(commitments, Mapping) else []
-    wanted_notifications = assertion_body.get("notificationCategories")
+    wanted = assertion.notification_categories
     notifications = tuple(
-        category
-        for category in policy.notifications
-        if not isinstance(wanted_notifications, list) or category in wanted_notifications
+        category for category in policy.notifications if wanted is None or category in wanted
     )
     global_reasons: list[str] = [
         f"the terms do not rule out '{use}' in willNotDo"
         for use in policy.forbidden_uses
-        if not _mentions(will_not_do, use)
+        if not _mentions(assertion.commitments.will_not_do, use)
     ]
-    valid_until = assertion_body.get("validUntil")
-    if now is not None and isinstance(valid_until, str):
+    if now is not None:
         try:
-            expiry = datetime.fromisoformat(valid_until.replace("Z", "+00:00"))
+            expired = parse_timestamp(assertion.valid_until) <= now
         except ValueError:
-            global_reasons.append(f"validUntil {valid_until!r} is not a timestamp")
+            global_reasons.append(f"validUntil {assertion.valid_until!r} is not a timestamp")
         else:
-            if expiry <= now:
-                global_reasons.append(f"the terms expired at {valid_until}")
+            if expired:
+                global_reasons.append(f"the terms expired at {assertion.valid_until}")
     if global_reasons:
         items = tuple(
-            ItemDecision(str(r.get("item")), False, (), None, tuple(global_reasons))
-            for r in requests
+            ItemDecision(request.item, False, (), None, tuple(global_reasons))
+            for request in assertion.requests
         )
         return TermsDecision(Decision.REFUSE, items, notifications, tuple(global_reasons))
-    items = tuple(_evaluate_item(request, policy) for request in requests)
+    items = tuple(_evaluate_item(request, policy) for request in assertion.requests)
     return TermsDecision(_overall(items), items, notifications)
 
 
-def _evaluate_item(request: Mapping[str, Any], policy: SharingPolicy) -> ItemDecision:
-    item = str(request.get("item"))
+def _evaluate_item(request: DataRequest | ScopedDataRequest, policy: SharingPolicy) -> ItemDecision:
+    item = request.item
     if item in policy.never_share:
         return ItemDecision(item, False, (), None, (f"{item} is never shared",))
-    asked = [str(p) for p in request.get("purposes") or []]
+    asked = list(request.purposes)
     purposes = tuple(p for p in asked if p in policy.allowed_purposes)
     reasons = [f"purpose '{p}' not accepted" for p in asked if p not in policy.allowed_purposes]
     if not purposes:
         return ItemDecision(item, False, (), None, (*reasons, "no acceptable purpose left"))
-    for recipient in request.get("recipients") or []:
-        role = recipient.get("role") if isinstance(recipient, Mapping) else None
-        if role not in policy.allowed_recipient_roles:
-            name = recipient.get("name") if isinstance(recipient, Mapping) else recipient
+    recipients = request.recipients if isinstance(request, DataRequest) else None
+    for recipient in recipients or ():
+        if recipient.role not in policy.allowed_recipient_roles:
             return ItemDecision(
-                item, False, (), None, (*reasons, f"recipient {name} ({role}) not accepted")
+                item,
+                False,
+                (),
+                None,
+                (*reasons, f"recipient {recipient.name} ({recipient.role}) not accepted"),
             )
-    retention = request.get("retention")
-    period = retention.get("period") if isinstance(retention, Mapping) else None
+    period = request.retention.period
     limit = policy.retention_limit(item)
     if limit is None:
         return ItemDecision(
             item, False, (), None, (*reasons, f"no retention rule for {item}"), ask=True
         )
-    if not isinstance(period, str):
-        return ItemDecision(item, False, (), None, (*reasons, "no retention period stated"))
     try:
         too_long = duration_days(period) > duration_days(limit)
     except ValueError:
@@ -378,11 +382,11 @@ def _evaluate_item(request: Mapping[str, Any], policy: SharingPolicy) -> ItemDec
         return ItemDecision(
             item, False, (), None, (*reasons, f"retention {period} exceeds {limit}")
         )
-    return ItemDecision(item, True, purposes, {"period": period}, tuple(reasons))
+    return ItemDecision(item, True, purposes, Retention(period=period), tuple(reasons))
 
 
 def evaluate_data_requests(
-    requests: Sequence[Mapping[str, Any]], policy: SharingPolicy
+    requests: Sequence[ScopedDataRequest], policy: SharingPolicy
 ) -> tuple[ItemDecision, ...]:
     """Judge scoped data requests of a service notice (spec §6.9, e.g. a programme
     asking for travel dates) by the same per-item rules as terms.  Pure."""
@@ -421,13 +425,17 @@ def evaluate_service_notice(work_items: Sequence[str], policy: SharingPolicy) ->
     return ServiceDecision(decision, accepted, declined)
 
 
-def check_nothing_identifying(body: Any, *, where: str = "/body") -> None:
+def check_nothing_identifying(body: VRMModel | Any, *, where: str = "/body") -> None:
     """Refuse to send an RFI or RFP body that carries identifying members (spec §12).
+
+    ``body`` is a body model (judged in its wire form) or a JSON value.
 
     Raises:
         LocalProtocolError: ``SCHEMA_INVALID`` naming, as a JSON Pointer, the
             first identifying member found.
     """
+    if isinstance(body, VRMModel):
+        body = to_payload(body)
     if isinstance(body, Mapping):
         for name, value in body.items():
             path = f"{where}/{_pointer_token(str(name))}"

@@ -4,16 +4,18 @@ An offer's headline total is not what the buyer pays: a trade-in allowance
 lowers it, financing adds interest and fees.  :func:`rank_offers` puts offers
 side by side on one figure, the *total cost*: the net price after the trade-in
 allowance, plus the cost of the cheapest financing plan when the individual
-wants financing.  Pure: offers in, ranking out.
+wants financing.  Pure: offers (typed bodies) in, ranking out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+
+from vrm_protocol.freshness import parse_timestamp
+from vrm_protocol.models import Money, OfferBody
 
 __all__ = ["OfferCandidate", "RankedOffer", "rank_offers", "total_cost"]
 
@@ -24,7 +26,7 @@ class OfferCandidate:
 
     offer_id: str
     vendor: str
-    body: Mapping[str, Any]
+    body: OfferBody
     #: Superseded, accepted, declined or withdrawn offers are not ranked.
     open: bool = True
 
@@ -43,17 +45,17 @@ class RankedOffer:
     plan: str | None
 
 
-def _amount(value: Any) -> Decimal | None:
-    if not isinstance(value, Mapping):
+def _amount(value: Money | None) -> Decimal | None:
+    if value is None:
         return None
     try:
-        return Decimal(str(value.get("amount")))
-    except (InvalidOperation, TypeError):
+        return Decimal(value.amount)
+    except InvalidOperation:
         return None
 
 
 def total_cost(
-    body: Mapping[str, Any], *, financing_wanted: bool = True
+    body: OfferBody, *, financing_wanted: bool = True
 ) -> tuple[Decimal, Decimal, str | None] | None:
     """The net price, the finance cost and the plan chosen for one offer body.
 
@@ -66,51 +68,41 @@ def total_cost(
 
     Returns ``None`` for a body without a readable price.
     """
-    price = body.get("price")
-    if not isinstance(price, Mapping):
-        return None
-    total = _amount(price.get("total"))
+    price = body.price
+    total = _amount(price.total)
     if total is None:
         return None
-    allowance = _amount(price.get("tradeInAllowance")) or Decimal(0)
-    subtotal = _amount(price.get("subtotal"))
-    discount = _amount(price.get("discount")) or Decimal(0)
+    allowance = _amount(price.trade_in_allowance) or Decimal(0)
+    subtotal = _amount(price.subtotal)
+    discount = _amount(price.discount) or Decimal(0)
     if allowance and subtotal is not None and total <= subtotal - discount - allowance:
         net = total
     else:
         net = total - allowance
     finance = Decimal(0)
     plan_name: str | None = None
-    plans = body.get("financing") if financing_wanted else None
-    if isinstance(plans, list):
-        costs: list[tuple[Decimal, str]] = []
-        for plan in plans:
-            if not isinstance(plan, Mapping):
-                continue
-            payable = _amount(plan.get("totalPayable"))
-            deposit = _amount(plan.get("deposit")) or Decimal(0)
-            if payable is None:
-                continue
-            costs.append((max(Decimal(0), deposit + payable - net), str(plan.get("plan"))))
-        if costs:
-            finance, plan_name = min(costs)
+    plans = body.financing if financing_wanted else None
+    costs: list[tuple[Decimal, str]] = []
+    for plan in plans or ():
+        payable = _amount(plan.total_payable)
+        deposit = _amount(plan.deposit) or Decimal(0)
+        if payable is None:
+            continue
+        costs.append((max(Decimal(0), deposit + payable - net), plan.plan))
+    if costs:
+        finance, plan_name = min(costs)
     return net, finance, plan_name
 
 
-def _currency(body: Mapping[str, Any]) -> str:
-    price = body.get("price")
-    total = price.get("total") if isinstance(price, Mapping) else None
-    return str(total.get("currency")) if isinstance(total, Mapping) else ""
+def _currency(body: OfferBody) -> str:
+    return body.price.total.currency
 
 
-def _still_valid(body: Mapping[str, Any], now: datetime | None) -> bool:
+def _still_valid(body: OfferBody, now: datetime | None) -> bool:
     if now is None:
         return True
-    valid_until = body.get("validUntil")
-    if not isinstance(valid_until, str):
-        return False
     try:
-        return datetime.fromisoformat(valid_until.replace("Z", "+00:00")) > now
+        return parse_timestamp(body.valid_until) > now
     except ValueError:
         return False
 

@@ -4,13 +4,16 @@ The test driver's defaults, the CLI's defaults and ``vrm demo`` all use these,
 so the reference buyer speaks about one concrete, realistic purchase: a
 child-friendly, low-emission car with a good sound system, bought in London
 with a credit-union loan and the old car traded in at delivery (seed 001).
-Every builder returns a fresh dict.
+Every message body is a typed model (validated when built); the profile is a
+fresh dict of her volunteered data by category.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+
+from vrm_protocol.models import PersonalRfiBody, PersonalRfpBody
 
 __all__ = [
     "CURRENCY",
@@ -72,100 +75,108 @@ def sally_profile() -> dict[str, Any]:
     }
 
 
-def sally_rfi_body(now: datetime) -> dict[str, Any]:
+def sally_rfi_body(now: datetime) -> PersonalRfiBody:
     """Step 1: the pseudonymous intentcast (nothing identifying, spec §6.1)."""
-    return {
-        "intent": {
-            "category": "vehicles.cars",
-            "summary": "Child-friendly, low-emission family car with a good sound system",
-            "features": [
-                {"name": "isofix", "importance": "must"},
-                {"name": "hybrid", "importance": "should"},
-                {
-                    "name": "premium-sound-system",
-                    "importance": "should",
-                    "detail": "MP3 capable; my partner drives a lot on his own",
-                },
-            ],
-            "quantity": 1,
-        },
-        "budget": {"min": _money("22000"), "max": _money("30000")},
-        "priorities": ["child-friendly", "low-emissions", "sound-system"],
-        "context": {
-            "location": _location(),
-            "needBy": (now + timedelta(days=60)).date().isoformat(),
-            "situation": "current lease ends; a child is on the way",
-        },
-        "financing": {"wanted": True, "maxTermMonths": 48},
-        "tradeIn": _trade_in(),
-        "responseBy": _ts(now + timedelta(hours=1)),
-    }
-
-
-def sally_rfp_body(now: datetime) -> dict[str, Any]:
-    """Step 2: the personal RFP for the short-listed model (spec §6.2)."""
-    return {
-        "requirements": {
-            "item": {
+    return PersonalRfiBody.model_validate(
+        {
+            "intent": {
                 "category": "vehicles.cars",
-                "description": "Hybrid family hatchback, upgraded sound system",
-                "make": "Toyota",
-                "model": "Prius",
-                "year": now.year,
+                "summary": "Child-friendly, low-emission family car with a good sound system",
+                "features": [
+                    {"name": "isofix", "importance": "must"},
+                    {"name": "hybrid", "importance": "should"},
+                    {
+                        "name": "premium-sound-system",
+                        "importance": "should",
+                        "detail": "MP3 capable; my partner drives a lot on his own",
+                    },
+                ],
+                "quantity": 1,
             },
-            "features": [
-                {"name": "isofix", "importance": "must"},
-                {"name": "hybrid", "importance": "must"},
-                {"name": "mp3", "importance": "should"},
-            ],
-            # The upgraded sound system her partner wants comes as a factory option.
-            "options": ["premium-sound-system"],
-            "quantity": 1,
-        },
-        "budget": {"min": _money("22000"), "max": _money("30000")},
-        "financing": {"wanted": True, "maxTermMonths": 48},
-        "delivery": {
-            "location": _location(),
-            "wantedBy": (now + timedelta(days=45)).date().isoformat(),
-            "method": "home-delivery",
-        },
-        "tradeIn": _trade_in(),
-        "responseBy": _ts(now + timedelta(hours=1)),
-    }
+            "budget": {"min": _money("22000"), "max": _money("30000")},
+            "priorities": ["child-friendly", "low-emissions", "sound-system"],
+            "context": {
+                "location": _location(),
+                "needBy": (now + timedelta(days=60)).date().isoformat(),
+                "situation": "current lease ends; a child is on the way",
+            },
+            "financing": {"wanted": True, "maxTermMonths": 48},
+            "tradeIn": _trade_in(),
+            "responseBy": _ts(now + timedelta(hours=1)),
+        }
+    )
 
 
-def audio_rfi_body(now: datetime) -> dict[str, Any]:
+def sally_rfp_body(now: datetime) -> PersonalRfpBody:
+    """Step 2: the personal RFP for the short-listed model (spec §6.2)."""
+    return PersonalRfpBody.model_validate(
+        {
+            "requirements": {
+                "item": {
+                    "category": "vehicles.cars",
+                    "description": "Hybrid family hatchback, upgraded sound system",
+                    "make": "Toyota",
+                    "model": "Prius",
+                    "year": now.year,
+                },
+                "features": [
+                    {"name": "isofix", "importance": "must"},
+                    {"name": "hybrid", "importance": "must"},
+                    {"name": "mp3", "importance": "should"},
+                ],
+                # The upgraded sound system her partner wants comes as a factory option.
+                "options": ["premium-sound-system"],
+                "quantity": 1,
+            },
+            "budget": {"min": _money("22000"), "max": _money("30000")},
+            "financing": {"wanted": True, "maxTermMonths": 48},
+            "delivery": {
+                "location": _location(),
+                "wantedBy": (now + timedelta(days=45)).date().isoformat(),
+                "method": "home-delivery",
+            },
+            "tradeIn": _trade_in(),
+            "responseBy": _ts(now + timedelta(hours=1)),
+        }
+    )
+
+
+def audio_rfi_body(now: datetime) -> PersonalRfiBody:
     """Step 5: an enquiry to the sound-system maker, to set up its services."""
-    return {
-        "intent": {
-            "category": "vehicles.audio",
-            "summary": "Activate the premium sound system of my new car and its updates",
-            "features": [{"name": "mp3-playback", "importance": "must"}],
-            "quantity": 1,
-        },
-        "budget": {"max": _money("0")},
-        "context": {"location": _location(), "situation": "new car delivered"},
-        "responseBy": _ts(now + timedelta(hours=1)),
-    }
+    return PersonalRfiBody.model_validate(
+        {
+            "intent": {
+                "category": "vehicles.audio",
+                "summary": "Activate the premium sound system of my new car and its updates",
+                "features": [{"name": "mp3-playback", "importance": "must"}],
+                "quantity": 1,
+            },
+            "budget": {"max": _money("0")},
+            "context": {"location": _location(), "situation": "new car delivered"},
+            "responseBy": _ts(now + timedelta(hours=1)),
+        }
+    )
 
 
-def reengagement_rfi_body(now: datetime) -> dict[str, Any]:
+def reengagement_rfi_body(now: datetime) -> PersonalRfiBody:
     """Step 10: back to the dealer years later, history in hand."""
-    return {
-        "intent": {
-            "category": "vehicles.cars",
-            "summary": "Replacing my car: same dealer, larger family car, hybrid or electric",
-            "features": [
-                {"name": "isofix", "importance": "must"},
-                {"name": "seven-seats", "importance": "should"},
-            ],
-            "quantity": 1,
-        },
-        "budget": {"min": _money("28000"), "max": _money("38000")},
-        "context": {"location": _location(), "situation": "the family has grown"},
-        "financing": {"wanted": False},
-        "responseBy": _ts(now + timedelta(hours=1)),
-    }
+    return PersonalRfiBody.model_validate(
+        {
+            "intent": {
+                "category": "vehicles.cars",
+                "summary": "Replacing my car: same dealer, larger family car, hybrid or electric",
+                "features": [
+                    {"name": "isofix", "importance": "must"},
+                    {"name": "seven-seats", "importance": "should"},
+                ],
+                "quantity": 1,
+            },
+            "budget": {"min": _money("28000"), "max": _money("38000")},
+            "context": {"location": _location(), "situation": "the family has grown"},
+            "financing": {"wanted": False},
+            "responseBy": _ts(now + timedelta(hours=1)),
+        }
+    )
 
 
 def counter_total(total: str, *, percent: int = 4) -> str:

@@ -1,1124 +1,1227 @@
-"""The individual's personal data store: everything the buyer agent knows and did.
+"""The individual's personal data store: the protocol records, and what is hers alone.
 
-The store is the individual's memory of every relationship (seed 003: "the
-individual keeps the history"): the profile and volunteered information,
-research notes, credentials, one pairwise identity per counterparty, every
-message sent and received as the exact signed bytes, the offers, deals,
-relationship states, the consent records (terms accepted or refused, with
-reasons), a log of what was shared with whom under which terms, and the
-exits with the deletion receipts and how they checked out.
+The store is her memory of every relationship (seed 003: "the individual
+keeps the history"). It keeps, on the runtime's SQLite base
+(:class:`~vrm_agent.sqlite.SqliteProtocolStore`: group commit on a writer
+thread, migrations, private files):
 
-:class:`PersonalDataStore` is the interface the agent depends on;
-:class:`SqliteStore` implements it on SQLite in WAL mode with
-``synchronous=FULL``, so a message acknowledged with a receipt is on disk
-(spec §11.3).  Private keys are never in the database: each lives in its own
-file under ``<data-dir>/keys/``, created with mode 0600.
+* the protocol records every agent keeps (:mod:`vrm_agent.store`): every
+  message sent and received as the exact signed bytes, the receipts she gave,
+  the threads, each relationship's core, the ledger (offers, requests) as the
+  state machine's effects left it;
+* her own: the profile and notes she volunteers, credentials, one pairwise
+  pseudonym per counterparty (the private key in a file of its own, never in
+  the database), what each counterparty published about itself, her
+  *journal* (every message in the order it was sent or received, with the
+  channel it took, its delivery and the receipt she got; the letters she
+  printed, the paper answers she typed in, and the attempts a peer refused),
+  the consents she gave (terms accepted or refused item by item, with
+  reasons), a log of what she shared with whom under which terms, deals, and
+  exits with their deletion receipts and how they checked out.
+
+:class:`BuyerStore` is the interface the agent depends on: typed async
+methods only. Her writes caused by a message are
+:class:`~vrm_agent.unit.DomainWrite` s of that message's unit of work, so
+they commit with it, all or nothing (spec §11.3). Nothing here is rewritten
+as a relationship ages: the history is the messages and the journal, one row
+each.
+
+:class:`SqliteBuyerStore` implements it (schema component ``reference_buyer``).
+Her reads run on the store's reader threads and every write on its writer
+thread, so no transaction and no fsync ever runs on the event loop (the
+runtime's own one-row reads for each inbound message are the exception it
+documents: a thread hop costs more than such a read).
 """
 
 from __future__ import annotations
 
-import errno
-import hashlib
-import json
-import os
-import secrets
 import sqlite3
-import stat
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
-from vrm_protocol.keys import PairwiseIdentity, SigningKey
+import orjson
+
+from vrm_agent.sqlite import (
+    DEFAULT_BUSY_TIMEOUT,
+    DEFAULT_MAX_BATCH,
+    Schema,
+    SqliteProtocolStore,
+    dumps,
+)
+from vrm_agent.store import ProtocolStore, StoreError
+from vrm_agent.unit import DomainWrite
+from vrm_protocol.canonical import b64url_decode, message_digest
+from vrm_protocol.errors import ErrorCode, LocalProtocolError
+from vrm_protocol.freshness import parse_timestamp
+from vrm_protocol.ledger import OfferRecord, OfferStatus, RelationshipCore
+from vrm_protocol.models import Message, MessageRef, OfferBody, parse_message_dict
+from vrm_protocol.state_machine import Direction
+from vrm_protocol.vocabulary import MessageType, Role
 
 __all__ = [
+    "BUYER_SCHEMA",
+    "STORE_FILE",
+    "BuyerStore",
+    "Channel",
     "ConsentRecord",
+    "Counterparty",
+    "CredentialRecord",
     "DealRecord",
+    "Entry",
+    "ExitAcknowledged",
     "ExitRecord",
-    "IdentityRecord",
-    "OfferRecord",
-    "PersonalDataStore",
-    "RelationshipRecord",
+    "Grant",
+    "Journal",
+    "OfferView",
+    "PseudonymRecord",
+    "Relationship",
     "SharingRecord",
-    "SqliteStore",
-    "StoredMessage",
-    "private_directory",
-    "write_private",
+    "SqliteBuyerStore",
+    "Withheld",
 ]
 
-
-def private_directory(path: Path) -> None:
-    """Create ``path`` (and missing parents) 0700 whatever the umask; an existing
-    directory loses every permission of others and gains none (spec D10: a
-    directory its owner made read-only stays so, and is refused).
-
-    Raises:
-        OSError: it cannot be created, its mode set, or it is read-only
-            (``PermissionError``).
-    """
-    created = not path.exists()
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700 if created else stat.S_IMODE(path.stat().st_mode) & 0o700)
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise PermissionError(errno.EACCES, "the data directory is read-only", str(path))
+#: Her store inside the data directory.
+STORE_FILE: Final = "buyer.sqlite3"
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically and 0600 from its first byte (spec D10): a temporary
-    file in the same directory, fsync, rename over ``path``, fsync the directory.
+class Channel:
+    """How a message travelled (the journal's ``channel``)."""
 
-    Raises:
-        OSError: the file cannot be written.
-    """
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    #: POSTed to her inbox, or to one of its per-relationship reply addresses.
+    INBOX: Final = "inbox"
+    #: Collected from the counterparty's mailbox (spec §11.4).
+    MAILBOX: Final = "mailbox"
+    #: She POSTed it to the counterparty's inbox.
+    HTTP: Final = "http"
+    #: She printed it as a letter (a vendor not online).
+    LETTER: Final = "letter"
+    #: A paper answer she typed in: unsigned.
+    PAPER: Final = "paper"
 
 
-def _ts(moment: datetime) -> str:
-    return moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+# -- records ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class IdentityRecord:
-    """A pairwise pseudonym (spec §3.1): used with exactly one counterparty."""
+class PseudonymRecord:
+    """A pairwise pseudonym (spec §3.1), used with exactly one counterparty.
 
-    counterparty: str
-    identity: PairwiseIdentity
+    The private key is in ``keys/<key_file>``; ``reply_tag`` is the random last
+    segment of the reply address of this relationship (spec §12).
+    """
+
+    peer: str
+    identifier: str
+    key_file: str
+    reply_tag: str
     created: str
 
-    @property
-    def identifier(self) -> str:
-        """The ``did:jwk`` identifier the counterparty knows us by."""
-        return self.identity.identifier
 
-    @property
-    def key(self) -> SigningKey:
-        """The pseudonym's signing key (``kid`` = identifier + ``#0``)."""
-        return self.identity.signing_key
+@dataclass(frozen=True, slots=True)
+class Counterparty:
+    """What a counterparty published about itself, as last fetched (spec §11.1, §11.2)."""
+
+    party: str
+    discovery: Mapping[str, Any]
+    jwks: Mapping[str, Any]
+    fetched_at: str
 
 
 @dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """One message in or out, as the exact bytes that crossed the wire.
+class Entry:
+    """One line of her history (see the module docstring).
 
-    ``verified`` is true for inbound messages that passed the whole receiving
-    pipeline and for everything the agent signed itself; a paper answer typed
-    in by the individual is stored with ``channel='paper'``, no token and
-    ``verified`` false.
+    ``receipt`` is the peer's receipt for what she sent, or the one she gave
+    for what she received. ``token`` is ``None`` only for a paper answer,
+    whose typed-in body is ``paper``.
     """
 
     seq: int
-    direction: str
-    channel: str
-    message_id: str
-    type: str
+    peer: str
     sender: str
-    recipients: tuple[str, ...]
+    message_id: str
+    type: MessageType
+    direction: Direction
+    channel: str
+    status: str
     thread: str
     parent: str | None
-    counterparty: str
     token: bytes | None
-    digest: str | None
-    verified: bool
-    payload: Mapping[str, Any]
-    stored_at: str
     receipt: bytes | None
-    delivery: str
+    at: str
+    paper: OfferBody | None = None
+
+    @property
+    def digest(self) -> str | None:
+        """The message digest of the exact token (``None`` on paper)."""
+        return message_digest(self.token) if self.token is not None else None
+
+    @property
+    def verified(self) -> bool:
+        """Signed bytes she verified (received) or signed herself (sent)."""
+        return self.token is not None
+
+    @property
+    def refused(self) -> bool:
+        """An attempt the peer refused: not part of the relationship."""
+        return self.status.startswith("refused")
+
+    def ref(self) -> MessageRef:
+        """A ``messageRef`` binding a reply to exactly these bytes (spec §5.2, §8.5).
+
+        Raises:
+            LocalProtocolError: UNKNOWN_OFFER for a paper answer: there are no
+                signed bytes to refer to.
+        """
+        digest = self.digest
+        if digest is None:
+            raise LocalProtocolError(
+                ErrorCode.UNKNOWN_OFFER,
+                f"{self.message_id} arrived on paper: there are no signed bytes to refer to",
+            )
+        return MessageRef(id=self.message_id, digest=digest)
+
+    def model(self) -> Message:
+        """The message as its model, read back from the stored token (her own
+        evidence: verified when received, or signed by her).
+
+        Raises:
+            LocalProtocolError: UNKNOWN_OFFER for a paper answer (no message);
+                SCHEMA_INVALID for a token that is not a message (a store that
+                was tampered with).
+        """
+        if self.token is None:
+            raise LocalProtocolError(
+                ErrorCode.UNKNOWN_OFFER, f"{self.message_id} is a paper answer, not a message"
+            )
+        try:
+            payload = orjson.loads(b64url_decode(self.token.split(b".")[1]))
+            return parse_message_dict(payload)
+        except (IndexError, ValueError) as error:
+            raise LocalProtocolError(
+                ErrorCode.SCHEMA_INVALID, f"stored message {self.message_id} is unreadable"
+            ) from error
 
 
 @dataclass(frozen=True, slots=True)
-class OfferRecord:
-    """An offer received (or a counter-offer sent) and where it stands."""
+class OfferView:
+    """An offer she holds: its ledger record (where it stands) and its terms.
 
-    offer_id: str
-    counterparty: str
-    thread: str
-    digest: str | None
-    basis: str
-    status: str
-    verified: bool
-    body: Mapping[str, Any]
-    received_at: str
-    direction: str
+    ``record`` is ``None`` for a paper answer (never in the ledger: it cannot
+    be accepted electronically); ``entry`` is the journal line it came with.
+    """
+
+    entry: Entry
+    body: OfferBody
+    record: OfferRecord | None
+
+    @property
+    def id(self) -> str:
+        """The offer's id (its message id)."""
+        return self.entry.message_id
+
+    @property
+    def peer(self) -> str:
+        """Who made it (or to whom she made it)."""
+        return self.entry.peer
+
+    @property
+    def status(self) -> str:
+        """``open`` and the ledger's other statuses (a paper answer stays open)."""
+        return self.record.status.value if self.record is not None else "open"
+
+    @property
+    def basis(self) -> str:
+        """``indicative``, ``binding`` or ``counter``."""
+        return self.body.basis
+
+    @property
+    def verified(self) -> bool:
+        """Signed (not typed in from paper)."""
+        return self.entry.verified
 
 
 @dataclass(frozen=True, slots=True)
-class DealRecord:
-    """A confirmed deal."""
+class Relationship:
+    """One relationship: the counterparty, her pseudonym there, the core."""
 
-    deal_id: str
-    counterparty: str
-    offer_id: str
-    acceptance_id: str
-    body: Mapping[str, Any]
-    confirmed_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class RelationshipRecord:
-    """The relationship with one counterparty: pseudonym, state, machine snapshot."""
-
-    counterparty: str
+    peer: str
     identifier: str
-    state: str
-    snapshot: Mapping[str, Any]
-    updated: str
+    core: RelationshipCore
 
 
 @dataclass(frozen=True, slots=True)
-class ConsentRecord:
-    """The individual's answer to a terms assertion, item by item, with reasons."""
+class Grant:
+    """One item she accepted to share, for these purposes."""
 
-    counterparty: str
-    assertion_id: str
-    assertion_digest: str
-    response_id: str
-    decision: str
-    accepted: Sequence[Mapping[str, Any]]
-    refused: Sequence[Mapping[str, Any]]
-    notifications: Sequence[str]
-    decided_at: str
+    item: str
+    purposes: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class SharingRecord:
-    """One data category disclosed to a counterparty, in which message, under which terms."""
+class Withheld:
+    """One item she refused to share, and why."""
 
-    counterparty: str
+    item: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialRecord(DomainWrite):
+    """An attestation she carried in a message (its compact token), kept with it."""
+
+    kind: str
+    issuer: str
+    subject: str
+    token: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class SharingRecord(DomainWrite):
+    """One category of her data disclosed to one party in one message."""
+
+    peer: str
     identifier: str
     category: str
     message_id: str
     terms: str | None
-    purposes: Sequence[str]
-    shared_at: str
+    purposes: tuple[str, ...]
+    at: str
 
 
 @dataclass(frozen=True, slots=True)
-class ExitRecord:
-    """An exit: the notice sent and how the acknowledgement's deletion receipt checked out."""
+class ConsentRecord(DomainWrite):
+    """Her answer to a terms assertion, item by item, with reasons (kept only if
+    the terms response reached the party)."""
 
-    counterparty: str
+    peer: str
+    assertion_id: str
+    assertion_digest: str
+    response_id: str
+    decision: str
+    accepted: tuple[Grant, ...]
+    refused: tuple[Withheld, ...]
+    notifications: tuple[str, ...]
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DealRecord(DomainWrite):
+    """A confirmed deal: the offer, her acceptance, the confirmation."""
+
+    deal_id: str
+    peer: str
+    offer_id: str
+    acceptance_id: str
+    confirmation_id: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExitRecord(DomainWrite):
+    """An exit she gave notice of, and how its acknowledgement checked out
+    (``receipt_verified`` ``None`` while it is awaited)."""
+
+    peer: str
     notice_id: str
     notice_digest: str
-    reengagement: Mapping[str, Any]
-    sent_at: str
-    ack_id: str | None
-    deletion_receipt: Mapping[str, Any] | None
-    receipt_verified: bool | None
-    problems: Sequence[str]
+    preferences: Mapping[str, Any]
+    at: str
+    ack_id: str | None = None
+    deletion_receipt: Mapping[str, Any] | None = None
+    receipt_verified: bool | None = None
+    problems: tuple[str, ...] = ()
 
 
-class PersonalDataStore(Protocol):
-    """What the buyer agent needs from a personal data store."""
+@dataclass(frozen=True, slots=True)
+class ExitAcknowledged(DomainWrite):
+    """The acknowledgement of her exit notice, and how it checked out."""
 
-    data_dir: Path
+    notice_id: str
+    ack_id: str
+    deletion_receipt: Mapping[str, Any]
+    verified: bool
+    problems: tuple[str, ...]
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """Group writes: all of them are committed durably, or none."""
+
+@dataclass(frozen=True, slots=True)
+class Journal(DomainWrite):
+    """A journal line for a message of the unit (inbound or sent)."""
+
+    peer: str
+    sender: str
+    message_id: str
+    type: MessageType
+    direction: Direction
+    channel: str
+    status: str
+    thread: str
+    parent: str | None
+    at: str
+    receipt: bytes | None = field(default=None, repr=False)
+
+
+# -- the interface ---------------------------------------------------------------------------------
+
+
+class BuyerStore(ProtocolStore, Protocol):
+    """Her store (see the module docstring). Every method may raise
+    :class:`~vrm_agent.store.StoreUnavailable` (nothing applied)."""
+
+    # -- what she volunteers --
+
+    async def set_profile(self, category: str, value: Any) -> None:
+        """Set one item of her profile (volunteered personal data, by category)."""
         ...
 
-    def close(self) -> None:
-        """Release the database."""
-
-    # profile, notes, credentials
-    def set_profile(self, key: str, value: Any) -> None:
-        """Set one item of the profile / volunteered information."""
-
-    def profile(self) -> dict[str, Any]:
-        """The whole profile."""
+    async def profile(self) -> dict[str, Any]:
+        """Her whole profile."""
         ...
 
-    def add_note(self, text: str, *, source: str, now: datetime) -> None:
+    async def add_note(self, text: str, *, source: str, at: str) -> None:
         """Keep a research note."""
-
-    def notes(self) -> list[dict[str, Any]]:
-        """Every research note, oldest first."""
         ...
 
-    def add_credential(
-        self, *, kind: str, issuer: str, subject: str, token: str, now: datetime
-    ) -> None:
-        """Keep an attestation the individual holds."""
-
-    def credentials(
-        self, *, kind: str | None = None, subject: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Attestations held, optionally of one kind / about one pseudonym."""
+    async def notes(self) -> list[dict[str, str]]:
+        """Her notes, oldest first."""
         ...
 
-    # identities and keys
-    def create_identity(
-        self, counterparty: str, identity: PairwiseIdentity, *, now: datetime
-    ) -> IdentityRecord:
-        """Keep a new pairwise identity; its private key goes to a 0600 file."""
-        ...
-
-    def identity_for(self, counterparty: str) -> IdentityRecord | None:
-        """The pseudonym used with ``counterparty``, if any."""
-        ...
-
-    def identity_by_identifier(self, identifier: str) -> IdentityRecord | None:
-        """The identity record of one of our pseudonyms."""
-        ...
-
-    def identities(self) -> list[IdentityRecord]:
-        """Every pseudonym."""
-        ...
-
-    def reply_tag(self, identifier: str) -> str:
-        """The random path segment of the reply address of pseudonym ``identifier``
-        (spec §12: unguessable, one per relationship); made on first use."""
-        ...
-
-    def identity_by_reply_tag(self, tag: str) -> IdentityRecord | None:
-        """The pseudonym whose reply address ends in ``tag``, if any."""
-        ...
-
-    def mailbox_cursor(self, counterparty: str) -> int:
-        """Where the next poll of ``counterparty``'s mailbox starts (0: the beginning)."""
-        ...
-
-    def set_mailbox_cursor(self, counterparty: str, cursor: int) -> None:
-        """Remember where the next poll of ``counterparty``'s mailbox starts."""
-
-    def save_counterparty(
-        self, party_id: str, discovery: Mapping[str, Any], jwks: Mapping[str, Any], *, now: datetime
-    ) -> None:
-        """Remember a counterparty's discovery document and published keys."""
-
-    def counterparty(self, party_id: str) -> dict[str, Any] | None:
-        """A counterparty's discovery document and JWKS (``discovery``, ``jwks``, ``fetched``)."""
-        ...
-
-    def counterparties(self) -> list[str]:
-        """Every counterparty the individual has contacted."""
-        ...
-
-    # messages
-    def record_message(
-        self,
-        *,
-        direction: str,
-        channel: str,
-        payload: Mapping[str, Any],
-        counterparty: str,
-        token: bytes | None,
-        digest: str | None,
-        verified: bool,
-        now: datetime,
-        receipt: bytes | None = None,
-        delivery: str = "stored",
-    ) -> StoredMessage:
-        """Keep one message (see :meth:`SqliteStore.record_message`)."""
-        ...
-
-    def seen(self, sender: str, message_id: str) -> str | None:
-        """The digest of inbound message (sender, id), if any (``ReplayGuard``, spec §9.3)."""
-        ...
-
-    def remember(self, sender: str, message_id: str, expires: datetime, digest: str) -> None:
-        """``ReplayGuard``: remember a message (a store does it by storing it)."""
-
-    def inbound(self, sender: str, message_id: str) -> StoredMessage | None:
-        """The inbound message ``sender`` sent under ``message_id`` (replay guard, spec §9.3)."""
-        ...
-
-    def inbound_by_digest(self, digest: str) -> StoredMessage | None:
-        """The inbound message with exactly these bytes, if received before."""
-        ...
-
-    def message(self, message_id: str) -> StoredMessage | None:
-        """A message by id (ours, or received)."""
-        ...
-
-    def messages(
-        self, *, counterparty: str | None = None, thread: str | None = None, type: str | None = None
-    ) -> list[StoredMessage]:
-        """Messages in the order they were stored."""
-        ...
-
-    def has_thread(self, counterparty: str, thread: str) -> bool:
-        """Whether ``thread`` is a thread of the relationship with ``counterparty``."""
-        ...
-
-    def set_delivery(self, message_id: str, delivery: str, receipt: bytes | None) -> None:
-        """Record how an outbound message was delivered and the receipt it got."""
-
-    def threads(self, counterparty: str | None = None) -> list[dict[str, Any]]:
-        """Conversation threads: id, counterparty, first type, message count, last activity."""
-        ...
-
-    # offers, deals, relationships
-    def save_offer(self, record: OfferRecord) -> None:
-        """Keep an offer."""
-
-    def set_offer_status(self, offer_id: str, status: str) -> None:
-        """Move an offer to ``open``/``superseded``/``accepted``/``declined``."""
-
-    def offer(self, offer_id: str) -> OfferRecord | None:
-        """One offer."""
-        ...
-
-    def offers(
-        self,
-        *,
-        counterparty: str | None = None,
-        status: str | None = None,
-        direction: str | None = "in",
-    ) -> list[OfferRecord]:
-        """Offers, oldest first."""
-        ...
-
-    def save_deal(self, record: DealRecord) -> None:
-        """Keep a confirmed deal."""
-
-    def deals(self) -> list[DealRecord]:
-        """Every deal."""
-        ...
-
-    def save_relationship(self, record: RelationshipRecord) -> None:
-        """Keep the relationship's state and state-machine snapshot."""
-
-    def relationship(self, counterparty: str) -> RelationshipRecord | None:
-        """The relationship with one counterparty."""
-        ...
-
-    def relationships(self) -> list[RelationshipRecord]:
-        """Every relationship."""
-        ...
-
-    # consent, sharing, exits
-    def record_consent(self, record: ConsentRecord) -> None:
-        """Keep the individual's answer to a terms assertion."""
-
-    def consents(self, counterparty: str | None = None) -> list[ConsentRecord]:
-        """Consent records, oldest first."""
-        ...
-
-    def log_sharing(self, records: Sequence[SharingRecord]) -> None:
-        """Log disclosures."""
-
-    def shared_with(self, counterparty: str) -> list[SharingRecord]:
-        """Everything disclosed to ``counterparty``."""
-        ...
-
-    def record_exit(self, record: ExitRecord) -> None:
-        """Keep an exit notice sent."""
-
-    def record_exit_acknowledgement(
-        self,
-        notice_id: str,
-        *,
-        ack_id: str,
-        deletion_receipt: Mapping[str, Any],
-        verified: bool,
-        problems: Sequence[str],
-    ) -> None:
-        """Keep the acknowledgement of an exit and the result of checking its receipt."""
-
-    def exits(self, counterparty: str | None = None) -> list[ExitRecord]:
-        """Exits, oldest first."""
-        ...
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS profile (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS notes (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL, source TEXT NOT NULL,
-  text TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS credentials (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, issuer TEXT NOT NULL,
-  subject TEXT NOT NULL, token TEXT NOT NULL, stored_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS identities (
-  counterparty TEXT PRIMARY KEY, identifier TEXT NOT NULL UNIQUE, key_file TEXT NOT NULL,
-  created TEXT NOT NULL);
--- The random path segment of each pseudonym's reply address (spec §12).
-CREATE TABLE IF NOT EXISTS reply_paths (identifier TEXT PRIMARY KEY, tag TEXT NOT NULL UNIQUE);
--- Where the next poll of each counterparty's mailbox starts (spec §11.4, D5).
-CREATE TABLE IF NOT EXISTS mailbox_cursors (
-  counterparty TEXT PRIMARY KEY, next INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS counterparties (
-  party_id TEXT PRIMARY KEY, discovery TEXT NOT NULL, jwks TEXT NOT NULL, fetched TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS messages (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, direction TEXT NOT NULL, channel TEXT NOT NULL,
-  message_id TEXT NOT NULL, type TEXT NOT NULL, sender TEXT NOT NULL, recipients TEXT NOT NULL,
-  thread TEXT NOT NULL, parent TEXT, counterparty TEXT NOT NULL, token BLOB, digest TEXT,
-  verified INTEGER NOT NULL, payload TEXT NOT NULL, stored_at TEXT NOT NULL, receipt BLOB,
-  delivery TEXT NOT NULL);
--- The durable replay guard (spec §9.3): one inbound message per (sender, id), ever.
-CREATE UNIQUE INDEX IF NOT EXISTS inbound_once ON messages (sender, message_id)
-  WHERE direction = 'in';
-CREATE INDEX IF NOT EXISTS messages_digest ON messages (digest);
-CREATE INDEX IF NOT EXISTS messages_counterparty ON messages (counterparty, seq);
-CREATE INDEX IF NOT EXISTS messages_thread ON messages (counterparty, thread);
-CREATE INDEX IF NOT EXISTS messages_id ON messages (message_id);
-CREATE TABLE IF NOT EXISTS offers (
-  offer_id TEXT PRIMARY KEY, counterparty TEXT NOT NULL, thread TEXT NOT NULL, digest TEXT,
-  basis TEXT NOT NULL, status TEXT NOT NULL, verified INTEGER NOT NULL, body TEXT NOT NULL,
-  received_at TEXT NOT NULL, direction TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS deals (
-  deal_id TEXT PRIMARY KEY, counterparty TEXT NOT NULL, offer_id TEXT NOT NULL,
-  acceptance_id TEXT NOT NULL, body TEXT NOT NULL, confirmed_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS relationships (
-  counterparty TEXT PRIMARY KEY, identifier TEXT NOT NULL, state TEXT NOT NULL,
-  snapshot TEXT NOT NULL, updated TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS consents (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, counterparty TEXT NOT NULL, assertion_id TEXT NOT NULL,
-  assertion_digest TEXT NOT NULL, response_id TEXT NOT NULL, decision TEXT NOT NULL,
-  accepted TEXT NOT NULL, refused TEXT NOT NULL, notifications TEXT NOT NULL,
-  decided_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sharing_log (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, counterparty TEXT NOT NULL, identifier TEXT NOT NULL,
-  category TEXT NOT NULL, message_id TEXT NOT NULL, terms TEXT, purposes TEXT NOT NULL,
-  shared_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS exits (
-  notice_id TEXT PRIMARY KEY, counterparty TEXT NOT NULL, notice_digest TEXT NOT NULL,
-  reengagement TEXT NOT NULL, sent_at TEXT NOT NULL, ack_id TEXT, deletion_receipt TEXT,
-  receipt_verified INTEGER, problems TEXT NOT NULL);
-"""
-
-
-class SqliteStore:
-    """The personal data store on SQLite (one file, ``<data-dir>/buyer.sqlite3``)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        """Open (creating if needed) the store in ``data_dir``.
-
-        Raises:
-            OSError: the directory cannot be created.
-            sqlite3.Error: the database cannot be opened.
-        """
-        self.data_dir = data_dir
-        # Spec D10: her store is hers alone, whatever the umask: the directories
-        # 0700, every file 0600, the mode set explicitly rather than left to umask.
-        private_directory(data_dir)
-        self._keys_dir = data_dir / "keys"
-        private_directory(self._keys_dir)
-        self.path = data_dir / "buyer.sqlite3"
-        # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm
-        # files the database file's permissions.
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        os.chmod(self.path, 0o600)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a receipt is only given for what survives a power cut (spec §11.3).
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.RLock()
-        self._depth = 0
-
-    def close(self) -> None:
-        """Close the database."""
-        self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group writes into one durable commit; nested uses join the outer one.
-
-        Raises:
-            sqlite3.Error: the commit failed (nothing was written).
-        """
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield
-                finally:
-                    self._depth -= 1
-                return
-            self._db.execute("BEGIN IMMEDIATE")
-            self._depth = 1
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
-                self._db.execute("COMMIT")
-            finally:
-                self._depth = 0
-
-    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        with self.transaction():
-            return self._db.execute(sql, params)
-
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return list(self._db.execute(sql, params))
-
-    # -- profile, notes, credentials ------------------------------------------------------------
-
-    def set_profile(self, key: str, value: Any) -> None:
-        """Set one profile item (volunteered personal information)."""
-        self._write(
-            "INSERT INTO profile (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, _dumps(value)),
-        )
-
-    def profile(self) -> dict[str, Any]:
-        """The whole profile."""
-        return {row["key"]: json.loads(row["value"]) for row in self._rows("SELECT * FROM profile")}
-
-    def add_note(self, text: str, *, source: str, now: datetime) -> None:
-        """Keep a research note."""
-        self._write(
-            "INSERT INTO notes (created, source, text) VALUES (?, ?, ?)", (_ts(now), source, text)
-        )
-
-    def notes(self) -> list[dict[str, Any]]:
-        """Research notes, oldest first."""
-        return [dict(row) for row in self._rows("SELECT * FROM notes ORDER BY id")]
-
-    def add_credential(
-        self, *, kind: str, issuer: str, subject: str, token: str, now: datetime
+    async def add_credential(
+        self, *, kind: str, issuer: str, subject: str, token: str, at: str
     ) -> None:
         """Keep an attestation (its compact token)."""
-        self._write(
-            "INSERT INTO credentials (kind, issuer, subject, token, stored_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (kind, issuer, subject, token, _ts(now)),
-        )
+        ...
 
-    def credentials(
-        self, *, kind: str | None = None, subject: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Attestations held."""
-        rows = self._rows("SELECT * FROM credentials ORDER BY id")
-        return [
-            dict(row)
-            for row in rows
-            if (kind is None or row["kind"] == kind)
-            and (subject is None or row["subject"] == subject)
-        ]
+    async def credentials(self, *, subject: str | None = None) -> list[dict[str, str]]:
+        """Attestations held (for one pseudonym)."""
+        ...
 
-    # -- identities and keys ---------------------------------------------------------------------
+    # -- pseudonyms and counterparties --
 
-    def _write_key_file(self, stem: str, key: SigningKey) -> Path:
-        path = self._keys_dir / f"{stem}.jwk"
-        # 0600 from the first byte, and atomic: a crash never leaves a torn key.
-        write_private(path, json.dumps(key.to_private_jwk()).encode("utf-8"))
-        return path
-
-    def create_identity(
-        self, counterparty: str, identity: PairwiseIdentity, *, now: datetime
-    ) -> IdentityRecord:
-        """Keep a pairwise identity for ``counterparty``.
+    async def add_pseudonym(self, record: PseudonymRecord) -> None:
+        """Keep a new pseudonym (its key file is already written).
 
         Raises:
-            sqlite3.IntegrityError: the counterparty already has one.
+            ConstraintViolation: the counterparty already has one.
         """
-        stem = hashlib.sha256(identity.identifier.encode()).hexdigest()[:32]
-        path = self._write_key_file(stem, identity.signing_key)
-        self._write(
-            "INSERT INTO identities (counterparty, identifier, key_file, created) VALUES (?,?,?,?)",
-            (counterparty, identity.identifier, path.name, _ts(now)),
-        )
-        return IdentityRecord(counterparty, identity, _ts(now))
+        ...
 
-    def _identity(self, row: sqlite3.Row) -> IdentityRecord:
-        jwk = json.loads((self._keys_dir / row["key_file"]).read_text("utf-8"))
-        return IdentityRecord(
-            row["counterparty"], PairwiseIdentity.from_private_jwk(jwk), row["created"]
-        )
+    async def pseudonym_for(self, peer: str) -> PseudonymRecord | None:
+        """The pseudonym she uses with ``peer``."""
+        ...
 
-    def identity_for(self, counterparty: str) -> IdentityRecord | None:
-        """The pseudonym used with ``counterparty``."""
-        rows = self._rows("SELECT * FROM identities WHERE counterparty = ?", (counterparty,))
-        return self._identity(rows[0]) if rows else None
+    async def pseudonym_by_identifier(self, identifier: str) -> PseudonymRecord | None:
+        """One of her pseudonyms, by its identifier."""
+        ...
 
-    def identity_by_identifier(self, identifier: str) -> IdentityRecord | None:
-        """One of our pseudonyms by its identifier."""
-        rows = self._rows("SELECT * FROM identities WHERE identifier = ?", (identifier,))
-        return self._identity(rows[0]) if rows else None
-
-    def identities(self) -> list[IdentityRecord]:
-        """Every pseudonym."""
-        return [self._identity(row) for row in self._rows("SELECT * FROM identities")]
-
-    def reply_tag(self, identifier: str) -> str:
-        """The random reply-address segment of ``identifier``: 192 bits from the
-        OS's CSPRNG, never derived from the pseudonym (spec §12)."""
-        with self.transaction():
-            rows = self._rows("SELECT tag FROM reply_paths WHERE identifier = ?", (identifier,))
-            if rows:
-                return str(rows[0]["tag"])
-            tag = secrets.token_urlsafe(24)
-            self._db.execute(
-                "INSERT INTO reply_paths (identifier, tag) VALUES (?, ?)", (identifier, tag)
-            )
-            return tag
-
-    def identity_by_reply_tag(self, tag: str) -> IdentityRecord | None:
+    async def pseudonym_by_tag(self, tag: str) -> PseudonymRecord | None:
         """The pseudonym whose reply address ends in ``tag``."""
-        rows = self._rows("SELECT identifier FROM reply_paths WHERE tag = ?", (tag,))
-        return self.identity_by_identifier(str(rows[0]["identifier"])) if rows else None
+        ...
 
-    def mailbox_cursor(self, counterparty: str) -> int:
-        """Where the next poll of ``counterparty``'s mailbox starts."""
-        rows = self._rows(
-            "SELECT next FROM mailbox_cursors WHERE counterparty = ?", (counterparty,)
-        )
-        return int(rows[0]["next"]) if rows else 0
+    async def pseudonyms(self) -> list[PseudonymRecord]:
+        """Every pseudonym, oldest first."""
+        ...
 
-    def set_mailbox_cursor(self, counterparty: str, cursor: int) -> None:
-        """Remember where the next poll of ``counterparty``'s mailbox starts."""
-        self._write(
-            "INSERT INTO mailbox_cursors (counterparty, next) VALUES (?, ?) "
-            "ON CONFLICT (counterparty) DO UPDATE SET next = excluded.next",
-            (counterparty, cursor),
-        )
+    async def mailbox_cursor(self, peer: str) -> int:
+        """Where the next poll of ``peer``'s mailbox starts."""
+        ...
 
-    def save_counterparty(
+    async def set_mailbox_cursor(self, peer: str, cursor: int) -> None:
+        """Remember where the next poll of ``peer``'s mailbox starts."""
+        ...
+
+    async def save_counterparty(self, record: Counterparty) -> None:
+        """Keep what a counterparty published (replacing what was kept)."""
+        ...
+
+    async def counterparty(self, party: str) -> Counterparty | None:
+        """What ``party`` published, as last fetched."""
+        ...
+
+    async def counterparties(self) -> list[Counterparty]:
+        """Every counterparty she contacted."""
+        ...
+
+    # -- relationships and history --
+
+    async def relationships(self) -> list[Relationship]:
+        """Every relationship, oldest pseudonym first."""
+        ...
+
+    async def history(
         self,
-        party_id: str,
-        discovery: Mapping[str, Any],
-        jwks: Mapping[str, Any],
         *,
-        now: datetime,
+        peer: str | None = None,
+        type: MessageType | None = None,
+        after: int = 0,
+        include_refused: bool = True,
+    ) -> list[Entry]:
+        """Her journal, in order (with ``peer``, of ``type``, after ``seq``)."""
+        ...
+
+    async def entry(self, message_id: str, *, direction: Direction | None = None) -> Entry | None:
+        """The journal line of a message by its id (the latest, if ids repeat)."""
+        ...
+
+    async def record_refusal(self, entry: Journal, token: bytes) -> None:
+        """Keep an attempt the peer refused (its token, and the refusal as status)."""
+        ...
+
+    async def enter_paper_offer(self, entry: Journal, body: OfferBody) -> Entry:
+        """Keep an offer that came by post, as she typed it in (unsigned)."""
+        ...
+
+    async def offer_views(self, *, peer: str | None = None) -> list[OfferView]:
+        """Every offer she received or made (paper answers too), in journal order."""
+        ...
+
+    async def offer_view(self, offer_id: str) -> OfferView | None:
+        """One offer by its id."""
+        ...
+
+    # -- consents, sharing, deals, exits --
+
+    async def consents(self, peer: str | None = None) -> list[ConsentRecord]:
+        """Her answers to terms, oldest first."""
+        ...
+
+    async def shared_with(self, peer: str) -> list[SharingRecord]:
+        """What she disclosed to ``peer``, oldest first."""
+        ...
+
+    async def deals(self) -> list[DealRecord]:
+        """Every confirmed deal, oldest first."""
+        ...
+
+    async def exits(self, peer: str | None = None) -> list[ExitRecord]:
+        """Her exits, oldest first."""
+        ...
+
+
+# -- SQLite ----------------------------------------------------------------------------------------
+
+#: Her own tables (component ``reference_buyer``).
+BUYER_SCHEMA: Final = Schema(
+    "reference_buyer",
+    (
+        """
+        CREATE TABLE profile (category TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE notes (
+            pk INTEGER PRIMARY KEY,
+            created TEXT NOT NULL,
+            source TEXT NOT NULL,
+            text TEXT NOT NULL
+        );
+        CREATE TABLE credentials (
+            pk INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            issuer TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            token TEXT NOT NULL,
+            stored_at TEXT NOT NULL
+        );
+        CREATE INDEX credentials_subject ON credentials (subject);
+        CREATE TABLE pseudonyms (
+            pk INTEGER PRIMARY KEY,
+            peer_id TEXT NOT NULL UNIQUE,
+            identifier TEXT NOT NULL UNIQUE,
+            key_file TEXT NOT NULL UNIQUE,
+            reply_tag TEXT NOT NULL UNIQUE,
+            mailbox_cursor INTEGER NOT NULL DEFAULT 0,
+            created TEXT NOT NULL
+        );
+        CREATE TABLE counterparties (
+            party_id TEXT PRIMARY KEY,
+            discovery TEXT NOT NULL,
+            jwks TEXT NOT NULL,
+            fetched_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE journal (
+            seq INTEGER PRIMARY KEY,
+            peer_id TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            channel TEXT NOT NULL,
+            status TEXT NOT NULL,
+            thread TEXT NOT NULL,
+            parent TEXT,
+            at TEXT NOT NULL,
+            receipt BLOB,
+            token BLOB,
+            paper TEXT,
+            UNIQUE (message_id, sender)
+        );
+        CREATE INDEX journal_peer ON journal (peer_id, seq);
+        CREATE TABLE consents (
+            pk INTEGER PRIMARY KEY,
+            peer_id TEXT NOT NULL,
+            assertion_id TEXT NOT NULL,
+            assertion_digest TEXT NOT NULL,
+            response_id TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            accepted TEXT NOT NULL,
+            refused TEXT NOT NULL,
+            notifications TEXT NOT NULL,
+            created TEXT NOT NULL
+        );
+        CREATE INDEX consents_peer ON consents (peer_id, pk);
+        CREATE TABLE sharing_log (
+            pk INTEGER PRIMARY KEY,
+            peer_id TEXT NOT NULL,
+            identifier TEXT NOT NULL,
+            category TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            terms TEXT,
+            purposes TEXT NOT NULL,
+            shared_at TEXT NOT NULL
+        );
+        CREATE INDEX sharing_log_peer ON sharing_log (peer_id, pk);
+        CREATE TABLE deals (
+            pk INTEGER PRIMARY KEY,
+            deal_id TEXT NOT NULL,
+            peer_id TEXT NOT NULL,
+            offer_id TEXT NOT NULL,
+            acceptance_id TEXT NOT NULL,
+            confirmation_id TEXT NOT NULL,
+            confirmed_at TEXT NOT NULL,
+            UNIQUE (peer_id, deal_id)
+        );
+        CREATE TABLE exits (
+            pk INTEGER PRIMARY KEY,
+            peer_id TEXT NOT NULL,
+            notice_id TEXT NOT NULL UNIQUE,
+            notice_digest TEXT NOT NULL,
+            preferences TEXT NOT NULL,
+            created TEXT NOT NULL,
+            ack_id TEXT,
+            deletion_receipt TEXT,
+            receipt_verified INTEGER,
+            problems TEXT NOT NULL DEFAULT '[]'
+        )
+        """,
+    ),
+)
+
+_DIRECTIONS: Final = {Direction.RECEIVED: "in", Direction.SENT: "out"}
+_DIRECTION_OF: Final = {"in": Direction.RECEIVED, "out": Direction.SENT}
+_CREDENTIALS: Final = "SELECT kind, issuer, subject, token, stored_at FROM credentials"
+_CREDENTIAL_COLUMNS: Final = ("kind", "issuer", "subject", "token", "stored_at")
+_PSEUDONYM_BY: Final = {
+    "peer": "SELECT * FROM pseudonyms WHERE peer_id = ?",
+    "identifier": "SELECT * FROM pseudonyms WHERE identifier = ?",
+    "tag": "SELECT * FROM pseudonyms WHERE reply_tag = ?",
+}
+
+#: The journal joined with the runtime's messages (the token, and the receipt
+#: she gave for what she received).
+_ENTRY_SELECT: Final = (
+    "SELECT j.seq, j.peer_id, j.sender, j.message_id, j.type, j.direction, j.channel,"
+    " j.status, j.thread, j.parent, j.at, j.paper,"
+    " COALESCE(m.token, j.token) AS token, COALESCE(j.receipt, m.receipt) AS receipt"
+    " FROM journal j"
+    " LEFT JOIN messages m ON m.message_id = j.message_id AND m.sender = j.sender"
+    " AND m.direction = j.direction"
+)
+#: The same, with the ledger's record of an offer.
+_OFFER_SELECT: Final = (
+    _ENTRY_SELECT.replace(
+        " FROM journal j",
+        ", o.id AS o_id, o.sender AS o_sender, o.basis AS o_basis,"
+        " o.valid_until AS o_valid_until, o.status AS o_status, o.digest AS o_digest,"
+        " o.supersedes AS o_supersedes, o.topic AS o_topic,"
+        " o.requires_approval AS o_requires_approval FROM journal j",
+    )
+    + " LEFT JOIN relationships r ON r.peer_id = j.peer_id"
+    + " LEFT JOIN ledger_offers o ON o.relationship = r.pk AND o.id = j.message_id"
+    + " WHERE j.type = 'offer' AND j.status NOT LIKE 'refused%'"
+)
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    paper = row["paper"]
+    return Entry(
+        seq=int(row["seq"]),
+        peer=row["peer_id"],
+        sender=row["sender"],
+        message_id=row["message_id"],
+        type=MessageType(row["type"]),
+        direction=_DIRECTION_OF[row["direction"]],
+        channel=row["channel"],
+        status=row["status"],
+        thread=row["thread"],
+        parent=row["parent"],
+        token=bytes(row["token"]) if row["token"] is not None else None,
+        receipt=bytes(row["receipt"]) if row["receipt"] is not None else None,
+        at=row["at"],
+        paper=OfferBody.model_validate(orjson.loads(paper)) if paper is not None else None,
+    )
+
+
+def _offer_record(row: sqlite3.Row) -> OfferRecord | None:
+    if row["o_id"] is None:
+        return None
+    return OfferRecord(
+        id=row["o_id"],
+        sender=Role(row["o_sender"]),
+        basis=row["o_basis"],
+        valid_until=parse_timestamp(row["o_valid_until"]),
+        status=OfferStatus(row["o_status"]),
+        digest=row["o_digest"],
+        supersedes=row["o_supersedes"],
+        topic=row["o_topic"],
+        requires_approval=bool(row["o_requires_approval"]),
+    )
+
+
+def _offer_view(row: sqlite3.Row) -> OfferView | None:
+    entry = _entry(row)
+    if entry.paper is not None:
+        return OfferView(entry, entry.paper, None)
+    body = getattr(entry.model(), "body", None)
+    if not isinstance(body, OfferBody):
+        return None
+    return OfferView(entry, body, _offer_record(row))
+
+
+def _pseudonym(row: sqlite3.Row) -> PseudonymRecord:
+    return PseudonymRecord(
+        row["peer_id"], row["identifier"], row["key_file"], row["reply_tag"], row["created"]
+    )
+
+
+def _counterparty(row: sqlite3.Row) -> Counterparty:
+    return Counterparty(
+        row["party_id"],
+        orjson.loads(row["discovery"]),
+        orjson.loads(row["jwks"]),
+        row["fetched_at"],
+    )
+
+
+def _consent(row: sqlite3.Row) -> ConsentRecord:
+    return ConsentRecord(
+        peer=row["peer_id"],
+        assertion_id=row["assertion_id"],
+        assertion_digest=row["assertion_digest"],
+        response_id=row["response_id"],
+        decision=row["decision"],
+        accepted=tuple(
+            Grant(str(item["item"]), tuple(item["purposes"]))
+            for item in orjson.loads(row["accepted"])
+        ),
+        refused=tuple(
+            Withheld(str(item["item"]), str(item["reason"]))
+            for item in orjson.loads(row["refused"])
+        ),
+        notifications=tuple(orjson.loads(row["notifications"])),
+        at=row["created"],
+    )
+
+
+def _exit(row: sqlite3.Row) -> ExitRecord:
+    verified = row["receipt_verified"]
+    receipt = row["deletion_receipt"]
+    return ExitRecord(
+        peer=row["peer_id"],
+        notice_id=row["notice_id"],
+        notice_digest=row["notice_digest"],
+        preferences=orjson.loads(row["preferences"]),
+        at=row["created"],
+        ack_id=row["ack_id"],
+        deletion_receipt=orjson.loads(receipt) if receipt is not None else None,
+        receipt_verified=None if verified is None else bool(verified),
+        problems=tuple(orjson.loads(row["problems"])),
+    )
+
+
+class SqliteBuyerStore(SqliteProtocolStore):
+    """Her store on SQLite: :class:`BuyerStore` (see the module docstring).
+
+    Args:
+        path: the database file (created, with its schema, on first use).
+        max_batch, busy_timeout: as :class:`~vrm_agent.sqlite.SqliteDatabase`.
+
+    Raises:
+        StoreError: the file cannot be opened or migrated, or was written by an
+            earlier or later version of the buyer.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     ) -> None:
-        """Remember a counterparty's discovery document and JWKS."""
-        self._write(
-            "INSERT INTO counterparties (party_id, discovery, jwks, fetched) VALUES (?,?,?,?) "
-            "ON CONFLICT (party_id) DO UPDATE SET discovery = excluded.discovery, "
-            "jwks = excluded.jwks, fetched = excluded.fetched",
-            (party_id, _dumps(discovery), _dumps(jwks), _ts(now)),
+        super().__init__(
+            path,
+            (BUYER_SCHEMA,),
+            max_batch=max_batch,
+            busy_timeout=busy_timeout,
+            name="buyer-store",
         )
 
-    def counterparty(self, party_id: str) -> dict[str, Any] | None:
-        """A counterparty's discovery document and keys."""
-        rows = self._rows("SELECT * FROM counterparties WHERE party_id = ?", (party_id,))
-        if not rows:
-            return None
-        return {
-            "discovery": json.loads(rows[0]["discovery"]),
-            "jwks": json.loads(rows[0]["jwks"]),
-            "fetched": rows[0]["fetched"],
+    def _before_migrations(self, conn: sqlite3.Connection) -> None:
+        tables = {
+            str(row[0])
+            for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
+        if "identities" in tables and "schema_version" not in tables:
+            # The store of the buyer before the runtime (a relationship snapshot
+            # per row, the history as payloads in one table).
+            raise StoreError(
+                f"{self.path} was written by an earlier version of the reference buyer, "
+                "which this version cannot read; keep it with that version, or start "
+                "this one with a new --data-dir"
+            )
 
-    def counterparties(self) -> list[str]:
-        """Every counterparty contacted."""
-        return [row["party_id"] for row in self._rows("SELECT party_id FROM counterparties")]
+    # -- what she volunteers --
 
-    # -- messages --------------------------------------------------------------------------------
-
-    def record_message(
-        self,
-        *,
-        direction: str,
-        channel: str,
-        payload: Mapping[str, Any],
-        counterparty: str,
-        token: bytes | None,
-        digest: str | None,
-        verified: bool,
-        now: datetime,
-        receipt: bytes | None = None,
-        delivery: str = "stored",
-    ) -> StoredMessage:
-        """Keep one message.
+    async def set_profile(self, category: str, value: Any) -> None:
+        """Set one item of her profile.
 
         Raises:
-            sqlite3.IntegrityError: an inbound message with this (sender, id) is
-                already stored (the durable replay guard).
+            StoreUnavailable: it cannot be written now.
         """
-        recipients = payload.get("to") or []
-        cursor = self._write(
-            "INSERT INTO messages (direction, channel, message_id, type, sender, recipients, "
-            "thread, parent, counterparty, token, digest, verified, payload, stored_at, receipt, "
-            "delivery) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                direction,
-                channel,
-                str(payload.get("id")),
-                str(payload.get("type")),
-                str(payload.get("from")),
-                _dumps(list(recipients)),
-                str(payload.get("thread") or payload.get("id")),
-                payload.get("parent"),
-                counterparty,
-                token,
-                digest,
-                int(verified),
-                _dumps(dict(payload)),
-                _ts(now),
-                receipt,
-                delivery,
-            ),
-        )
-        stored = self._message_rows("WHERE seq = ?", (cursor.lastrowid,))
-        return stored[0]
+        text = dumps(value)
 
-    def _message_rows(self, where: str, params: Sequence[Any]) -> list[StoredMessage]:
-        return [
-            StoredMessage(
-                seq=row["seq"],
-                direction=row["direction"],
-                channel=row["channel"],
-                message_id=row["message_id"],
-                type=row["type"],
-                sender=row["sender"],
-                recipients=tuple(json.loads(row["recipients"])),
-                thread=row["thread"],
-                parent=row["parent"],
-                counterparty=row["counterparty"],
-                token=row["token"],
-                digest=row["digest"],
-                verified=bool(row["verified"]),
-                payload=json.loads(row["payload"]),
-                stored_at=row["stored_at"],
-                receipt=row["receipt"],
-                delivery=row["delivery"],
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO profile (category, value) VALUES (?, ?)"
+                " ON CONFLICT (category) DO UPDATE SET value = excluded.value",
+                (category, text),
             )
-            # ``where`` is built from fixed column names only; values are parameters.
-            for row in self._rows(f"SELECT * FROM messages {where} ORDER BY seq", params)  # noqa: S608
+
+        await self._write(write)
+
+    async def profile(self) -> dict[str, Any]:
+        """Her whole profile."""
+        rows = await self._scan(lambda: self._read("SELECT category, value FROM profile"))
+        return {row["category"]: orjson.loads(row["value"]) for row in rows}
+
+    async def add_note(self, text: str, *, source: str, at: str) -> None:
+        """Keep a research note.
+
+        Raises:
+            StoreUnavailable: it cannot be written now.
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO notes (created, source, text) VALUES (?, ?, ?)", (at, source, text)
+            )
+
+        await self._write(write)
+
+    async def notes(self) -> list[dict[str, str]]:
+        """Her notes, oldest first."""
+        rows = await self._scan(
+            lambda: self._read("SELECT created, source, text FROM notes ORDER BY pk")
+        )
+        return [{"created": r["created"], "source": r["source"], "text": r["text"]} for r in rows]
+
+    async def add_credential(
+        self, *, kind: str, issuer: str, subject: str, token: str, at: str
+    ) -> None:
+        """Keep an attestation.
+
+        Raises:
+            StoreUnavailable: it cannot be written now.
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO credentials (kind, issuer, subject, token, stored_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (kind, issuer, subject, token, at),
+            )
+
+        await self._write(write)
+
+    async def credentials(self, *, subject: str | None = None) -> list[dict[str, str]]:
+        """Attestations held (for one pseudonym), oldest first."""
+        rows = await self._scan(
+            lambda: (
+                self._read(_CREDENTIALS + " ORDER BY pk")
+                if subject is None
+                else self._read(_CREDENTIALS + " WHERE subject = ? ORDER BY pk", (subject,))
+            )
+        )
+        return [{name: str(row[name]) for name in _CREDENTIAL_COLUMNS} for row in rows]
+
+    # -- pseudonyms and counterparties --
+
+    async def add_pseudonym(self, record: PseudonymRecord) -> None:
+        """Keep a new pseudonym.
+
+        Raises:
+            ConstraintViolation: the counterparty already has one.
+            StoreUnavailable: it cannot be written now.
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO pseudonyms (peer_id, identifier, key_file, reply_tag, created)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (record.peer, record.identifier, record.key_file, record.reply_tag, record.created),
+            )
+
+        await self._write(write)
+
+    async def _pseudonym_where(self, key: str, value: str) -> PseudonymRecord | None:
+        rows = await self._scan(lambda: self._read(_PSEUDONYM_BY[key], (value,)))
+        return _pseudonym(rows[0]) if rows else None
+
+    async def pseudonym_for(self, peer: str) -> PseudonymRecord | None:
+        """The pseudonym she uses with ``peer``."""
+        return await self._pseudonym_where("peer", peer)
+
+    async def pseudonym_by_identifier(self, identifier: str) -> PseudonymRecord | None:
+        """One of her pseudonyms, by its identifier."""
+        return await self._pseudonym_where("identifier", identifier)
+
+    async def pseudonym_by_tag(self, tag: str) -> PseudonymRecord | None:
+        """The pseudonym whose reply address ends in ``tag``."""
+        return await self._pseudonym_where("tag", tag)
+
+    async def pseudonyms(self) -> list[PseudonymRecord]:
+        """Every pseudonym, oldest first."""
+        rows = await self._scan(lambda: self._read("SELECT * FROM pseudonyms ORDER BY pk"))
+        return [_pseudonym(row) for row in rows]
+
+    async def mailbox_cursor(self, peer: str) -> int:
+        """Where the next poll of ``peer``'s mailbox starts."""
+        rows = await self._scan(
+            lambda: self._read("SELECT mailbox_cursor FROM pseudonyms WHERE peer_id = ?", (peer,))
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def set_mailbox_cursor(self, peer: str, cursor: int) -> None:
+        """Remember where the next poll of ``peer``'s mailbox starts.
+
+        Raises:
+            StoreUnavailable: it cannot be written now.
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE pseudonyms SET mailbox_cursor = ? WHERE peer_id = ?", (cursor, peer)
+            )
+
+        await self._write(write)
+
+    async def save_counterparty(self, record: Counterparty) -> None:
+        """Keep what a counterparty published.
+
+        Raises:
+            StoreUnavailable: it cannot be written now.
+        """
+        values = (record.party, dumps(record.discovery), dumps(record.jwks), record.fetched_at)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO counterparties (party_id, discovery, jwks, fetched_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (party_id) DO UPDATE SET"
+                " discovery = excluded.discovery, jwks = excluded.jwks,"
+                " fetched_at = excluded.fetched_at",
+                values,
+            )
+
+        await self._write(write)
+
+    async def counterparty(self, party: str) -> Counterparty | None:
+        """What ``party`` published, as last fetched."""
+        rows = await self._scan(
+            lambda: self._read("SELECT * FROM counterparties WHERE party_id = ?", (party,))
+        )
+        return _counterparty(rows[0]) if rows else None
+
+    async def counterparties(self) -> list[Counterparty]:
+        """Every counterparty she contacted."""
+        rows = await self._scan(
+            lambda: self._read("SELECT * FROM counterparties ORDER BY party_id")
+        )
+        return [_counterparty(row) for row in rows]
+
+    # -- relationships and history --
+
+    async def relationships(self) -> list[Relationship]:
+        """Every relationship, oldest pseudonym first."""
+        rows = await self._scan(
+            lambda: self._read(
+                "SELECT p.peer_id, p.identifier, r.core FROM pseudonyms p"
+                " JOIN relationships r ON r.peer_id = p.peer_id ORDER BY p.pk"
+            )
+        )
+        return [
+            Relationship(
+                row["peer_id"],
+                row["identifier"],
+                RelationshipCore.from_json(orjson.loads(row["core"])),
+            )
+            for row in rows
         ]
 
-    def inbound(self, sender: str, message_id: str) -> StoredMessage | None:
-        """The inbound message ``sender`` sent under ``message_id``."""
-        rows = self._message_rows(
-            "WHERE direction = 'in' AND sender = ? AND message_id = ?", (sender, message_id)
-        )
-        return rows[0] if rows else None
-
-    def seen(self, sender: str, message_id: str) -> str | None:
-        """The digest of the inbound message (sender, id), if any (``ReplayGuard``, spec §9.3)."""
-        rows = self._rows(
-            "SELECT digest FROM messages WHERE direction = 'in' AND sender = ? AND message_id = ?",
-            (sender, message_id),
-        )
-        return str(rows[0]["digest"]) if rows else None
-
-    def remember(self, sender: str, message_id: str, expires: datetime, digest: str) -> None:
-        """Nothing to do: the stored message row *is* the memory, written in the
-        same commit as the message (so a crash cannot remember an unstored id)."""
-
-    def inbound_by_digest(self, digest: str) -> StoredMessage | None:
-        """The inbound message with exactly these bytes."""
-        rows = self._message_rows("WHERE direction = 'in' AND digest = ?", (digest,))
-        return rows[0] if rows else None
-
-    def message(self, message_id: str) -> StoredMessage | None:
-        """A message by id (the first stored under it)."""
-        rows = self._message_rows("WHERE message_id = ?", (message_id,))
-        return rows[0] if rows else None
-
-    def messages(
+    async def history(
         self,
         *,
-        counterparty: str | None = None,
-        thread: str | None = None,
-        type: str | None = None,
-    ) -> list[StoredMessage]:
-        """Messages in the order stored, optionally filtered."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (("counterparty", counterparty), ("thread", thread), ("type", type)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        return self._message_rows(where, params)
+        peer: str | None = None,
+        type: MessageType | None = None,
+        after: int = 0,
+        include_refused: bool = True,
+    ) -> list[Entry]:
+        """Her journal, in order (with ``peer``, of ``type``, after ``seq``)."""
+        clauses: list[str] = ["j.seq > ?"]
+        params: list[object] = [after]
+        if peer is not None:
+            clauses.append("j.peer_id = ?")
+            params.append(peer)
+        if type is not None:
+            clauses.append("j.type = ?")
+            params.append(type.value)
+        if not include_refused:
+            clauses.append("j.status NOT LIKE 'refused%'")
+        sql = f"{_ENTRY_SELECT} WHERE {' AND '.join(clauses)} ORDER BY j.seq"
+        rows = await self._scan(lambda: self._read(sql, params))
+        return [_entry(row) for row in rows]
 
-    def has_thread(self, counterparty: str, thread: str) -> bool:
-        """Whether ``thread`` is a thread of the relationship with ``counterparty``."""
-        rows = self._rows(
-            "SELECT 1 FROM messages WHERE counterparty = ? AND thread = ? LIMIT 1",
-            (counterparty, thread),
-        )
-        return bool(rows)
-
-    def threads(self, counterparty: str | None = None) -> list[dict[str, Any]]:
-        """Conversation threads (spec §5.2), oldest first: each thread's id, its
-        counterparty, the type of the message that started it, how many
-        messages it holds and when the last one was stored."""
-        rows = self._rows(
-            "SELECT thread, counterparty, COUNT(*) AS messages, MAX(stored_at) AS last, "
-            "(SELECT type FROM messages AS first WHERE first.thread = m.thread "
-            " ORDER BY seq LIMIT 1) AS started_by "
-            "FROM messages AS m GROUP BY thread, counterparty ORDER BY MIN(seq)"
-        )
-        return [
-            dict(row) for row in rows if counterparty is None or row["counterparty"] == counterparty
-        ]
-
-    def set_delivery(self, message_id: str, delivery: str, receipt: bytes | None) -> None:
-        """Record the delivery outcome of an outbound message."""
-        self._write(
-            "UPDATE messages SET delivery = ?, receipt = COALESCE(?, receipt) "
-            "WHERE direction = 'out' AND message_id = ?",
-            (delivery, receipt, message_id),
-        )
-
-    # -- offers, deals, relationships ------------------------------------------------------------
-
-    def save_offer(self, record: OfferRecord) -> None:
-        """Keep an offer (replacing a record under the same id)."""
-        self._write(
-            "INSERT OR REPLACE INTO offers (offer_id, counterparty, thread, digest, basis, status, "
-            "verified, body, received_at, direction) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                record.offer_id,
-                record.counterparty,
-                record.thread,
-                record.digest,
-                record.basis,
-                record.status,
-                int(record.verified),
-                _dumps(dict(record.body)),
-                record.received_at,
-                record.direction,
-            ),
-        )
-
-    def set_offer_status(self, offer_id: str, status: str) -> None:
-        """Move an offer to another status."""
-        self._write("UPDATE offers SET status = ? WHERE offer_id = ?", (status, offer_id))
-
-    def _offer(self, row: sqlite3.Row) -> OfferRecord:
-        return OfferRecord(
-            row["offer_id"],
-            row["counterparty"],
-            row["thread"],
-            row["digest"],
-            row["basis"],
-            row["status"],
-            bool(row["verified"]),
-            json.loads(row["body"]),
-            row["received_at"],
-            row["direction"],
-        )
-
-    def offer(self, offer_id: str) -> OfferRecord | None:
-        """One offer."""
-        rows = self._rows("SELECT * FROM offers WHERE offer_id = ?", (offer_id,))
-        return self._offer(rows[0]) if rows else None
-
-    def offers(
-        self,
-        *,
-        counterparty: str | None = None,
-        status: str | None = None,
-        direction: str | None = "in",
-    ) -> list[OfferRecord]:
-        """Offers, oldest first."""
-        return [
-            self._offer(row)
-            for row in self._rows("SELECT * FROM offers ORDER BY rowid")
-            if (counterparty is None or row["counterparty"] == counterparty)
-            and (status is None or row["status"] == status)
-            and (direction is None or row["direction"] == direction)
-        ]
-
-    def save_deal(self, record: DealRecord) -> None:
-        """Keep a deal."""
-        self._write(
-            "INSERT OR REPLACE INTO deals (deal_id, counterparty, offer_id, acceptance_id, body, "
-            "confirmed_at) VALUES (?,?,?,?,?,?)",
-            (
-                record.deal_id,
-                record.counterparty,
-                record.offer_id,
-                record.acceptance_id,
-                _dumps(dict(record.body)),
-                record.confirmed_at,
-            ),
-        )
-
-    def deals(self) -> list[DealRecord]:
-        """Every deal."""
-        return [
-            DealRecord(
-                row["deal_id"],
-                row["counterparty"],
-                row["offer_id"],
-                row["acceptance_id"],
-                json.loads(row["body"]),
-                row["confirmed_at"],
+    async def entry(self, message_id: str, *, direction: Direction | None = None) -> Entry | None:
+        """The journal line of a message by its id (the latest, if ids repeat)."""
+        if direction is None:
+            sql = f"{_ENTRY_SELECT} WHERE j.message_id = ? ORDER BY j.seq DESC LIMIT 1"
+            params: tuple[str, ...] = (message_id,)
+        else:
+            sql = (
+                f"{_ENTRY_SELECT} WHERE j.message_id = ? AND j.direction = ?"
+                " ORDER BY j.seq DESC LIMIT 1"
             )
-            for row in self._rows("SELECT * FROM deals ORDER BY rowid")
-        ]
+            params = (message_id, _DIRECTIONS[direction])
+        rows = await self._scan(lambda: self._read(sql, params))
+        return _entry(rows[0]) if rows else None
 
-    def save_relationship(self, record: RelationshipRecord) -> None:
-        """Keep a relationship's state."""
-        self._write(
-            "INSERT OR REPLACE INTO relationships (counterparty, identifier, state, snapshot, "
-            "updated) VALUES (?,?,?,?,?)",
-            (
-                record.counterparty,
-                record.identifier,
-                record.state,
-                _dumps(dict(record.snapshot)),
-                record.updated,
-            ),
-        )
+    async def record_refusal(self, entry: Journal, token: bytes) -> None:
+        """Keep an attempt the peer refused.
 
-    def _relationship(self, row: sqlite3.Row) -> RelationshipRecord:
-        return RelationshipRecord(
-            row["counterparty"],
-            row["identifier"],
-            row["state"],
-            json.loads(row["snapshot"]),
-            row["updated"],
-        )
+        Raises:
+            StoreUnavailable: it cannot be written now.
+        """
 
-    def relationship(self, counterparty: str) -> RelationshipRecord | None:
-        """The relationship with ``counterparty``."""
-        rows = self._rows("SELECT * FROM relationships WHERE counterparty = ?", (counterparty,))
-        return self._relationship(rows[0]) if rows else None
+        def write(conn: sqlite3.Connection) -> None:
+            self._journal(conn, entry, token=token)
 
-    def relationships(self) -> list[RelationshipRecord]:
-        """Every relationship."""
-        return [self._relationship(row) for row in self._rows("SELECT * FROM relationships")]
+        await self._write(write)
 
-    # -- consent, sharing, exits -----------------------------------------------------------------
+    async def enter_paper_offer(self, entry: Journal, body: OfferBody) -> Entry:
+        """Keep an offer that came by post, as she typed it in.
 
-    def record_consent(self, record: ConsentRecord) -> None:
-        """Keep a consent record."""
-        self._write(
-            "INSERT INTO consents (counterparty, assertion_id, assertion_digest, response_id, "
-            "decision, accepted, refused, notifications, decided_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                record.counterparty,
-                record.assertion_id,
-                record.assertion_digest,
-                record.response_id,
-                record.decision,
-                _dumps(list(record.accepted)),
-                _dumps(list(record.refused)),
-                _dumps(list(record.notifications)),
-                record.decided_at,
-            ),
-        )
+        Raises:
+            StoreUnavailable: it cannot be written now.
+        """
+        paper = orjson.dumps(body.model_dump(mode="json", by_alias=True, exclude_none=True))
 
-    def consents(self, counterparty: str | None = None) -> list[ConsentRecord]:
-        """Consent records, oldest first."""
-        return [
-            ConsentRecord(
-                row["counterparty"],
-                row["assertion_id"],
-                row["assertion_digest"],
-                row["response_id"],
-                row["decision"],
-                json.loads(row["accepted"]),
-                json.loads(row["refused"]),
-                json.loads(row["notifications"]),
-                row["decided_at"],
+        def write(conn: sqlite3.Connection) -> int:
+            return self._journal(conn, entry, paper=paper.decode())
+
+        seq = await self._write(write)
+        rows = await self._scan(lambda: self._read(f"{_ENTRY_SELECT} WHERE j.seq = ?", (seq,)))
+        return _entry(rows[0])
+
+    async def offer_views(self, *, peer: str | None = None) -> list[OfferView]:
+        """Every offer she received or made (paper answers too), in journal order."""
+        rows = await self._scan(
+            lambda: (
+                self._read(_OFFER_SELECT + " ORDER BY j.seq")
+                if peer is None
+                else self._read(_OFFER_SELECT + " AND j.peer_id = ? ORDER BY j.seq", (peer,))
             )
-            for row in self._rows("SELECT * FROM consents ORDER BY id")
-            if counterparty is None or row["counterparty"] == counterparty
-        ]
+        )
+        return [view for row in rows if (view := _offer_view(row)) is not None]
 
-    def log_sharing(self, records: Sequence[SharingRecord]) -> None:
-        """Log disclosures (all in one commit)."""
-        with self.transaction():
-            for record in records:
-                self._db.execute(
-                    "INSERT INTO sharing_log (counterparty, identifier, category, message_id, "
-                    "terms, purposes, shared_at) VALUES (?,?,?,?,?,?,?)",
-                    (
-                        record.counterparty,
-                        record.identifier,
-                        record.category,
-                        record.message_id,
-                        record.terms,
-                        _dumps(list(record.purposes)),
-                        record.shared_at,
-                    ),
-                )
+    async def offer_view(self, offer_id: str) -> OfferView | None:
+        """One offer by its id (the latest journal line of that id)."""
+        rows = await self._scan(
+            lambda: self._read(
+                _OFFER_SELECT + " AND j.message_id = ? ORDER BY j.seq DESC LIMIT 1", (offer_id,)
+            )
+        )
+        return _offer_view(rows[0]) if rows else None
 
-    def shared_with(self, counterparty: str) -> list[SharingRecord]:
-        """Everything disclosed to ``counterparty``."""
+    # -- consents, sharing, deals, exits --
+
+    async def consents(self, peer: str | None = None) -> list[ConsentRecord]:
+        """Her answers to terms, oldest first."""
+        rows = await self._scan(
+            lambda: (
+                self._read("SELECT * FROM consents ORDER BY pk")
+                if peer is None
+                else self._read("SELECT * FROM consents WHERE peer_id = ? ORDER BY pk", (peer,))
+            )
+        )
+        return [_consent(row) for row in rows]
+
+    async def shared_with(self, peer: str) -> list[SharingRecord]:
+        """What she disclosed to ``peer``, oldest first."""
+        rows = await self._scan(
+            lambda: self._read("SELECT * FROM sharing_log WHERE peer_id = ? ORDER BY pk", (peer,))
+        )
         return [
             SharingRecord(
-                row["counterparty"],
+                row["peer_id"],
                 row["identifier"],
                 row["category"],
                 row["message_id"],
                 row["terms"],
-                json.loads(row["purposes"]),
+                tuple(orjson.loads(row["purposes"])),
                 row["shared_at"],
             )
-            for row in self._rows(
-                "SELECT * FROM sharing_log WHERE counterparty = ? ORDER BY id", (counterparty,)
-            )
+            for row in rows
         ]
 
-    def record_exit(self, record: ExitRecord) -> None:
-        """Keep an exit notice sent."""
-        self._write(
-            "INSERT INTO exits (notice_id, counterparty, notice_digest, reengagement, sent_at, "
-            "problems) VALUES (?,?,?,?,?,?)",
-            (
-                record.notice_id,
-                record.counterparty,
-                record.notice_digest,
-                _dumps(dict(record.reengagement)),
-                record.sent_at,
-                _dumps(list(record.problems)),
-            ),
-        )
-
-    def record_exit_acknowledgement(
-        self,
-        notice_id: str,
-        *,
-        ack_id: str,
-        deletion_receipt: Mapping[str, Any],
-        verified: bool,
-        problems: Sequence[str],
-    ) -> None:
-        """Keep the acknowledgement and the check of its deletion receipt."""
-        self._write(
-            "UPDATE exits SET ack_id = ?, deletion_receipt = ?, receipt_verified = ?, "
-            "problems = ? WHERE notice_id = ?",
-            (
-                ack_id,
-                _dumps(dict(deletion_receipt)),
-                int(verified),
-                _dumps(list(problems)),
-                notice_id,
-            ),
-        )
-
-    def exits(self, counterparty: str | None = None) -> list[ExitRecord]:
-        """Exits, oldest first."""
+    async def deals(self) -> list[DealRecord]:
+        """Every confirmed deal, oldest first."""
+        rows = await self._scan(lambda: self._read("SELECT * FROM deals ORDER BY pk"))
         return [
-            ExitRecord(
-                row["counterparty"],
-                row["notice_id"],
-                row["notice_digest"],
-                json.loads(row["reengagement"]),
-                row["sent_at"],
-                row["ack_id"],
-                json.loads(row["deletion_receipt"]) if row["deletion_receipt"] else None,
-                None if row["receipt_verified"] is None else bool(row["receipt_verified"]),
-                json.loads(row["problems"]),
+            DealRecord(
+                row["deal_id"],
+                row["peer_id"],
+                row["offer_id"],
+                row["acceptance_id"],
+                row["confirmation_id"],
+                row["confirmed_at"],
             )
-            for row in self._rows("SELECT * FROM exits ORDER BY rowid")
-            if counterparty is None or row["counterparty"] == counterparty
+            for row in rows
         ]
+
+    async def exits(self, peer: str | None = None) -> list[ExitRecord]:
+        """Her exits, oldest first."""
+        rows = await self._scan(
+            lambda: (
+                self._read("SELECT * FROM exits ORDER BY pk")
+                if peer is None
+                else self._read("SELECT * FROM exits WHERE peer_id = ? ORDER BY pk", (peer,))
+            )
+        )
+        return [_exit(row) for row in rows]
+
+    # -- her writes (on the writer thread, inside the unit's savepoint) --
+
+    @staticmethod
+    def _journal(
+        conn: sqlite3.Connection,
+        entry: Journal,
+        *,
+        token: bytes | None = None,
+        paper: str | None = None,
+    ) -> int:
+        cursor = conn.execute(
+            "INSERT INTO journal (peer_id, sender, message_id, type, direction, channel, status,"
+            " thread, parent, at, receipt, token, paper)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.peer,
+                entry.sender,
+                entry.message_id,
+                entry.type.value,
+                _DIRECTIONS[entry.direction],
+                entry.channel,
+                entry.status,
+                entry.thread,
+                entry.parent,
+                entry.at,
+                entry.receipt,
+                token,
+                paper,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def apply_domain(self, conn: sqlite3.Connection, write: DomainWrite) -> None:
+        """Apply one of her writes.
+
+        Raises:
+            TypeError: a write her store does not know.
+        """
+        if isinstance(write, Journal):
+            self._journal(conn, write)
+        elif isinstance(write, CredentialRecord):
+            conn.execute(
+                "INSERT INTO credentials (kind, issuer, subject, token, stored_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (write.kind, write.issuer, write.subject, write.token, write.at),
+            )
+        elif isinstance(write, SharingRecord):
+            conn.execute(
+                "INSERT INTO sharing_log (peer_id, identifier, category, message_id, terms,"
+                " purposes, shared_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    write.peer,
+                    write.identifier,
+                    write.category,
+                    write.message_id,
+                    write.terms,
+                    dumps(list(write.purposes)),
+                    write.at,
+                ),
+            )
+        elif isinstance(write, ConsentRecord):
+            conn.execute(
+                "INSERT INTO consents (peer_id, assertion_id, assertion_digest, response_id,"
+                " decision, accepted, refused, notifications, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    write.peer,
+                    write.assertion_id,
+                    write.assertion_digest,
+                    write.response_id,
+                    write.decision,
+                    dumps([{"item": g.item, "purposes": list(g.purposes)} for g in write.accepted]),
+                    dumps([{"item": w.item, "reason": w.reason} for w in write.refused]),
+                    dumps(list(write.notifications)),
+                    write.at,
+                ),
+            )
+        elif isinstance(write, DealRecord):
+            conn.execute(
+                "INSERT INTO deals (deal_id, peer_id, offer_id, acceptance_id, confirmation_id,"
+                " confirmed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    write.deal_id,
+                    write.peer,
+                    write.offer_id,
+                    write.acceptance_id,
+                    write.confirmation_id,
+                    write.at,
+                ),
+            )
+        elif isinstance(write, ExitRecord):
+            conn.execute(
+                "INSERT INTO exits (peer_id, notice_id, notice_digest, preferences, created)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    write.peer,
+                    write.notice_id,
+                    write.notice_digest,
+                    dumps(dict(write.preferences)),
+                    write.at,
+                ),
+            )
+        elif isinstance(write, ExitAcknowledged):
+            conn.execute(
+                "UPDATE exits SET ack_id = ?, deletion_receipt = ?, receipt_verified = ?,"
+                " problems = ? WHERE notice_id = ?",
+                (
+                    write.ack_id,
+                    dumps(dict(write.deletion_receipt)),
+                    int(write.verified),
+                    dumps(list(write.problems)),
+                    write.notice_id,
+                ),
+            )
+        else:
+            super().apply_domain(conn, write)

@@ -26,8 +26,14 @@ Work is serialised per sender, thread and message id (:class:`KeyedLocks`),
 not globally, so messages of different relationships share a group commit;
 a store that several processes serve holds the same keys across them
 (:meth:`~vrm_agent.store.ProtocolStore.exclusive`).
-:meth:`Pipeline.act` runs steps 5-8 for what the agent starts itself (an
-operator's notice).
+:meth:`Pipeline.act` runs steps 5-8 for what the agent starts itself and the
+outbox delivers later (an operator's notice); :meth:`Pipeline.send` for a
+message the agent delivers itself, at once, and commits only once the peer
+took it (an individual's RFI, acceptance or exit).
+
+A unit decided on a relationship that another writer changed meanwhile (a
+second process on the same store) is refused by the store
+(:class:`~vrm_agent.store.StaleRelationship`) and decided again.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -48,6 +54,7 @@ from vrm_agent.store import (
     InboundConflict,
     ProtocolStore,
     RelationshipRecord,
+    StaleRelationship,
     StoredMessage,
 )
 from vrm_agent.strategies import PRODUCTION, ReplayVerdict, Strategies, Verifier, refuse_replay
@@ -84,12 +91,16 @@ from vrm_protocol.state_machine import Direction, Transition, ledger_query
 from vrm_protocol.vocabulary import PROTOCOL_VERSION, MessageType, Role
 
 __all__ = [
+    "STALE_RETRIES",
+    "Deliver",
+    "Delivered",
     "DirectReception",
     "Identities",
     "Inbound",
     "InboxAnswer",
     "Pipeline",
     "Reception",
+    "Sent",
     "SingleIdentity",
     "Us",
 ]
@@ -97,6 +108,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseMessage)
+
+#: How many times a unit is decided again when another writer changed its
+#: relationship meanwhile (spec §11.3: nothing half-applied, nothing lost).
+STALE_RETRIES: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +196,8 @@ class Inbound(Generic[M]):
         before: the relationship before the message (``None``: a new one).
         transition: what the state machine decided (new state, effects).
         facts: the ledger records the decision read.
+        via: how it reached the agent: ``inbox`` (POSTed to it), or ``mailbox``
+            (collected from the counterparty's mailbox, spec §11.4).
     """
 
     message: M
@@ -191,6 +208,7 @@ class Inbound(Generic[M]):
     before: RelationshipRecord | None
     transition: Transition
     facts: LedgerFacts
+    via: str = "inbox"
 
     @property
     def peer(self) -> str:
@@ -219,16 +237,53 @@ class Inbound(Generic[M]):
 
 
 @dataclass(frozen=True, slots=True)
+class Delivered:
+    """How the peer took a message the agent sent itself (:meth:`Pipeline.send`).
+
+    Attributes:
+        receipt: the peer's signed receipt, when its inbox answered with one (the
+            deliverer verified that it binds the message's exact bytes).
+        writes: the agent's own records of the delivery, committed with the message.
+    """
+
+    receipt: bytes | None = None
+    writes: tuple[DomainWrite, ...] = ()
+
+
+#: Delivers a message the agent sent itself, before it is committed: returns how
+#: the peer took it, or raises (nothing is stored then).
+Deliver = Callable[[StoredMessage, Message], Awaitable[Delivered]]
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A message the agent sent itself, delivered and committed.
+
+    ``applied`` is false only when another writer moved the relationship while
+    the message was delivered and the state machine no longer allows it on
+    what the store holds now: the peer has it, so it is kept, without effects.
+    """
+
+    message: StoredMessage
+    model: Message
+    transition: Transition
+    delivered: Delivered
+    applied: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class InboxAnswer:
     """What the inbox answers: ``202`` with a new receipt, ``200`` with the original.
 
     ``queued``: the unit queued messages to POST (wake the outbox once the
     receipt is on its way: a reply never overtakes the receipt).
+    ``message_id``: the id of the message a ``202`` took.
     """
 
     status: int
     receipt: bytes
     queued: bool = False
+    message_id: str | None = None
 
 
 class _LedgerView:
@@ -384,14 +439,16 @@ class Pipeline:
 
     # -- receiving ---------------------------------------------------------------------------
 
-    async def receive(self, token: bytes, *, reception: Reception | None = None) -> InboxAnswer:
+    async def receive(
+        self, token: bytes, *, reception: Reception | None = None, via: str = "inbox"
+    ) -> InboxAnswer:
         """Run steps 2-8 on one message.
 
         Returns ``202`` and a new signed receipt once the message and all it
         caused are committed, or ``200`` and the original receipt's bytes for
         an identical resend. ``reception`` replaces the pipeline's for this
         message (e.g. an inbox address that takes one relationship's messages
-        only).
+        only); ``via`` says how it reached the agent (:attr:`Inbound.via`).
 
         Raises:
             RemoteProtocolError: the message is refused (the code of the first
@@ -416,10 +473,17 @@ class Pipeline:
         # In this process first (so waiting tasks hold no database connection), then
         # in every process serving the same store (a no-op where only one can).
         async with self.locks.hold(*keys), self.store.exclusive(*keys):
-            answer = await self._receive_locked(received, now)
-        return answer
+            for attempt in range(STALE_RETRIES):
+                try:
+                    return await self._receive_locked(received, now, via)
+                except StaleRelationship:
+                    # Another writer (another process on this store) moved the
+                    # relationship since it was read: decide the message again.
+                    if attempt + 1 == STALE_RETRIES:
+                        raise
+            raise AssertionError("unreachable")
 
-    async def _receive_locked(self, received: Received, now: datetime) -> InboxAnswer:
+    async def _receive_locked(self, received: Received, now: datetime, via: str) -> InboxAnswer:
         message = received.message
         sender = message.from_
         keep = True
@@ -437,9 +501,7 @@ class Pipeline:
         await self._check_participation(message, sender)
         us = await self.identities.for_peer(sender)
         record = await self.store.relationship(sender)
-        work = UnitOfWork(
-            peer=sender, relationship=record or RelationshipRecord(sender, RelationshipCore())
-        )
+        work = UnitOfWork(peer=sender, relationship=record or _new_relationship(sender))
         ledger = _LedgerView(self.store, sender, exists=record is not None)
         facts = await ledger.facts(ledger_query(message, sender=self.role.peer), now)
         transition = self.strategies.decider.decide(
@@ -461,7 +523,7 @@ class Pipeline:
             reply_inbox=reply_inbox or work.relationship.reply_inbox,
         )
         inbound: Inbound[Any] = Inbound(
-            message, received.token, received.digest, now, us, record, transition, facts
+            message, received.token, received.digest, now, us, record, transition, facts, via
         )
         await self._handle(inbound, work)
         await self._sign_replies(work, us, ledger, now, regarding=inbound, deliver_to=reply_inbox)
@@ -496,7 +558,10 @@ class Pipeline:
             len(work.outbound),
         )
         return InboxAnswer(
-            202, receipt, queued=any(o.deliver_to is not None for o in work.outbound)
+            202,
+            receipt,
+            queued=any(o.deliver_to is not None for o in work.outbound),
+            message_id=message.id,
         )
 
     async def _check_participation(self, message: Message, sender: str) -> None:
@@ -632,6 +697,131 @@ class Pipeline:
             await self._commit(work)
         return work
 
+    async def send(
+        self,
+        peer: str,
+        reply: Reply,
+        *,
+        deliver: Deliver,
+        backdate: timedelta = timedelta(0),
+    ) -> Sent:
+        """Steps 5-8 for a message the agent sends itself and delivers at once.
+
+        Under the relationship's lock: the message (``reply``, from
+        :func:`vrm_agent.unit.outgoing`) is signed as the agent's identity
+        towards ``peer``, with ``created`` set back by ``backdate`` (copies of
+        one message to several parties are decorrelated so, spec §12), and
+        decided as SENT against the relationship as stored (a new one if there
+        is none): a move the state machine refuses is never signed for
+        sending. Then ``deliver`` hands it to the peer, still under the lock
+        (a reply racing the receipt waits for the commit), and only once the
+        peer took it is the unit committed: the message, the new core, the
+        ledger effects, ``reply.writes`` and the delivery's writes. A message
+        the peer refused changes nothing: nothing of it is stored.
+
+        Raises:
+            LocalProtocolError: the state machine refuses the move, or the
+                message is not valid; nothing was stored or delivered.
+            Exception: whatever ``deliver`` raises; nothing was stored.
+            StoreUnavailable: the store cannot be read or written.
+        """
+        async with self.locks.hold("p " + peer):
+            now = self.clock.now()
+            us = await self.identities.for_peer(peer)
+            message = _message_model(
+                reply, us=us, peer=peer, now=now - backdate, lifetime=self.message_lifetime
+            )
+            token = encode(message, us.key)
+            digest = message_digest(token)
+            work, transition = await self._decide_sent(peer, message, us, now, digest)
+            stored = StoredMessage(
+                sender=us.party_id,
+                message_id=reply.id,
+                direction=Direction.SENT,
+                type=reply.type,
+                thread=reply.thread,
+                parent=reply.parent,
+                peer=peer,
+                digest=digest,
+                token=token,
+                at=format_timestamp(now),
+                expires=message.expires,
+            )
+            delivered = await deliver(stored, message)
+            applied = True
+            for attempt in range(STALE_RETRIES):
+                work.outbound = [
+                    Outbound(stored, None, delivered_at=format_timestamp(self.clock.now()))
+                ]
+                work.writes = [*reply.writes, *delivered.writes] if applied else []
+                try:
+                    await self._commit(work)
+                    break
+                except StaleRelationship:
+                    if attempt + 1 == STALE_RETRIES:
+                        raise
+                # Another writer moved the relationship while the message was
+                # delivered. The peer has it: decide it again on what is stored.
+                try:
+                    work, transition = await self._decide_sent(peer, message, us, now, digest)
+                except LocalProtocolError as error:
+                    log.error(
+                        "%s %s to %s was delivered, but the relationship moved meanwhile "
+                        "and no longer allows it (%s); it is kept without effects",
+                        reply.type.value,
+                        reply.id,
+                        peer[:48],
+                        error,
+                    )
+                    record = await self.store.relationship(peer)
+                    work = UnitOfWork(peer=peer, relationship=record or _new_relationship(peer))
+                    applied = False
+        return Sent(stored, message, transition, delivered, applied)
+
+    async def check_send(self, peer: str, reply: Reply) -> Transition:
+        """Whether the state machine would let the agent send ``reply`` to ``peer``
+        now: the transition it would make. Nothing is signed, stored or sent
+        (an agent asks before it gathers what a message needs, so that the
+        relationship's own refusal is the one reported).
+
+        Raises:
+            LocalProtocolError: the state machine refuses it, or it is not valid.
+            RemoteProtocolError: the agent has no identity towards ``peer``.
+            StoreUnavailable: the store cannot be read.
+        """
+        now = self.clock.now()
+        us = await self.identities.for_peer(peer)
+        message = _message_model(reply, us=us, peer=peer, now=now, lifetime=self.message_lifetime)
+        _, transition = await self._decide_sent(peer, message, us, now, None)
+        return transition
+
+    async def _decide_sent(
+        self, peer: str, message: Message, us: Us, now: datetime, digest: str | None
+    ) -> tuple[UnitOfWork, Transition]:
+        """The unit of a message the agent sends, decided on the relationship as stored.
+
+        Raises:
+            LocalProtocolError: the state machine refuses it.
+            StoreUnavailable: the store cannot be read.
+        """
+        record = await self.store.relationship(peer)
+        work = UnitOfWork(peer=peer, relationship=record or _new_relationship(peer))
+        ledger = _LedgerView(self.store, peer, exists=record is not None)
+        facts = await ledger.facts(ledger_query(message, sender=self.role), now)
+        transition = self.strategies.decider.decide(
+            work.core,
+            message,
+            our_role=self.role,
+            our_id=us.party_id,
+            peer_id=peer,
+            direction=Direction.SENT,
+            facts=facts,
+            now=now,
+            digest=digest,
+        )
+        self._record(work, ledger, transition)
+        return work, transition
+
     # -- steps 7 and 8 ----------------------------------------------------------------------------
 
     def _record(self, work: UnitOfWork, ledger: _LedgerView, transition: Transition) -> None:
@@ -732,6 +922,12 @@ class Pipeline:
         await self.store.commit(work)
         if self.on_commit is not None:
             self.on_commit(work)
+
+
+def _new_relationship(peer: str) -> RelationshipRecord:
+    """A relationship the store does not hold yet (version 0: it must still be
+    absent when the unit commits)."""
+    return RelationshipRecord(peer, RelationshipCore(), version=0)
 
 
 def _known_answer(

@@ -14,6 +14,10 @@ rules both reference agents apply:
 * :func:`fetch_bounded`: a GET bounded in size and time, read without
   decompression, refused at the bound without reading the rest (D7);
 * :func:`post_message`: one delivery attempt of a token, its answer bounded;
+* :func:`fetch_discovery`, :func:`fetch_key_set`: what a party publishes about
+  itself (spec §11.1, §11.2), read within those bounds and judged before use:
+  its endpoints on its own origin, at most 16 keys, a key set with one key
+  the library refuses refused whole;
 * :class:`KeyCache`: published key sets per party, bounded in entries and age.
 """
 
@@ -28,9 +32,11 @@ from typing import Final
 from urllib.parse import urlsplit
 
 import aiohttp
+import orjson
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from vrm_protocol.http_binding import DeliveryPolicy, DeliveryRefused
+from vrm_protocol.errors import ProtocolError
+from vrm_protocol.http_binding import DISCOVERY_PATH, DeliveryPolicy, DeliveryRefused
 from vrm_protocol.keys import KeySet
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE
 
@@ -46,12 +52,17 @@ __all__ = [
     "TERMS_MAX_BYTES",
     "DeliveryAddressRefused",
     "DeliveryRefused",
+    "Discovered",
     "FetchRefused",
     "KeyCache",
     "PolicyResolver",
     "PostOutcome",
     "client_session",
     "fetch_bounded",
+    "fetch_discovery",
+    "fetch_json_object",
+    "fetch_key_set",
+    "loopback_policy",
     "origin",
     "policy_refusal",
     "post_message",
@@ -78,7 +89,19 @@ LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class FetchRefused(Exception):
-    """A fetch broke a bound of D7 (size, time, redirect, status, encoding)."""
+    """A fetch broke a bound of D7 (size, time, redirect, status, encoding), or
+    what it fetched is not what the party may publish (another origin, too many
+    keys, a key the library refuses)."""
+
+
+def loopback_policy(*extra: str) -> DeliveryPolicy:
+    """The delivery policy of test mode and ``vrm demo``: loopback allow-listed
+    (the agents run on 127.0.0.1), with ``extra`` allow-list entries.
+
+    Raises:
+        ValueError: an entry of ``extra`` is malformed.
+    """
+    return DeliveryPolicy.from_entries(sorted(LOOPBACK | set(extra)))
 
 
 class DeliveryAddressRefused(OSError):
@@ -311,6 +334,126 @@ async def post_message(
             raise DeliveryRefused(str(refusal)) from error
         raise FetchRefused(f"{url}: {type(error).__name__}: {error}") from error
     return PostOutcome(status, content_type, body)
+
+
+async def fetch_json_object(
+    session: aiohttp.ClientSession,
+    policy: DeliveryPolicy,
+    url: str,
+    *,
+    max_bytes: int,
+    time_bound: float = FETCH_TIMEOUT_SECONDS,
+) -> dict[str, object]:
+    """GET ``url`` as :func:`fetch_bounded` does, and parse it as a JSON object.
+
+    Raises:
+        DeliveryRefused: the policy forbids the URL or its addresses.
+        FetchRefused: a bound was broken, or the answer is not a JSON object.
+    """
+    data = await fetch_bounded(session, policy, url, max_bytes=max_bytes, time_bound=time_bound)
+    try:
+        # orjson refuses nesting beyond 1024 levels itself; the bytes are bounded.
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise FetchRefused(f"{url} answered no JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise FetchRefused(f"{url} answered JSON that is not an object")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """What a party publishes about itself, judged (spec §11.1, D7).
+
+    Attributes:
+        party: the party id (its base URL, no trailing slash).
+        document: the discovery document as published.
+        inbox, jwks: its inbox and key set, on its own origin.
+        mailbox: its mailbox, on its own origin (the party's inbox origin's
+            ``/vrm/mailbox`` when it names none).
+    """
+
+    party: str
+    document: dict[str, object]
+    inbox: str
+    jwks: str
+    mailbox: str | None
+
+
+def _endpoint(document: dict[str, object], name: str) -> object:
+    endpoints = document.get("endpoints")
+    return endpoints.get(name) if isinstance(endpoints, dict) else None
+
+
+async def fetch_discovery(
+    session: aiohttp.ClientSession,
+    policy: DeliveryPolicy,
+    party: str,
+    *,
+    time_bound: float = FETCH_TIMEOUT_SECONDS,
+) -> Discovered:
+    """Fetch and judge ``party``'s discovery document (spec §11.1).
+
+    What a party publishes is untrusted input (D7): the document is at most
+    64 KiB, read within ``time_bound``, no redirect followed; it must name the
+    party itself, and every endpoint it names must be on the party's own
+    origin (an endpoint elsewhere would let the party aim another agent's
+    signed messages and polls at any address it likes).
+
+    Raises:
+        DeliveryRefused: the policy forbids the URL or its addresses.
+        FetchRefused: a bound was broken, or the document names another party,
+            no inbox or key set, or an endpoint on another origin.
+    """
+    base = party.rstrip("/")
+    document = await fetch_json_object(
+        session, policy, base + DISCOVERY_PATH, max_bytes=DISCOVERY_MAX_BYTES, time_bound=time_bound
+    )
+    named = document.get("id")
+    if not isinstance(named, str) or named.rstrip("/") != base:
+        raise FetchRefused(f"{base}'s discovery document names another party: {named!r}"[:300])
+    found: dict[str, str | None] = {}
+    for name in ("inbox", "jwks", "mailbox"):
+        url = _endpoint(document, name)
+        if url is None and name == "mailbox":
+            found[name] = None
+            continue
+        if not isinstance(url, str) or not same_origin(url, base):
+            raise FetchRefused(
+                f"{base}'s discovery document puts its {name} on another origin: {url!r}"[:300]
+            )
+        found[name] = url
+    inbox, jwks = found["inbox"], found["jwks"]
+    assert inbox is not None
+    assert jwks is not None
+    return Discovered(base, document, inbox, jwks, found["mailbox"])
+
+
+async def fetch_key_set(
+    session: aiohttp.ClientSession,
+    policy: DeliveryPolicy,
+    url: str,
+    *,
+    time_bound: float = FETCH_TIMEOUT_SECONDS,
+) -> tuple[dict[str, object], KeySet]:
+    """Fetch and judge a party's published key set (spec §11.2, D1, D7): at most
+    64 KiB and 16 keys, every key one the library accepts, or the whole set is
+    refused. The document as published, and its keys.
+
+    Raises:
+        DeliveryRefused: the policy forbids the URL or its addresses.
+        FetchRefused: a bound was broken, or the key set is refused.
+    """
+    jwks = await fetch_json_object(
+        session, policy, url, max_bytes=JWKS_MAX_BYTES, time_bound=time_bound
+    )
+    keys = jwks.get("keys")
+    if not isinstance(keys, list) or len(keys) > JWKS_MAX_KEYS:
+        raise FetchRefused(f"the key set at {url} must list at most {JWKS_MAX_KEYS} keys")
+    try:
+        return jwks, KeySet.from_jwks(jwks)
+    except (ProtocolError, TypeError, ValueError) as error:
+        raise FetchRefused(f"the key set at {url} is refused: {error}") from error
 
 
 @dataclass

@@ -61,6 +61,7 @@ from vrm_agent.store import (
     MailboxEntry,
     OutboxEntry,
     RelationshipRecord,
+    StaleRelationship,
     StoreClosed,
     StoredMessage,
     StoreError,
@@ -627,6 +628,10 @@ PROTOCOL_SCHEMA: Final = Schema(
         CREATE INDEX outbox_pending ON outbox (next_attempt) WHERE status = 'pending';
         CREATE INDEX outbox_relationship ON outbox (relationship, id)
         """,
+        # 2: each relationship counts the units that changed it, so that a unit
+        # decided on what another writer has since changed is refused, not applied.
+        # A stored relationship is at version 1 or more; 0 in a record means "new".
+        "ALTER TABLE relationships ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
     ),
 )
 
@@ -707,6 +712,14 @@ def _outbox(row: sqlite3.Row) -> OutboxEntry:
         status=DeliveryStatus(row["status"]),
         standing=DeliveryStanding(bool(row["deal_seen"]), int(row["delivery_failures"])),
     )
+
+
+def _outbox_status(deliver_to: str | None, delivered_at: str | None) -> DeliveryStatus:
+    """Where a message sent starts in the outbox: taken already, owed to an inbox,
+    or waiting in the mailbox only."""
+    if delivered_at is not None:
+        return DeliveryStatus.DELIVERED
+    return DeliveryStatus.PENDING if deliver_to else DeliveryStatus.MAILBOX
 
 
 def _ceil_timestamp(moment: datetime) -> str:
@@ -801,8 +814,8 @@ class SqliteProtocolStore(SqliteDatabase):
 
     def _relationship(self, peer: str) -> RelationshipRecord | None:
         rows = self._read(
-            "SELECT core, thread, reply_inbox, deal_seen, delivery_failures FROM relationships"
-            " WHERE peer_id = ?",
+            "SELECT core, thread, reply_inbox, deal_seen, delivery_failures, version"
+            " FROM relationships WHERE peer_id = ?",
             (peer,),
         )
         if not rows:
@@ -815,6 +828,7 @@ class SqliteProtocolStore(SqliteDatabase):
             reply_inbox=row["reply_inbox"],
             deal_seen=bool(row["deal_seen"]),
             delivery_failures=int(row["delivery_failures"]),
+            version=int(row["version"]),
         )
 
     async def ledger_facts(self, peer: str, query: LedgerQuery, now: datetime) -> LedgerFacts:
@@ -1002,24 +1016,12 @@ class SqliteProtocolStore(SqliteDatabase):
     # -- applying a unit of work (on the writer thread) --
 
     def _apply_unit(self, conn: sqlite3.Connection, unit: UnitOfWork) -> None:
-        """Write ``unit`` on ``conn`` (inside the writer's savepoint for it)."""
-        record = unit.relationship
-        relationship = int(
-            conn.execute(
-                "INSERT INTO relationships (peer_id, core, thread, reply_inbox, deal_seen)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (peer_id) DO UPDATE SET"
-                " core = excluded.core, thread = excluded.thread,"
-                " reply_inbox = excluded.reply_inbox, deal_seen = excluded.deal_seen"
-                " RETURNING pk",
-                (
-                    unit.peer,
-                    dumps(record.core.to_json()),
-                    record.thread,
-                    record.reply_inbox,
-                    int(record.deal_seen),
-                ),
-            ).fetchone()[0]
-        )
+        """Write ``unit`` on ``conn`` (inside the writer's savepoint for it).
+
+        Raises:
+            InboundConflict, StaleRelationship: see :meth:`commit`.
+        """
+        relationship = self._write_relationship(conn, unit)
         if unit.inbound is not None:
             # spec §9.3: the store is the replay guard of record: unique (id,
             # relationship, direction), which for an inbound message is (sender,
@@ -1065,18 +1067,69 @@ class SqliteProtocolStore(SqliteDatabase):
             pk = self._insert_message(conn, outbound.message, relationship, None)
             conn.execute(
                 "INSERT INTO outbox (message_pk, relationship, inbox, next_attempt, status,"
-                " expires) VALUES (?, ?, ?, ?, ?, ?)",
+                " expires, delivered_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     pk,
                     relationship,
                     outbound.deliver_to,
                     unit.deliver_at,
-                    DeliveryStatus.PENDING.value
-                    if outbound.deliver_to
-                    else DeliveryStatus.MAILBOX.value,
+                    _outbox_status(outbound.deliver_to, outbound.delivered_at).value,
                     outbound.message.expires,
+                    outbound.delivered_at,
+                    int(outbound.delivered_at is not None),
                 ),
             )
+
+    @staticmethod
+    def _write_relationship(conn: sqlite3.Connection, unit: UnitOfWork) -> int:
+        """The relationship's row as the unit leaves it (its key returned): inserted
+        when new, else updated, and only if it is still at the version the unit read.
+
+        Raises:
+            StaleRelationship: another writer changed (or created) it meanwhile.
+        """
+        record = unit.relationship
+        values = (
+            dumps(record.core.to_json()),
+            record.thread,
+            record.reply_inbox,
+            int(record.deal_seen),
+        )
+        if record.version is None:
+            # Not read from the store (a record made by hand): an upsert, as a
+            # record that never was read cannot be stale.
+            row = conn.execute(
+                "INSERT INTO relationships (core, thread, reply_inbox, deal_seen, peer_id)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (peer_id) DO UPDATE SET"
+                " core = excluded.core, thread = excluded.thread,"
+                " reply_inbox = excluded.reply_inbox, deal_seen = excluded.deal_seen,"
+                " version = version + 1 RETURNING pk",
+                (*values, unit.peer),
+            ).fetchone()
+            return int(row[0])
+        if record.version == 0:
+            # A relationship the unit found absent: it must still be absent.
+            try:
+                row = conn.execute(
+                    "INSERT INTO relationships (core, thread, reply_inbox, deal_seen, peer_id)"
+                    " VALUES (?, ?, ?, ?, ?) RETURNING pk",
+                    (*values, unit.peer),
+                ).fetchone()
+            except sqlite3.IntegrityError:
+                raise StaleRelationship(
+                    f"the relationship with {unit.peer} was created meanwhile"
+                ) from None
+            return int(row[0])
+        row = conn.execute(
+            "UPDATE relationships SET core = ?, thread = ?, reply_inbox = ?, deal_seen = ?,"
+            " version = version + 1 WHERE peer_id = ? AND version = ? RETURNING pk",
+            (*values, unit.peer, record.version),
+        ).fetchone()
+        if row is None:
+            raise StaleRelationship(
+                f"the relationship with {unit.peer} changed since version {record.version}"
+            )
+        return int(row[0])
 
     def apply_domain(self, conn: sqlite3.Connection, write: DomainWrite) -> None:
         """Apply one of the agent's own writes (on the writer thread, inside the

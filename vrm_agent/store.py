@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
@@ -64,6 +64,7 @@ __all__ = [
     "OutboxEntry",
     "ProtocolStore",
     "RelationshipRecord",
+    "StaleRelationship",
     "StoreClosed",
     "StoreError",
     "StoreUnavailable",
@@ -92,6 +93,13 @@ class ConstraintViolation(StoreError):
     """A unit of work broke a rule of the store other than the replay key (a
     reference to a record that does not exist, a duplicate key): a defect of
     the agent, not of the message. Nothing of the unit was applied."""
+
+
+class StaleRelationship(StoreError):
+    """A unit of work was decided on a relationship that another writer changed
+    since it was read (another process on the same store: an agent's command
+    line beside its server, or another vendor process on one database).
+    Nothing of the unit was applied; decide it again on what the store holds now."""
 
 
 class InboundConflict(StoreError):
@@ -168,6 +176,14 @@ class RelationshipRecord:
             delivery budget of spec §11.8 is for relationships without one).
         delivery_failures: failed deliveries to the peer's addresses, counted
             while no deal was seen.
+        version: how many units of work changed the relationship (1 or more), as
+            read from the store; ``0`` for one the reader found absent; ``None``
+            for a record not read at all (made by hand). A unit carrying a
+            version commits only if the store still holds the relationship at
+            that version, or still holds none for ``0``
+            (:class:`StaleRelationship` otherwise): the guard against a lost
+            update by another writer. Bookkeeping, not part of the record's
+            value (not compared).
     """
 
     peer: str
@@ -176,6 +192,7 @@ class RelationshipRecord:
     reply_inbox: str | None = None
     deal_seen: bool = False
     delivery_failures: int = 0
+    version: int | None = field(default=None, compare=False)
 
 
 class DeliveryStatus(StrEnum):
@@ -315,6 +332,8 @@ class ProtocolStore(Protocol):
 
         Raises:
             InboundConflict: the unit's inbound (sender, id) is already stored.
+            StaleRelationship: the unit's relationship carries a version and the
+                store holds another (or, for a new one, already holds it).
             ConstraintViolation: another rule of the store was broken.
             StoreUnavailable: it cannot be written now.
         """

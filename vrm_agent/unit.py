@@ -29,7 +29,15 @@ from vrm_protocol.message_types import MESSAGE_TYPES
 from vrm_protocol.models import VRMModel
 from vrm_protocol.vocabulary import MessageType
 
-__all__ = ["BODY_TYPES", "DomainWrite", "Outbound", "Reply", "UnitOfWork", "present"]
+__all__ = [
+    "BODY_TYPES",
+    "DomainWrite",
+    "Outbound",
+    "Reply",
+    "UnitOfWork",
+    "outgoing",
+    "present",
+]
 
 
 def _body_types() -> Mapping[type[VRMModel], MessageType]:
@@ -86,12 +94,40 @@ class Reply:
     writes: list[DomainWrite] = field(default_factory=list)
 
 
+def outgoing(
+    body: VRMModel,
+    *,
+    thread: str | None,
+    parent: str | None,
+    writes: Iterable[DomainWrite] = (),
+) -> Reply:
+    """A message the agent starts itself (not an answer made inside a unit of work):
+    ``body`` in ``thread`` (``None`` starts one: the message's own id, spec §5.2),
+    answering ``parent``; ``writes`` are kept only if it is sent. Its ``id`` is
+    assigned now, so that writes can name it
+    (:meth:`vrm_agent.inbox.Pipeline.send` sends it).
+
+    Raises:
+        TypeError: ``body`` is not the body model of a message type.
+    """
+    message_type = BODY_TYPES.get(type(body))
+    if message_type is None:
+        raise TypeError(f"{type(body).__name__} is not the body of a message type")
+    message_id = new_message_id()
+    return Reply(body, message_type, message_id, thread or message_id, parent, list(writes))
+
+
 @dataclass(frozen=True, slots=True)
 class Outbound:
-    """A message sent: stored, in the mailbox, and POSTed to ``deliver_to`` if set."""
+    """A message sent: stored, in the mailbox, and POSTed to ``deliver_to`` if set.
+
+    ``delivered_at`` (a protocol timestamp): the peer's inbox already took it
+    (the agent delivered it itself before the commit), so nothing is owed.
+    """
 
     message: StoredMessage
     deliver_to: str | None
+    delivered_at: str | None = None
 
 
 @dataclass(slots=True)
@@ -146,11 +182,7 @@ class UnitOfWork:
         Raises:
             TypeError: ``body`` is not the body model of a message type.
         """
-        message_type = BODY_TYPES.get(type(body))
-        if message_type is None:
-            raise TypeError(f"{type(body).__name__} is not the body of a message type")
-        message_id = new_message_id()
-        reply = Reply(body, message_type, message_id, thread or message_id, parent, list(writes))
+        reply = outgoing(body, thread=thread, parent=parent, writes=writes)
         self.replies.append(reply)
         return reply
 

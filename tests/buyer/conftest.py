@@ -9,6 +9,7 @@ on it), only enough of a counterparty to exercise the buyer over HTTP.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,12 +21,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from reference_buyer.agent import BuyerAgent, Clock, Decorrelation
-from reference_buyer.app import AppConfig, create_app
-from reference_buyer.net import DeliveryPolicy
+from reference_buyer.agent import BuyerAgent
+from reference_buyer.app import serve
+from reference_buyer.config import BuyerConfig, Decorrelation
 from reference_buyer.policy import load_policy
 from reference_buyer.scenario import sally_profile
-from reference_buyer.store import SqliteStore
+from reference_buyer.store import SqliteBuyerStore
+from vrm_agent.server import Serving
 from vrm_protocol.canonical import message_digest
 from vrm_protocol.codec import build_message, decode, encode
 from vrm_protocol.errors import ErrorCode, ProtocolError, RemoteProtocolError
@@ -34,6 +36,7 @@ from vrm_protocol.http_binding import (
     INBOX_PATH,
     JWKS_PATH,
     MAILBOX_PATH,
+    RateLimiter,
     discovery_document,
     mailbox_page,
     poll_token_from_authorization,
@@ -310,12 +313,19 @@ async def start_vendor() -> AsyncIterator[VendorFactory]:
 @dataclass
 class RunningBuyer:
     agent: BuyerAgent
-    store: SqliteStore
-    server: TestServer
+    serving: Serving
+    base: str
+
+    @property
+    def store(self) -> SqliteBuyerStore:
+        return self.agent.store
 
     @property
     def inbox(self) -> str:
-        return str(self.server.make_url(INBOX_PATH))
+        return self.base + INBOX_PATH
+
+    def url(self, path: str) -> str:
+        return self.base + path
 
     async def post(self, token: bytes) -> tuple[int, bytes, str]:
         return await self.post_to(self.inbox, token)
@@ -328,30 +338,62 @@ class RunningBuyer:
             return response.status, await response.read(), response.content_type
 
 
-@pytest.fixture
-async def buyer(tmp_path: Path) -> AsyncIterator[RunningBuyer]:
-    store = SqliteStore(tmp_path / "buyer")
-    for category, value in sally_profile().items():
-        store.set_profile(category, value)
-    # The in-test vendors listen on loopback (allow-listed, spec D6); copies go
-    # without pauses so the tests stay fast (their `created` still differ).
-    agent = BuyerAgent(
-        store,
-        load_policy(),
-        clock=Clock(),
-        delivery=DeliveryPolicy.loopback(),
-        decorrelation=Decorrelation(spread_seconds=0.0),
+def listening_socket() -> socket.socket:
+    """A bound, listening, non-blocking socket on 127.0.0.1 (any free port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+async def start_buyer(data_dir: Path, **options: Any) -> RunningBuyer:
+    """Her real agent on ``data_dir``, serving on 127.0.0.1 in test mode; Sally's
+    profile in her store. ``options`` replace the test configuration's."""
+    sock = listening_socket()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    # The in-test vendors listen on loopback (allow-listed in test mode, D6);
+    # copies go without pauses so the tests stay fast (their `created` still differ).
+    settings: dict[str, Any] = {
+        "data_dir": data_dir,
+        "public_url": base,
+        "test_mode": True,
+        "decorrelation": Decorrelation(spread_seconds=0.0),
+        **options,
+    }
+    config = BuyerConfig(**settings)
+    agent = await BuyerAgent.open(
+        config, load_policy(), sender_limiter=RateLimiter(config.rate_per_second, config.burst)
     )
-    config = AppConfig(test_mode=True)
-    server = TestServer(create_app(agent, config), host="127.0.0.1")
-    await server.start_server()
-    base = str(server.make_url("")).rstrip("/")
-    config.base_url = base
-    agent.agent_id = base
-    agent.inbox_url = base + INBOX_PATH
-    try:
-        yield RunningBuyer(agent, store, server)
-    finally:
-        await server.close()
-        await agent.close()
-        store.close()
+    for category, value in sally_profile().items():
+        await agent.store.set_profile(category, value)
+    serving = await serve(agent, sock)
+    return RunningBuyer(agent, serving, base)
+
+
+async def stop_buyer(buyer: RunningBuyer) -> None:
+    await buyer.serving.close()
+    await buyer.agent.close()
+
+
+BuyerFactory = Callable[..., Awaitable[RunningBuyer]]
+
+
+@pytest.fixture
+async def buyers(tmp_path: Path) -> AsyncIterator[BuyerFactory]:
+    """Starts buyers (``start(name, **options)``); each is stopped when the test ends."""
+    running: list[RunningBuyer] = []
+
+    async def start(name: str = "buyer", **options: Any) -> RunningBuyer:
+        buyer = await start_buyer(tmp_path / name, **options)
+        running.append(buyer)
+        return buyer
+
+    yield start
+    for buyer in running:
+        await stop_buyer(buyer)
+
+
+@pytest.fixture
+async def buyer(buyers: BuyerFactory) -> RunningBuyer:
+    return await buyers()

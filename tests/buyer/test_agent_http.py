@@ -35,7 +35,7 @@ async def test_rfis_to_two_vendors_share_no_key_id_thread_or_identifier(
 ) -> None:
     first, second = await start_vendor("A"), await start_vendor("B")
     now = buyer.agent.clock.now()
-    await buyer.agent.send_rfis([first.id, second.id], sally_rfi_body(now))
+    await buyer.agent.buying.send_rfis([first.id, second.id], sally_rfi_body(now))
     (token_a, rfi_a), (token_b, rfi_b) = first.last("personal-rfi"), second.last("personal-rfi")
 
     assert rfi_a["from"].startswith("did:jwk:")
@@ -73,7 +73,7 @@ async def test_offer_is_receipted_resend_gets_original_and_replay_is_refused(
     buyer: RunningBuyer, start_vendor: VendorFactory
 ) -> None:
     vendor = await start_vendor("A")
-    await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     payload, token = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
 
@@ -95,14 +95,16 @@ async def test_offer_is_receipted_resend_gets_original_and_replay_is_refused(
     assert replay_status == 409
     assert problem_type == "application/problem+json"
     assert json.loads(problem)["code"] == ErrorCode.REPLAY.value
-    assert buyer.store.offer(payload["id"]) is not None
+    assert await buyer.store.offer_view(payload["id"]) is not None
 
 
 async def test_a_vendor_writing_to_another_vendors_pseudonym_is_answered_as_for_a_stranger(
     buyer: RunningBuyer, start_vendor: VendorFactory
 ) -> None:
     owner, stranger = await start_vendor("A"), await start_vendor("B")
-    await buyer.agent.send_rfis([owner.id, stranger.id], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis(
+        [owner.id, stranger.id], sally_rfi_body(buyer.agent.clock.now())
+    )
     _, rfi = owner.last("personal-rfi")
     _, token = stranger.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
     status, problem, _ = await buyer.post(token)
@@ -115,7 +117,7 @@ async def test_unsolicited_sender_is_refused_as_unknown_key(
     buyer: RunningBuyer, start_vendor: VendorFactory
 ) -> None:
     owner = await start_vendor("A")
-    await buyer.agent.send_rfis([owner.id], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis([owner.id], sally_rfi_body(buyer.agent.clock.now()))
     _, rfi = owner.last("personal-rfi")
     stranger = await start_vendor("Unsolicited")
     _, token = stranger.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
@@ -140,7 +142,7 @@ async def test_negotiation_and_acceptance_with_co_decision_makers_approval(
 ) -> None:
     vendor, other = await start_vendor("A"), await start_vendor("B")
     agent = buyer.agent
-    await agent.send_rfis([vendor.id, other.id], sally_rfi_body(agent.clock.now()))
+    await agent.buying.send_rfis([vendor.id, other.id], sally_rfi_body(agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     indicative, token = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
     assert (await buyer.post(token))[0] == 202
@@ -152,7 +154,7 @@ async def test_negotiation_and_acceptance_with_co_decision_makers_approval(
 
     # Her partner, the co-decision-maker, holds his own key (never her agent).
     partner = PairwiseIdentity.generate()
-    await agent.send_rfp(
+    await agent.buying.send_rfp(
         [vendor.id], sally_rfp_body(agent.clock.now()), approver=partner.identifier
     )
     _, rfp = vendor.last("personal-rfp")
@@ -176,10 +178,10 @@ async def test_negotiation_and_acceptance_with_co_decision_makers_approval(
     )
     assert (await buyer.post(binding_token))[0] == 202
     with pytest.raises(LocalProtocolError) as superseded:
-        await agent.accept(indicative["id"])
+        await agent.buying.accept(indicative["id"])
     assert superseded.value.code is ErrorCode.OFFER_SUPERSEDED
 
-    await agent.counter(binding["id"], "24000")
+    await agent.buying.counter(binding["id"], "24000")
     counter_token, counter = vendor.last("offer")
     assert counter["body"]["basis"] == "counter"
     assert counter["body"]["supersedes"] == vendor.ref(binding_token, binding)
@@ -211,7 +213,7 @@ async def test_negotiation_and_acceptance_with_co_decision_makers_approval(
         issuer_id=partner.identifier,
         now=datetime.now(UTC),
     )
-    await agent.accept(improved["id"], approvals=[his_approval])
+    await agent.buying.accept(improved["id"], approvals=[his_approval])
     _, acceptance = vendor.last("offer-acceptance")
     assert acceptance["body"]["offer"] == vendor.ref(improved_token, improved)
     assert acceptance["body"]["identity"]["name"] == "Sally Example"
@@ -229,7 +231,7 @@ async def test_negotiation_and_acceptance_with_co_decision_makers_approval(
     _, declined = other.last("offer-decline")
     assert declined["body"] == {"offers": [other_offer["id"]], "reason": "other-offer-accepted"}
     assert declined["from"] == other_rfi["from"]
-    shared = {r.category for r in buyer.store.shared_with(vendor.id)}
+    shared = {r.category for r in await buyer.store.shared_with(vendor.id)}
     assert shared == {
         "identity.name",
         "contact.email",
@@ -245,7 +247,7 @@ async def test_expired_offer_cannot_be_accepted_through_the_test_driver(
     import aiohttp
 
     vendor = await start_vendor("A")
-    await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     offer, token = vendor.reply(
         rfi,
@@ -253,7 +255,7 @@ async def test_expired_offer_cannot_be_accepted_through_the_test_driver(
         offer_body(datetime.now(UTC), basis="binding", valid_for=timedelta(seconds=60)),
     )
     assert (await buyer.post(token))[0] == 202
-    driver = str(buyer.server.make_url("/vrm/test-driver"))
+    driver = buyer.url("/vrm/test-driver")
     async with aiohttp.ClientSession() as session:
         async with session.post(driver + "/clock", json={"offsetSeconds": 120}) as reply:
             assert reply.status == 200
@@ -270,16 +272,20 @@ async def test_without_an_inbox_replies_are_collected_from_the_mailbox(
 ) -> None:
     first, second = await start_vendor("A"), await start_vendor("B")
     buyer.agent.inbox_url = None
-    await buyer.agent.send_rfis([first.id, second.id], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis(
+        [first.id, second.id], sally_rfi_body(buyer.agent.clock.now())
+    )
     _, rfi = first.last("personal-rfi")
     assert "replyTo" not in rfi
     offer, token = first.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
     first.mailbox[rfi["from"]] = [token]
 
     collected = await buyer.agent.poll_mailbox(first.id)
-    assert [inbound.message.message_id for inbound in collected] == [offer["id"]]
-    assert buyer.store.offer(offer["id"]) is not None
-    assert buyer.store.message(offer["id"]).channel == "mailbox"  # type: ignore[union-attr]
+    assert [inbound.message_id for inbound in collected] == [offer["id"]]
+    assert await buyer.store.offer_view(offer["id"]) is not None
+    entry = await buyer.store.entry(offer["id"])
+    assert entry is not None
+    assert entry.channel == "mailbox"
     # Each mailbox is polled under the pseudonym of that relationship only.
     await buyer.agent.poll_mailbox(second.id)
     _, rfi_b = second.last("personal-rfi")
@@ -294,11 +300,11 @@ async def test_reengagement_after_exit_cites_the_kept_history(
 ) -> None:
     vendor = await start_vendor("A")
     agent = buyer.agent
-    await agent.send_rfis([vendor.id], sally_rfi_body(agent.clock.now()))
+    await agent.buying.send_rfis([vendor.id], sally_rfi_body(agent.clock.now()))
     rfi_token, rfi = vendor.last("personal-rfi")
     _offer, token = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
     assert (await buyer.post(token))[0] == 202
-    await agent.exit(vendor.id)
+    await agent.owning.exit(vendor.id)
     notice_token, notice = vendor.last("exit-notice")
     assert notice["body"]["deletion"] == {"requested": True}
     ack_body = {
@@ -316,7 +322,7 @@ async def test_reengagement_after_exit_cites_the_kept_history(
     }
     ack, ack_token = vendor.reply(notice, MessageType.EXIT_ACKNOWLEDGEMENT, ack_body)
     assert (await buyer.post(ack_token))[0] == 202
-    exit_record = buyer.store.exits(vendor.id)[0]
+    exit_record = (await buyer.store.exits(vendor.id))[0]
     assert exit_record.receipt_verified is True
     # A win-back offer outside her preferences is refused.
     _late, late_token = vendor.reply(
@@ -326,7 +332,7 @@ async def test_reengagement_after_exit_cites_the_kept_history(
     assert status == 403
     assert json.loads(problem)["code"] == ErrorCode.REENGAGEMENT_NOT_PERMITTED.value
 
-    await agent.send_rfis([vendor.id], sally_rfi_body(agent.clock.now()))
+    await agent.buying.send_rfis([vendor.id], sally_rfi_body(agent.clock.now()))
     _, again = vendor.last("personal-rfi")
     assert again["from"] == rfi["from"]
     assert again["thread"] != rfi["thread"]
@@ -372,14 +378,14 @@ async def test_terms_are_answered_in_part_with_data_only_for_what_is_accepted(
 ) -> None:
     vendor = await start_vendor("A")
     agent = buyer.agent
-    await agent.send_rfis([vendor.id], sally_rfi_body(agent.clock.now()))
+    await agent.buying.send_rfis([vendor.id], sally_rfi_body(agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     offer, offer_token = vendor.reply(
         rfi, MessageType.OFFER, offer_body(datetime.now(UTC), basis="binding")
     )
     assert (await buyer.post(offer_token))[0] == 202
     # After she accepted the offer: before, nothing identifying would be shared.
-    await agent.accept(offer["id"])
+    await agent.buying.accept(offer["id"])
     _, acceptance = vendor.last("offer-acceptance")
     _, deal_token = vendor.reply(
         acceptance,
@@ -405,7 +411,7 @@ async def test_terms_are_answered_in_part_with_data_only_for_what_is_accepted(
     )
     assert (await buyer.post(token))[0] == 202
 
-    await agent.answer_terms(assertion["id"])
+    await agent.owning.answer_terms(assertion["id"])
     _, response = vendor.last("terms-response")
     body = response["body"]
     assert body["assertion"] == vendor.ref(token, assertion)
@@ -417,11 +423,13 @@ async def test_terms_are_answered_in_part_with_data_only_for_what_is_accepted(
     assert body["refused"] == [{"item": "contact.phone", "reason": "retention P1Y exceeds P6M"}]
     assert {d["item"] for d in body["data"]} == {"contact.email", "vehicle.vin"}
     assert body["notificationPreferences"] == {"allowed": ["safety", "technical"]}
-    consent = buyer.store.consents(vendor.id)[0]
+    consent = (await buyer.store.consents(vendor.id))[0]
     assert consent.decision == "accept-in-part"
     assert consent.response_id == response["id"]
     assert {
-        r.category for r in buyer.store.shared_with(vendor.id) if r.message_id == response["id"]
+        r.category
+        for r in await buyer.store.shared_with(vendor.id)
+        if r.message_id == response["id"]
     } == {"contact.email", "vehicle.vin"}
 
 
@@ -431,10 +439,10 @@ async def test_a_rejected_message_leaves_the_driver_state_unchanged(
     import aiohttp
 
     vendor = await start_vendor("A")
-    await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     payload, token = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
-    state_url = str(buyer.server.make_url("/vrm/test-driver/state"))
+    state_url = buyer.url("/vrm/test-driver/state")
     async with aiohttp.ClientSession() as session:
         async with session.get(state_url) as reply:
             before = await reply.json()
@@ -461,7 +469,7 @@ async def test_the_background_poller_collects_what_waits_in_mailboxes(
 
     vendor = await start_vendor("A")
     buyer.agent.inbox_url = None
-    await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     offer, token = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
     poller = asyncio.create_task(buyer.agent.poll_forever(interval=0.05))
@@ -500,15 +508,18 @@ async def test_a_refused_message_rolls_the_relationship_back(
 
     vendor = await start_vendor("A")
     agent = buyer.agent
-    await agent.send_rfis([vendor.id], sally_rfi_body(agent.clock.now()))
-    assert agent.relationship(vendor.id).state.value == "enquiry"
+    await agent.buying.send_rfis([vendor.id], sally_rfi_body(agent.clock.now()))
+    assert (await agent.core(vendor.id)).state.value == "enquiry"
     vendor.refuse_next = ErrorCode.UNTRUSTED_ISSUER
     with pytest.raises(RemoteProtocolError) as refused:
-        await agent.send_rfp([vendor.id], sally_rfp_body(agent.clock.now()))
+        await agent.buying.send_rfp([vendor.id], sally_rfp_body(agent.clock.now()))
     assert refused.value.code is ErrorCode.UNTRUSTED_ISSUER
-    assert agent.relationship(vendor.id).state.value == "enquiry"
-    rfp = buyer.store.messages(counterparty=vendor.id, type="personal-rfp")[-1]
-    assert rfp.delivery == "refused:untrusted-issuer"
+    assert (await agent.core(vendor.id)).state.value == "enquiry"
+    rfp = (await buyer.store.history(peer=vendor.id, type=MessageType.PERSONAL_RFP))[-1]
+    assert rfp.status == "refused:untrusted-issuer"
+    # Kept as what she tried, never as part of the relationship.
+    assert rfp.refused
+    assert await buyer.store.message(rfp.sender, rfp.message_id) is None
     # The next attempt goes through and moves the relationship on.
-    await agent.send_rfp([vendor.id], sally_rfp_body(agent.clock.now()))
-    assert agent.relationship(vendor.id).state.value == "negotiation"
+    await agent.buying.send_rfp([vendor.id], sally_rfp_body(agent.clock.now()))
+    assert (await agent.core(vendor.id)).state.value == "negotiation"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -15,71 +16,44 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from reference_buyer.cli import buyer
-from reference_buyer.store import OfferRecord, SqliteStore
+from reference_buyer.scenario import sally_rfi_body
+from vrm_protocol.vocabulary import MessageType
+
+from .conftest import BuyerFactory, VendorFactory, offer_body, stop_buyer
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-def _offer_payload(message_id: str, total: str) -> dict[str, object]:
-    return {
-        "vrm": "1.0",
-        "type": "offer",
-        "id": message_id,
-        "thread": message_id,
-        "from": "https://dealer.example",
-        "to": ["did:jwk:x"],
-        "created": "2026-11-23T10:00:00Z",
-        "expires": "2099-11-24T10:00:00Z",
-        "body": {
-            "basis": "binding",
-            "validUntil": "2099-01-01T00:00:00Z",
-            "price": {
-                "subtotal": {"amount": total, "currency": "GBP"},
-                "total": {"amount": total, "currency": "GBP"},
-            },
-        },
-    }
-
-
-def test_offers_and_history_read_the_store(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path)
-    for message_id, total in (("urn:uuid:a", "28000"), ("urn:uuid:b", "26500")):
-        payload = _offer_payload(message_id, total)
-        store.record_message(
-            direction="in",
-            channel="inbox",
-            payload=payload,
-            counterparty="https://dealer.example",
-            token=b"x.y.z",
-            digest="sha-256:" + message_id[-1],
-            verified=True,
-            now=NOW,
+async def test_offers_and_history_read_the_store(
+    buyers: BuyerFactory, start_vendor: VendorFactory
+) -> None:
+    running = await buyers()
+    vendor = await start_vendor("Dealer")
+    await running.agent.buying.send_rfis([vendor.id], sally_rfi_body(running.agent.clock.now()))
+    _, rfi = vendor.last("personal-rfi")
+    ids = {}
+    for name, total in (("a", "28000"), ("b", "26500")):
+        offer, token = vendor.reply(
+            rfi, MessageType.OFFER, offer_body(datetime.now(UTC), basis="binding", total=total)
         )
-        store.save_offer(
-            OfferRecord(
-                message_id,
-                "https://dealer.example",
-                message_id,
-                None,
-                "binding",
-                "open",
-                True,
-                payload["body"],  # type: ignore[arg-type]
-                "2026-11-23T10:00:00Z",
-                "in",
-            )
-        )
-    store.close()
+        assert (await running.post(token))[0] == 202
+        ids[name] = offer["id"]
+    data_dir = running.agent.config.data_dir
+    await stop_buyer(running)
     runner = CliRunner()
-    offers = runner.invoke(buyer, ["offers", "--data-dir", str(tmp_path)])
+    offers = await asyncio.to_thread(runner.invoke, buyer, ["offers", "--data-dir", str(data_dir)])
     assert offers.exit_code == 0, offers.output
     lines = offers.output.splitlines()
-    assert lines[0].startswith("1. urn:uuid:b")
+    assert lines[0].startswith(f"1. {ids['b']}")
     assert "GBP 26500" in lines[0]
-    assert lines[1].startswith("2. urn:uuid:a")
-    history = runner.invoke(buyer, ["history", "--data-dir", str(tmp_path)])
+    assert "[signed]" in lines[0]
+    assert lines[1].startswith(f"2. {ids['a']}")
+    history = await asyncio.to_thread(
+        runner.invoke, buyer, ["history", "--data-dir", str(data_dir)]
+    )
     assert history.exit_code == 0, history.output
-    assert "<- https://dealer.example offer urn:uuid:a [inbox, verified, stored]" in history.output
+    assert f"-> {vendor.id} personal-rfi" in history.output
+    assert f"<- {vendor.id} offer {ids['a']} [inbox, verified, received]" in history.output
 
 
 def test_serve_announces_its_address_serves_discovery_and_stops_on_sigterm(

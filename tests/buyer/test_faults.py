@@ -13,7 +13,13 @@ from click.testing import CliRunner
 from reference_buyer.cli import buyer as buyer_cli
 from reference_buyer.faults import FAULTS, FaultError, check_faults
 from reference_buyer.scenario import sally_rfi_body
-from tests.buyer.conftest import InTestVendor, RunningBuyer, VendorFactory, offer_body
+from tests.buyer.conftest import (
+    BuyerFactory,
+    InTestVendor,
+    RunningBuyer,
+    VendorFactory,
+    offer_body,
+)
 from vrm_protocol.codec import encode
 from vrm_protocol.keys import PairwiseIdentity
 from vrm_protocol.vocabulary import MessageType
@@ -44,7 +50,7 @@ def _tampered(token: bytes) -> bytes:
 
 async def _offer_tokens(buyer: RunningBuyer, vendor: InTestVendor) -> tuple[bytes, bytes]:
     """A tampered offer and a well-signed offer addressed to another pseudonym."""
-    await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     _, signed = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
     misaddressed, _ = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
@@ -66,18 +72,37 @@ async def test_without_faults_bad_signatures_and_other_audiences_are_refused(
 
 
 async def test_accept_without_verifying_lets_only_bad_signatures_through(
-    buyer: RunningBuyer, start_vendor: VendorFactory
+    buyers: BuyerFactory, start_vendor: VendorFactory
 ) -> None:
-    buyer.agent.faults = frozenset({"accept-without-verifying"})
+    buyer = await buyers(faults=frozenset({"accept-without-verifying"}))
     tampered, misaddressed = await _offer_tokens(buyer, await start_vendor("A"))
     assert await _code(buyer, misaddressed) == (421, "wrong-audience")
     assert await _code(buyer, tampered) == (202, "")
 
 
 async def test_ignore_audience_lets_only_other_audiences_through(
-    buyer: RunningBuyer, start_vendor: VendorFactory
+    buyers: BuyerFactory, start_vendor: VendorFactory
 ) -> None:
-    buyer.agent.faults = frozenset({"ignore-audience"})
+    buyer = await buyers(faults=frozenset({"ignore-audience"}))
     tampered, misaddressed = await _offer_tokens(buyer, await start_vendor("A"))
     assert await _code(buyer, tampered) == (401, "bad-signature")
     assert await _code(buyer, misaddressed) == (202, "")
+
+
+def test_production_has_no_fault_switch_in_its_path() -> None:
+    # Each fault replaces one strategy; without faults the agent runs the
+    # production strategies, and only test mode may weaken them.
+    from reference_buyer.config import BuyerConfig
+    from reference_buyer.faults import BUYER_RUNTIME, BuyerStrategies
+
+    production = BuyerConfig(data_dir=Path("unused")).strategies
+    assert production == BuyerStrategies()
+    assert production.runtime is BUYER_RUNTIME
+    assert production.runtime.participation.thread_must_be_known
+    for name in FAULTS:
+        weakened = BuyerConfig(
+            data_dir=Path("unused"), test_mode=True, faults=frozenset({name})
+        ).strategies
+        assert weakened != production, name
+        with pytest.raises(FaultError):
+            _ = BuyerConfig(data_dir=Path("unused"), faults=frozenset({name})).strategies

@@ -12,11 +12,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from reference_buyer.agent import BuyerAgent
 from reference_buyer.cli import buyer as buyer_cli
+from reference_buyer.config import BuyerConfig
 from reference_buyer.letters import PostalRecipient, render_letter, write_letter
+from reference_buyer.policy import load_policy
 from reference_buyer.scenario import sally_rfp_body
-from reference_buyer.store import SqliteStore
+from vrm_protocol.codec import build_message
 from vrm_protocol.keys import PairwiseIdentity
+from vrm_protocol.models import PersonalRfpMessage, to_payload
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -34,29 +38,31 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_the_store_is_private_whatever_the_umask(tmp_path: Path, open_umask: None) -> None:
+async def test_the_store_is_private_whatever_the_umask(tmp_path: Path, open_umask: None) -> None:
     data_dir = tmp_path / "buyer"
-    store = SqliteStore(data_dir)
+    agent = await BuyerAgent.open(BuyerConfig(data_dir=data_dir), load_policy())
     try:
-        store.create_identity("https://dealer.example", PairwiseIdentity.generate(), now=NOW)
-        store.set_profile("identity.name", "Sally Example")
+        await agent.pseudonyms.ensure("https://dealer.example")
+        await agent.store.set_profile("identity.name", "Sally Example")
+        message = PersonalRfpMessage.model_validate(
+            build_message(
+                "personal-rfp",
+                to_payload(sally_rfp_body(NOW)),
+                sender=PairwiseIdentity.generate().identifier,
+                to=["https://postal.example"],
+                now=NOW,
+            )
+        )
         letter = render_letter(
-            {
-                "vrm": "1.0",
-                "type": "personal-rfp",
-                "id": "urn:uuid:1",
-                "to": ["https://postal.example"],
-                "from": "did:jwk:e30",
-                "body": sally_rfp_body(NOW),
-            },
+            message,
             b"a.b.c",
             recipient=PostalRecipient("https://postal.example", "Postal Motors", ("1 Road",)),
             reply_address=("PO Box 1",),
             date="2026-11-23",
         )
-        write_letter(letter, store.data_dir / "letters", "postal-motors")
+        write_letter(letter, agent.config.letters, "postal-motors")
     finally:
-        store.close()
+        await agent.close()
     directories = [data_dir, *(p for p in data_dir.rglob("*") if p.is_dir())]
     files = [p for p in data_dir.rglob("*") if p.is_file()]
     assert files

@@ -55,7 +55,9 @@ def _terms_body(
 
 
 async def _rfi(buyer: RunningBuyer, *vendors: InTestVendor) -> list[dict[str, Any]]:
-    await buyer.agent.send_rfis([v.id for v in vendors], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis(
+        [v.id for v in vendors], sally_rfi_body(buyer.agent.clock.now())
+    )
     return [v.last("personal-rfi")[1] for v in vendors]
 
 
@@ -74,7 +76,7 @@ async def _deal(buyer: RunningBuyer, vendor: InTestVendor) -> dict[str, Any]:
     """RFI, binding offer, acceptance, deal confirmation: the relationship in welcome."""
     (rfi,) = await _rfi(buyer, vendor)
     offer, offer_token = await _offer(buyer, vendor, rfi)
-    await buyer.agent.accept(offer["id"])
+    await buyer.agent.buying.accept(offer["id"])
     _, acceptance = vendor.last("offer-acceptance")
     _, token = vendor.reply(
         acceptance,
@@ -124,7 +126,7 @@ async def test_terms_during_negotiation_get_nothing_identifying(
     assertion = await _terms(
         buyer, vendor, rfi, _terms_body(vendor, [*sorted(IDENTIFYING), "vehicle.model"])
     )
-    await buyer.agent.answer_terms(assertion["id"])
+    await buyer.agent.owning.answer_terms(assertion["id"])
     _, response = vendor.last("terms-response")
     shared = {item["item"] for item in response["body"].get("data", [])}
     accepted = {item["item"] for item in response["body"].get("accepted", [])}
@@ -132,7 +134,7 @@ async def test_terms_during_negotiation_get_nothing_identifying(
     assert not accepted & IDENTIFYING, accepted
     refused = {item["item"] for item in response["body"].get("refused", [])}
     assert refused >= IDENTIFYING
-    assert not {r.category for r in buyer.store.shared_with(vendor.id)} & IDENTIFYING
+    assert not {r.category for r in await buyer.store.shared_with(vendor.id)} & IDENTIFYING
     # Nothing personal in any message this vendor received before an acceptance.
     everything = json.dumps([payload for _, payload in vendor.received])
     for secret in ("Sally Example", "sally@example.org", "Example Street", "NW3 1AA"):
@@ -145,7 +147,7 @@ async def test_after_the_deal_the_same_terms_may_receive_contact_details(
     vendor = await start_vendor("Dealer")
     rfi = await _deal(buyer, vendor)
     assertion = await _terms(buyer, vendor, rfi, _terms_body(vendor, ["contact.email"]))
-    await buyer.agent.answer_terms(assertion["id"])
+    await buyer.agent.owning.answer_terms(assertion["id"])
     _, response = vendor.last("terms-response")
     assert [item["item"] for item in response["body"]["data"]] == ["contact.email"]
 
@@ -157,7 +159,7 @@ async def _welcomed(buyer: RunningBuyer, vendor: InTestVendor) -> dict[str, Any]
     """A deal and her answer to the vendor's terms (notifications: safety, technical)."""
     rfi = await _deal(buyer, vendor)
     assertion = await _terms(buyer, vendor, rfi, _terms_body(vendor, ["contact.email"]))
-    await buyer.agent.answer_terms(assertion["id"])
+    await buyer.agent.owning.answer_terms(assertion["id"])
     _, response = vendor.last("terms-response")
     assert response["body"]["notificationPreferences"] == {"allowed": ["safety", "technical"]}
     return rfi
@@ -199,9 +201,10 @@ async def test_a_notice_outside_her_preferences_is_refused_and_never_answered(
     assert status == 403, answer
     assert content_type == "application/problem+json"
     assert json.loads(answer)["code"] == ErrorCode.NOT_ACCEPTED_BY_TERMS.value
-    assert buyer.store.message(notice["id"]) is None
+    assert await buyer.store.message(vendor.id, notice["id"]) is None
+    assert await buyer.store.entry(notice["id"]) is None
     with pytest.raises(LocalProtocolError):
-        await buyer.agent.answer_service_notice(notice["id"])
+        await buyer.agent.owning.answer_service_notice(notice["id"])
 
 
 async def test_a_notice_answer_carries_only_data_she_agreed_to_share_with_that_party(
@@ -214,7 +217,7 @@ async def test_a_notice_answer_carries_only_data_she_agreed_to_share_with_that_p
     notice, token = vendor.reply(rfi, MessageType.SERVICE_NOTICE, _notice("technical"))
     status, _, _ = await buyer.post(token)
     assert status == 202
-    await buyer.agent.answer_service_notice(notice["id"])
+    await buyer.agent.owning.answer_service_notice(notice["id"])
     _, response = vendor.last("service-response")
     assert "data" not in response["body"], response["body"]
     declined = {item["item"] for item in response["body"].get("declined", [])}
@@ -248,7 +251,8 @@ async def test_a_message_of_another_relationship_is_not_a_participant(
     status, answer, _ = await buyer.post(encode(payload, writer.key))
     assert status == 403, answer
     assert json.loads(answer)["code"] == ErrorCode.NOT_A_PARTICIPANT.value
-    assert buyer.store.message(payload["id"]) is None
+    assert await buyer.store.message(writer.id, payload["id"]) is None
+    assert await buyer.store.entry(payload["id"]) is None
     # The same offer in the writer's own thread is taken.
     _, token = writer.reply(rfi_writer, MessageType.OFFER, offer_body(datetime.now(UTC)))
     assert (await buyer.post(token))[0] == 202
@@ -264,7 +268,7 @@ async def test_a_deal_confirmation_must_bind_her_offer_and_acceptance(
     vendor = await start_vendor("Dealer")
     (rfi,) = await _rfi(buyer, vendor)
     offer, offer_token = await _offer(buyer, vendor, rfi)
-    await buyer.agent.accept(offer["id"])
+    await buyer.agent.buying.accept(offer["id"])
     _, acceptance = vendor.last("offer-acceptance")
     reference = vendor.ref(offer_token, offer)
     acceptance_id = acceptance["id"]
@@ -278,14 +282,14 @@ async def test_a_deal_confirmation_must_bind_her_offer_and_acceptance(
     status, answer, _ = await buyer.post(token)
     assert status == 409, answer
     assert json.loads(answer)["code"] == ErrorCode.REFERENCE_MISMATCH.value
-    assert buyer.store.deals() == []
+    assert await buyer.store.deals() == []
     _, token = vendor.reply(
         acceptance,
         MessageType.DEAL_CONFIRMATION,
         _deal_body(vendor.ref(offer_token, offer), acceptance["id"], offer),
     )
     assert (await buyer.post(token))[0] == 202
-    assert [deal.offer_id for deal in buyer.store.deals()] == [offer["id"]]
+    assert [deal.offer_id for deal in await buyer.store.deals()] == [offer["id"]]
 
 
 @pytest.mark.parametrize("unmatched", ["wrong-digest", "not-served", "other-origin"])
@@ -305,15 +309,17 @@ async def test_terms_whose_document_she_cannot_match_get_a_problem_report_and_no
     assertion = await _terms(
         buyer, vendor, rfi, _terms_body(vendor, ["contact.email"], reference=reference)
     )
-    await buyer.agent.answer_terms(assertion["id"])
+    await buyer.agent.owning.answer_terms(assertion["id"])
     assert not [p for _, p in vendor.received if p["type"] == "terms-response"]
     _, problem = vendor.last("problem-report")
     assert problem["body"]["code"] == ErrorCode.REFERENCE_MISMATCH.value
     assert problem["body"]["regarding"]["id"] == assertion["id"]
     assert problem["parent"] == assertion["id"]
     # No consent recorded, nothing logged as shared under these terms.
-    assert buyer.store.consents(vendor.id) == []
-    assert not [r for r in buyer.store.shared_with(vendor.id) if r.message_id == problem["id"]]
+    assert await buyer.store.consents(vendor.id) == []
+    assert not [
+        r for r in await buyer.store.shared_with(vendor.id) if r.message_id == problem["id"]
+    ]
     if unmatched == "other-origin":
         # The document is fetched from the asserting party's own origin, or not at all.
         assert not [r for r in elsewhere.requests if r.startswith("GET /vrm/terms")]
@@ -328,17 +334,18 @@ async def test_an_offer_needing_an_approval_she_cannot_get_is_not_accepted(
     vendor = await start_vendor("Dealer")
     partner = PairwiseIdentity.generate()  # the co-decision-maker: his key, not hers
     (rfi,) = await _rfi(buyer, vendor)
-    keys_before = sorted(p.name for p in (buyer.store.data_dir / "keys").iterdir())
+    keys_dir = buyer.agent.config.data_dir / "keys"
+    keys_before = sorted(p.name for p in keys_dir.iterdir())
     offer, _ = await _offer(buyer, vendor, rfi, approval_party=partner.identifier)
     with pytest.raises(LocalProtocolError) as refused:
-        await buyer.agent.accept(offer["id"])
+        await buyer.agent.buying.accept(offer["id"])
     assert refused.value.code is ErrorCode.APPROVAL_MISSING
     assert "never signs" in refused.value.detail
     assert not [p for _, p in vendor.received if p["type"] == "offer-acceptance"]
     # No key was made for anyone: the keys are her pseudonyms' only.
-    keys = sorted(p.name for p in (buyer.store.data_dir / "keys").iterdir())
+    keys = sorted(p.name for p in keys_dir.iterdir())
     assert keys == keys_before
-    assert len(keys) == len(buyer.store.identities())
+    assert len(keys) == len(await buyer.store.pseudonyms())
 
 
 async def test_an_approval_the_co_decision_maker_signed_himself_is_carried(
@@ -348,7 +355,7 @@ async def test_an_approval_the_co_decision_maker_signed_himself_is_carried(
     partner = PairwiseIdentity.generate()
     agent = buyer.agent
     await _rfi(buyer, vendor)
-    await agent.send_rfp(
+    await agent.buying.send_rfp(
         [vendor.id], sally_rfp_body(agent.clock.now()), approver=partner.identifier
     )
     _, rfp = vendor.last("personal-rfp")
@@ -366,7 +373,7 @@ async def test_an_approval_the_co_decision_maker_signed_himself_is_carried(
         issuer_id=partner.identifier,
         now=datetime.now(UTC),
     )
-    await agent.accept(offer["id"], approvals=[approval])
+    await agent.buying.accept(offer["id"], approvals=[approval])
     _, acceptance = vendor.last("offer-acceptance")
     assert acceptance["body"]["approvals"] == [approval]
 
@@ -429,6 +436,6 @@ async def test_copies_and_declines_are_decorrelated(
     assert len({rfi["created"] for rfi in rfis}) == len(rfis)
     assert len({rfi["id"] for rfi in rfis}) == len(rfis)
     offers = [(await _offer(buyer, v, rfi))[0] for v, rfi in zip(vendors, rfis, strict=True)]
-    await buyer.agent.accept(offers[0]["id"])
+    await buyer.agent.buying.accept(offers[0]["id"])
     declines = [v.last("offer-decline")[1] for v in vendors[1:]]
     assert len({d["created"] for d in declines}) == len(declines)

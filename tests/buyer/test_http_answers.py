@@ -21,13 +21,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from reference_buyer.app import CONFIG
 from reference_buyer.scenario import sally_rfi_body
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.http_binding import MAILBOX_PATH, PROBLEM_MEDIA_TYPE
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, MessageType
 
-from .conftest import RunningBuyer, VendorFactory, offer_body
+from .conftest import BuyerFactory, RunningBuyer, VendorFactory, offer_body
 
 VRM = (sys.executable, "-c", "from vrm_protocol.cli import main; main()")
 
@@ -62,7 +61,7 @@ async def _request(
 async def test_a_bad_instruction_is_invalid_request_problem_details(
     buyer: RunningBuyer, action: str, body: bytes
 ) -> None:
-    url = str(buyer.server.make_url(f"/vrm/test-driver/{action}"))
+    url = buyer.url(f"/vrm/test-driver/{action}")
     status, problem, _ = await _request(
         "POST", url, data=body, headers={"Content-Type": "application/json"}
     )
@@ -77,9 +76,7 @@ async def test_the_mailbox_without_credentials_is_authentication_required(
     buyer: RunningBuyer, authorization: str | None
 ) -> None:
     headers = {"Authorization": authorization} if authorization is not None else {}
-    status, problem, _ = await _request(
-        "GET", str(buyer.server.make_url(MAILBOX_PATH)), headers=headers
-    )
+    status, problem, _ = await _request("GET", buyer.url(MAILBOX_PATH), headers=headers)
     assert status == 401
     assert problem is not None
     assert problem["code"] == ErrorCode.AUTHENTICATION_REQUIRED.value
@@ -89,7 +86,7 @@ async def test_the_mailbox_without_credentials_is_authentication_required(
 async def test_a_bad_mailbox_cursor_is_invalid_request(buyer: RunningBuyer, after: str) -> None:
     status, problem, _ = await _request(
         "GET",
-        str(buyer.server.make_url(MAILBOX_PATH)) + f"?after={after}",
+        buyer.url(MAILBOX_PATH) + f"?after={after}",
         headers={"Authorization": "VRM-Poll a.b.c"},
     )
     assert status == 400
@@ -98,14 +95,14 @@ async def test_a_bad_mailbox_cursor_is_invalid_request(buyer: RunningBuyer, afte
 
 
 async def test_unknown_paths_and_methods_are_problem_details(buyer: RunningBuyer) -> None:
-    status, problem, _ = await _request("GET", str(buyer.server.make_url("/no/such/path")))
+    status, problem, _ = await _request("GET", buyer.url("/no/such/path"))
     assert (status, problem and problem["code"]) == (404, ErrorCode.NOT_FOUND.value)
-    status, problem, headers = await _request("DELETE", str(buyer.server.make_url("/vrm/inbox")))
+    status, problem, headers = await _request("DELETE", buyer.url("/vrm/inbox"))
     assert (status, problem and problem["code"]) == (405, ErrorCode.METHOD_NOT_ALLOWED.value)
     assert "POST" in str(headers.get("Allow"))
     status, problem, _ = await _request(
         "POST",
-        str(buyer.server.make_url("/vrm/test-driver/accept")),
+        buyer.url("/vrm/test-driver/accept"),
         data=b"{" + b" " * (2 * 1024 * 1024) + b"}",
         headers={"Content-Type": "application/json"},
     )
@@ -150,7 +147,7 @@ async def test_a_store_that_cannot_write_answers_503_and_applies_nothing(
     buyer: RunningBuyer, start_vendor: VendorFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     vendor = await start_vendor("A")
-    await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     offer, token = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
     # Another process holds the write lock: the database is locked (D11).
@@ -165,11 +162,11 @@ async def test_a_store_that_cannot_write_answers_503_and_applies_nothing(
     assert content_type == PROBLEM_MEDIA_TYPE
     assert json.loads(answer)["code"] == ErrorCode.TEMPORARILY_UNAVAILABLE.value
     assert not [r for r in caplog.records if r.exc_info]
-    assert buyer.store.message(offer["id"]) is None
+    assert await buyer.store.message(vendor.id, offer["id"]) is None
     # Nothing was applied: the same message is taken as new once the store writes again.
     status, _, _ = await buyer.post(token)
     assert status == 202
-    assert buyer.store.offer(offer["id"]) is not None
+    assert await buyer.store.offer_view(offer["id"]) is not None
 
 
 def _template(path: str) -> str:
@@ -191,12 +188,12 @@ async def test_every_route_served_is_described_with_its_problem_answers(
     }
     served = {
         (route.method, _template(route.resource.canonical))
-        for route in buyer.server.app.router.routes()
+        for route in buyer.serving.runner.app.router.routes()
         if route.resource is not None
     }
     assert served - described == set()
     # A driver's problem answer is one the description declares, and conforms to it.
-    url = str(buyer.server.make_url("/vrm/test-driver/terms"))
+    url = buyer.url("/vrm/test-driver/terms")
     status, problem, _ = await _request(
         "POST", url, data=b"{}", headers={"Content-Type": "application/json"}
     )
@@ -208,11 +205,10 @@ async def test_every_route_served_is_described_with_its_problem_answers(
     assert not list(Draft202012Validator(schema).iter_errors(problem))
 
 
-async def test_a_body_that_never_completes_is_request_timeout(buyer: RunningBuyer) -> None:
-    buyer.server.app[CONFIG].body_read_timeout = 0.3
-    host, port = buyer.server.host, buyer.server.port
-    assert port is not None
-    reader, writer = await asyncio.open_connection(host, port)
+async def test_a_body_that_never_completes_is_request_timeout(buyers: BuyerFactory) -> None:
+    buyer = await buyers(body_timeout=0.3)
+    host, _, port = buyer.base.removeprefix("http://").partition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
     try:
         writer.write(
             b"POST /vrm/inbox HTTP/1.1\r\nHost: x\r\n"

@@ -15,7 +15,9 @@ from reference_buyer.policy import (
     evaluate_terms,
     load_policy,
 )
+from reference_buyer.scenario import sally_rfi_body
 from vrm_protocol.errors import ErrorCode, LocalProtocolError
+from vrm_protocol.models import TermsAssertionBody
 
 POLICY = load_policy()
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -35,18 +37,26 @@ def _assertion(
     *requests: dict[str, Any],
     will_not_do: list[str] | None = None,
     categories: list[str] | None = None,
-) -> dict[str, Any]:
+    valid_until: str = "2026-12-23T10:00:00Z",
+) -> TermsAssertionBody:
     body: dict[str, Any] = {
+        "terms": {
+            "id": "dealer-terms",
+            "version": "1.0",
+            "url": "https://dealer.example/vrm/terms/dealer-terms/1.0",
+            "digest": "sha-256:" + "A" * 43,
+        },
+        "party": {"id": "https://dealer.example", "name": "Dealer", "role": "vendor"},
         "requests": list(requests),
         "commitments": {
             "willDo": ["use the data only for the purposes listed"],
             "willNotDo": will_not_do if will_not_do is not None else ["sell personal data"],
         },
-        "validUntil": "2026-12-23T10:00:00Z",
+        "validUntil": valid_until,
     }
     if categories is not None:
         body["notificationCategories"] = categories
-    return body
+    return TermsAssertionBody.model_validate(body)
 
 
 def test_acceptable_terms_are_accepted_with_notifications_safety_and_technical_only() -> None:
@@ -97,8 +107,7 @@ def test_terms_that_do_not_rule_out_selling_are_refused_entirely() -> None:
 
 
 def test_expired_terms_are_refused() -> None:
-    body = _assertion(_request("contact.email", ["servicing"]))
-    body["validUntil"] = "2026-11-01T00:00:00Z"
+    body = _assertion(_request("contact.email", ["servicing"]), valid_until="2026-11-01T00:00:00Z")
     assert evaluate_terms(body, POLICY, now=NOW).decision is Decision.REFUSE
 
 
@@ -161,6 +170,8 @@ def test_service_notice_scheduled_maintenance_accepted_tyres_declined() -> None:
 
 def test_identifying_members_are_refused_in_an_intentcast() -> None:
     check_nothing_identifying({"intent": {"features": [{"name": "isofix"}]}})
+    # A body model is judged in its wire form.
+    check_nothing_identifying(sally_rfi_body(NOW))
     with pytest.raises(LocalProtocolError) as refused:
         check_nothing_identifying({"tradeIn": {"item": {"registration": "SX19 ABC"}}})
     assert refused.value.code is ErrorCode.SCHEMA_INVALID

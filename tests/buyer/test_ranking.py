@@ -7,7 +7,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from reference_buyer.ranking import OfferCandidate, rank_offers, total_cost
+from vrm_protocol.models import OfferBody
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -24,14 +28,27 @@ def _offer(
     plans: Sequence[tuple[str, str, str]] = (),
     currency: str = "GBP",
     valid_until: str = "2026-12-01T00:00:00Z",
-) -> dict[str, Any]:
+) -> OfferBody:
     price: dict[str, Any] = {
         "subtotal": _money(subtotal or total, currency),
         "total": _money(total, currency),
     }
     if allowance is not None:
         price["tradeInAllowance"] = _money(allowance, currency)
-    body: dict[str, Any] = {"price": price, "validUntil": valid_until}
+    body: dict[str, Any] = {
+        "basis": "binding",
+        "items": [
+            {"sku": "CAR", "description": "A car", "quantity": 1, "unitPrice": price["subtotal"]}
+        ],
+        "terms": {
+            "id": "terms",
+            "version": "1",
+            "url": "https://dealer.example/vrm/terms/terms/1",
+            "digest": "sha-256:" + "A" * 43,
+        },
+        "price": price,
+        "validUntil": valid_until,
+    }
     if plans:
         body["financing"] = [
             {
@@ -44,10 +61,10 @@ def _offer(
             }
             for name, deposit, payable in plans
         ]
-    return body
+    return OfferBody.model_validate(body)
 
 
-def _cost(body: dict[str, Any], **options: bool) -> tuple[Decimal, Decimal, str | None]:
+def _cost(body: OfferBody, **options: bool) -> tuple[Decimal, Decimal, str | None]:
     costed = total_cost(body, **options)
     assert costed is not None
     return costed
@@ -67,7 +84,9 @@ def test_finance_cost_is_the_cheapest_plans_extra_over_the_net_price() -> None:
 
 
 def test_an_offer_without_a_price_cannot_be_costed() -> None:
-    assert total_cost({"basis": "indicative"}) is None
+    # Typed: an offer body without a price is not an offer body at all.
+    with pytest.raises(ValidationError):
+        OfferBody.model_validate({"basis": "indicative"})
 
 
 def test_ranking_orders_by_total_cost_and_skips_closed_expired_and_other_currencies() -> None:

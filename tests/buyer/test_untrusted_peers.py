@@ -17,16 +17,19 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from reference_buyer.agent import BuyerAgent, Clock, Decorrelation
-from reference_buyer.net import DeliveryPolicy, KeyCache
+from reference_buyer.agent import BuyerAgent
+from reference_buyer.config import BuyerConfig, Decorrelation
+from reference_buyer.directory import BoundedCache
 from reference_buyer.policy import load_policy
 from reference_buyer.scenario import sally_rfi_body
-from reference_buyer.store import SqliteStore
+from vrm_agent.net import KeyCache
+from vrm_agent.outbox import DeliveryBudget
 from vrm_protocol.errors import ErrorCode, ProtocolError
+from vrm_protocol.http_binding import DeliveryPolicy, DeliveryRefused
 from vrm_protocol.keys import KeySet, SigningKey
 from vrm_protocol.vocabulary import MessageType
 
-from .conftest import RunningBuyer, VendorFactory, offer_body
+from .conftest import BuyerFactory, RunningBuyer, VendorFactory, offer_body
 
 #: Far more than any key set may be (spec D7: 64 KiB), far less than a test can afford.
 HUGE = 64 * 1024 * 1024
@@ -42,7 +45,7 @@ async def test_an_inbox_named_on_another_origin_is_never_posted_to(
     vendor, elsewhere = await start_vendor("Dealer"), await start_vendor("Victim")
     vendor.endpoints_override = {"inbox": elsewhere.id + "/vrm/inbox"}
     with pytest.raises(ProtocolError):
-        await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+        await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     assert not _posts(elsewhere.requests)
     assert not _posts(vendor.requests)
 
@@ -54,7 +57,7 @@ async def test_other_endpoints_named_on_another_origin_are_refused(
     vendor, elsewhere = await start_vendor("Dealer"), await start_vendor("Victim")
     vendor.endpoints_override = {endpoint: elsewhere.id + f"/vrm/{endpoint}"}
     with pytest.raises(ProtocolError):
-        await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+        await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     assert elsewhere.requests == []
 
 
@@ -83,7 +86,7 @@ async def test_a_huge_key_set_is_refused_without_reading_it_and_the_agent_stays_
 
     vendor.jwks_handler = huge
     with pytest.raises(ProtocolError) as refused:
-        await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+        await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     assert refused.value.code is ErrorCode.TEMPORARILY_UNAVAILABLE
     await asyncio.sleep(0.2)
     # What the sockets buffered at most, not the 64 MiB offered.
@@ -105,7 +108,7 @@ async def test_a_key_set_with_too_many_keys_is_refused_whole(
 
     vendor.jwks_handler = many
     with pytest.raises(ProtocolError):
-        await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+        await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     assert _posts(vendor.requests) == []
 
 
@@ -119,7 +122,7 @@ async def test_redirects_are_never_followed(
 
     vendor.jwks_handler = moved
     with pytest.raises(ProtocolError):
-        await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+        await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     assert elsewhere.requests == []
 
 
@@ -133,7 +136,7 @@ async def test_a_redirect_answering_her_post_is_a_failed_attempt_never_followed(
 
     vendor.inbox_handler = moved
     with pytest.raises(ProtocolError) as refused:
-        await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+        await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     assert refused.value.code is ErrorCode.TEMPORARILY_UNAVAILABLE
     assert elsewhere.requests == []
     # A bounded number of attempts, not a loop.
@@ -141,8 +144,9 @@ async def test_a_redirect_answering_her_post_is_a_failed_attempt_never_followed(
 
 
 async def test_a_stalled_answer_is_given_up_on(
-    buyer: RunningBuyer, start_vendor: VendorFactory
+    buyers: BuyerFactory, start_vendor: VendorFactory
 ) -> None:
+    buyer = await buyers(fetch_timeout=0.5)
     vendor = await start_vendor("Dealer")
     release = asyncio.Event()
 
@@ -151,10 +155,9 @@ async def test_a_stalled_answer_is_given_up_on(
         return web.json_response(KeySet([vendor.key.public()]).to_jwks())
 
     vendor.jwks_handler = stalled
-    buyer.agent.fetch_timeout = 0.5
     try:
         with pytest.raises(ProtocolError) as refused:
-            await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+            await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
         assert refused.value.code is ErrorCode.TEMPORARILY_UNAVAILABLE
     finally:
         release.set()
@@ -163,19 +166,14 @@ async def test_a_stalled_answer_is_given_up_on(
 @pytest.fixture
 async def strict_agent(tmp_path: Path) -> AsyncIterator[BuyerAgent]:
     """A buyer agent whose operator allowed no loopback delivery (the production default)."""
-    store = SqliteStore(tmp_path / "strict")
-    agent = BuyerAgent(
-        store,
+    agent = await BuyerAgent.open(
+        BuyerConfig(data_dir=tmp_path / "strict", decorrelation=Decorrelation(spread_seconds=0.0)),
         load_policy(),
-        clock=Clock(),
-        delivery=DeliveryPolicy(),
-        decorrelation=Decorrelation(spread_seconds=0.0),
     )
     try:
         yield agent
     finally:
         await agent.close()
-        store.close()
 
 
 async def test_without_an_allow_list_loopback_and_plain_http_are_refused(
@@ -183,18 +181,35 @@ async def test_without_an_allow_list_loopback_and_plain_http_are_refused(
 ) -> None:
     vendor = await start_vendor("Dealer")
     with pytest.raises(ProtocolError) as refused:
-        await strict_agent.send_rfis([vendor.id], sally_rfi_body(strict_agent.clock.now()))
+        await strict_agent.buying.send_rfis([vendor.id], sally_rfi_body(strict_agent.clock.now()))
     assert refused.value.code is ErrorCode.TEMPORARILY_UNAVAILABLE
     assert vendor.requests == []
 
 
+def _refused(policy: DeliveryPolicy, url: str) -> bool:
+    try:
+        policy.check_url(url)
+    except DeliveryRefused:
+        return True
+    return False
+
+
+def _address_allowed(policy: DeliveryPolicy, host: str, port: int, address: str) -> bool:
+    try:
+        policy.check_address(policy.check_url(f"https://{host}:{port}/"), address)
+    except DeliveryRefused:
+        return False
+    return True
+
+
 def test_the_delivery_policy_judges_scheme_host_and_address() -> None:
-    strict = DeliveryPolicy()
-    loopback = DeliveryPolicy(allow=frozenset({"127.0.0.1"}))
-    assert strict.refusal("http://dealer.example/vrm/inbox") is not None  # http: allow-list only
-    assert strict.refusal("ftp://dealer.example/") is not None
-    assert strict.refusal("https://dealer.example/vrm/inbox") is None
-    assert loopback.refusal("http://127.0.0.1:8080/vrm/inbox") is None
+    # Her agent's policy is the runtime's (spec §11.8, D6): the buyer keeps no copy.
+    strict = BuyerConfig(data_dir=Path("unused")).delivery_policy
+    loopback = DeliveryPolicy.from_entries(["127.0.0.1"])
+    assert _refused(strict, "http://dealer.example/vrm/inbox")  # http: allow-list only
+    assert _refused(strict, "ftp://dealer.example/")
+    assert not _refused(strict, "https://dealer.example/vrm/inbox")
+    assert not _refused(loopback, "http://127.0.0.1:8080/vrm/inbox")
     for address in (
         "127.0.0.1",
         "10.1.2.3",
@@ -210,19 +225,26 @@ def test_the_delivery_policy_judges_scheme_host_and_address() -> None:
         "::ffff:127.0.0.1",
         "240.0.0.1",
     ):
-        assert not strict.address_allowed("dealer.example", 443, address), address
-    assert strict.address_allowed("dealer.example", 443, "93.184.215.14")
-    assert loopback.address_allowed("127.0.0.1", 8080, "127.0.0.1")
-    assert DeliveryPolicy(allow=frozenset({"127.0.0.1:9"})).address_allowed(
-        "127.0.0.1", 9, "127.0.0.1"
-    )
-    assert not DeliveryPolicy(allow=frozenset({"127.0.0.1:9"})).address_allowed(
-        "127.0.0.1", 10, "127.0.0.1"
+        assert not _address_allowed(strict, "dealer.example", 443, address), address
+    assert _address_allowed(strict, "dealer.example", 443, "93.184.215.14")
+    assert _address_allowed(loopback, "127.0.0.1", 8080, "127.0.0.1")
+    one_port = DeliveryPolicy.from_entries(["127.0.0.1:9"])
+    assert _address_allowed(one_port, "127.0.0.1", 9, "127.0.0.1")
+    assert not _address_allowed(one_port, "127.0.0.1", 10, "127.0.0.1")
+    # Test mode adds loopback to the operator's list.
+    assert not _refused(
+        BuyerConfig(data_dir=Path("unused"), test_mode=True).delivery_policy,
+        "http://127.0.0.1:8080/vrm/inbox",
     )
 
 
-def test_the_key_cache_is_bounded_in_entries_and_time() -> None:
-    cache = KeyCache(max_entries=2, ttl_seconds=60.0)
+@pytest.mark.parametrize("kind", ["runtime", "directory"])
+def test_the_key_cache_is_bounded_in_entries_and_time(kind: str) -> None:
+    cache: KeyCache | BoundedCache[KeySet] = (
+        KeyCache(max_entries=2, ttl_seconds=60.0)
+        if kind == "runtime"
+        else BoundedCache(max_entries=2, ttl_seconds=60.0)
+    )
     keys = KeySet([SigningKey.generate("EdDSA").public()])
     cache.put("https://a.example", keys, now=0.0)
     cache.put("https://b.example", keys, now=1.0)
@@ -237,7 +259,7 @@ async def test_a_known_vendor_rotating_keys_is_refetched_within_bounds(
     buyer: RunningBuyer, start_vendor: VendorFactory
 ) -> None:
     vendor = await start_vendor("Dealer")
-    await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+    await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
     _, rfi = vendor.last("personal-rfi")
     vendor.key = SigningKey.generate("EdDSA")  # rotated: the new key is published
     _, token = vendor.reply(rfi, MessageType.OFFER, offer_body(datetime.now(UTC)))
@@ -254,12 +276,12 @@ async def test_a_relationship_without_a_deal_stops_costing_attempts_when_its_bud
         raise web.HTTPServiceUnavailable()
 
     vendor.inbox_handler = down
-    buyer.agent.delivery = DeliveryPolicy(
-        allow=frozenset({"127.0.0.1"}), max_attempts=1, relationship_budget=2
+    buyer.agent.courier.budget = DeliveryBudget(
+        attempts=1, stranger_attempts=1, stranger_failures=2
     )
     for _ in range(4):
         with pytest.raises(ProtocolError) as refused:
-            await buyer.agent.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
+            await buyer.agent.buying.send_rfis([vendor.id], sally_rfi_body(buyer.agent.clock.now()))
         assert refused.value.code is ErrorCode.TEMPORARILY_UNAVAILABLE
     # Two attempts, then none: a peer that never answers cannot make her agent hammer it.
     assert len(_posts(vendor.requests)) == 2

@@ -1,0 +1,67 @@
+"""Checking an exit acknowledgement against what she shared (spec §6.14). Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from vrm_protocol.canonical import canonical_json, message_digest
+from vrm_protocol.errors import ProtocolError
+from vrm_protocol.models import ExitAcknowledgementBody, MessageRef
+
+__all__ = ["ExitCheck", "verify_exit_acknowledgement"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExitCheck:
+    """How an exit acknowledgement's export and deletion receipt checked out."""
+
+    verified: bool
+    problems: tuple[str, ...]
+    shared: tuple[str, ...]
+    deleted: tuple[str, ...]
+
+
+def verify_exit_acknowledgement(
+    body: ExitAcknowledgementBody,
+    *,
+    notice: MessageRef,
+    export_requested: bool,
+    our_id: str,
+    shared_categories: Iterable[str],
+) -> ExitCheck:
+    """Check an exit acknowledgement against what the individual shared (spec §6.14).
+
+    Every category her sharing log says was disclosed must be listed as
+    deleted, or as retained with a basis (the schema requires one); the
+    receipt must be about her pseudonym and acknowledge her notice's exact
+    bytes (``notice``); the export's digest must match its data, and an
+    export she asked for must be there. Pure.
+    """
+    problems: list[str] = []
+    if body.notice != notice:
+        problems.append("the acknowledgement does not bind our exit notice's exact bytes")
+    receipt = body.deletion_receipt
+    if receipt.relationship != our_id:
+        problems.append(f"the deletion receipt is about {receipt.relationship}, not us")
+    deleted = tuple(receipt.deleted)
+    retained = {item.item: item for item in receipt.retained or ()}
+    shared = tuple(sorted(set(shared_categories)))
+    for category in shared:
+        if category in deleted:
+            continue
+        kept = retained.get(category)
+        if kept is not None and kept.basis.strip():
+            continue
+        problems.append(f"{category} was shared but is neither deleted nor retained with a basis")
+    export = body.export
+    if export is not None:
+        try:
+            expected: str | None = message_digest(canonical_json(export.data))
+        except (ProtocolError, TypeError, ValueError):
+            expected = None
+        if expected is None or export.digest != expected:
+            problems.append("the export's digest does not match its data")
+    elif export_requested:
+        problems.append("an export was requested but none was given")
+    return ExitCheck(not problems, tuple(problems), shared, deleted)
