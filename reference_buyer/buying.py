@@ -401,7 +401,7 @@ class Buying:
             items=body.items,
             price=counter_price,
             terms=body.terms,
-            supersedes=offer_id,
+            supersedes=offer.entry.ref(),
             in_response_to=offer.entry.ref(),
             **present(
                 options=body.options,
@@ -501,8 +501,6 @@ class Buying:
                         registration=registration,
                         **{name: value for name, value in item if value is not None},
                     ),
-                    handover=rfp_body.trade_in.handover,
-                    **present(papers_handover=rfp_body.trade_in.papers_handover),
                 )
                 disclosed.append("vehicle.registration")
         body = build(

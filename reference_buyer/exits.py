@@ -27,6 +27,7 @@ def verify_exit_acknowledgement(
     *,
     notice: MessageRef,
     export_requested: bool,
+    deletion_requested: bool,
     our_id: str,
     shared_categories: Iterable[str],
 ) -> ExitCheck:
@@ -42,18 +43,27 @@ def verify_exit_acknowledgement(
     if body.notice != notice:
         problems.append("the acknowledgement does not bind our exit notice's exact bytes")
     receipt = body.deletion_receipt
-    if receipt.relationship != our_id:
-        problems.append(f"the deletion receipt is about {receipt.relationship}, not us")
-    deleted = tuple(receipt.deleted)
-    retained = {item.item: item for item in receipt.retained or ()}
     shared = tuple(sorted(set(shared_categories)))
-    for category in shared:
-        if category in deleted:
-            continue
-        kept = retained.get(category)
-        if kept is not None and kept.basis.strip():
-            continue
-        problems.append(f"{category} was shared but is neither deleted nor retained with a basis")
+    deleted: tuple[str, ...] = ()
+    if receipt is None:
+        # Present only when her notice asked for deletion (spec §6.14); the state
+        # machine refuses an acknowledgement that lacks one she asked for.
+        if deletion_requested:
+            problems.append("a deletion was requested but no deletion receipt was given")
+    else:
+        if receipt.relationship != our_id:
+            problems.append(f"the deletion receipt is about {receipt.relationship}, not us")
+        deleted = tuple(receipt.deleted)
+        retained = {item.item: item for item in receipt.retained or ()}
+        for category in shared:
+            if category in deleted:
+                continue
+            kept = retained.get(category)
+            if kept is not None and kept.basis.strip():
+                continue
+            problems.append(
+                f"{category} was shared but is neither deleted nor retained with a basis"
+            )
     export = body.export
     if export is not None:
         try:

@@ -30,6 +30,7 @@ from vrm_protocol.freshness import format_timestamp
 from vrm_protocol.ledger import LedgerQuery
 from vrm_protocol.models import (
     DealConfirmationMessage,
+    DealRefusalMessage,
     ExitAcknowledgementMessage,
     ExitNoticeMessage,
     MessageRef,
@@ -80,6 +81,9 @@ async def _filed(buyer: BuyerAgent, inbound: Inbound[Any], work: UnitOfWork) -> 
 
 for _model in (
     OfferMessage,
+    # A vendor that cannot honour her acceptance: the state machine lapsed the
+    # offer and took the relationship back to negotiation (spec §6.17).
+    DealRefusalMessage,
     TermsAssertionMessage,
     SupportResolutionMessage,
     ProblemReportMessage,
@@ -153,12 +157,14 @@ async def on_exit_acknowledgement(
         return  # the state machine took it as her exit's end; there is nothing to check against
     sent = notice.model()
     requested = isinstance(sent, ExitNoticeMessage) and sent.body.export.requested
+    deletion = isinstance(sent, ExitNoticeMessage) and sent.body.deletion.requested
     digest = notice.digest
     assert digest is not None  # a message she signed
     check = verify_exit_acknowledgement(
         body,
         notice=MessageRef(id=notice.message_id, digest=digest),
         export_requested=requested,
+        deletion_requested=deletion,
         our_id=inbound.us.party_id,
         shared_categories=[r.category for r in await buyer.store.shared_with(inbound.peer)],
     )
@@ -166,7 +172,9 @@ async def on_exit_acknowledgement(
         ExitAcknowledged(
             notice_id=notice.message_id,
             ack_id=inbound.id,
-            deletion_receipt=to_payload(body.deletion_receipt),
+            deletion_receipt=(
+                to_payload(body.deletion_receipt) if body.deletion_receipt is not None else None
+            ),
             verified=check.verified,
             problems=check.problems,
         )

@@ -454,7 +454,11 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             lambda m: m.type is MessageType.TERMS_ASSERTION and m.peer == dealer,
             within=REPLY_TIMEOUT_SECONDS,
         )
-        _, dealer_decision = await agent.owning.answer_terms(assertion.message_id)
+        # Seed 000, step 5: emergency and technical notifications only, and the
+        # online maintenance record she activates (the dealer's reminders).
+        _, dealer_decision = await agent.owning.answer_terms(
+            assertion.message_id, notifications=("safety", "technical", "maintenance")
+        )
         _expect(
             dealer_decision is not None,
             f"{names[dealer]} publishes the terms it asserts on its own origin, with the "
@@ -466,15 +470,18 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         audio_terms = await agent.wait_for(
             after(seq, MessageType.TERMS_ASSERTION, audio), within=REPLY_TIMEOUT_SECONDS
         )
-        _, audio_decision = await agent.owning.answer_terms(audio_terms.message_id)
+        # She signs up for the programme herself (seed 000, step 7): news of it is welcome.
+        _, audio_decision = await agent.owning.answer_terms(
+            audio_terms.message_id, notifications=("safety", "technical", "new-products")
+        )
         _expect(
             audio_decision is not None,
             "Road Warrior publishes the terms it asserts on its own origin (spec D12)",
         )
         assert audio_decision is not None
         _expect(
-            set(audio_decision.notifications) <= {"safety", "technical"},
-            "notifications: safety and technical only",
+            set(audio_decision.notifications) <= {"safety", "technical", "new-products"},
+            "notifications: safety, technical and the programme's news only",
         )
         return (
             f"terms of {names[dealer]}: {dealer_decision.decision.value} "
@@ -498,7 +505,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             {
                 "peer": await pseudonym_with(dealer),
                 "kind": "maintenance-reminder",
-                "category": "safety",
+                "category": "maintenance",
                 "summary": "Annual service due; manufacturer tyre under-inflation warning",
                 "proposals": [
                     {"code": "scheduled-maintenance", "description": "Annual service"},
@@ -538,7 +545,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
                 "peer": await pseudonym_with(audio),
                 "kind": "programme-offer",
                 "programme": "road-warrior",
-                "category": "technical",
+                "category": "new-products",
             },
         )
         notice = await agent.wait_for(

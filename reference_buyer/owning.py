@@ -15,6 +15,7 @@ typed body sent by :class:`~reference_buyer.outgoing.Sender`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -168,7 +169,11 @@ class Owning:
         return await self.sender.send(entry.peer, reply)
 
     async def answer_terms(
-        self, assertion_id: str, *, decision: TermsDecision | None = None
+        self,
+        assertion_id: str,
+        *,
+        decision: TermsDecision | None = None,
+        notifications: Sequence[str] | None = None,
     ) -> tuple[Sent, TermsDecision | None]:
         """Step 5 (welcome): answer a terms-of-sharing assertion (spec §6.8).
 
@@ -181,9 +186,11 @@ class Owning:
         Then her policy decides item by item (anything left to her is refused
         when no decision is given); an identifying item is refused while she
         has accepted no offer of this party (spec §12, VRM-PRIV-011), whatever
-        the policy or the given decision say; data goes only with accepted
-        items her profile holds; the consent record and the sharing log are
-        committed with the response, and only if the party takes it.
+        the policy or the given decision say; ``notifications``, when given, are
+        the categories she chooses for this party instead of the decision's;
+        data goes only with accepted items her profile holds; the consent record
+        and the sharing log are committed with the response, and only if the
+        party takes it.
 
         Raises:
             LocalProtocolError: no such assertion, or the move is illegal.
@@ -202,6 +209,8 @@ class Owning:
             return problem, None
         if decision is None:
             decision = evaluate_terms(assertion, self.policy, now=self.clock.now())
+        if notifications is not None:
+            decision = dataclasses.replace(decision, notifications=tuple(notifications))
         decision = await self._before_acceptance(vendor, decision.resolved())
         profile = await self.store.profile()
         accepted = tuple(

@@ -342,7 +342,7 @@ class ExitAcknowledged(DomainWrite):
 
     notice_id: str
     ack_id: str
-    deletion_receipt: Mapping[str, Any]
+    deletion_receipt: Mapping[str, Any] | None
     verified: bool
     problems: tuple[str, ...]
 
@@ -1217,7 +1217,11 @@ class SqliteBuyerStore(SqliteProtocolStore):
                 " problems = ? WHERE notice_id = ?",
                 (
                     write.ack_id,
-                    dumps(dict(write.deletion_receipt)),
+                    (
+                        dumps(dict(write.deletion_receipt))
+                        if write.deletion_receipt is not None
+                        else None
+                    ),
                     int(write.verified),
                     dumps(list(write.problems)),
                     write.notice_id,

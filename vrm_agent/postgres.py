@@ -83,10 +83,9 @@ from vrm_agent.unit import DomainWrite, UnitOfWork
 from vrm_protocol.freshness import format_timestamp, parse_timestamp
 from vrm_protocol.keys import InvalidKeyError, SigningKey
 from vrm_protocol.ledger import (
-    DealAccepted,
+    CORE_ONLY_EFFECTS,
     Effect,
     ExitCompleted,
-    ExitNoticed,
     LedgerFacts,
     LedgerQuery,
     OfferOpened,
@@ -94,9 +93,7 @@ from vrm_protocol.ledger import (
     OfferStatus,
     OfferStatusChanged,
     OpenOffersLapsed,
-    Reengaged,
     RelationshipCore,
-    RequestAnswered,
     RequestClosed,
     RequestOpened,
     RequestRecord,
@@ -1287,7 +1284,7 @@ class PostgresProtocolStore(PostgresDatabase):
             await conn.execute(
                 "UPDATE ledger_requests SET status = 'void' WHERE relationship = $1", relationship
             )
-        elif isinstance(effect, RequestAnswered | DealAccepted | ExitNoticed | Reengaged):
+        elif isinstance(effect, CORE_ONLY_EFFECTS):
             pass  # the core holds what they change; the answer itself is a stored message
         else:
             raise TypeError(f"a ledger effect this store does not know: {type(effect).__name__}")

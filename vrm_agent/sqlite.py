@@ -70,10 +70,9 @@ from vrm_agent.store import (
 from vrm_agent.unit import DomainWrite, UnitOfWork
 from vrm_protocol.freshness import format_timestamp, parse_timestamp
 from vrm_protocol.ledger import (
-    DealAccepted,
+    CORE_ONLY_EFFECTS,
     Effect,
     ExitCompleted,
-    ExitNoticed,
     LedgerFacts,
     LedgerQuery,
     OfferOpened,
@@ -81,9 +80,7 @@ from vrm_protocol.ledger import (
     OfferStatus,
     OfferStatusChanged,
     OpenOffersLapsed,
-    Reengaged,
     RelationshipCore,
-    RequestAnswered,
     RequestClosed,
     RequestOpened,
     RequestRecord,
@@ -1241,7 +1238,7 @@ class SqliteProtocolStore(SqliteDatabase):
                 "UPDATE ledger_requests SET status = 'void' WHERE relationship = ?",
                 (relationship,),
             )
-        elif isinstance(effect, RequestAnswered | DealAccepted | ExitNoticed | Reengaged):
+        elif isinstance(effect, CORE_ONLY_EFFECTS):
             pass  # the core holds what they change; the answer itself is a stored message
         else:
             raise TypeError(f"a ledger effect this store does not know: {type(effect).__name__}")

@@ -38,6 +38,7 @@ from vrm_protocol.vocabulary import MessageType, Role
 
 __all__ = [
     "CORE_FORMAT",
+    "CORE_ONLY_EFFECTS",
     "DealAccepted",
     "DealRefused",
     "Effect",
@@ -489,6 +490,18 @@ class ExitCompleted(Effect):
 @dataclass(frozen=True, slots=True)
 class Reengaged(Effect):
     """The individual re-engaged after an exit: its preferences no longer apply."""
+
+
+#: Effects whose whole change is to the core (:func:`apply_to_core`): a store
+#: that keeps the core as one value writes no other row for them.
+CORE_ONLY_EFFECTS: Final[tuple[type[Effect], ...]] = (
+    RequestAnswered,
+    DealAccepted,
+    DealRefused,
+    ResumeStateSet,
+    ExitNoticed,
+    Reengaged,
+)
 
 
 def apply_to_core(

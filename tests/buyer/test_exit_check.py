@@ -17,11 +17,14 @@ NOTICE = MessageRef(id="urn:uuid:00000000-0000-4000-8000-000000000001", digest=N
 SHARED = ["identity.name", "contact.email", "contact.phone"]
 
 
-def _check(body: dict[str, Any], *, export_requested: bool = True) -> ExitCheck:
+def _check(
+    body: dict[str, Any], *, export_requested: bool = True, deletion_requested: bool = True
+) -> ExitCheck:
     return verify_exit_acknowledgement(
         ExitAcknowledgementBody.model_validate(body),
         notice=NOTICE,
         export_requested=export_requested,
+        deletion_requested=deletion_requested,
         our_id=OUR_ID,
         shared_categories=SHARED,
     )
@@ -104,3 +107,12 @@ def test_a_requested_export_must_be_given() -> None:
     del body["export"]
     check = _check(body)
     assert check.problems == ("an export was requested but none was given",)
+
+
+def test_a_receipt_is_needed_only_where_she_asked_for_deletion() -> None:
+    body = _ack()
+    del body["deletionReceipt"]
+    assert _check(body, deletion_requested=False).verified
+    missing = _check(body, deletion_requested=True)
+    assert not missing.verified
+    assert "a deletion was requested but no deletion receipt was given" in missing.problems
