@@ -46,7 +46,7 @@ from vrm_protocol.http_binding import (
     MAILBOX_PATH,
     TEST_DRIVER_PREFIX,
     RateLimiter,
-    discovery_document,
+    buyer_discovery_document,
 )
 from vrm_protocol.models import PersonalRfiBody, PersonalRfpBody, VRMModel
 
@@ -94,22 +94,19 @@ async def mailbox(request: web.Request) -> web.StreamResponse:
 
 
 async def discovery(request: web.Request) -> web.Response:
-    """``GET /.well-known/vrm`` (spec §11.1): what she takes and sends comes from
-    the message-type registry."""
+    """``GET /.well-known/vrm`` (spec §11.1, VRM-HTTP-027): what she takes and
+    sends (from the message-type registry), and nothing that names or links one
+    of her pseudonyms: no ``id``, no inbox, keys or mailbox."""
     agent = request.app[AGENT]
     config = agent.config
-    party = config.party_id or str(request.url.origin())
-    document = discovery_document(
-        party_id=party,
-        role="buyer",
-        name="Reference buyer agent",
-        base_url=party,
+    base = (config.party_id or str(request.url.origin())).rstrip("/")
+    document = buyer_discovery_document(
         accepts=sorted(agent.accepts),
         sends=sorted(agent.sends),
         max_message_bytes=config.limits.max_message_bytes,
         max_depth=config.limits.max_nesting_depth,
         rate_per_minute=int(config.rate_per_second * 60),
-        test_driver=config.test_mode,
+        test_driver_url=base + TEST_DRIVER_PREFIX if config.test_mode else None,
     )
     return web.json_response(document)
 

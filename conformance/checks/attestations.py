@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.checks._support import expect_accepted, expect_rejection
+from conformance.checks.scenarios import VendorThread, acceptable_offer
 from conformance.context import CheckContext, Session, fixture
 from conformance.model import CheckFailed, CheckSkipped, Expectation
 from conformance.peers import bodies
@@ -250,4 +251,66 @@ async def attestation_forged(ctx: CheckContext) -> None:
         (E.ATTESTATION_INVALID, E.UNTRUSTED_ISSUER),
         what="a forged attestation",
         requirement="VRM-ATT-003",
+    )
+
+
+@REGISTRY.check(
+    "VEN-ATTESTATION-FOR-FINANCING",
+    title="Accepting a financing plan that requires an attestation, without one, is refused",
+    step=LifecycleStep.TRANSACT,
+    requirements=("VRM-ATT-010",),
+    roles=VENDOR,
+)
+async def financing_needs_attestation(ctx: CheckContext) -> None:
+    """spec §6.4, §10.1 (VRM-ATT-010): an acceptance that chooses a plan marked
+    ``requiresAttestation`` and carries no ability-to-pay attestation is refused
+    with ``attestation-missing``; the same acceptance carrying one for the vendor
+    and the pseudonym is taken."""
+    await ctx.use(vendor_attested_rfi)  # the target trusts the issuer: judged, not skipped
+    side = await buyer_side(ctx)
+    persona = side.new_persona()
+    rfi = persona.compose("personal-rfi", bodies.personal_rfi_body(persona.now()))
+    expect_accepted(ctx, await persona.send(rfi, note="a personal RFI"), what="a personal RFI")
+    first = await persona.expect(
+        lambda item: item.type == "offer" and item.field("thread") == rfi["id"],
+        description="the vendor answers the RFI with an offer",
+        requirement="VRM-MSG-002",
+    )
+    offer = await acceptable_offer(persona, VendorThread(persona, persona.sent[-1]), first)
+    plans = [
+        plan.get("plan")
+        for plan in offer.body.get("financing") or ()
+        if isinstance(plan, dict) and plan.get("requiresAttestation") is True
+    ]
+    if not plans:
+        raise CheckSkipped("the target's binding offer marks no financing plan requiresAttestation")
+
+    def acceptance(attestations: list[dict[str, Any]] | None, message_id: str | None) -> Any:
+        body = bodies.offer_acceptance_body(offer.ref())
+        body["payment"] = {"method": "finance", "financingPlan": plans[0]}
+        if attestations is not None:
+            body["attestations"] = attestations
+        fields: dict[str, Any] = {"message_id": message_id} if message_id is not None else {}
+        return persona.compose(
+            "offer-acceptance", body, thread=str(rfi["id"]), parent=str(offer.id), **fields
+        )
+
+    bare = acceptance(None, None)
+    expect_rejection(
+        ctx,
+        await persona.send(bare, note="an acceptance of an attested plan without attestation"),
+        E.ATTESTATION_MISSING,
+        what="an acceptance of a plan that requires an attestation, carrying none",
+        requirement="VRM-ATT-010",
+    )
+    attestation = ability_to_pay(
+        suite_issuer(ctx.session), subject=persona.id, audience=side.target_id, session=ctx.session
+    )
+    expect_accepted(
+        ctx,
+        await persona.send(
+            acceptance([attestation], str(bare["id"])),
+            note="the same acceptance with the ability-to-pay attestation",
+        ),
+        what="the acceptance carrying the attestation the plan requires",
     )

@@ -257,3 +257,44 @@ async def kept_with_reply_to(ctx: CheckContext) -> None:
         actual=kept.digest,
         requirement="VRM-HTTP-010",
     )
+
+
+@REGISTRY.check(
+    "MBX-UNSOLICITED-TO-REPLY-TO",
+    title="A message that answers none of hers goes to her latest replyTo and stays in her mailbox",
+    step=WIRE_STEP,
+    requirements=("VRM-HTTP-030",),
+    roles=(Role.VENDOR,),
+)
+async def unsolicited_to_latest_reply_to(ctx: CheckContext) -> None:
+    """spec §11.4 (VRM-HTTP-030): after a deal, the vendor's terms assertion
+    answers no message of hers; it is POSTed to the ``replyTo`` inbox of her
+    latest message (the acceptance) and kept in her mailbox as well."""
+    from conformance.checks.scenarios import await_terms, run_deal
+
+    thread = await run_deal(ctx.session)
+    assert thread.acceptance is not None
+    reply_to = thread.acceptance.payload.get("replyTo")
+    if not isinstance(reply_to, dict) or not reply_to.get("inbox"):
+        ctx.skip("the suite's acceptance named no replyTo inbox")
+    terms = await await_terms(thread)
+    ctx.expect(
+        terms.via == "inbox",
+        "the terms assertion is POSTed to the replyTo inbox of her latest message",
+        expected="inbox",
+        actual=terms.via,
+        requirement="VRM-HTTP-030",
+    )
+    kept = await poll_mailbox(
+        ctx,
+        thread.persona,
+        lambda item: item.type == "terms-assertion" and item.id == terms.id,
+        within=timedelta(seconds=ctx.options.reply_timeout),
+    )
+    ctx.require(
+        kept.token == terms.token,
+        "her mailbox keeps the very terms assertion POSTed to replyTo",
+        expected=terms.digest,
+        actual=kept.digest,
+        requirement="VRM-HTTP-030",
+    )

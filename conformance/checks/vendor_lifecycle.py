@@ -332,6 +332,7 @@ async def _accept(
         "VRM-MSG-010",
         "VRM-STATE-002",
         "VRM-SIG-018",
+        "VRM-SIG-027",
     ),
     roles=VENDOR,
 )
@@ -348,7 +349,7 @@ async def accept_wrong_digest(ctx: CheckContext) -> None:
         reply,
         E.REFERENCE_MISMATCH,
         what="an acceptance of other bytes",
-        requirement="VRM-MSG-010",
+        requirement="VRM-SIG-027",
     )
     _, follow = await _accept(
         persona,

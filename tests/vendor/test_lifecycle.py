@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from conformance.peers import bodies
 from tests.vendor.conftest import VENDOR_ID, Buyer, Issuer
 from vrm_protocol.attestations import issue_attestation
+from vrm_protocol.canonical import message_digest
 from vrm_protocol.keys import PairwiseIdentity, SigningKey
 
 Client = TestClient[web.Request, web.Application]
@@ -208,9 +209,14 @@ async def test_counter_offer_is_answered_above_the_floor_and_supersedes(
             thread=rfp["id"],
             parent=offer.id,
         )
-        assert (await buyer.send(counter))[0] == 202
+        counter_token = buyer.sign(counter)
+        assert (await buyer.post(counter_token))[0] == 202
         answer = await buyer.expect("offer")
-        assert answer.body["supersedes"] == counter["id"]
+        # spec §6.3: bound to the exact bytes of her counter-offer as received.
+        assert answer.body["supersedes"] == {
+            "id": counter["id"],
+            "digest": message_digest(counter_token),
+        }
         total = Decimal(answer.body["price"]["total"]["amount"])
         assert total >= subtotal * Decimal("0.92"), "never below the floor"
         assert total <= previous_total
