@@ -44,6 +44,7 @@ from reference_vendor.config import VendorConfig
 from reference_vendor.store import SqliteVendorStore
 from vrm_agent.clock import AgentClock
 from vrm_agent.net import client_session
+from vrm_protocol.canonical import message_digest
 from vrm_protocol.codec import build_message, encode
 from vrm_protocol.keys import PairwiseIdentity, SigningKey
 from vrm_protocol.models import to_payload
@@ -70,6 +71,7 @@ class Relationship:
     thread: str = ""
     offer: dict[str, Any] = field(default_factory=dict)
     offer_id: str = ""
+    offer_digest: str = ""
     cursor: int = 0
     messages: int = 0
 
@@ -95,6 +97,7 @@ class Bench:
         assert message is not None
         who.offer = to_payload(message.model().body)
         who.offer_id = message.message_id
+        who.offer_digest = message_digest(entries[-1].token)
 
     async def open(self) -> Relationship:
         """A relationship with a binding offer to counter (its RFP and the offer)."""
@@ -112,7 +115,10 @@ class Bench:
         """Her next counter-offer: a little below the vendor's last total."""
         total = str(int(float(who.offer["price"]["total"]["amount"])) - 10)
         body = bodies.counter_offer_body(
-            who.offer, who.offer_id, now=self.agent.clock.now(), total=total
+            who.offer,
+            {"id": who.offer_id, "digest": who.offer_digest},
+            now=self.agent.clock.now(),
+            total=total,
         )
         return self._sign(who, "offer", body, thread=who.thread, parent=who.offer_id)
 
@@ -143,7 +149,7 @@ def spread(values: list[float]) -> str:
     return f"{median:.3f} [{q1:.3f} .. {q3:.3f}]"
 
 
-async def measure(rounds: int, work: Path) -> None:
+async def measure(rounds: int, work: Path, ages_by_name: dict[str, int]) -> None:
     config = VendorConfig(
         catalogue=load_catalogue("dealer-mayfair"), data_dir=work, public_url=VENDOR
     )
@@ -153,7 +159,7 @@ async def measure(rounds: int, work: Path) -> None:
         agent = VendorAgent(config, store, AgentClock(), SigningKey.generate(), session=session)
         bench = Bench(agent)
         aged: dict[str, Relationship] = {}
-        for name, counters in AGES.items():
+        for name, counters in ages_by_name.items():
             if counters:
                 who = await bench.open()
                 for _ in range(counters):
@@ -212,12 +218,23 @@ def main(argv: list[str] | None = None) -> None:
     """Measure and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="3 rounds, relationships a few messages old: that it runs, not its figures",
+    )
     options = parser.parse_args(argv)
-    if options.rounds < MIN_ROUNDS:
+    ages_by_name = dict(AGES)
+    if options.tiny:
+        options.rounds = 3
+        ages_by_name = {
+            name: min(counters, 2 * index) for index, (name, counters) in enumerate(AGES.items())
+        }
+    elif options.rounds < MIN_ROUNDS:
         parser.error(f"--rounds is at least {MIN_ROUNDS}")
     work = Path(tempfile.mkdtemp(prefix="vrm-bench-growth-"))
     try:
-        asyncio.run(measure(options.rounds, work))
+        asyncio.run(measure(options.rounds, work, ages_by_name))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
