@@ -185,7 +185,9 @@ async def walk(agent: VendorAgent, timed: Callable[[str, Awaitable[Any]], Awaita
         "personal-rfi", owner.sign("personal-rfi", bodies.personal_rfi_body(now))
     )
     total = str(int(float(offer["body"]["price"]["total"]["amount"]) * 0.97))
-    counter = bodies.counter_offer_body(offer["body"], offer["id"], now=now, total=total)
+    counter = bodies.counter_offer_body(
+        offer["body"], _ref(offer_token, offer), now=now, total=total
+    )
     revised = await send("counter-offer", owner.sign("offer", counter, parent=offer["id"]))
     offer_token, offer = next((t, p) for t, p in revised if p["type"] == "offer")
     replies = await send(
