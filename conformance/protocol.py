@@ -18,6 +18,7 @@ from typing import Any
 
 from conformance.judge import Judge
 from vrm_protocol.errors import ErrorCode, ProtocolError
+from vrm_protocol.message_types import MESSAGE_TYPES
 from vrm_protocol.vocabulary import Role
 
 __all__ = [
@@ -153,9 +154,11 @@ class StateReplay:
     faults: tuple[str, ...]
 
 
-#: Messages that are not moves in a relationship: HTTP-level acknowledgements
-#: and asynchronous problem reports.
-_NOT_TRANSITIONS = frozenset({"receipt", "problem-report"})
+#: Messages that are not moves in a relationship (spec §8.6 stage 14, "Not a
+#: move"): the registry's always-allowed types, receipts and problem reports.
+_NOT_TRANSITIONS = frozenset(
+    message_type.value for message_type, spec in MESSAGE_TYPES.items() if spec.always_allowed
+)
 
 
 def replay_relationship(

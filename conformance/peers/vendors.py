@@ -37,33 +37,15 @@ from vrm_protocol.http_binding import (
     problem_response,
 )
 from vrm_protocol.limits import DEFAULT_LIMITS
-from vrm_protocol.vocabulary import MessageType
+from vrm_protocol.message_types import accepted_by, sent_by
+from vrm_protocol.vocabulary import Role
 
 __all__ = ["SuiteVendor", "VendorSide", "vendor_side"]
 
-_ACCEPTS = (
-    MessageType.PERSONAL_RFI,
-    MessageType.PERSONAL_RFP,
-    MessageType.OFFER,
-    MessageType.OFFER_ACCEPTANCE,
-    MessageType.OFFER_DECLINE,
-    MessageType.TERMS_RESPONSE,
-    MessageType.SERVICE_RESPONSE,
-    MessageType.SUPPORT_REQUEST,
-    MessageType.EXIT_NOTICE,
-    MessageType.PROBLEM_REPORT,
-    MessageType.RECEIPT,
-)
-_SENDS = (
-    MessageType.OFFER,
-    MessageType.DEAL_CONFIRMATION,
-    MessageType.TERMS_ASSERTION,
-    MessageType.SERVICE_NOTICE,
-    MessageType.SUPPORT_RESOLUTION,
-    MessageType.EXIT_ACKNOWLEDGEMENT,
-    MessageType.PROBLEM_REPORT,
-    MessageType.RECEIPT,
-)
+#: What the suite's vendors announce in their discovery documents: what the
+#: registry says a vendor takes and sends (spec §11.1), never a list of its own.
+_ACCEPTS = tuple(sorted(accepted_by(Role.VENDOR)))
+_SENDS = tuple(sorted(sent_by(Role.VENDOR)))
 
 
 @dataclass(slots=True)

@@ -179,7 +179,8 @@ def test_the_decoder_runs_both_verifiers() -> None:
         now=datetime(2026, 11, 23, 12, tzinfo=UTC),
         judge=judge,
     )
-    assert refused.error_code == "unknown-key" and refused.disagreement is None
+    assert refused.error_code == "unknown-key"
+    assert refused.disagreement is None
     assert judge.disagreements == []
 
 
@@ -187,7 +188,8 @@ def test_jwks_import_is_judged_twice() -> None:
     judge = Judge()
     refused = _load(VECTORS_DIR / "jose" / "key-small-order-in-jwks.json")["jwks"]
     accepted = _load(VECTORS_DIR / "jose" / "valid-eddsa.json")["jwks"]
-    assert check_jwks(refused) is not None and check_jwks(accepted) is None
+    assert check_jwks(refused) is not None
+    assert check_jwks(accepted) is None
     assert jwks_refusal(refused, judge=judge, subject="JWKS refused") is not None
     assert jwks_refusal(accepted, judge=judge, subject="JWKS accepted") is None
     assert judge.disagreements == []
