@@ -20,7 +20,14 @@ from vrm_protocol.message_types import MESSAGE_TYPES, accepted_by, sent_by
 from vrm_protocol.vocabulary import MessageType, Role
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("vrm_protocol", "vrm_agent", "reference_vendor", "reference_buyer", "conformance")
+PACKAGES = (
+    "vrm_protocol",
+    "vrm_agent",
+    "reference_vendor",
+    "reference_buyer",
+    "conformance",
+    "tools",
+)
 #: Where listing the types is the point: the registry and generated code.
 ALLOWED = (
     "vrm_protocol/message_types/__init__.py",
