@@ -42,6 +42,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 __all__ = [
+    "ATTESTATION_TYP",
+    "MESSAGE_TYP",
+    "POLL_TYP",
     "SIGNING_STAGE_CODES",
     "Disagreement",
     "Judge",
@@ -53,8 +56,11 @@ __all__ = [
     "verify_token",
 ]
 
-#: The ``typ`` of a message (spec §8.2).
+#: The ``typ`` of a message (spec §8.2), of a mailbox poll token (§11.4) and
+#: of an attestation (§10).
 MESSAGE_TYP: Final = "vrm+jws"
+POLL_TYP: Final = "vrm-poll+jws"
+ATTESTATION_TYP: Final = "vrm-attestation+jws"
 #: The allow-list of spec §8.1.
 _ALGORITHMS: Final = frozenset({"EdDSA", "ES256"})
 #: The only protected header parameters (spec §8.2, VRM-SIG-001).
@@ -660,13 +666,14 @@ def check_jwks(document: Any) -> str | None:
 # -- comparing with the library -----------------------------------------------------------------
 
 
-def compare(opinion: Opinion, library_code: str | None) -> str | None:
+def compare(opinion: Opinion, library_code: str | None, *, binding: bool = True) -> str | None:
     """Why the judge's opinion and the library's verdict disagree, or ``None``.
 
     Stages 3-7 must end in the same code (or both pass). When both passed
     them, a library refusal at stages 8-9 says nothing of the binding; any
     other library verdict implies that the binding (stage 10) held exactly
-    when it is not ``key-sender-mismatch``.
+    when it is not ``key-sender-mismatch``. ``binding=False`` for a token
+    whose payload names no ``from`` (an attestation): stages 3-7 only.
     """
     if opinion.code is not None or library_code in SIGNING_STAGE_CODES:
         if opinion.code == library_code:
@@ -675,7 +682,7 @@ def compare(opinion: Opinion, library_code: str | None) -> str | None:
             f"the library says {library_code or 'valid'}, the suite's verifier says "
             f"{opinion.code or 'valid'}" + (f" ({opinion.detail})" if opinion.detail else "")
         )
-    if library_code in _BEFORE_BINDING:
+    if not binding or library_code in _BEFORE_BINDING:
         return None
     library_bound = library_code != _KEY_SENDER_MISMATCH
     if opinion.bound is library_bound:
@@ -732,9 +739,14 @@ class Judge:
         typ: str = MESSAGE_TYP,
     ) -> Disagreement | None:
         """Judge ``token`` and compare with the library's verdict (its error code,
-        ``None`` when it accepted). A disagreement is recorded and returned."""
+        ``None`` when it accepted). A disagreement is recorded and returned.
+
+        ``typ`` is what the context requires: a message, a poll token (whose
+        ``from`` is bound to its key as a message's is) or an attestation
+        (judged through stage 7 only).
+        """
         opinion = verify_token(token, jwks=sender_jwks, typ=typ, limits=self.limits)
-        reason = compare(opinion, library_code)
+        reason = compare(opinion, library_code, binding=typ != ATTESTATION_TYP)
         if reason is None:
             return None
         subject = "token sha-256:" + _b64url_encode(hashlib.sha256(token).digest())

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from conformance.judge import Judge
+from conformance.judge import ATTESTATION_TYP, POLL_TYP, Judge
 from vrm_protocol.errors import ErrorCode, ProtocolError
 from vrm_protocol.message_types import MESSAGE_TYPES
 from vrm_protocol.vocabulary import Role
@@ -24,12 +24,14 @@ from vrm_protocol.vocabulary import Role
 __all__ = [
     "Decoded",
     "StateReplay",
+    "attestation_refusal",
     "decode_message",
     "jwks_kids",
     "jwks_refusal",
     "replay_relationship",
     "schema_errors",
     "schema_errors_of",
+    "verify_poll",
 ]
 
 
@@ -83,6 +85,65 @@ def decode_message(
             decoded.payload, decoded.error_code, decoded.error_detail, disagreement.reason
         )
     return decoded
+
+
+def verify_poll(
+    token: bytes, *, mailbox_owner: str, now: datetime, judge: Judge
+) -> tuple[str, int]:
+    """Verify a mailbox poll token the target sent (spec §11.4): the poller and
+    its ``after``. ``judge`` verifies it again (a disagreement is recorded).
+
+    Raises:
+        ProtocolError: the library refuses the token (the verdict is the library's).
+    """
+    from vrm_protocol.http_binding import verify_poll_token
+
+    try:
+        poll = verify_poll_token(token, mailbox_owner=mailbox_owner, now=now)
+    except ProtocolError as error:
+        judge.review(token, sender_jwks=None, library_code=error.code.value, typ=POLL_TYP)
+        raise
+    judge.review(token, sender_jwks=None, library_code=None, typ=POLL_TYP)
+    return poll.poller, int(poll.after)
+
+
+def attestation_refusal(
+    attestation: Mapping[str, Any],
+    *,
+    subject: str,
+    audience: str,
+    now: datetime,
+    judge: Judge,
+) -> str | None:
+    """Why the library refuses an attestation by a ``did:jwk`` issuer (spec §10.3),
+    or ``None``; ``judge`` verifies its token again under the profile.
+    """
+    from vrm_protocol.attestations import verify_attestation
+
+    issuer = str(attestation.get("issuer"))
+    library_code: str | None = None
+    refusal: str | None = None
+    try:
+        verify_attestation(
+            attestation,
+            trusted_issuers={issuer: None},
+            subject=subject,
+            audience=audience,
+            now=now,
+        )
+    except Exception as error:  # the library's verdict, whatever its class
+        refusal = str(error)
+        # The signing profile's own code, when that is what refused the token.
+        cause = error.__cause__
+        library_code = (
+            cause.code.value if isinstance(cause, ProtocolError) else "attestation-invalid"
+        )
+    token = attestation.get("token")
+    if isinstance(token, str) and token.isascii():
+        judge.review(
+            token.encode("ascii"), sender_jwks=None, library_code=library_code, typ=ATTESTATION_TYP
+        )
+    return refusal
 
 
 def jwks_refusal(document: Any, *, judge: Judge, subject: str) -> str | None:

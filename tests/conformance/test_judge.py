@@ -18,6 +18,7 @@ from aiohttp import web
 
 from conformance.context import CheckContext, RunOptions
 from conformance.judge import (
+    POLL_TYP,
     SIGNING_STAGE_CODES,
     Judge,
     JudgeLimits,
@@ -28,13 +29,15 @@ from conformance.judge import (
     verify_token,
 )
 from conformance.model import Level, Verdict
-from conformance.protocol import decode_message, jwks_refusal
+from conformance.protocol import attestation_refusal, decode_message, jwks_refusal, verify_poll
 from conformance.registry import CheckRegistry
 from conformance.results import ExitCode
 from conformance.runner import run_suite
 from conformance.vectors_index import VECTORS_DIR
+from vrm_protocol.attestations import issue_attestation
 from vrm_protocol.errors import ProtocolError
-from vrm_protocol.keys import KeySet, key_resolver
+from vrm_protocol.http_binding import make_poll_token
+from vrm_protocol.keys import KeySet, PairwiseIdentity, key_resolver
 from vrm_protocol.limits import Limits
 from vrm_protocol.signing_profile import verify_compact
 from vrm_protocol.vocabulary import Role
@@ -235,3 +238,65 @@ async def test_a_disagreement_makes_the_check_a_harness_error() -> None:
     assert first.to_json()["judgeDisagreements"][0]["judge"] == "unknown-key"
     assert by_id["T-AFTER"].verdict is Verdict.PASS
     assert run.exit_code() is ExitCode.HARNESS_ERROR
+
+
+def test_poll_tokens_are_judged_twice() -> None:
+    judge = Judge()
+    buyer = PairwiseIdentity.generate()
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    owner = "https://dealer.vrm-protocol.example"
+    token = make_poll_token(
+        buyer.key, poller=buyer.identifier, mailbox_owner=owner, after=3, now=now
+    )
+    assert verify_poll(token, mailbox_owner=owner, now=now, judge=judge) == (buyer.identifier, 3)
+    with pytest.raises(ProtocolError):
+        verify_poll(token, mailbox_owner="https://other.example", now=now, judge=judge)
+    # A message is not a poll token (typ), for both verifiers.
+    message = _load(VECTORS_DIR / "jose" / "valid-did-jwk.json")
+    with pytest.raises(ProtocolError, match="typ"):
+        verify_poll(str(message["token"]).encode(), mailbox_owner=owner, now=now, judge=judge)
+    assert judge.disagreements == []
+    # A library that let a message through as a poll token would disagree.
+    assert (
+        judge.review(
+            str(message["token"]).encode(), sender_jwks=None, library_code=None, typ=POLL_TYP
+        )
+        is not None
+    )
+
+
+def test_attestation_tokens_are_judged_twice() -> None:
+    judge = Judge()
+    approver = PairwiseIdentity.generate()
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    attestation = issue_attestation(
+        kind="approval",
+        subject="did:jwk:subject",
+        audience=["https://dealer.vrm-protocol.example"],
+        claims={"approves": {"offer": "urn:uuid:7d1c3f4e-2b8a-4c55-9e61-0a3f5b2c9d10"}},
+        issuer_key=approver.key,
+        issuer_id=approver.identifier,
+        now=now,
+    )
+    verdict = attestation_refusal(
+        attestation,
+        subject="did:jwk:subject",
+        audience="https://dealer.vrm-protocol.example",
+        now=now,
+        judge=judge,
+    )
+    assert verdict is None
+    # Addressed to someone else: the library refuses for the claims, not the
+    # signature, and the judge (stages 3-7 only) has nothing to disagree with.
+    elsewhere = attestation_refusal(
+        attestation, subject="did:jwk:subject", audience="https://x.example", now=now, judge=judge
+    )
+    assert elsewhere is not None
+    assert judge.disagreements == []
+    # Its signature broken: both refuse it as bad-signature.
+    head, payload, signature = attestation["token"].split(".")
+    broken = {**attestation, "token": f"{head}.{payload}.{'A' * len(signature)}"}
+    assert attestation_refusal(
+        broken, subject="did:jwk:subject", audience="https://x.example", now=now, judge=judge
+    )
+    assert judge.disagreements == []
