@@ -1,9 +1,10 @@
 """The suite's own verifier: a second, independent judge of what the target signs.
 
 The suite judges every token the target sends (offers, receipts, replies,
-notices, problem reports) with :mod:`vrm_protocol`'s decoder, the code it
-certifies. A defect of the library's signing profile (a small-order key it
-accepted, a header rule it forgot) would then be inherited by the judge and
+notices, problem reports, poll tokens, a co-decision-maker's attestations)
+and every JWKS it publishes with :mod:`vrm_protocol`, the code it certifies.
+A defect of the library's signing profile (a small-order key it accepted, a
+header rule it forgot) would then be inherited by the judge and
 hide in both. This module re-implements stages 3 to 7 of the receiver's
 processing order (spec §8.6: size and framing, protected header, key,
 signature, payload bytes) and the key-sender binding of stage 10 from the
@@ -18,6 +19,14 @@ token. Any disagreement is a harness error of the check during which it
 happened (the runner reads :attr:`Judge.disagreements`): the suite cannot
 tell which of its two verifiers is wrong, so it blames neither the target
 nor passes it silently.
+
+Where the spec is exact the judge follows the spec, not the library: a
+vendor's ``kid`` is resolved as the RFC 7638 thumbprint of a current key of
+its JWKS (VRM-SIG-013), never by a ``kid`` member the JWKS claims; a JWKS is
+imported when a key is needed (stage 5), so a malformed token is refused for
+its framing first. Where the spec leaves a choice (a JWK's ``alg``, ``use``,
+``key_ops`` or X.509 members, a ``kid`` published twice), it refuses what a
+key set that names one key per signing use would never hold.
 """
 
 from __future__ import annotations
