@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
+from conformance.judge import Judge
 from conformance.model import CheckFailed, CheckSkipped, Expectation, HarnessError, Level
 from conformance.transcript import Transcript, scoped
 from vrm_protocol.vocabulary import Role
@@ -135,6 +136,9 @@ class Session:
         #: The target's discovery document, once fetched.
         self.discovery: dict[str, Any] | None = None
         self.discovery_error: str | None = None
+        #: The suite's own verifier, the second opinion on every token the
+        #: target sends; its disagreements with the library are harness errors.
+        self.judge = Judge()
         #: Per-role environments and other lazily built services, by name.
         self.services: dict[str, Any] = {}
         self._memos: dict[str, _Memo] = {}

@@ -54,6 +54,9 @@ class CheckResult:
     stale_baseline: bool = False
     #: For harness errors: the suite's traceback, to fix the suite with.
     traceback: str | None = None
+    #: Where the library and the suite's own verifier disagreed during the
+    #: check (each one makes the check a harness error; see conformance.judge).
+    disagreements: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def counts_as_failure(self) -> bool:
@@ -91,6 +94,8 @@ class CheckResult:
             data["staleBaseline"] = True
         if self.traceback is not None:
             data["traceback"] = self.traceback
+        if self.disagreements:
+            data["judgeDisagreements"] = self.disagreements
         return data
 
 

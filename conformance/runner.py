@@ -171,11 +171,28 @@ async def _run_one(
         else:
             result.verdict, result.reason = judge(context.expectations)
     session.scope_stack.pop()
+    _judge_disagreements(result, session)
     result.duration_seconds = time.monotonic() - started
     result.expectations = context.expectations
     result.notes = context.notes
     result.exchanges = [exchange.seq for exchange in session.transcript.in_scopes(context.scopes)]
     return result
+
+
+def _judge_disagreements(result: CheckResult, session: Session) -> None:
+    """Make the check a harness error when the suite's two verifiers disagreed
+    while it ran (conformance.judge): the suite cannot tell which of them is
+    wrong, so the target is neither passed nor failed on that evidence."""
+    disagreements = session.judge.take()
+    if not disagreements:
+        return
+    result.disagreements = [disagreement.to_json() for disagreement in disagreements]
+    more = f" (and {len(disagreements) - 1} more)" if len(disagreements) > 1 else ""
+    result.verdict = Verdict.HARNESS_ERROR
+    result.reason = (
+        f"judge disagreement: the library and the suite's own verifier differ on "
+        f"{disagreements[0].describe()}{more}"
+    )
 
 
 def _now() -> str:

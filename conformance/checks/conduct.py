@@ -29,7 +29,7 @@ from conformance.context import CheckContext
 from conformance.model import WIRE_STEP
 from conformance.peers.inbox import Inbound
 from conformance.peers.messages import digest
-from conformance.protocol import schema_errors_of
+from conformance.protocol import attestation_refusal, schema_errors_of
 from conformance.registry import REGISTRY
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.vocabulary import ATTESTATION_TYP, Role
@@ -299,8 +299,6 @@ async def audit_attestations(ctx: CheckContext) -> None:
     attestation states a range; an approval by a ``did:jwk`` co-decision-maker
     verifies under that key and names what it approves. (A credit union's
     signature is judged by the vendor that trusts it, not here.)"""
-    from vrm_protocol.attestations import verify_attestation
-
     await ensure_traffic(ctx)
     messages = target_messages(ctx)
     judged = 0
@@ -366,17 +364,13 @@ async def audit_attestations(ctx: CheckContext) -> None:
                         requirement="VRM-ATT-007",
                     )
                     if issuer.startswith("did:jwk:"):
-                        try:
-                            verify_attestation(
-                                attestation,
-                                trusted_issuers={issuer: None},
-                                subject=str(message.field("from")),
-                                audience=str(message.receiver),
-                                now=message.received_at,
-                            )
-                            verified: str | None = None
-                        except Exception as error:  # the library's verdict, whatever its class
-                            verified = str(error)
+                        verified = attestation_refusal(
+                            attestation,
+                            subject=str(message.field("from")),
+                            audience=str(message.receiver),
+                            now=message.received_at,
+                            judge=ctx.session.judge,
+                        )
                         ctx.expect(
                             verified is None,
                             f"{label}: the approval verifies under the co-decision-maker's key",

@@ -9,6 +9,7 @@ from conformance.client import TargetUnreachable, request
 from conformance.context import CheckContext
 from conformance.model import DISCOVERY_STEP
 from conformance.peers.identity import thumbprint
+from conformance.protocol import jwks_refusal
 from conformance.registry import REGISTRY
 from conformance.target import call_driver_raw, discovery_url, driver_state
 from vrm_protocol.http_binding import TEST_DRIVER_PREFIX
@@ -147,12 +148,13 @@ async def discovery_document(ctx: CheckContext) -> None:
     "DISC-JWKS",
     title="The published JWKS holds public keys under their thumbprints",
     step=DISCOVERY_STEP,
-    requirements=("VRM-SIG-015", "VRM-SIG-016"),
+    requirements=("VRM-SIG-015", "VRM-SIG-016", "VRM-SIG-022"),
     roles=(Role.VENDOR,),
 )
 async def published_keys(ctx: CheckContext) -> None:
     """``endpoints.jwks`` serves a JWKS of Ed25519 or P-256 public keys, each
-    with ``kid`` = its RFC 7638 thumbprint, and never a private member."""
+    with ``kid`` = its RFC 7638 thumbprint, and never a private member; a
+    receiver imports it (the library and the suite's own verifier both)."""
     endpoints = ctx.discovery.get("endpoints") or {}
     url = endpoints.get("jwks") if isinstance(endpoints, dict) else None
     ctx.require(isinstance(url, str), "the discovery document names endpoints.jwks")
@@ -193,6 +195,14 @@ async def published_keys(ctx: CheckContext) -> None:
             actual=kid,
             requirement="VRM-SIG-016",
         )
+    refusal = jwks_refusal(document, judge=ctx.session.judge, subject=f"JWKS {url}")
+    ctx.require(
+        refusal is None,
+        "a receiver accepts the JWKS: every key one somebody owns (no small-order, "
+        "mixed-order or non-canonical Ed25519 key)",
+        actual=refusal,
+        requirement="VRM-SIG-022",
+    )
 
 
 #: Instructions a buyer agent's test driver takes (spec §14.3).

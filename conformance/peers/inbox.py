@@ -211,7 +211,9 @@ class InboxCore:
                 if isinstance(sender, str) and not sender.startswith("did:")
                 else None
             )
-            decoded = decode_message(token, sender_jwks=jwks, receiver=party.id, now=now)
+            decoded = decode_message(
+                token, sender_jwks=jwks, receiver=party.id, now=now, judge=self.session.judge
+            )
             inbound.error, inbound.error_detail = decoded.error_code, decoded.error_detail
         if inbound.ok and party is not None:
             key = (str(sender), str(inbound.id))

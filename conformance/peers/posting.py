@@ -106,7 +106,11 @@ async def post_to_inbox(
         reply.receipt_token = http.body.strip()
         jwks = await receipt_keys(header_kid(reply.receipt_token))
         reply.receipt = decode_message(
-            reply.receipt_token, sender_jwks=jwks, receiver=receiver, now=session.clock.now()
+            reply.receipt_token,
+            sender_jwks=jwks,
+            receiver=receiver,
+            now=session.clock.now(),
+            judge=session.judge,
         )
     return reply
 

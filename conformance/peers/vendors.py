@@ -27,6 +27,7 @@ from conformance.peers.inbox import Inbound, InboxCore, LocalParty
 from conformance.peers.messages import digest, envelope, sign, unverified_payload
 from conformance.peers.posting import InboxReply, Sent, post_to_inbox
 from conformance.peers.server import SuiteServer
+from conformance.protocol import verify_poll
 from vrm_protocol.errors import ProtocolError
 from vrm_protocol.http_binding import (
     DISCOVERY_PATH,
@@ -37,33 +38,15 @@ from vrm_protocol.http_binding import (
     problem_response,
 )
 from vrm_protocol.limits import DEFAULT_LIMITS
-from vrm_protocol.vocabulary import MessageType
+from vrm_protocol.message_types import accepted_by, sent_by
+from vrm_protocol.vocabulary import Role
 
 __all__ = ["SuiteVendor", "VendorSide", "vendor_side"]
 
-_ACCEPTS = (
-    MessageType.PERSONAL_RFI,
-    MessageType.PERSONAL_RFP,
-    MessageType.OFFER,
-    MessageType.OFFER_ACCEPTANCE,
-    MessageType.OFFER_DECLINE,
-    MessageType.TERMS_RESPONSE,
-    MessageType.SERVICE_RESPONSE,
-    MessageType.SUPPORT_REQUEST,
-    MessageType.EXIT_NOTICE,
-    MessageType.PROBLEM_REPORT,
-    MessageType.RECEIPT,
-)
-_SENDS = (
-    MessageType.OFFER,
-    MessageType.DEAL_CONFIRMATION,
-    MessageType.TERMS_ASSERTION,
-    MessageType.SERVICE_NOTICE,
-    MessageType.SUPPORT_RESOLUTION,
-    MessageType.EXIT_ACKNOWLEDGEMENT,
-    MessageType.PROBLEM_REPORT,
-    MessageType.RECEIPT,
-)
+#: What the suite's vendors announce in their discovery documents: what the
+#: registry says a vendor takes and sends (spec §11.1), never a list of its own.
+_ACCEPTS = tuple(sorted(accepted_by(Role.VENDOR)))
+_SENDS = tuple(sorted(sent_by(Role.VENDOR)))
 
 
 @dataclass(slots=True)
@@ -331,21 +314,25 @@ class VendorSide:
 
 async def _serve_mailbox(vendor: SuiteVendor, request: web.Request) -> web.Response:
     """``GET /vrm/mailbox?after=N``, authorised by the poller's signed poll token."""
-    from vrm_protocol.http_binding import poll_token_from_authorization, verify_poll_token
+    from vrm_protocol.http_binding import poll_token_from_authorization
 
     try:
         token = poll_token_from_authorization(request.headers.get("Authorization"))
-        poll = verify_poll_token(token, mailbox_owner=vendor.id, now=vendor.session.clock.now())
+        poller, after = verify_poll(
+            token,
+            mailbox_owner=vendor.id,
+            now=vendor.session.clock.now(),
+            judge=vendor.session.judge,
+        )
     except ProtocolError as error:
         vendor.polls.append((None, f"{error.code.value}: {error.detail}"))
         rendered = problem_response(error)
         return web.Response(status=rendered.status, body=rendered.body, headers=rendered.headers)
-    vendor.polls.append((poll.poller, None))
-    waiting = vendor.mailbox.get(poll.poller, [])
-    after = int(poll.after)
+    vendor.polls.append((poller, None))
+    waiting = vendor.mailbox.get(poller, [])
     messages = [token.decode("ascii") for token in waiting[after:]]
     async with vendor.collection:
-        vendor.collected[poll.poller] = max(vendor.collected.get(poll.poller, 0), len(waiting))
+        vendor.collected[poller] = max(vendor.collected.get(poller, 0), len(waiting))
         vendor.collection.notify_all()
     return web.Response(
         body=json.dumps({"messages": messages, "next": len(waiting)}).encode(),

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from vrm_protocol.message_types import MESSAGE_TYPES
 from vrm_protocol.vocabulary import MessageType
 
 __all__ = [
@@ -51,24 +52,12 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-_MESSAGE_SECTIONS: Final = (
-    MessageType.PERSONAL_RFI,
-    MessageType.PERSONAL_RFP,
-    MessageType.OFFER,
-    MessageType.OFFER_ACCEPTANCE,
-    MessageType.OFFER_DECLINE,
-    MessageType.DEAL_CONFIRMATION,
-    MessageType.TERMS_ASSERTION,
-    MessageType.TERMS_RESPONSE,
-    MessageType.SERVICE_NOTICE,
-    MessageType.SERVICE_RESPONSE,
-    MessageType.SUPPORT_REQUEST,
-    MessageType.SUPPORT_RESOLUTION,
-    MessageType.EXIT_NOTICE,
-    MessageType.EXIT_ACKNOWLEDGEMENT,
-    MessageType.PROBLEM_REPORT,
-    MessageType.RECEIPT,
-    MessageType.DEAL_REFUSAL,
+#: The message types in the order of their sections of §6: each type's unit
+#: in the registry names its section (``6.N``), so a new type is placed where
+#: its unit says, never listed here.
+_MESSAGE_SECTIONS: Final[tuple[MessageType, ...]] = tuple(
+    spec.type
+    for spec in sorted(MESSAGE_TYPES.values(), key=lambda spec: int(spec.section.split(".")[1]))
 )
 
 _MAP: Final[tuple[tuple[str, str], ...]] = (
@@ -166,3 +155,5 @@ SECTION_REFERENCE: Final[dict[str, Section]] = {section.number: section for sect
 MESSAGE_SECTION: Final[dict[str, str]] = {
     str(kind): f"6.{index}" for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)
 }
+if any(MESSAGE_SECTION[spec.type] != spec.section for spec in MESSAGE_TYPES.values()):
+    raise ImportError("the message types' sections of §6 are not numbered 6.1, 6.2, ... in order")

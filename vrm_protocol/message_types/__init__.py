@@ -9,34 +9,17 @@ types derives from it: the state machine's table, the discovery document's
 message sections and the conformance suite's peers. It is complete by
 construction: importing the package fails if a type of
 :class:`~vrm_protocol.vocabulary.MessageType` has no unit, or a unit's rows
-clash with another's.
+clash with another's. A new type is one new module: the package finds it.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Mapping
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 from typing import Final
 
-from vrm_protocol.message_types import (
-    deal_confirmation,
-    deal_refusal,
-    exit_acknowledgement,
-    exit_notice,
-    offer,
-    offer_acceptance,
-    offer_decline,
-    personal_rfi,
-    personal_rfp,
-    problem_report,
-    receipt,
-    service_notice,
-    service_response,
-    support_request,
-    support_resolution,
-    terms_assertion,
-    terms_response,
-)
 from vrm_protocol.message_types._unit import (
     Draft,
     Guard,
@@ -66,25 +49,22 @@ __all__ = [
     "sent_by",
 ]
 
-_UNITS = (
-    personal_rfi,
-    personal_rfp,
-    offer,
-    offer_acceptance,
-    offer_decline,
-    deal_confirmation,
-    terms_assertion,
-    terms_response,
-    service_notice,
-    service_response,
-    support_request,
-    support_resolution,
-    exit_notice,
-    exit_acknowledgement,
-    problem_report,
-    receipt,
-    deal_refusal,
-)
+
+def _units() -> tuple[ModuleType, ...]:
+    """Every module of this package but the private ones: one per message type.
+
+    A new message type is a new module here, found rather than listed; the
+    units are taken in the order of their sections of §6.
+    """
+    modules = [
+        importlib.import_module(f"{__name__}.{module.name}")
+        for module in pkgutil.iter_modules(__path__)
+        if not module.name.startswith("_")
+    ]
+    return tuple(sorted(modules, key=lambda unit: int(unit.SPEC.section.split(".")[1])))
+
+
+_UNITS = _units()
 
 #: Every message type's unit, in the order of the specification's sections.
 MESSAGE_TYPES: Final[Mapping[MessageType, MessageTypeSpec[BaseMessage]]] = MappingProxyType(
