@@ -70,6 +70,13 @@ _MESSAGE_SECTIONS: Final = (
     MessageType.RECEIPT,
     MessageType.DEAL_REFUSAL,
 )
+#: Message sections numbered by their unit (issue 12: delivery, handover,
+#: inspection, invoice and payment are §6.22 on), after the enumerated ones.
+_NUMBERED_MESSAGE_SECTIONS: Final = (
+    ("6.22", MessageType.DELIVERY_NOTICE),
+    ("6.23", MessageType.HANDOVER_RECORD),
+    ("6.24", MessageType.INSPECTION_RESULT),
+)
 
 _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("1", "Introduction and goals"),
@@ -85,6 +92,7 @@ _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("5.4", "Extensions and unknown members"),
     ("6", "Messages"),
     *((f"6.{index}", str(kind)) for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)),
+    *((number, str(kind)) for number, kind in _NUMBERED_MESSAGE_SECTIONS),
     ("7", "State machine"),
     ("7.1", "States"),
     ("7.2", "Transitions"),
@@ -164,5 +172,6 @@ SECTION_REFERENCE: Final[dict[str, Section]] = {section.number: section for sect
 
 #: Message type -> the number of its section in §6.
 MESSAGE_SECTION: Final[dict[str, str]] = {
-    str(kind): f"6.{index}" for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)
+    **{str(kind): f"6.{index}" for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)},
+    **{str(kind): number for number, kind in _NUMBERED_MESSAGE_SECTIONS},
 }

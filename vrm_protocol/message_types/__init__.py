@@ -21,8 +21,11 @@ from typing import Final
 from vrm_protocol.message_types import (
     deal_confirmation,
     deal_refusal,
+    delivery_notice,
     exit_acknowledgement,
     exit_notice,
+    handover_record,
+    inspection_result,
     offer,
     offer_acceptance,
     offer_decline,
@@ -84,6 +87,9 @@ _UNITS = (
     problem_report,
     receipt,
     deal_refusal,
+    delivery_notice,
+    handover_record,
+    inspection_result,
 )
 
 #: Every message type's unit, in the order of the specification's sections.

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:172d769605fc174d.
+fails when this file and the schemas disagree. Source digest: sha256:80a6620268de717f.
 """
 
 from types import MappingProxyType
@@ -51,6 +51,10 @@ __all__ = [
     "DeclinedItem",
     "DeletionReceipt",
     "DeletionRequest",
+    "DeliveryDeal",
+    "DeliveryItem",
+    "DeliveryNoticeBody",
+    "DeliveryNoticeMessage",
     "Digest",
     "Duration",
     "ExitAcknowledgementBody",
@@ -63,6 +67,14 @@ __all__ = [
     "FinancingPlan",
     "FinancingRequest",
     "Handover",
+    "HandoverDeal",
+    "HandoverItem",
+    "HandoverRecordBody",
+    "HandoverRecordMessage",
+    "InspectionEvidence",
+    "InspectionReason",
+    "InspectionResultBody",
+    "InspectionResultMessage",
     "KebabToken",
     "Location",
     "MediaType",
@@ -804,6 +816,9 @@ class BaseMessage(VRMModel):
         "exit-acknowledgement",
         "problem-report",
         "receipt",
+        "delivery-notice",
+        "handover-record",
+        "inspection-result",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -2828,6 +2843,269 @@ class ReceiptMessage(BaseMessage):
     )
 
 
+class DeliveryDeal(VRMModel):
+    """Delivery deal.
+
+    The deal a delivery notice is about.
+    """
+
+    id: Annotated[
+        JsonStr, StringConstraints(min_length=1, max_length=100, pattern="^[A-Za-z0-9._:-]+$")
+    ] = Field(
+        description="The vendor's deal reference (the deal confirmation's `deal.id`).",
+    )
+
+    offer: MessageRef = Field(
+        description="The accepted offer, by its digest.",
+    )
+
+
+class DeliveryItem(VRMModel):
+    """Delivery item.
+
+    One thing that changes hands.
+    """
+
+    kind: Literal["new-vehicle", "trade-in", "papers"] = Field(
+        description=(
+            "`new-vehicle` (the item bought), `trade-in` (the item traded in)"
+            " or `papers` (ownership papers, keys, documents)."
+        ),
+    )
+
+    description: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="What it is, e.g. `Toyota Prius, VIN JTDKB20U093000000`.",
+    )
+
+    direction: Literal["to-buyer", "to-vendor"] = Field(
+        description="Who receives it: the individual (`to-buyer`) or the vendor (`to-vendor`).",
+    )
+
+
+class DeliveryNoticeBody(VRMModel):
+    """Delivery notice body.
+
+    The deal, when and where, and what changes hands.
+    """
+
+    deal: DeliveryDeal = Field(
+        description="The deal delivered.",
+    )
+
+    scheduled_for: Timestamp = Field(
+        alias="scheduledFor",
+        description="When delivery takes place.",
+    )
+
+    place: Location = Field(
+        description=(
+            "Where, coarsely (a postcode area or region): the address is the "
+            "vendor's or hers, agreed in person."
+        ),
+    )
+
+    items: Annotated[tuple[DeliveryItem, ...], Field(min_length=1, max_length=20)] = Field(
+        description="Everything that will change hands, in both directions.",
+    )
+
+
+class DeliveryNoticeMessage(BaseMessage):
+    """Delivery notice.
+
+    The vendor announces when and where the deal is delivered, and what will change hands (spec
+    §6.22).
+    """
+
+    type: Literal["delivery-notice"] = Field(
+        description="Always `delivery-notice`.",
+    )
+
+    body: DeliveryNoticeBody = Field(
+        description="The `delivery-notice` body.",
+    )
+
+
+class HandoverDeal(VRMModel):
+    """Handover deal.
+
+    The deal a handover record is bound to.
+    """
+
+    id: Annotated[
+        JsonStr, StringConstraints(min_length=1, max_length=100, pattern="^[A-Za-z0-9._:-]+$")
+    ] = Field(
+        description="The vendor's deal reference (the deal confirmation's `deal.id`).",
+    )
+
+    offer: MessageRef = Field(
+        description="The accepted offer, by its digest.",
+    )
+
+    acceptance: MessageRef = Field(
+        description="Her acceptance of it, by its digest.",
+    )
+
+    trade_in: JsonBool = Field(
+        alias="tradeIn",
+        description=(
+            "True when the deal includes a trade-in (the accepted offer has a"
+            " `tradeIn`): then the new item and the trade-in change hands "
+            "together, or neither does."
+        ),
+    )
+
+
+class HandoverItem(VRMModel):
+    """Handover item.
+
+    One thing that changes hands.
+    """
+
+    kind: Literal["new-vehicle", "trade-in", "papers"] = Field(
+        description=(
+            "`new-vehicle` (the item bought), `trade-in` (the item traded in)"
+            " or `papers` (ownership papers, keys, documents)."
+        ),
+    )
+
+    description: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="What it is, e.g. `Toyota Prius, VIN JTDKB20U093000000`.",
+    )
+
+    direction: Literal["to-buyer", "to-vendor"] = Field(
+        description="Who receives it: the individual (`to-buyer`) or the vendor (`to-vendor`).",
+    )
+
+
+class HandoverRecordBody(VRMModel):
+    """Handover record body.
+
+    The deal, when, and what changed hands.
+    """
+
+    deal: HandoverDeal = Field(
+        description="The deal handed over.",
+    )
+
+    notice: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description="The delivery notice this handover carries out, when one was sent.",
+    )
+
+    at: Timestamp = Field(
+        description="When the handover took place.",
+    )
+
+    items: Annotated[tuple[HandoverItem, ...], Field(min_length=1, max_length=20)] = Field(
+        description="Everything that changed hands, in both directions.",
+    )
+
+
+class HandoverRecordMessage(BaseMessage):
+    """Handover record.
+
+    The vendor's signed record of what changed hands at delivery, in both directions, bound to
+    the deal (spec §6.23).
+    """
+
+    type: Literal["handover-record"] = Field(
+        description="Always `handover-record`.",
+    )
+
+    body: HandoverRecordBody = Field(
+        description="The `handover-record` body.",
+    )
+
+
+class InspectionReason(VRMModel):
+    """Inspection reason.
+
+    One reason for refusing a handover.
+    """
+
+    code: KebabToken = Field(
+        description=(
+            "What is wrong: `trade-in-not-taken`, `new-item-not-delivered`, "
+            "`not-as-described`, `damaged`, `papers-missing`, or `other`."
+        ),
+    )
+
+    text: Annotated[JsonStr, StringConstraints(min_length=1, max_length=1000)] = Field(
+        description="The reason in words.",
+    )
+
+
+class InspectionEvidence(VRMModel):
+    """Inspection evidence.
+
+    One signed message, as received.
+    """
+
+    message: MessageRef = Field(
+        description="The message, by its id and digest.",
+    )
+
+    token: Annotated[
+        JsonStr,
+        StringConstraints(
+            min_length=20,
+            max_length=65536,
+            pattern="^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$",
+        ),
+    ] = Field(
+        description="Its compact JWS token, whose digest is `message.digest`.",
+    )
+
+
+class InspectionResultBody(VRMModel):
+    """Inspection result body.
+
+    The handover inspected, her decision and why.
+    """
+
+    handover: MessageRef = Field(
+        description="The handover record inspected, by its digest.",
+    )
+
+    decision: Literal["accept", "refuse"] = Field(
+        description="`accept` (the deal is delivered) or `refuse` (it is not; `reasons` say why).",
+    )
+
+    reasons: Annotated[
+        Annotated[tuple[InspectionReason, ...], Field(min_length=1, max_length=20)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Why she refuses (required with `refuse`).",
+    )
+
+    evidence: Annotated[
+        Annotated[tuple[InspectionEvidence, ...], Field(max_length=10)] | None, NotNull
+    ] = Field(
+        default=None,
+        description=(
+            "The signed messages her refusal rests on (the handover record, "
+            "the accepted offer), as the compact JWS tokens received, so that"
+            " a third party can verify the refusal without either agent."
+        ),
+    )
+
+
+class InspectionResultMessage(BaseMessage):
+    """Inspection result.
+
+    The individual's inspection of a handover: she accepts it (her countersignature) or refuses
+    it with her reasons (spec §6.24).
+    """
+
+    type: Literal["inspection-result"] = Field(
+        description="Always `inspection-result`.",
+    )
+
+    body: InspectionResultBody = Field(
+        description="The `inspection-result` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -2846,7 +3124,10 @@ Message: TypeAlias = Annotated[
     | SupportResolutionMessage
     | ExitAcknowledgementMessage
     | ProblemReportMessage
-    | ReceiptMessage,
+    | ReceiptMessage
+    | DeliveryNoticeMessage
+    | HandoverRecordMessage
+    | InspectionResultMessage,
     Field(discriminator="type"),
 ]
 
@@ -2870,5 +3151,8 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.EXIT_ACKNOWLEDGEMENT: ExitAcknowledgementMessage,
         MessageType.PROBLEM_REPORT: ProblemReportMessage,
         MessageType.RECEIPT: ReceiptMessage,
+        MessageType.DELIVERY_NOTICE: DeliveryNoticeMessage,
+        MessageType.HANDOVER_RECORD: HandoverRecordMessage,
+        MessageType.INSPECTION_RESULT: InspectionResultMessage,
     }
 )
