@@ -32,6 +32,7 @@ from typing import Any, Final, Protocol
 
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
+from reference_buyer.transaction_rules import BOTH_OR_NEITHER, AnyHandover, HandoverRule
 from vrm_agent.faults import (
     AudienceUnchecked,
     Fault,
@@ -174,6 +175,7 @@ class BuyerStrategies:
     identity: IdentityRule = _ONLY_AFTER_THE_DEAL
     notices: NoticeRule = _WITHIN_PREFERENCES
     deals: DealRule = _BOUND_DEALS
+    handovers: HandoverRule = BOTH_OR_NEITHER
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -298,6 +300,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "a message to her pseudonym with another party is refused as not-a-participant, "
             "unlike one to a pseudonym nobody has (BUY-GUARD-PSEUDONYM-ORACLE)",
             lambda s: replace(s, strangers=_TellingStrangers()),
+        ),
+        Fault(
+            "accept-one-sided-handover",
+            "her inspection accepts any handover record, one-sided or bound to another "
+            "acceptance (TRX-BUY-HANDOVER-REFUSED)",
+            lambda s: replace(s, handovers=AnyHandover()),
         ),
     ]
 )

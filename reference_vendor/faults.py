@@ -17,6 +17,7 @@ from typing import Any, Final, Protocol
 
 from reference_vendor.rules import money
 from reference_vendor.store import DeletionRow, EraseData
+from reference_vendor.transaction_rules import BOTH_WAYS, Handover, OneSided
 from vrm_agent.faults import (
     AlgNoneAccepted,
     AudienceUnchecked,
@@ -104,6 +105,7 @@ class VendorStrategies:
     runtime: Strategies = PRODUCTION
     pricing: Pricing = _LIST_PRICES
     retention: Retention = _SWEEPING
+    handover: Handover = BOTH_WAYS
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -203,6 +205,12 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "keeps in the mailbox only the messages that were not POSTed to a replyTo inbox "
             "(MBX-KEPT-WITH-REPLY-TO)",
             lambda s: _runtime(s, mailbox=only_never_posted),
+        ),
+        Fault(
+            "one-sided-handover",
+            "records the delivery of a deal with a trade-in without the trade-in, and says the "
+            "deal has none (TRX-VEN-HANDOVER-BOTH-WAYS)",
+            lambda s: replace(s, handover=OneSided()),
         ),
     ]
 )

@@ -12,6 +12,7 @@ from conformance.checks import (  # noqa: F401  (imported to register the checks
     keys,
     mailbox,
     security,
+    transaction,
     vendor_deals,
     vendor_lifecycle,
     vendor_servicing,
