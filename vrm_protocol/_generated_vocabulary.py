@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:80a6620268de717f.
+Source digest: sha256:e2ad14212e415b4f.
 """
 
 from enum import StrEnum
@@ -79,3 +79,15 @@ class MessageType(StrEnum):
 
     INSPECTION_RESULT = "inspection-result"
     """Inspection result (``inspection-result.schema.json``)."""
+
+    INVOICE = "invoice"
+    """Invoice (``invoice.schema.json``)."""
+
+    INVOICE_QUERY = "invoice-query"
+    """Invoice query (``invoice-query.schema.json``)."""
+
+    PAYMENT_NOTICE = "payment-notice"
+    """Payment notice (``payment-notice.schema.json``)."""
+
+    PAYMENT_RECEIPT = "payment-receipt"
+    """Payment receipt (``payment-receipt.schema.json``)."""

@@ -8,7 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from deal_transaction_bodies import handover_body, transaction_body
+from deal_transaction_bodies import (
+    delivered,
+    handover_body,
+    invoice_body,
+    open_invoice,
+    payment_body,
+    transaction_body,
+)
 from test_state_machine_support import Journey, Outcome, reach
 
 from vrm_protocol.errors import ErrorCode
@@ -145,3 +152,82 @@ def test_an_inspection_answers_the_vendor_s_record_by_its_digest() -> None:
     assert journey.step(B, M.INSPECTION_RESULT, nothing) == Outcome(
         None, ErrorCode.ILLEGAL_TRANSITION
     )
+
+
+# -- invoice and payment (spec §6.25-§6.28) ------------------------------------------------------
+
+
+def test_no_invoice_before_she_accepted_a_handover() -> None:
+    journey = reach(S.SERVICING)
+    assert journey.step(V, M.INVOICE, invoice_body(journey, MISSING)) == Outcome(
+        None, ErrorCode.ILLEGAL_TRANSITION
+    )
+    # A refused handover is not a delivery either.
+    _handover(journey)
+    handover = journey.latest_request(M.HANDOVER_RECORD, open_only=True)
+    refusal = {
+        "handover": {"id": handover, "digest": "sha-256:" + "0" * 43},
+        "decision": "refuse",
+        "reasons": [{"code": "damaged", "text": "A dent in the door."}],
+    }
+    assert journey.step(B, M.INSPECTION_RESULT, refusal) == Outcome(S.SERVICING, None)
+    assert journey.step(V, M.INVOICE, invoice_body(journey, MISSING)) == Outcome(
+        None, ErrorCode.ILLEGAL_TRANSITION
+    )
+    delivered(journey, MISSING)
+    assert journey.step(V, M.INVOICE, invoice_body(journey, MISSING)) == Outcome(S.SERVICING, None)
+
+
+def test_the_total_is_the_sum_of_the_lines() -> None:
+    journey = reach(S.WELCOME)
+    delivered(journey, MISSING)
+    outcome = journey.step(V, M.INVOICE, invoice_body(journey, MISSING, total="28000"))
+    assert outcome == Outcome(None, ErrorCode.SCHEMA_INVALID)
+
+
+def test_an_adjustment_supersedes_the_queried_invoice_which_can_no_longer_be_paid() -> None:
+    journey = reach(S.SERVICING)
+    first = open_invoice(journey, MISSING)
+    query = _body(journey, M.INVOICE_QUERY)
+    assert journey.step(B, M.INVOICE_QUERY, query) == Outcome(S.SERVICING, None)
+    adjusted = {
+        **invoice_body(journey, MISSING),
+        "id": "INV-1-A",
+        "supersedes": {"id": first, "digest": "sha-256:" + "0" * 43},
+    }
+    assert journey.step(V, M.INVOICE, adjusted) == Outcome(S.SERVICING, None)
+    assert journey.buyer.requests[first].status is RequestStatus.CLOSED
+    assert journey.step(B, M.PAYMENT_NOTICE, payment_body(journey, first)) == Outcome(
+        None, ErrorCode.ILLEGAL_TRANSITION
+    )
+    # Superseding it again is refused too: it no longer awaits payment.
+    assert journey.step(V, M.INVOICE, adjusted) == Outcome(None, ErrorCode.ILLEGAL_TRANSITION)
+
+
+def test_paid_once_receipted_once() -> None:
+    journey = reach(S.DEVELOPMENT)
+    invoice = open_invoice(journey, MISSING)
+    finance_only = {**payment_body(journey, invoice)}
+    del finance_only["financing"]
+    assert journey.step(B, M.PAYMENT_NOTICE, finance_only) == Outcome(
+        None, ErrorCode.SCHEMA_INVALID
+    )
+    assert journey.step(B, M.PAYMENT_NOTICE, payment_body(journey, invoice)) == Outcome(
+        S.DEVELOPMENT, None
+    )
+    assert journey.step(B, M.PAYMENT_NOTICE, payment_body(journey, invoice)) == Outcome(
+        None, ErrorCode.ILLEGAL_TRANSITION
+    )
+    receipt = _body(journey, M.PAYMENT_RECEIPT)
+    assert journey.step(V, M.PAYMENT_RECEIPT, receipt) == Outcome(S.DEVELOPMENT, None)
+    assert journey.step(V, M.PAYMENT_RECEIPT, receipt) == Outcome(
+        None, ErrorCode.ILLEGAL_TRANSITION
+    )
+
+
+def test_a_payment_names_the_invoice_by_its_digest() -> None:
+    journey = reach(S.WELCOME)
+    invoice = open_invoice(journey, MISSING)
+    body = payment_body(journey, invoice)
+    body["invoice"] = {"id": invoice, "digest": "sha-256:" + "Z" * 43}
+    assert journey.step(B, M.PAYMENT_NOTICE, body) == Outcome(None, ErrorCode.REFERENCE_MISMATCH)

@@ -76,6 +76,10 @@ _NUMBERED_MESSAGE_SECTIONS: Final = (
     ("6.22", MessageType.DELIVERY_NOTICE),
     ("6.23", MessageType.HANDOVER_RECORD),
     ("6.24", MessageType.INSPECTION_RESULT),
+    ("6.25", MessageType.INVOICE),
+    ("6.26", MessageType.INVOICE_QUERY),
+    ("6.27", MessageType.PAYMENT_NOTICE),
+    ("6.28", MessageType.PAYMENT_RECEIPT),
 )
 
 _MAP: Final[tuple[tuple[str, str], ...]] = (

@@ -26,9 +26,13 @@ from vrm_protocol.message_types import (
     exit_notice,
     handover_record,
     inspection_result,
+    invoice,
+    invoice_query,
     offer,
     offer_acceptance,
     offer_decline,
+    payment_notice,
+    payment_receipt,
     personal_rfi,
     personal_rfp,
     problem_report,
@@ -90,6 +94,10 @@ _UNITS = (
     delivery_notice,
     handover_record,
     inspection_result,
+    invoice,
+    invoice_query,
+    payment_notice,
+    payment_receipt,
 )
 
 #: Every message type's unit, in the order of the specification's sections.

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:80a6620268de717f.
+fails when this file and the schemas disagree. Source digest: sha256:e2ad14212e415b4f.
 """
 
 from types import MappingProxyType
@@ -75,6 +75,13 @@ __all__ = [
     "InspectionReason",
     "InspectionResultBody",
     "InspectionResultMessage",
+    "InvoiceBody",
+    "InvoiceDeal",
+    "InvoiceDifference",
+    "InvoiceLine",
+    "InvoiceMessage",
+    "InvoiceQueryBody",
+    "InvoiceQueryMessage",
     "KebabToken",
     "Location",
     "MediaType",
@@ -98,6 +105,11 @@ __all__ = [
     "OfferTradeIn",
     "PartyId",
     "Payment",
+    "PaymentFinancing",
+    "PaymentNoticeBody",
+    "PaymentNoticeMessage",
+    "PaymentReceiptBody",
+    "PaymentReceiptMessage",
     "PersonalDetails",
     "PersonalRfiBody",
     "PersonalRfiMessage",
@@ -819,6 +831,10 @@ class BaseMessage(VRMModel):
         "delivery-notice",
         "handover-record",
         "inspection-result",
+        "invoice",
+        "invoice-query",
+        "payment-notice",
+        "payment-receipt",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -3106,6 +3122,261 @@ class InspectionResultMessage(BaseMessage):
     )
 
 
+class InvoiceDeal(VRMModel):
+    """Invoice deal.
+
+    The deal an invoice is for.
+    """
+
+    id: Annotated[
+        JsonStr, StringConstraints(min_length=1, max_length=100, pattern="^[A-Za-z0-9._:-]+$")
+    ] = Field(
+        description="The vendor's deal reference (the deal confirmation's `deal.id`).",
+    )
+
+    offer: MessageRef = Field(
+        description="The accepted offer, by its digest.",
+    )
+
+
+class InvoiceLine(VRMModel):
+    """Invoice line.
+
+    One line of an invoice.
+    """
+
+    code: KebabToken = Field(
+        description="The line's code, e.g. `vehicle`, `trade-in-allowance`, `discount`.",
+    )
+
+    description: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="The line in words.",
+    )
+
+    amount: Money = Field(
+        description="Its amount; negative for a credit.",
+    )
+
+
+class InvoiceDifference(VRMModel):
+    """Invoice difference.
+
+    One difference from the accepted offer's total.
+    """
+
+    line: KebabToken = Field(
+        description="The code of the line that makes the difference.",
+    )
+
+    amount: Money = Field(
+        description="What it adds to the offer's total (negative when it takes off).",
+    )
+
+    reason: Annotated[JsonStr, StringConstraints(min_length=1, max_length=1000)] = Field(
+        description="Why, e.g. `registration fee required by law, not in the offer`.",
+    )
+
+
+class InvoiceBody(VRMModel):
+    """Invoice body.
+
+    The invoice: the deal, the lines, the total and when it is due.
+    """
+
+    id: Annotated[
+        JsonStr, StringConstraints(min_length=1, max_length=100, pattern="^[A-Za-z0-9._:/-]+$")
+    ] = Field(
+        description="The vendor's invoice number.",
+    )
+
+    deal: InvoiceDeal = Field(
+        description="The deal invoiced.",
+    )
+
+    lines: Annotated[tuple[InvoiceLine, ...], Field(min_length=1, max_length=50)] = Field(
+        description=(
+            "What is charged (positive) or credited (negative, e.g. the trade-in allowance)."
+        ),
+    )
+
+    total: Money = Field(
+        description="What she pays: the sum of the lines, in their currency.",
+    )
+
+    due: Timestamp = Field(
+        description="When payment is due.",
+    )
+
+    supersedes: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description="The earlier invoice this one replaces (an adjustment, answering her query).",
+    )
+
+    differences: Annotated[
+        Annotated[tuple[InvoiceDifference, ...], Field(min_length=1, max_length=50)] | None, NotNull
+    ] = Field(
+        default=None,
+        description=(
+            "Every difference from the accepted offer's total, itemised: the "
+            "line, the amount it adds (negative when it takes off) and why."
+        ),
+    )
+
+
+class InvoiceMessage(BaseMessage):
+    """Invoice.
+
+    The vendor's invoice for a delivered deal: its lines and total, bound to the deal and the
+    accepted offer (spec §6.25).
+    """
+
+    type: Literal["invoice"] = Field(
+        description="Always `invoice`.",
+    )
+
+    body: InvoiceBody = Field(
+        description="The `invoice` body.",
+    )
+
+
+class InvoiceQueryBody(VRMModel):
+    """Invoice query body.
+
+    The invoice queried, the lines and why.
+    """
+
+    invoice: MessageRef = Field(
+        description="The invoice queried, by its digest.",
+    )
+
+    lines: Annotated[
+        tuple[KebabToken, ...], Field(min_length=1, max_length=50), AfterValidator(unique_items)
+    ] = Field(
+        description="The codes of the lines queried.",
+    )
+
+    reason: Annotated[JsonStr, StringConstraints(min_length=1, max_length=1000)] = Field(
+        description="Why she queries them.",
+    )
+
+
+class InvoiceQueryMessage(BaseMessage):
+    """Invoice query.
+
+    The individual queries lines of an invoice; the vendor answers with an invoice that
+    supersedes it (spec §6.26).
+    """
+
+    type: Literal["invoice-query"] = Field(
+        description="Always `invoice-query`.",
+    )
+
+    body: InvoiceQueryBody = Field(
+        description="The `invoice-query` body.",
+    )
+
+
+class PaymentFinancing(VRMModel):
+    """Payment financing.
+
+    The financing that pays.
+    """
+
+    plan: Annotated[JsonStr, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="The financing plan chosen at acceptance (`payment.financingPlan`).",
+    )
+
+    provider: Annotated[PartyId | None, NotNull] = Field(
+        default=None,
+        description=(
+            "Who lends: the issuer of the ability-to-pay attestation the "
+            "acceptance carried (a credit union)."
+        ),
+    )
+
+    reference: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=100)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="The provider's reference for the loan, when known.",
+    )
+
+
+class PaymentNoticeBody(VRMModel):
+    """Payment notice body.
+
+    The invoice paid, how, and how much.
+    """
+
+    invoice: MessageRef = Field(
+        description="The invoice paid, by its digest.",
+    )
+
+    method: Literal["finance", "bank-transfer", "card"] = Field(
+        description="How she pays: the acceptance's `payment.method`.",
+    )
+
+    financing: Annotated[PaymentFinancing | None, NotNull] = Field(
+        default=None,
+        description="With `finance`: the financing she lined up and chose at acceptance.",
+    )
+
+    amount: Money = Field(
+        description="The amount paid.",
+    )
+
+
+class PaymentNoticeMessage(BaseMessage):
+    """Payment notice.
+
+    The individual pays an invoice, by the means she chose at acceptance: her financing is
+    carried into the payment (spec §6.27).
+    """
+
+    type: Literal["payment-notice"] = Field(
+        description="Always `payment-notice`.",
+    )
+
+    body: PaymentNoticeBody = Field(
+        description="The `payment-notice` body.",
+    )
+
+
+class PaymentReceiptBody(VRMModel):
+    """Payment receipt body.
+
+    The payment received, how much and when.
+    """
+
+    payment: MessageRef = Field(
+        description="The payment notice receipted, by its digest.",
+    )
+
+    amount: Money = Field(
+        description="The amount received.",
+    )
+
+    received_at: Timestamp = Field(
+        alias="receivedAt",
+        description="When it was received.",
+    )
+
+
+class PaymentReceiptMessage(BaseMessage):
+    """Payment receipt.
+
+    The vendor receipts a payment (spec §6.28).
+    """
+
+    type: Literal["payment-receipt"] = Field(
+        description="Always `payment-receipt`.",
+    )
+
+    body: PaymentReceiptBody = Field(
+        description="The `payment-receipt` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -3127,7 +3398,11 @@ Message: TypeAlias = Annotated[
     | ReceiptMessage
     | DeliveryNoticeMessage
     | HandoverRecordMessage
-    | InspectionResultMessage,
+    | InspectionResultMessage
+    | InvoiceMessage
+    | InvoiceQueryMessage
+    | PaymentNoticeMessage
+    | PaymentReceiptMessage,
     Field(discriminator="type"),
 ]
 
@@ -3154,5 +3429,9 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.DELIVERY_NOTICE: DeliveryNoticeMessage,
         MessageType.HANDOVER_RECORD: HandoverRecordMessage,
         MessageType.INSPECTION_RESULT: InspectionResultMessage,
+        MessageType.INVOICE: InvoiceMessage,
+        MessageType.INVOICE_QUERY: InvoiceQueryMessage,
+        MessageType.PAYMENT_NOTICE: PaymentNoticeMessage,
+        MessageType.PAYMENT_RECEIPT: PaymentReceiptMessage,
     }
 )
