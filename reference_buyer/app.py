@@ -245,6 +245,11 @@ async def _inspect(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     }
 
 
+async def _pay(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    sent = await handlers_transaction.pay(agent, _string(document, "invoice"))
+    return {"sent": [sent.message.message_id]}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -274,6 +279,7 @@ _ACTIONS: Mapping[str, Action] = {
     "exit": _exit,
     "clock": _clock,
     "inspect": _inspect,
+    "pay": _pay,
 }
 
 

@@ -7,6 +7,13 @@ transaction_rules.HandoverRule`) against the offer she accepted and the
 acceptance she sent, and accepts it, or refuses it with her reasons and the
 signed tokens as evidence, then raises the problem with the vendor (seed 001).
 
+An invoice is taken only when it matches the offer she accepted (its total,
+plus the differences the vendor itemised: :class:`~reference_buyer.
+transaction_rules.InvoiceRule`); :func:`pay` pays it by the means she chose at
+acceptance (:class:`~reference_buyer.transaction_rules.PaymentRule`: her
+credit-union loan stays her loan), and a receipt must name her payment by its
+digest.
+
 The handlers are registered on :data:`reference_buyer.handlers.HANDLERS`.
 """
 
@@ -15,16 +22,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reference_buyer.handlers import HANDLERS, _filed
-from reference_buyer.outgoing import build, received
-from vrm_agent.unit import outgoing
-from vrm_protocol.errors import ErrorCode, LocalProtocolError
+from reference_buyer.handlers import HANDLERS, _filed, _journal
+from reference_buyer.outgoing import build, latest, received
+from vrm_agent.inbox import Inbound, Sent
+from vrm_agent.unit import UnitOfWork, outgoing, present
+from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from vrm_protocol.models import (
     DeliveryNoticeMessage,
     HandoverRecordMessage,
     InspectionEvidence,
     InspectionReason,
     InspectionResultBody,
+    InvoiceMessage,
+    InvoiceQueryBody,
+    OfferAcceptanceMessage,
+    PaymentFinancing,
+    PaymentNoticeBody,
+    PaymentReceiptMessage,
+    PersonalRfpMessage,
 )
 from vrm_protocol.state_machine import Direction
 from vrm_protocol.vocabulary import MessageType
@@ -33,7 +48,7 @@ if TYPE_CHECKING:
     from reference_buyer.agent import BuyerAgent
     from reference_buyer.store import Entry
 
-__all__ = ["Inspection", "inspect"]
+__all__ = ["Inspection", "inspect", "pay", "query_invoice"]
 
 for _model in (DeliveryNoticeMessage, HandoverRecordMessage):
     HANDLERS.on(_model)(_filed)
@@ -115,4 +130,110 @@ async def inspect(agent: BuyerAgent, handover_id: str) -> Inspection:
         "refuse",
         tuple(code for code, _ in reasons),
         (refusal.message.message_id, problem.message.message_id),
+    )
+
+
+# -- invoice and payment (spec §6.25-§6.28) ------------------------------------------------------
+
+
+@HANDLERS.on(InvoiceMessage)
+async def on_invoice(buyer: BuyerAgent, inbound: Inbound[InvoiceMessage], work: UnitOfWork) -> None:
+    """An invoice is taken only when it totals the offer she accepted, plus the
+    differences the vendor itemised (spec §6.25, VRM-TRX-011); the state machine
+    checked it names that offer and follows her accepted inspection."""
+    before = inbound.before
+    accepted_id = before.core.accepted_offer if before is not None else None
+    accepted = await buyer.store.offer_view(accepted_id) if accepted_id is not None else None
+    buyer.strategies.invoices.check(
+        inbound.message.body, accepted.body if accepted is not None else None
+    )
+    _journal(inbound, work)
+
+
+@HANDLERS.on(PaymentReceiptMessage)
+async def on_payment_receipt(
+    buyer: BuyerAgent, inbound: Inbound[PaymentReceiptMessage], work: UnitOfWork
+) -> None:
+    """A receipt names her payment by the digest of the token she signed (spec
+    §6.28, VRM-TRX-010)."""
+    payment = inbound.message.body.payment
+    sent = await buyer.store.entry(payment.id, direction=Direction.SENT)
+    if sent is None or sent.peer != inbound.peer or sent.digest != payment.digest:
+        raise RemoteProtocolError(
+            ErrorCode.REFERENCE_MISMATCH,
+            "the receipt names her payment with a digest other than that of the payment sent",
+            path="/body/payment/digest",
+        )
+    _journal(inbound, work)
+
+
+async def _acceptance(agent: BuyerAgent, peer: str) -> OfferAcceptanceMessage | None:
+    core = await agent.core(peer)
+    if core.acceptance is None:
+        return None
+    entry = await agent.store.entry(core.acceptance, direction=Direction.SENT)
+    message = entry.model() if entry is not None else None
+    return message if isinstance(message, OfferAcceptanceMessage) else None
+
+
+async def _lender(
+    agent: BuyerAgent, peer: str, acceptance: OfferAcceptanceMessage | None
+) -> str | None:
+    """Who lends: the issuer of the ability-to-pay attestation she lined her
+    financing up with, in her acceptance or else in her latest RFP to ``peer``."""
+    carried = [*(acceptance.body.attestations or ())] if acceptance is not None else []
+    rfp = await latest(agent.store, peer, MessageType.PERSONAL_RFP, Direction.SENT)
+    message = rfp.model() if rfp is not None else None
+    if isinstance(message, PersonalRfpMessage):
+        carried.extend(message.body.attestations or ())
+    return next((a.issuer for a in carried if a.kind == "ability-to-pay"), None)
+
+
+async def pay(agent: BuyerAgent, invoice_id: str) -> Sent:
+    """She pays the invoice ``invoice_id`` (spec §6.27), for its total, by the
+    means she chose when she accepted the deal (VRM-TRX-012): the financing she
+    lined up is carried into the payment, with its plan and its lender.
+
+    Raises:
+        LocalProtocolError: no such invoice, or it awaits no payment (paid,
+            superseded).
+        RemoteProtocolError: the vendor refused the payment.
+    """
+    entry = await received(agent.store, invoice_id, MessageType.INVOICE)
+    invoice = entry.model()
+    assert isinstance(invoice, InvoiceMessage)
+    acceptance = await _acceptance(agent, entry.peer)
+    means = agent.strategies.payments.means(
+        acceptance.body if acceptance is not None else None,
+        await _lender(agent, entry.peer, acceptance),
+    )
+    financing = (
+        build(PaymentFinancing, plan=means.plan, **present(provider=means.provider))
+        if means.method == "finance" and means.plan is not None
+        else None
+    )
+    body = build(
+        PaymentNoticeBody,
+        invoice=entry.ref(),
+        method=means.method,
+        amount=invoice.body.total,
+        **present(financing=financing),
+    )
+    return await agent.sender.send(
+        entry.peer, outgoing(body, thread=entry.thread, parent=entry.message_id)
+    )
+
+
+async def query_invoice(agent: BuyerAgent, invoice_id: str, lines: list[str], reason: str) -> Sent:
+    """She queries ``lines`` of the invoice ``invoice_id`` (spec §6.26); the vendor
+    answers with an invoice that supersedes it.
+
+    Raises:
+        LocalProtocolError: no such invoice, or it awaits no payment.
+        RemoteProtocolError: the vendor refused the query.
+    """
+    entry = await received(agent.store, invoice_id, MessageType.INVOICE)
+    body = build(InvoiceQueryBody, invoice=entry.ref(), lines=tuple(lines), reason=reason)
+    return await agent.sender.send(
+        entry.peer, outgoing(body, thread=entry.thread, parent=entry.message_id)
     )

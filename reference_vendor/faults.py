@@ -17,7 +17,14 @@ from typing import Any, Final, Protocol
 
 from reference_vendor.rules import money
 from reference_vendor.store import DeletionRow, EraseData
-from reference_vendor.transaction_rules import BOTH_WAYS, Handover, OneSided
+from reference_vendor.transaction_rules import (
+    AS_AGREED,
+    BOTH_WAYS,
+    Handover,
+    Invoicing,
+    OneSided,
+    UnstatedFee,
+)
 from vrm_agent.faults import (
     AlgNoneAccepted,
     AudienceUnchecked,
@@ -106,6 +113,7 @@ class VendorStrategies:
     pricing: Pricing = _LIST_PRICES
     retention: Retention = _SWEEPING
     handover: Handover = BOTH_WAYS
+    invoicing: Invoicing = AS_AGREED
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -211,6 +219,12 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "records the delivery of a deal with a trade-in without the trade-in, and says the "
             "deal has none (TRX-VEN-HANDOVER-BOTH-WAYS)",
             lambda s: replace(s, handover=OneSided()),
+        ),
+        Fault(
+            "invoice-unstated-fee",
+            "invoices an administration fee the accepted offer does not have, without "
+            "itemising the difference (TRX-VEN-INVOICE-AS-AGREED)",
+            lambda s: replace(s, invoicing=UnstatedFee()),
         ),
     ]
 )

@@ -1,20 +1,37 @@
-"""What the vendor hands over at delivery (spec §6.22, §6.23): its strategies.
+"""What the vendor hands over at delivery and invoices (spec §6.22-§6.25): its strategies.
 
-A strategy, so that the suite's self-tests can start the vendor recording a
-one-sided handover (:mod:`reference_vendor.faults`) without a branch in the
-production code. In production the new item and its papers go to the
-individual and, when the accepted offer took a trade-in, the trade-in and its
-papers go to the vendor in the same handover (seed 001, VRM-TRX-003).
+Strategies, so that the suite's self-tests can start the vendor recording a
+one-sided handover or invoicing a fee it does not state
+(:mod:`reference_vendor.faults`) without a branch in the production code. In
+production the new item and its papers go to the individual and, when the
+accepted offer took a trade-in, the trade-in and its papers go to the vendor
+in the same handover (seed 001, VRM-TRX-003); the invoice is the accepted
+offer's breakdown (VRM-TRX-009).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Final, Literal, Protocol
 
 from vrm_protocol.models import OfferBody
 
-__all__ = ["BOTH_WAYS", "BothWays", "Handover", "HandoverPlan", "ItemChange", "OneSided"]
+__all__ = [
+    "AS_AGREED",
+    "BOTH_WAYS",
+    "AsAgreed",
+    "BothWays",
+    "Difference",
+    "Handover",
+    "HandoverPlan",
+    "InvoicePlan",
+    "Invoicing",
+    "ItemChange",
+    "Line",
+    "OneSided",
+    "UnstatedFee",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +93,81 @@ class OneSided:
 
 
 BOTH_WAYS: Final = BothWays()
+
+
+# -- invoicing (spec §6.25) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of an invoice; ``amount`` negative for a credit."""
+
+    code: str
+    description: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """A difference from the accepted offer's total, itemised."""
+
+    line: str
+    amount: Decimal
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicePlan:
+    """What an invoice lists."""
+
+    lines: tuple[Line, ...]
+    differences: tuple[Difference, ...] = ()
+
+
+class Invoicing(Protocol):
+    """What the vendor invoices for a delivered deal."""
+
+    def plan(self, offer: OfferBody) -> InvoicePlan:
+        """The invoice of the deal whose accepted offer is ``offer``."""
+        ...
+
+
+def _agreed(offer: OfferBody) -> list[Line]:
+    price = offer.price
+    lines = [
+        Line(
+            "vehicle",
+            "; ".join(item.description for item in offer.items),
+            Decimal(price.subtotal.amount),
+        )
+    ]
+    if price.trade_in_allowance is not None and Decimal(price.trade_in_allowance.amount):
+        described = offer.trade_in.item.description if offer.trade_in is not None else "Trade-in"
+        lines.append(
+            Line("trade-in-allowance", described, -Decimal(price.trade_in_allowance.amount))
+        )
+    if price.discount is not None and Decimal(price.discount.amount):
+        lines.append(Line("discount", "Negotiated discount", -Decimal(price.discount.amount)))
+    return lines
+
+
+class AsAgreed:
+    """The accepted offer's breakdown: its subtotal, less its trade-in allowance
+    and discount, which is its total (VRM-TRX-009)."""
+
+    def plan(self, offer: OfferBody) -> InvoicePlan:
+        """The offer's lines, no difference."""
+        return InvoicePlan(tuple(_agreed(offer)))
+
+
+class UnstatedFee:
+    """Fault only: adds an administration fee the offer never had, and does not
+    itemise it as a difference."""
+
+    def plan(self, offer: OfferBody) -> InvoicePlan:
+        """The offer's lines and a fee."""
+        fee = Line("administration-fee", "Administration fee", Decimal("195"))
+        return InvoicePlan((*_agreed(offer), fee))
+
+
+AS_AGREED: Final = AsAgreed()

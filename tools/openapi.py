@@ -238,6 +238,17 @@ def _test_driver_paths() -> dict[str, Any]:
             refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
         )
     }
+    paths[f"{prefix}/invoice"] = {
+        "post": _driver_operation(
+            "Vendor agents: invoice the latest deal",
+            "Send the relationship the invoice of its latest deal (spec §6.25); refused, and "
+            "nothing sent, when there is no deal or she has accepted no handover of it. "
+            "Optional.",
+            _driver("InvoiceInstruction"),
+            answer=_driver("InstructionAnswer"),
+            refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
+        )
+    }
     for action, summary, description in (
         ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now."),
         ("deliver", "Vendor agents: attempt due deliveries", "Attempt every due delivery now."),
@@ -254,6 +265,7 @@ def _test_driver_paths() -> dict[str, Any]:
         ("terms", "TermsInstruction", "Answer a terms assertion", True),
         ("service", "ServiceInstruction", "Answer a service notice", True),
         ("inspect", "InspectInstruction", "Inspect a handover record", False),
+        ("pay", "PayInstruction", "Pay an invoice", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

@@ -13,8 +13,10 @@ with its reasons and the record as evidence.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from conformance.checks._support import expect_accepted, expect_rejection
@@ -209,7 +211,7 @@ class _BuyerDeal:
     acceptance: Inbound
 
 
-def _offer_with_trade_in(now: Any) -> dict[str, Any]:
+def _offer_with_trade_in(now: datetime) -> dict[str, Any]:
     body = bodies.offer_body(now, basis="binding")
     body["tradeIn"] = {
         "item": {"description": "2019 Toyota Auris hybrid", "make": "Toyota", "model": "Auris"},
@@ -220,7 +222,9 @@ def _offer_with_trade_in(now: Any) -> dict[str, Any]:
     return body
 
 
-async def _buyer_deal(ctx: CheckContext) -> _BuyerDeal:
+async def _buyer_deal(
+    ctx: CheckContext, *, offer_body: Callable[[datetime], dict[str, Any]] | None = None
+) -> _BuyerDeal:
     """The buyer's RFI, an offer taking her old car with delivery, her acceptance
     (at the driver's instruction), the deal confirmed."""
     session = ctx.session
@@ -238,7 +242,7 @@ async def _buyer_deal(ctx: CheckContext) -> _BuyerDeal:
         within=prompt_wait(session),
     )
     inbox = reply_inbox(rfi)
-    offer = vendor.reply_to(rfi, "offer", _offer_with_trade_in(session.clock.now()))
+    offer = vendor.reply_to(rfi, "offer", (offer_body or _offer_with_trade_in)(session.clock.now()))
     offer_token = sign(offer, vendor.signer)
     require_accepted(
         await vendor.deliver_token(
@@ -290,6 +294,7 @@ def _handover_body(
 
 
 NEW_CAR = {"kind": "new-vehicle", "description": "Toyota Prius hybrid", "direction": "to-buyer"}
+OLD_CAR = {"kind": "trade-in", "description": "2019 Toyota Auris hybrid", "direction": "to-vendor"}
 PAPERS = {
     "kind": "papers",
     "description": "Registration certificate and keys",
@@ -400,4 +405,326 @@ async def buyer_refuses_one_sided(ctx: CheckContext) -> None:
         "the refusal carries the vendor's signed record as evidence",
         actual=f"{len(evidence)} token(s)",
         requirement="VRM-TRX-005",
+    )
+
+
+# -- invoice and payment (spec §6.25-§6.28) -------------------------------------------------------
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str((value or {}).get("amount")))
+    except (InvalidOperation, AttributeError):
+        return None
+
+
+async def _delivered_for_vendor(ctx: CheckContext) -> tuple[VendorThread, Inbound, Inbound]:
+    """A deal with a trade-in, handed over at the driver's instruction and
+    accepted by her inspection: the thread, the accepted offer, the record."""
+    thread, offer = await _deal_with_trade_in(ctx)
+    persona = thread.persona
+    status, answer = await call_driver_raw(ctx.session, "POST", "/handover", {"buyer": persona.id})
+    if status in (404, 405):
+        ctx.skip("the target's test driver has no handover instruction")
+    ctx.require(
+        200 <= status < 300, "the test driver takes the handover instruction", actual=answer
+    )
+    record = await persona.expect(
+        lambda item: item.type == "handover-record",
+        description="the vendor records the handover",
+        requirement="VRM-TRX-003",
+    )
+    inspection = persona.compose(
+        "inspection-result",
+        {"handover": message_ref(record.token, str(record.id)), "decision": "accept"},
+        thread=str(record.field("thread") or thread.thread),
+        parent=str(record.id),
+    )
+    expect_accepted(
+        ctx, await persona.send(inspection, note="her inspection"), what="her inspection"
+    )
+    return thread, offer, record
+
+
+@REGISTRY.check(
+    "TRX-VEN-INVOICE-AS-AGREED",
+    title="The vendor's invoice totals the accepted offer, and its payment is receipted",
+    step=LifecycleStep.WELCOME,
+    requirements=("VRM-TRX-009", "VRM-TRX-008", "VRM-TRX-013"),
+    roles=VENDOR,
+    needs=("test-driver", "sends:invoice", "accepts:payment-notice"),
+)
+async def vendor_invoice(ctx: CheckContext) -> None:
+    """After her accepted inspection the vendor, prompted (``POST {driver}/invoice
+    {"buyer"}``), invoices: the total is the accepted offer's total plus the
+    differences it itemises. A payment naming the invoice with another digest is
+    ``reference-mismatch``; the payment bound to it is taken, and should be
+    receipted for the amount paid."""
+    thread, offer, _ = await _delivered_for_vendor(ctx)
+    persona = thread.persona
+    status, answer = await call_driver_raw(ctx.session, "POST", "/invoice", {"buyer": persona.id})
+    if status in (404, 405):
+        ctx.skip("the target's test driver has no invoice instruction")
+    ctx.require(200 <= status < 300, "the test driver takes the invoice instruction", actual=answer)
+    invoice = await persona.expect(
+        lambda item: item.type == "invoice",
+        description="the vendor invoices the delivered deal",
+        requirement="VRM-TRX-009",
+    )
+    ctx.require(
+        invoice.ok, "the invoice passes the receiving pipeline", actual=invoice.error_detail
+    )
+    agreed = _decimal((offer.body.get("price") or {}).get("total"))
+    differences = [d for d in invoice.body.get("differences") or [] if isinstance(d, dict)]
+    stated = sum((_decimal(d.get("amount")) or Decimal(0) for d in differences), Decimal(0))
+    total = _decimal(invoice.body.get("total"))
+    ctx.require(
+        agreed is not None and total == agreed + stated,
+        "the invoice totals the accepted offer, plus the differences it itemises",
+        expected=f"{agreed} + {stated}",
+        actual=str(total),
+        requirement="VRM-TRX-009",
+    )
+    payment = persona.compose(
+        "payment-notice",
+        {
+            "invoice": message_ref(invoice.token, str(invoice.id)),
+            "method": "bank-transfer",
+            "amount": invoice.body.get("total"),
+        },
+        thread=str(invoice.field("thread") or thread.thread),
+        parent=str(invoice.id),
+    )
+    wrong = {
+        **payment,
+        "body": {**payment["body"], "invoice": {"id": str(invoice.id), "digest": WRONG_DIGEST}},
+    }
+    expect_rejection(
+        ctx,
+        await persona.send(wrong, note="payment naming the invoice with another digest"),
+        E.REFERENCE_MISMATCH,
+        what="a payment naming the invoice with another digest",
+        requirement="VRM-TRX-008",
+    )
+    expect_accepted(
+        ctx,
+        await persona.send(payment, note="her payment, same id, bound to the invoice"),
+        what="her payment of the invoice",
+        requirement="VRM-TRX-008",
+    )
+    try:
+        receipt = await persona.expect(
+            lambda item: item.type == "payment-receipt",
+            description="the vendor receipts the payment",
+        )
+    except CheckFailed:
+        ctx.recommend(False, "the vendor receipts the payment", requirement="VRM-TRX-013")
+        return
+    ctx.recommend(
+        receipt.body.get("amount") == payment["body"]["amount"],
+        "the receipt is for the amount paid",
+        expected=payment["body"]["amount"],
+        actual=receipt.body.get("amount"),
+        requirement="VRM-TRX-013",
+    )
+
+
+#: The plan the suite's dealer offers, needing no attestation: she may choose it.
+_PLAN = "conformance-credit-union-48"
+
+
+def _financed_offer(now: datetime) -> dict[str, Any]:
+    body = _offer_with_trade_in(now)
+    body["financing"] = [
+        {
+            "plan": _PLAN,
+            "apr": "4.9",
+            "termMonths": 48,
+            "monthlyPayment": bodies.money("600"),
+            "totalPayable": bodies.money("28800"),
+        }
+    ]
+    return body
+
+
+def _invoice(
+    deal: _BuyerDeal, now: datetime, *, fee: str | None = None, total: str | None = None
+) -> dict[str, Any]:
+    agreed = deal.offer["body"]["price"]["total"]
+    lines = [{"code": "vehicle", "description": "Toyota Prius hybrid", "amount": dict(agreed)}]
+    amount = Decimal(agreed["amount"])
+    if fee is not None:
+        lines.append(
+            {
+                "code": "administration-fee",
+                "description": "Administration",
+                "amount": bodies.money(fee),
+            }
+        )
+        amount += Decimal(fee)
+    return {
+        "id": "INV-" + str(deal.offer["id"])[-8:],
+        "deal": {"id": "deal-1", "offer": message_ref(deal.offer_token, deal.offer["id"])},
+        "lines": lines,
+        "total": bodies.money(total or str(amount)),
+        "due": format_timestamp(now),
+    }
+
+
+@REGISTRY.check(
+    "TRX-BUY-INVOICE-MATCHES",
+    title="The buyer takes only an invoice that totals the offer she accepted",
+    step=LifecycleStep.WELCOME,
+    requirements=("VRM-TRX-006", "VRM-TRX-007", "VRM-TRX-011"),
+    roles=BUYER,
+    needs=("test-driver", "accepts:invoice", "sends:inspection-result"),
+)
+async def buyer_invoice(ctx: CheckContext) -> None:
+    """Before her inspection an invoice is ``illegal-transition``. After it, an
+    invoice whose total is not the sum of its lines is ``schema-invalid``; one
+    that adds a fee the offer did not have, without itemising it as a
+    difference, is ``reference-mismatch``; the invoice of the offer as agreed is
+    taken."""
+    deal = await _buyer_deal(ctx, offer_body=_financed_offer)
+    vendor = deal.vendor
+    now = ctx.session.clock.now()
+    early = vendor.reply_to(deal.acceptance, "invoice", _invoice(deal, now))
+    reply = await vendor.deliver(early, inbox=deal.inbox, note="invoice before the handover")
+    if reply is not None:
+        expect_rejection(
+            ctx, reply, E.ILLEGAL_TRANSITION,
+            what="an invoice before she accepted a handover", requirement="VRM-TRX-006",
+        )  # fmt: skip
+    deal = await _delivered_for_buyer_after(ctx, deal)
+    wrong_sum = vendor.reply_to(deal.acceptance, "invoice", _invoice(deal, now, total="1"))
+    reply = await vendor.deliver(wrong_sum, inbox=deal.inbox, note="total not the lines")
+    if reply is not None:
+        expect_rejection(
+            ctx, reply, E.SCHEMA_INVALID,
+            what="an invoice whose total is not the sum of its lines", requirement="VRM-TRX-007",
+        )  # fmt: skip
+    unstated = vendor.reply_to(deal.acceptance, "invoice", _invoice(deal, now, fee="195"))
+    reply = await vendor.deliver(unstated, inbox=deal.inbox, note="a fee not in the offer")
+    ctx.require(
+        reply is not None,
+        "the invoice is POSTed to the buyer's inbox (it answers over HTTP)",
+        requirement="VRM-TRX-011",
+    )
+    assert reply is not None
+    expect_rejection(
+        ctx, reply, E.REFERENCE_MISMATCH,
+        what="an invoice with a fee the accepted offer does not have, not itemised",
+        requirement="VRM-TRX-011",
+    )  # fmt: skip
+    agreed = vendor.reply_to(deal.acceptance, "invoice", _invoice(deal, now))
+    require_accepted(
+        await vendor.deliver(agreed, inbox=deal.inbox, note="the invoice as agreed"),
+        "the buyer takes the invoice of the offer as agreed",
+    )
+
+
+async def _delivered_for_buyer_after(ctx: CheckContext, deal: _BuyerDeal) -> _BuyerDeal:
+    """``deal`` handed over both ways and accepted by her inspection."""
+    vendor = deal.vendor
+    record = vendor.reply_to(
+        deal.acceptance,
+        "handover-record",
+        _handover_body(
+            deal, ctx.session.clock.now(), trade_in=True, items=[NEW_CAR, PAPERS, OLD_CAR]
+        ),
+    )
+    require_accepted(
+        await vendor.deliver(record, inbox=deal.inbox, note="the handover record, both ways"),
+        "the buyer takes the handover record",
+    )
+    status, _ = await call_driver_raw(
+        ctx.session, "POST", "/inspect", {"vendor": vendor.id, "handover": record["id"]}
+    )
+    if status in (404, 405):
+        ctx.skip("the buyer's test driver has no inspect instruction")
+    result = await vendor.expect(
+        lambda item: item.type == "inspection-result",
+        description="the buyer inspects the handover",
+        within=prompt_wait(ctx.session),
+    )
+    if result.body.get("decision") != "accept":
+        ctx.skip(f"the buyer did not accept the handover: {result.body.get('reasons')}")
+    return deal
+
+
+@REGISTRY.check(
+    "TRX-BUY-PAYMENT-FINANCING",
+    title="The buyer pays by the financing she chose at acceptance",
+    step=LifecycleStep.WELCOME,
+    requirements=("VRM-TRX-012", "VRM-TRX-010"),
+    roles=BUYER,
+    needs=("test-driver", "accepts:invoice", "sends:payment-notice"),
+)
+async def buyer_payment(ctx: CheckContext) -> None:
+    """The offer has a financing plan; when her acceptance chose it, the payment
+    of the invoice (at the driver's instruction, ``POST {driver}/pay``) carries
+    that method and plan, for the invoice's total. A receipt naming her payment
+    with another digest is ``reference-mismatch``; the receipt bound to it is
+    taken."""
+    deal = await _buyer_deal(ctx, offer_body=_financed_offer)
+    chosen = deal.acceptance.body.get("payment") or {}
+    deal = await _delivered_for_buyer_after(ctx, deal)
+    vendor = deal.vendor
+    invoice = vendor.reply_to(deal.acceptance, "invoice", _invoice(deal, ctx.session.clock.now()))
+    token = sign(invoice, vendor.signer)
+    require_accepted(
+        await vendor.deliver_token(
+            token, to=str(deal.rfi.field("from")), inbox=deal.inbox, note="the invoice"
+        ),
+        "the buyer takes the invoice",
+    )
+    status, _ = await call_driver_raw(
+        ctx.session, "POST", "/pay", {"vendor": vendor.id, "invoice": invoice["id"]}
+    )
+    if status in (404, 405):
+        ctx.skip("the buyer's test driver has no pay instruction")
+    payment = await vendor.expect(
+        lambda item: item.type == "payment-notice",
+        description="the buyer pays the invoice",
+        within=prompt_wait(ctx.session),
+        requirement="VRM-TRX-012",
+    )
+    ctx.require(
+        payment.body.get("method") == chosen.get("method", "bank-transfer"),
+        "she pays by the method she chose at acceptance",
+        expected=chosen.get("method"),
+        actual=payment.body.get("method"),
+        requirement="VRM-TRX-012",
+    )
+    if chosen.get("method") == "finance":
+        ctx.require(
+            (payment.body.get("financing") or {}).get("plan") == chosen.get("financingPlan"),
+            "the financing she chose pays: the same plan",
+            expected=chosen.get("financingPlan"),
+            actual=payment.body.get("financing"),
+            requirement="VRM-TRX-012",
+        )
+    ctx.expect(
+        payment.body.get("amount") == invoice["body"]["total"],
+        "she pays the invoice's total",
+        expected=invoice["body"]["total"],
+        actual=payment.body.get("amount"),
+        requirement="VRM-TRX-012",
+    )
+    receipt = {
+        "payment": {"id": str(payment.id), "digest": WRONG_DIGEST},
+        "amount": payment.body.get("amount"),
+        "receivedAt": format_timestamp(ctx.session.clock.now()),
+    }
+    wrong = vendor.reply_to(payment, "payment-receipt", receipt)
+    reply = await vendor.deliver(wrong, inbox=deal.inbox, note="receipt, another digest")
+    if reply is not None:
+        expect_rejection(
+            ctx, reply, E.REFERENCE_MISMATCH,
+            what="a receipt naming her payment with another digest", requirement="VRM-TRX-010",
+        )  # fmt: skip
+    right = vendor.reply_to(payment, "payment-receipt", {**receipt, "payment": payment.ref()})
+    require_accepted(
+        await vendor.deliver(right, inbox=deal.inbox, note="the receipt"),
+        "the buyer takes the receipt of her payment",
     )

@@ -27,7 +27,6 @@ from vrm_agent.server import Serving
 from vrm_protocol.attestations import issue_attestation
 from vrm_protocol.http_binding import TEST_DRIVER_PREFIX
 from vrm_protocol.keys import KeySet, SigningKey
-from vrm_protocol.models import OfferMessage
 from vrm_protocol.vocabulary import MessageType
 
 CREDIT_UNION = "https://credit-union.example"
@@ -71,27 +70,13 @@ class Pair:
         await buyer.wait_for(
             lambda e: e.type is MessageType.OFFER and e.peer == self.dealer, within=REPLY_SECONDS
         )
-        await buyer.buying.send_rfp([self.dealer], sally_rfp_body(buyer.clock.now()))
-        ranked = [
-            row
-            for row in await buyer.ranked_offers()
-            if row.vendor == self.dealer
-            and (view := await buyer.store.offer_view(row.offer_id)) is not None
-            and view.body.basis == "binding"
-        ]
-        if not ranked:
-            entry = await buyer.wait_for(
-                lambda e: (
-                    e.type is MessageType.OFFER
-                    and e.peer == self.dealer
-                    and isinstance(m := e.model(), OfferMessage)
-                    and m.body.basis == "binding"
-                ),
-                within=REPLY_SECONDS,
-            )
-            offer_id = entry.message_id
-        else:
-            offer_id = ranked[0].offer_id
+        sent, _ = await buyer.buying.send_rfp([self.dealer], sally_rfp_body(buyer.clock.now()))
+        rfp_id = sent[self.dealer].message.message_id
+        # The offer answering her RFP: binding, with her trade-in and financing.
+        entry = await buyer.wait_for(
+            lambda e: e.type is MessageType.OFFER and e.parent == rfp_id, within=REPLY_SECONDS
+        )
+        offer_id = entry.message_id
         payment = None if finance else {"method": "bank-transfer"}
         await buyer.buying.accept(offer_id, payment=payment)
         await buyer.wait_for(
