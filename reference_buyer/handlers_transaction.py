@@ -208,8 +208,8 @@ async def pay(agent: BuyerAgent, invoice_id: str) -> Sent:
         await _lender(agent, entry.peer, acceptance),
     )
     financing = (
-        build(PaymentFinancing, plan=means.plan, **present(provider=means.provider))
-        if means.method == "finance" and means.plan is not None
+        build(PaymentFinancing, **present(plan=means.plan, provider=means.provider))
+        if means.method == "finance" and (means.plan is not None or means.provider is not None)
         else None
     )
     body = build(

@@ -698,6 +698,13 @@ async def buyer_payment(ctx: CheckContext) -> None:
     )
     if chosen.get("method") == "finance":
         ctx.require(
+            isinstance(payment.body.get("financing"), dict),
+            "the financing she chose pays: the payment names it",
+            actual=payment.body.get("financing"),
+            requirement="VRM-TRX-012",
+        )
+    if chosen.get("financingPlan") is not None:
+        ctx.require(
             (payment.body.get("financing") or {}).get("plan") == chosen.get("financingPlan"),
             "the financing she chose pays: the same plan",
             expected=chosen.get("financingPlan"),

@@ -231,3 +231,15 @@ def test_a_payment_names_the_invoice_by_its_digest() -> None:
     body = payment_body(journey, invoice)
     body["invoice"] = {"id": invoice, "digest": "sha-256:" + "Z" * 43}
     assert journey.step(B, M.PAYMENT_NOTICE, body) == Outcome(None, ErrorCode.REFERENCE_MISMATCH)
+
+
+def test_finance_names_its_plan_or_its_lender() -> None:
+    journey = reach(S.SERVICING)
+    invoice = open_invoice(journey, MISSING)
+    nameless = {**payment_body(journey, invoice), "financing": {}}
+    assert journey.step(B, M.PAYMENT_NOTICE, nameless) == Outcome(None, ErrorCode.SCHEMA_INVALID)
+    lender_only = {
+        **payment_body(journey, invoice),
+        "financing": {"provider": "https://credit-union.example"},
+    }
+    assert journey.step(B, M.PAYMENT_NOTICE, lender_only) == Outcome(S.SERVICING, None)

@@ -41,10 +41,15 @@ def _guard(move: Move[PaymentNoticeMessage]) -> RelationshipState:
             f"invoice {invoice.id} is paid or superseded",
             "/body/invoice/id",
         )
-    if body.method == "finance" and body.financing is None:
-        # spec §6.27 (VRM-TRX-008): financing pays; it says which.
+    financing = body.financing
+    if body.method == "finance" and (
+        financing is None or (financing.plan is None and financing.provider is None)
+    ):
+        # spec §6.27 (VRM-TRX-008): financing pays; it says which (a plan, a lender).
         raise Refusal(
-            ErrorCode.SCHEMA_INVALID, "a payment by finance names its financing", "/body/financing"
+            ErrorCode.SCHEMA_INVALID,
+            "a payment by finance names its financing: its plan, its lender or both",
+            "/body/financing",
         )
     draft.emit(RequestAnswered(invoice.id, move.message.id, _T))
     draft.emit(RequestClosed(invoice.id))
@@ -72,7 +77,7 @@ SPEC = MessageTypeSpec(
             "invoice names the invoice with another digest",
             "VRM-TRX-008"),
         GuardRule(ErrorCode.SCHEMA_INVALID,
-            "method is finance and no financing is named",
+            "method is finance and no financing (plan or provider) is named",
             "VRM-TRX-008"),
     ),
     guard_codes=(ErrorCode.REFERENCE_MISMATCH,),

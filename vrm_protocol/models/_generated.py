@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:e2ad14212e415b4f.
+fails when this file and the schemas disagree. Source digest: sha256:6879503110414f3f.
 """
 
 from types import MappingProxyType
@@ -3279,18 +3279,25 @@ class InvoiceQueryMessage(BaseMessage):
 class PaymentFinancing(VRMModel):
     """Payment financing.
 
-    The financing that pays.
+    The financing that pays: the vendor's plan she chose at acceptance, or her own lender's
+    loan, or both; at least one of `plan` and `provider`.
     """
 
-    plan: Annotated[JsonStr, StringConstraints(min_length=1, max_length=100)] = Field(
-        description="The financing plan chosen at acceptance (`payment.financingPlan`).",
+    plan: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=100)] | None, NotNull
+    ] = Field(
+        default=None,
+        description=(
+            "The vendor's financing plan she chose at acceptance "
+            "(`payment.financingPlan`), when she chose one."
+        ),
     )
 
     provider: Annotated[PartyId | None, NotNull] = Field(
         default=None,
         description=(
-            "Who lends: the issuer of the ability-to-pay attestation the "
-            "acceptance carried (a credit union)."
+            "Who lends: the issuer of the ability-to-pay attestation she "
+            "lined her financing up with (a credit union), when she has one."
         ),
     )
 
