@@ -90,7 +90,13 @@ PairFactory = Callable[..., Awaitable[Pair]]
 
 
 @pytest.fixture
-async def pairs(tmp_path: Path) -> AsyncIterator[PairFactory]:
+def dealer_store_url() -> str | None:
+    """The dealer's PostgreSQL store, or ``None`` for SQLite in a data directory."""
+    return None
+
+
+@pytest.fixture
+async def pairs(tmp_path: Path, dealer_store_url: str | None) -> AsyncIterator[PairFactory]:
     """``start(vendor_faults=(), buyer_faults=())``: the dealer and Sally, running."""
     issuer_key = SigningKey.generate("ES256")
     running: list[Serving] = []
@@ -106,7 +112,8 @@ async def pairs(tmp_path: Path) -> AsyncIterator[PairFactory]:
         )
         vendor_config = VendorConfig(
             catalogue=catalogue,
-            data_dir=tmp_path / "dealer",
+            data_dir=tmp_path / "dealer" if dealer_store_url is None else None,
+            store_url=dealer_store_url,
             public_url=dealer,
             test_mode=True,
             reply_delay=0.0,
