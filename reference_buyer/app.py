@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import ValidationError
 
+from reference_buyer import handlers_transaction
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.scenario import sally_rfi_body, sally_rfp_body
 from vrm_agent.http import Handler, inbox_route, json_object, mailbox_route, problem_details
@@ -232,6 +233,20 @@ async def _exit(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": sent.message.message_id}
 
 
+async def _inspect(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    inspection = await handlers_transaction.inspect(agent, _string(document, "handover"))
+    return {
+        "sent": list(inspection.sent),
+        "decision": inspection.decision,
+        "reasons": list(inspection.reasons),
+    }
+
+
+async def _pay(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    sent = await handlers_transaction.pay(agent, _string(document, "invoice"))
+    return {"sent": [sent.message.message_id]}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -260,6 +275,8 @@ _ACTIONS: Mapping[str, Action] = {
     "service": _service,
     "exit": _exit,
     "clock": _clock,
+    "inspect": _inspect,
+    "pay": _pay,
 }
 
 

@@ -83,6 +83,17 @@ ACCEPTANCE_CATEGORIES: Final[Mapping[str, str]] = {
 AttestationSource = Callable[[str, str], Mapping[str, str]]
 
 
+def _lined_up_financing(rfp: PersonalRfpBody | None) -> bool:
+    """Whether her RFP asked for financing with an ability-to-pay attestation:
+    a lender (her credit union) stands behind her."""
+    return (
+        rfp is not None
+        and rfp.financing is not None
+        and rfp.financing.wanted
+        and any(a.kind == "ability-to-pay" for a in rfp.attestations or ())
+    )
+
+
 def _decimal(value: Decimal) -> str:
     """A decimal string as the schema wants it (no exponent, at most 2 places)."""
     return format(value.quantize(Decimal("0.01")).normalize(), "f")
@@ -460,18 +471,22 @@ class Buying:
             if category in profile and self.policy.may_disclose("acceptance", category):
                 details[member] = profile[category]
                 disclosed.append(category)
-        if payment is None:
-            plans = offer.body.financing
-            payment = (
-                Payment(method="finance", financing_plan=plans[0].plan)
-                if plans
-                else Payment(method="bank-transfer")
-            )
-        elif not isinstance(payment, Payment):
-            payment = build(Payment, **dict(payment))
         rfp = await latest(self.store, vendor, MessageType.PERSONAL_RFP, Direction.SENT)
         rfp_message = rfp.model() if rfp is not None else None
         rfp_body = rfp_message.body if isinstance(rfp_message, PersonalRfpMessage) else None
+        if payment is None:
+            plans = offer.body.financing
+            if plans:
+                payment = Payment(method="finance", financing_plan=plans[0].plan)
+            elif _lined_up_financing(rfp_body):
+                # Seed 000: the loan her credit union agreed pays, though the
+                # offer names no plan of the vendor's: it is carried into the
+                # deal, never replaced by a bank transfer (spec §6.27).
+                payment = Payment(method="finance")
+            else:
+                payment = Payment(method="bank-transfer")
+        elif not isinstance(payment, Payment):
+            payment = build(Payment, **dict(payment))
         required = [
             condition
             for condition in (

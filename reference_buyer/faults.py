@@ -32,6 +32,17 @@ from typing import Any, Final, Protocol
 
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
+from reference_buyer.transaction_rules import (
+    AS_ACCEPTED,
+    BOTH_OR_NEITHER,
+    MATCHES_THE_OFFER,
+    AnyHandover,
+    AnyInvoice,
+    ByTransfer,
+    HandoverRule,
+    InvoiceRule,
+    PaymentRule,
+)
 from vrm_agent.faults import (
     AudienceUnchecked,
     Fault,
@@ -174,6 +185,9 @@ class BuyerStrategies:
     identity: IdentityRule = _ONLY_AFTER_THE_DEAL
     notices: NoticeRule = _WITHIN_PREFERENCES
     deals: DealRule = _BOUND_DEALS
+    handovers: HandoverRule = BOTH_OR_NEITHER
+    invoices: InvoiceRule = MATCHES_THE_OFFER
+    payments: PaymentRule = AS_ACCEPTED
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -298,6 +312,24 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "a message to her pseudonym with another party is refused as not-a-participant, "
             "unlike one to a pseudonym nobody has (BUY-GUARD-PSEUDONYM-ORACLE)",
             lambda s: replace(s, strangers=_TellingStrangers()),
+        ),
+        Fault(
+            "accept-one-sided-handover",
+            "her inspection accepts any handover record, one-sided or bound to another "
+            "acceptance (TRX-BUY-HANDOVER-REFUSED)",
+            lambda s: replace(s, handovers=AnyHandover()),
+        ),
+        Fault(
+            "take-unmatched-invoice",
+            "takes an invoice whose total is not the accepted offer's plus its itemised "
+            "differences (TRX-BUY-INVOICE-MATCHES)",
+            lambda s: replace(s, invoices=AnyInvoice()),
+        ),
+        Fault(
+            "pay-by-transfer",
+            "pays by bank transfer instead of the financing she chose at acceptance "
+            "(TRX-BUY-PAYMENT-FINANCING)",
+            lambda s: replace(s, payments=ByTransfer()),
         ),
     ]
 )

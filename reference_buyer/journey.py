@@ -43,6 +43,7 @@ from rich.markup import escape
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
+from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import load_policy
 from reference_buyer.scenario import (
@@ -483,11 +484,19 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             set(audio_decision.notifications) <= {"safety", "technical", "new-products"},
             "notifications: safety, technical and the programme's news only",
         )
+        # Seed 000 steps 4-5, seed 001: delivery with the trade-in, invoice, her loan pays.
+        transaction = await deliver_and_pay(
+            agent,
+            dealer,
+            await pseudonym_with(dealer),
+            lambda path, body: _driver(http, dealer, path, body),
+            within=REPLY_TIMEOUT_SECONDS,
+        )
         return (
             f"terms of {names[dealer]}: {dealer_decision.decision.value} "
             f"({len(dealer_decision.accepted)} accepted, {len(dealer_decision.refused)} "
             f"refused); terms of Road Warrior: {audio_decision.decision.value}, notifications "
-            f"{' + '.join(audio_decision.notifications)}"
+            f"{' + '.join(audio_decision.notifications)}; {transaction}"
         )
 
     async def pseudonym_with(party: str) -> str:

@@ -45,6 +45,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from reference_vendor import handlers_transaction
 from reference_vendor.agent import VendorAgent
 from reference_vendor.config import (
     KEY_FILE,
@@ -254,6 +255,54 @@ async def driver_sweep(request: web.Request) -> web.Response:
     return web.json_response({"deleted": [{"peer": d.peer, "item": d.item} for d in deleted]})
 
 
+async def driver_handover(request: web.Request) -> web.Response:
+    """``POST /handover {"buyer"|"peer"}``: deliver the latest deal with the
+    individual: a delivery notice, then the handover record (spec §6.22, §6.23).
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST, NOT_FOUND (no relationship or deal)
+            or ILLEGAL_TRANSITION (the relationship's state forbids it).
+    """
+    document = await _instruction(request)
+    peer = document.get("peer", document.get("buyer"))
+    if not isinstance(peer, str):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "name the relationship: buyer (or peer) is a party id"
+        )
+    try:
+        delivered = await handlers_transaction.deliver(request.app[AGENT], peer)
+    except LookupError as error:
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
+    except LocalProtocolError as error:
+        raise RemoteProtocolError(ErrorCode.ILLEGAL_TRANSITION, error.detail) from error
+    return web.json_response(
+        {"sent": [delivered.notice, delivered.handover], "tradeIn": delivered.trade_in}
+    )
+
+
+async def driver_invoice(request: web.Request) -> web.Response:
+    """``POST /invoice {"buyer"|"peer"}``: invoice the latest deal with the
+    individual (spec §6.25); refused before she accepted a handover.
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST, NOT_FOUND (no relationship or deal)
+            or ILLEGAL_TRANSITION (not delivered yet, or the state forbids it).
+    """
+    document = await _instruction(request)
+    peer = document.get("peer", document.get("buyer"))
+    if not isinstance(peer, str):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "name the relationship: buyer (or peer) is a party id"
+        )
+    try:
+        invoice_id = await handlers_transaction.send_invoice(request.app[AGENT], peer)
+    except LookupError as error:
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
+    except LocalProtocolError as error:
+        raise RemoteProtocolError(ErrorCode.ILLEGAL_TRANSITION, error.detail) from error
+    return web.json_response({"sent": [invoice_id]})
+
+
 async def driver_deliver(request: web.Request) -> web.Response:
     """``POST /deliver``: attempt every due delivery now."""
     attempted = await request.app[AGENT].outbox.deliver_due()
@@ -446,6 +495,8 @@ def create_app(config: VendorConfig) -> web.Application:
         app.router.add_post(TEST_DRIVER_PREFIX + "/service-notice", driver_service_notice)
         app.router.add_post(TEST_DRIVER_PREFIX + "/sweep", driver_sweep)
         app.router.add_post(TEST_DRIVER_PREFIX + "/deliver", driver_deliver)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/handover", driver_handover)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/invoice", driver_invoice)
     return app
 
 

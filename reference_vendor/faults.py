@@ -17,6 +17,14 @@ from typing import Any, Final, Protocol
 
 from reference_vendor.rules import money
 from reference_vendor.store import DeletionRow, EraseData
+from reference_vendor.transaction_rules import (
+    AS_AGREED,
+    BOTH_WAYS,
+    Handover,
+    Invoicing,
+    OneSided,
+    UnstatedFee,
+)
 from vrm_agent.faults import (
     AlgNoneAccepted,
     AudienceUnchecked,
@@ -104,6 +112,8 @@ class VendorStrategies:
     runtime: Strategies = PRODUCTION
     pricing: Pricing = _LIST_PRICES
     retention: Retention = _SWEEPING
+    handover: Handover = BOTH_WAYS
+    invoicing: Invoicing = AS_AGREED
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -203,6 +213,18 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "keeps in the mailbox only the messages that were not POSTed to a replyTo inbox "
             "(MBX-KEPT-WITH-REPLY-TO)",
             lambda s: _runtime(s, mailbox=only_never_posted),
+        ),
+        Fault(
+            "one-sided-handover",
+            "records the delivery of a deal with a trade-in without the trade-in, and says the "
+            "deal has none (TRX-VEN-HANDOVER-BOTH-WAYS)",
+            lambda s: replace(s, handover=OneSided()),
+        ),
+        Fault(
+            "invoice-unstated-fee",
+            "invoices an administration fee the accepted offer does not have, without "
+            "itemising the difference (TRX-VEN-INVOICE-AS-AGREED)",
+            lambda s: replace(s, invoicing=UnstatedFee()),
         ),
     ]
 )

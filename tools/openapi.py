@@ -227,6 +227,28 @@ def _test_driver_paths() -> dict[str, Any]:
             )
         },
     }
+    paths[f"{prefix}/handover"] = {
+        "post": _driver_operation(
+            "Vendor agents: deliver the latest deal",
+            "Send the relationship a delivery notice and the handover record of its latest deal "
+            "(spec §6.22, §6.23); refused, and nothing sent, when there is no deal or the "
+            "relationship's state forbids it. Optional.",
+            _driver("HandoverInstruction"),
+            answer=_driver("InstructionAnswer"),
+            refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
+        )
+    }
+    paths[f"{prefix}/invoice"] = {
+        "post": _driver_operation(
+            "Vendor agents: invoice the latest deal",
+            "Send the relationship the invoice of its latest deal (spec §6.25); refused, and "
+            "nothing sent, when there is no deal or she has accepted no handover of it. "
+            "Optional.",
+            _driver("InvoiceInstruction"),
+            answer=_driver("InstructionAnswer"),
+            refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
+        )
+    }
     for action, summary, description in (
         ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now."),
         ("deliver", "Vendor agents: attempt due deliveries", "Attempt every due delivery now."),
@@ -242,6 +264,8 @@ def _test_driver_paths() -> dict[str, Any]:
         ("exit", "ExitInstruction", "Exit a relationship", False),
         ("terms", "TermsInstruction", "Answer a terms assertion", True),
         ("service", "ServiceInstruction", "Answer a service notice", True),
+        ("inspect", "InspectInstruction", "Inspect a handover record", False),
+        ("pay", "PayInstruction", "Pay an invoice", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

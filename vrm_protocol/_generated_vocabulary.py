@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:172d769605fc174d.
+Source digest: sha256:6879503110414f3f.
 """
 
 from enum import StrEnum
@@ -70,3 +70,24 @@ class MessageType(StrEnum):
 
     RECEIPT = "receipt"
     """Receipt (``receipt.schema.json``)."""
+
+    DELIVERY_NOTICE = "delivery-notice"
+    """Delivery notice (``delivery-notice.schema.json``)."""
+
+    HANDOVER_RECORD = "handover-record"
+    """Handover record (``handover-record.schema.json``)."""
+
+    INSPECTION_RESULT = "inspection-result"
+    """Inspection result (``inspection-result.schema.json``)."""
+
+    INVOICE = "invoice"
+    """Invoice (``invoice.schema.json``)."""
+
+    INVOICE_QUERY = "invoice-query"
+    """Invoice query (``invoice-query.schema.json``)."""
+
+    PAYMENT_NOTICE = "payment-notice"
+    """Payment notice (``payment-notice.schema.json``)."""
+
+    PAYMENT_RECEIPT = "payment-receipt"
+    """Payment receipt (``payment-receipt.schema.json``)."""

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from deal_transaction_bodies import transaction_body
+
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
 from vrm_protocol.ledger import LedgerFacts, MemoryLedger, RelationshipCore
 from vrm_protocol.models import parse_message_dict
@@ -546,6 +548,9 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
         )
     if message_type is M.PROBLEM_REPORT:
         return problem_report_body()
+    carried = transaction_body(journey, message_type, missing)
+    if carried is not None:
+        return carried
     assert message_type is M.RECEIPT
     return receipt_body(missing, now)  # a receipt of a message this side never saw
 
@@ -642,8 +647,10 @@ def check_cell(state: RelationshipState, sender: Role, message_type: MessageType
     # An acknowledgement comes from the party that did not give notice.
     journey = reach(state, exit_by=sender.peer if state is S.EXITING else Role.BUYER)
     assert journey.state is state
+    # The body first: it may take the moves it answers first (an inspection, its handover).
+    body = canonical_body(journey, message_type, sender)
     history_before = len(journey.buyer.history)
-    payload = journey.compose(sender, message_type, canonical_body(journey, message_type, sender))
+    payload = journey.compose(sender, message_type, body)
     outcome = journey.deliver(sender, payload)
     key = (state, sender, message_type)
     if message_type in {M.PROBLEM_REPORT, M.RECEIPT}:

@@ -59,6 +59,17 @@ _MESSAGE_SECTIONS: Final[tuple[MessageType, ...]] = tuple(
     spec.type
     for spec in sorted(MESSAGE_TYPES.values(), key=lambda spec: int(spec.section.split(".")[1]))
 )
+#: Message sections numbered by their unit (issue 12: delivery, handover,
+#: inspection, invoice and payment are §6.22 on), after the enumerated ones.
+_NUMBERED_MESSAGE_SECTIONS: Final = (
+    ("6.22", MessageType.DELIVERY_NOTICE),
+    ("6.23", MessageType.HANDOVER_RECORD),
+    ("6.24", MessageType.INSPECTION_RESULT),
+    ("6.25", MessageType.INVOICE),
+    ("6.26", MessageType.INVOICE_QUERY),
+    ("6.27", MessageType.PAYMENT_NOTICE),
+    ("6.28", MessageType.PAYMENT_RECEIPT),
+)
 
 _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("1", "Introduction and goals"),
@@ -74,6 +85,7 @@ _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("5.4", "Extensions and unknown members"),
     ("6", "Messages"),
     *((f"6.{index}", str(kind)) for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)),
+    *((number, str(kind)) for number, kind in _NUMBERED_MESSAGE_SECTIONS),
     ("7", "State machine"),
     ("7.1", "States"),
     ("7.2", "Transitions"),
@@ -153,7 +165,8 @@ SECTION_REFERENCE: Final[dict[str, Section]] = {section.number: section for sect
 
 #: Message type -> the number of its section in §6.
 MESSAGE_SECTION: Final[dict[str, str]] = {
-    str(kind): f"6.{index}" for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)
+    **{str(kind): f"6.{index}" for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)},
+    **{str(kind): number for number, kind in _NUMBERED_MESSAGE_SECTIONS},
 }
 if any(MESSAGE_SECTION[spec.type] != spec.section for spec in MESSAGE_TYPES.values()):
     raise ImportError("the message types' sections of §6 are not numbered 6.1, 6.2, ... in order")

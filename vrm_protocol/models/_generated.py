@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:172d769605fc174d.
+fails when this file and the schemas disagree. Source digest: sha256:6879503110414f3f.
 """
 
 from types import MappingProxyType
@@ -51,6 +51,10 @@ __all__ = [
     "DeclinedItem",
     "DeletionReceipt",
     "DeletionRequest",
+    "DeliveryDeal",
+    "DeliveryItem",
+    "DeliveryNoticeBody",
+    "DeliveryNoticeMessage",
     "Digest",
     "Duration",
     "ExitAcknowledgementBody",
@@ -63,6 +67,21 @@ __all__ = [
     "FinancingPlan",
     "FinancingRequest",
     "Handover",
+    "HandoverDeal",
+    "HandoverItem",
+    "HandoverRecordBody",
+    "HandoverRecordMessage",
+    "InspectionEvidence",
+    "InspectionReason",
+    "InspectionResultBody",
+    "InspectionResultMessage",
+    "InvoiceBody",
+    "InvoiceDeal",
+    "InvoiceDifference",
+    "InvoiceLine",
+    "InvoiceMessage",
+    "InvoiceQueryBody",
+    "InvoiceQueryMessage",
     "KebabToken",
     "Location",
     "MediaType",
@@ -86,6 +105,11 @@ __all__ = [
     "OfferTradeIn",
     "PartyId",
     "Payment",
+    "PaymentFinancing",
+    "PaymentNoticeBody",
+    "PaymentNoticeMessage",
+    "PaymentReceiptBody",
+    "PaymentReceiptMessage",
     "PersonalDetails",
     "PersonalRfiBody",
     "PersonalRfiMessage",
@@ -804,6 +828,13 @@ class BaseMessage(VRMModel):
         "exit-acknowledgement",
         "problem-report",
         "receipt",
+        "delivery-notice",
+        "handover-record",
+        "inspection-result",
+        "invoice",
+        "invoice-query",
+        "payment-notice",
+        "payment-receipt",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -2828,6 +2859,531 @@ class ReceiptMessage(BaseMessage):
     )
 
 
+class DeliveryDeal(VRMModel):
+    """Delivery deal.
+
+    The deal a delivery notice is about.
+    """
+
+    id: Annotated[
+        JsonStr, StringConstraints(min_length=1, max_length=100, pattern="^[A-Za-z0-9._:-]+$")
+    ] = Field(
+        description="The vendor's deal reference (the deal confirmation's `deal.id`).",
+    )
+
+    offer: MessageRef = Field(
+        description="The accepted offer, by its digest.",
+    )
+
+
+class DeliveryItem(VRMModel):
+    """Delivery item.
+
+    One thing that changes hands.
+    """
+
+    kind: Literal["new-vehicle", "trade-in", "papers"] = Field(
+        description=(
+            "`new-vehicle` (the item bought), `trade-in` (the item traded in)"
+            " or `papers` (ownership papers, keys, documents)."
+        ),
+    )
+
+    description: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="What it is, e.g. `Toyota Prius, VIN JTDKB20U093000000`.",
+    )
+
+    direction: Literal["to-buyer", "to-vendor"] = Field(
+        description="Who receives it: the individual (`to-buyer`) or the vendor (`to-vendor`).",
+    )
+
+
+class DeliveryNoticeBody(VRMModel):
+    """Delivery notice body.
+
+    The deal, when and where, and what changes hands.
+    """
+
+    deal: DeliveryDeal = Field(
+        description="The deal delivered.",
+    )
+
+    scheduled_for: Timestamp = Field(
+        alias="scheduledFor",
+        description="When delivery takes place.",
+    )
+
+    place: Location = Field(
+        description=(
+            "Where, coarsely (a postcode area or region): the address is the "
+            "vendor's or hers, agreed in person."
+        ),
+    )
+
+    items: Annotated[tuple[DeliveryItem, ...], Field(min_length=1, max_length=20)] = Field(
+        description="Everything that will change hands, in both directions.",
+    )
+
+
+class DeliveryNoticeMessage(BaseMessage):
+    """Delivery notice.
+
+    The vendor announces when and where the deal is delivered, and what will change hands (spec
+    §6.22).
+    """
+
+    type: Literal["delivery-notice"] = Field(
+        description="Always `delivery-notice`.",
+    )
+
+    body: DeliveryNoticeBody = Field(
+        description="The `delivery-notice` body.",
+    )
+
+
+class HandoverDeal(VRMModel):
+    """Handover deal.
+
+    The deal a handover record is bound to.
+    """
+
+    id: Annotated[
+        JsonStr, StringConstraints(min_length=1, max_length=100, pattern="^[A-Za-z0-9._:-]+$")
+    ] = Field(
+        description="The vendor's deal reference (the deal confirmation's `deal.id`).",
+    )
+
+    offer: MessageRef = Field(
+        description="The accepted offer, by its digest.",
+    )
+
+    acceptance: MessageRef = Field(
+        description="Her acceptance of it, by its digest.",
+    )
+
+    trade_in: JsonBool = Field(
+        alias="tradeIn",
+        description=(
+            "True when the deal includes a trade-in (the accepted offer has a"
+            " `tradeIn`): then the new item and the trade-in change hands "
+            "together, or neither does."
+        ),
+    )
+
+
+class HandoverItem(VRMModel):
+    """Handover item.
+
+    One thing that changes hands.
+    """
+
+    kind: Literal["new-vehicle", "trade-in", "papers"] = Field(
+        description=(
+            "`new-vehicle` (the item bought), `trade-in` (the item traded in)"
+            " or `papers` (ownership papers, keys, documents)."
+        ),
+    )
+
+    description: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="What it is, e.g. `Toyota Prius, VIN JTDKB20U093000000`.",
+    )
+
+    direction: Literal["to-buyer", "to-vendor"] = Field(
+        description="Who receives it: the individual (`to-buyer`) or the vendor (`to-vendor`).",
+    )
+
+
+class HandoverRecordBody(VRMModel):
+    """Handover record body.
+
+    The deal, when, and what changed hands.
+    """
+
+    deal: HandoverDeal = Field(
+        description="The deal handed over.",
+    )
+
+    notice: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description="The delivery notice this handover carries out, when one was sent.",
+    )
+
+    at: Timestamp = Field(
+        description="When the handover took place.",
+    )
+
+    items: Annotated[tuple[HandoverItem, ...], Field(min_length=1, max_length=20)] = Field(
+        description="Everything that changed hands, in both directions.",
+    )
+
+
+class HandoverRecordMessage(BaseMessage):
+    """Handover record.
+
+    The vendor's signed record of what changed hands at delivery, in both directions, bound to
+    the deal (spec §6.23).
+    """
+
+    type: Literal["handover-record"] = Field(
+        description="Always `handover-record`.",
+    )
+
+    body: HandoverRecordBody = Field(
+        description="The `handover-record` body.",
+    )
+
+
+class InspectionReason(VRMModel):
+    """Inspection reason.
+
+    One reason for refusing a handover.
+    """
+
+    code: KebabToken = Field(
+        description=(
+            "What is wrong: `trade-in-not-taken`, `new-item-not-delivered`, "
+            "`not-as-described`, `damaged`, `papers-missing`, or `other`."
+        ),
+    )
+
+    text: Annotated[JsonStr, StringConstraints(min_length=1, max_length=1000)] = Field(
+        description="The reason in words.",
+    )
+
+
+class InspectionEvidence(VRMModel):
+    """Inspection evidence.
+
+    One signed message, as received.
+    """
+
+    message: MessageRef = Field(
+        description="The message, by its id and digest.",
+    )
+
+    token: Annotated[
+        JsonStr,
+        StringConstraints(
+            min_length=20,
+            max_length=65536,
+            pattern="^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$",
+        ),
+    ] = Field(
+        description="Its compact JWS token, whose digest is `message.digest`.",
+    )
+
+
+class InspectionResultBody(VRMModel):
+    """Inspection result body.
+
+    The handover inspected, her decision and why.
+    """
+
+    handover: MessageRef = Field(
+        description="The handover record inspected, by its digest.",
+    )
+
+    decision: Literal["accept", "refuse"] = Field(
+        description="`accept` (the deal is delivered) or `refuse` (it is not; `reasons` say why).",
+    )
+
+    reasons: Annotated[
+        Annotated[tuple[InspectionReason, ...], Field(min_length=1, max_length=20)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Why she refuses (required with `refuse`).",
+    )
+
+    evidence: Annotated[
+        Annotated[tuple[InspectionEvidence, ...], Field(max_length=10)] | None, NotNull
+    ] = Field(
+        default=None,
+        description=(
+            "The signed messages her refusal rests on (the handover record, "
+            "the accepted offer), as the compact JWS tokens received, so that"
+            " a third party can verify the refusal without either agent."
+        ),
+    )
+
+
+class InspectionResultMessage(BaseMessage):
+    """Inspection result.
+
+    The individual's inspection of a handover: she accepts it (her countersignature) or refuses
+    it with her reasons (spec §6.24).
+    """
+
+    type: Literal["inspection-result"] = Field(
+        description="Always `inspection-result`.",
+    )
+
+    body: InspectionResultBody = Field(
+        description="The `inspection-result` body.",
+    )
+
+
+class InvoiceDeal(VRMModel):
+    """Invoice deal.
+
+    The deal an invoice is for.
+    """
+
+    id: Annotated[
+        JsonStr, StringConstraints(min_length=1, max_length=100, pattern="^[A-Za-z0-9._:-]+$")
+    ] = Field(
+        description="The vendor's deal reference (the deal confirmation's `deal.id`).",
+    )
+
+    offer: MessageRef = Field(
+        description="The accepted offer, by its digest.",
+    )
+
+
+class InvoiceLine(VRMModel):
+    """Invoice line.
+
+    One line of an invoice.
+    """
+
+    code: KebabToken = Field(
+        description="The line's code, e.g. `vehicle`, `trade-in-allowance`, `discount`.",
+    )
+
+    description: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="The line in words.",
+    )
+
+    amount: Money = Field(
+        description="Its amount; negative for a credit.",
+    )
+
+
+class InvoiceDifference(VRMModel):
+    """Invoice difference.
+
+    One difference from the accepted offer's total.
+    """
+
+    line: KebabToken = Field(
+        description="The code of the line that makes the difference.",
+    )
+
+    amount: Money = Field(
+        description="What it adds to the offer's total (negative when it takes off).",
+    )
+
+    reason: Annotated[JsonStr, StringConstraints(min_length=1, max_length=1000)] = Field(
+        description="Why, e.g. `registration fee required by law, not in the offer`.",
+    )
+
+
+class InvoiceBody(VRMModel):
+    """Invoice body.
+
+    The invoice: the deal, the lines, the total and when it is due.
+    """
+
+    id: Annotated[
+        JsonStr, StringConstraints(min_length=1, max_length=100, pattern="^[A-Za-z0-9._:/-]+$")
+    ] = Field(
+        description="The vendor's invoice number.",
+    )
+
+    deal: InvoiceDeal = Field(
+        description="The deal invoiced.",
+    )
+
+    lines: Annotated[tuple[InvoiceLine, ...], Field(min_length=1, max_length=50)] = Field(
+        description=(
+            "What is charged (positive) or credited (negative, e.g. the trade-in allowance)."
+        ),
+    )
+
+    total: Money = Field(
+        description="What she pays: the sum of the lines, in their currency.",
+    )
+
+    due: Timestamp = Field(
+        description="When payment is due.",
+    )
+
+    supersedes: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description="The earlier invoice this one replaces (an adjustment, answering her query).",
+    )
+
+    differences: Annotated[
+        Annotated[tuple[InvoiceDifference, ...], Field(min_length=1, max_length=50)] | None, NotNull
+    ] = Field(
+        default=None,
+        description=(
+            "Every difference from the accepted offer's total, itemised: the "
+            "line, the amount it adds (negative when it takes off) and why."
+        ),
+    )
+
+
+class InvoiceMessage(BaseMessage):
+    """Invoice.
+
+    The vendor's invoice for a delivered deal: its lines and total, bound to the deal and the
+    accepted offer (spec §6.25).
+    """
+
+    type: Literal["invoice"] = Field(
+        description="Always `invoice`.",
+    )
+
+    body: InvoiceBody = Field(
+        description="The `invoice` body.",
+    )
+
+
+class InvoiceQueryBody(VRMModel):
+    """Invoice query body.
+
+    The invoice queried, the lines and why.
+    """
+
+    invoice: MessageRef = Field(
+        description="The invoice queried, by its digest.",
+    )
+
+    lines: Annotated[
+        tuple[KebabToken, ...], Field(min_length=1, max_length=50), AfterValidator(unique_items)
+    ] = Field(
+        description="The codes of the lines queried.",
+    )
+
+    reason: Annotated[JsonStr, StringConstraints(min_length=1, max_length=1000)] = Field(
+        description="Why she queries them.",
+    )
+
+
+class InvoiceQueryMessage(BaseMessage):
+    """Invoice query.
+
+    The individual queries lines of an invoice; the vendor answers with an invoice that
+    supersedes it (spec §6.26).
+    """
+
+    type: Literal["invoice-query"] = Field(
+        description="Always `invoice-query`.",
+    )
+
+    body: InvoiceQueryBody = Field(
+        description="The `invoice-query` body.",
+    )
+
+
+class PaymentFinancing(VRMModel):
+    """Payment financing.
+
+    The financing that pays: the vendor's plan she chose at acceptance, or her own lender's
+    loan, or both; at least one of `plan` and `provider`.
+    """
+
+    plan: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=100)] | None, NotNull
+    ] = Field(
+        default=None,
+        description=(
+            "The vendor's financing plan she chose at acceptance "
+            "(`payment.financingPlan`), when she chose one."
+        ),
+    )
+
+    provider: Annotated[PartyId | None, NotNull] = Field(
+        default=None,
+        description=(
+            "Who lends: the issuer of the ability-to-pay attestation she "
+            "lined her financing up with (a credit union), when she has one."
+        ),
+    )
+
+    reference: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=100)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="The provider's reference for the loan, when known.",
+    )
+
+
+class PaymentNoticeBody(VRMModel):
+    """Payment notice body.
+
+    The invoice paid, how, and how much.
+    """
+
+    invoice: MessageRef = Field(
+        description="The invoice paid, by its digest.",
+    )
+
+    method: Literal["finance", "bank-transfer", "card"] = Field(
+        description="How she pays: the acceptance's `payment.method`.",
+    )
+
+    financing: Annotated[PaymentFinancing | None, NotNull] = Field(
+        default=None,
+        description="With `finance`: the financing she lined up and chose at acceptance.",
+    )
+
+    amount: Money = Field(
+        description="The amount paid.",
+    )
+
+
+class PaymentNoticeMessage(BaseMessage):
+    """Payment notice.
+
+    The individual pays an invoice, by the means she chose at acceptance: her financing is
+    carried into the payment (spec §6.27).
+    """
+
+    type: Literal["payment-notice"] = Field(
+        description="Always `payment-notice`.",
+    )
+
+    body: PaymentNoticeBody = Field(
+        description="The `payment-notice` body.",
+    )
+
+
+class PaymentReceiptBody(VRMModel):
+    """Payment receipt body.
+
+    The payment received, how much and when.
+    """
+
+    payment: MessageRef = Field(
+        description="The payment notice receipted, by its digest.",
+    )
+
+    amount: Money = Field(
+        description="The amount received.",
+    )
+
+    received_at: Timestamp = Field(
+        alias="receivedAt",
+        description="When it was received.",
+    )
+
+
+class PaymentReceiptMessage(BaseMessage):
+    """Payment receipt.
+
+    The vendor receipts a payment (spec §6.28).
+    """
+
+    type: Literal["payment-receipt"] = Field(
+        description="Always `payment-receipt`.",
+    )
+
+    body: PaymentReceiptBody = Field(
+        description="The `payment-receipt` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -2846,7 +3402,14 @@ Message: TypeAlias = Annotated[
     | SupportResolutionMessage
     | ExitAcknowledgementMessage
     | ProblemReportMessage
-    | ReceiptMessage,
+    | ReceiptMessage
+    | DeliveryNoticeMessage
+    | HandoverRecordMessage
+    | InspectionResultMessage
+    | InvoiceMessage
+    | InvoiceQueryMessage
+    | PaymentNoticeMessage
+    | PaymentReceiptMessage,
     Field(discriminator="type"),
 ]
 
@@ -2870,5 +3433,12 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.EXIT_ACKNOWLEDGEMENT: ExitAcknowledgementMessage,
         MessageType.PROBLEM_REPORT: ProblemReportMessage,
         MessageType.RECEIPT: ReceiptMessage,
+        MessageType.DELIVERY_NOTICE: DeliveryNoticeMessage,
+        MessageType.HANDOVER_RECORD: HandoverRecordMessage,
+        MessageType.INSPECTION_RESULT: InspectionResultMessage,
+        MessageType.INVOICE: InvoiceMessage,
+        MessageType.INVOICE_QUERY: InvoiceQueryMessage,
+        MessageType.PAYMENT_NOTICE: PaymentNoticeMessage,
+        MessageType.PAYMENT_RECEIPT: PaymentReceiptMessage,
     }
 )
