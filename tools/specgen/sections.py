@@ -52,24 +52,15 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-#: The message types in the order of their sections of §6: each type's unit
-#: in the registry names its section (``6.N``), so a new type is placed where
-#: its unit says, never listed here.
-_MESSAGE_SECTIONS: Final[tuple[MessageType, ...]] = tuple(
-    spec.type
+#: The sections of §6, one per message type, numbered by the type's unit in
+#: the registry (``6.N``): a new type is placed where its unit says, never
+#: listed here.
+_MESSAGE_SECTIONS: Final[tuple[tuple[str, MessageType], ...]] = tuple(
+    (spec.section, spec.type)
     for spec in sorted(MESSAGE_TYPES.values(), key=lambda spec: int(spec.section.split(".")[1]))
 )
-#: Message sections numbered by their unit (issue 12: delivery, handover,
-#: inspection, invoice and payment are §6.22 on), after the enumerated ones.
-_NUMBERED_MESSAGE_SECTIONS: Final = (
-    ("6.22", MessageType.DELIVERY_NOTICE),
-    ("6.23", MessageType.HANDOVER_RECORD),
-    ("6.24", MessageType.INSPECTION_RESULT),
-    ("6.25", MessageType.INVOICE),
-    ("6.26", MessageType.INVOICE_QUERY),
-    ("6.27", MessageType.PAYMENT_NOTICE),
-    ("6.28", MessageType.PAYMENT_RECEIPT),
-)
+if len({number for number, _ in _MESSAGE_SECTIONS}) != len(_MESSAGE_SECTIONS):
+    raise ImportError("two message types name the same section of §6")
 
 _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("1", "Introduction and goals"),
@@ -84,8 +75,7 @@ _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("5.3", "Addressing and audience"),
     ("5.4", "Extensions and unknown members"),
     ("6", "Messages"),
-    *((f"6.{index}", str(kind)) for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)),
-    *((number, str(kind)) for number, kind in _NUMBERED_MESSAGE_SECTIONS),
+    *((number, str(kind)) for number, kind in _MESSAGE_SECTIONS),
     ("7", "State machine"),
     ("7.1", "States"),
     ("7.2", "Transitions"),
@@ -164,9 +154,4 @@ SECTION_MAP: Final[tuple[Section, ...]] = tuple(Section(number, title) for numbe
 SECTION_REFERENCE: Final[dict[str, Section]] = {section.number: section for section in SECTION_MAP}
 
 #: Message type -> the number of its section in §6.
-MESSAGE_SECTION: Final[dict[str, str]] = {
-    **{str(kind): f"6.{index}" for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)},
-    **{str(kind): number for number, kind in _NUMBERED_MESSAGE_SECTIONS},
-}
-if any(MESSAGE_SECTION[spec.type] != spec.section for spec in MESSAGE_TYPES.values()):
-    raise ImportError("the message types' sections of §6 are not numbered 6.1, 6.2, ... in order")
+MESSAGE_SECTION: Final[dict[str, str]] = {str(kind): number for number, kind in _MESSAGE_SECTIONS}
