@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import ValidationError
 
+from reference_buyer import handlers_conversation as conversation
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.scenario import sally_rfi_body, sally_rfp_body
 from vrm_agent.http import Handler, inbox_route, json_object, mailbox_route, problem_details
@@ -235,6 +236,24 @@ async def _exit(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": sent.message.message_id}
 
 
+async def _question(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    topic, about = document.get("topic"), document.get("about")
+    if not all(value is None or isinstance(value, str) for value in (topic, about)):
+        raise _invalid("'topic' and 'about' must be strings")
+    sent = await conversation.ask(
+        agent, _vendors(document)[0], _string(document, "text"), topic=topic, about=about
+    )
+    return {"sent": sent.message.message_id}
+
+
+async def _answer(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    text = document.get("text")
+    if text is not None and not isinstance(text, str):
+        raise _invalid("'text' must be a string", "/text")
+    sent = await conversation.answer(agent, _string(document, "question"), text)
+    return {"sent": sent.message.message_id}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -263,6 +282,8 @@ _ACTIONS: Mapping[str, Action] = {
     "service": _service,
     "exit": _exit,
     "clock": _clock,
+    "question": _question,
+    "answer": _answer,
 }
 
 

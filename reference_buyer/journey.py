@@ -40,6 +40,7 @@ import orjson
 from rich.console import Console
 from rich.markup import escape
 
+from reference_buyer import handlers_conversation as conversation
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
@@ -68,6 +69,7 @@ from vrm_protocol.models import (
     Message,
     OfferDeclineMessage,
     OfferMessage,
+    QuestionMessage,
     ReceiptMessage,
     ServiceNoticeMessage,
     SupportResolutionMessage,
@@ -362,6 +364,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             await agent.wait_for(
                 after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS
             )
+        asked = await _answer_questions(agent, chosen, seq, names)
         letter = letters[POSTAL_DEALER.party_id]
         # Hampstead Motors answers by post; Sally types the offer in (unsigned).
         paper = paper_offer(agent, letter.message_id)
@@ -375,7 +378,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"approval condition: see the notes) to {len(chosen)} dealers + a letter to "
             f"{POSTAL_DEALER.name} "
             f"({journey.out.name}/letters/); {len(await agent.ranked_offers())} offers ranked, "
-            "one typed in from paper"
+            f"one typed in from paper{asked}"
         )
 
     async def negotiate() -> str:
@@ -628,6 +631,29 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
     ]
     for number, (step, title, action) in enumerate(plan, start=1):
         await _step(journey, store, number, step, title, action)
+
+
+async def _answer_questions(
+    agent: BuyerAgent, dealers: list[str], seq: int, names: Mapping[str, str]
+) -> str:
+    """Step 2 (spec §6.30): a dealer that sells her model in several trims asks which
+    she means; her agent answers with her standing answer (her policy). The
+    question comes with the offer, so it is here once the offer is."""
+    said = []
+    for dealer in dealers:
+        questions = [
+            entry
+            for entry in await agent.store.history(peer=dealer, type=MessageType.QUESTION)
+            if entry.seq > seq and entry.direction is Direction.RECEIVED
+        ]
+        for question in questions:
+            await conversation.answer(agent, question.message_id)
+            text = _model(question, QuestionMessage).body.text
+            said.append(
+                f'{names[dealer]} asked "{textwrap.shorten(text, 48, placeholder="…")}": '
+                "she answered with her standing answer"
+            )
+    return "; " + "; ".join(said) if said else ""
 
 
 def paper_offer(agent: BuyerAgent, letter_id: str) -> dict[str, Any]:

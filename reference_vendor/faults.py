@@ -34,12 +34,13 @@ from vrm_agent.inbox import Inbound
 from vrm_agent.registry import BoundHandler
 from vrm_agent.strategies import PRODUCTION, DeliveryOptions, Strategies
 from vrm_agent.unit import UnitOfWork, present
-from vrm_protocol.models import MoneyRange, OfferBody, OfferPrice
+from vrm_protocol.models import AnswerBody, MoneyRange, OfferBody, OfferPrice
 from vrm_protocol.vocabulary import MessageType
 
 __all__ = [
     "CATALOGUE",
     "FAULTS",
+    "Conversation",
     "FaultError",
     "Pricing",
     "Retention",
@@ -97,6 +98,33 @@ _LIST_PRICES: Final = ListPrices()
 _SWEEPING: Final = _Retention(sweeps=True)
 
 
+class Conversation(Protocol):
+    """How the vendor sends its answer to her question (spec §6.31)."""
+
+    def send_answer(self, inbound: Inbound[Any], work: UnitOfWork, body: AnswerBody) -> None:
+        """Add ``body`` to ``work`` as the answer to ``inbound``."""
+        ...
+
+
+class AnswersInThread:
+    """In the question's thread, with the question as parent (VRM-CONV-003)."""
+
+    def send_answer(self, inbound: Inbound[Any], work: UnitOfWork, body: AnswerBody) -> None:
+        """``body`` answering ``inbound``."""
+        inbound.answer(work, body)
+
+
+class AnswersInANewThread:
+    """Starts a thread of its own for the answer, with no parent."""
+
+    def send_answer(self, inbound: Inbound[Any], work: UnitOfWork, body: AnswerBody) -> None:
+        """``body`` in a new thread."""
+        work.reply(body, thread=None, parent=None)
+
+
+_IN_THREAD: Final = AnswersInThread()
+
+
 @dataclass(frozen=True, slots=True)
 class VendorStrategies:
     """The runtime's strategies and the vendor's own."""
@@ -104,6 +132,7 @@ class VendorStrategies:
     runtime: Strategies = PRODUCTION
     pricing: Pricing = _LIST_PRICES
     retention: Retention = _SWEEPING
+    conversation: Conversation = _IN_THREAD
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -203,6 +232,11 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "keeps in the mailbox only the messages that were not POSTed to a replyTo inbox "
             "(MBX-KEPT-WITH-REPLY-TO)",
             lambda s: _runtime(s, mailbox=only_never_posted),
+        ),
+        Fault(
+            "answer-outside-thread",
+            "answers her question in a thread of its own, not the question's (VEN-CONV-ANSWER)",
+            lambda s: replace(s, conversation=AnswersInANewThread()),
         ),
     ]
 )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from reference_vendor import rules
 from reference_vendor.catalogue import parse_duration
+from reference_vendor.conversation import trim_question
 from reference_vendor.store import (
     ConsentRow,
     DataRow,
@@ -175,6 +176,11 @@ async def on_rfp(
     if offer is not None:
         offer = vendor.strategies.pricing.price(offer, body.budget)
         _offer(vendor, inbound, work, offer, round_number=0)
+    # spec §6.30: a model sold in several trims: the offer is for the nearest
+    # match, and the vendor asks which trim she means (a side exchange).
+    question = trim_question(catalogue, body, inbound.ref())
+    if question is not None:
+        inbound.answer(work, question)
 
 
 # -- negotiation (step 3) ------------------------------------------------------------------------

@@ -242,6 +242,8 @@ def _test_driver_paths() -> dict[str, Any]:
         ("exit", "ExitInstruction", "Exit a relationship", False),
         ("terms", "TermsInstruction", "Answer a terms assertion", True),
         ("service", "ServiceInstruction", "Answer a service notice", True),
+        ("question", "QuestionInstruction", "Ask a vendor a question", False),
+        ("answer", "AnswerInstruction", "Answer a vendor's question", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

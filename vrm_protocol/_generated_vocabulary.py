@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:172d769605fc174d.
+Source digest: sha256:ce01949a8a440ed1.
 """
 
 from enum import StrEnum
@@ -70,3 +70,9 @@ class MessageType(StrEnum):
 
     RECEIPT = "receipt"
     """Receipt (``receipt.schema.json``)."""
+
+    ANSWER = "answer"
+    """Answer (``answer.schema.json``)."""
+
+    QUESTION = "question"
+    """Question (``question.schema.json``)."""

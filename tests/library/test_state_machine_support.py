@@ -546,6 +546,17 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
         )
     if message_type is M.PROBLEM_REPORT:
         return problem_report_body()
+    if message_type is M.QUESTION:
+        return {"topic": "trim", "text": "Which trim do you mean?"}
+    if message_type is M.ANSWER:
+        # The latest open question of the other party (check_cell asks one first).
+        questions = [
+            r.id
+            for r in journey.buyer.requests.values()
+            if r.type is M.QUESTION and r.open and r.sender is sender.peer
+        ]
+        question = questions[-1] if questions else missing
+        return {"question": {"id": question, "digest": ANY_DIGEST}, "text": "Three years."}
     assert message_type is M.RECEIPT
     return receipt_body(missing, now)  # a receipt of a message this side never saw
 
@@ -642,6 +653,10 @@ def check_cell(state: RelationshipState, sender: Role, message_type: MessageType
     # An acknowledgement comes from the party that did not give notice.
     journey = reach(state, exit_by=sender.peer if state is S.EXITING else Role.BUYER)
     assert journey.state is state
+    if message_type is M.ANSWER and (state, sender.peer, M.QUESTION) in TRANSITIONS:
+        # An answer needs a question of the other party: asked first where one may be.
+        asked = journey.compose(sender.peer, M.QUESTION, {"text": "What warranty?"})
+        must(journey.deliver(sender.peer, asked), state)
     history_before = len(journey.buyer.history)
     payload = journey.compose(sender, message_type, canonical_body(journey, message_type, sender))
     outcome = journey.deliver(sender, payload)

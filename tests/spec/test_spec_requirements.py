@@ -54,6 +54,7 @@ def test_every_area_of_the_brief_has_requirements() -> None:
         "signing",
         "state-machine",
         "vendor",
+        "conversation",
     }
 
 

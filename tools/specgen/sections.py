@@ -71,6 +71,14 @@ _MESSAGE_SECTIONS: Final = (
     MessageType.DEAL_REFUSAL,
 )
 
+#: Message types whose sections carry a fixed number further on in §6 (the
+#: features of issue 12 each took a block of numbers, so that their sections
+#: merge without renumbering one another).
+_NUMBERED_MESSAGE_SECTIONS: Final = (
+    ("6.30", MessageType.QUESTION),
+    ("6.31", MessageType.ANSWER),
+)
+
 _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("1", "Introduction and goals"),
     ("2", "Terminology and conformance language"),
@@ -85,6 +93,7 @@ _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("5.4", "Extensions and unknown members"),
     ("6", "Messages"),
     *((f"6.{index}", str(kind)) for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)),
+    *((number, str(kind)) for number, kind in _NUMBERED_MESSAGE_SECTIONS),
     ("7", "State machine"),
     ("7.1", "States"),
     ("7.2", "Transitions"),
@@ -164,5 +173,6 @@ SECTION_REFERENCE: Final[dict[str, Section]] = {section.number: section for sect
 
 #: Message type -> the number of its section in §6.
 MESSAGE_SECTION: Final[dict[str, str]] = {
-    str(kind): f"6.{index}" for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)
+    **{str(kind): f"6.{index}" for index, kind in enumerate(_MESSAGE_SECTIONS, start=1)},
+    **{str(kind): number for number, kind in _NUMBERED_MESSAGE_SECTIONS},
 }

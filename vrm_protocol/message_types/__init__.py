@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Final
 
 from vrm_protocol.message_types import (
+    answer,
     deal_confirmation,
     deal_refusal,
     exit_acknowledgement,
@@ -29,6 +30,7 @@ from vrm_protocol.message_types import (
     personal_rfi,
     personal_rfp,
     problem_report,
+    question,
     receipt,
     service_notice,
     service_response,
@@ -84,6 +86,8 @@ _UNITS = (
     problem_report,
     receipt,
     deal_refusal,
+    question,
+    answer,
 )
 
 #: Every message type's unit, in the order of the specification's sections.

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:172d769605fc174d.
+fails when this file and the schemas disagree. Source digest: sha256:ce01949a8a440ed1.
 """
 
 from types import MappingProxyType
@@ -24,6 +24,8 @@ __all__ = [
     "MESSAGE_MODELS",
     "AcceptanceTradeIn",
     "AcceptedRequest",
+    "AnswerBody",
+    "AnswerMessage",
     "ApprovedMatter",
     "AssertingParty",
     "Attestation",
@@ -98,6 +100,8 @@ __all__ = [
     "ProductCategory",
     "ProposedWork",
     "Purpose",
+    "QuestionBody",
+    "QuestionMessage",
     "ReceiptBody",
     "ReceiptMessage",
     "ReengagementPreferences",
@@ -804,6 +808,8 @@ class BaseMessage(VRMModel):
         "exit-acknowledgement",
         "problem-report",
         "receipt",
+        "answer",
+        "question",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -2828,6 +2834,76 @@ class ReceiptMessage(BaseMessage):
     )
 
 
+class AnswerBody(VRMModel):
+    """Answer body.
+
+    The question answered and the answer.
+    """
+
+    question: MessageRef = Field(
+        description="The question answered, bound to the exact bytes received.",
+    )
+
+    text: Annotated[JsonStr, StringConstraints(min_length=1, max_length=4000)] = Field(
+        description="The answer in words.",
+    )
+
+
+class AnswerMessage(BaseMessage):
+    """Answer.
+
+    The answer to an open question of the other party; it closes the question and changes no
+    state (spec §6.31).
+    """
+
+    type: Literal["answer"] = Field(
+        description="Always `answer`.",
+    )
+
+    body: AnswerBody = Field(
+        description="The `answer` body.",
+    )
+
+
+class QuestionBody(VRMModel):
+    """Question body.
+
+    The question, what it is about, and its topic.
+    """
+
+    topic: Annotated[Topic | None, NotNull] = Field(
+        default=None,
+        description=(
+            "What the question is about, in kebab-case, e.g. `trim`, `warranty`, `delivery`."
+        ),
+    )
+
+    text: Annotated[JsonStr, StringConstraints(min_length=1, max_length=2000)] = Field(
+        description="The question in words.",
+    )
+
+    about: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description="The message the question concerns, e.g. the RFP or an offer.",
+    )
+
+
+class QuestionMessage(BaseMessage):
+    """Question.
+
+    Either party asks the other a question during the relationship; it opens a request the other
+    party answers with an `answer`, and changes no state (spec §6.30).
+    """
+
+    type: Literal["question"] = Field(
+        description="Always `question`.",
+    )
+
+    body: QuestionBody = Field(
+        description="The `question` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -2846,7 +2922,9 @@ Message: TypeAlias = Annotated[
     | SupportResolutionMessage
     | ExitAcknowledgementMessage
     | ProblemReportMessage
-    | ReceiptMessage,
+    | ReceiptMessage
+    | AnswerMessage
+    | QuestionMessage,
     Field(discriminator="type"),
 ]
 
@@ -2870,5 +2948,7 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.EXIT_ACKNOWLEDGEMENT: ExitAcknowledgementMessage,
         MessageType.PROBLEM_REPORT: ProblemReportMessage,
         MessageType.RECEIPT: ReceiptMessage,
+        MessageType.ANSWER: AnswerMessage,
+        MessageType.QUESTION: QuestionMessage,
     }
 )

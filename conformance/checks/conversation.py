@@ -1,0 +1,220 @@
+"""Questions and answers (spec §6.30, §6.31), for both roles.
+
+Against a vendor the suite plays her: it asks a question in a live
+negotiation and judges the answer (it names the question by the digest of
+the bytes sent, in the question's thread, with the question as parent); it
+sends answers to questions never asked, and a question outside a
+relationship, and expects them refused. Against a buyer it plays a vendor in
+the probe relationship: its question is taken, an answer to a question never
+asked is refused, and, when the buyer's test driver takes an ``answer``
+instruction, her answer is judged as the vendor's is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.checks._support import expect_accepted, expect_rejection, open_probe
+from conformance.checks.scenarios import record_instruction
+from conformance.context import CheckContext
+from conformance.peers import bodies
+from conformance.peers.buyers import Persona, buyer_side
+from conformance.peers.inbox import Inbound
+from conformance.peers.messages import digest, message_ref, new_message_id, sign
+from conformance.registry import REGISTRY
+from conformance.target import call_driver_raw
+from vrm_protocol.errors import ErrorCode
+from vrm_protocol.vocabulary import LifecycleStep, Role
+
+VENDOR = (Role.VENDOR,)
+BUYER = (Role.BUYER,)
+#: A digest no message of the run has.
+_NO_SUCH_DIGEST = "sha-256:" + "Q" * 43
+
+
+def _judge_answer(
+    ctx: CheckContext, answer: Inbound, question_id: str, question_token: bytes, thread: str
+) -> None:
+    """VRM-CONV-003: the answer binds the question's bytes, in its thread, as its child."""
+    ctx.require(answer.ok, "the answer passes the receiving pipeline", actual=answer.error)
+    named = answer.body.get("question")
+    wanted = {"id": question_id, "digest": digest(question_token)}
+    ctx.require(
+        named == wanted,
+        "the answer names the question by its id and the digest of the bytes sent",
+        expected=wanted,
+        actual=named,
+        requirement="VRM-CONV-003",
+    )
+    ctx.require(
+        answer.field("thread") == thread and answer.field("parent") == question_id,
+        "the answer is in the question's thread, with the question as parent",
+        expected={"thread": thread, "parent": question_id},
+        actual={"thread": answer.field("thread"), "parent": answer.field("parent")},
+        requirement="VRM-CONV-003",
+    )
+
+
+async def _negotiation(ctx: CheckContext) -> tuple[Persona, Inbound]:
+    """A fresh persona's RFI and the vendor's offer answering it."""
+    side = await buyer_side(ctx)
+    persona = side.new_persona()
+    rfi = persona.compose("personal-rfi", bodies.personal_rfi_body(ctx.session.clock.now()))
+    expect_accepted(ctx, await persona.send(rfi, note="a personal RFI"), what="a personal RFI")
+    offer = await persona.expect(
+        lambda item: item.type == "offer" and item.field("thread") == rfi["id"],
+        description="the vendor answers the personal RFI with an offer",
+        requirement="VRM-MSG-002",
+    )
+    return persona, offer
+
+
+@REGISTRY.check(
+    "VEN-CONV-ANSWER",
+    title="The vendor takes her question without a move, and answers it bound to it",
+    step=LifecycleStep.NEGOTIATE,
+    requirements=("VRM-CONV-001", "VRM-CONV-003", "VRM-CONV-004"),
+    roles=VENDOR,
+)
+async def vendor_answers(ctx: CheckContext) -> None:
+    """In a live negotiation she asks what the warranty covers, about the offer:
+    the vendor takes it (202) and answers in the question's thread, naming it by
+    its digest; then her acceptance of the offer still goes through the
+    negotiation as before (the question moved nothing)."""
+    persona, offer = await _negotiation(ctx)
+    thread = str(offer.field("thread"))
+    question = persona.compose(
+        "question",
+        {
+            "topic": "warranty",
+            "text": "What does the warranty cover, and for how long?",
+            "about": message_ref(offer.token, str(offer.id)),
+        },
+        thread=thread,
+        parent=offer.id,
+    )
+    token = sign(question, persona.signer)
+    reply = await persona.post(token, note="her question about the offer")
+    expect_accepted(
+        ctx, reply, what="her question during the negotiation", requirement="VRM-CONV-001"
+    )
+    answer = await persona.expect(
+        lambda item: (
+            item.type == "answer"
+            and isinstance(item.body.get("question"), dict)
+            and item.body["question"].get("id") == question["id"]
+        ),
+        description="the vendor answers her question",
+        requirement="VRM-CONV-004",
+    )
+    _judge_answer(ctx, answer, str(question["id"]), token, thread)
+    ctx.recommend(
+        bool(str(answer.body.get("text") or "").strip()),
+        "the answer says something",
+        requirement="VRM-CONV-004",
+    )
+    # The negotiation is where it was: a second question is taken as the first was.
+    again = persona.compose(
+        "question", {"text": "Is the offer's price firm?"}, thread=thread, parent=offer.id
+    )
+    reply = await persona.send(again, note="a second question")
+    expect_accepted(ctx, reply, what="a second question", requirement="VRM-CONV-001")
+
+
+@REGISTRY.check(
+    "VEN-CONV-GUARD",
+    title="No question outside a relationship, no answer to a question never asked",
+    step=LifecycleStep.NEGOTIATE,
+    requirements=("VRM-CONV-001", "VRM-CONV-002"),
+    roles=VENDOR,
+)
+async def vendor_guard(ctx: CheckContext) -> None:
+    """A question as a persona's first message (no relationship: SEARCH) is
+    refused; in a negotiation, an answer naming no question of the vendor is
+    refused with ``illegal-transition``."""
+    side = await buyer_side(ctx)
+    stranger = side.new_persona()
+    first = stranger.compose("question", {"text": "Do you sell cars?"})
+    reply = await stranger.send(first, note="a question outside any relationship")
+    expect_rejection(
+        ctx,
+        reply,
+        ErrorCode.ILLEGAL_TRANSITION,
+        what="a question outside any relationship",
+        requirement="VRM-CONV-001",
+    )
+    persona, offer = await _negotiation(ctx)
+    thread = str(offer.field("thread"))
+    unasked = persona.compose(
+        "answer",
+        {"question": {"id": new_message_id(), "digest": _NO_SUCH_DIGEST}, "text": "Yes."},
+        thread=thread,
+        parent=offer.id,
+    )
+    reply = await persona.send(unasked, note="an answer to a question never asked")
+    expect_rejection(
+        ctx,
+        reply,
+        ErrorCode.ILLEGAL_TRANSITION,
+        what="an answer to a question never asked",
+        requirement="VRM-CONV-002",
+    )
+
+
+@REGISTRY.check(
+    "BUY-CONV-QUESTION",
+    title="The buyer takes a vendor's question, and refuses an answer to none",
+    step=LifecycleStep.ENGAGE,
+    requirements=("VRM-CONV-001", "VRM-CONV-002", "VRM-CONV-003"),
+    roles=BUYER,
+)
+async def buyer_takes_questions(ctx: CheckContext) -> None:
+    """In the relationship her RFI opened, the vendor asks which trim she means:
+    the buyer takes it (202). An answer naming a question she never asked is
+    refused with ``illegal-transition``. When her test driver takes an
+    ``answer`` instruction, her answer names the question by its digest, in
+    its thread."""
+    probe = await open_probe(ctx)
+    vendor, rfi, inbox = probe.vendor, probe.rfi, probe.buyer_inbox
+    assert vendor is not None
+    assert rfi is not None
+    question = vendor.reply_to(
+        rfi,
+        "question",
+        {"topic": "trim", "text": "Which trim do you mean: the entry trim or the top one?"},
+    )
+    token = sign(question, vendor.signer)
+    reply = await vendor.deliver_token(
+        token, to=str(question["to"][0]), inbox=inbox, note="the vendor's question"
+    )
+    if reply is not None:
+        expect_accepted(ctx, reply, what="the vendor's question", requirement="VRM-CONV-001")
+    unasked = vendor.reply_to(
+        rfi,
+        "answer",
+        {"question": {"id": new_message_id(), "digest": _NO_SUCH_DIGEST}, "text": "Yes."},
+    )
+    reply = await vendor.deliver(unasked, inbox=inbox, note="an answer to a question never asked")
+    if reply is None:
+        ctx.skip("the buyer takes messages from mailboxes only: no HTTP refusal to judge")
+    expect_rejection(
+        ctx,
+        reply,
+        ErrorCode.ILLEGAL_TRANSITION,
+        what="an answer to a question she never asked",
+        requirement="VRM-CONV-002",
+    )
+    if ctx.session.driver_url is None:
+        return
+    instruction: dict[str, Any] = {"question": question["id"], "text": "The entry trim."}
+    record_instruction(ctx.session, "answer", instruction)
+    status, _ = await call_driver_raw(ctx.session, "POST", "/answer", instruction)
+    if status in (404, 405):
+        return  # the driver has no answer instruction: her answer is not judged here
+    ctx.require(200 <= status < 300, "the test driver takes the answer instruction", actual=status)
+    answer = await vendor.expect(
+        lambda item: item.type == "answer",
+        description="the buyer answers the vendor's question",
+        requirement="VRM-CONV-003",
+    )
+    _judge_answer(ctx, answer, str(question["id"]), token, str(question["thread"]))
