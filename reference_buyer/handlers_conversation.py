@@ -5,25 +5,36 @@ by :mod:`reference_buyer.agent`), file a vendor's question and answer for her
 (the state machine opened or closed the request). Her agent answers nothing
 on its own: :func:`answer` sends her answer when she (or the journey, or the
 test driver on her behalf) asks it to, in her words or, when she gives none,
-her policy's standing answer for the topic. :func:`ask` sends her question.
+her policy's standing answer for the topic. :func:`ask` sends her question;
+:func:`escalate` takes an open problem higher (spec §6.32).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from reference_buyer.handlers import HANDLERS, _filed
 from vrm_agent.inbox import Sent
 from vrm_agent.unit import outgoing, present
 from vrm_protocol.errors import ErrorCode, LocalProtocolError
-from vrm_protocol.models import AnswerBody, AnswerMessage, QuestionBody, QuestionMessage
+from vrm_protocol.freshness import format_timestamp
+from vrm_protocol.models import (
+    AnswerBody,
+    AnswerMessage,
+    EscalationLevel,
+    QuestionBody,
+    QuestionMessage,
+    SupportEscalationBody,
+    SupportResolutionMessage,
+)
 from vrm_protocol.state_machine import Direction
 from vrm_protocol.vocabulary import MessageType
 
 if TYPE_CHECKING:
     from reference_buyer.agent import BuyerAgent
 
-__all__ = ["answer", "ask", "open_questions"]
+__all__ = ["answer", "ask", "escalate", "open_questions"]
 
 # A vendor's question waits for her; its answer to hers is kept for her to read.
 for _model in (QuestionMessage, AnswerMessage):
@@ -103,3 +114,51 @@ async def open_questions(agent: BuyerAgent, peer: str | None = None) -> list[str
         for entry in await agent.store.history(peer=peer, type=MessageType.QUESTION)
         if entry.direction is Direction.RECEIVED and entry.message_id not in answered
     ]
+
+
+async def escalate(
+    agent: BuyerAgent,
+    request_id: str,
+    *,
+    level: str,
+    name: str,
+    within: timedelta = timedelta(days=14),
+    reason: str | None = None,
+) -> Sent:
+    """Take her open support request ``request_id`` to the vendor's ``level``
+    (``name``), expecting its answer ``within`` from now (spec §6.32). The
+    history carried is the request and every answer the vendor gave to it,
+    each bound to its bytes (VRM-CONV-009); the escalation is sent in the
+    request's thread, after the last answer.
+
+    Raises:
+        LocalProtocolError: she sent no such request, or the state machine
+            refuses the escalation (the request is resolved, the deadline...).
+        RemoteProtocolError: the vendor refused it.
+    """
+    request = await agent.store.entry(request_id, direction=Direction.SENT)
+    if request is None or request.type is not MessageType.SUPPORT_REQUEST or request.token is None:
+        raise LocalProtocolError(
+            ErrorCode.INVALID_REQUEST, f"she sent no support request {request_id}"
+        )
+    history = [request]
+    for entry in await agent.store.history(
+        peer=request.peer, type=MessageType.SUPPORT_RESOLUTION, include_refused=False
+    ):
+        resolution = entry.model() if entry.token is not None else None
+        if (
+            isinstance(resolution, SupportResolutionMessage)
+            and resolution.body.request.id == request_id
+        ):
+            history.append(entry)
+    body = SupportEscalationBody.model_validate(
+        {
+            "request": request.ref(),
+            "to": EscalationLevel(level=level, name=name),
+            "deadline": format_timestamp(agent.clock.now() + within),
+            "history": tuple(entry.ref() for entry in history),
+            **({"reason": reason} if reason is not None else {}),
+        }
+    )
+    reply = outgoing(body, thread=request.thread, parent=history[-1].message_id)
+    return await agent.sender.send(request.peer, reply)

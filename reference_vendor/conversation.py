@@ -13,9 +13,16 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from reference_vendor.catalogue import Catalogue, Product
-from vrm_protocol.models import AnswerBody, MessageRef, PersonalRfpBody, QuestionBody
+from vrm_protocol.models import (
+    AnswerBody,
+    MessageRef,
+    PersonalRfpBody,
+    QuestionBody,
+    SupportEscalationBody,
+    SupportResolutionBody,
+)
 
-__all__ = ["TRIM_TOPIC", "answer_body", "trim_question"]
+__all__ = ["TRIM_TOPIC", "answer_body", "escalation_answers", "trim_question"]
 
 #: The topic of the vendor's question about the trim she means.
 TRIM_TOPIC: Final = "trim"
@@ -124,3 +131,33 @@ def answer_body(catalogue: Catalogue, question: QuestionBody, ref: MessageRef) -
             f"showroom, or ask again on one of these topics: {topics}."
         )
     return AnswerBody(question=ref, text=text[:_MAX_ANSWER])
+
+
+def escalation_answers(
+    catalogue: Catalogue, escalation: SupportEscalationBody, ref: MessageRef
+) -> list[SupportResolutionBody]:
+    """The vendor's answers to her escalation ``ref`` (spec §6.32, VRM-CONV-008):
+    the level she named takes the case (``escalated``), reviews the history she
+    carried and settles it (``resolved``), each naming the request and the
+    escalation. The reference vendor's higher levels settle at once, with a
+    goodwill gesture: a real one would answer later, before the deadline."""
+    level = escalation.to.name
+    taken = SupportResolutionBody(
+        request=escalation.request,
+        escalation=ref,
+        status="escalated",
+        resolution=(
+            f"{level} has your case, with the {len(escalation.history)} messages of its "
+            f"history; you will have its answer before {escalation.deadline}."
+        ),
+    )
+    settled = SupportResolutionBody(
+        request=escalation.request,
+        escalation=ref,
+        status="resolved",
+        resolution=(
+            f"{level} reviewed the case: {catalogue.name} repairs it at its cost at any of "
+            "its workshops, and adds a year to the warranty of the part concerned."
+        ),
+    )
+    return [taken, settled]

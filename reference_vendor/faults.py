@@ -34,13 +34,20 @@ from vrm_agent.inbox import Inbound
 from vrm_agent.registry import BoundHandler
 from vrm_agent.strategies import PRODUCTION, DeliveryOptions, Strategies
 from vrm_agent.unit import UnitOfWork, present
-from vrm_protocol.models import AnswerBody, MoneyRange, OfferBody, OfferPrice
+from vrm_protocol.models import (
+    AnswerBody,
+    MoneyRange,
+    OfferBody,
+    OfferPrice,
+    SupportResolutionBody,
+)
 from vrm_protocol.vocabulary import MessageType
 
 __all__ = [
     "CATALOGUE",
     "FAULTS",
     "Conversation",
+    "Escalations",
     "FaultError",
     "Pricing",
     "Retention",
@@ -125,6 +132,33 @@ class AnswersInANewThread:
 _IN_THREAD: Final = AnswersInThread()
 
 
+class Escalations(Protocol):
+    """The last word on the answers to her escalation (spec §6.32)."""
+
+    def answers(self, composed: list[SupportResolutionBody]) -> list[SupportResolutionBody]:
+        """The answers to send."""
+        ...
+
+
+class AnswersEscalations:
+    """The answers as the vendor composed them."""
+
+    def answers(self, composed: list[SupportResolutionBody]) -> list[SupportResolutionBody]:
+        """``composed`` unchanged."""
+        return composed
+
+
+class IgnoresEscalations:
+    """Takes her escalation and never answers it (VRM-CONV-008)."""
+
+    def answers(self, composed: list[SupportResolutionBody]) -> list[SupportResolutionBody]:
+        """Nothing."""
+        return []
+
+
+_ANSWERING: Final = AnswersEscalations()
+
+
 @dataclass(frozen=True, slots=True)
 class VendorStrategies:
     """The runtime's strategies and the vendor's own."""
@@ -133,6 +167,7 @@ class VendorStrategies:
     pricing: Pricing = _LIST_PRICES
     retention: Retention = _SWEEPING
     conversation: Conversation = _IN_THREAD
+    escalations: Escalations = _ANSWERING
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -237,6 +272,11 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "answer-outside-thread",
             "answers her question in a thread of its own, not the question's (VEN-CONV-ANSWER)",
             lambda s: replace(s, conversation=AnswersInANewThread()),
+        ),
+        Fault(
+            "ignore-escalation",
+            "takes her escalation of a problem and never answers it (VEN-ESCALATION)",
+            lambda s: replace(s, escalations=IgnoresEscalations()),
         ),
     ]
 )

@@ -1,5 +1,6 @@
 """The vendor's handlers for conversation: her questions and her answers
-(spec §6.30, §6.31), registered on :data:`reference_vendor.handlers.HANDLERS`.
+(spec §6.30, §6.31), and her escalations (spec §6.32), registered on
+:data:`reference_vendor.handlers.HANDLERS`.
 
 Imported by :mod:`reference_vendor.agent` for its registrations. The state
 machine has already opened (question) or closed (answer) the request; the
@@ -10,16 +11,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reference_vendor.conversation import answer_body
+from reference_vendor.conversation import answer_body, escalation_answers
 from reference_vendor.handlers import HANDLERS
 from vrm_agent.inbox import Inbound
 from vrm_agent.unit import UnitOfWork
-from vrm_protocol.models import AnswerMessage, QuestionMessage
+from vrm_protocol.models import AnswerMessage, QuestionMessage, SupportEscalationMessage
 
 if TYPE_CHECKING:
     from reference_vendor.agent import VendorAgent
 
-__all__ = ["on_question"]
+__all__ = ["on_escalation", "on_question"]
 
 
 @HANDLERS.on(QuestionMessage)
@@ -35,3 +36,14 @@ async def on_question(
 # Her answer to the vendor's question closes it (the state machine's effect);
 # the vendor keeps the message itself.
 HANDLERS.record_only(AnswerMessage)
+
+
+@HANDLERS.on(SupportEscalationMessage)
+async def on_escalation(
+    vendor: VendorAgent, inbound: Inbound[SupportEscalationMessage], work: UnitOfWork
+) -> None:
+    """Her escalation: the level she named answers in its thread, naming the request
+    and the escalation by their digests, before the deadline (VRM-CONV-008)."""
+    answers = escalation_answers(vendor.catalogue, inbound.message.body, inbound.ref())
+    for body in vendor.strategies.escalations.answers(answers):
+        inbound.answer(work, body)

@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:ce01949a8a440ed1.
+Source digest: sha256:310b457b3ae1531c.
 """
 
 from enum import StrEnum
@@ -76,3 +76,6 @@ class MessageType(StrEnum):
 
     QUESTION = "question"
     """Question (``question.schema.json``)."""
+
+    SUPPORT_ESCALATION = "support-escalation"
+    """Support escalation (``support-escalation.schema.json``)."""

@@ -12,15 +12,16 @@ instruction, her answer is judged as the vendor's is.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from conformance.checks._support import expect_accepted, expect_rejection, open_probe
-from conformance.checks.scenarios import record_instruction
+from conformance.checks.scenarios import record_instruction, run_deal
 from conformance.context import CheckContext
 from conformance.peers import bodies
 from conformance.peers.buyers import Persona, buyer_side
 from conformance.peers.inbox import Inbound
-from conformance.peers.messages import digest, message_ref, new_message_id, sign
+from conformance.peers.messages import digest, message_ref, new_message_id, sign, timestamp
 from conformance.registry import REGISTRY
 from conformance.target import call_driver_raw
 from vrm_protocol.errors import ErrorCode
@@ -218,3 +219,123 @@ async def buyer_takes_questions(ctx: CheckContext) -> None:
         requirement="VRM-CONV-003",
     )
     _judge_answer(ctx, answer, str(question["id"]), token, str(question["thread"]))
+
+
+# -- problems that escalate (spec §6.32) ---------------------------------------------------------
+
+
+@REGISTRY.check(
+    "VEN-ESCALATION",
+    title="An escalated problem is answered before its deadline, naming the escalation",
+    step=LifecycleStep.PROBLEMS,
+    requirements=("VRM-CONV-005", "VRM-CONV-006", "VRM-CONV-007", "VRM-CONV-008"),
+    roles=VENDOR,
+)
+async def vendor_escalation(ctx: CheckContext) -> None:
+    """After a deal, she reports a severe problem; if the vendor's first answer
+    leaves it open she escalates it to customer relations with a deadline.
+    Escalations of no request of hers, and with a deadline not after their
+    ``created``, are refused; hers is answered before the deadline with a
+    support-resolution naming the request and the escalation by their digests,
+    in the escalation's thread (the suite's pipeline judges the reference)."""
+    thread = await run_deal(ctx.session)
+    persona = thread.persona
+    assert thread.deal is not None
+    request = persona.compose(
+        "support-request",
+        {
+            **bodies.support_request_body(),
+            "severity": "high",
+            "regarding": message_ref(thread.deal.token, str(thread.deal.id)),
+        },
+        thread=thread.thread,
+        parent=thread.deal.id,
+    )
+    request_token = sign(request, persona.signer)
+    expect_accepted(ctx, await persona.post(request_token, note="a support request"),
+                    what="a support request after the deal")  # fmt: skip
+    first = await persona.expect(
+        lambda item: (
+            item.type == "support-resolution"
+            and (item.body.get("request") or {}).get("id") == request["id"]
+        ),
+        description="the vendor answers the support request",
+        requirement="VRM-MSG-022",
+    )
+    if first.body.get("status") == "resolved":
+        ctx.skip("the vendor resolved the problem at once: there is nothing to escalate")
+    request_ref = message_ref(request_token, str(request["id"]))
+    now = persona.now()
+
+    def escalation(**changes: Any) -> dict[str, Any]:
+        body = {
+            "request": request_ref,
+            "to": {"level": "customer-relations", "name": "Customer relations"},
+            "deadline": timestamp(now + timedelta(days=14)),
+            "history": [request_ref, message_ref(first.token, str(first.id))],
+            **changes,
+        }
+        return persona.compose("support-escalation", body, thread=thread.thread, parent=first.id)
+
+    unknown = escalation(request={"id": new_message_id(), "digest": _NO_SUCH_DIGEST})
+    expect_rejection(
+        ctx,
+        await persona.send(unknown, note="an escalation of no request of hers"),
+        ErrorCode.ILLEGAL_TRANSITION,
+        what="an escalation of no request of hers",
+        requirement="VRM-CONV-005",
+    )
+    late = escalation()
+    late["body"]["deadline"] = late["created"]
+    expect_rejection(
+        ctx,
+        await persona.send(late, note="an escalation whose deadline is its created"),
+        ErrorCode.SCHEMA_INVALID,
+        what="an escalation whose deadline is not after it",
+        requirement="VRM-CONV-006",
+    )
+    good = escalation()
+    token = sign(good, persona.signer)
+    expect_accepted(ctx, await persona.post(token, note="her escalation"),
+                    what="her escalation", requirement="VRM-CONV-005")  # fmt: skip
+    answer = await persona.expect(
+        lambda item: (
+            item.type == "support-resolution"
+            and (item.body.get("escalation") or {}).get("id") == good["id"]
+        ),
+        description="the vendor answers the escalation",
+        requirement="VRM-CONV-008",
+    )
+    ctx.require(
+        answer.ok,
+        "the answer passes the receiving pipeline (it names an open escalation of hers)",
+        actual=answer.error,
+        requirement="VRM-CONV-007",
+    )
+    wanted = {
+        "request": request_ref,
+        "escalation": {"id": good["id"], "digest": digest(token)},
+    }
+    named = {name: answer.body.get(name) for name in wanted}
+    ctx.require(
+        named == wanted,
+        "the answer names the request and the escalation by their digests",
+        expected=wanted,
+        actual=named,
+        requirement="VRM-CONV-008",
+    )
+    ctx.require(
+        answer.field("thread") == good["thread"],
+        "the answer is in the escalation's thread",
+        expected=good["thread"],
+        actual=answer.field("thread"),
+        requirement="VRM-CONV-008",
+    )
+    created = str(answer.field("created"))
+    ctx.require(
+        created <= good["body"]["deadline"],
+        "the answer comes before the deadline",
+        expected=f"created at or before {good['body']['deadline']}",
+        actual=created,
+        requirement="VRM-CONV-008",
+    )

@@ -424,6 +424,15 @@ def _canonical(play: _Play, message_type: MessageType, sender: Role) -> dict[str
         return _exit_ack(exit_record.notice_id if exit_record else missing, now)
     if message_type is M.PROBLEM_REPORT:
         return {"code": "schema-invalid", "title": "Schema invalid", "detail": "x"}
+    if message_type is M.SUPPORT_ESCALATION:
+        request = play.latest(M.SUPPORT_REQUEST, open_only=True) or missing
+        ref = {"id": request, "digest": _BIND}
+        return {
+            "request": ref,
+            "to": {"level": "customer-relations", "name": "Customer relations"},
+            "deadline": _stamp(now + timedelta(days=14)),
+            "history": [ref],
+        }
     if message_type is M.QUESTION:
         return {"topic": "trim", "text": "Which trim do you mean?"}
     if message_type is M.ANSWER:
@@ -541,6 +550,10 @@ def _answer_case(change: Callable[[_Play, dict[str, Any]], None]) -> Case:
         return play, B, payload
 
     return build
+
+
+def _deadline_at_created(play: _Play, payload: dict[str, Any]) -> None:
+    payload["body"]["deadline"] = payload["created"]
 
 
 def _set(path: str, value: Any) -> Callable[[_Play, dict[str, Any]], None]:
@@ -848,6 +861,26 @@ def _guard_cases() -> dict[str, tuple[str, str, Case]]:
             "A terms response naming the assertion with another digest.",
             "VRM-SIG-027",
             _case(S.WELCOME, B, M.TERMS_RESPONSE, _set("/body/assertion/digest", WRONG_DIGEST)),
+        ),
+        "escalation-of-nothing": (
+            "A support escalation naming no open support request of hers.",
+            "VRM-CONV-005",
+            _case(
+                S.PROBLEM,
+                B,
+                M.SUPPORT_ESCALATION,
+                _set("/body/request", {"id": missing, "digest": WRONG_DIGEST}),
+            ),
+        ),
+        "escalation-wrong-digest": (
+            "A support escalation naming her request with another digest.",
+            "VRM-CONV-005",
+            _case(S.PROBLEM, B, M.SUPPORT_ESCALATION, _set("/body/request/digest", WRONG_DIGEST)),
+        ),
+        "escalation-deadline-not-after-created": (
+            "A support escalation whose deadline is its created.",
+            "VRM-CONV-006",
+            _case(S.PROBLEM, B, M.SUPPORT_ESCALATION, _deadline_at_created),
         ),
         "answer-answers-nothing": (
             "An answer naming no question of the vendor.",

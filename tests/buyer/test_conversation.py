@@ -135,3 +135,87 @@ async def test_an_answer_to_no_question_of_hers_is_refused(
     status, body, _ = await buyer.post(token)
     assert status == 409
     assert json.loads(body)["code"] == ErrorCode.ILLEGAL_TRANSITION.value
+
+
+async def test_she_escalates_an_open_problem_with_its_history(
+    buyer: RunningBuyer, start_vendor: VendorFactory
+) -> None:
+    vendor = await start_vendor("Mayfair")
+    agent = buyer.agent
+    await agent.buying.send_rfis([vendor.id], sally_rfi_body(agent.clock.now()))
+    _, rfi = vendor.last("personal-rfi")
+    offer, offer_token = vendor.reply(
+        rfi, MessageType.OFFER, offer_body(datetime.now(UTC), basis="binding")
+    )
+    assert (await buyer.post(offer_token))[0] == 202
+    await agent.buying.accept(str(offer["id"]))
+    _, acceptance = vendor.last("offer-acceptance")
+    deal, deal_token = vendor.reply(
+        acceptance,
+        MessageType.DEAL_CONFIRMATION,
+        {
+            "deal": {
+                "id": "deal-1",
+                "offer": vendor.ref(offer_token, offer),
+                "acceptance": acceptance["id"],
+                "total": offer["body"]["price"]["total"],
+            }
+        },
+    )
+    assert (await buyer.post(deal_token))[0] == 202
+    sent = await agent.owning.support_request(
+        vendor.id,
+        subject="Warning light",
+        description="After every cold start",
+        severity="high",
+        regarding=str(deal["id"]),
+    )
+    request_token, request = vendor.last("support-request")
+    _, first_token = vendor.reply(
+        request,
+        MessageType.SUPPORT_RESOLUTION,
+        {
+            "request": vendor.ref(request_token, request),
+            "status": "in-progress",
+            "resolution": "We will look.",
+        },
+    )
+    assert (await buyer.post(first_token))[0] == 202
+    await conversation.escalate(
+        agent, sent.message.message_id, level="customer-relations", name="Mayfair relations"
+    )
+    escalation_token, escalation = vendor.last("support-escalation")
+    body = escalation["body"]
+    first_ref = {
+        "id": json.loads(_payload(first_token))["id"],
+        "digest": message_digest(first_token),
+    }
+    assert body["request"] == vendor.ref(request_token, request)
+    assert body["history"] == [vendor.ref(request_token, request), first_ref]
+    assert body["to"] == {"level": "customer-relations", "name": "Mayfair relations"}
+    assert body["deadline"] > escalation["created"]
+    assert escalation["thread"] == request["thread"]
+    # The vendor's answer naming the escalation is taken; a final one closes the problem.
+    _, answer_token = vendor.reply(
+        escalation,
+        MessageType.SUPPORT_RESOLUTION,
+        {
+            "request": vendor.ref(request_token, request),
+            "escalation": vendor.ref(escalation_token, escalation),
+            "status": "resolved",
+            "resolution": "Repaired at our cost.",
+        },
+    )
+    assert (await buyer.post(answer_token))[0] == 202
+    assert await _relationship_state(buyer, vendor) == "welcome"
+    # Resolved: no further escalation of it.
+    with pytest.raises(LocalProtocolError):
+        await conversation.escalate(
+            agent, sent.message.message_id, level="management", name="Mayfair board"
+        )
+
+
+def _payload(token: bytes) -> bytes:
+    from vrm_protocol.canonical import b64url_decode
+
+    return b64url_decode(token.split(b".")[1])

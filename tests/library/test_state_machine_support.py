@@ -285,6 +285,19 @@ def deal_refusal_body(
     }
 
 
+def escalation_body(
+    request_id: str, now: datetime, *, deadline: timedelta = timedelta(days=14)
+) -> dict[str, Any]:
+    """Her escalation of ``request_id`` to customer relations (spec §6.32)."""
+    ref = {"id": request_id, "digest": ANY_DIGEST}
+    return {
+        "request": ref,
+        "to": {"level": "customer-relations", "name": "Customer relations"},
+        "deadline": stamp(now + deadline),
+        "history": [ref],
+    }
+
+
 def problem_report_body() -> dict[str, Any]:
     return {"code": "schema-invalid", "title": "Schema invalid", "detail": "test"}
 
@@ -557,6 +570,14 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
         ]
         question = questions[-1] if questions else missing
         return {"question": {"id": question, "digest": ANY_DIGEST}, "text": "Three years."}
+    if message_type is M.SUPPORT_ESCALATION:
+        # Her latest open support request (in PROBLEM there is one).
+        request = [
+            r.id
+            for r in journey.buyer.requests.values()
+            if r.type is M.SUPPORT_REQUEST and r.open and r.sender is sender
+        ]
+        return escalation_body(request[-1] if request else missing, now)
     assert message_type is M.RECEIPT
     return receipt_body(missing, now)  # a receipt of a message this side never saw
 

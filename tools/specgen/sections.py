@@ -77,6 +77,7 @@ _MESSAGE_SECTIONS: Final = (
 _NUMBERED_MESSAGE_SECTIONS: Final = (
     ("6.30", MessageType.QUESTION),
     ("6.31", MessageType.ANSWER),
+    ("6.32", MessageType.SUPPORT_ESCALATION),
 )
 
 _MAP: Final[tuple[tuple[str, str], ...]] = (

@@ -34,6 +34,7 @@ from vrm_protocol.message_types import (
     receipt,
     service_notice,
     service_response,
+    support_escalation,
     support_request,
     support_resolution,
     terms_assertion,
@@ -88,6 +89,7 @@ _UNITS = (
     deal_refusal,
     question,
     answer,
+    support_escalation,
 )
 
 #: Every message type's unit, in the order of the specification's sections.

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:ce01949a8a440ed1.
+fails when this file and the schemas disagree. Source digest: sha256:310b457b3ae1531c.
 """
 
 from types import MappingProxyType
@@ -55,6 +55,7 @@ __all__ = [
     "DeletionRequest",
     "Digest",
     "Duration",
+    "EscalationLevel",
     "ExitAcknowledgementBody",
     "ExitAcknowledgementMessage",
     "ExitNoticeBody",
@@ -121,6 +122,8 @@ __all__ = [
     "ServiceNoticeMessage",
     "ServiceResponseBody",
     "ServiceResponseMessage",
+    "SupportEscalationBody",
+    "SupportEscalationMessage",
     "SupportRequestBody",
     "SupportRequestMessage",
     "SupportResolutionBody",
@@ -810,6 +813,7 @@ class BaseMessage(VRMModel):
         "receipt",
         "answer",
         "question",
+        "support-escalation",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -2518,8 +2522,20 @@ class SupportResolutionBody(VRMModel):
         description="The support request answered.",
     )
 
-    status: Literal["resolved", "in-progress", "rejected"] = Field(
-        description="`resolved`, `in-progress`, or `rejected`.",
+    escalation: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description=(
+            "Her escalation of the request that this resolution answers, when"
+            " it answers one (spec §6.32)."
+        ),
+    )
+
+    status: Literal["resolved", "in-progress", "rejected", "open", "escalated"] = Field(
+        description=(
+            "`open` (received, not yet worked on), `in-progress`, `escalated`"
+            " (taken to the higher level the individual named), `resolved`, "
+            "or `rejected` (spec §6.12, §6.32)."
+        ),
     )
 
     resolution: Annotated[JsonStr, StringConstraints(min_length=1, max_length=4000)] = Field(
@@ -2904,6 +2920,75 @@ class QuestionMessage(BaseMessage):
     )
 
 
+class EscalationLevel(VRMModel):
+    """Escalation level.
+
+    A named higher level of the vendor: its kind and its name.
+    """
+
+    level: KebabToken = Field(
+        description="The kind of level, e.g. `customer-relations`, `management`, `manufacturer`.",
+    )
+
+    name: Annotated[JsonStr, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="Its name, e.g. `Mayfair Motors customer relations`.",
+    )
+
+
+class SupportEscalationBody(VRMModel):
+    """Support escalation body.
+
+    The request escalated, to whom, by when, and the history carried along.
+    """
+
+    request: MessageRef = Field(
+        description="Her support request, still open, bound to the bytes she sent.",
+    )
+
+    to: EscalationLevel = Field(
+        description="The higher level the request goes to.",
+    )
+
+    deadline: Timestamp = Field(
+        description=(
+            "When she expects the vendor's answer at that level by; after the"
+            " escalation's `created`."
+        ),
+    )
+
+    history: Annotated[tuple[MessageRef, ...], Field(min_length=1, max_length=100)] = Field(
+        description=(
+            "The messages of the problem she relies on, oldest first, each "
+            "bound to its bytes: the request first, then the vendor's answers"
+            " so far."
+        ),
+    )
+
+    reason: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=2000)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Why the answers so far do not settle the problem.",
+    )
+
+
+class SupportEscalationMessage(BaseMessage):
+    """Support escalation.
+
+    The individual takes an open support request to a named higher level of the vendor, with a
+    deadline for its answer and the history she relies on; a side exchange in PROBLEM (spec
+    §6.32).
+    """
+
+    type: Literal["support-escalation"] = Field(
+        description="Always `support-escalation`.",
+    )
+
+    body: SupportEscalationBody = Field(
+        description="The `support-escalation` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -2924,7 +3009,8 @@ Message: TypeAlias = Annotated[
     | ProblemReportMessage
     | ReceiptMessage
     | AnswerMessage
-    | QuestionMessage,
+    | QuestionMessage
+    | SupportEscalationMessage,
     Field(discriminator="type"),
 ]
 
@@ -2950,5 +3036,6 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.RECEIPT: ReceiptMessage,
         MessageType.ANSWER: AnswerMessage,
         MessageType.QUESTION: QuestionMessage,
+        MessageType.SUPPORT_ESCALATION: SupportEscalationMessage,
     }
 )
