@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -254,6 +255,34 @@ async def _answer(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": sent.message.message_id}
 
 
+async def _support(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    severity, regarding = document.get("severity", "normal"), document.get("regarding")
+    if not isinstance(severity, str) or not (regarding is None or isinstance(regarding, str)):
+        raise _invalid("'severity' and 'regarding' must be strings")
+    sent = await agent.owning.support_request(
+        _vendors(document)[0],
+        subject=_string(document, "subject"),
+        description=_string(document, "description"),
+        severity=severity,
+        regarding=regarding,
+    )
+    return {"sent": sent.message.message_id}
+
+
+async def _escalate(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    days = document.get("withinDays", 14)
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 365:
+        raise _invalid("'withinDays' must be an integer from 1 to 365", "/withinDays")
+    sent = await conversation.escalate(
+        agent,
+        _string(document, "request"),
+        level=_string(document, "level"),
+        name=_string(document, "name"),
+        within=timedelta(days=days),
+    )
+    return {"sent": sent.message.message_id}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -284,6 +313,8 @@ _ACTIONS: Mapping[str, Action] = {
     "clock": _clock,
     "question": _question,
     "answer": _answer,
+    "support": _support,
+    "escalate": _escalate,
 }
 
 

@@ -42,7 +42,13 @@ from vrm_agent.faults import (
 from vrm_agent.strategies import PRODUCTION, Decider, Participation, Strategies
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
 from vrm_protocol.ledger import LedgerFacts, OfferRecord, RelationshipCore
-from vrm_protocol.models import DealConfirmationBody, Message
+from vrm_protocol.models import (
+    DealConfirmationBody,
+    Message,
+    SupportResolutionBody,
+    SupportResolutionMessage,
+    to_payload,
+)
 from vrm_protocol.state_machine import Direction, Transition
 from vrm_protocol.vocabulary import Role
 
@@ -248,6 +254,48 @@ class _AsIfAddressedToUs:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _EscalationsUnchecked:
+    """Shows the state machine a received support resolution without the escalation
+    it names, so that one naming an escalation she never made is taken (spec §6.32)."""
+
+    inner: Decider
+
+    def decide(
+        self,
+        core: RelationshipCore,
+        message: Message,
+        *,
+        our_role: Role,
+        our_id: str,
+        peer_id: str,
+        direction: Direction,
+        facts: LedgerFacts,
+        now: datetime,
+        digest: str | None,
+    ) -> Transition:
+        if (
+            direction is Direction.RECEIVED
+            and isinstance(message, SupportResolutionMessage)
+            and message.body.escalation is not None
+        ):
+            payload = to_payload(message.body)
+            del payload["escalation"]
+            body = SupportResolutionBody.model_validate(payload)
+            message = message.model_copy(update={"body": body})
+        return self.inner.decide(
+            core,
+            message,
+            our_role=our_role,
+            our_id=our_id,
+            peer_id=peer_id,
+            direction=direction,
+            facts=facts,
+            now=now,
+            digest=digest,
+        )
+
+
 def _runtime(s: BuyerStrategies, **changes: Any) -> BuyerStrategies:
     return replace(s, runtime=s.runtime.but(**changes))
 
@@ -298,6 +346,11 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "a message to her pseudonym with another party is refused as not-a-participant, "
             "unlike one to a pseudonym nobody has (BUY-GUARD-PSEUDONYM-ORACLE)",
             lambda s: replace(s, strangers=_TellingStrangers()),
+        ),
+        Fault(
+            "any-escalation-answer",
+            "a support resolution naming an escalation she never made is taken (BUY-ESCALATION)",
+            lambda s: _runtime(s, decider=_EscalationsUnchecked(s.runtime.decider)),
         ),
     ]
 )

@@ -244,6 +244,8 @@ def _test_driver_paths() -> dict[str, Any]:
         ("service", "ServiceInstruction", "Answer a service notice", True),
         ("question", "QuestionInstruction", "Ask a vendor a question", False),
         ("answer", "AnswerInstruction", "Answer a vendor's question", False),
+        ("support", "SupportInstruction", "Report a problem", False),
+        ("escalate", "EscalateInstruction", "Escalate a problem", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from conformance.checks._support import expect_accepted, expect_rejection, open_probe
+from conformance.checks.buyer_lifecycle import buyer_servicing
 from conformance.checks.scenarios import record_instruction, run_deal
 from conformance.context import CheckContext
 from conformance.peers import bodies
@@ -339,3 +340,115 @@ async def vendor_escalation(ctx: CheckContext) -> None:
         actual=created,
         requirement="VRM-CONV-008",
     )
+
+
+@REGISTRY.check(
+    "BUY-ESCALATION",
+    title="The buyer escalates her open problem bound to it, and refuses a foreign escalation",
+    step=LifecycleStep.PROBLEMS,
+    requirements=("VRM-CONV-005", "VRM-CONV-006", "VRM-CONV-007", "VRM-CONV-009"),
+    roles=BUYER,
+    needs=("test-driver",),
+)
+async def buyer_escalation(ctx: CheckContext) -> None:
+    """In a relationship of its own brought to servicing, the buyer is told to
+    report a problem; the vendor leaves it in progress. A resolution naming an
+    escalation she never made is refused; told to escalate, her escalation
+    names her request by its digest, a deadline after it, and carries the
+    history; the vendor's answer naming it is taken."""
+    servicing = await buyer_servicing.build(ctx.session)
+    vendor, inbox = servicing.vendor, servicing.inbox
+    instruction = {
+        "vendor": vendor.id,
+        "subject": "Warning light",
+        "description": "The hybrid system warning comes on after every cold start.",
+        "severity": "high",
+    }
+    record_instruction(ctx.session, "support", instruction)
+    status, _ = await call_driver_raw(ctx.session, "POST", "/support", instruction)
+    if status in (404, 405):
+        ctx.skip("the buyer's test driver has no support instruction")
+    ctx.require(200 <= status < 300, "the test driver takes the support instruction", actual=status)
+    request = await vendor.expect(
+        lambda item: item.type == "support-request", description="the buyer reports the problem"
+    )
+    request_ref = message_ref(request.token, str(request.id))
+    first = vendor.reply_to(
+        request,
+        "support-resolution",
+        {"request": request_ref, "status": "in-progress", "resolution": "The workshop will look."},
+    )
+    first_token = sign(first, vendor.signer)
+    reply = await vendor.deliver_token(
+        first_token, to=str(request.field("from")), inbox=inbox, note="a first answer"
+    )
+    if reply is not None:
+        expect_accepted(ctx, reply, what="the vendor's first answer")
+    foreign = vendor.reply_to(
+        request,
+        "support-resolution",
+        {
+            "request": request_ref,
+            "escalation": {"id": new_message_id(), "digest": _NO_SUCH_DIGEST},
+            "status": "escalated",
+            "resolution": "Escalated.",
+        },
+    )
+    reply = await vendor.deliver(foreign, inbox=inbox, note="an answer to an escalation never made")
+    if reply is not None:
+        expect_rejection(
+            ctx,
+            reply,
+            ErrorCode.ILLEGAL_TRANSITION,
+            what="an answer to an escalation she never made",
+            requirement="VRM-CONV-007",
+        )
+    order = {"request": request.id, "level": "customer-relations", "name": "Customer relations"}
+    record_instruction(ctx.session, "escalate", order)
+    status, answer = await call_driver_raw(ctx.session, "POST", "/escalate", order)
+    if status in (404, 405):
+        ctx.skip("the buyer's test driver has no escalate instruction")
+    ctx.require(200 <= status < 300, "the test driver takes the escalate instruction",
+                actual=f"{status} {answer}")  # fmt: skip
+    escalation = await vendor.expect(
+        lambda item: item.type == "support-escalation",
+        description="the buyer escalates the problem",
+        requirement="VRM-CONV-005",
+    )
+    ctx.require(escalation.ok, "the escalation passes the receiving pipeline",
+                actual=escalation.error, requirement="VRM-CONV-005")  # fmt: skip
+    body = escalation.body
+    ctx.require(
+        body.get("request") == request_ref,
+        "the escalation names her request by the digest of the bytes sent",
+        expected=request_ref,
+        actual=body.get("request"),
+        requirement="VRM-CONV-005",
+    )
+    ctx.require(
+        str(body.get("deadline")) > str(escalation.field("created")),
+        "the deadline is after the escalation",
+        expected=f"after {escalation.field('created')}",
+        actual=body.get("deadline"),
+        requirement="VRM-CONV-006",
+    )
+    history = body.get("history") or []
+    ctx.recommend(
+        request_ref in history and message_ref(first_token, str(first["id"])) in history,
+        "the history carries the request and the vendor's answer",
+        actual=history,
+        requirement="VRM-CONV-009",
+    )
+    settled = vendor.reply_to(
+        escalation,
+        "support-resolution",
+        {
+            "request": request_ref,
+            "escalation": message_ref(escalation.token, str(escalation.id)),
+            "status": "resolved",
+            "resolution": "Repaired at our cost.",
+        },
+    )
+    reply = await vendor.deliver(settled, inbox=inbox, note="the answer to her escalation")
+    if reply is not None:
+        expect_accepted(ctx, reply, what="the answer to her escalation", requirement="VRM-CONV-007")
