@@ -12,6 +12,7 @@ instruction, her answer is judged as the vendor's is.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from conformance.checks._support import expect_accepted, expect_rejection, open_
 from conformance.checks.buyer_lifecycle import buyer_servicing
 from conformance.checks.scenarios import record_instruction, run_deal
 from conformance.context import CheckContext
+from conformance.model import CheckFailed
 from conformance.peers import bodies
 from conformance.peers.buyers import Persona, buyer_side
 from conformance.peers.inbox import Inbound
@@ -30,6 +32,8 @@ from vrm_protocol.vocabulary import LifecycleStep, Role
 
 VENDOR = (Role.VENDOR,)
 BUYER = (Role.BUYER,)
+#: How long VEN-ESCALATION lets the vendor's terms (if any) arrive after the deal.
+TERMS_GRACE_SECONDS = 3.0
 #: A digest no message of the run has.
 _NO_SUCH_DIGEST = "sha-256:" + "Q" * 43
 
@@ -242,6 +246,15 @@ async def vendor_escalation(ctx: CheckContext) -> None:
     thread = await run_deal(ctx.session)
     persona = thread.persona
     assert thread.deal is not None
+    # The vendor may present its terms right after the deal (spec §4 step 5): they
+    # are let arrive first, so that the problem follows them (the audit judges
+    # the vendor's messages in the order they reached the suite).
+    with contextlib.suppress(CheckFailed):
+        await persona.expect(
+            lambda item: item.type == "terms-assertion" and item.field("thread") == thread.thread,
+            description="the vendor's terms after the deal, if it presents any",
+            within=min(TERMS_GRACE_SECONDS, ctx.session.options.reply_timeout),
+        )
     request = persona.compose(
         "support-request",
         {
