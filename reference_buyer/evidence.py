@@ -25,8 +25,9 @@ __all__ = ["evidence", "evidence_bundle", "write_bundle"]
 
 async def evidence_bundle(agent: BuyerAgent, thread: str) -> dict[str, Any]:
     """The bundle of ``thread``: every signed message of it she sent or took, in
-    the order her agent recorded them (refused attempts and paper answers are
-    not evidence of the relationship and are left out).
+    the order her agent recorded them, with its receipt (the vendor's for what
+    she sent, hers for what she took); refused attempts and paper answers are
+    not evidence of the relationship and are left out.
 
     Raises:
         LookupError: her store holds no signed message of ``thread``, or the
@@ -51,6 +52,7 @@ async def evidence_bundle(agent: BuyerAgent, thread: str) -> dict[str, Any]:
     return build_bundle(
         tokens,
         keys,
+        [entry.receipt for entry in entries],
         thread=thread,
         seal_key=pseudonym.identity.signing_key,
         sealed_by=pseudonym.identifier,

@@ -4,8 +4,9 @@ verifies offline.
 A bundle is one JSON document (``format`` :data:`BUNDLE_FORMAT`) carrying
 
 * ``messages``: the compact JWS of every message of one thread, in the order
-  her agent recorded them, each with its message digest (spec §8.5) and its
-  link in the digest chain;
+  her agent recorded them, each with its message digest (spec §8.5), the
+  receipt its receiver signed when it took it (spec §11.3), when kept, and
+  its link in the digest chain;
 * ``keys``: the JWKS of each party that is not a ``did:jwk`` as her agent
   retrieved it, with the time of retrieval (retired keys stay under
   ``retired`` and verify, as evidence, what they signed before their
@@ -15,8 +16,9 @@ A bundle is one JSON document (``format`` :data:`BUNDLE_FORMAT`) carrying
   that relationship.
 
 Each link is ``sha-256:`` + base64url(SHA-256(RFC 8785 JSON of
-``{"digest": <message digest>, "previous": <previous link or null>}``)): a
-message left out, added or moved changes every later link and the head.
+``{"digest": <message digest>, "previous": <previous link or null>,
+"receipt": <the receipt's digest or null>}``)): a message or a receipt left
+out, added or moved changes every later link and the head.
 
 :func:`build_bundle` makes one; :func:`verify_bundle` checks one with
 nothing but the document: every digest and link, the head, the seal, every
@@ -46,6 +48,7 @@ from vrm_protocol.keys import (
     evidence_resolver,
     key_resolver,
 )
+from vrm_protocol.models import ReceiptMessage
 from vrm_protocol.signing_profile import sign_compact, verify_compact
 
 __all__ = [
@@ -87,9 +90,10 @@ class BundleReport:
     types: tuple[str, ...]
 
 
-def chain_link(previous: str | None, digest: str) -> str:
-    """The link of ``digest`` after ``previous`` (``None`` for the first message)."""
-    link = canonical_json({"digest": digest, "previous": previous})
+def chain_link(previous: str | None, digest: str, receipt: str | None = None) -> str:
+    """The link of the message ``digest`` (with the digest of its ``receipt``, if
+    kept) after ``previous`` (``None`` for the first message)."""
+    link = canonical_json({"digest": digest, "previous": previous, "receipt": receipt})
     return "sha-256:" + b64url_encode(hashlib.sha256(link).digest())
 
 
@@ -109,14 +113,16 @@ def _seal_payload(
 def build_bundle(
     tokens: Sequence[bytes],
     keys: Sequence[KeySnapshot],
+    receipts: Sequence[bytes | None] = (),
     *,
     thread: str,
     seal_key: SigningKey,
     sealed_by: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """The bundle of ``tokens`` (one thread, in recorded order), sealed by ``seal_key``
-    (the key of ``sealed_by``, her pseudonym in the relationship).
+    """The bundle of ``tokens`` (one thread, in recorded order), with the receipt of
+    each (``receipts``, in the same order; ``None`` or missing: none kept), sealed
+    by ``seal_key`` (the key of ``sealed_by``, her pseudonym in the relationship).
 
     Raises:
         ValueError: no tokens, or more than :data:`MAX_MESSAGES`.
@@ -126,10 +132,15 @@ def build_bundle(
         raise ValueError(f"a bundle carries 1 to {MAX_MESSAGES} messages, not {len(tokens)}")
     messages = []
     previous: str | None = None
-    for token in tokens:
+    for index, token in enumerate(tokens):
         digest = message_digest(token)
-        previous = chain_link(previous, digest)
-        messages.append({"token": token.decode("ascii"), "digest": digest, "chain": previous})
+        receipt = receipts[index] if index < len(receipts) else None
+        receipt_digest = message_digest(receipt) if receipt is not None else None
+        previous = chain_link(previous, digest, receipt_digest)
+        entry = {"token": token.decode("ascii"), "digest": digest, "chain": previous}
+        if receipt is not None:
+            entry["receipt"] = receipt.decode("ascii")
+        messages.append(entry)
     assert previous is not None
     sealed_at = format_timestamp(now)
     seal = sign_compact(
@@ -254,7 +265,12 @@ def verify_bundle(document: Any) -> BundleReport:
             raise _refuted(
                 ErrorCode.REFERENCE_MISMATCH, "a message's digest is not its token's", path
             )
-        previous = chain_link(previous, digest)
+        receipt = entry.get("receipt")
+        if receipt is not None and not isinstance(receipt, str):
+            raise _refuted(ErrorCode.SCHEMA_INVALID, "a receipt is a compact JWS", path)
+        receipt_token = receipt.encode("ascii", "replace") if receipt is not None else None
+        receipt_digest = message_digest(receipt_token) if receipt_token is not None else None
+        previous = chain_link(previous, digest, receipt_digest)
         if entry.get("chain") != previous:
             raise _refuted(ErrorCode.REFERENCE_MISMATCH, "the digest chain is broken", path)
         claims = _claims(token, path + "/token")
@@ -281,6 +297,8 @@ def verify_bundle(document: Any) -> BundleReport:
             raise _refuted(
                 ErrorCode.SCHEMA_INVALID, "the messages are not between two parties", path
             )
+        if receipt_token is not None:
+            _verify_receipt(receipt_token, keys, message.id, digest, message.from_, path)
         digests[message.id] = digest
         types.append(message.type)
         bodies.append((received.payload.get("body"), path))
@@ -302,6 +320,40 @@ def verify_bundle(document: Any) -> BundleReport:
     return BundleReport(
         thread, len(entries), previous, tuple(sorted(parties)), sealed_by, tuple(types)
     )
+
+
+def _verify_receipt(
+    token: bytes,
+    keys: Mapping[str, KeySet],
+    message_id: str,
+    digest: str,
+    sender: str,
+    path: str,
+) -> None:
+    """A receipt kept with a message: signed by its receiver, naming exactly its bytes."""
+    where = path + "/receipt"
+    claims = _claims(token, where)
+    signer = claims.get("from")
+    created = _instant(claims, "created", where)
+    try:
+        received = decode(
+            token,
+            resolve_key=evidence_resolver(
+                keys.get(signer) if isinstance(signer, str) else None, created
+            ),
+            receiver=None,
+            now=created,
+        )
+    except ProtocolError as error:
+        raise _refuted(error.code, f"a receipt does not verify: {error.detail}", where) from None
+    receipt = received.message
+    if not isinstance(receipt, ReceiptMessage) or receipt.from_ == sender:
+        raise _refuted(ErrorCode.SCHEMA_INVALID, "a receipt is not its receiver's receipt", where)
+    regarding = receipt.body.regarding
+    if regarding.id != message_id or regarding.digest != digest:
+        raise _refuted(
+            ErrorCode.REFERENCE_MISMATCH, "a receipt names another message than its own", where
+        )
 
 
 def _verify_seal(

@@ -211,3 +211,50 @@ def test_junk_in_every_member_is_a_protocol_error() -> None:
     ]:
         with pytest.raises(RemoteProtocolError):
             verify_bundle({**bundle, member: junk})
+
+
+def _receipt(thread: Thread, index: int, signer: SigningKey, sender: str, to: str) -> bytes:
+    """The receipt of message ``index`` by its receiver (``sender`` of the receipt)."""
+    payload = build_message(
+        "receipt",
+        {
+            "regarding": thread.ref(index),
+            "status": "accepted",
+            "receivedAt": format_timestamp(T0 + timedelta(hours=index)),
+        },
+        sender=sender,
+        to=[to],
+        now=T0 + timedelta(hours=index),
+        thread=thread.thread,
+    )
+    return encode(payload, signer)
+
+
+def _with_receipts(thread: Thread, receipts: list[bytes | None]) -> dict[str, Any]:
+    return build_bundle(
+        thread.tokens,
+        [KeySnapshot(DEALER, thread.keys.to_jwks(), format_timestamp(T0))],
+        receipts,
+        thread=thread.thread,
+        seal_key=thread.her.signing_key,
+        sealed_by=thread.her.identifier,
+        now=T0 + timedelta(days=2),
+    )
+
+
+def test_receipts_prove_each_side_took_the_others_message() -> None:
+    thread = Thread()
+    dealers = _receipt(thread, 0, thread.dealer_key, DEALER, thread.her.identifier)
+    hers = _receipt(thread, 1, thread.her.signing_key, thread.her.identifier, DEALER)
+    bundle = _with_receipts(thread, [dealers, hers])
+    assert verify_bundle(bundle).count == 2
+    assert bundle["messages"][0]["receipt"] == dealers.decode()
+    # A receipt dropped or swapped breaks the chain; one for another message is refuted.
+    dropped = copy.deepcopy(bundle)
+    del dropped["messages"][0]["receipt"]
+    refuted(dropped, ErrorCode.REFERENCE_MISMATCH)
+    refuted(_with_receipts(thread, [hers, None]), ErrorCode.SCHEMA_INVALID)
+    wrong = _receipt(thread, 1, thread.dealer_key, DEALER, thread.her.identifier)
+    refuted(_with_receipts(thread, [wrong, None]), ErrorCode.REFERENCE_MISMATCH)
+    forged = _receipt(thread, 0, SigningKey.generate("ES256"), DEALER, thread.her.identifier)
+    refuted(_with_receipts(thread, [forged, None]), ErrorCode.UNKNOWN_KEY)
