@@ -159,6 +159,37 @@ class BoundDeals:
             )
 
 
+class EscalationRule(Protocol):
+    """What an answer to her escalation must bind (spec §6.32, VRM-CONV-010)."""
+
+    def check(self, named_request: str, escalated_request: str) -> None:
+        """Refuse an answer to her escalation that names another request than the
+        one the escalation escalated.
+
+        Raises:
+            RemoteProtocolError: REFERENCE_MISMATCH.
+        """
+        ...
+
+
+class BoundEscalations:
+    """An answer to her escalation names the request the escalation escalated."""
+
+    def check(self, named_request: str, escalated_request: str) -> None:
+        """See :class:`EscalationRule`.
+
+        Raises:
+            RemoteProtocolError: REFERENCE_MISMATCH.
+        """
+        if named_request != escalated_request:
+            raise RemoteProtocolError(
+                ErrorCode.REFERENCE_MISMATCH,
+                f"the answer to her escalation names request {named_request}; the "
+                f"escalation escalated {escalated_request}",
+                path="/body/request/id",
+            )
+
+
 #: Her participation rule: vendors write only in threads she started with them,
 #: answering messages of that relationship and thread (spec §7.3, VRM-BUY-008).
 BUYER_PARTICIPATION: Final = Participation(thread_must_be_known=True, parent_in_same_thread=True)
@@ -168,6 +199,7 @@ BUYER_RUNTIME: Final = PRODUCTION.but(participation=BUYER_PARTICIPATION)
 _ONLY_AFTER_THE_DEAL: Final = OnlyAfterTheDeal()
 _WITHIN_PREFERENCES: Final = WithinPreferences()
 _BOUND_DEALS: Final = BoundDeals()
+_BOUND_ESCALATIONS: Final = BoundEscalations()
 _UNIFORM_STRANGERS: Final = UniformStrangers()
 
 
@@ -180,6 +212,7 @@ class BuyerStrategies:
     identity: IdentityRule = _ONLY_AFTER_THE_DEAL
     notices: NoticeRule = _WITHIN_PREFERENCES
     deals: DealRule = _BOUND_DEALS
+    escalations: EscalationRule = _BOUND_ESCALATIONS
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -199,6 +232,11 @@ class _AnyDeal:
     def check(
         self, body: DealConfirmationBody, accepted: OfferRecord | None, acceptances: Sequence[str]
     ) -> None:
+        return None
+
+
+class _AnyEscalation:
+    def check(self, named_request: str, escalated_request: str) -> None:
         return None
 
 
@@ -351,6 +389,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "any-escalation-answer",
             "a support resolution naming an escalation she never made is taken (BUY-ESCALATION)",
             lambda s: _runtime(s, decider=_EscalationsUnchecked(s.runtime.decider)),
+        ),
+        Fault(
+            "unbound-escalation-answer",
+            "an answer to her escalation naming another of her requests is taken "
+            "(BUY-ESCALATION-BINDING)",
+            lambda s: replace(s, escalations=_AnyEscalation()),
         ),
     ]
 )

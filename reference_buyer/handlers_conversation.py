@@ -15,8 +15,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from reference_buyer.handlers import HANDLERS, _filed
-from vrm_agent.inbox import Sent
-from vrm_agent.unit import outgoing, present
+from vrm_agent.inbox import Inbound, Sent
+from vrm_agent.unit import UnitOfWork, outgoing, present
 from vrm_protocol.errors import ErrorCode, LocalProtocolError
 from vrm_protocol.freshness import format_timestamp
 from vrm_protocol.models import (
@@ -26,6 +26,7 @@ from vrm_protocol.models import (
     QuestionBody,
     QuestionMessage,
     SupportEscalationBody,
+    SupportEscalationMessage,
     SupportResolutionMessage,
 )
 from vrm_protocol.state_machine import Direction
@@ -34,11 +35,27 @@ from vrm_protocol.vocabulary import MessageType
 if TYPE_CHECKING:
     from reference_buyer.agent import BuyerAgent
 
-__all__ = ["answer", "ask", "escalate", "open_questions"]
+__all__ = ["answer", "ask", "escalate", "on_resolution", "open_questions"]
 
 # A vendor's question waits for her; its answer to hers is kept for her to read.
 for _model in (QuestionMessage, AnswerMessage):
     HANDLERS.on(_model)(_filed)
+
+
+@HANDLERS.on(SupportResolutionMessage)
+async def on_resolution(
+    buyer: BuyerAgent, inbound: Inbound[SupportResolutionMessage], work: UnitOfWork
+) -> None:
+    """A resolution, kept for her; one answering her escalation must name the request
+    that escalation escalated (spec §6.32, VRM-CONV-010): the state machine checked
+    that both are hers and open, her own record says which goes with which."""
+    body = inbound.message.body
+    if body.escalation is not None:
+        sent = await buyer.store.entry(body.escalation.id, direction=Direction.SENT)
+        escalation = sent.model() if sent is not None and sent.token is not None else None
+        if isinstance(escalation, SupportEscalationMessage):
+            buyer.strategies.escalations.check(body.request.id, escalation.body.request.id)
+    await _filed(buyer, inbound, work)
 
 
 async def ask(

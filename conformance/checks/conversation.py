@@ -25,6 +25,7 @@ from conformance.peers import bodies
 from conformance.peers.buyers import Persona, buyer_side
 from conformance.peers.inbox import Inbound
 from conformance.peers.messages import digest, message_ref, new_message_id, sign, timestamp
+from conformance.peers.vendors import SuiteVendor
 from conformance.registry import REGISTRY
 from conformance.target import call_driver_raw
 from vrm_protocol.errors import ErrorCode
@@ -465,3 +466,84 @@ async def buyer_escalation(ctx: CheckContext) -> None:
     reply = await vendor.deliver(settled, inbox=inbox, note="the answer to her escalation")
     if reply is not None:
         expect_accepted(ctx, reply, what="the answer to her escalation", requirement="VRM-CONV-007")
+
+
+async def _reported(ctx: CheckContext, vendor: SuiteVendor, subject: str) -> Inbound:
+    """Tell the buyer to report a problem to ``vendor``; the request it sends."""
+    instruction = {
+        "vendor": vendor.id,
+        "subject": subject,
+        "description": f"{subject}, every day since the delivery.",
+        "severity": "high",
+    }
+    record_instruction(ctx.session, "support", instruction)
+    status, _ = await call_driver_raw(ctx.session, "POST", "/support", instruction)
+    if status in (404, 405):
+        ctx.skip("the buyer's test driver has no support instruction")
+    ctx.require(200 <= status < 300, "the test driver takes the support instruction", actual=status)
+    return await vendor.expect(
+        lambda item: item.type == "support-request" and item.body.get("subject") == subject,
+        description="the buyer reports the problem",
+    )
+
+
+@REGISTRY.check(
+    "BUY-ESCALATION-BINDING",
+    title="An answer to her escalation must name the request it escalated",
+    step=LifecycleStep.PROBLEMS,
+    requirements=("VRM-CONV-010",),
+    roles=BUYER,
+    needs=("test-driver",),
+)
+async def buyer_escalation_binding(ctx: CheckContext) -> None:
+    """With two of her problems open, she escalates the first; the vendor's answer
+    naming the escalation but the second request is refused with
+    ``reference-mismatch``, and the answer naming the first is taken."""
+    servicing = await buyer_servicing.build(ctx.session)
+    vendor, inbox = servicing.vendor, servicing.inbox
+    first = await _reported(ctx, vendor, "Warning light")
+    second = await _reported(ctx, vendor, "Door rattles")
+    first_ref = message_ref(first.token, str(first.id))
+    second_ref = message_ref(second.token, str(second.id))
+    order = {"request": first.id, "level": "customer-relations", "name": "Customer relations"}
+    record_instruction(ctx.session, "escalate", order)
+    status, answer = await call_driver_raw(ctx.session, "POST", "/escalate", order)
+    if status in (404, 405):
+        ctx.skip("the buyer's test driver has no escalate instruction")
+    ctx.require(200 <= status < 300, "the test driver takes the escalate instruction",
+                actual=f"{status} {answer}")  # fmt: skip
+    escalation = await vendor.expect(
+        lambda item: item.type == "support-escalation",
+        description="the buyer escalates the first problem",
+    )
+    escalation_ref = message_ref(escalation.token, str(escalation.id))
+
+    def resolution(request: dict[str, str]) -> dict[str, Any]:
+        return vendor.reply_to(
+            escalation,
+            "support-resolution",
+            {
+                "request": request,
+                "escalation": escalation_ref,
+                "status": "escalated",
+                "resolution": "Customer relations has the case.",
+            },
+        )
+
+    reply = await vendor.deliver(
+        resolution(second_ref),
+        inbox=inbox,
+        note="an answer naming another request",
+    )
+    if reply is None:
+        ctx.skip("the buyer takes messages from mailboxes only: no HTTP refusal to judge")
+    expect_rejection(
+        ctx,
+        reply,
+        ErrorCode.REFERENCE_MISMATCH,
+        what="an answer to her escalation naming another of her requests",
+        requirement="VRM-CONV-010",
+    )
+    reply = await vendor.deliver(resolution(first_ref), inbox=inbox, note="the answer, bound")
+    assert reply is not None
+    expect_accepted(ctx, reply, what="the answer naming the request escalated")

@@ -219,3 +219,60 @@ def _payload(token: bytes) -> bytes:
     from vrm_protocol.canonical import b64url_decode
 
     return b64url_decode(token.split(b".")[1])
+
+
+async def test_an_answer_to_her_escalation_must_name_the_request_escalated(
+    buyer: RunningBuyer, start_vendor: VendorFactory
+) -> None:
+    vendor = await start_vendor("Mayfair")
+    agent = buyer.agent
+    await agent.buying.send_rfis([vendor.id], sally_rfi_body(agent.clock.now()))
+    _, rfi = vendor.last("personal-rfi")
+    offer, offer_token = vendor.reply(
+        rfi, MessageType.OFFER, offer_body(datetime.now(UTC), basis="binding")
+    )
+    assert (await buyer.post(offer_token))[0] == 202
+    await agent.buying.accept(str(offer["id"]))
+    _, acceptance = vendor.last("offer-acceptance")
+    _, deal_token = vendor.reply(
+        acceptance,
+        MessageType.DEAL_CONFIRMATION,
+        {
+            "deal": {
+                "id": "deal-1",
+                "offer": vendor.ref(offer_token, offer),
+                "acceptance": acceptance["id"],
+                "total": offer["body"]["price"]["total"],
+            }
+        },
+    )
+    assert (await buyer.post(deal_token))[0] == 202
+    requests = []
+    for subject in ("Warning light", "Door rattles"):
+        await agent.owning.support_request(
+            vendor.id, subject=subject, description="Every day", severity="high"
+        )
+        requests.append(vendor.last("support-request"))
+    (first_token, first), (second_token, second) = requests
+    await conversation.escalate(
+        agent, str(first["id"]), level="customer-relations", name="Mayfair relations"
+    )
+    escalation_token, escalation = vendor.last("support-escalation")
+
+    def answer(token: bytes, request: dict[str, Any]) -> bytes:
+        _, signed = vendor.reply(
+            escalation,
+            MessageType.SUPPORT_RESOLUTION,
+            {
+                "request": vendor.ref(token, request),
+                "escalation": vendor.ref(escalation_token, escalation),
+                "status": "escalated",
+                "resolution": "Customer relations has it.",
+            },
+        )
+        return signed
+
+    status, body, _ = await buyer.post(answer(second_token, second))
+    assert status == 409
+    assert json.loads(body)["code"] == ErrorCode.REFERENCE_MISMATCH.value
+    assert (await buyer.post(answer(first_token, first)))[0] == 202
