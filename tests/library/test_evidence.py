@@ -3,6 +3,7 @@ verifies offline, and every way of tampering with it refuted."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -258,3 +259,31 @@ def test_receipts_prove_each_side_took_the_others_message() -> None:
     refuted(_with_receipts(thread, [wrong, None]), ErrorCode.REFERENCE_MISMATCH)
     forged = _receipt(thread, 0, SigningKey.generate("ES256"), DEALER, thread.her.identifier)
     refuted(_with_receipts(thread, [forged, None]), ErrorCode.UNKNOWN_KEY)
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [p for key, member in value.items() for p in _leaves(member, (*path, key))] + [path]
+    if isinstance(value, list):
+        return [p for i, member in enumerate(value) for p in _leaves(member, (*path, i))] + [path]
+    return [path]
+
+
+def test_a_bundle_with_any_member_replaced_by_junk_is_a_protocol_error_or_still_holds() -> None:
+    """D4: whatever the document, verify_bundle raises nothing but protocol errors."""
+    import random
+
+    thread = Thread()
+    bundle = thread.bundle()
+    junk: list[Any] = [None, 0, -1, 2**70, 1.5, "", "x", "a.b.c", [], {}, [None], {"keys": 1}]
+    chooser = random.Random(20261206)
+    paths = [p for p in _leaves(bundle) if p]
+    for _ in range(400):
+        document = copy.deepcopy(bundle)
+        path = chooser.choice(paths)
+        node = document
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = chooser.choice(junk)
+        with contextlib.suppress(RemoteProtocolError):
+            verify_bundle(document)
