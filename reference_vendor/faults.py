@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
@@ -32,16 +33,21 @@ from vrm_agent.faults import (
 )
 from vrm_agent.inbox import Inbound
 from vrm_agent.registry import BoundHandler
-from vrm_agent.strategies import PRODUCTION, DeliveryOptions, Strategies
+from vrm_agent.strategies import PRODUCTION, Decider, DeliveryOptions, Strategies
 from vrm_agent.unit import UnitOfWork, present
+from vrm_protocol.freshness import format_timestamp, parse_timestamp
+from vrm_protocol.ledger import LedgerFacts, RelationshipCore
 from vrm_protocol.models import (
     AnswerBody,
+    Message,
     MoneyRange,
     OfferBody,
     OfferPrice,
+    SupportEscalationMessage,
     SupportResolutionBody,
 )
-from vrm_protocol.vocabulary import MessageType
+from vrm_protocol.state_machine import Direction, Transition
+from vrm_protocol.vocabulary import MessageType, Role
 
 __all__ = [
     "CATALOGUE",
@@ -193,6 +199,44 @@ def _keeping_data_on_exit(message_type: MessageType, handler: BoundHandler) -> B
     return keeping
 
 
+@dataclass(frozen=True, slots=True)
+class _DeadlinesUnchecked:
+    """Shows the state machine an escalation whose deadline is not after it as if
+    it had been made a second before its deadline (VRM-CONV-006)."""
+
+    inner: Decider
+
+    def decide(
+        self,
+        core: RelationshipCore,
+        message: Message,
+        *,
+        our_role: Role,
+        our_id: str,
+        peer_id: str,
+        direction: Direction,
+        facts: LedgerFacts,
+        now: datetime,
+        digest: str | None,
+    ) -> Transition:
+        if isinstance(message, SupportEscalationMessage):
+            deadline = parse_timestamp(message.body.deadline)
+            if deadline <= parse_timestamp(message.created):
+                earlier = format_timestamp(deadline - timedelta(seconds=1))
+                message = message.model_copy(update={"created": earlier})
+        return self.inner.decide(
+            core,
+            message,
+            our_role=our_role,
+            our_id=our_id,
+            peer_id=peer_id,
+            direction=direction,
+            facts=facts,
+            now=now,
+            digest=digest,
+        )
+
+
 def _runtime(s: VendorStrategies, **changes: Any) -> VendorStrategies:
     return replace(s, runtime=s.runtime.but(**changes))
 
@@ -277,6 +321,11 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "ignore-escalation",
             "takes her escalation of a problem and never answers it (VEN-ESCALATION)",
             lambda s: replace(s, escalations=IgnoresEscalations()),
+        ),
+        Fault(
+            "escalation-deadline-unchecked",
+            "takes an escalation whose deadline is not after it (VEN-ESCALATION)",
+            lambda s: _runtime(s, decider=_DeadlinesUnchecked(s.runtime.decider)),
         ),
     ]
 )

@@ -44,6 +44,7 @@ FAULT_VERDICTS: dict[str, tuple[str, str]] = {
     "offer-over-budget": ("VEN-RFI-OFFER", "warning"),
     "answer-outside-thread": ("VEN-CONV-ANSWER", "fail"),
     "ignore-escalation": ("VEN-ESCALATION", "fail"),
+    "escalation-deadline-unchecked": ("VEN-ESCALATION", "fail"),
 }
 
 
