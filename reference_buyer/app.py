@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import ValidationError
 
+from reference_buyer import handlers_conversation as conversation
 from reference_buyer import handlers_transaction
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.scenario import sally_rfi_body, sally_rfp_body
@@ -247,6 +249,52 @@ async def _pay(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": [sent.message.message_id]}
 
 
+async def _question(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    topic, about = document.get("topic"), document.get("about")
+    if not all(value is None or isinstance(value, str) for value in (topic, about)):
+        raise _invalid("'topic' and 'about' must be strings")
+    sent = await conversation.ask(
+        agent, _vendors(document)[0], _string(document, "text"), topic=topic, about=about
+    )
+    return {"sent": sent.message.message_id}
+
+
+async def _answer(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    text = document.get("text")
+    if text is not None and not isinstance(text, str):
+        raise _invalid("'text' must be a string", "/text")
+    sent = await conversation.answer(agent, _string(document, "question"), text)
+    return {"sent": sent.message.message_id}
+
+
+async def _support(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    severity, regarding = document.get("severity", "normal"), document.get("regarding")
+    if not isinstance(severity, str) or not (regarding is None or isinstance(regarding, str)):
+        raise _invalid("'severity' and 'regarding' must be strings")
+    sent = await agent.owning.support_request(
+        _vendors(document)[0],
+        subject=_string(document, "subject"),
+        description=_string(document, "description"),
+        severity=severity,
+        regarding=regarding,
+    )
+    return {"sent": sent.message.message_id}
+
+
+async def _escalate(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    days = document.get("withinDays", 14)
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 365:
+        raise _invalid("'withinDays' must be an integer from 1 to 365", "/withinDays")
+    sent = await conversation.escalate(
+        agent,
+        _string(document, "request"),
+        level=_string(document, "level"),
+        name=_string(document, "name"),
+        within=timedelta(days=days),
+    )
+    return {"sent": sent.message.message_id}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -277,6 +325,10 @@ _ACTIONS: Mapping[str, Action] = {
     "clock": _clock,
     "inspect": _inspect,
     "pay": _pay,
+    "question": _question,
+    "answer": _answer,
+    "support": _support,
+    "escalate": _escalate,
 }
 
 

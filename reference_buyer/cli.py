@@ -527,3 +527,11 @@ def history(data_dir: Path, vendor: str | None) -> None:
         asyncio.run(show())
     except StoreError as error:
         raise click.ClickException(f"cannot read the store: {error}") from error
+
+
+def run_with_agent(data_dir: Path, action: Callable[[BuyerAgent], Awaitable[T]]) -> T:
+    """Run ``action`` with her agent opened on ``data_dir`` (for the other command
+    groups built on her store, e.g. ``vrm evidence``); one line on a refusal."""
+    if not (data_dir / STORE_FILE).exists():
+        raise click.ClickException(f"no personal data store in {data_dir}")
+    return _run(data_dir, None, action)

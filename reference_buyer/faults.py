@@ -53,7 +53,13 @@ from vrm_agent.faults import (
 from vrm_agent.strategies import PRODUCTION, Decider, Participation, Strategies
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
 from vrm_protocol.ledger import LedgerFacts, OfferRecord, RelationshipCore
-from vrm_protocol.models import DealConfirmationBody, Message
+from vrm_protocol.models import (
+    DealConfirmationBody,
+    Message,
+    SupportResolutionBody,
+    SupportResolutionMessage,
+    to_payload,
+)
 from vrm_protocol.state_machine import Direction, Transition
 from vrm_protocol.vocabulary import Role
 
@@ -164,6 +170,37 @@ class BoundDeals:
             )
 
 
+class EscalationRule(Protocol):
+    """What an answer to her escalation must bind (spec §6.32, VRM-CONV-010)."""
+
+    def check(self, named_request: str, escalated_request: str) -> None:
+        """Refuse an answer to her escalation that names another request than the
+        one the escalation escalated.
+
+        Raises:
+            RemoteProtocolError: REFERENCE_MISMATCH.
+        """
+        ...
+
+
+class BoundEscalations:
+    """An answer to her escalation names the request the escalation escalated."""
+
+    def check(self, named_request: str, escalated_request: str) -> None:
+        """See :class:`EscalationRule`.
+
+        Raises:
+            RemoteProtocolError: REFERENCE_MISMATCH.
+        """
+        if named_request != escalated_request:
+            raise RemoteProtocolError(
+                ErrorCode.REFERENCE_MISMATCH,
+                f"the answer to her escalation names request {named_request}; the "
+                f"escalation escalated {escalated_request}",
+                path="/body/request/id",
+            )
+
+
 #: Her participation rule: vendors write only in threads she started with them,
 #: answering messages of that relationship and thread (spec §7.3, VRM-BUY-008).
 BUYER_PARTICIPATION: Final = Participation(thread_must_be_known=True, parent_in_same_thread=True)
@@ -173,6 +210,7 @@ BUYER_RUNTIME: Final = PRODUCTION.but(participation=BUYER_PARTICIPATION)
 _ONLY_AFTER_THE_DEAL: Final = OnlyAfterTheDeal()
 _WITHIN_PREFERENCES: Final = WithinPreferences()
 _BOUND_DEALS: Final = BoundDeals()
+_BOUND_ESCALATIONS: Final = BoundEscalations()
 _UNIFORM_STRANGERS: Final = UniformStrangers()
 
 
@@ -188,6 +226,7 @@ class BuyerStrategies:
     handovers: HandoverRule = BOTH_OR_NEITHER
     invoices: InvoiceRule = MATCHES_THE_OFFER
     payments: PaymentRule = AS_ACCEPTED
+    escalations: EscalationRule = _BOUND_ESCALATIONS
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -207,6 +246,11 @@ class _AnyDeal:
     def check(
         self, body: DealConfirmationBody, accepted: OfferRecord | None, acceptances: Sequence[str]
     ) -> None:
+        return None
+
+
+class _AnyEscalation:
+    def check(self, named_request: str, escalated_request: str) -> None:
         return None
 
 
@@ -249,6 +293,48 @@ class _AsIfAddressedToUs:
     ) -> Transition:
         if direction is Direction.RECEIVED and our_id not in message.to:
             message = message.model_copy(update={"to": (our_id,)})
+        return self.inner.decide(
+            core,
+            message,
+            our_role=our_role,
+            our_id=our_id,
+            peer_id=peer_id,
+            direction=direction,
+            facts=facts,
+            now=now,
+            digest=digest,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _EscalationsUnchecked:
+    """Shows the state machine a received support resolution without the escalation
+    it names, so that one naming an escalation she never made is taken (spec §6.32)."""
+
+    inner: Decider
+
+    def decide(
+        self,
+        core: RelationshipCore,
+        message: Message,
+        *,
+        our_role: Role,
+        our_id: str,
+        peer_id: str,
+        direction: Direction,
+        facts: LedgerFacts,
+        now: datetime,
+        digest: str | None,
+    ) -> Transition:
+        if (
+            direction is Direction.RECEIVED
+            and isinstance(message, SupportResolutionMessage)
+            and message.body.escalation is not None
+        ):
+            payload = to_payload(message.body)
+            del payload["escalation"]
+            body = SupportResolutionBody.model_validate(payload)
+            message = message.model_copy(update={"body": body})
         return self.inner.decide(
             core,
             message,
@@ -330,6 +416,17 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "pays by bank transfer instead of the financing she chose at acceptance "
             "(TRX-BUY-PAYMENT-FINANCING)",
             lambda s: replace(s, payments=ByTransfer()),
+        ),
+        Fault(
+            "any-escalation-answer",
+            "a support resolution naming an escalation she never made is taken (BUY-ESCALATION)",
+            lambda s: _runtime(s, decider=_EscalationsUnchecked(s.runtime.decider)),
+        ),
+        Fault(
+            "unbound-escalation-answer",
+            "an answer to her escalation naming another of her requests is taken "
+            "(BUY-ESCALATION-BINDING)",
+            lambda s: replace(s, escalations=_AnyEscalation()),
         ),
     ]
 )

@@ -38,7 +38,6 @@ from vrm_protocol.models import (
     OfferMessage,
     ProblemReportMessage,
     ServiceNoticeMessage,
-    SupportResolutionMessage,
     TermsAssertionMessage,
     to_payload,
 )
@@ -85,7 +84,6 @@ for _model in (
     # offer and took the relationship back to negotiation (spec §6.17).
     DealRefusalMessage,
     TermsAssertionMessage,
-    SupportResolutionMessage,
     ProblemReportMessage,
     # A vendor leaving the market: she acknowledges it herself when she chooses
     # (BuyerAgent.acknowledge_exit); until then the relationship is exiting.

@@ -40,6 +40,8 @@ import orjson
 from rich.console import Console
 from rich.markup import escape
 
+from reference_buyer import evidence
+from reference_buyer import handlers_conversation as conversation
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
@@ -61,6 +63,7 @@ from vrm_protocol.attestations import issue_attestation
 from vrm_protocol.canonical import b64url_decode, message_digest
 from vrm_protocol.codec import decode
 from vrm_protocol.errors import ProtocolError
+from vrm_protocol.evidence import verify_bundle
 from vrm_protocol.freshness import format_timestamp, parse_timestamp
 from vrm_protocol.http_binding import TEST_DRIVER_PREFIX
 from vrm_protocol.keys import KeySet, SigningKey, key_resolver
@@ -69,6 +72,7 @@ from vrm_protocol.models import (
     Message,
     OfferDeclineMessage,
     OfferMessage,
+    QuestionMessage,
     ReceiptMessage,
     ServiceNoticeMessage,
     SupportResolutionMessage,
@@ -363,6 +367,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             await agent.wait_for(
                 after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS
             )
+        asked = await _answer_questions(agent, chosen, seq, names)
         letter = letters[POSTAL_DEALER.party_id]
         # Hampstead Motors answers by post; Sally types the offer in (unsigned).
         paper = paper_offer(agent, letter.message_id)
@@ -376,7 +381,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"approval condition: see the notes) to {len(chosen)} dealers + a letter to "
             f"{POSTAL_DEALER.name} "
             f"({journey.out.name}/letters/); {len(await agent.ranked_offers())} offers ranked, "
-            "one typed in from paper"
+            f"one typed in from paper{asked}"
         )
 
     async def negotiate() -> str:
@@ -584,7 +589,8 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             SupportResolutionMessage,
         )
         said = textwrap.shorten(resolution.body.resolution, 70, placeholder="…")
-        return f"support request answered: {resolution.body.status} ({said})"
+        escalated = await _escalated_problem(agent, dealer, deal, journey.out, names)
+        return f"support request answered: {resolution.body.status} ({said}); {escalated}"
 
     async def exit_step() -> str:
         dealer = state["dealer"]
@@ -637,6 +643,84 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
     ]
     for number, (step, title, action) in enumerate(plan, start=1):
         await _step(journey, store, number, step, title, action)
+
+
+async def _escalated_problem(
+    agent: BuyerAgent, dealer: str, deal: Entry, out: Path, names: Mapping[str, str]
+) -> str:
+    """Step 8, seeds 002/003: a problem the first answer does not settle goes to the
+    dealer's customer relations with a deadline and its history (spec §6.32); once
+    it is resolved, the thread is written as an evidence bundle and verified offline."""
+    seq = await _max_seq(agent.store)
+    request = await agent.owning.support_request(
+        dealer,
+        subject="Hybrid system warning",
+        description="The hybrid system warning light comes on after every cold start.",
+        severity="high",
+        regarding=deal.message_id,
+    )
+    first = _model(
+        await agent.wait_for(
+            lambda m: m.seq > seq and m.type is MessageType.SUPPORT_RESOLUTION and m.peer == dealer,
+            within=REPLY_TIMEOUT_SECONDS,
+        ),
+        SupportResolutionMessage,
+    )
+    _expect(first.body.status == "in-progress", "the dealer's first answer settles nothing")
+    seq = await _max_seq(agent.store)
+    await conversation.escalate(
+        agent,
+        request.message.message_id,
+        level="customer-relations",
+        name=f"{names[dealer]} customer relations",
+        reason="The workshop could not say when the fault will be diagnosed.",
+    )
+
+    def settled(entry: Entry) -> bool:
+        if entry.seq <= seq or entry.type is not MessageType.SUPPORT_RESOLUTION:
+            return False
+        message = entry.model()
+        return isinstance(message, SupportResolutionMessage) and message.body.status == "resolved"
+
+    await agent.wait_for(settled, within=REPLY_TIMEOUT_SECONDS)
+    statuses = [
+        _model(entry, SupportResolutionMessage).body.status
+        for entry in await agent.store.history(
+            peer=dealer, type=MessageType.SUPPORT_RESOLUTION, after=seq
+        )
+    ]
+    bundle = await evidence.evidence_bundle(agent, request.message.thread)
+    path = out / "evidence-bundle.json"
+    evidence.write_bundle(bundle, path)
+    report = verify_bundle(json.loads(path.read_bytes()))
+    return (
+        f"a second problem, answered {first.body.status}, escalated to customer relations "
+        f"({' then '.join(statuses)}); evidence bundle {out.name}/{path.name}: "
+        f"{report.count} messages verified offline, sealed by her pseudonym"
+    )
+
+
+async def _answer_questions(
+    agent: BuyerAgent, dealers: list[str], seq: int, names: Mapping[str, str]
+) -> str:
+    """Step 2 (spec §6.30): a dealer that sells her model in several trims asks which
+    she means; her agent answers with her standing answer (her policy). The
+    question comes with the offer, so it is here once the offer is."""
+    said = []
+    for dealer in dealers:
+        questions = [
+            entry
+            for entry in await agent.store.history(peer=dealer, type=MessageType.QUESTION)
+            if entry.seq > seq and entry.direction is Direction.RECEIVED
+        ]
+        for question in questions:
+            await conversation.answer(agent, question.message_id)
+            text = _model(question, QuestionMessage).body.text
+            said.append(
+                f'{names[dealer]} asked "{textwrap.shorten(text, 48, placeholder="…")}": '
+                "she answered with her standing answer"
+            )
+    return "; " + "; ".join(said) if said else ""
 
 
 def paper_offer(agent: BuyerAgent, letter_id: str) -> dict[str, Any]:

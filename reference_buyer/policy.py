@@ -118,6 +118,8 @@ class SharingPolicy:
     declined_service_work: Mapping[str, str] = field(default_factory=dict)
     #: Categories the individual counts as identifying besides the spec's own.
     identifying: frozenset[str] = frozenset()
+    #: Her standing answers to a vendor's questions, by topic (spec §6.31).
+    answers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, document: Mapping[str, Any]) -> SharingPolicy:
@@ -147,6 +149,7 @@ class SharingPolicy:
             notifications=tuple(map(str, notifications.get("allowed", []))),
             declined_service_work={str(k): str(v) for k, v in servicing.get("decline", {}).items()},
             identifying=frozenset(map(str, disclosure.get("identifying", []))),
+            answers={str(k): str(v) for k, v in document.get("answers", {}).items()},
         )
 
     def may_disclose(self, step: str, category: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
@@ -40,14 +41,27 @@ from vrm_agent.faults import (
 )
 from vrm_agent.inbox import Inbound
 from vrm_agent.registry import BoundHandler
-from vrm_agent.strategies import PRODUCTION, DeliveryOptions, Strategies
+from vrm_agent.strategies import PRODUCTION, Decider, DeliveryOptions, Strategies
 from vrm_agent.unit import UnitOfWork, present
-from vrm_protocol.models import MoneyRange, OfferBody, OfferPrice
-from vrm_protocol.vocabulary import MessageType
+from vrm_protocol.freshness import format_timestamp, parse_timestamp
+from vrm_protocol.ledger import LedgerFacts, RelationshipCore
+from vrm_protocol.models import (
+    AnswerBody,
+    Message,
+    MoneyRange,
+    OfferBody,
+    OfferPrice,
+    SupportEscalationMessage,
+    SupportResolutionBody,
+)
+from vrm_protocol.state_machine import Direction, Transition
+from vrm_protocol.vocabulary import MessageType, Role
 
 __all__ = [
     "CATALOGUE",
     "FAULTS",
+    "Conversation",
+    "Escalations",
     "FaultError",
     "Pricing",
     "Retention",
@@ -105,6 +119,60 @@ _LIST_PRICES: Final = ListPrices()
 _SWEEPING: Final = _Retention(sweeps=True)
 
 
+class Conversation(Protocol):
+    """How the vendor sends its answer to her question (spec §6.31)."""
+
+    def send_answer(self, inbound: Inbound[Any], work: UnitOfWork, body: AnswerBody) -> None:
+        """Add ``body`` to ``work`` as the answer to ``inbound``."""
+        ...
+
+
+class AnswersInThread:
+    """In the question's thread, with the question as parent (VRM-CONV-003)."""
+
+    def send_answer(self, inbound: Inbound[Any], work: UnitOfWork, body: AnswerBody) -> None:
+        """``body`` answering ``inbound``."""
+        inbound.answer(work, body)
+
+
+class AnswersInANewThread:
+    """Starts a thread of its own for the answer, with no parent."""
+
+    def send_answer(self, inbound: Inbound[Any], work: UnitOfWork, body: AnswerBody) -> None:
+        """``body`` in a new thread."""
+        work.reply(body, thread=None, parent=None)
+
+
+_IN_THREAD: Final = AnswersInThread()
+
+
+class Escalations(Protocol):
+    """The last word on the answers to her escalation (spec §6.32)."""
+
+    def answers(self, composed: list[SupportResolutionBody]) -> list[SupportResolutionBody]:
+        """The answers to send."""
+        ...
+
+
+class AnswersEscalations:
+    """The answers as the vendor composed them."""
+
+    def answers(self, composed: list[SupportResolutionBody]) -> list[SupportResolutionBody]:
+        """``composed`` unchanged."""
+        return composed
+
+
+class IgnoresEscalations:
+    """Takes her escalation and never answers it (VRM-CONV-008)."""
+
+    def answers(self, composed: list[SupportResolutionBody]) -> list[SupportResolutionBody]:
+        """Nothing."""
+        return []
+
+
+_ANSWERING: Final = AnswersEscalations()
+
+
 @dataclass(frozen=True, slots=True)
 class VendorStrategies:
     """The runtime's strategies and the vendor's own."""
@@ -114,6 +182,8 @@ class VendorStrategies:
     retention: Retention = _SWEEPING
     handover: Handover = BOTH_WAYS
     invoicing: Invoicing = AS_AGREED
+    conversation: Conversation = _IN_THREAD
+    escalations: Escalations = _ANSWERING
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -137,6 +207,44 @@ def _keeping_data_on_exit(message_type: MessageType, handler: BoundHandler) -> B
         return run()
 
     return keeping
+
+
+@dataclass(frozen=True, slots=True)
+class _DeadlinesUnchecked:
+    """Shows the state machine an escalation whose deadline is not after it as if
+    it had been made a second before its deadline (VRM-CONV-006)."""
+
+    inner: Decider
+
+    def decide(
+        self,
+        core: RelationshipCore,
+        message: Message,
+        *,
+        our_role: Role,
+        our_id: str,
+        peer_id: str,
+        direction: Direction,
+        facts: LedgerFacts,
+        now: datetime,
+        digest: str | None,
+    ) -> Transition:
+        if isinstance(message, SupportEscalationMessage):
+            deadline = parse_timestamp(message.body.deadline)
+            if deadline <= parse_timestamp(message.created):
+                earlier = format_timestamp(deadline - timedelta(seconds=1))
+                message = message.model_copy(update={"created": earlier})
+        return self.inner.decide(
+            core,
+            message,
+            our_role=our_role,
+            our_id=our_id,
+            peer_id=peer_id,
+            direction=direction,
+            facts=facts,
+            now=now,
+            digest=digest,
+        )
 
 
 def _runtime(s: VendorStrategies, **changes: Any) -> VendorStrategies:
@@ -225,6 +333,21 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "invoices an administration fee the accepted offer does not have, without "
             "itemising the difference (TRX-VEN-INVOICE-AS-AGREED)",
             lambda s: replace(s, invoicing=UnstatedFee()),
+        ),
+        Fault(
+            "answer-outside-thread",
+            "answers her question in a thread of its own, not the question's (VEN-CONV-ANSWER)",
+            lambda s: replace(s, conversation=AnswersInANewThread()),
+        ),
+        Fault(
+            "ignore-escalation",
+            "takes her escalation of a problem and never answers it (VEN-ESCALATION)",
+            lambda s: replace(s, escalations=IgnoresEscalations()),
+        ),
+        Fault(
+            "escalation-deadline-unchecked",
+            "takes an escalation whose deadline is not after it (VEN-ESCALATION)",
+            lambda s: _runtime(s, decider=_DeadlinesUnchecked(s.runtime.decider)),
         ),
     ]
 )

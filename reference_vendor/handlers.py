@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from reference_vendor import rules
 from reference_vendor.catalogue import parse_duration
+from reference_vendor.conversation import trim_question
 from reference_vendor.store import (
     ConsentRow,
     DataRow,
@@ -170,6 +171,12 @@ async def on_rfp(
     catalogue = vendor.catalogue
     if not catalogue.sells or _too_late(body.response_by, inbound.now):
         return
+    # spec §6.30: a model sold in several trims: the vendor asks which trim she
+    # means (a side exchange), and offers the nearest match meanwhile. Asked
+    # first, so that the question reaches her before the offer (in order per peer).
+    question = trim_question(catalogue, body, inbound.ref())
+    if question is not None:
+        inbound.answer(work, question)
     cover = rules.financing_cover(statements, catalogue.currency)
     offer = rules.binding_offer(catalogue, body, now=inbound.now, cover=cover)
     if offer is not None:
@@ -444,20 +451,27 @@ async def on_service_response(
 async def on_support_request(
     vendor: VendorAgent, inbound: Inbound[SupportRequestMessage], work: UnitOfWork
 ) -> None:
-    """A support request: resolved, or in progress when it is about safety (spec §6.11)."""
-    safety = inbound.message.body.severity == "safety"
+    """A support request: resolved; in progress when it is about safety, or severe
+    enough to need a workshop's diagnosis first (spec §6.11, §6.12)."""
+    severity = inbound.message.body.severity
+    if severity == "safety":
+        status, resolution = (
+            "in-progress",
+            "A technician will contact you today; do not use the vehicle meanwhile.",
+        )
+    elif severity == "high":
+        status, resolution = (
+            "in-progress",
+            "Our workshop will diagnose the fault at your next visit; we cannot say more yet.",
+        )
+    else:
+        status, resolution = (
+            "resolved",
+            "A software update fixes this; it is applied at your next service, "
+            "or now at any of our workshops.",
+        )
     inbound.answer(
-        work,
-        SupportResolutionBody(
-            request=inbound.ref(),
-            status="in-progress" if safety else "resolved",
-            resolution=(
-                "A technician will contact you today; do not use the vehicle meanwhile."
-                if safety
-                else "A software update fixes this; it is applied at your next service, "
-                "or now at any of our workshops."
-            ),
-        ),
+        work, SupportResolutionBody(request=inbound.ref(), status=status, resolution=resolution)
     )
 
 

@@ -266,6 +266,10 @@ def _test_driver_paths() -> dict[str, Any]:
         ("service", "ServiceInstruction", "Answer a service notice", True),
         ("inspect", "InspectInstruction", "Inspect a handover record", False),
         ("pay", "PayInstruction", "Pay an invoice", False),
+        ("question", "QuestionInstruction", "Ask a vendor a question", False),
+        ("answer", "AnswerInstruction", "Answer a vendor's question", False),
+        ("support", "SupportInstruction", "Report a problem", False),
+        ("escalate", "EscalateInstruction", "Escalate a problem", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

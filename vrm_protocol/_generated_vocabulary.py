@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:6879503110414f3f.
+Source digest: sha256:5c7a9c6e24e6b6bd.
 """
 
 from enum import StrEnum
@@ -91,3 +91,12 @@ class MessageType(StrEnum):
 
     PAYMENT_RECEIPT = "payment-receipt"
     """Payment receipt (``payment-receipt.schema.json``)."""
+
+    ANSWER = "answer"
+    """Answer (``answer.schema.json``)."""
+
+    QUESTION = "question"
+    """Question (``question.schema.json``)."""
+
+    SUPPORT_ESCALATION = "support-escalation"
+    """Support escalation (``support-escalation.schema.json``)."""

@@ -450,7 +450,13 @@ def sign(payload: Path, key_file: Path, output: Path | None) -> None:
 
 
 @cli.command()
-@click.argument("token_file", type=_IN_FILE)
+@click.argument("token_file", type=_IN_FILE, required=False)
+@click.option(
+    "--bundle",
+    "bundle_file",
+    type=_IN_FILE,
+    help="Verify an evidence bundle (spec §6.32) offline instead of one message.",
+)
 @click.option(
     "--jwks",
     "jwks_file",
@@ -465,12 +471,22 @@ def sign(payload: Path, key_file: Path, output: Path | None) -> None:
     help="Judge freshness at this UTC time (2027-01-12T09:00:00Z) instead of now.",
 )
 def verify(
-    token_file: Path, jwks_file: Path | None, audience: str | None, at_time: datetime | None
+    token_file: Path | None,
+    bundle_file: Path | None,
+    jwks_file: Path | None,
+    audience: str | None,
+    at_time: datetime | None,
 ) -> None:
-    """Verify a signed message and print its payload."""
+    """Verify a signed message and print its payload, or an evidence bundle (--bundle)."""
     from vrm_protocol.codec import decode
     from vrm_protocol.keys import key_resolver
 
+    if (token_file is None) == (bundle_file is None):
+        raise click.UsageError("give either TOKEN_FILE or --bundle FILE")
+    if bundle_file is not None:
+        _verify_bundle(bundle_file)
+        return
+    assert token_file is not None
     key_set = _load_jwks(jwks_file) if jwks_file else None
     try:
         received = decode(
@@ -483,6 +499,21 @@ def verify(
         _fail(f"{token_file}: {_describe(error)}")
         sys.exit(1)
     click.echo(json.dumps(dict(received.payload), indent=2, ensure_ascii=False))
+
+
+def _verify_bundle(path: Path) -> None:
+    """``vrm verify --bundle``: one line either way; exit 1 when the bundle does not hold."""
+    from vrm_protocol.evidence import verify_bundle
+
+    try:
+        report = verify_bundle(_load_json_strict(path))
+    except ProtocolError as error:
+        _fail(f"{path}: {_describe(error)}")
+        sys.exit(1)
+    click.echo(
+        f"{path}: verified: {report.count} messages of thread {report.thread} between "
+        f"{' and '.join(report.parties)}, sealed by {report.sealed_by}; head {report.head}"
+    )
 
 
 def _load_jwks(path: Path) -> KeySet:

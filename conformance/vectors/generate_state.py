@@ -429,6 +429,20 @@ def _canonical(play: _Play, message_type: MessageType, sender: Role) -> dict[str
         return _exit_ack(exit_record.notice_id if exit_record else missing, now)
     if message_type is M.PROBLEM_REPORT:
         return {"code": "schema-invalid", "title": "Schema invalid", "detail": "x"}
+    if message_type is M.SUPPORT_ESCALATION:
+        request = play.latest(M.SUPPORT_REQUEST, open_only=True) or missing
+        ref = {"id": request, "digest": _BIND}
+        return {
+            "request": ref,
+            "to": {"level": "customer-relations", "name": "Customer relations"},
+            "deadline": _stamp(now + timedelta(days=14)),
+            "history": [ref],
+        }
+    if message_type is M.QUESTION:
+        return {"topic": "trim", "text": "Which trim do you mean?"}
+    if message_type is M.ANSWER:
+        question = play.latest(M.QUESTION, open_only=True) or missing
+        return {"question": {"id": question, "digest": _BIND}, "text": "The entry trim."}
     return {
         "regarding": {"id": missing, "digest": "sha-256:" + "G" * 43},
         "status": "accepted",
@@ -487,6 +501,9 @@ def _row_vectors() -> dict[str, dict[str, Any]]:
         exit_by = row.sender.peer if row.state is S.EXITING else B
         name = f"row-{row.state.value}-{row.sender.value}-{row.message.value}"
         play = _reach(row.state, name, exit_by=exit_by)
+        if row.message is M.ANSWER:
+            # An answer answers a question of the other party (spec §6.31): asked first.
+            play.step(row.sender.peer, M.QUESTION, _canonical(play, M.QUESTION, row.sender.peer))
         payload = play.compose(row.sender, row.message, _canonical(play, row.message, row.sender))
         vector = _vector(
             name,
@@ -524,6 +541,24 @@ def _case(
         return play, sender, payload
 
     return build
+
+
+def _answer_case(change: Callable[[_Play, dict[str, Any]], None]) -> Case:
+    """Her answer in NEGOTIATION after the vendor asked a question, then ``change``d."""
+
+    def build(name: str) -> tuple[_Play, Role, dict[str, Any]]:
+        play = _reach(S.NEGOTIATION, name)
+        play.step(V, M.QUESTION, _canonical(play, M.QUESTION, V))
+        payload = play.compose(B, M.ANSWER, _canonical(play, M.ANSWER, B))
+        change(play, payload)
+        play.digests[payload["id"]] = _digest_of(payload)
+        return play, B, payload
+
+    return build
+
+
+def _deadline_at_created(play: _Play, payload: dict[str, Any]) -> None:
+    payload["body"]["deadline"] = payload["created"]
 
 
 def _set(path: str, value: Any) -> Callable[[_Play, dict[str, Any]], None]:
@@ -831,6 +866,36 @@ def _guard_cases() -> dict[str, tuple[str, str, Case]]:
             "A terms response naming the assertion with another digest.",
             "VRM-SIG-027",
             _case(S.WELCOME, B, M.TERMS_RESPONSE, _set("/body/assertion/digest", WRONG_DIGEST)),
+        ),
+        "escalation-of-nothing": (
+            "A support escalation naming no open support request of hers.",
+            "VRM-CONV-005",
+            _case(
+                S.PROBLEM,
+                B,
+                M.SUPPORT_ESCALATION,
+                _set("/body/request", {"id": missing, "digest": WRONG_DIGEST}),
+            ),
+        ),
+        "escalation-wrong-digest": (
+            "A support escalation naming her request with another digest.",
+            "VRM-CONV-005",
+            _case(S.PROBLEM, B, M.SUPPORT_ESCALATION, _set("/body/request/digest", WRONG_DIGEST)),
+        ),
+        "escalation-deadline-not-after-created": (
+            "A support escalation whose deadline is its created.",
+            "VRM-CONV-006",
+            _case(S.PROBLEM, B, M.SUPPORT_ESCALATION, _deadline_at_created),
+        ),
+        "answer-answers-nothing": (
+            "An answer naming no question of the vendor.",
+            "VRM-CONV-002",
+            _answer_case(_set("/body/question", {"id": missing, "digest": WRONG_DIGEST})),
+        ),
+        "answer-wrong-digest": (
+            "An answer naming the vendor's question with another digest.",
+            "VRM-CONV-002",
+            _answer_case(_set("/body/question/digest", WRONG_DIGEST)),
         ),
         "service-response-answers-nothing": (
             "A service response naming no notice of the vendor.",

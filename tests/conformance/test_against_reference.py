@@ -42,6 +42,9 @@ FAULT_VERDICTS: dict[str, tuple[str, str]] = {
     "wrong-receipt-digest": ("VEN-RFI-RECEIPT", "fail"),
     # VRM-MSG-005 is a SHOULD: an offer over budget is a warning, never a failure.
     "offer-over-budget": ("VEN-RFI-OFFER", "warning"),
+    "answer-outside-thread": ("VEN-CONV-ANSWER", "fail"),
+    "ignore-escalation": ("VEN-ESCALATION", "fail"),
+    "escalation-deadline-unchecked": ("VEN-ESCALATION", "fail"),
 }
 
 

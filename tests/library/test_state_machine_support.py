@@ -287,6 +287,19 @@ def deal_refusal_body(
     }
 
 
+def escalation_body(
+    request_id: str, now: datetime, *, deadline: timedelta = timedelta(days=14)
+) -> dict[str, Any]:
+    """Her escalation of ``request_id`` to customer relations (spec §6.32)."""
+    ref = {"id": request_id, "digest": ANY_DIGEST}
+    return {
+        "request": ref,
+        "to": {"level": "customer-relations", "name": "Customer relations"},
+        "deadline": stamp(now + deadline),
+        "history": [ref],
+    }
+
+
 def problem_report_body() -> dict[str, Any]:
     return {"code": "schema-invalid", "title": "Schema invalid", "detail": "test"}
 
@@ -551,6 +564,25 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
     carried = transaction_body(journey, message_type, missing)
     if carried is not None:
         return carried
+    if message_type is M.QUESTION:
+        return {"topic": "trim", "text": "Which trim do you mean?"}
+    if message_type is M.ANSWER:
+        # The latest open question of the other party (check_cell asks one first).
+        questions = [
+            r.id
+            for r in journey.buyer.requests.values()
+            if r.type is M.QUESTION and r.open and r.sender is sender.peer
+        ]
+        question = questions[-1] if questions else missing
+        return {"question": {"id": question, "digest": ANY_DIGEST}, "text": "Three years."}
+    if message_type is M.SUPPORT_ESCALATION:
+        # Her latest open support request (in PROBLEM there is one).
+        request = [
+            r.id
+            for r in journey.buyer.requests.values()
+            if r.type is M.SUPPORT_REQUEST and r.open and r.sender is sender
+        ]
+        return escalation_body(request[-1] if request else missing, now)
     assert message_type is M.RECEIPT
     return receipt_body(missing, now)  # a receipt of a message this side never saw
 
@@ -649,6 +681,10 @@ def check_cell(state: RelationshipState, sender: Role, message_type: MessageType
     assert journey.state is state
     # The body first: it may take the moves it answers first (an inspection, its handover).
     body = canonical_body(journey, message_type, sender)
+    if message_type is M.ANSWER and (state, sender.peer, M.QUESTION) in TRANSITIONS:
+        # An answer needs a question of the other party: asked first where one may be.
+        asked = journey.compose(sender.peer, M.QUESTION, {"text": "What warranty?"})
+        must(journey.deliver(sender.peer, asked), state)
     history_before = len(journey.buyer.history)
     payload = journey.compose(sender, message_type, body)
     outcome = journey.deliver(sender, payload)

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:6879503110414f3f.
+fails when this file and the schemas disagree. Source digest: sha256:5c7a9c6e24e6b6bd.
 """
 
 from types import MappingProxyType
@@ -24,6 +24,8 @@ __all__ = [
     "MESSAGE_MODELS",
     "AcceptanceTradeIn",
     "AcceptedRequest",
+    "AnswerBody",
+    "AnswerMessage",
     "ApprovedMatter",
     "AssertingParty",
     "Attestation",
@@ -57,6 +59,7 @@ __all__ = [
     "DeliveryNoticeMessage",
     "Digest",
     "Duration",
+    "EscalationLevel",
     "ExitAcknowledgementBody",
     "ExitAcknowledgementMessage",
     "ExitNoticeBody",
@@ -122,6 +125,8 @@ __all__ = [
     "ProductCategory",
     "ProposedWork",
     "Purpose",
+    "QuestionBody",
+    "QuestionMessage",
     "ReceiptBody",
     "ReceiptMessage",
     "ReengagementPreferences",
@@ -141,6 +146,8 @@ __all__ = [
     "ServiceNoticeMessage",
     "ServiceResponseBody",
     "ServiceResponseMessage",
+    "SupportEscalationBody",
+    "SupportEscalationMessage",
     "SupportRequestBody",
     "SupportRequestMessage",
     "SupportResolutionBody",
@@ -835,6 +842,9 @@ class BaseMessage(VRMModel):
         "invoice-query",
         "payment-notice",
         "payment-receipt",
+        "answer",
+        "question",
+        "support-escalation",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -2543,8 +2553,20 @@ class SupportResolutionBody(VRMModel):
         description="The support request answered.",
     )
 
-    status: Literal["resolved", "in-progress", "rejected"] = Field(
-        description="`resolved`, `in-progress`, or `rejected`.",
+    escalation: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description=(
+            "Her escalation of the request that this resolution answers, when"
+            " it answers one (spec §6.32)."
+        ),
+    )
+
+    status: Literal["resolved", "in-progress", "rejected", "open", "escalated"] = Field(
+        description=(
+            "`open` (received, not yet worked on), `in-progress`, `escalated`"
+            " (taken to the higher level the individual named), `resolved`, "
+            "or `rejected` (spec §6.12, §6.32)."
+        ),
     )
 
     resolution: Annotated[JsonStr, StringConstraints(min_length=1, max_length=4000)] = Field(
@@ -3384,6 +3406,145 @@ class PaymentReceiptMessage(BaseMessage):
     )
 
 
+class AnswerBody(VRMModel):
+    """Answer body.
+
+    The question answered and the answer.
+    """
+
+    question: MessageRef = Field(
+        description="The question answered, bound to the exact bytes received.",
+    )
+
+    text: Annotated[JsonStr, StringConstraints(min_length=1, max_length=4000)] = Field(
+        description="The answer in words.",
+    )
+
+
+class AnswerMessage(BaseMessage):
+    """Answer.
+
+    The answer to an open question of the other party; it closes the question and changes no
+    state (spec §6.31).
+    """
+
+    type: Literal["answer"] = Field(
+        description="Always `answer`.",
+    )
+
+    body: AnswerBody = Field(
+        description="The `answer` body.",
+    )
+
+
+class QuestionBody(VRMModel):
+    """Question body.
+
+    The question, what it is about, and its topic.
+    """
+
+    topic: Annotated[Topic | None, NotNull] = Field(
+        default=None,
+        description=(
+            "What the question is about, in kebab-case, e.g. `trim`, `warranty`, `delivery`."
+        ),
+    )
+
+    text: Annotated[JsonStr, StringConstraints(min_length=1, max_length=2000)] = Field(
+        description="The question in words.",
+    )
+
+    about: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description="The message the question concerns, e.g. the RFP or an offer.",
+    )
+
+
+class QuestionMessage(BaseMessage):
+    """Question.
+
+    Either party asks the other a question during the relationship; it opens a request the other
+    party answers with an `answer`, and changes no state (spec §6.30).
+    """
+
+    type: Literal["question"] = Field(
+        description="Always `question`.",
+    )
+
+    body: QuestionBody = Field(
+        description="The `question` body.",
+    )
+
+
+class EscalationLevel(VRMModel):
+    """Escalation level.
+
+    A named higher level of the vendor: its kind and its name.
+    """
+
+    level: KebabToken = Field(
+        description="The kind of level, e.g. `customer-relations`, `management`, `manufacturer`.",
+    )
+
+    name: Annotated[JsonStr, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="Its name, e.g. `Mayfair Motors customer relations`.",
+    )
+
+
+class SupportEscalationBody(VRMModel):
+    """Support escalation body.
+
+    The request escalated, to whom, by when, and the history carried along.
+    """
+
+    request: MessageRef = Field(
+        description="Her support request, still open, bound to the bytes she sent.",
+    )
+
+    to: EscalationLevel = Field(
+        description="The higher level the request goes to.",
+    )
+
+    deadline: Timestamp = Field(
+        description=(
+            "When she expects the vendor's answer at that level by; after the"
+            " escalation's `created`."
+        ),
+    )
+
+    history: Annotated[tuple[MessageRef, ...], Field(min_length=1, max_length=100)] = Field(
+        description=(
+            "The messages of the problem she relies on, oldest first, each "
+            "bound to its bytes: the request first, then the vendor's answers"
+            " so far."
+        ),
+    )
+
+    reason: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=2000)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Why the answers so far do not settle the problem.",
+    )
+
+
+class SupportEscalationMessage(BaseMessage):
+    """Support escalation.
+
+    The individual takes an open support request to a named higher level of the vendor, with a
+    deadline for its answer and the history she relies on; a side exchange in PROBLEM (spec
+    §6.32).
+    """
+
+    type: Literal["support-escalation"] = Field(
+        description="Always `support-escalation`.",
+    )
+
+    body: SupportEscalationBody = Field(
+        description="The `support-escalation` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -3409,7 +3570,10 @@ Message: TypeAlias = Annotated[
     | InvoiceMessage
     | InvoiceQueryMessage
     | PaymentNoticeMessage
-    | PaymentReceiptMessage,
+    | PaymentReceiptMessage
+    | AnswerMessage
+    | QuestionMessage
+    | SupportEscalationMessage,
     Field(discriminator="type"),
 ]
 
@@ -3440,5 +3604,8 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.INVOICE_QUERY: InvoiceQueryMessage,
         MessageType.PAYMENT_NOTICE: PaymentNoticeMessage,
         MessageType.PAYMENT_RECEIPT: PaymentReceiptMessage,
+        MessageType.ANSWER: AnswerMessage,
+        MessageType.QUESTION: QuestionMessage,
+        MessageType.SUPPORT_ESCALATION: SupportEscalationMessage,
     }
 )
