@@ -42,6 +42,7 @@ from reference_buyer.config import KEYS_DIR, BuyerConfig
 from reference_buyer.courier import Courier
 from reference_buyer.directory import Directory
 from reference_buyer.faults import BuyerStrategies
+from reference_buyer.grants import Grants
 from reference_buyer.handlers import HANDLERS
 from reference_buyer.mailboxes import Collected, MailboxPoller
 from reference_buyer.outgoing import Sender, core
@@ -189,6 +190,10 @@ class BuyerAgent:
             self.sender,
             clock,
             self.strategies.identity,
+        )
+        #: Her access grants and the reads under them (spec §6.18, §11.9).
+        self.grants = Grants(
+            store, self.pseudonyms, self.directory, self.sender, clock, party_id=config.party_id
         )
         self._arrived = asyncio.Event()
 

@@ -7,10 +7,11 @@ Routes::
     POST /vrm/inbox              the inbox (spec §11.3)
     POST /vrm/inbox/{tag}        one relationship's reply address: its messages only (spec §12)
     GET  /vrm/mailbox?after=N    her mailbox, with a signed poll token (spec §11.4)
+    GET  /vrm/read/{tag}         a read under one of her access grants (spec §11.9)
 
 and, only in test mode (spec §14.3), the test driver: the instructions a
 person would give (``/rfi``, ``/rfp``, ``/accept``, ``/decline``, ``/terms``,
-``/service``, ``/exit``), ``/clock`` and ``GET /state``.
+``/service``, ``/exit``, ``/grant``, ``/revoke``), ``/clock`` and ``GET /state``.
 
 Her inbox follows the rules every agent's does (:mod:`vrm_agent.http`): the
 media type and declared length are judged before the body is read, the body
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -34,6 +36,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from reference_buyer.agent import BuyerAgent
+from reference_buyer.grants import READ_PATH
 from reference_buyer.scenario import sally_rfi_body, sally_rfp_body
 from vrm_agent.http import Handler, inbox_route, json_object, mailbox_route, problem_details
 from vrm_agent.server import Serving
@@ -117,6 +120,18 @@ async def discovery(request: web.Request) -> web.Response:
 async def jwks(request: web.Request) -> web.Response:
     """``GET /vrm/jwks.json``: empty, every key of hers is a did:jwk (spec §3.1, §11.2)."""
     return web.json_response({"keys": []})
+
+
+async def granted_read(request: web.Request) -> web.Response:
+    """``GET /vrm/read/{tag}``: a read under one of her access grants, with a
+    proof of possession (spec §11.9); refusals are problem details."""
+    agent = request.app[AGENT]
+    outcome = await agent.grants.read(
+        request.match_info["tag"],
+        method=request.method,
+        authorization=request.headers.get("Authorization"),
+    )
+    return web.json_response(outcome.document, headers={"Cache-Control": "no-store"})
 
 
 # -- test driver (spec §14.3) ---------------------------------------------------------------------
@@ -235,6 +250,25 @@ async def _exit(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": sent.message.message_id}
 
 
+async def _grant(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    seconds = document.get("seconds", 86400)
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 0 < seconds <= 366 * 86400:
+        raise _invalid("'seconds' must be an integer from 1 to a year", "/seconds")
+    purposes = _strings(document, "purposes", "purpose")
+    sent, record = await agent.grants.grant(
+        _vendors(document)[0],
+        items=_strings(document, "items", "item"),
+        purposes=purposes,
+        until=agent.clock.now() + timedelta(seconds=seconds),
+    )
+    return {"sent": sent.message.message_id, "grant": record.grant_id, "endpoint": record.endpoint}
+
+
+async def _revoke(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    sent = await agent.grants.revoke(_string(document, "grant"))
+    return {"sent": sent.message.message_id}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -263,6 +297,8 @@ _ACTIONS: Mapping[str, Action] = {
     "service": _service,
     "exit": _exit,
     "clock": _clock,
+    "grant": _grant,
+    "revoke": _revoke,
 }
 
 
@@ -303,6 +339,7 @@ def create_app(agent: BuyerAgent) -> web.Application:
     app.router.add_post(INBOX_PATH, inbox)
     app.router.add_post(INBOX_PATH + "/{tag}", tagged_inbox)
     app.router.add_get(MAILBOX_PATH, mailbox, allow_head=False)
+    app.router.add_get(READ_PATH + "/{tag}", granted_read, allow_head=False)
     if config.test_mode:
         for name, action in _ACTIONS.items():
             app.router.add_post(f"{TEST_DRIVER_PREFIX}/{name}", _driver(action))

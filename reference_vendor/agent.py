@@ -27,6 +27,7 @@ from reference_vendor.catalogue import Catalogue
 from reference_vendor.config import VendorConfig
 from reference_vendor.faults import VendorStrategies
 from reference_vendor.handlers import HANDLERS
+from reference_vendor.handlers_grants import GrantedRead, read_granted
 from reference_vendor.store import (
     ConsentRow,
     DataRow,
@@ -438,6 +439,15 @@ class VendorAgent:
         value = await self.store.setting(CLOCK_OFFSET_SETTING)
         if value is not None:
             self.clock.set_offset_seconds(int(value))
+
+    async def read_grant(self, grant_id: str) -> GrantedRead:
+        """Read the items of an access grant it holds from her agent, now (spec §11.9):
+        see :func:`reference_vendor.handlers_grants.read_granted`.
+
+        Raises:
+            LookupError, LocalProtocolError: as ``read_granted``.
+        """
+        return await read_granted(self, grant_id)
 
     async def summary(self) -> dict[str, Any]:
         """The state summary of the test driver (after a retention sweep)."""

@@ -93,8 +93,23 @@ class _Retention:
     sweeps: bool
 
 
+class GrantReading(Protocol):
+    """Whether it stops reading under a grant she revoked or that ended (spec §6.19)."""
+
+    @property
+    def honours_revocation(self) -> bool:
+        """Whether a revoked or expired grant stops its reads."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _GrantReading:
+    honours_revocation: bool
+
+
 _LIST_PRICES: Final = ListPrices()
 _SWEEPING: Final = _Retention(sweeps=True)
+_HONOURING: Final = _GrantReading(honours_revocation=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +119,7 @@ class VendorStrategies:
     runtime: Strategies = PRODUCTION
     pricing: Pricing = _LIST_PRICES
     retention: Retention = _SWEEPING
+    grants: GrantReading = _HONOURING
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -203,6 +219,11 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "keeps in the mailbox only the messages that were not POSTed to a replyTo inbox "
             "(MBX-KEPT-WITH-REPLY-TO)",
             lambda s: _runtime(s, mailbox=only_never_posted),
+        ),
+        Fault(
+            "read-after-revocation",
+            "keeps reading under a grant the individual revoked, or that ended (VEN-GRANT-STOPS)",
+            lambda s: replace(s, grants=_GrantReading(honours_revocation=False)),
         ),
     ]
 )

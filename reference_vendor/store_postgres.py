@@ -26,6 +26,9 @@ from typing import Any, ClassVar, Final
 import orjson
 
 from reference_vendor.store import (
+    GRANT_INSERT,
+    GRANT_REVOKE,
+    GRANTS_TABLE,
     VENDOR_SCHEMA,
     ConsentRow,
     DataRow,
@@ -33,6 +36,8 @@ from reference_vendor.store import (
     DeletionRow,
     EraseData,
     ExitRow,
+    GrantRevokedRow,
+    GrantRow,
     NotificationsChosen,
     OfferTerms,
     Preferences,
@@ -40,6 +45,8 @@ from reference_vendor.store import (
     SuppressedRow,
     _offer_total,
     _reengagement,
+    grant_row,
+    grant_values,
 )
 from vrm_agent.postgres import (
     PROTOCOL_SCHEMA,
@@ -144,6 +151,7 @@ VENDOR_PG_SCHEMA: Final = PgSchema(
             created_at TEXT NOT NULL
         )
         """,
+        GRANTS_TABLE,
     ),
 )
 
@@ -152,6 +160,12 @@ _WITH_PEER: Final = "JOIN relationships r ON r.pk = x.relationship"
 #: The key of the relationship of the peer in parameter ``$1`` (``$2``).
 _R1: Final = relationship_key(1)
 _R2: Final = relationship_key(2)
+
+
+def _numbered(sql: str) -> str:
+    """``sql`` with each ``$`` placeholder numbered in order (``$1``, ``$2``, ...)."""
+    pieces = sql.split("$")
+    return pieces[0] + "".join(f"${n}{piece}" for n, piece in enumerate(pieces[1:], start=1))
 
 
 def _dumps(value: Any) -> str:
@@ -357,6 +371,11 @@ class PostgresVendorStore(PostgresProtocolStore):
             )
             return deleted
 
+    async def grant(self, grant_id: str) -> GrantRow | None:
+        """The access grant ``grant_id`` it holds, if any."""
+        row = await self._fetchrow("SELECT * FROM access_grants WHERE grant_id = $1", grant_id)
+        return grant_row(row) if row is not None else None
+
     async def apply_domain(self, conn: Connection, write: DomainWrite) -> None:
         """Apply one of the vendor's writes (inside the unit's transaction).
 
@@ -469,6 +488,12 @@ class PostgresVendorStore(PostgresProtocolStore):
                 f" VALUES ({_R1}, NULL, 2) ON CONFLICT (relationship) DO UPDATE SET"
                 " notifications_allowed = NULL, engagements = preferences.engagements + 1",
                 write.peer,
+            )
+        elif isinstance(write, GrantRow):
+            await conn.execute(_numbered(GRANT_INSERT), *grant_values(write))
+        elif isinstance(write, GrantRevokedRow):
+            await conn.execute(
+                _numbered(GRANT_REVOKE), write.revoked_at, write.grant_id, write.peer
             )
         else:
             await super().apply_domain(conn, write)

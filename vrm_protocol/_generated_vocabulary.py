@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:172d769605fc174d.
+Source digest: sha256:280559b1a1909e11.
 """
 
 from enum import StrEnum
@@ -70,3 +70,9 @@ class MessageType(StrEnum):
 
     RECEIPT = "receipt"
     """Receipt (``receipt.schema.json``)."""
+
+    ACCESS_GRANT = "access-grant"
+    """Access grant (``access-grant.schema.json``)."""
+
+    ACCESS_REVOCATION = "access-revocation"
+    """Access revocation (``access-revocation.schema.json``)."""

@@ -424,6 +424,18 @@ def _canonical(play: _Play, message_type: MessageType, sender: Role) -> dict[str
         return _exit_ack(exit_record.notice_id if exit_record else missing, now)
     if message_type is M.PROBLEM_REPORT:
         return {"code": "schema-invalid", "title": "Schema invalid", "detail": "x"}
+    if message_type is M.ACCESS_GRANT:
+        return {
+            "id": "urn:uuid:00000000-0000-4000-8000-00000000000a",
+            "grantee": VENDOR_ID,
+            "items": ["travel.dates"],
+            "purposes": ["programme-membership"],
+            "until": _stamp(now + timedelta(days=30)),
+            "endpoint": "https://agent.sally.example/vrm/read/Jd8x2PqLw0s7RkT4nVb9Cg",
+            "key": "k" * 43,
+        }
+    if message_type is M.ACCESS_REVOCATION:
+        return {"grant": "urn:uuid:00000000-0000-4000-8000-00000000000a"}
     return {
         "regarding": {"id": missing, "digest": "sha-256:" + "G" * 43},
         "status": "accepted",
@@ -896,6 +908,22 @@ def _guard_cases() -> dict[str, tuple[str, str, Case]]:
                 M.EXIT_NOTICE,
                 _set("/body/reengagement/until", "2027-02-31T10:00:00Z"),
             ),
+        ),
+        # access grants
+        "grant-to-another-party": (
+            "An access grant whose grantee is not the party it is sent to.",
+            "VRM-GRANT-001",
+            _case(
+                S.SERVICING,
+                B,
+                M.ACCESS_GRANT,
+                _set("/body/grantee", "https://another-dealer.example"),
+            ),
+        ),
+        "grant-until-not-an-instant": (
+            "An access grant whose until is 31 February.",
+            "VRM-FRESH-012",
+            _case(S.SERVICING, B, M.ACCESS_GRANT, _set("/body/until", "2027-02-31T10:00:00Z")),
         ),
         "ack-by-the-notifier": (
             "The party that gave notice acknowledges it.",

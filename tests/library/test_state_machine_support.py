@@ -289,6 +289,22 @@ def problem_report_body() -> dict[str, Any]:
     return {"code": "schema-invalid", "title": "Schema invalid", "detail": "test"}
 
 
+def access_grant_body(grantee: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "grantee": grantee,
+        "items": ["travel.dates"],
+        "purposes": ["programme-membership"],
+        "until": stamp(now + timedelta(days=30)),
+        "endpoint": "https://agent.sally.example/vrm/read/Jd8x2PqLw0s7RkT4nVb9Cg",
+        "key": "k" * 43,
+    }
+
+
+def access_revocation_body(grant: str) -> dict[str, Any]:
+    return {"grant": grant, "reason": "the trip is over"}
+
+
 def receipt_body(regarding: str, now: datetime) -> dict[str, Any]:
     return {
         "regarding": {"id": regarding, "digest": "sha-256:" + "G" * 43},
@@ -546,6 +562,10 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
         )
     if message_type is M.PROBLEM_REPORT:
         return problem_report_body()
+    if message_type is M.ACCESS_GRANT:
+        return access_grant_body(journey.counterparty, now)
+    if message_type is M.ACCESS_REVOCATION:
+        return access_revocation_body(missing)
     assert message_type is M.RECEIPT
     return receipt_body(missing, now)  # a receipt of a message this side never saw
 

@@ -69,6 +69,8 @@ _MESSAGE_SECTIONS: Final = (
     MessageType.PROBLEM_REPORT,
     MessageType.RECEIPT,
     MessageType.DEAL_REFUSAL,
+    MessageType.ACCESS_GRANT,
+    MessageType.ACCESS_REVOCATION,
 )
 
 _MAP: Final[tuple[tuple[str, str], ...]] = (
@@ -115,6 +117,7 @@ _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("11.6", "Limits and rate"),
     ("11.7", "Terms documents"),
     ("11.8", "Delivery policy"),
+    ("11.9", "Granted reads"),
     ("12", "Privacy considerations"),
     ("12.1", "Observers and what they see"),
     ("12.2", "Correlation"),

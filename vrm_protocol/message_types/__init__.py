@@ -19,6 +19,8 @@ from types import MappingProxyType
 from typing import Final
 
 from vrm_protocol.message_types import (
+    access_grant,
+    access_revocation,
     deal_confirmation,
     deal_refusal,
     exit_acknowledgement,
@@ -84,6 +86,8 @@ _UNITS = (
     problem_report,
     receipt,
     deal_refusal,
+    access_grant,
+    access_revocation,
 )
 
 #: Every message type's unit, in the order of the specification's sections.

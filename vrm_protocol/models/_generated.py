@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:172d769605fc174d.
+fails when this file and the schemas disagree. Source digest: sha256:280559b1a1909e11.
 """
 
 from types import MappingProxyType
@@ -24,6 +24,10 @@ __all__ = [
     "MESSAGE_MODELS",
     "AcceptanceTradeIn",
     "AcceptedRequest",
+    "AccessGrantBody",
+    "AccessGrantMessage",
+    "AccessRevocationBody",
+    "AccessRevocationMessage",
     "ApprovedMatter",
     "AssertingParty",
     "Attestation",
@@ -804,6 +808,8 @@ class BaseMessage(VRMModel):
         "exit-acknowledgement",
         "problem-report",
         "receipt",
+        "access-grant",
+        "access-revocation",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -2752,6 +2758,8 @@ class ProblemReportBody(VRMModel):
         "not-accepted-by-terms",
         "exit-incomplete",
         "mislabelled-notice",
+        "grant-revoked",
+        "grant-expired",
         "internal-error",
         "temporarily-unavailable",
     ] = Field(
@@ -2828,6 +2836,111 @@ class ReceiptMessage(BaseMessage):
     )
 
 
+class AccessGrantBody(VRMModel):
+    """Access grant body.
+
+    What may be read, by whom, why, until when, where, and with which key.
+    """
+
+    id: MessageId = Field(
+        description=(
+            "The grant's id (`urn:uuid:`), named by every read proof and by its revocation."
+        ),
+    )
+
+    grantee: PartyId = Field(
+        description="The party that may read: the message's addressee.",
+    )
+
+    items: Annotated[
+        tuple[DataCategory, ...], Field(min_length=1, max_length=32), AfterValidator(unique_items)
+    ] = Field(
+        description="The data categories it may read, e.g. `travel.dates`.",
+    )
+
+    purposes: Annotated[
+        tuple[Purpose, ...], Field(min_length=1, max_length=16), AfterValidator(unique_items)
+    ] = Field(
+        description="What it may use them for.",
+    )
+
+    until: Timestamp = Field(
+        description="The end of the grant: a read after it is refused with `grant-expired`.",
+    )
+
+    endpoint: Annotated[
+        JsonStr,
+        StringConstraints(min_length=8, max_length=2000, pattern="^https?://[^ ]+$"),
+        conforms_to("uri"),
+    ] = Field(
+        description=(
+            "Her read endpoint for this grant: an absolute `https` URL "
+            "(`http` only where both sides allow it, spec §11.8) that the "
+            "grantee reads with `GET` (spec §11.9)."
+        ),
+    )
+
+    key: Annotated[
+        JsonStr, StringConstraints(min_length=43, max_length=43, pattern="^[A-Za-z0-9_-]{43}$")
+    ] = Field(
+        description=(
+            "The RFC 7638 JWK SHA-256 thumbprint (unpadded base64url) of the "
+            "grantee's published key that must sign its read proofs."
+        ),
+    )
+
+
+class AccessGrantMessage(BaseMessage):
+    """Access grant.
+
+    The individual grants a named party access to named items of her data store, for named
+    purposes, until a time: the party reads them from her agent with a proof bound to its own
+    key (spec §6.18).
+    """
+
+    type: Literal["access-grant"] = Field(
+        description="Always `access-grant`.",
+    )
+
+    body: AccessGrantBody = Field(
+        description="The `access-grant` body.",
+    )
+
+
+class AccessRevocationBody(VRMModel):
+    """Access revocation body.
+
+    The grant revoked, and why.
+    """
+
+    grant: MessageId = Field(
+        description="The id of the grant revoked (the `id` of its access grant's body).",
+    )
+
+    reason: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Why, in a few words.",
+    )
+
+
+class AccessRevocationMessage(BaseMessage):
+    """Access revocation.
+
+    The individual ends an access grant before its time: every later read is refused with
+    `grant-revoked` (spec §6.19).
+    """
+
+    type: Literal["access-revocation"] = Field(
+        description="Always `access-revocation`.",
+    )
+
+    body: AccessRevocationBody = Field(
+        description="The `access-revocation` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -2846,7 +2959,9 @@ Message: TypeAlias = Annotated[
     | SupportResolutionMessage
     | ExitAcknowledgementMessage
     | ProblemReportMessage
-    | ReceiptMessage,
+    | ReceiptMessage
+    | AccessGrantMessage
+    | AccessRevocationMessage,
     Field(discriminator="type"),
 ]
 
@@ -2870,5 +2985,7 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.EXIT_ACKNOWLEDGEMENT: ExitAcknowledgementMessage,
         MessageType.PROBLEM_REPORT: ProblemReportMessage,
         MessageType.RECEIPT: ReceiptMessage,
+        MessageType.ACCESS_GRANT: AccessGrantMessage,
+        MessageType.ACCESS_REVOCATION: AccessRevocationMessage,
     }
 )
