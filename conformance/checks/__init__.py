@@ -9,6 +9,7 @@ from conformance.checks import (  # noqa: F401  (imported to register the checks
     buyer_lifecycle,
     conduct,
     discovery,
+    grants,
     keys,
     mailbox,
     security,
