@@ -261,12 +261,16 @@ async def _grant(agent: BuyerAgent, document: dict[str, Any]) -> Any:
         purposes=purposes,
         until=agent.clock.now() + timedelta(seconds=seconds),
     )
-    return {"sent": sent.message.message_id, "grant": record.grant_id, "endpoint": record.endpoint}
+    return {
+        "sent": [sent.message.message_id],
+        "grant": record.grant_id,
+        "endpoint": record.endpoint,
+    }
 
 
 async def _revoke(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     sent = await agent.grants.revoke(_string(document, "grant"))
-    return {"sent": sent.message.message_id}
+    return {"sent": [sent.message.message_id]}
 
 
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:

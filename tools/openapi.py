@@ -229,6 +229,17 @@ def _test_driver_paths() -> dict[str, Any]:
             )
         },
     }
+    paths[f"{prefix}/read-grant"] = {
+        "post": _driver_operation(
+            "Vendor agents: read under an access grant",
+            "Read the items of an access grant the vendor holds from the individual's agent, "
+            "now; refused with `grant-revoked` or `grant-expired`, and nothing sent, once the "
+            "grant has ended. Optional.",
+            _driver("ReadGrantInstruction"),
+            answer=_driver("ReadGrantAnswer"),
+            refusals=(ErrorCode.GRANT_REVOKED, ErrorCode.GRANT_EXPIRED, ErrorCode.UNKNOWN_KEY),
+        )
+    }
     for action, summary, description in (
         ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now."),
         ("deliver", "Vendor agents: attempt due deliveries", "Attempt every due delivery now."),
@@ -244,6 +255,8 @@ def _test_driver_paths() -> dict[str, Any]:
         ("exit", "ExitInstruction", "Exit a relationship", False),
         ("terms", "TermsInstruction", "Answer a terms assertion", True),
         ("service", "ServiceInstruction", "Answer a service notice", True),
+        ("grant", "GrantInstruction", "Grant access to items of her store", False),
+        ("revoke", "RevokeInstruction", "Revoke an access grant", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

@@ -1,4 +1,5 @@
-"""A vendor under access grants (``--role vendor``, spec §6.18, §6.19, §11.9).
+"""Access grants (spec §6.18, §6.19, §11.9): the grantee (``--role vendor``) and
+her agent's read endpoint (``--role buyer``).
 
 The suite plays the individual: a persona in negotiation with the vendor
 grants it her travel dates, served by the suite's own read endpoint, and the
@@ -8,6 +9,12 @@ with that reason). The endpoint judges every read the vendor makes with the
 library (the proof's signature by the key the grant names, its grant, method,
 URL, time and ``jti``) and counts them: after the persona revokes the grant,
 or once its ``until`` has passed, the vendor must make no read at all.
+
+Against a buyer the suite is the grantee: one of its vendors receives an RFP
+from the buyer, then (``POST {driver}/grant``) a grant, and reads at the
+endpoint the grant names with proofs the suite mints itself, good and bad;
+then (``POST {driver}/revoke``) the grant is revoked and a read must be
+refused.
 """
 
 from __future__ import annotations
@@ -18,23 +25,40 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from conformance.checks.scenarios import VendorThread, vendor_negotiation
+from conformance.checks.scenarios import (
+    VendorThread,
+    prompt_buyer,
+    prompt_wait,
+    vendor_negotiation,
+)
+from conformance.client import HttpReply, request
 from conformance.context import CheckContext, Session
+from conformance.forge import canonical_json, compact
 from conformance.model import CheckSkipped
 from conformance.peers.buyers import buyer_side
+from conformance.peers.identity import new_key, thumbprint
+from conformance.peers.inbox import Inbound
 from conformance.peers.server import SuiteServer
+from conformance.peers.vendors import SuiteVendor, vendor_side
 from conformance.registry import REGISTRY
 from conformance.target import call_driver_raw
 from vrm_protocol.errors import ProtocolError
 from vrm_protocol.freshness import format_timestamp
-from vrm_protocol.keys import KeySet, thumbprint
-from vrm_protocol.read_proof import proof_from_authorization, verify_read_proof
+from vrm_protocol.keys import KeySet
+from vrm_protocol.read_proof import (
+    READ_AUTH_SCHEME,
+    READ_TYP,
+    proof_from_authorization,
+    verify_read_proof,
+)
 from vrm_protocol.vocabulary import LifecycleStep, Role
 
 VENDOR = (Role.VENDOR,)
+BUYER = (Role.BUYER,)
 #: The suite's read endpoints: ``{server}/vrm/read/{tag}``.
 READ_PATH: Final = "/vrm/read"
 #: How long the suite watches for a read the vendor must NOT make.
@@ -266,4 +290,210 @@ async def grant_stops(ctx: CheckContext) -> None:
         expected=0,
         actual=short.verdicts,
         requirement="VRM-GRANT-003",
+    )
+
+
+# -- against a buyer: the suite is the grantee ---------------------------------------------------
+
+
+@dataclass(slots=True)
+class HeldGrant:
+    """A grant the buyer under test gave one of the suite's vendors."""
+
+    vendor: SuiteVendor
+    message: Inbound
+    grant: str
+    endpoint: str
+    items: list[str]
+
+
+def _read_proof(
+    session: Session,
+    signer: Any,
+    held: HeldGrant,
+    *,
+    url: str | None = None,
+    age: timedelta = timedelta(0),
+    jti: str | None = None,
+) -> str:
+    """A read proof minted by the suite (never by the library's signer)."""
+    header = {"alg": signer.alg, "kid": signer.kid, "typ": READ_TYP}
+    payload = {
+        "grant": held.grant,
+        "htm": "GET",
+        "htu": url if url is not None else held.endpoint,
+        "iat": int((session.clock.now() - age).timestamp()),
+        "jti": jti if jti is not None else secrets.token_urlsafe(18),
+    }
+    return compact(header, canonical_json(payload), signer).decode("ascii")
+
+
+async def _read(ctx: CheckContext, held: HeldGrant, proof: str | None, note: str) -> HttpReply:
+    headers = {"Authorization": f"{READ_AUTH_SCHEME} {proof}"} if proof is not None else {}
+    return await request(
+        ctx.session.http, ctx.session.transcript, "GET", held.endpoint, headers=headers, note=note
+    )
+
+
+async def _given_grant(ctx: CheckContext, name: str, *, seconds: int = 3600) -> HeldGrant:
+    """A new vendor of the suite's: the buyer sends it an RFP (negotiation), then is
+    told to grant it her travel dates."""
+    side = await vendor_side(ctx.session)
+    vendor = await side.add_vendor(name)
+    await prompt_buyer(
+        ctx.session,
+        "rfp",
+        {"vendors": [vendor.id]},
+        instruction=f"Make the buyer agent send a personal RFP (any car) to {vendor.id}",
+    )
+    await vendor.expect(
+        lambda item: item.type == "personal-rfp",
+        description=f"the buyer sends a personal RFP to {vendor.id}",
+        within=prompt_wait(ctx.session),
+    )
+    items = sorted(TRAVEL)
+    await prompt_buyer(
+        ctx.session,
+        "grant",
+        {
+            "vendor": vendor.id,
+            "items": items,
+            "purposes": ["programme-membership"],
+            "seconds": seconds,
+        },
+        instruction=f"Make the buyer agent grant {vendor.id} reads of her travel dates",
+    )
+    message = await vendor.expect(
+        lambda item: item.type == "access-grant",
+        description=f"the buyer sends an access grant to {vendor.id}",
+        within=prompt_wait(ctx.session),
+    )
+    ctx.require(message.ok, "the grant passes the receiving pipeline", actual=message.error)
+    body = message.body
+    ctx.require(
+        body.get("grantee") == vendor.id
+        and body.get("key") == thumbprint(vendor.jwks()["keys"][0]),
+        "the grant names the vendor and the key it publishes",
+        actual={"grantee": body.get("grantee"), "key": body.get("key")},
+        requirement="VRM-GRANT-001",
+    )
+    endpoint = str(body.get("endpoint"))
+    if origin(endpoint) != origin(ctx.session.options.target):
+        # The suite fetches only from the target it was pointed at (no SSRF by proxy).
+        raise CheckSkipped("the grant's endpoint is not on the target's origin")
+    return HeldGrant(vendor, message, str(body.get("id")), endpoint, items)
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """The scheme, host and port of ``url``."""
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname or "", parts.port
+
+
+@REGISTRY.check(
+    "BUY-GRANT-READ",
+    title="Her agent answers a granted read only with a valid, fresh, unused proof",
+    step=LifecycleStep.DEVELOPMENT,
+    requirements=("VRM-GRANT-004", "VRM-GRANT-006"),
+    roles=BUYER,
+    needs=("test-driver", "sends:access-grant"),
+)
+async def buyer_grant_read(ctx: CheckContext) -> None:
+    """Told to grant a vendor of the suite's her travel dates, her agent answers a
+    read with a proof signed by that vendor's key (the granted items only); it
+    refuses a read without a proof, the same proof again (replay), a proof for
+    another URL, a stale proof, and a proof signed by a key the grant does not name."""
+    held = await _given_grant(ctx, "Conformance Grants Motors")
+    signer = held.vendor.signer
+    proof = _read_proof(ctx.session, signer, held)
+    answered = await _read(ctx, held, proof, "a read with a valid proof")
+    ctx.require(
+        answered.status == 200,
+        "a read with a valid proof is answered",
+        actual=f"{answered.status} {answered.body[:300]!r}",
+        requirement="VRM-GRANT-004",
+    )
+    document = answered.json() if answered.status == 200 else {}
+    read_items = [item.get("item") for item in document.get("items") or []]
+    ctx.expect(
+        set(read_items) <= set(held.items) and document.get("grant") == held.grant,
+        "the answer names the grant and holds the granted items only",
+        expected=held.items,
+        actual=document,
+        requirement="VRM-GRANT-006",
+    )
+    refusals = [
+        ("no proof", None, "authentication-required"),
+        ("the same proof again", proof, "replay"),
+        (
+            "a proof for another URL",
+            _read_proof(ctx.session, signer, held, url=held.endpoint + "x"),
+            "authentication-required",
+        ),
+        (
+            "a proof made ten minutes ago",
+            _read_proof(ctx.session, signer, held, age=timedelta(minutes=10)),
+            "authentication-required",
+        ),
+        (
+            "a proof signed by a key the vendor does not publish",
+            _read_proof(ctx.session, new_key(), held),
+            "unknown-key",
+        ),
+    ]
+    for what, given, code in refusals:
+        reply = await _read(ctx, held, given, what)
+        ctx.expect(
+            reply.status >= 400 and reply.problem_code() == code,
+            f"{what} is refused with {code}",
+            expected=code,
+            actual=f"{reply.status} {reply.problem_code()}",
+            requirement="VRM-GRANT-004",
+        )
+
+
+@REGISTRY.check(
+    "BUY-GRANT-REVOKED",
+    title="Her agent refuses every read after she revokes a grant, or after its until",
+    step=LifecycleStep.DEVELOPMENT,
+    requirements=("VRM-GRANT-005",),
+    roles=BUYER,
+    needs=("test-driver", "sends:access-grant", "sends:access-revocation"),
+)
+async def buyer_grant_revoked(ctx: CheckContext) -> None:
+    """Told to revoke a grant, her agent sends the revocation and answers the next read
+    (with a valid proof) 403 ``grant-revoked``; under a grant of one second, a read
+    after it is answered 403 ``grant-expired``."""
+    held = await _given_grant(ctx, "Conformance Revoked Grants Motors")
+    signer = held.vendor.signer
+    await prompt_buyer(
+        ctx.session,
+        "revoke",
+        {"grant": held.grant},
+        instruction=f"Make the buyer agent revoke its grant {held.grant}",
+    )
+    await held.vendor.expect(
+        lambda item: item.type == "access-revocation" and item.body.get("grant") == held.grant,
+        description="the buyer sends the grant's revocation",
+        within=prompt_wait(ctx.session),
+    )
+    reply = await _read(
+        ctx, held, _read_proof(ctx.session, signer, held), "a read after revocation"
+    )
+    ctx.require(
+        (reply.status, reply.problem_code()) == (403, "grant-revoked"),
+        "a read under a revoked grant is refused 403 grant-revoked",
+        actual=f"{reply.status} {reply.problem_code()}",
+        requirement="VRM-GRANT-005",
+    )
+    short = await _given_grant(ctx, "Conformance Expired Grants Motors", seconds=1)
+    await asyncio.sleep(1.5)
+    reply = await _read(
+        ctx, short, _read_proof(ctx.session, short.vendor.signer, short), "a read after until"
+    )
+    ctx.require(
+        (reply.status, reply.problem_code()) == (403, "grant-expired"),
+        "a read after the grant's until is refused 403 grant-expired",
+        actual=f"{reply.status} {reply.problem_code()}",
+        requirement="VRM-GRANT-005",
     )

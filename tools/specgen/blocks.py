@@ -353,6 +353,9 @@ _DRIVER_ROUTES: Final = (
     ("POST terms", "buyer", "TermsInstruction", "InstructionAnswer (200 or 202)"),
     ("POST service", "buyer", "ServiceInstruction", "InstructionAnswer (200 or 202)"),
     ("POST service-notice", "vendor (optional)", "ServiceNoticeInstruction", "InstructionAnswer"),
+    ("POST grant", "buyer", "GrantInstruction", "InstructionAnswer"),
+    ("POST revoke", "buyer", "RevokeInstruction", "InstructionAnswer"),
+    ("POST read-grant", "vendor (optional)", "ReadGrantInstruction", "ReadGrantAnswer"),
 )
 
 
