@@ -37,8 +37,10 @@ from typing import Any, Final
 
 import aiohttp
 
+import reference_buyer.handlers_consents  # noqa: F401  (registers its handlers)
 from reference_buyer.buying import AttestationSource, Buying
 from reference_buyer.config import KEYS_DIR, BuyerConfig
+from reference_buyer.consents import Consents
 from reference_buyer.courier import Courier
 from reference_buyer.directory import Directory
 from reference_buyer.faults import BuyerStrategies
@@ -191,6 +193,8 @@ class BuyerAgent:
             clock,
             self.strategies.identity,
         )
+        #: Her consent changes (spec §6.20).
+        self.consents = Consents(store, self.sender, clock)
         #: Her access grants and the reads under them (spec §6.18, §11.9).
         self.grants = Grants(
             store, self.pseudonyms, self.directory, self.sender, clock, party_id=config.party_id

@@ -11,7 +11,7 @@ Routes::
 
 and, only in test mode (spec §14.3), the test driver: the instructions a
 person would give (``/rfi``, ``/rfp``, ``/accept``, ``/decline``, ``/terms``,
-``/service``, ``/exit``, ``/grant``, ``/revoke``), ``/clock`` and ``GET /state``.
+``/service``, ``/exit``, ``/grant``, ``/revoke``, ``/consent``), ``/clock`` and ``GET /state``.
 
 Her inbox follows the rules every agent's does (:mod:`vrm_agent.http`): the
 media type and declared length are judged before the body is read, the body
@@ -273,6 +273,21 @@ async def _revoke(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": [sent.message.message_id]}
 
 
+async def _consent(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    changes = document.get("changes")
+    if (
+        not isinstance(changes, list)
+        or not changes
+        or not all(isinstance(c, dict) for c in changes)
+    ):
+        raise _invalid("'changes' must be a non-empty list of objects", "/changes")
+    try:
+        sent = await agent.consents.change(_vendors(document)[0], changes)
+    except (ValidationError, TypeError) as error:
+        raise _invalid(f"not a valid consent change: {error}"[:500], "/changes") from None
+    return {"sent": [sent.message.message_id]}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -303,6 +318,7 @@ _ACTIONS: Mapping[str, Action] = {
     "clock": _clock,
     "grant": _grant,
     "revoke": _revoke,
+    "consent": _consent,
 }
 
 

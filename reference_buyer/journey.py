@@ -308,6 +308,8 @@ async def _driver(http: aiohttp.ClientSession, base: str, path: str, body: Any) 
         return answer
 
 
+#: Her phone number, which she withdraws from the dealer once the car is delivered.
+PHONE: Final = "contact.phone"
 #: Her travel dates, which the Road Warrior programme reads by grant (seed 000 step 7).
 TRAVEL_DATES: Final = "travel.dates"
 #: How long she grants the programme, at most (she revokes it before).
@@ -521,7 +523,32 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             set(audio_decision.notifications) <= {"safety", "technical", "new-products"},
             "notifications: safety, technical and the programme's news only",
         )
+        # The car is delivered: she withdraws the phone number she gave at acceptance
+        # (spec §6.20); the dealer's signed receipt says what it did (spec §6.21).
+        seq = await _max_seq(store)
+        change = await agent.consents.change(
+            dealer,
+            [{"item": PHONE, "action": "withdraw"}],
+            reason="The car is delivered; e-mail is enough from now on.",
+        )
+        await agent.wait_for(
+            after(seq, MessageType.CONSENT_RECEIPT, dealer), within=REPLY_TIMEOUT_SECONDS
+        )
+        changed = next(
+            c
+            for c in await store.consent_changes(dealer)
+            if c.change_id == change.message.message_id
+        )
+        _expect(
+            changed.receipt_verified is True,
+            f"the consent receipt accounts for her phone number: {list(changed.problems)}",
+        )
+        receipt = changed.receipt or {}
+        deleted = [a["item"] for a in receipt.get("applied", ()) if a.get("deleted")]
+        _expect(PHONE in deleted, f"{names[dealer]} deleted her phone number ({receipt})")
         return (
+            f"phone number withdrawn from {names[dealer]}: its signed receipt says deleted "
+            f"(checked against her sharing log); "
             f"terms of {names[dealer]}: {dealer_decision.decision.value} "
             f"({len(dealer_decision.accepted)} accepted, {len(dealer_decision.refused)} "
             f"refused); terms of Road Warrior: {audio_decision.decision.value}, notifications "

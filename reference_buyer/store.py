@@ -407,6 +407,34 @@ class GrantRead:
     items: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ConsentChangeRecord(DomainWrite):
+    """A consent change she made (spec §6.20), committed with the message; the
+    receipt and how it checked out come later (``receipt_verified`` ``None``
+    while it is awaited)."""
+
+    change_id: str
+    peer: str
+    changes: tuple[Mapping[str, Any], ...]
+    at: str
+    receipt_id: str | None = None
+    receipt: Mapping[str, Any] | None = None
+    receipt_verified: bool | None = None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentReceiptChecked(DomainWrite):
+    """The receipt of her consent change, and how it checked out against her
+    sharing log (spec §6.21)."""
+
+    change_id: str
+    receipt_id: str
+    receipt: Mapping[str, Any]
+    verified: bool
+    problems: tuple[str, ...]
+
+
 # -- the interface ---------------------------------------------------------------------------------
 
 
@@ -562,6 +590,10 @@ class BuyerStore(ProtocolStore, Protocol):
         """Every read logged under a grant, oldest first."""
         ...
 
+    async def consent_changes(self, peer: str | None = None) -> list[ConsentChangeRecord]:
+        """Her consent changes and their receipts, oldest first."""
+        ...
+
 
 # -- SQLite ----------------------------------------------------------------------------------------
 
@@ -697,6 +729,21 @@ BUYER_SCHEMA: Final = Schema(
         -- A proof is taken once (spec §11.9): the jti of every answered read is unique.
         CREATE UNIQUE INDEX grant_reads_jti ON grant_reads (grant_id, jti)
             WHERE outcome = 'answered'
+        """,
+        # 3: her consent changes and their receipts (spec §6.20, §6.21).
+        """
+        CREATE TABLE consent_changes (
+            pk INTEGER PRIMARY KEY,
+            change_id TEXT NOT NULL UNIQUE,
+            peer_id TEXT NOT NULL,
+            changes TEXT NOT NULL,
+            created TEXT NOT NULL,
+            receipt_id TEXT,
+            receipt TEXT,
+            receipt_verified INTEGER,
+            problems TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX consent_changes_peer ON consent_changes (peer_id, pk)
         """,
     ),
 )
@@ -1281,6 +1328,33 @@ class SqliteBuyerStore(SqliteProtocolStore):
             for row in rows
         ]
 
+    async def consent_changes(self, peer: str | None = None) -> list[ConsentChangeRecord]:
+        """Her consent changes and their receipts, oldest first."""
+        rows = await self._scan(
+            lambda: (
+                self._read("SELECT * FROM consent_changes ORDER BY pk")
+                if peer is None
+                else self._read(
+                    "SELECT * FROM consent_changes WHERE peer_id = ? ORDER BY pk", (peer,)
+                )
+            )
+        )
+        return [
+            ConsentChangeRecord(
+                change_id=row["change_id"],
+                peer=row["peer_id"],
+                changes=tuple(orjson.loads(row["changes"])),
+                at=row["created"],
+                receipt_id=row["receipt_id"],
+                receipt=orjson.loads(row["receipt"]) if row["receipt"] is not None else None,
+                receipt_verified=(
+                    bool(row["receipt_verified"]) if row["receipt_verified"] is not None else None
+                ),
+                problems=tuple(orjson.loads(row["problems"])),
+            )
+            for row in rows
+        ]
+
     # -- her writes (on the writer thread, inside the unit's savepoint) --
 
     @staticmethod
@@ -1417,6 +1491,24 @@ class SqliteBuyerStore(SqliteProtocolStore):
                     write.tag,
                     write.key,
                     write.at,
+                ),
+            )
+        elif isinstance(write, ConsentChangeRecord):
+            conn.execute(
+                "INSERT INTO consent_changes (change_id, peer_id, changes, created)"
+                " VALUES (?, ?, ?, ?)",
+                (write.change_id, write.peer, dumps([dict(c) for c in write.changes]), write.at),
+            )
+        elif isinstance(write, ConsentReceiptChecked):
+            conn.execute(
+                "UPDATE consent_changes SET receipt_id = ?, receipt = ?, receipt_verified = ?,"
+                " problems = ? WHERE change_id = ?",
+                (
+                    write.receipt_id,
+                    dumps(dict(write.receipt)),
+                    int(write.verified),
+                    dumps(list(write.problems)),
+                    write.change_id,
                 ),
             )
         elif isinstance(write, AccessRevoked):

@@ -23,6 +23,7 @@ from typing import Any, Final, TypeVar
 import aiohttp
 from pydantic import ValidationError
 
+import reference_vendor.handlers_consents  # noqa: F401  (registers its handlers)
 from reference_vendor.catalogue import Catalogue
 from reference_vendor.config import VendorConfig
 from reference_vendor.faults import VendorStrategies

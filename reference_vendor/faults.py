@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Final, Protocol
 
 from reference_vendor.rules import money
-from reference_vendor.store import DeletionRow, EraseData
+from reference_vendor.store import ConsentPurposes, DeletionRow, EraseData, ForgetItem
 from vrm_agent.faults import (
     AlgNoneAccepted,
     AudienceUnchecked,
@@ -145,6 +145,28 @@ def _keeping_data_on_exit(message_type: MessageType, handler: BoundHandler) -> B
     return keeping
 
 
+def _keeping_data_on_consent_change(
+    message_type: MessageType, handler: BoundHandler
+) -> BoundHandler:
+    """The consent change's handler, but nothing it deletes or narrows changes
+    (the receipt still says it did)."""
+    if message_type is not MessageType.CONSENT_CHANGE:
+        return handler
+
+    def keeping(inbound: Inbound[Any], work: UnitOfWork) -> Awaitable[None]:
+        async def run() -> None:
+            await handler(inbound, work)
+            work.writes[:] = [
+                write
+                for write in work.writes
+                if not isinstance(write, ForgetItem | ConsentPurposes | DeletionRow)
+            ]
+
+        return run()
+
+    return keeping
+
+
 def _runtime(s: VendorStrategies, **changes: Any) -> VendorStrategies:
     return replace(s, runtime=s.runtime.but(**changes))
 
@@ -219,6 +241,17 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "keeps in the mailbox only the messages that were not POSTed to a replyTo inbox "
             "(MBX-KEPT-WITH-REPLY-TO)",
             lambda s: _runtime(s, mailbox=only_never_posted),
+        ),
+        Fault(
+            "ignore-consent-change",
+            "answers a consent change with a receipt, but keeps the data and purposes as they "
+            "were (VEN-CONSENT-APPLIED)",
+            lambda s: _runtime(
+                s,
+                wrap_handler=lambda t, h, inner=s.runtime.wrap_handler: (
+                    _keeping_data_on_consent_change(t, inner(t, h))
+                ),
+            ),
         ),
         Fault(
             "read-after-revocation",

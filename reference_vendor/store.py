@@ -45,6 +45,7 @@ from vrm_protocol.models import OfferMessage, parse_message_dict
 
 __all__ = [
     "VENDOR_SCHEMA",
+    "ConsentPurposes",
     "ConsentRow",
     "DataRow",
     "DataValue",
@@ -52,6 +53,7 @@ __all__ = [
     "DeletionRow",
     "EraseData",
     "ExitRow",
+    "ForgetItem",
     "GrantRevokedRow",
     "GrantRow",
     "NotificationsChosen",
@@ -238,6 +240,27 @@ class VendorStore(ProtocolStore, Protocol):
         """A deterministic JSON summary of relationships, offers, data and deletions
         (the test driver's ``GET /state``), read at one committed state."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetItem(DomainWrite):
+    """She withdrew her consent to ``item`` (spec §6.21): its data held and its
+    consents are deleted and, when ``identity_member`` is set, that member of the
+    identity her acceptance disclosed is struck from every deal's record (what
+    the deal's legal basis does not need)."""
+
+    peer: str
+    item: str
+    identity_member: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentPurposes(DomainWrite):
+    """The purposes the vendor now holds ``item`` for, after her consent change."""
+
+    peer: str
+    item: str
+    purposes: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -686,6 +709,28 @@ class SqliteVendorStore(SqliteProtocolStore):
                 " notifications_allowed = NULL, engagements = preferences.engagements + 1",
                 (write.peer,),
             )
+        elif isinstance(write, ForgetItem):
+            for table in ("data_held", "consents"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE relationship = {RELATIONSHIP} AND item = ?",
+                    (write.peer, write.item),
+                )
+            deals = conn.execute(
+                f"SELECT pk, identity, categories FROM deals WHERE relationship = {RELATIONSHIP}",
+                (write.peer,),
+            ).fetchall()
+            for pk, identity, categories in deals:
+                conn.execute(
+                    "UPDATE deals SET identity = ?, categories = ? WHERE pk = ?",
+                    (*struck(write, identity, categories), pk),
+                )
+        elif isinstance(write, ConsentPurposes):
+            for table in ("data_held", "consents"):
+                conn.execute(
+                    f"UPDATE {table} SET purposes = ?"
+                    f" WHERE relationship = {RELATIONSHIP} AND item = ?",
+                    (dumps(list(write.purposes)), write.peer, write.item),
+                )
         elif isinstance(write, GrantRow):
             conn.execute(GRANT_INSERT.replace("$", "?"), grant_values(write))
         elif isinstance(write, GrantRevokedRow):
@@ -886,3 +931,12 @@ def grant_row(row: Any) -> GrantRow:
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
     )
+
+
+def struck(write: ForgetItem, identity: str, categories: str) -> tuple[str, str]:
+    """A deal's ``identity`` and ``categories`` columns without what ``write`` forgets."""
+    members = orjson.loads(identity)
+    if write.identity_member is not None:
+        members.pop(write.identity_member, None)
+    kept = [category for category in orjson.loads(categories) if category != write.item]
+    return dumps(members), dumps(kept)

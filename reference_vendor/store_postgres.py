@@ -30,12 +30,14 @@ from reference_vendor.store import (
     GRANT_REVOKE,
     GRANTS_TABLE,
     VENDOR_SCHEMA,
+    ConsentPurposes,
     ConsentRow,
     DataRow,
     DealRow,
     DeletionRow,
     EraseData,
     ExitRow,
+    ForgetItem,
     GrantRevokedRow,
     GrantRow,
     NotificationsChosen,
@@ -47,6 +49,7 @@ from reference_vendor.store import (
     _reengagement,
     grant_row,
     grant_values,
+    struck,
 )
 from vrm_agent.postgres import (
     PROTOCOL_SCHEMA,
@@ -489,6 +492,33 @@ class PostgresVendorStore(PostgresProtocolStore):
                 " notifications_allowed = NULL, engagements = preferences.engagements + 1",
                 write.peer,
             )
+        elif isinstance(write, ForgetItem):
+            for table in ("data_held", "consents"):
+                await conn.execute(
+                    f"DELETE FROM {table} WHERE relationship = {_R1} AND item = $2",
+                    write.peer,
+                    write.item,
+                )
+            deals = await conn.fetch(
+                f"SELECT pk, identity, categories FROM deals WHERE relationship = {_R1}",
+                write.peer,
+            )
+            for deal in deals:
+                identity, categories = struck(write, deal["identity"], deal["categories"])
+                await conn.execute(
+                    "UPDATE deals SET identity = $1, categories = $2 WHERE pk = $3",
+                    identity,
+                    categories,
+                    deal["pk"],
+                )
+        elif isinstance(write, ConsentPurposes):
+            for table in ("data_held", "consents"):
+                await conn.execute(
+                    f"UPDATE {table} SET purposes = $3 WHERE relationship = {_R1} AND item = $2",
+                    write.peer,
+                    write.item,
+                    _dumps(list(write.purposes)),
+                )
         elif isinstance(write, GrantRow):
             await conn.execute(_numbered(GRANT_INSERT), *grant_values(write))
         elif isinstance(write, GrantRevokedRow):

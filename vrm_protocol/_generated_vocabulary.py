@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:280559b1a1909e11.
+Source digest: sha256:d6d42713a6ab4517.
 """
 
 from enum import StrEnum
@@ -76,3 +76,9 @@ class MessageType(StrEnum):
 
     ACCESS_REVOCATION = "access-revocation"
     """Access revocation (``access-revocation.schema.json``)."""
+
+    CONSENT_CHANGE = "consent-change"
+    """Consent change (``consent-change.schema.json``)."""
+
+    CONSENT_RECEIPT = "consent-receipt"
+    """Consent receipt (``consent-receipt.schema.json``)."""

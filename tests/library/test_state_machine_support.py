@@ -305,6 +305,18 @@ def access_revocation_body(grant: str) -> dict[str, Any]:
     return {"grant": grant, "reason": "the trip is over"}
 
 
+def consent_change_body(item: str = "contact.phone") -> dict[str, Any]:
+    return {"changes": [{"item": item, "action": "withdraw"}]}
+
+
+def consent_receipt_body(change: str, digest: str = ANY_DIGEST) -> dict[str, Any]:
+    return {
+        "change": {"id": change, "digest": digest},
+        "applied": [{"item": "contact.phone", "purposes": [], "deleted": True}],
+        "retained": [],
+    }
+
+
 def receipt_body(regarding: str, now: datetime) -> dict[str, Any]:
     return {
         "regarding": {"id": regarding, "digest": "sha-256:" + "G" * 43},
@@ -566,6 +578,16 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
         return access_grant_body(journey.counterparty, now)
     if message_type is M.ACCESS_REVOCATION:
         return access_revocation_body(missing)
+    if message_type is M.CONSENT_CHANGE:
+        return consent_change_body()
+    if message_type is M.CONSENT_RECEIPT:
+        change = journey.latest_request(M.CONSENT_CHANGE, open_only=True)
+        engaged = {S.NEGOTIATION, S.TRANSACTION, S.WELCOME, S.SERVICING, S.DEVELOPMENT, S.PROBLEM}
+        if change is None and sender is Role.VENDOR and journey.state in engaged:
+            # The receipt answers her change: she makes one first (a side exchange).
+            journey.step(Role.BUYER, M.CONSENT_CHANGE, consent_change_body())
+            change = journey.latest_request(M.CONSENT_CHANGE, open_only=True)
+        return consent_receipt_body(change or missing)
     assert message_type is M.RECEIPT
     return receipt_body(missing, now)  # a receipt of a message this side never saw
 
@@ -662,8 +684,9 @@ def check_cell(state: RelationshipState, sender: Role, message_type: MessageType
     # An acknowledgement comes from the party that did not give notice.
     journey = reach(state, exit_by=sender.peer if state is S.EXITING else Role.BUYER)
     assert journey.state is state
+    body = canonical_body(journey, message_type, sender)  # may make a move first (a receipt's)
     history_before = len(journey.buyer.history)
-    payload = journey.compose(sender, message_type, canonical_body(journey, message_type, sender))
+    payload = journey.compose(sender, message_type, body)
     outcome = journey.deliver(sender, payload)
     key = (state, sender, message_type)
     if message_type in {M.PROBLEM_REPORT, M.RECEIPT}:

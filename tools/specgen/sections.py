@@ -71,6 +71,8 @@ _MESSAGE_SECTIONS: Final = (
     MessageType.DEAL_REFUSAL,
     MessageType.ACCESS_GRANT,
     MessageType.ACCESS_REVOCATION,
+    MessageType.CONSENT_CHANGE,
+    MessageType.CONSENT_RECEIPT,
 )
 
 _MAP: Final[tuple[tuple[str, str], ...]] = (

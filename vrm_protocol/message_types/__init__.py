@@ -21,6 +21,8 @@ from typing import Final
 from vrm_protocol.message_types import (
     access_grant,
     access_revocation,
+    consent_change,
+    consent_receipt,
     deal_confirmation,
     deal_refusal,
     exit_acknowledgement,
@@ -88,6 +90,8 @@ _UNITS = (
     deal_refusal,
     access_grant,
     access_revocation,
+    consent_change,
+    consent_receipt,
 )
 
 #: Every message type's unit, in the order of the specification's sections.

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:280559b1a1909e11.
+fails when this file and the schemas disagree. Source digest: sha256:d6d42713a6ab4517.
 """
 
 from types import MappingProxyType
@@ -28,6 +28,7 @@ __all__ = [
     "AccessGrantMessage",
     "AccessRevocationBody",
     "AccessRevocationMessage",
+    "AppliedChange",
     "ApprovedMatter",
     "AssertingParty",
     "Attestation",
@@ -36,6 +37,11 @@ __all__ = [
     "BaseMessage",
     "Commitments",
     "Condition",
+    "ConsentChangeBody",
+    "ConsentChangeItem",
+    "ConsentChangeMessage",
+    "ConsentReceiptBody",
+    "ConsentReceiptMessage",
     "Currency",
     "DataCategory",
     "DataExport",
@@ -109,6 +115,7 @@ __all__ = [
     "RegisteredTradeInItem",
     "ReplyTo",
     "ResponseItem",
+    "RetainedConsentItem",
     "RetainedItem",
     "Retention",
     "RfiContext",
@@ -810,6 +817,8 @@ class BaseMessage(VRMModel):
         "receipt",
         "access-grant",
         "access-revocation",
+        "consent-change",
+        "consent-receipt",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -2941,6 +2950,156 @@ class AccessRevocationMessage(BaseMessage):
     )
 
 
+class ConsentChangeItem(VRMModel):
+    """Consent change item.
+
+    The change of her consent to one data item.
+    """
+
+    item: DataCategory = Field(
+        description="The data category.",
+    )
+
+    action: Literal["withdraw", "narrow", "widen"] = Field(
+        description=(
+            "`withdraw` (no purpose any more: the item is deleted unless a "
+            "legal basis remains), `narrow` (only the `purposes` named "
+            "remain) or `widen` (the `purposes` named are added, within terms"
+            " already asserted)."
+        ),
+    )
+
+    purposes: Annotated[
+        Annotated[
+            tuple[Purpose, ...], Field(min_length=1, max_length=16), AfterValidator(unique_items)
+        ]
+        | None,
+        NotNull,
+    ] = Field(
+        default=None,
+        description=(
+            "For `narrow`: the purposes that remain; for `widen`: the "
+            "purposes added. Absent for `withdraw`."
+        ),
+    )
+
+    retention: Annotated[Retention | None, NotNull] = Field(
+        default=None,
+        description="For `narrow` or `widen`: how long the item may be kept from now on.",
+    )
+
+
+class ConsentChangeBody(VRMModel):
+    """Consent change body.
+
+    What changes, item by item.
+    """
+
+    changes: Annotated[tuple[ConsentChangeItem, ...], Field(min_length=1, max_length=32)] = Field(
+        description="One change per data item.",
+    )
+
+    reason: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Why, in a few words.",
+    )
+
+
+class ConsentChangeMessage(BaseMessage):
+    """Consent change.
+
+    The individual withdraws, narrows or widens her consent to data items at any time in a
+    relationship; the party answers with a consent receipt (spec §6.20).
+    """
+
+    type: Literal["consent-change"] = Field(
+        description="Always `consent-change`.",
+    )
+
+    body: ConsentChangeBody = Field(
+        description="The `consent-change` body.",
+    )
+
+
+class AppliedChange(VRMModel):
+    """Applied change.
+
+    One changed item as the party now holds it.
+    """
+
+    item: DataCategory = Field(
+        description="The data category.",
+    )
+
+    purposes: Annotated[tuple[Purpose, ...], Field(max_length=16), AfterValidator(unique_items)] = (
+        Field(
+            description="The purposes the party now uses the item for (none after a withdrawal).",
+        )
+    )
+
+    deleted: JsonBool = Field(
+        description="True when the party deleted the item.",
+    )
+
+
+class RetainedConsentItem(VRMModel):
+    """Retained item.
+
+    An item kept despite its withdrawal.
+    """
+
+    item: DataCategory = Field(
+        description="The data category.",
+    )
+
+    basis: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="The legal basis it is kept on, e.g. `legal-obligation: sales records`.",
+    )
+
+    until: Date = Field(
+        description="When it will be deleted.",
+    )
+
+
+class ConsentReceiptBody(VRMModel):
+    """Consent receipt body.
+
+    The change answered, what was applied, what is retained.
+    """
+
+    change: MessageRef = Field(
+        description="The consent change answered, bound by its digest.",
+    )
+
+    applied: Annotated[tuple[AppliedChange, ...], Field(max_length=32)] = Field(
+        description="Each changed item as the party now holds it.",
+    )
+
+    retained: Annotated[tuple[RetainedConsentItem, ...], Field(max_length=32)] = Field(
+        description=(
+            "What the party keeps despite a withdrawal, and on which legal basis, until when."
+        ),
+    )
+
+
+class ConsentReceiptMessage(BaseMessage):
+    """Consent receipt.
+
+    The party's signed statement of what it did with a consent change: what it now uses each
+    item for, what it deleted, and what it retains on which legal basis until when (spec §6.21).
+    """
+
+    type: Literal["consent-receipt"] = Field(
+        description="Always `consent-receipt`.",
+    )
+
+    body: ConsentReceiptBody = Field(
+        description="The `consent-receipt` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -2961,7 +3120,9 @@ Message: TypeAlias = Annotated[
     | ProblemReportMessage
     | ReceiptMessage
     | AccessGrantMessage
-    | AccessRevocationMessage,
+    | AccessRevocationMessage
+    | ConsentChangeMessage
+    | ConsentReceiptMessage,
     Field(discriminator="type"),
 ]
 
@@ -2987,5 +3148,7 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.RECEIPT: ReceiptMessage,
         MessageType.ACCESS_GRANT: AccessGrantMessage,
         MessageType.ACCESS_REVOCATION: AccessRevocationMessage,
+        MessageType.CONSENT_CHANGE: ConsentChangeMessage,
+        MessageType.CONSENT_RECEIPT: ConsentReceiptMessage,
     }
 )
