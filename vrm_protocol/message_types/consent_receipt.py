@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vrm_protocol.errors import ErrorCode
-from vrm_protocol.ledger import LedgerQuery, RequestAnswered
+from vrm_protocol.ledger import LedgerQuery, RequestAnswered, RequestClosed, RequestStatus
 from vrm_protocol.message_types._guards import answered
-from vrm_protocol.message_types._unit import GuardRule, MessageTypeSpec, Move, TransitionRow
+from vrm_protocol.message_types._unit import (
+    GuardRule,
+    MessageTypeSpec,
+    Move,
+    Refusal,
+    TransitionRow,
+)
 from vrm_protocol.message_types.access_grant import ENGAGED
 from vrm_protocol.models import ConsentReceiptMessage
 from vrm_protocol.states import RelationshipState
@@ -26,7 +34,16 @@ def _guard(move: Move[ConsentReceiptMessage]) -> RelationshipState:
     request = answered(
         move, change.id, "/body/change/id", MessageType.CONSENT_CHANGE, change.digest
     )
+    if not request.open:
+        # spec §6.21: one receipt per change; the first one is the party's word.
+        raise Refusal(
+            ErrorCode.ILLEGAL_TRANSITION,
+            f"consent change {change.id} was answered already",
+            "/body/change/id",
+        )
     move.draft.emit(RequestAnswered(request.id, move.message.id, _T))
+    move.draft.emit(RequestClosed(request.id))
+    move.draft.update_request(replace(request, status=RequestStatus.CLOSED))
     return move.row.target
 
 
@@ -45,7 +62,7 @@ SPEC = MessageTypeSpec(
     guard=_guard,
     rules=(
         GuardRule(ErrorCode.ILLEGAL_TRANSITION,
-            "change names no consent change of the individual",
+            "change names no consent change of the individual, or one answered already",
             "VRM-STATE-020"),
         GuardRule(ErrorCode.REFERENCE_MISMATCH,
             "change carries another digest than the consent change's",
