@@ -257,6 +257,7 @@ def _test_driver_paths() -> dict[str, Any]:
         ("service", "ServiceInstruction", "Answer a service notice", True),
         ("grant", "GrantInstruction", "Grant access to items of her store", False),
         ("revoke", "RevokeInstruction", "Revoke an access grant", False),
+        ("consent", "ConsentInstruction", "Change her consent to items", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

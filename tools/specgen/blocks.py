@@ -355,6 +355,7 @@ _DRIVER_ROUTES: Final = (
     ("POST service-notice", "vendor (optional)", "ServiceNoticeInstruction", "InstructionAnswer"),
     ("POST grant", "buyer", "GrantInstruction", "InstructionAnswer"),
     ("POST revoke", "buyer", "RevokeInstruction", "InstructionAnswer"),
+    ("POST consent", "buyer", "ConsentInstruction", "InstructionAnswer"),
     ("POST read-grant", "vendor (optional)", "ReadGrantInstruction", "ReadGrantAnswer"),
 )
 
