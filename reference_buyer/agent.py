@@ -197,7 +197,13 @@ class BuyerAgent:
         self.consents = Consents(store, self.sender, clock)
         #: Her access grants and the reads under them (spec §6.18, §11.9).
         self.grants = Grants(
-            store, self.pseudonyms, self.directory, self.sender, clock, party_id=config.party_id
+            store,
+            self.pseudonyms,
+            self.directory,
+            self.sender,
+            clock,
+            party_id=config.party_id,
+            rule=self.strategies.grants,
         )
         self._arrived = asyncio.Event()
 

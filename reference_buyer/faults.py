@@ -153,6 +153,14 @@ class BoundDeals:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class GrantRule:
+    """Whether her read endpoint refuses reads under a grant she revoked, or whose
+    ``until`` passed (spec §11.9, VRM-GRANT-005)."""
+
+    refuses_ended: bool = True
+
+
 #: Her participation rule: vendors write only in threads she started with them,
 #: answering messages of that relationship and thread (spec §7.3, VRM-BUY-008).
 BUYER_PARTICIPATION: Final = Participation(thread_must_be_known=True, parent_in_same_thread=True)
@@ -174,6 +182,7 @@ class BuyerStrategies:
     identity: IdentityRule = _ONLY_AFTER_THE_DEAL
     notices: NoticeRule = _WITHIN_PREFERENCES
     deals: DealRule = _BOUND_DEALS
+    grants: GrantRule = GrantRule()
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -298,6 +307,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "a message to her pseudonym with another party is refused as not-a-participant, "
             "unlike one to a pseudonym nobody has (BUY-GUARD-PSEUDONYM-ORACLE)",
             lambda s: replace(s, strangers=_TellingStrangers()),
+        ),
+        Fault(
+            "serve-ended-grants",
+            "her read endpoint answers reads under a grant she revoked, or that ended "
+            "(BUY-GRANT-REVOKED)",
+            lambda s: replace(s, grants=GrantRule(refuses_ended=False)),
         ),
     ]
 )

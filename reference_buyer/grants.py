@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from reference_buyer.directory import Directory
+from reference_buyer.faults import GrantRule
 from reference_buyer.outgoing import Sender, build
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.store import AccessGrantRecord, AccessRevoked, BuyerStore, GrantRead
@@ -58,6 +59,7 @@ class Grants:
         clock: the one clock.
         party_id: her agent's base URL (read endpoints are under it); ``None``
             when she serves nothing, and then she can grant nothing.
+        rule: whether ended grants are refused (only a test-mode fault says no).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class Grants:
         clock: Clock,
         *,
         party_id: str | None,
+        rule: GrantRule | None = None,
     ) -> None:
         self.store = store
         self.pseudonyms = pseudonyms
@@ -76,6 +79,7 @@ class Grants:
         self.sender = sender
         self.clock = clock
         self.party_id = party_id
+        self.rule = rule if rule is not None else GrantRule()
 
     async def _thread_with(self, peer: str) -> tuple[str | None, str | None]:
         signed = [e for e in await self.store.history(peer=peer, include_refused=False) if e.token]
@@ -181,12 +185,13 @@ class Grants:
         now = self.clock.now()
         at = format_timestamp(now)
         try:
-            if record.revoked_at is not None:
+            ended = self.rule.refuses_ended
+            if ended and record.revoked_at is not None:
                 # VRM-GRANT-005: revoked is revoked, whatever the proof.
                 raise RemoteProtocolError(
                     ErrorCode.GRANT_REVOKED, f"grant {record.grant_id} was revoked"
                 )
-            if now >= parse_timestamp(record.until):
+            if ended and now >= parse_timestamp(record.until):
                 raise RemoteProtocolError(
                     ErrorCode.GRANT_EXPIRED, f"grant {record.grant_id} ended at {record.until}"
                 )

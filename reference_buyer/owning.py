@@ -374,13 +374,25 @@ class Owning:
         self, party: str, requests: Sequence[ScopedDataRequest]
     ) -> tuple[ItemDecision, ...]:
         """Data requests that name no terms: each is granted only within an item and
-        purposes she accepted in the terms response in force with ``party``."""
+        purposes she accepted in the terms response in force with ``party``, less
+        what she withdrew or narrowed since."""
         consents = await self.store.consents(party)
         in_force = (
             {grant.item: set(grant.purposes) for grant in consents[-1].accepted}
             if (consents)
             else {}
         )
+        # What she withdrew or narrowed since (spec §6.20) is in force too.
+        since = consents[-1].at if consents else ""
+        for changed in await self.store.consent_changes(party):
+            if changed.at < since:
+                continue
+            for change in changed.changes:
+                item = str(change.get("item"))
+                if change.get("action") == "withdraw":
+                    in_force.pop(item, None)
+                elif change.get("action") == "narrow" and item in in_force:
+                    in_force[item] &= {str(p) for p in change.get("purposes") or ()}
         decided = []
         for request in requests:
             asked = tuple(request.purposes)
