@@ -125,3 +125,32 @@ async def test_her_agent_checks_the_receipt_against_what_she_shared(
     assert deleted.receipt_verified is True
     assert deleted.receipt is not None
     assert deleted.receipt["applied"][0]["deleted"] is True
+
+
+async def test_what_she_withdrew_is_not_shared_again_under_the_old_terms(
+    buyer: RunningBuyer, start_vendor: VendorFactory
+) -> None:
+    from .test_guard import _welcomed  # her terms response: contact.email for servicing
+
+    vendor = await start_vendor("Careful Motors")
+    rfi = await _welcomed(buyer, vendor)
+    asking = {
+        "kind": "other",
+        "category": "technical",
+        "summary": "Software update",
+        "dataRequests": [
+            {"item": "contact.email", "purposes": ["servicing"], "retention": {"period": "P1M"}}
+        ],
+    }
+
+    async def answer() -> dict[str, Any]:
+        notice, token = vendor.reply(rfi, MessageType.SERVICE_NOTICE, asking)
+        assert (await buyer.post(token))[0] == 202
+        await buyer.agent.owning.answer_service_notice(notice["id"])
+        return dict(vendor.last("service-response")[1]["body"])
+
+    assert [item["item"] for item in (await answer())["data"]] == ["contact.email"]
+    await buyer.agent.consents.change(vendor.id, [{"item": "contact.email", "action": "withdraw"}])
+    after = await answer()
+    assert "data" not in after, after
+    assert [item["item"] for item in after["declined"]] == ["contact.email"]
