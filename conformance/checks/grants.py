@@ -20,6 +20,8 @@ refused.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -154,9 +156,12 @@ async def _granted(
     side = await buyer_side(ctx)
     jwks = await side.keys.refresh()
     keys = KeySet.from_jwks(jwks)
-    published = list(jwks.get("keys") or [])
+    published = [key for key in jwks.get("keys") or [] if isinstance(key, dict)]
     ctx.require(bool(published), "the vendor publishes a key to bind the grant to", actual=jwks)
-    key = thumbprint(published[-1])
+    # The key it signs with now: the one that signed its latest message to the persona.
+    signing = _kid(thread.offers[-1].token) if thread.offers else None
+    chosen = next((key for key in published if key.get("kid") == signing), published[-1])
+    key = thumbprint(chosen)
     grant = f"urn:uuid:{uuid.uuid4()}"
     log = (await read_endpoints(ctx)).new(grant, key, keys)
     persona = thread.persona
@@ -181,6 +186,17 @@ async def _granted(
         requirement="VRM-GRANT-001",
     )
     return log
+
+
+def _kid(token: bytes) -> str | None:
+    """The ``kid`` of a compact JWS's protected header, unverified (it was verified
+    when the message was taken)."""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(token.split(b".")[0] + b"=="))
+    except (ValueError, IndexError):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
 
 
 async def _prompt_read(ctx: CheckContext, log: ReadLog) -> tuple[int, Any]:
@@ -372,7 +388,7 @@ async def _given_grant(ctx: CheckContext, name: str, *, seconds: int = 3600) -> 
     body = message.body
     ctx.require(
         body.get("grantee") == vendor.id
-        and body.get("key") == thumbprint(vendor.jwks()["keys"][0]),
+        and body.get("key") in {thumbprint(key) for key in vendor.jwks()["keys"]},
         "the grant names the vendor and the key it publishes",
         actual={"grantee": body.get("grantee"), "key": body.get("key")},
         requirement="VRM-GRANT-001",
