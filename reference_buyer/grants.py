@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+import orjson
+
 from reference_buyer.directory import Directory
 from reference_buyer.faults import GrantRule
 from reference_buyer.outgoing import Sender, build
@@ -29,10 +31,12 @@ from reference_buyer.store import AccessGrantRecord, AccessRevoked, BuyerStore, 
 from vrm_agent.clock import Clock
 from vrm_agent.inbox import Sent
 from vrm_agent.unit import outgoing, present
-from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from vrm_protocol.canonical import b64url_decode
+from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
 from vrm_protocol.freshness import format_timestamp, parse_timestamp
 from vrm_protocol.models import AccessGrantBody, AccessRevocationBody
 from vrm_protocol.read_proof import proof_from_authorization, verify_read_proof
+from vrm_protocol.state_machine import Direction
 
 __all__ = ["READ_PATH", "GrantOutcome", "Grants"]
 
@@ -86,6 +90,29 @@ class Grants:
         last = signed[-1] if signed else None
         return (last.thread, last.message_id) if last is not None else (None, None)
 
+    async def _signing_key(self, peer: str) -> str:
+        """The thumbprint of the key ``peer`` signs with now: the key of the latest
+        message she took from it (its signature was verified then), else its
+        newest published key (spec §11.2).
+
+        Raises:
+            LocalProtocolError: UNKNOWN_KEY, it publishes no key.
+        """
+        keys = await self.directory.keys_of(peer)
+        received = [
+            e
+            for e in await self.store.history(peer=peer, include_refused=False)
+            if e.token is not None and e.direction is Direction.RECEIVED
+        ]
+        if received and received[-1].token is not None:
+            kid = _kid(received[-1].token)
+            if kid is not None and kid in keys:
+                return keys.get(kid).thumbprint()
+        published = list(keys)
+        if not published:
+            raise LocalProtocolError(ErrorCode.UNKNOWN_KEY, f"{peer} publishes no key to bind")
+        return published[-1].thumbprint()
+
     async def grant(
         self,
         peer: str,
@@ -109,10 +136,7 @@ class Grants:
             raise LocalProtocolError(
                 ErrorCode.INVALID_REQUEST, "her agent serves no read endpoint: nothing to grant"
             )
-        keys = list(await self.directory.keys_of(peer))
-        if not keys:
-            raise LocalProtocolError(ErrorCode.UNKNOWN_KEY, f"{peer} publishes no key to bind")
-        key = keys[-1].thumbprint()
+        key = await self._signing_key(peer)
         pseudonym = await self.pseudonyms.ensure(peer)
         tag = secrets.token_urlsafe(TAG_BYTES)
         endpoint = f"{self.party_id}{READ_PATH}/{tag}"
@@ -223,3 +247,13 @@ class Grants:
             )
             raise
         return GrantOutcome({"grant": record.grant_id, "at": at, "items": items})
+
+
+def _kid(token: bytes) -> str | None:
+    """The ``kid`` of a stored compact JWS (verified when it was taken)."""
+    try:
+        header = orjson.loads(b64url_decode(token.split(b".", 1)[0].decode("ascii")))
+    except (ValueError, UnicodeDecodeError, ProtocolError):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
