@@ -126,6 +126,8 @@ async def granted_read(request: web.Request) -> web.Response:
     """``GET /vrm/read/{tag}``: a read under one of her access grants, with a
     proof of possession (spec §11.9); refusals are problem details."""
     agent = request.app[AGENT]
+    # spec §11.6, D8: before anything is verified only the address is charged.
+    request.app[ADDRESS_LIMITER].check(request.remote or "unknown", agent.clock.monotonic())
     outcome = await agent.grants.read(
         request.match_info["tag"],
         method=request.method,
