@@ -22,6 +22,7 @@ from reference_vendor.handlers import HANDLERS
 from reference_vendor.store import GrantRevokedRow, GrantRow
 from vrm_agent.inbox import Inbound
 from vrm_agent.net import DeliveryRefused, FetchRefused, policy_refusal, read_bounded
+from vrm_agent.store import RelationshipRecord
 from vrm_agent.unit import UnitOfWork
 from vrm_protocol.errors import ErrorCode, LocalProtocolError
 from vrm_protocol.freshness import format_timestamp, parse_timestamp
@@ -137,4 +138,11 @@ async def read_granted(vendor: VendorAgent, grant_id: str) -> GrantedRead:
         raise LocalProtocolError(
             ErrorCode.TEMPORARILY_UNAVAILABLE, f"{grant.endpoint} answered no JSON object"
         )
+    if status == 403 and document.get("code") == ErrorCode.GRANT_REVOKED.value:
+        # Her agent says she revoked it (her revocation may not have reached us
+        # yet): we stop reading under it all the same (spec §6.19).
+        async def revoked(record: RelationshipRecord, work: UnitOfWork) -> None:
+            work.write(GrantRevokedRow(grant_id, grant.peer, format_timestamp(now)))
+
+        await vendor.pipeline.act(grant.peer, revoked)
     return GrantedRead(status, document)
