@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
+from reference_vendor.catalogue import parse_duration
 from reference_vendor.handlers import (
     ACCEPTANCE_CATEGORIES,
     DEAL_RECORD_BASIS,
@@ -97,8 +98,15 @@ async def on_consent_change(
             purposes = tuple(
                 dict.fromkeys([*current, *(p for p in named if p in asked.get(item, ()))])
             )
+        retention = change.retention
+        # Her change may shorten how long it is kept, never lengthen it (spec §6.20).
+        shortened = (
+            format_timestamp(now + parse_duration(retention.period))
+            if retention is not None
+            else None
+        )
         if item in consented:
-            work.write(ConsentPurposes(peer, item, purposes))
+            work.write(ConsentPurposes(peer, item, purposes, shortened))
         else:
             purposes = ()  # nothing held under consent: nothing to narrow or widen
         applied.append(AppliedChange(item=item, purposes=purposes, deleted=False))

@@ -261,6 +261,8 @@ class ConsentPurposes(DomainWrite):
     peer: str
     item: str
     purposes: tuple[str, ...]
+    #: A new, earlier end of its retention, when her change shortened it.
+    retain_until: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -727,9 +729,10 @@ class SqliteVendorStore(SqliteProtocolStore):
         elif isinstance(write, ConsentPurposes):
             for table in ("data_held", "consents"):
                 conn.execute(
-                    f"UPDATE {table} SET purposes = ?"
+                    f"UPDATE {table} SET purposes = ?,"
+                    " retain_until = COALESCE(MIN(retain_until, ?), retain_until)"
                     f" WHERE relationship = {RELATIONSHIP} AND item = ?",
-                    (dumps(list(write.purposes)), write.peer, write.item),
+                    (dumps(list(write.purposes)), write.retain_until, write.peer, write.item),
                 )
         elif isinstance(write, GrantRow):
             conn.execute(GRANT_INSERT.replace("$", "?"), grant_values(write))

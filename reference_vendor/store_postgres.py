@@ -514,10 +514,13 @@ class PostgresVendorStore(PostgresProtocolStore):
         elif isinstance(write, ConsentPurposes):
             for table in ("data_held", "consents"):
                 await conn.execute(
-                    f"UPDATE {table} SET purposes = $3 WHERE relationship = {_R1} AND item = $2",
+                    f"UPDATE {table} SET purposes = $3,"
+                    " retain_until = COALESCE(LEAST(retain_until, $4), retain_until)"
+                    f" WHERE relationship = {_R1} AND item = $2",
                     write.peer,
                     write.item,
                     _dumps(list(write.purposes)),
+                    write.retain_until,
                 )
         elif isinstance(write, GrantRow):
             await conn.execute(_numbered(GRANT_INSERT), *grant_values(write))

@@ -74,8 +74,18 @@ async def test_narrowing_and_widening_stay_within_the_terms(
     buyer = new_buyer()
     rfi, shared = await _welcome(buyer)
     assert "vehicle.vin" in shared
+    before = _relationship(await _state(vendor), buyer)["data"]["vehicle.vin"]["retainUntil"]
     narrowed = await _change(
-        buyer, rfi["id"], [{"item": "vehicle.vin", "action": "narrow", "purposes": ["warranty"]}]
+        buyer,
+        rfi["id"],
+        [
+            {
+                "item": "vehicle.vin",
+                "action": "narrow",
+                "purposes": ["warranty"],
+                "retention": {"period": "P30D"},
+            }
+        ],
     )
     assert narrowed.body["applied"] == [
         {"item": "vehicle.vin", "purposes": ["warranty"], "deleted": False}
@@ -90,7 +100,12 @@ async def test_narrowing_and_widening_stay_within_the_terms(
         {"item": "vehicle.vin", "purposes": ["warranty", "safety-recall"], "deleted": False}
     ]
     relationship = _relationship(await _state(vendor), buyer)
-    assert relationship["data"]["vehicle.vin"]["purposes"] == ["warranty", "safety-recall"]
+    held = relationship["data"]["vehicle.vin"]
+    assert held["purposes"] == ["warranty", "safety-recall"]
+    # Her narrowing shortened the retention to 30 days; the widening did not lengthen it.
+    assert held["retainUntil"] < before
+    (consent,) = [c for c in relationship["consents"] if c["item"] == "vehicle.vin"]
+    assert consent["retainUntil"] == held["retainUntil"]
 
 
 async def test_a_malformed_change_is_refused_and_answered_by_nothing(
