@@ -173,15 +173,23 @@ class Grants:
         """Revoke a grant (spec §6.19): every later read under it is refused; the
         grantee is told.
 
+        The grant is revoked at her agent first, at once: her read endpoint
+        refuses it from then on even if the grantee cannot be told now (the
+        revocation may be sent again, until the grantee has taken it).
+
         Raises:
-            LocalProtocolError: no such grant of hers, or it is revoked already.
-            RemoteProtocolError: the grantee refused the revocation.
+            LocalProtocolError: no such grant of hers, or its revocation was
+                taken already; or the revocation could not be sent (the grant
+                stays revoked).
+            RemoteProtocolError: the grantee refused the revocation (the grant
+                stays revoked).
         """
         record = await self.store.access_grant(grant_id=grant_id)
-        if record is None or record.revoked_at is not None:
+        if record is None or record.revocation_id is not None:
             raise LocalProtocolError(
                 ErrorCode.INVALID_REQUEST, f"no grant {grant_id} in force to revoke"
             )
+        await self.store.revoke_grant(grant_id, format_timestamp(self.clock.now()))
         body = build(AccessRevocationBody, grant=grant_id, **present(reason=reason))
         entry = await self.store.entry(record.message_id)
         reply = outgoing(

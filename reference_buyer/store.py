@@ -385,6 +385,8 @@ class AccessGrantRecord(DomainWrite):
     key: str
     at: str
     revoked_at: str | None = None
+    #: Her revocation message, once the grantee took it.
+    revocation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,6 +581,10 @@ class BuyerStore(ProtocolStore, Protocol):
 
     async def access_grants(self, peer: str | None = None) -> list[AccessGrantRecord]:
         """The grants she gave, oldest first."""
+        ...
+
+    async def revoke_grant(self, grant_id: str, at: str) -> None:
+        """Revoke a grant at once, before the grantee is told (spec §6.19)."""
         ...
 
     async def log_read(self, read: GrantRead) -> bool:
@@ -894,6 +900,7 @@ def _access_grant(row: sqlite3.Row) -> AccessGrantRecord:
         key=row["key"],
         at=row["created"],
         revoked_at=row["revoked_at"],
+        revocation_id=row["revocation_id"],
     )
 
 
@@ -1292,6 +1299,23 @@ class SqliteBuyerStore(SqliteProtocolStore):
         )
         return [_access_grant(row) for row in rows]
 
+    async def revoke_grant(self, grant_id: str, at: str) -> None:
+        """Revoke a grant at once, before the grantee is told (spec §6.19): her
+        read endpoint refuses it from now on, whether or not the grantee takes
+        the revocation.
+
+        Raises:
+            StoreUnavailable: it cannot be written now.
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE access_grants SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
+                (at, grant_id),
+            )
+
+        await self._write(write)
+
     async def log_read(self, read: GrantRead) -> bool:
         """Log one read; ``False`` (nothing logged) for an answered read whose
         ``jti`` was taken before under its grant (spec §11.9).
@@ -1513,8 +1537,8 @@ class SqliteBuyerStore(SqliteProtocolStore):
             )
         elif isinstance(write, AccessRevoked):
             conn.execute(
-                "UPDATE access_grants SET revoked_at = ?, revocation_id = ?"
-                " WHERE grant_id = ? AND revoked_at IS NULL",
+                "UPDATE access_grants SET revoked_at = COALESCE(revoked_at, ?),"
+                " revocation_id = ? WHERE grant_id = ?",
                 (write.at, write.message_id, write.grant_id),
             )
         else:

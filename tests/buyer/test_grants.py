@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import pytest
 
 from reference_buyer.grants import READ_PATH
 from reference_buyer.scenario import sally_rfp_body
+from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError
 from vrm_protocol.read_proof import sign_read_proof
 from vrm_protocol.vocabulary import MessageType
 
@@ -106,3 +108,25 @@ async def test_no_read_after_revocation_or_until_and_unknown_endpoints(
 
     status, document = await _get(buyer.url(f"{READ_PATH}/nothing-here"), fresh)
     assert (status, document["code"]) == (404, "not-found")
+
+
+async def test_a_revocation_takes_effect_at_her_agent_even_if_the_grantee_cannot_be_told(
+    buyer: RunningBuyer, start_vendor: VendorFactory
+) -> None:
+    vendor = await start_vendor("Road Warrior")
+    record = await _granted(buyer, vendor)
+    vendor.refuse_next = ErrorCode.ILLEGAL_TRANSITION
+    with pytest.raises(ProtocolError):
+        await buyer.agent.grants.revoke(record.grant_id)
+    proof = sign_read_proof(
+        vendor.key, grant=record.grant_id, method="GET", url=record.endpoint, now=datetime.now(UTC)
+    )
+    status, document = await _get(record.endpoint, proof)
+    assert (status, document["code"]) == (403, "grant-revoked")
+    # She tells the grantee again; once it took the revocation, there is nothing left to revoke.
+    await buyer.agent.grants.revoke(record.grant_id)
+    held = await buyer.store.access_grant(grant_id=record.grant_id)
+    assert held is not None
+    assert held.revocation_id is not None
+    with pytest.raises(LocalProtocolError):
+        await buyer.agent.grants.revoke(record.grant_id)
