@@ -37,15 +37,18 @@ from typing import Any, Final
 
 import aiohttp
 
+import reference_buyer.handlers_consents  # noqa: F401  (registers its handlers)
 from reference_buyer import (
     handlers_conversation,  # noqa: F401  (registers its handlers)
     handlers_transaction,  # noqa: F401 - registers its handlers
 )
 from reference_buyer.buying import AttestationSource, Buying
 from reference_buyer.config import KEYS_DIR, BuyerConfig
+from reference_buyer.consents import Consents
 from reference_buyer.courier import Courier
 from reference_buyer.directory import Directory
 from reference_buyer.faults import BuyerStrategies
+from reference_buyer.grants import Grants
 from reference_buyer.handlers import HANDLERS
 from reference_buyer.mailboxes import Collected, MailboxPoller
 from reference_buyer.outgoing import Sender, core
@@ -193,6 +196,18 @@ class BuyerAgent:
             self.sender,
             clock,
             self.strategies.identity,
+        )
+        #: Her consent changes (spec §6.20).
+        self.consents = Consents(store, self.sender, clock)
+        #: Her access grants and the reads under them (spec §6.18, §11.9).
+        self.grants = Grants(
+            store,
+            self.pseudonyms,
+            self.directory,
+            self.sender,
+            clock,
+            party_id=config.party_id,
+            rule=self.strategies.grants,
         )
         self._arrived = asyncio.Event()
 

@@ -7,10 +7,11 @@ Routes::
     POST /vrm/inbox              the inbox (spec §11.3)
     POST /vrm/inbox/{tag}        one relationship's reply address: its messages only (spec §12)
     GET  /vrm/mailbox?after=N    her mailbox, with a signed poll token (spec §11.4)
+    GET  /vrm/read/{tag}         a read under one of her access grants (spec §11.9)
 
 and, only in test mode (spec §14.3), the test driver: the instructions a
 person would give (``/rfi``, ``/rfp``, ``/accept``, ``/decline``, ``/terms``,
-``/service``, ``/exit``), ``/clock`` and ``GET /state``.
+``/service``, ``/exit``, ``/grant``, ``/revoke``, ``/consent``), ``/clock`` and ``GET /state``.
 
 Her inbox follows the rules every agent's does (:mod:`vrm_agent.http`): the
 media type and declared length are judged before the body is read, the body
@@ -37,6 +38,7 @@ from pydantic import ValidationError
 from reference_buyer import handlers_conversation as conversation
 from reference_buyer import handlers_transaction
 from reference_buyer.agent import BuyerAgent
+from reference_buyer.grants import READ_PATH
 from reference_buyer.scenario import sally_rfi_body, sally_rfp_body
 from vrm_agent.http import Handler, inbox_route, json_object, mailbox_route, problem_details
 from vrm_agent.server import Serving
@@ -117,6 +119,20 @@ async def discovery(request: web.Request) -> web.Response:
 async def jwks(request: web.Request) -> web.Response:
     """``GET /vrm/jwks.json``: empty, every key of hers is a did:jwk (spec §3.1, §11.2)."""
     return web.json_response({"keys": []})
+
+
+async def granted_read(request: web.Request) -> web.Response:
+    """``GET /vrm/read/{tag}``: a read under one of her access grants, with a
+    proof of possession (spec §11.9); refusals are problem details."""
+    agent = request.app[AGENT]
+    # spec §11.6, D8: before anything is verified only the address is charged.
+    request.app[ADDRESS_LIMITER].check(request.remote or "unknown", agent.clock.monotonic())
+    outcome = await agent.grants.read(
+        request.match_info["tag"],
+        method=request.method,
+        authorization=request.headers.get("Authorization"),
+    )
+    return web.json_response(outcome.document, headers={"Cache-Control": "no-store"})
 
 
 # -- test driver (spec §14.3) ---------------------------------------------------------------------
@@ -295,6 +311,44 @@ async def _escalate(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": sent.message.message_id}
 
 
+async def _grant(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    seconds = document.get("seconds", 86400)
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 0 < seconds <= 366 * 86400:
+        raise _invalid("'seconds' must be an integer from 1 to a year", "/seconds")
+    purposes = _strings(document, "purposes", "purpose")
+    sent, record = await agent.grants.grant(
+        _vendors(document)[0],
+        items=_strings(document, "items", "item"),
+        purposes=purposes,
+        until=agent.clock.now() + timedelta(seconds=seconds),
+    )
+    return {
+        "sent": [sent.message.message_id],
+        "grant": record.grant_id,
+        "endpoint": record.endpoint,
+    }
+
+
+async def _revoke(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    sent = await agent.grants.revoke(_string(document, "grant"))
+    return {"sent": [sent.message.message_id]}
+
+
+async def _consent(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    changes = document.get("changes")
+    if (
+        not isinstance(changes, list)
+        or not changes
+        or not all(isinstance(c, dict) for c in changes)
+    ):
+        raise _invalid("'changes' must be a non-empty list of objects", "/changes")
+    try:
+        sent = await agent.consents.change(_vendors(document)[0], changes)
+    except (ValidationError, TypeError) as error:
+        raise _invalid(f"not a valid consent change: {error}"[:500], "/changes") from None
+    return {"sent": [sent.message.message_id]}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -329,6 +383,9 @@ _ACTIONS: Mapping[str, Action] = {
     "answer": _answer,
     "support": _support,
     "escalate": _escalate,
+    "grant": _grant,
+    "revoke": _revoke,
+    "consent": _consent,
 }
 
 
@@ -369,6 +426,7 @@ def create_app(agent: BuyerAgent) -> web.Application:
     app.router.add_post(INBOX_PATH, inbox)
     app.router.add_post(INBOX_PATH + "/{tag}", tagged_inbox)
     app.router.add_get(MAILBOX_PATH, mailbox, allow_head=False)
+    app.router.add_get(READ_PATH + "/{tag}", granted_read, allow_head=False)
     if config.test_mode:
         for name, action in _ACTIONS.items():
             app.router.add_post(f"{TEST_DRIVER_PREFIX}/{name}", _driver(action))

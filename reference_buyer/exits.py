@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from vrm_protocol.canonical import canonical_json, message_digest
 from vrm_protocol.errors import ProtocolError
 from vrm_protocol.models import ExitAcknowledgementBody, MessageRef
 
-__all__ = ["ExitCheck", "verify_exit_acknowledgement"]
+__all__ = ["ExitCheck", "unaccounted", "verify_exit_acknowledgement"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,19 @@ class ExitCheck:
     problems: tuple[str, ...]
     shared: tuple[str, ...]
     deleted: tuple[str, ...]
+
+
+def unaccounted(
+    shared: Iterable[str], deleted: Collection[str], retained: Mapping[str, str]
+) -> list[str]:
+    """The categories of ``shared`` that a receipt neither lists as ``deleted`` nor
+    as ``retained`` (category -> basis) with a basis: what it fails to account for
+    (spec §6.14, §6.21). Pure."""
+    return [
+        category
+        for category in shared
+        if category not in deleted and not retained.get(category, "").strip()
+    ]
 
 
 def verify_exit_acknowledgement(
@@ -54,16 +67,11 @@ def verify_exit_acknowledgement(
         if receipt.relationship != our_id:
             problems.append(f"the deletion receipt is about {receipt.relationship}, not us")
         deleted = tuple(receipt.deleted)
-        retained = {item.item: item for item in receipt.retained or ()}
-        for category in shared:
-            if category in deleted:
-                continue
-            kept = retained.get(category)
-            if kept is not None and kept.basis.strip():
-                continue
-            problems.append(
-                f"{category} was shared but is neither deleted nor retained with a basis"
-            )
+        retained = {item.item: item.basis for item in receipt.retained or ()}
+        problems.extend(
+            f"{category} was shared but is neither deleted nor retained with a basis"
+            for category in unaccounted(shared, deleted, retained)
+        )
     export = body.export
     if export is not None:
         try:

@@ -201,6 +201,14 @@ class BoundEscalations:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class GrantRule:
+    """Whether her read endpoint refuses reads under a grant she revoked, or whose
+    ``until`` passed (spec §11.9, VRM-GRANT-005)."""
+
+    refuses_ended: bool = True
+
+
 #: Her participation rule: vendors write only in threads she started with them,
 #: answering messages of that relationship and thread (spec §7.3, VRM-BUY-008).
 BUYER_PARTICIPATION: Final = Participation(thread_must_be_known=True, parent_in_same_thread=True)
@@ -227,6 +235,7 @@ class BuyerStrategies:
     invoices: InvoiceRule = MATCHES_THE_OFFER
     payments: PaymentRule = AS_ACCEPTED
     escalations: EscalationRule = _BOUND_ESCALATIONS
+    grants: GrantRule = GrantRule()
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -427,6 +436,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "an answer to her escalation naming another of her requests is taken "
             "(BUY-ESCALATION-BINDING)",
             lambda s: replace(s, escalations=_AnyEscalation()),
+        ),
+        Fault(
+            "serve-ended-grants",
+            "her read endpoint answers reads under a grant she revoked, or that ended "
+            "(BUY-GRANT-REVOKED)",
+            lambda s: replace(s, grants=GrantRule(refuses_ended=False)),
         ),
     ]
 )

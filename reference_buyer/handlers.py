@@ -48,7 +48,7 @@ from vrm_protocol.vocabulary import MessageType
 if TYPE_CHECKING:
     from reference_buyer.agent import BuyerAgent
 
-__all__ = ["HANDLERS"]
+__all__ = ["HANDLERS", "journal"]
 
 #: Her agent's handlers, by message model.
 HANDLERS: Final[HandlerRegistry[BuyerAgent]] = HandlerRegistry()
@@ -71,6 +71,10 @@ def _journal(inbound: Inbound[Any], work: UnitOfWork) -> None:
             at=format_timestamp(inbound.now),
         )
     )
+
+
+#: Her journal line for a message taken (for the handlers of other modules).
+journal = _journal
 
 
 async def _filed(buyer: BuyerAgent, inbound: Inbound[Any], work: UnitOfWork) -> None:

@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import aiohttp
 import click
@@ -313,6 +313,46 @@ async def _driver(http: aiohttp.ClientSession, base: str, path: str, body: Any) 
         return answer
 
 
+#: Her phone number, which she withdraws from the dealer once the car is delivered.
+PHONE: Final = "contact.phone"
+#: Her travel dates, which the Road Warrior programme reads by grant (seed 000 step 7).
+TRAVEL_DATES: Final = "travel.dates"
+#: How long she grants the programme, at most (she revokes it before).
+GRANT_DAYS: Final = 30
+#: Her travel dates once the first trip moved a day.
+MOVED_TRIP: Final = "2027-04-11/2027-04-18 (Cornwall), 2027-08-02/2027-08-09 (Highlands)"
+
+
+async def _read_grant(
+    http: aiohttp.ClientSession, vendor: str, grant: str, *, expect_ok: bool = True
+) -> dict[str, Any]:
+    """The vendor, told by its test driver to read under ``grant`` now (spec §11.9):
+    her agent's answer, or (``expect_ok=False``) the vendor's own refusal."""
+    async with http.post(
+        vendor + TEST_DRIVER_PREFIX + "/read-grant", json={"grant": grant}
+    ) as response:
+        answer = await response.json(content_type=None)
+    if not isinstance(answer, dict):
+        raise DemoFailed(f"{vendor} answered the read instruction with {answer!r}")
+    if not expect_ok:
+        return answer
+    if response.status != 200 or answer.get("status") != 200:
+        raise DemoFailed(f"the granted read failed: {answer}")
+    document = answer.get("answer")
+    return document if isinstance(document, dict) else {}
+
+
+def _granted_value(document: Mapping[str, Any]) -> Any:
+    return next(
+        (
+            item.get("value")
+            for item in document.get("items", ())
+            if item.get("item") == TRAVEL_DATES
+        ),
+        None,
+    )
+
+
 async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSession) -> None:
     store = agent.store
     mayfair = journey.vendors["dealer-mayfair"].url
@@ -497,7 +537,32 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             lambda path, body: _driver(http, dealer, path, body),
             within=REPLY_TIMEOUT_SECONDS,
         )
+        # The car is delivered: she withdraws the phone number she gave at acceptance
+        # (spec §6.20); the dealer's signed receipt says what it did (spec §6.21).
+        seq = await _max_seq(store)
+        change = await agent.consents.change(
+            dealer,
+            [{"item": PHONE, "action": "withdraw"}],
+            reason="The car is delivered; e-mail is enough from now on.",
+        )
+        await agent.wait_for(
+            after(seq, MessageType.CONSENT_RECEIPT, dealer), within=REPLY_TIMEOUT_SECONDS
+        )
+        changed = next(
+            c
+            for c in await store.consent_changes(dealer)
+            if c.change_id == change.message.message_id
+        )
+        _expect(
+            changed.receipt_verified is True,
+            f"the consent receipt accounts for her phone number: {list(changed.problems)}",
+        )
+        receipt = changed.receipt or {}
+        deleted = [a["item"] for a in receipt.get("applied", ()) if a.get("deleted")]
+        _expect(PHONE in deleted, f"{names[dealer]} deleted her phone number ({receipt})")
         return (
+            f"phone number withdrawn from {names[dealer]}: its signed receipt says deleted "
+            f"(checked against her sharing log); "
             f"terms of {names[dealer]}: {dealer_decision.decision.value} "
             f"({len(dealer_decision.accepted)} accepted, {len(dealer_decision.refused)} "
             f"refused); terms of Road Warrior: {audio_decision.decision.value}, notifications "
@@ -565,11 +630,47 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         notice = await agent.wait_for(
             after(seq, MessageType.SERVICE_NOTICE, audio), within=REPLY_TIMEOUT_SECONDS
         )
-        response = (await agent.owning.answer_service_notice(notice.message_id)).model.body
-        shared = [item.item for item in getattr(response, "data", None) or ()]
+        # Her travel dates go by an access grant, not as a copy (spec §6.18): the
+        # programme reads them from her agent while the grant is in force.
+        response = (
+            await agent.owning.answer_service_notice(notice.message_id, by_grant=(TRAVEL_DATES,))
+        ).model.body
+        _expect(
+            not any(item.item == TRAVEL_DATES for item in getattr(response, "data", None) or ()),
+            "no copy of her travel dates goes with her answer",
+        )
+        _, grant = await agent.grants.grant(
+            audio,
+            items=(TRAVEL_DATES,),
+            purposes=("programme-membership",),
+            until=agent.clock.now() + timedelta(days=GRANT_DAYS),
+        )
+        first = await _read_grant(http, audio, grant.grant_id)
+        # The trip moves a day: nothing is pushed; the programme's next read sees it.
+        profile = await store.profile()
+        moved = MOVED_TRIP
+        await store.set_profile(TRAVEL_DATES, moved)
+        second = await _read_grant(http, audio, grant.grant_id)
+        _expect(
+            _granted_value(first) == profile.get(TRAVEL_DATES) and _granted_value(second) == moved,
+            "each read answers her travel dates as her store holds them then",
+        )
+        await agent.grants.revoke(grant.grant_id, reason="The trips are booked; no more reads.")
+        refused = await _read_grant(http, audio, grant.grant_id, expect_ok=False)
+        _expect(
+            refused.get("code") == "grant-revoked",
+            f"Road Warrior's read after her revocation is refused (got {refused})",
+        )
+        reads = await store.grant_reads(grant.grant_id)
+        journey.notes.setdefault("grant-refusals", []).append(
+            f"after her revocation, {names[audio]} refused itself the next read under grant "
+            f"`{grant.grant_id}` ({refused.get('code')}): nothing reached her agent"
+        )
         return (
-            f"Road Warrior programme: {getattr(response, 'decision', None)}, "
-            f"scoped access to {shared}"
+            f"Road Warrior programme: {getattr(response, 'decision', None)}; travel dates by "
+            f"grant, read {sum(r.outcome == 'answered' for r in reads)}x over HTTP with a "
+            "proof of its key (the moved trip seen on the 2nd read), revoked; next read "
+            f"refused ({refused.get('code')})"
         )
 
     async def problems() -> str:
@@ -858,6 +959,18 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
         {"counterparty": e.peer, "verified": e.receipt_verified, "problems": list(e.problems)}
         for e in await store.exits()
     ]
+    # Reads under her grants are no messages: her store logs each (spec §11.9).
+    granted_reads = [
+        {
+            "grant": grant.grant_id,
+            "grantee": names.get(grant.peer, grant.peer),
+            "items": list(grant.items),
+            "at": read.at,
+            "outcome": read.outcome,
+        }
+        for grant in await store.access_grants()
+        for read in await store.grant_reads(grant.grant_id)
+    ]
     ok = (
         all_verified
         and len(journey.steps) == 10
@@ -878,6 +991,7 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
             for s in journey.steps
         ],
         "exits": exits,
+        "grantedReads": granted_reads,
         "notes": [journey.notes["no-approval"]] if journey.notes.get("no-approval") else [],
         "messages": entries,
     }
@@ -896,6 +1010,14 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
     ]
     if journey.notes.get("no-approval"):
         lines += ["", "## Notes", "", f"- Co-decision-maker: {journey.notes['no-approval']}"]
+    if granted_reads:
+        lines += ["", "## Reads under her access grants", ""]
+        lines += [
+            f"- {read['at']}: {read['grantee']} read {', '.join(read['items'])} "
+            f"under grant `{read['grant']}`: {read['outcome']}"
+            for read in granted_reads
+        ]
+        lines += [f"- {refusal}" for refusal in journey.notes.get("grant-refusals", ())]
     lines.append("")
     current = None
     for item in entries:

@@ -16,7 +16,7 @@ typed body sent by :class:`~reference_buyer.outgoing.Sender`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 
 from reference_buyer.directory import Directory
@@ -275,7 +275,9 @@ class Owning:
 
     # -- steps 6 and 7: servicing, development -----------------------------------------------------
 
-    async def answer_service_notice(self, notice_id: str) -> Sent:
+    async def answer_service_notice(
+        self, notice_id: str, *, by_grant: Collection[str] = ()
+    ) -> Sent:
         """Steps 6-7 (servicing, development): answer a service notice as her policy
         says (spec §6.10).
 
@@ -289,7 +291,9 @@ class Owning:
         accepts; or, when it names none, within the items and purposes of the
         terms response in force with this party. Nothing identifying goes to a
         party whose offer she has not accepted (VRM-PRIV-011). What is shared is
-        logged.
+        logged. An accepted item named in ``by_grant`` is accepted without its
+        value: she shares it by an access grant instead (spec §6.18), which the
+        party reads from her agent while it is in force.
 
         Raises:
             LocalProtocolError: no such notice, or the move is illegal.
@@ -333,7 +337,7 @@ class Owning:
         data = tuple(
             build(DataItem, item=i.item, value=profile[i.item])
             for i in items
-            if i.accepted and i.item in profile
+            if i.accepted and i.item in profile and i.item not in by_grant
         )
         if not declined:
             decision = "accept"
@@ -370,13 +374,25 @@ class Owning:
         self, party: str, requests: Sequence[ScopedDataRequest]
     ) -> tuple[ItemDecision, ...]:
         """Data requests that name no terms: each is granted only within an item and
-        purposes she accepted in the terms response in force with ``party``."""
+        purposes she accepted in the terms response in force with ``party``, less
+        what she withdrew or narrowed since."""
         consents = await self.store.consents(party)
         in_force = (
             {grant.item: set(grant.purposes) for grant in consents[-1].accepted}
             if (consents)
             else {}
         )
+        # What she withdrew or narrowed since (spec §6.20) is in force too.
+        since = consents[-1].at if consents else ""
+        for changed in await self.store.consent_changes(party):
+            if changed.at < since:
+                continue
+            for change in changed.changes:
+                item = str(change.get("item"))
+                if change.get("action") == "withdraw":
+                    in_force.pop(item, None)
+                elif change.get("action") == "narrow" and item in in_force:
+                    in_force[item] &= {str(p) for p in change.get("purposes") or ()}
         decided = []
         for request in requests:
             asked = tuple(request.purposes)

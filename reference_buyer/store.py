@@ -63,6 +63,8 @@ from vrm_protocol.vocabulary import MessageType, Role
 __all__ = [
     "BUYER_SCHEMA",
     "STORE_FILE",
+    "AccessGrantRecord",
+    "AccessRevoked",
     "BuyerStore",
     "Channel",
     "ConsentRecord",
@@ -73,6 +75,7 @@ __all__ = [
     "ExitAcknowledged",
     "ExitRecord",
     "Grant",
+    "GrantRead",
     "Journal",
     "OfferView",
     "PseudonymRecord",
@@ -364,6 +367,76 @@ class Journal(DomainWrite):
     receipt: bytes | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class AccessGrantRecord(DomainWrite):
+    """An access grant she gave (spec §6.18): committed with the grant message,
+    and only if the grantee took it. ``tag`` is the random last segment of its
+    read endpoint; ``revoked_at`` is set by :class:`AccessRevoked`."""
+
+    grant_id: str
+    peer: str
+    identifier: str
+    message_id: str
+    items: tuple[str, ...]
+    purposes: tuple[str, ...]
+    until: str
+    endpoint: str
+    tag: str
+    key: str
+    at: str
+    revoked_at: str | None = None
+    #: Her revocation message, once the grantee took it.
+    revocation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRevoked(DomainWrite):
+    """Her revocation of a grant (spec §6.19), committed with the revocation message."""
+
+    grant_id: str
+    message_id: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRead:
+    """One read under a grant, answered or refused (spec §11.9): her log of who read what."""
+
+    grant_id: str
+    at: str
+    outcome: str
+    jti: str | None
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChangeRecord(DomainWrite):
+    """A consent change she made (spec §6.20), committed with the message; the
+    receipt and how it checked out come later (``receipt_verified`` ``None``
+    while it is awaited)."""
+
+    change_id: str
+    peer: str
+    changes: tuple[Mapping[str, Any], ...]
+    at: str
+    receipt_id: str | None = None
+    receipt: Mapping[str, Any] | None = None
+    receipt_verified: bool | None = None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentReceiptChecked(DomainWrite):
+    """The receipt of her consent change, and how it checked out against her
+    sharing log (spec §6.21)."""
+
+    change_id: str
+    receipt_id: str
+    receipt: Mapping[str, Any]
+    verified: bool
+    problems: tuple[str, ...]
+
+
 # -- the interface ---------------------------------------------------------------------------------
 
 
@@ -500,6 +573,33 @@ class BuyerStore(ProtocolStore, Protocol):
         """Her exits, oldest first."""
         ...
 
+    async def access_grant(
+        self, *, grant_id: str | None = None, tag: str | None = None
+    ) -> AccessGrantRecord | None:
+        """The grant of that id, or of that read endpoint tag."""
+        ...
+
+    async def access_grants(self, peer: str | None = None) -> list[AccessGrantRecord]:
+        """The grants she gave, oldest first."""
+        ...
+
+    async def revoke_grant(self, grant_id: str, at: str) -> None:
+        """Revoke a grant at once, before the grantee is told (spec §6.19)."""
+        ...
+
+    async def log_read(self, read: GrantRead) -> bool:
+        """Log one read; ``False`` (and nothing logged) when ``read`` is answered
+        with a ``jti`` already taken under its grant (a replay, spec §11.9)."""
+        ...
+
+    async def grant_reads(self, grant_id: str) -> list[GrantRead]:
+        """Every read logged under a grant, oldest first."""
+        ...
+
+    async def consent_changes(self, peer: str | None = None) -> list[ConsentChangeRecord]:
+        """Her consent changes and their receipts, oldest first."""
+        ...
+
 
 # -- SQLite ----------------------------------------------------------------------------------------
 
@@ -603,6 +703,53 @@ BUYER_SCHEMA: Final = Schema(
             receipt_verified INTEGER,
             problems TEXT NOT NULL DEFAULT '[]'
         )
+        """,
+        # 2: access grants and the log of reads under them (spec §6.18, §11.9).
+        """
+        CREATE TABLE access_grants (
+            pk INTEGER PRIMARY KEY,
+            grant_id TEXT NOT NULL UNIQUE,
+            peer_id TEXT NOT NULL,
+            identifier TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            items TEXT NOT NULL,
+            purposes TEXT NOT NULL,
+            until TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            tag TEXT NOT NULL UNIQUE,
+            key TEXT NOT NULL,
+            created TEXT NOT NULL,
+            revoked_at TEXT,
+            revocation_id TEXT
+        );
+        CREATE INDEX access_grants_peer ON access_grants (peer_id, pk);
+        CREATE TABLE grant_reads (
+            pk INTEGER PRIMARY KEY,
+            grant_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            jti TEXT,
+            items TEXT NOT NULL
+        );
+        CREATE INDEX grant_reads_grant ON grant_reads (grant_id, pk);
+        -- A proof is taken once (spec §11.9): the jti of every answered read is unique.
+        CREATE UNIQUE INDEX grant_reads_jti ON grant_reads (grant_id, jti)
+            WHERE outcome = 'answered'
+        """,
+        # 3: her consent changes and their receipts (spec §6.20, §6.21).
+        """
+        CREATE TABLE consent_changes (
+            pk INTEGER PRIMARY KEY,
+            change_id TEXT NOT NULL UNIQUE,
+            peer_id TEXT NOT NULL,
+            changes TEXT NOT NULL,
+            created TEXT NOT NULL,
+            receipt_id TEXT,
+            receipt TEXT,
+            receipt_verified INTEGER,
+            problems TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX consent_changes_peer ON consent_changes (peer_id, pk)
         """,
     ),
 )
@@ -736,6 +883,24 @@ def _exit(row: sqlite3.Row) -> ExitRecord:
         deletion_receipt=orjson.loads(receipt) if receipt is not None else None,
         receipt_verified=None if verified is None else bool(verified),
         problems=tuple(orjson.loads(row["problems"])),
+    )
+
+
+def _access_grant(row: sqlite3.Row) -> AccessGrantRecord:
+    return AccessGrantRecord(
+        grant_id=row["grant_id"],
+        peer=row["peer_id"],
+        identifier=row["identifier"],
+        message_id=row["message_id"],
+        items=tuple(orjson.loads(row["items"])),
+        purposes=tuple(orjson.loads(row["purposes"])),
+        until=row["until"],
+        endpoint=row["endpoint"],
+        tag=row["tag"],
+        key=row["key"],
+        at=row["created"],
+        revoked_at=row["revoked_at"],
+        revocation_id=row["revocation_id"],
     )
 
 
@@ -1108,6 +1273,112 @@ class SqliteBuyerStore(SqliteProtocolStore):
         )
         return [_exit(row) for row in rows]
 
+    # -- access grants (spec §6.18, §11.9) --
+
+    async def access_grant(
+        self, *, grant_id: str | None = None, tag: str | None = None
+    ) -> AccessGrantRecord | None:
+        """The grant of that id, or of that read endpoint tag."""
+        rows = (
+            self._read("SELECT * FROM access_grants WHERE grant_id = ?", (grant_id,))
+            if grant_id is not None
+            else self._read("SELECT * FROM access_grants WHERE tag = ?", (tag,))
+        )
+        return _access_grant(rows[0]) if rows else None
+
+    async def access_grants(self, peer: str | None = None) -> list[AccessGrantRecord]:
+        """The grants she gave, oldest first."""
+        rows = await self._scan(
+            lambda: (
+                self._read("SELECT * FROM access_grants ORDER BY pk")
+                if peer is None
+                else self._read(
+                    "SELECT * FROM access_grants WHERE peer_id = ? ORDER BY pk", (peer,)
+                )
+            )
+        )
+        return [_access_grant(row) for row in rows]
+
+    async def revoke_grant(self, grant_id: str, at: str) -> None:
+        """Revoke a grant at once, before the grantee is told (spec §6.19): her
+        read endpoint refuses it from now on, whether or not the grantee takes
+        the revocation.
+
+        Raises:
+            StoreUnavailable: it cannot be written now.
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE access_grants SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
+                (at, grant_id),
+            )
+
+        await self._write(write)
+
+    async def log_read(self, read: GrantRead) -> bool:
+        """Log one read; ``False`` (nothing logged) for an answered read whose
+        ``jti`` was taken before under its grant (spec §11.9).
+
+        Raises:
+            StoreUnavailable: it cannot be written now.
+        """
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT INTO grant_reads (grant_id, at, outcome, jti, items)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (read.grant_id, read.at, read.outcome, read.jti, dumps(list(read.items))),
+            )
+            return cursor.rowcount == 1
+
+        return bool(await self._write(write))
+
+    async def grant_reads(self, grant_id: str) -> list[GrantRead]:
+        """Every read logged under a grant, oldest first."""
+        rows = await self._scan(
+            lambda: self._read(
+                "SELECT * FROM grant_reads WHERE grant_id = ? ORDER BY pk", (grant_id,)
+            )
+        )
+        return [
+            GrantRead(
+                row["grant_id"],
+                row["at"],
+                row["outcome"],
+                row["jti"],
+                tuple(orjson.loads(row["items"])),
+            )
+            for row in rows
+        ]
+
+    async def consent_changes(self, peer: str | None = None) -> list[ConsentChangeRecord]:
+        """Her consent changes and their receipts, oldest first."""
+        rows = await self._scan(
+            lambda: (
+                self._read("SELECT * FROM consent_changes ORDER BY pk")
+                if peer is None
+                else self._read(
+                    "SELECT * FROM consent_changes WHERE peer_id = ? ORDER BY pk", (peer,)
+                )
+            )
+        )
+        return [
+            ConsentChangeRecord(
+                change_id=row["change_id"],
+                peer=row["peer_id"],
+                changes=tuple(orjson.loads(row["changes"])),
+                at=row["created"],
+                receipt_id=row["receipt_id"],
+                receipt=orjson.loads(row["receipt"]) if row["receipt"] is not None else None,
+                receipt_verified=(
+                    bool(row["receipt_verified"]) if row["receipt_verified"] is not None else None
+                ),
+                problems=tuple(orjson.loads(row["problems"])),
+            )
+            for row in rows
+        ]
+
     # -- her writes (on the writer thread, inside the unit's savepoint) --
 
     @staticmethod
@@ -1226,6 +1497,49 @@ class SqliteBuyerStore(SqliteProtocolStore):
                     dumps(list(write.problems)),
                     write.notice_id,
                 ),
+            )
+        elif isinstance(write, AccessGrantRecord):
+            conn.execute(
+                "INSERT INTO access_grants (grant_id, peer_id, identifier, message_id, items,"
+                " purposes, until, endpoint, tag, key, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    write.grant_id,
+                    write.peer,
+                    write.identifier,
+                    write.message_id,
+                    dumps(list(write.items)),
+                    dumps(list(write.purposes)),
+                    write.until,
+                    write.endpoint,
+                    write.tag,
+                    write.key,
+                    write.at,
+                ),
+            )
+        elif isinstance(write, ConsentChangeRecord):
+            conn.execute(
+                "INSERT INTO consent_changes (change_id, peer_id, changes, created)"
+                " VALUES (?, ?, ?, ?)",
+                (write.change_id, write.peer, dumps([dict(c) for c in write.changes]), write.at),
+            )
+        elif isinstance(write, ConsentReceiptChecked):
+            conn.execute(
+                "UPDATE consent_changes SET receipt_id = ?, receipt = ?, receipt_verified = ?,"
+                " problems = ? WHERE change_id = ?",
+                (
+                    write.receipt_id,
+                    dumps(dict(write.receipt)),
+                    int(write.verified),
+                    dumps(list(write.problems)),
+                    write.change_id,
+                ),
+            )
+        elif isinstance(write, AccessRevoked):
+            conn.execute(
+                "UPDATE access_grants SET revoked_at = COALESCE(revoked_at, ?),"
+                " revocation_id = ? WHERE grant_id = ?",
+                (write.at, write.message_id, write.grant_id),
             )
         else:
             super().apply_domain(conn, write)

@@ -23,6 +23,7 @@ from typing import Any, Final, TypeVar
 import aiohttp
 from pydantic import ValidationError
 
+import reference_vendor.handlers_consents  # noqa: F401  (registers its handlers)
 from reference_vendor import (
     handlers_conversation,  # noqa: F401  (registers its handlers)
     handlers_transaction,  # noqa: F401 - registers its handlers
@@ -31,6 +32,7 @@ from reference_vendor.catalogue import Catalogue
 from reference_vendor.config import VendorConfig
 from reference_vendor.faults import VendorStrategies
 from reference_vendor.handlers import HANDLERS
+from reference_vendor.handlers_grants import GrantedRead, read_granted
 from reference_vendor.store import (
     ConsentRow,
     DataRow,
@@ -442,6 +444,15 @@ class VendorAgent:
         value = await self.store.setting(CLOCK_OFFSET_SETTING)
         if value is not None:
             self.clock.set_offset_seconds(int(value))
+
+    async def read_grant(self, grant_id: str) -> GrantedRead:
+        """Read the items of an access grant it holds from her agent, now (spec §11.9):
+        see :func:`reference_vendor.handlers_grants.read_granted`.
+
+        Raises:
+            LookupError, LocalProtocolError: as ``read_granted``.
+        """
+        return await read_granted(self, grant_id)
 
     async def summary(self) -> dict[str, Any]:
         """The state summary of the test driver (after a retention sweep)."""

@@ -249,6 +249,32 @@ async def operator_service_notice(request: web.Request) -> web.Response:
     return await driver_service_notice(request)
 
 
+async def driver_read_grant(request: web.Request) -> web.Response:
+    """``POST /read-grant {"grant"}``: read the items of an access grant it holds
+    from the individual's agent, now (spec §11.9, §14.3). ``200`` with her
+    agent's status and answer (``{"read": true, "status", "answer"}``);
+    problem details ``grant-revoked`` / ``grant-expired`` when the vendor
+    stops itself (nothing is sent), ``404`` for a grant it does not hold.
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST, NOT_FOUND, GRANT_REVOKED,
+            GRANT_EXPIRED, UNKNOWN_KEY or TEMPORARILY_UNAVAILABLE.
+    """
+    document = await _instruction(request)
+    grant = document.get("grant")
+    if not isinstance(grant, str):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "grant is the id of a grant", path="/grant"
+        )
+    try:
+        read = await request.app[AGENT].read_grant(grant)
+    except LookupError as error:
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
+    except LocalProtocolError as error:
+        raise RemoteProtocolError(error.code, error.detail) from error
+    return web.json_response({"read": True, "status": read.status, "answer": read.document})
+
+
 async def driver_sweep(request: web.Request) -> web.Response:
     """``POST /sweep``: delete data whose retention has ended, now."""
     deleted = await request.app[AGENT].sweep()
@@ -497,6 +523,7 @@ def create_app(config: VendorConfig) -> web.Application:
         app.router.add_post(TEST_DRIVER_PREFIX + "/deliver", driver_deliver)
         app.router.add_post(TEST_DRIVER_PREFIX + "/handover", driver_handover)
         app.router.add_post(TEST_DRIVER_PREFIX + "/invoice", driver_invoice)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/read-grant", driver_read_grant)
     return app
 
 

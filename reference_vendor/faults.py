@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, Final, Protocol
 
 from reference_vendor.rules import money
-from reference_vendor.store import DeletionRow, EraseData
+from reference_vendor.store import ConsentPurposes, DeletionRow, EraseData, ForgetItem
 from reference_vendor.transaction_rules import (
     AS_AGREED,
     BOTH_WAYS,
@@ -115,8 +115,23 @@ class _Retention:
     sweeps: bool
 
 
+class GrantReading(Protocol):
+    """Whether it stops reading under a grant she revoked or that ended (spec §6.19)."""
+
+    @property
+    def honours_revocation(self) -> bool:
+        """Whether a revoked or expired grant stops its reads."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _GrantReading:
+    honours_revocation: bool
+
+
 _LIST_PRICES: Final = ListPrices()
 _SWEEPING: Final = _Retention(sweeps=True)
+_HONOURING: Final = _GrantReading(honours_revocation=True)
 
 
 class Conversation(Protocol):
@@ -184,6 +199,7 @@ class VendorStrategies:
     invoicing: Invoicing = AS_AGREED
     conversation: Conversation = _IN_THREAD
     escalations: Escalations = _ANSWERING
+    grants: GrantReading = _HONOURING
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -245,6 +261,28 @@ class _DeadlinesUnchecked:
             now=now,
             digest=digest,
         )
+
+
+def _keeping_data_on_consent_change(
+    message_type: MessageType, handler: BoundHandler
+) -> BoundHandler:
+    """The consent change's handler, but nothing it deletes or narrows changes
+    (the receipt still says it did)."""
+    if message_type is not MessageType.CONSENT_CHANGE:
+        return handler
+
+    def keeping(inbound: Inbound[Any], work: UnitOfWork) -> Awaitable[None]:
+        async def run() -> None:
+            await handler(inbound, work)
+            work.writes[:] = [
+                write
+                for write in work.writes
+                if not isinstance(write, ForgetItem | ConsentPurposes | DeletionRow)
+            ]
+
+        return run()
+
+    return keeping
 
 
 def _runtime(s: VendorStrategies, **changes: Any) -> VendorStrategies:
@@ -348,6 +386,22 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "escalation-deadline-unchecked",
             "takes an escalation whose deadline is not after it (VEN-ESCALATION)",
             lambda s: _runtime(s, decider=_DeadlinesUnchecked(s.runtime.decider)),
+        ),
+        Fault(
+            "ignore-consent-change",
+            "answers a consent change with a receipt, but keeps the data and purposes as they "
+            "were (VEN-CONSENT-APPLIED)",
+            lambda s: _runtime(
+                s,
+                wrap_handler=lambda t, h, inner=s.runtime.wrap_handler: (
+                    _keeping_data_on_consent_change(t, inner(t, h))
+                ),
+            ),
+        ),
+        Fault(
+            "read-after-revocation",
+            "keeps reading under a grant the individual revoked, or that ended (VEN-GRANT-STOPS)",
+            lambda s: replace(s, grants=_GrantReading(honours_revocation=False)),
         ),
     ]
 )

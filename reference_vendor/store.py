@@ -45,6 +45,7 @@ from vrm_protocol.models import OfferMessage, parse_message_dict
 
 __all__ = [
     "VENDOR_SCHEMA",
+    "ConsentPurposes",
     "ConsentRow",
     "DataRow",
     "DataValue",
@@ -52,6 +53,9 @@ __all__ = [
     "DeletionRow",
     "EraseData",
     "ExitRow",
+    "ForgetItem",
+    "GrantRevokedRow",
+    "GrantRow",
     "NotificationsChosen",
     "OfferTerms",
     "Preferences",
@@ -228,13 +232,84 @@ class VendorStore(ProtocolStore, Protocol):
         """The earliest end of retention of anything held, if anything is held."""
         ...
 
+    async def grant(self, grant_id: str) -> GrantRow | None:
+        """The access grant ``grant_id`` it holds, if any."""
+        ...
+
     async def summary(self) -> dict[str, Any]:
         """A deterministic JSON summary of relationships, offers, data and deletions
         (the test driver's ``GET /state``), read at one committed state."""
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ForgetItem(DomainWrite):
+    """She withdrew her consent to ``item`` (spec §6.21): its data held and its
+    consents are deleted and, when ``identity_member`` is set, that member of the
+    identity her acceptance disclosed is struck from every deal's record (what
+    the deal's legal basis does not need)."""
+
+    peer: str
+    item: str
+    identity_member: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentPurposes(DomainWrite):
+    """The purposes the vendor now holds ``item`` for, after her consent change."""
+
+    peer: str
+    item: str
+    purposes: tuple[str, ...]
+    #: A new, earlier end of its retention, when her change shortened it.
+    retain_until: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRow(DomainWrite):
+    """An access grant it holds (spec §6.18): what it may read, where, with which
+    key, until when; ``revoked_at`` once she revoked it (spec §6.19)."""
+
+    grant_id: str
+    peer: str
+    message_id: str
+    items: tuple[str, ...]
+    purposes: tuple[str, ...]
+    until: str
+    endpoint: str
+    key: str
+    created_at: str
+    revoked_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRevokedRow(DomainWrite):
+    """She revoked a grant (or her agent answered a read ``grant-revoked``): no
+    read under it again (spec §6.19, VRM-GRANT-003)."""
+
+    grant_id: str
+    peer: str
+    revoked_at: str
+
+
 # -- SQLite ----------------------------------------------------------------------------------------
+
+#: Migration 2 of the vendor's tables, the same on SQLite and PostgreSQL.
+GRANTS_TABLE: Final = """
+        CREATE TABLE access_grants (
+            grant_id TEXT PRIMARY KEY,
+            peer_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            items TEXT NOT NULL,
+            purposes TEXT NOT NULL,
+            until TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            key TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE INDEX access_grants_peer ON access_grants (peer_id)
+        """
 
 #: The vendor's own tables (component ``reference_vendor``).
 VENDOR_SCHEMA: Final = Schema(
@@ -320,6 +395,8 @@ VENDOR_SCHEMA: Final = Schema(
             created_at TEXT NOT NULL
         )
         """,
+        # 2: access grants it holds (spec §6.18, §6.19).
+        GRANTS_TABLE,
     ),
 )
 
@@ -518,6 +595,11 @@ class SqliteVendorStore(SqliteProtocolStore):
 
         return await self._write(sweep)
 
+    async def grant(self, grant_id: str) -> GrantRow | None:
+        """The access grant ``grant_id`` it holds, if any."""
+        rows = self._read("SELECT * FROM access_grants WHERE grant_id = ?", (grant_id,))
+        return grant_row(rows[0]) if rows else None
+
     def apply_domain(self, conn: sqlite3.Connection, write: DomainWrite) -> None:
         """Apply one of the vendor's writes (on the writer thread, in the unit's savepoint).
 
@@ -628,6 +710,35 @@ class SqliteVendorStore(SqliteProtocolStore):
                 f" VALUES ({RELATIONSHIP}, NULL, 2) ON CONFLICT (relationship) DO UPDATE SET"
                 " notifications_allowed = NULL, engagements = preferences.engagements + 1",
                 (write.peer,),
+            )
+        elif isinstance(write, ForgetItem):
+            for table in ("data_held", "consents"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE relationship = {RELATIONSHIP} AND item = ?",
+                    (write.peer, write.item),
+                )
+            deals = conn.execute(
+                f"SELECT pk, identity, categories FROM deals WHERE relationship = {RELATIONSHIP}",
+                (write.peer,),
+            ).fetchall()
+            for pk, identity, categories in deals:
+                conn.execute(
+                    "UPDATE deals SET identity = ?, categories = ? WHERE pk = ?",
+                    (*struck(write, identity, categories), pk),
+                )
+        elif isinstance(write, ConsentPurposes):
+            for table in ("data_held", "consents"):
+                conn.execute(
+                    f"UPDATE {table} SET purposes = ?,"
+                    " retain_until = COALESCE(MIN(retain_until, ?), retain_until)"
+                    f" WHERE relationship = {RELATIONSHIP} AND item = ?",
+                    (dumps(list(write.purposes)), write.retain_until, write.peer, write.item),
+                )
+        elif isinstance(write, GrantRow):
+            conn.execute(GRANT_INSERT.replace("$", "?"), grant_values(write))
+        elif isinstance(write, GrantRevokedRow):
+            conn.execute(
+                GRANT_REVOKE.replace("$", "?"), (write.revoked_at, write.grant_id, write.peer)
             )
         else:
             super().apply_domain(conn, write)
@@ -778,3 +889,57 @@ def _reengagement(exit_json: Mapping[str, Any]) -> dict[str, Any]:
         if exit_json.get(name) is not None:
             preferences[name] = exit_json[name]
     return preferences
+
+
+#: The statements of the grants table; ``$`` is each store's placeholder
+#: (SQLite ``?``; PostgreSQL numbers them).
+GRANT_INSERT: Final = (
+    "INSERT INTO access_grants (grant_id, peer_id, message_id, items, purposes, until,"
+    " endpoint, key, created_at) VALUES ($, $, $, $, $, $, $, $, $)"
+    " ON CONFLICT (grant_id) DO NOTHING"
+)
+GRANT_REVOKE: Final = (
+    "UPDATE access_grants SET revoked_at = $ WHERE grant_id = $ AND peer_id = $"
+    " AND revoked_at IS NULL"
+)
+
+
+def grant_values(write: GrantRow) -> tuple[str, ...]:
+    """The values of :data:`GRANT_INSERT` for ``write``."""
+    return (
+        write.grant_id,
+        write.peer,
+        write.message_id,
+        dumps(list(write.items)),
+        dumps(list(write.purposes)),
+        write.until,
+        write.endpoint,
+        write.key,
+        write.created_at,
+    )
+
+
+def grant_row(row: Any) -> GrantRow:
+    """A row of ``access_grants`` (a ``sqlite3.Row`` or an asyncpg record) as a
+    :class:`GrantRow`."""
+    return GrantRow(
+        grant_id=row["grant_id"],
+        peer=row["peer_id"],
+        message_id=row["message_id"],
+        items=tuple(orjson.loads(row["items"])),
+        purposes=tuple(orjson.loads(row["purposes"])),
+        until=row["until"],
+        endpoint=row["endpoint"],
+        key=row["key"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def struck(write: ForgetItem, identity: str, categories: str) -> tuple[str, str]:
+    """A deal's ``identity`` and ``categories`` columns without what ``write`` forgets."""
+    members = orjson.loads(identity)
+    if write.identity_member is not None:
+        members.pop(write.identity_member, None)
+    kept = [category for category in orjson.loads(categories) if category != write.item]
+    return dumps(members), dumps(kept)

@@ -26,13 +26,20 @@ from typing import Any, ClassVar, Final
 import orjson
 
 from reference_vendor.store import (
+    GRANT_INSERT,
+    GRANT_REVOKE,
+    GRANTS_TABLE,
     VENDOR_SCHEMA,
+    ConsentPurposes,
     ConsentRow,
     DataRow,
     DealRow,
     DeletionRow,
     EraseData,
     ExitRow,
+    ForgetItem,
+    GrantRevokedRow,
+    GrantRow,
     NotificationsChosen,
     OfferTerms,
     Preferences,
@@ -40,6 +47,9 @@ from reference_vendor.store import (
     SuppressedRow,
     _offer_total,
     _reengagement,
+    grant_row,
+    grant_values,
+    struck,
 )
 from vrm_agent.postgres import (
     PROTOCOL_SCHEMA,
@@ -144,6 +154,7 @@ VENDOR_PG_SCHEMA: Final = PgSchema(
             created_at TEXT NOT NULL
         )
         """,
+        GRANTS_TABLE,
     ),
 )
 
@@ -152,6 +163,12 @@ _WITH_PEER: Final = "JOIN relationships r ON r.pk = x.relationship"
 #: The key of the relationship of the peer in parameter ``$1`` (``$2``).
 _R1: Final = relationship_key(1)
 _R2: Final = relationship_key(2)
+
+
+def _numbered(sql: str) -> str:
+    """``sql`` with each ``$`` placeholder numbered in order (``$1``, ``$2``, ...)."""
+    pieces = sql.split("$")
+    return pieces[0] + "".join(f"${n}{piece}" for n, piece in enumerate(pieces[1:], start=1))
 
 
 def _dumps(value: Any) -> str:
@@ -357,6 +374,11 @@ class PostgresVendorStore(PostgresProtocolStore):
             )
             return deleted
 
+    async def grant(self, grant_id: str) -> GrantRow | None:
+        """The access grant ``grant_id`` it holds, if any."""
+        row = await self._fetchrow("SELECT * FROM access_grants WHERE grant_id = $1", grant_id)
+        return grant_row(row) if row is not None else None
+
     async def apply_domain(self, conn: Connection, write: DomainWrite) -> None:
         """Apply one of the vendor's writes (inside the unit's transaction).
 
@@ -469,6 +491,42 @@ class PostgresVendorStore(PostgresProtocolStore):
                 f" VALUES ({_R1}, NULL, 2) ON CONFLICT (relationship) DO UPDATE SET"
                 " notifications_allowed = NULL, engagements = preferences.engagements + 1",
                 write.peer,
+            )
+        elif isinstance(write, ForgetItem):
+            for table in ("data_held", "consents"):
+                await conn.execute(
+                    f"DELETE FROM {table} WHERE relationship = {_R1} AND item = $2",
+                    write.peer,
+                    write.item,
+                )
+            deals = await conn.fetch(
+                f"SELECT pk, identity, categories FROM deals WHERE relationship = {_R1}",
+                write.peer,
+            )
+            for deal in deals:
+                identity, categories = struck(write, deal["identity"], deal["categories"])
+                await conn.execute(
+                    "UPDATE deals SET identity = $1, categories = $2 WHERE pk = $3",
+                    identity,
+                    categories,
+                    deal["pk"],
+                )
+        elif isinstance(write, ConsentPurposes):
+            for table in ("data_held", "consents"):
+                await conn.execute(
+                    f"UPDATE {table} SET purposes = $3,"
+                    " retain_until = COALESCE(LEAST(retain_until, $4), retain_until)"
+                    f" WHERE relationship = {_R1} AND item = $2",
+                    write.peer,
+                    write.item,
+                    _dumps(list(write.purposes)),
+                    write.retain_until,
+                )
+        elif isinstance(write, GrantRow):
+            await conn.execute(_numbered(GRANT_INSERT), *grant_values(write))
+        elif isinstance(write, GrantRevokedRow):
+            await conn.execute(
+                _numbered(GRANT_REVOKE), write.revoked_at, write.grant_id, write.peer
             )
         else:
             await super().apply_domain(conn, write)

@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+from reference_buyer.grants import READ_PATH
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.http_binding import (
     DISCOVERY_PATH,
@@ -39,6 +40,7 @@ from vrm_protocol.http_binding import (
     TERMS_TEXT_MEDIA_TYPE,
     TEST_DRIVER_PREFIX,
 )
+from vrm_protocol.read_proof import READ_AUTH_SCHEME, READ_TYP
 from vrm_protocol.schema_registry import BINDING_FOLDER
 from vrm_protocol.vocabulary import MESSAGE_MEDIA_TYPE, MESSAGE_TYP, PROTOCOL_VERSION, MessageType
 
@@ -249,6 +251,17 @@ def _test_driver_paths() -> dict[str, Any]:
             refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
         )
     }
+    paths[f"{prefix}/read-grant"] = {
+        "post": _driver_operation(
+            "Vendor agents: read under an access grant",
+            "Read the items of an access grant the vendor holds from the individual's agent, "
+            "now; refused with `grant-revoked` or `grant-expired`, and nothing sent, once the "
+            "grant has ended. Optional.",
+            _driver("ReadGrantInstruction"),
+            answer=_driver("ReadGrantAnswer"),
+            refusals=(ErrorCode.GRANT_REVOKED, ErrorCode.GRANT_EXPIRED, ErrorCode.UNKNOWN_KEY),
+        )
+    }
     for action, summary, description in (
         ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now."),
         ("deliver", "Vendor agents: attempt due deliveries", "Attempt every due delivery now."),
@@ -270,6 +283,9 @@ def _test_driver_paths() -> dict[str, Any]:
         ("answer", "AnswerInstruction", "Answer a vendor's question", False),
         ("support", "SupportInstruction", "Report a problem", False),
         ("escalate", "EscalateInstruction", "Escalate a problem", False),
+        ("grant", "GrantInstruction", "Grant access to items of her store", False),
+        ("revoke", "RevokeInstruction", "Revoke an access grant", False),
+        ("consent", "ConsentInstruction", "Change her consent to items", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",
@@ -349,8 +365,23 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
         "PollToken": _ref("poll-token"),
         **{stem: _as_component(document, stem) for stem, document in schemas.items()},
     }
-    # An inbox may answer with any code of the registry: every stage runs there.
-    inbox_codes = list(ErrorCode)
+    # An inbox may answer with any code of the registry: every stage runs there
+    # (but a granted read's codes, which only her read endpoint answers).
+    read_only = (ErrorCode.GRANT_REVOKED, ErrorCode.GRANT_EXPIRED)
+    inbox_codes = [code for code in ErrorCode if code not in read_only]
+    read_codes = [
+        *_ANY_ROUTE,
+        ErrorCode.AUTHENTICATION_REQUIRED,
+        ErrorCode.MALFORMED_JWS,
+        ErrorCode.UNSUPPORTED_ALGORITHM,
+        ErrorCode.INVALID_TYP,
+        ErrorCode.INVALID_HEADER,
+        ErrorCode.UNKNOWN_KEY,
+        ErrorCode.BAD_SIGNATURE,
+        ErrorCode.SCHEMA_INVALID,
+        ErrorCode.REPLAY,
+        *read_only,
+    ]
     mailbox_codes = [
         *_ANY_ROUTE,
         ErrorCode.AUTHENTICATION_REQUIRED,
@@ -561,6 +592,36 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                 },
             }
         },
+        READ_PATH + "/{readPath}": {
+            "get": {
+                "tags": ["grants"],
+                "operationId": "getGrantedItems",
+                "summary": "Buyer agents: read the items of an access grant",
+                "description": (
+                    "The granted items' current values, for the grantee only: authorised by "
+                    f"`{READ_AUTH_SCHEME}` and a `{READ_TYP}` proof signed by the key the grant "
+                    "names, bound to the grant, the method, the URL and the time (spec §11.9). "
+                    "Refused with `grant-revoked` or `grant-expired` once the grant has ended."
+                ),
+                "security": [{"VRMProof": []}],
+                "parameters": [
+                    {
+                        "name": "readPath",
+                        "in": "path",
+                        "required": True,
+                        "description": "The random segment her agent chose for the grant.",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The grant's id, the time of the read and the items.",
+                        "content": {_JSON: {"schema": {"type": "object"}}},
+                    },
+                    **_problem_responses(read_codes),
+                },
+            }
+        },
         **_test_driver_paths(),
         "/vrm/operator/service-notice": {
             "post": {
@@ -607,6 +668,7 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
             {"name": "inbox", "description": "Message delivery and receipts (spec §11.3)."},
             {"name": "mailbox", "description": "Replies for parties without an inbox (§11.4)."},
             {"name": "terms", "description": "Terms documents (spec §11.7)."},
+            {"name": "grants", "description": "Reads under access grants (spec §11.9)."},
             {"name": "test-driver", "description": "Test mode only (spec §14.3)."},
             {"name": "operator", "description": "The operator's own routes."},
         ],
@@ -641,6 +703,15 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                         f"`Authorization: {POLL_AUTH_SCHEME} <token>`: a JWS signed by the polling "
                         f"party's key, typ `{POLL_TYP}`, naming the mailbox's agent in `to`, "
                         "fresh, with the cursor `after` (spec §11.4)."
+                    ),
+                },
+                "VRMProof": {
+                    "type": "http",
+                    "scheme": READ_AUTH_SCHEME,
+                    "description": (
+                        f"`Authorization: {READ_AUTH_SCHEME} <proof>`: a JWS signed by the "
+                        f"grantee's key the grant names, typ `{READ_TYP}`, binding the grant, "
+                        "the method, the URL, the time and a unique jti (spec §11.9)."
                     ),
                 },
             },

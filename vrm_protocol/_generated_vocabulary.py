@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:5c7a9c6e24e6b6bd.
+Source digest: sha256:d7e71cdc5d7ac698.
 """
 
 from enum import StrEnum
@@ -100,3 +100,15 @@ class MessageType(StrEnum):
 
     SUPPORT_ESCALATION = "support-escalation"
     """Support escalation (``support-escalation.schema.json``)."""
+
+    ACCESS_GRANT = "access-grant"
+    """Access grant (``access-grant.schema.json``)."""
+
+    ACCESS_REVOCATION = "access-revocation"
+    """Access revocation (``access-revocation.schema.json``)."""
+
+    CONSENT_CHANGE = "consent-change"
+    """Consent change (``consent-change.schema.json``)."""
+
+    CONSENT_RECEIPT = "consent-receipt"
+    """Consent receipt (``consent-receipt.schema.json``)."""

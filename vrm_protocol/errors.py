@@ -108,6 +108,8 @@ class ErrorCode(StrEnum):
     NOT_ACCEPTED_BY_TERMS = "not-accepted-by-terms"
     EXIT_INCOMPLETE = "exit-incomplete"
     MISLABELLED_NOTICE = "mislabelled-notice"
+    GRANT_REVOKED = "grant-revoked"
+    GRANT_EXPIRED = "grant-expired"
     # -- Any stage --
     INTERNAL_ERROR = "internal-error"
     TEMPORARILY_UNAVAILABLE = "temporarily-unavailable"
@@ -479,6 +481,22 @@ _REGISTRY: dict[ErrorCode, ErrorInfo] = {
         "The exit acknowledgement lacks what the exit notice asked for: the export, or the "
         "deletion receipt, or an item the individual shared that its export or its deletion "
         "receipt does not account for.",
+    ),
+    _E.GRANT_REVOKED: _entry(
+        _E.GRANT_REVOKED,
+        403,
+        "Grant revoked",
+        "11.9",
+        "The access grant a read names was revoked by the individual (spec §6.19): nothing is "
+        "read under it any more.",
+    ),
+    _E.GRANT_EXPIRED: _entry(
+        _E.GRANT_EXPIRED,
+        403,
+        "Grant expired",
+        "11.9",
+        "The access grant a read names ended at its `until` (spec §6.18): nothing is read under "
+        "it any more.",
     ),
     _E.INTERNAL_ERROR: _entry(
         _E.INTERNAL_ERROR,

@@ -467,7 +467,7 @@ class RequestAnswered(Effect):
 
 @dataclass(frozen=True, slots=True)
 class RequestClosed(Effect):
-    """A support request was resolved (status ``closed``)."""
+    """A support request was resolved, or a consent change receipted (status ``closed``)."""
 
     request_id: str
 

@@ -360,6 +360,12 @@ def _support_request() -> dict[str, Any]:
     return {"subject": "Infotainment reboots", "description": "Often", "severity": "normal"}
 
 
+#: The states in which her consent change (and its receipt) is a side exchange.
+ENGAGED_STATES: Final = frozenset(
+    {S.NEGOTIATION, S.TRANSACTION, S.WELCOME, S.SERVICING, S.DEVELOPMENT, S.PROBLEM}
+)
+
+
 def _canonical(play: _Play, message_type: MessageType, sender: Role) -> dict[str, Any]:
     """A body that passes every guard where the state has a row for it."""
     from conformance.vectors import state_transaction
@@ -443,6 +449,33 @@ def _canonical(play: _Play, message_type: MessageType, sender: Role) -> dict[str
     if message_type is M.ANSWER:
         question = play.latest(M.QUESTION, open_only=True) or missing
         return {"question": {"id": question, "digest": _BIND}, "text": "The entry trim."}
+    if message_type is M.ACCESS_GRANT:
+        return {
+            "id": "urn:uuid:00000000-0000-4000-8000-00000000000a",
+            "grantee": VENDOR_ID,
+            "items": ["travel.dates"],
+            "purposes": ["programme-membership"],
+            "until": _stamp(now + timedelta(days=30)),
+            "endpoint": "https://agent.sally.example/vrm/read/Jd8x2PqLw0s7RkT4nVb9Cg",
+            "key": "k" * 43,
+        }
+    if message_type is M.ACCESS_REVOCATION:
+        return {"grant": "urn:uuid:00000000-0000-4000-8000-00000000000a"}
+    if message_type is M.CONSENT_CHANGE:
+        return {"changes": [{"item": "contact.email", "action": "withdraw"}]}
+    if message_type is M.CONSENT_RECEIPT:
+        change = play.latest(M.CONSENT_CHANGE, open_only=True)
+        if change is None and sender is V and state in ENGAGED_STATES:
+            # The receipt answers her change: she makes one first (a side exchange).
+            change = play.step(
+                B, M.CONSENT_CHANGE, {"changes": [{"item": "contact.email", "action": "withdraw"}]}
+            )
+        change = change or missing
+        return {
+            "change": {"id": change, "digest": _BIND},
+            "applied": [{"item": "contact.email", "purposes": [], "deleted": True}],
+            "retained": [],
+        }
     return {
         "regarding": {"id": missing, "digest": "sha-256:" + "G" * 43},
         "status": "accepted",
@@ -622,6 +655,14 @@ def _after_offers(
         return play, sender, payload
 
     return build
+
+
+def _answer_change_wrongly(play: _Play, payload: dict[str, Any]) -> None:
+    """Her consent change first; the receipt then names it with another digest."""
+    change = play.step(
+        B, M.CONSENT_CHANGE, {"changes": [{"item": "contact.email", "action": "withdraw"}]}
+    )
+    payload["body"]["change"] = {"id": change, "digest": WRONG_DIGEST}
 
 
 def _guard_cases() -> dict[str, tuple[str, str, Case]]:
@@ -966,6 +1007,48 @@ def _guard_cases() -> dict[str, tuple[str, str, Case]]:
                 M.EXIT_NOTICE,
                 _set("/body/reengagement/until", "2027-02-31T10:00:00Z"),
             ),
+        ),
+        # access grants
+        "grant-to-another-party": (
+            "An access grant whose grantee is not the party it is sent to.",
+            "VRM-GRANT-001",
+            _case(
+                S.SERVICING,
+                B,
+                M.ACCESS_GRANT,
+                _set("/body/grantee", "https://another-dealer.example"),
+            ),
+        ),
+        "grant-until-not-an-instant": (
+            "An access grant whose until is 31 February.",
+            "VRM-FRESH-012",
+            _case(S.SERVICING, B, M.ACCESS_GRANT, _set("/body/until", "2027-02-31T10:00:00Z")),
+        ),
+        # consent changes
+        "consent-change-narrow-without-purposes": (
+            "A consent change that narrows an item without naming the purposes that remain.",
+            "VRM-GRANT-008",
+            _case(
+                S.SERVICING,
+                B,
+                M.CONSENT_CHANGE,
+                _set("/body/changes", [{"item": "contact.email", "action": "narrow"}]),
+            ),
+        ),
+        "consent-receipt-answers-nothing": (
+            "A consent receipt naming no consent change of the individual.",
+            "VRM-STATE-020",
+            _case(
+                S.SERVICING,
+                V,
+                M.CONSENT_RECEIPT,
+                _set("/body/change", {"id": missing, "digest": WRONG_DIGEST}),
+            ),
+        ),
+        "consent-receipt-wrong-digest": (
+            "A consent receipt naming her consent change with another digest.",
+            "VRM-SIG-027",
+            _case(S.SERVICING, V, M.CONSENT_RECEIPT, _answer_change_wrongly),
         ),
         "ack-by-the-notifier": (
             "The party that gave notice acknowledges it.",

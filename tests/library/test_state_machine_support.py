@@ -304,6 +304,34 @@ def problem_report_body() -> dict[str, Any]:
     return {"code": "schema-invalid", "title": "Schema invalid", "detail": "test"}
 
 
+def access_grant_body(grantee: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "grantee": grantee,
+        "items": ["travel.dates"],
+        "purposes": ["programme-membership"],
+        "until": stamp(now + timedelta(days=30)),
+        "endpoint": "https://agent.sally.example/vrm/read/Jd8x2PqLw0s7RkT4nVb9Cg",
+        "key": "k" * 43,
+    }
+
+
+def access_revocation_body(grant: str) -> dict[str, Any]:
+    return {"grant": grant, "reason": "the trip is over"}
+
+
+def consent_change_body(item: str = "contact.phone") -> dict[str, Any]:
+    return {"changes": [{"item": item, "action": "withdraw"}]}
+
+
+def consent_receipt_body(change: str, digest: str = ANY_DIGEST) -> dict[str, Any]:
+    return {
+        "change": {"id": change, "digest": digest},
+        "applied": [{"item": "contact.phone", "purposes": [], "deleted": True}],
+        "retained": [],
+    }
+
+
 def receipt_body(regarding: str, now: datetime) -> dict[str, Any]:
     return {
         "regarding": {"id": regarding, "digest": "sha-256:" + "G" * 43},
@@ -583,6 +611,20 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
             if r.type is M.SUPPORT_REQUEST and r.open and r.sender is sender
         ]
         return escalation_body(request[-1] if request else missing, now)
+    if message_type is M.ACCESS_GRANT:
+        return access_grant_body(journey.counterparty, now)
+    if message_type is M.ACCESS_REVOCATION:
+        return access_revocation_body(missing)
+    if message_type is M.CONSENT_CHANGE:
+        return consent_change_body()
+    if message_type is M.CONSENT_RECEIPT:
+        change = journey.latest_request(M.CONSENT_CHANGE, open_only=True)
+        engaged = {S.NEGOTIATION, S.TRANSACTION, S.WELCOME, S.SERVICING, S.DEVELOPMENT, S.PROBLEM}
+        if change is None and sender is Role.VENDOR and journey.state in engaged:
+            # The receipt answers her change: she makes one first (a side exchange).
+            journey.step(Role.BUYER, M.CONSENT_CHANGE, consent_change_body())
+            change = journey.latest_request(M.CONSENT_CHANGE, open_only=True)
+        return consent_receipt_body(change or missing)
     assert message_type is M.RECEIPT
     return receipt_body(missing, now)  # a receipt of a message this side never saw
 
@@ -685,6 +727,7 @@ def check_cell(state: RelationshipState, sender: Role, message_type: MessageType
         # An answer needs a question of the other party: asked first where one may be.
         asked = journey.compose(sender.peer, M.QUESTION, {"text": "What warranty?"})
         must(journey.deliver(sender.peer, asked), state)
+    body = canonical_body(journey, message_type, sender)  # may make a move first (a receipt's)
     history_before = len(journey.buyer.history)
     payload = journey.compose(sender, message_type, body)
     outcome = journey.deliver(sender, payload)

@@ -49,6 +49,7 @@ def test_every_area_of_the_brief_has_requirements() -> None:
         "conformance",
         "envelope",
         "freshness",
+        "grants",
         "messages",
         "privacy",
         "signing",

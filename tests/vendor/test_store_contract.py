@@ -27,6 +27,8 @@ from reference_vendor.store import (
     DealRow,
     DeletionRow,
     EraseData,
+    GrantRevokedRow,
+    GrantRow,
     NotificationsChosen,
     OfferTerms,
     Preferences,
@@ -643,3 +645,59 @@ async def test_what_was_committed_is_there_after_a_reopen(opener: Opener) -> Non
         assert [d.item for d in await again.data_for(PEER)] == ["a.b"]
     finally:
         await again.close()
+
+
+# -- access grants (spec §6.18, §6.19) -------------------------------------------------------------
+
+GRANT = "urn:uuid:0e6f3a52-8d1c-4b7e-a9f0-3c2d1e4b5a69"
+
+
+def _grant(peer: str = PEER) -> GrantRow:
+    return GrantRow(
+        grant_id=GRANT,
+        peer=peer,
+        message_id="urn:uuid:g1",
+        items=("travel.dates",),
+        purposes=("programme-membership",),
+        until="2030-01-01T00:00:00Z",
+        endpoint="https://agent.sally.example/vrm/read/Jd8x2PqLw0s7RkT4nVb9Cg",
+        key="k" * 43,
+        created_at=STAMP,
+    )
+
+
+async def test_a_grant_is_kept_and_revoked_by_its_peer_only(store: VendorStore) -> None:
+    assert await store.grant(GRANT) is None
+    granted = _message("urn:uuid:g1", message_type=MessageType.ACCESS_GRANT)
+    await store.commit(
+        _unit(state=RelationshipState.NEGOTIATION, inbound=granted, writes=[_grant()])
+    )
+    assert await store.grant(GRANT) == _grant()
+
+    # Another party cannot revoke her grant; her revocation takes, once.
+    other = _message(
+        "urn:uuid:r0", peer="did:jwk:other", message_type=MessageType.ACCESS_REVOCATION
+    )
+    await store.commit(
+        _unit(
+            "did:jwk:other",
+            state=RelationshipState.NEGOTIATION,
+            inbound=other,
+            writes=[GrantRevokedRow(GRANT, "did:jwk:other", "2029-01-01T00:00:00Z")],
+        )
+    )
+    held = await store.grant(GRANT)
+    assert held is not None
+    assert held.revoked_at is None
+    for number, at in ((1, "2029-01-02T00:00:00Z"), (2, "2029-01-03T00:00:00Z")):
+        revocation = _message(f"urn:uuid:r{number}", message_type=MessageType.ACCESS_REVOCATION)
+        await store.commit(
+            _unit(
+                state=RelationshipState.NEGOTIATION,
+                inbound=revocation,
+                writes=[GrantRevokedRow(GRANT, PEER, at)],
+            )
+        )
+    held = await store.grant(GRANT)
+    assert held is not None
+    assert held.revoked_at == "2029-01-02T00:00:00Z"

@@ -30,7 +30,7 @@ from tools.specgen.signed_examples import (
     TEST_ONLY_WARNING,
     SignedJourney,
 )
-from vrm_protocol import http_binding, registries, state_machine, vocabulary
+from vrm_protocol import http_binding, read_proof, registries, state_machine, vocabulary
 from vrm_protocol.errors import ERROR_TYPE_BASE, ErrorCode, RemoteProtocolError
 from vrm_protocol.message_types import MESSAGE_TYPES
 from vrm_protocol.requirements import Requirement
@@ -215,6 +215,13 @@ def _media_types(context: BlockContext) -> str:
             "Authorises a mailbox request",
             "§11.4",
         ],
+        [f"`{read_proof.READ_TYP}`", "JWS `typ`", "A granted read's proof", "§11.9"],
+        [
+            f"`{read_proof.READ_AUTH_SCHEME}`",
+            "HTTP authentication scheme",
+            "Authorises a granted read",
+            "§11.9",
+        ],
         [f"`{http_binding.DISCOVERY_PATH}`", "Well-known URI", "The discovery document", "§11.1"],
         [
             f"`{http_binding.PROBLEM_MEDIA_TYPE}`",
@@ -346,6 +353,10 @@ _DRIVER_ROUTES: Final = (
     ("POST terms", "buyer", "TermsInstruction", "InstructionAnswer (200 or 202)"),
     ("POST service", "buyer", "ServiceInstruction", "InstructionAnswer (200 or 202)"),
     ("POST service-notice", "vendor (optional)", "ServiceNoticeInstruction", "InstructionAnswer"),
+    ("POST grant", "buyer", "GrantInstruction", "InstructionAnswer"),
+    ("POST revoke", "buyer", "RevokeInstruction", "InstructionAnswer"),
+    ("POST consent", "buyer", "ConsentInstruction", "InstructionAnswer"),
+    ("POST read-grant", "vendor (optional)", "ReadGrantInstruction", "ReadGrantAnswer"),
 )
 
 

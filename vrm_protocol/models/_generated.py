@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:5c7a9c6e24e6b6bd.
+fails when this file and the schemas disagree. Source digest: sha256:d7e71cdc5d7ac698.
 """
 
 from types import MappingProxyType
@@ -24,8 +24,13 @@ __all__ = [
     "MESSAGE_MODELS",
     "AcceptanceTradeIn",
     "AcceptedRequest",
+    "AccessGrantBody",
+    "AccessGrantMessage",
+    "AccessRevocationBody",
+    "AccessRevocationMessage",
     "AnswerBody",
     "AnswerMessage",
+    "AppliedChange",
     "ApprovedMatter",
     "AssertingParty",
     "Attestation",
@@ -34,6 +39,11 @@ __all__ = [
     "BaseMessage",
     "Commitments",
     "Condition",
+    "ConsentChangeBody",
+    "ConsentChangeItem",
+    "ConsentChangeMessage",
+    "ConsentReceiptBody",
+    "ConsentReceiptMessage",
     "Currency",
     "DataCategory",
     "DataExport",
@@ -134,6 +144,7 @@ __all__ = [
     "RegisteredTradeInItem",
     "ReplyTo",
     "ResponseItem",
+    "RetainedConsentItem",
     "RetainedItem",
     "Retention",
     "RfiContext",
@@ -845,6 +856,10 @@ class BaseMessage(VRMModel):
         "answer",
         "question",
         "support-escalation",
+        "access-grant",
+        "access-revocation",
+        "consent-change",
+        "consent-receipt",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -2805,6 +2820,8 @@ class ProblemReportBody(VRMModel):
         "not-accepted-by-terms",
         "exit-incomplete",
         "mislabelled-notice",
+        "grant-revoked",
+        "grant-expired",
         "internal-error",
         "temporarily-unavailable",
     ] = Field(
@@ -3545,6 +3562,261 @@ class SupportEscalationMessage(BaseMessage):
     )
 
 
+class AccessGrantBody(VRMModel):
+    """Access grant body.
+
+    What may be read, by whom, why, until when, where, and with which key.
+    """
+
+    id: MessageId = Field(
+        description=(
+            "The grant's id (`urn:uuid:`), named by every read proof and by its revocation."
+        ),
+    )
+
+    grantee: PartyId = Field(
+        description="The party that may read: the message's addressee.",
+    )
+
+    items: Annotated[
+        tuple[DataCategory, ...], Field(min_length=1, max_length=32), AfterValidator(unique_items)
+    ] = Field(
+        description="The data categories it may read, e.g. `travel.dates`.",
+    )
+
+    purposes: Annotated[
+        tuple[Purpose, ...], Field(min_length=1, max_length=16), AfterValidator(unique_items)
+    ] = Field(
+        description="What it may use them for.",
+    )
+
+    until: Timestamp = Field(
+        description="The end of the grant: a read after it is refused with `grant-expired`.",
+    )
+
+    endpoint: Annotated[
+        JsonStr,
+        StringConstraints(min_length=8, max_length=2000, pattern="^https?://[^ ]+$"),
+        conforms_to("uri"),
+    ] = Field(
+        description=(
+            "Her read endpoint for this grant: an absolute `https` URL "
+            "(`http` only where both sides allow it, spec §11.8) that the "
+            "grantee reads with `GET` (spec §11.9)."
+        ),
+    )
+
+    key: Annotated[
+        JsonStr, StringConstraints(min_length=43, max_length=43, pattern="^[A-Za-z0-9_-]{43}$")
+    ] = Field(
+        description=(
+            "The RFC 7638 JWK SHA-256 thumbprint (unpadded base64url) of the "
+            "grantee's published key that must sign its read proofs."
+        ),
+    )
+
+
+class AccessGrantMessage(BaseMessage):
+    """Access grant.
+
+    The individual grants a named party access to named items of her data store, for named
+    purposes, until a time: the party reads them from her agent with a proof bound to its own
+    key (spec §6.18).
+    """
+
+    type: Literal["access-grant"] = Field(
+        description="Always `access-grant`.",
+    )
+
+    body: AccessGrantBody = Field(
+        description="The `access-grant` body.",
+    )
+
+
+class AccessRevocationBody(VRMModel):
+    """Access revocation body.
+
+    The grant revoked, and why.
+    """
+
+    grant: MessageId = Field(
+        description="The id of the grant revoked (the `id` of its access grant's body).",
+    )
+
+    reason: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Why, in a few words.",
+    )
+
+
+class AccessRevocationMessage(BaseMessage):
+    """Access revocation.
+
+    The individual ends an access grant before its time: every later read is refused with
+    `grant-revoked` (spec §6.19).
+    """
+
+    type: Literal["access-revocation"] = Field(
+        description="Always `access-revocation`.",
+    )
+
+    body: AccessRevocationBody = Field(
+        description="The `access-revocation` body.",
+    )
+
+
+class ConsentChangeItem(VRMModel):
+    """Consent change item.
+
+    The change of her consent to one data item.
+    """
+
+    item: DataCategory = Field(
+        description="The data category.",
+    )
+
+    action: Literal["withdraw", "narrow", "widen"] = Field(
+        description=(
+            "`withdraw` (no purpose any more: the item is deleted unless a "
+            "legal basis remains), `narrow` (only the `purposes` named "
+            "remain) or `widen` (the `purposes` named are added, within terms"
+            " already asserted)."
+        ),
+    )
+
+    purposes: Annotated[
+        Annotated[
+            tuple[Purpose, ...], Field(min_length=1, max_length=16), AfterValidator(unique_items)
+        ]
+        | None,
+        NotNull,
+    ] = Field(
+        default=None,
+        description=(
+            "For `narrow`: the purposes that remain; for `widen`: the "
+            "purposes added. Absent for `withdraw`."
+        ),
+    )
+
+    retention: Annotated[Retention | None, NotNull] = Field(
+        default=None,
+        description="For `narrow` or `widen`: how long the item may be kept from now on.",
+    )
+
+
+class ConsentChangeBody(VRMModel):
+    """Consent change body.
+
+    What changes, item by item.
+    """
+
+    changes: Annotated[tuple[ConsentChangeItem, ...], Field(min_length=1, max_length=32)] = Field(
+        description="One change per data item.",
+    )
+
+    reason: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Why, in a few words.",
+    )
+
+
+class ConsentChangeMessage(BaseMessage):
+    """Consent change.
+
+    The individual withdraws, narrows or widens her consent to data items at any time in a
+    relationship; the party answers with a consent receipt (spec §6.20).
+    """
+
+    type: Literal["consent-change"] = Field(
+        description="Always `consent-change`.",
+    )
+
+    body: ConsentChangeBody = Field(
+        description="The `consent-change` body.",
+    )
+
+
+class AppliedChange(VRMModel):
+    """Applied change.
+
+    One changed item as the party now holds it.
+    """
+
+    item: DataCategory = Field(
+        description="The data category.",
+    )
+
+    purposes: Annotated[tuple[Purpose, ...], Field(max_length=16), AfterValidator(unique_items)] = (
+        Field(
+            description="The purposes the party now uses the item for (none after a withdrawal).",
+        )
+    )
+
+    deleted: JsonBool = Field(
+        description="True when the party deleted the item.",
+    )
+
+
+class RetainedConsentItem(VRMModel):
+    """Retained item.
+
+    An item kept despite its withdrawal.
+    """
+
+    item: DataCategory = Field(
+        description="The data category.",
+    )
+
+    basis: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="The legal basis it is kept on, e.g. `legal-obligation: sales records`.",
+    )
+
+    until: Date = Field(
+        description="When it will be deleted.",
+    )
+
+
+class ConsentReceiptBody(VRMModel):
+    """Consent receipt body.
+
+    The change answered, what was applied, what is retained.
+    """
+
+    change: MessageRef = Field(
+        description="The consent change answered, bound by its digest.",
+    )
+
+    applied: Annotated[tuple[AppliedChange, ...], Field(max_length=32)] = Field(
+        description="Each changed item as the party now holds it.",
+    )
+
+    retained: Annotated[tuple[RetainedConsentItem, ...], Field(max_length=32)] = Field(
+        description=(
+            "What the party keeps despite a withdrawal, and on which legal basis, until when."
+        ),
+    )
+
+
+class ConsentReceiptMessage(BaseMessage):
+    """Consent receipt.
+
+    The party's signed statement of what it did with a consent change: what it now uses each
+    item for, what it deleted, and what it retains on which legal basis until when (spec §6.21).
+    """
+
+    type: Literal["consent-receipt"] = Field(
+        description="Always `consent-receipt`.",
+    )
+
+    body: ConsentReceiptBody = Field(
+        description="The `consent-receipt` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -3573,7 +3845,11 @@ Message: TypeAlias = Annotated[
     | PaymentReceiptMessage
     | AnswerMessage
     | QuestionMessage
-    | SupportEscalationMessage,
+    | SupportEscalationMessage
+    | AccessGrantMessage
+    | AccessRevocationMessage
+    | ConsentChangeMessage
+    | ConsentReceiptMessage,
     Field(discriminator="type"),
 ]
 
@@ -3607,5 +3883,9 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.ANSWER: AnswerMessage,
         MessageType.QUESTION: QuestionMessage,
         MessageType.SUPPORT_ESCALATION: SupportEscalationMessage,
+        MessageType.ACCESS_GRANT: AccessGrantMessage,
+        MessageType.ACCESS_REVOCATION: AccessRevocationMessage,
+        MessageType.CONSENT_CHANGE: ConsentChangeMessage,
+        MessageType.CONSENT_RECEIPT: ConsentReceiptMessage,
     }
 )
