@@ -83,7 +83,8 @@ def test_serve_announces_its_address_serves_discovery_and_stops_on_sigterm(
         base = match.group(1)
         with urllib.request.urlopen(base + "/.well-known/vrm", timeout=10) as reply:
             document = json.loads(reply.read())
-        assert document["id"] == base
+        # spec §11.1 (VRM-HTTP-027): nothing that names or links one of her pseudonyms.
+        assert "id" not in document
         assert document["role"] == "buyer"
         assert document["endpoints"]["testDriver"] == base + "/vrm/test-driver"
         assert {"offer-acceptance", "offer-decline", "exit-notice", "terms-response"} <= set(
