@@ -36,6 +36,7 @@ import click
 
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.config import AGENT_FILE, LOCK_FILE, BuyerConfig, Decorrelation
+from reference_buyer.dashboard import DashboardError, check_loopback, listen_dashboard
 from reference_buyer.faults import FAULTS, FaultError, check_faults
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import SharingPolicy, load_policy
@@ -204,6 +205,14 @@ def buyer() -> None:
     type=click.Choice(sorted(FAULTS)),
     help="Misbehave on purpose (test mode only; for the conformance suite's own tests).",
 )
+@click.option(
+    "--dashboard-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Her dashboard's address: a loopback address only (anything else is refused).",
+)
+@click.option("--dashboard-port", default=0, show_default=True, help="0: any free port.")
+@click.option("--no-dashboard", is_flag=True, help="Serve no dashboard.")
 def serve(
     data_dir: Path,
     policy_file: Path | None,
@@ -215,17 +224,28 @@ def serve(
     poll_interval: float | None,
     spread_seconds: float | None,
     faults: tuple[str, ...],
+    dashboard_host: str,
+    dashboard_port: int,
+    no_dashboard: bool,
 ) -> None:
     """Run the agent's HTTP side until SIGINT/SIGTERM.
 
-    Prints `listening on http://HOST:PORT` once bound. A fault switch without
-    --test-mode is a usage error (exit 2). A second agent on the same
+    Prints `dashboard: http://127.0.0.1:PORT/open?key=SECRET` (her dashboard,
+    on loopback only, opened with a secret new at every start; unless
+    --no-dashboard) and then `listening on http://HOST:PORT` once bound. A
+    fault switch without --test-mode, or a dashboard host that is not
+    loopback, is a usage error (exit 2). A second agent on the same
     --data-dir is refused (exit 1).
     """
     try:
         chosen = check_faults(faults, test_mode=test_mode)
     except FaultError as error:
         raise click.UsageError(str(error)) from error
+    if not no_dashboard:
+        try:
+            check_loopback(dashboard_host)
+        except DashboardError as error:
+            raise click.UsageError(str(error)) from error
     policy = _policy(data_dir, policy_file)
     interval = (
         poll_interval if poll_interval is not None else (1.0 if test_mode or no_inbox else 5.0)
@@ -239,6 +259,11 @@ def serve(
         raise click.ClickException(str(error)) from error
     try:
         sock = _listen(host, port)
+        try:
+            board = None if no_dashboard else listen_dashboard(dashboard_host, dashboard_port)
+        except DashboardError as error:
+            sock.close()
+            raise click.ClickException(str(error)) from error
         base = f"http://{host}:{sock.getsockname()[1]}"
         config = BuyerConfig(
             data_dir=data_dir,
@@ -250,7 +275,7 @@ def serve(
             decorrelation=Decorrelation(spread_seconds=spread),
             poll_interval=interval,
         )
-        asyncio.run(_serve(config, policy, sock))
+        asyncio.run(_serve(config, policy, sock, board))
     except DataDirError as error:
         raise click.ClickException(str(error)) from error
     finally:
@@ -275,8 +300,14 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(config: BuyerConfig, policy: SharingPolicy, sock: socket.socket) -> None:
+async def _serve(
+    config: BuyerConfig,
+    policy: SharingPolicy,
+    sock: socket.socket,
+    board: socket.socket | None = None,
+) -> None:
     from reference_buyer.app import serve as serve_agent
+    from reference_buyer.dashboard import serve_dashboard
 
     agent = await BuyerAgent.open(
         config, policy, sender_limiter=RateLimiter(config.rate_per_second, config.burst)
@@ -284,8 +315,13 @@ async def _serve(config: BuyerConfig, policy: SharingPolicy, sock: socket.socket
     try:
         await _seed_profile(agent)
         running = await serve_agent(agent, sock)
+        dashboard = None
         agent_file = config.data_dir / AGENT_FILE
         try:
+            if board is not None:
+                opened, dashboard = await serve_dashboard(agent, board)
+                # The secret is printed once, to her terminal, and kept nowhere.
+                click.echo(f"dashboard: {opened.open_url}")
             await asyncio.to_thread(
                 write_private_atomically,
                 agent_file,
@@ -312,6 +348,8 @@ async def _serve(config: BuyerConfig, policy: SharingPolicy, sock: socket.socket
                     await poller
                 agent_file.unlink(missing_ok=True)
         finally:
+            if dashboard is not None:
+                await dashboard.close()
             await running.close()
     finally:
         await agent.close()
