@@ -239,7 +239,7 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Content-Security-Policy"] = _CSP
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"
 
 
 # -- routes ----------------------------------------------------------------------------------------
@@ -253,7 +253,7 @@ async def open_dashboard(request: web.Request) -> web.StreamResponse:
             ErrorCode.AUTHENTICATION_REQUIRED,
             "not the address her agent printed when it started (it changes at every start)",
         )
-    response = web.HTTPSeeOther("/")
+    response = web.Response(status=303, headers={"Location": "/"})
     response.set_cookie(COOKIE, dashboard.session, httponly=True, samesite="Strict", path="/")
     response.headers["Cache-Control"] = "no-store"
     return response
