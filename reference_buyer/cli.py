@@ -30,7 +30,7 @@ import sys
 import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -565,6 +565,62 @@ def history(data_dir: Path, vendor: str | None) -> None:
         asyncio.run(show())
     except StoreError as error:
         raise click.ClickException(f"cannot read the store: {error}") from error
+
+
+@buyer.command()
+@_DATA_DIR
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "dpv"]),
+    default="text",
+    show_default=True,
+    help="dpv: ISO/IEC TS 27560 consent records in the W3C Data Privacy Vocabulary (JSON-LD).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (private, 0600) instead of standard output.",
+)
+def consents(data_dir: Path, output_format: str, output: Path | None) -> None:
+    """Her consents: one per data item and party, with its lifecycle (given,
+    narrowed, widened, withdrawn, refused) and the signed messages behind it."""
+    from reference_buyer.dpv import consent_records
+
+    async def export() -> dict[str, Any]:
+        store = await asyncio.to_thread(SqliteBuyerStore, data_dir / STORE_FILE)
+        try:
+            return await consent_records(store)
+        finally:
+            await store.close()
+
+    if not (data_dir / STORE_FILE).exists():
+        raise click.ClickException(f"no personal data store in {data_dir}")
+    try:
+        document = asyncio.run(export())
+    except StoreError as error:
+        raise click.ClickException(f"cannot read the store: {error}") from error
+    if output_format == "dpv":
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    else:
+        lines = []
+        for record in document["@graph"]:
+            process = record["dpv:hasProcess"]
+            events = record["dpv:hasConsentStatus"]
+            lines.append(
+                f"{process['dpv:hasDataController']['@id']} {process['dpv:hasPersonalData']}: "
+                f"{events[-1]['@type'].removeprefix('dpv:')} "
+                f"[{', '.join(process['dpv:hasPurpose'])}] ({len(events)} events)"
+            )
+        text = "".join(line + "\n" for line in lines)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        try:
+            write_private_atomically(output, text.encode("utf-8"))
+        except OSError as error:
+            raise click.ClickException(f"cannot write {output}: {error}") from error
+        click.echo(f"{len(document['@graph'])} consent records written to {output}")
 
 
 def run_with_agent(data_dir: Path, action: Callable[[BuyerAgent], Awaitable[T]]) -> T:

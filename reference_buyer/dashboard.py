@@ -7,6 +7,7 @@ store holds and can revoke her grants). Routes::
     GET  /open?key=SECRET         the address printed at start-up: sets the session cookie
     GET  /                        the page (server-rendered HTML, no script)
     GET  /dashboard.css           its style sheet
+    GET  /consents.jsonld         her consents as ISO/IEC TS 27560 / W3C DPV records
     POST /grants/revoke           revoke one of her access grants (form: grant, csrf)
 
 Who may use it: whoever holds the secret printed at start-up (a fresh random
@@ -42,6 +43,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.dashboard_view import build_view
+from reference_buyer.dpv import consent_records
 from vrm_agent.http import Handler, problem_details
 from vrm_agent.server import Serving
 from vrm_agent.server import serve as serve_app
@@ -282,6 +284,16 @@ async def stylesheet(request: web.Request) -> web.Response:
     return web.Response(text=css, content_type="text/css")
 
 
+async def consents_export(request: web.Request) -> web.Response:
+    """``GET /consents.jsonld``: her consents as DPV consent records (a download)."""
+    document = await consent_records(request.app[DASHBOARD].agent.store)
+    return web.json_response(
+        document,
+        content_type="application/ld+json",
+        headers={"Content-Disposition": 'attachment; filename="consents.jsonld"'},
+    )
+
+
 async def revoke(request: web.Request) -> web.StreamResponse:
     """``POST /grants/revoke`` (form ``grant``, ``csrf``): her agent's own revocation
     path (spec §6.19): refused at her agent at once, then the grantee is told."""
@@ -312,6 +324,7 @@ def create_dashboard_app(dashboard: Dashboard) -> web.Application:
     app.router.add_get("/open", open_dashboard, allow_head=False)
     app.router.add_get("/", page, allow_head=False)
     app.router.add_get("/dashboard.css", stylesheet, allow_head=False)
+    app.router.add_get("/consents.jsonld", consents_export, allow_head=False)
     app.router.add_post("/grants/revoke", revoke)
     return app
 

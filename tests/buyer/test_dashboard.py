@@ -156,6 +156,20 @@ async def test_a_post_without_its_csrf_token_or_from_elsewhere_is_refused(
     assert record.revocation_id is not None  # the grantee took the revocation
 
 
+async def test_the_consent_export_is_a_json_ld_download(board: Board) -> None:
+    async with _session() as session:
+        async with session.get(board.origin + "/consents.jsonld") as response:
+            assert response.status == 401
+        session.cookie_jar.update_cookies({COOKIE: board.dashboard.session})
+        async with session.get(board.origin + "/consents.jsonld") as response:
+            assert response.status == 200
+            assert response.content_type == "application/ld+json"
+            assert "attachment" in response.headers["Content-Disposition"]
+            document = await response.json(content_type="application/ld+json")
+    assert document == {"@context": document["@context"], "@graph": []}
+    assert document["@context"]["dpv"] == "https://w3id.org/dpv#"
+
+
 async def test_another_host_name_is_refused_even_with_the_cookie(board: Board) -> None:
     # A page on a name rebound to 127.0.0.1 (DNS rebinding) gets nothing.
     async with (
