@@ -66,7 +66,7 @@ class OfferRow:
     valid_until: str
     items: tuple[str, ...]
     currency: str
-    total_cost: str | None
+    total_cost: str
     net_price: str | None
     finance_cost: str | None
     rank: int | None
@@ -195,7 +195,9 @@ async def _offers(agent: BuyerAgent) -> tuple[OfferRow, ...]:
                 valid_until=view.body.valid_until,
                 items=tuple(item.description for item in view.body.items),
                 currency=cost.currency if cost is not None else view.body.price.total.currency,
-                total_cost=str(cost.total_cost) if cost is not None else None,
+                total_cost=str(cost.total_cost)
+                if cost is not None
+                else str(view.body.price.total.amount),
                 net_price=str(cost.net_price) if cost is not None else None,
                 finance_cost=str(cost.finance_cost) if cost is not None else None,
                 rank=cost.rank if cost is not None else None,
