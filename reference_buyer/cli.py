@@ -230,9 +230,9 @@ def serve(
 ) -> None:
     """Run the agent's HTTP side until SIGINT/SIGTERM.
 
-    Prints `dashboard: http://127.0.0.1:PORT/open?key=SECRET` (her dashboard,
-    on loopback only, opened with a secret new at every start; unless
-    --no-dashboard) and then `listening on http://HOST:PORT` once bound. A
+    Prints `listening on http://HOST:PORT` once bound, then `dashboard:
+    http://127.0.0.1:PORT/open?key=SECRET` (her dashboard, on loopback only,
+    opened with a secret new at every start; unless --no-dashboard). A
     fault switch without --test-mode, or a dashboard host that is not
     loopback, is a usage error (exit 2). A second agent on the same
     --data-dir is refused (exit 1).
@@ -318,10 +318,9 @@ async def _serve(
         dashboard = None
         agent_file = config.data_dir / AGENT_FILE
         try:
+            opened = None
             if board is not None:
                 opened, dashboard = await serve_dashboard(agent, board)
-                # The secret is printed once, to her terminal, and kept nowhere.
-                click.echo(f"dashboard: {opened.open_url}")
             await asyncio.to_thread(
                 write_private_atomically,
                 agent_file,
@@ -339,6 +338,9 @@ async def _serve(
                 with contextlib.suppress(NotImplementedError):
                     loop.add_signal_handler(signum, stop.set)
             click.echo(f"listening on {config.party_id}")
+            if opened is not None:
+                # The secret is printed once, to her terminal, and kept nowhere.
+                click.echo(f"dashboard: {opened.open_url}")
             sys.stdout.flush()
             try:
                 await stop.wait()

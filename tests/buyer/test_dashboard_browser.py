@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,11 +62,14 @@ def agents(tmp_path: Path) -> Iterator[Agents]:
 
 
 def _dashboard_url(buyer: AgentProcess) -> str:
-    """The address her agent printed at start-up (before ``listening on``)."""
-    for out in sorted(buyer.data_dir.parent.glob("buyer-*.out")):
-        found = _DASHBOARD.search(out.read_text("utf-8"))
-        if found:
-            return found.group(1)
+    """The address her agent printed at start-up (the line after ``listening on``)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for out in sorted(buyer.data_dir.parent.glob("buyer-*.out")):
+            found = _DASHBOARD.search(out.read_text("utf-8"))
+            if found:
+                return found.group(1)
+        time.sleep(0.05)
     raise AssertionError(f"her agent printed no dashboard address: {buyer.log()}")
 
 
