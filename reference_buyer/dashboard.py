@@ -17,7 +17,9 @@ random token, and a redirect to ``/`` so that the secret leaves the address
 bar. Every other request must carry that cookie (compared in constant time);
 a POST also carries the CSRF token of the page that made it (a hidden form
 field) and, when the browser says where it comes from, an ``Origin`` of the
-dashboard itself. The ``Host`` header must name the loopback address it
+dashboard itself (``SameSite`` does not tell ports of one host apart: a page
+served by another program on 127.0.0.1 is "same-site", so the token and the
+origin are what refuse its forms). The ``Host`` header must name the loopback address it
 serves (a DNS-rebinding page cannot pass). Answers carry a content security
 policy that allows no script at all, no framing and forms posted only to the
 dashboard itself.
