@@ -27,6 +27,7 @@ from reference_buyer.dashboard import (
 )
 from reference_buyer.scenario import sally_rfp_body
 from vrm_agent.server import Serving
+from vrm_protocol.vocabulary import MessageType
 
 from .conftest import BuyerFactory, RunningBuyer, VendorFactory
 
@@ -168,6 +169,45 @@ async def test_the_consent_export_is_a_json_ld_download(board: Board) -> None:
             document = await response.json(content_type="application/ld+json")
     assert document == {"@context": document["@context"], "@graph": []}
     assert document["@context"]["dpv"] == "https://w3id.org/dpv#"
+
+
+async def test_the_page_shows_what_she_shared_refused_and_changed(
+    board: Board, start_vendor: VendorFactory
+) -> None:
+    from .test_guard import _welcomed  # a deal, and her terms response: contact.email
+
+    vendor = await start_vendor("Careful Motors")
+    rfi = await _welcomed(board.buyer, vendor)
+    tyres = {
+        "kind": "software-update",
+        "category": "technical",
+        "summary": "Your tyres are due",
+        "proposals": [{"code": "tyre-replacement", "description": "Four new tyres"}],
+    }
+    notice, token = vendor.reply(rfi, MessageType.SERVICE_NOTICE, tyres)
+    status, answer, _ = await board.buyer.post(token)
+    assert status == 202, answer
+    await board.buyer.agent.owning.answer_service_notice(notice["id"])
+    await board.buyer.agent.consents.change(
+        vendor.id, [{"item": "contact.email", "action": "withdraw"}]
+    )
+    async with (
+        _session(**{COOKIE: board.dashboard.session}) as session,
+        session.get(board.origin + "/") as response,
+    ):
+        assert response.status == 200
+        page = await response.text()
+    sections = {
+        name: page.split(f'<section id="{name}">', 1)[1].split("</section>", 1)[0]
+        for name in ("relationships", "shared", "consents", "notices")
+    }
+    assert vendor.id in sections["relationships"]
+    assert "contact.email" in sections["shared"]
+    assert "P2Y" in sections["shared"]  # how long the vendor said it keeps it
+    assert "withdraw contact.email" in sections["consents"]
+    assert "receipt awaited" in sections["consents"]
+    assert "Your tyres are due" in sections["notices"]
+    assert "declined: manufacturer advice" in sections["notices"]
 
 
 async def test_another_host_name_is_refused_even_with_the_cookie(board: Board) -> None:

@@ -42,6 +42,8 @@ MEASURE = """JSON.stringify({
   smallestText: Math.min(...[...document.querySelectorAll('p, td, th, a, button, code')]
     .filter((e) => e.getClientRects().length)
     .map((e) => parseFloat(getComputedStyle(e).fontSize))),
+  buttons: Math.min(...[...document.querySelectorAll('button')]
+    .map((b) => b.getBoundingClientRect().height)),
   inForce: [...document.querySelectorAll('#grants-in-force [data-grant]')]
     .map((e) => e.dataset.grant),
   ended: [...document.querySelectorAll('#grants-ended [data-grant]')]
@@ -152,6 +154,7 @@ async def test_she_revokes_a_grant_on_her_dashboard_and_the_next_read_is_refused
         assert page["inForce"] == [grant], page
         assert page["pageWidth"] <= page["viewport"], page
         assert page["smallestText"] >= 12, page
+        assert page["buttons"] >= 44, page  # a finger's tap target
         assert len(page["sections"]) == 7, page
         assert (OUT / f"dashboard-{name}.png").read_bytes().startswith(b"\x89PNG")
     after = seen["after"]
