@@ -130,6 +130,7 @@ async def _session(buyer: AgentProcess, vendor: AgentProcess, profile: Path) -> 
                 await browser.screenshot(OUT / f"dashboard-{name}.png")
             await browser.click(f'#grants-in-force [data-grant="{grant}"] button')
             seen["after"] = await _measure(browser)
+            await browser.evaluate("document.getElementById('grants').scrollIntoView()")
             await browser.screenshot(OUT / "dashboard-revoked.png")
         seen["read"] = await _driver(session, vendor, "/read-grant", {"grant": grant})
         # And a vendor that would not stop by itself is refused by her agent.
