@@ -30,12 +30,13 @@ import sys
 import tomllib
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.config import AGENT_FILE, LOCK_FILE, BuyerConfig, Decorrelation
+from reference_buyer.dashboard import DashboardError, check_loopback, listen_dashboard
 from reference_buyer.faults import FAULTS, FaultError, check_faults
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import SharingPolicy, load_policy
@@ -204,6 +205,14 @@ def buyer() -> None:
     type=click.Choice(sorted(FAULTS)),
     help="Misbehave on purpose (test mode only; for the conformance suite's own tests).",
 )
+@click.option(
+    "--dashboard-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Her dashboard's address: a loopback address only (anything else is refused).",
+)
+@click.option("--dashboard-port", default=0, show_default=True, help="0: any free port.")
+@click.option("--no-dashboard", is_flag=True, help="Serve no dashboard.")
 def serve(
     data_dir: Path,
     policy_file: Path | None,
@@ -215,17 +224,28 @@ def serve(
     poll_interval: float | None,
     spread_seconds: float | None,
     faults: tuple[str, ...],
+    dashboard_host: str,
+    dashboard_port: int,
+    no_dashboard: bool,
 ) -> None:
     """Run the agent's HTTP side until SIGINT/SIGTERM.
 
-    Prints `listening on http://HOST:PORT` once bound. A fault switch without
-    --test-mode is a usage error (exit 2). A second agent on the same
+    Prints `listening on http://HOST:PORT` once bound, then `dashboard:
+    http://127.0.0.1:PORT/open?key=SECRET` (her dashboard, on loopback only,
+    opened with a secret new at every start; unless --no-dashboard). A
+    fault switch without --test-mode, or a dashboard host that is not
+    loopback, is a usage error (exit 2). A second agent on the same
     --data-dir is refused (exit 1).
     """
     try:
         chosen = check_faults(faults, test_mode=test_mode)
     except FaultError as error:
         raise click.UsageError(str(error)) from error
+    if not no_dashboard:
+        try:
+            check_loopback(dashboard_host)
+        except DashboardError as error:
+            raise click.UsageError(str(error)) from error
     policy = _policy(data_dir, policy_file)
     interval = (
         poll_interval if poll_interval is not None else (1.0 if test_mode or no_inbox else 5.0)
@@ -239,6 +259,11 @@ def serve(
         raise click.ClickException(str(error)) from error
     try:
         sock = _listen(host, port)
+        try:
+            board = None if no_dashboard else listen_dashboard(dashboard_host, dashboard_port)
+        except DashboardError as error:
+            sock.close()
+            raise click.ClickException(str(error)) from error
         base = f"http://{host}:{sock.getsockname()[1]}"
         config = BuyerConfig(
             data_dir=data_dir,
@@ -250,7 +275,7 @@ def serve(
             decorrelation=Decorrelation(spread_seconds=spread),
             poll_interval=interval,
         )
-        asyncio.run(_serve(config, policy, sock))
+        asyncio.run(_serve(config, policy, sock, board))
     except DataDirError as error:
         raise click.ClickException(str(error)) from error
     finally:
@@ -275,8 +300,14 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(config: BuyerConfig, policy: SharingPolicy, sock: socket.socket) -> None:
+async def _serve(
+    config: BuyerConfig,
+    policy: SharingPolicy,
+    sock: socket.socket,
+    board: socket.socket | None = None,
+) -> None:
     from reference_buyer.app import serve as serve_agent
+    from reference_buyer.dashboard import serve_dashboard
 
     agent = await BuyerAgent.open(
         config, policy, sender_limiter=RateLimiter(config.rate_per_second, config.burst)
@@ -284,8 +315,12 @@ async def _serve(config: BuyerConfig, policy: SharingPolicy, sock: socket.socket
     try:
         await _seed_profile(agent)
         running = await serve_agent(agent, sock)
+        dashboard = None
         agent_file = config.data_dir / AGENT_FILE
         try:
+            opened = None
+            if board is not None:
+                opened, dashboard = await serve_dashboard(agent, board)
             await asyncio.to_thread(
                 write_private_atomically,
                 agent_file,
@@ -303,6 +338,9 @@ async def _serve(config: BuyerConfig, policy: SharingPolicy, sock: socket.socket
                 with contextlib.suppress(NotImplementedError):
                     loop.add_signal_handler(signum, stop.set)
             click.echo(f"listening on {config.party_id}")
+            if opened is not None:
+                # The secret is printed once, to her terminal, and kept nowhere.
+                click.echo(f"dashboard: {opened.open_url}")
             sys.stdout.flush()
             try:
                 await stop.wait()
@@ -312,6 +350,8 @@ async def _serve(config: BuyerConfig, policy: SharingPolicy, sock: socket.socket
                     await poller
                 agent_file.unlink(missing_ok=True)
         finally:
+            if dashboard is not None:
+                await dashboard.close()
             await running.close()
     finally:
         await agent.close()
@@ -527,6 +567,62 @@ def history(data_dir: Path, vendor: str | None) -> None:
         asyncio.run(show())
     except StoreError as error:
         raise click.ClickException(f"cannot read the store: {error}") from error
+
+
+@buyer.command()
+@_DATA_DIR
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "dpv"]),
+    default="text",
+    show_default=True,
+    help="dpv: ISO/IEC TS 27560 consent records in the W3C Data Privacy Vocabulary (JSON-LD).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (private, 0600) instead of standard output.",
+)
+def consents(data_dir: Path, output_format: str, output: Path | None) -> None:
+    """Her consents: one per data item and party, with its lifecycle (given,
+    narrowed, widened, withdrawn, refused) and the signed messages behind it."""
+    from reference_buyer.dpv import consent_records
+
+    async def export() -> dict[str, Any]:
+        store = await asyncio.to_thread(SqliteBuyerStore, data_dir / STORE_FILE)
+        try:
+            return await consent_records(store)
+        finally:
+            await store.close()
+
+    if not (data_dir / STORE_FILE).exists():
+        raise click.ClickException(f"no personal data store in {data_dir}")
+    try:
+        document = asyncio.run(export())
+    except StoreError as error:
+        raise click.ClickException(f"cannot read the store: {error}") from error
+    if output_format == "dpv":
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    else:
+        lines = []
+        for record in document["@graph"]:
+            process = record["dpv:hasProcess"]
+            events = record["dpv:hasConsentStatus"]
+            lines.append(
+                f"{process['dpv:hasDataController']['@id']} {process['dpv:hasPersonalData']}: "
+                f"{events[-1]['@type'].removeprefix('dpv:')} "
+                f"[{', '.join(process['dpv:hasPurpose'])}] ({len(events)} events)"
+            )
+        text = "".join(line + "\n" for line in lines)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        try:
+            write_private_atomically(output, text.encode("utf-8"))
+        except OSError as error:
+            raise click.ClickException(f"cannot write {output}: {error}") from error
+        click.echo(f"{len(document['@graph'])} consent records written to {output}")
 
 
 def run_with_agent(data_dir: Path, action: Callable[[BuyerAgent], Awaitable[T]]) -> T:

@@ -45,6 +45,7 @@ from reference_buyer import handlers_conversation as conversation
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
+from reference_buyer.dashboard import listen_dashboard, serve_dashboard
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import load_policy
@@ -1124,8 +1125,14 @@ async def _run_buyer(journey: Journey, issuer_key: SigningKey, *, keep: bool) ->
             ok, _ = await write_transcript(journey, agent.store)
             if keep:
                 journey.console.print("Agents keep running (--keep); Ctrl-C stops them.")
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.Event().wait()
+                # Her dashboard on her store as the journey left it (loopback only).
+                opened, board = await serve_dashboard(agent, listen_dashboard("127.0.0.1", 0))
+                try:
+                    journey.console.print(f"Sally's dashboard: {opened.open_url}", highlight=False)
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.Event().wait()
+                finally:
+                    await board.close()
                 # The cancellation ended the wait as asked: the run's outcome stands.
                 main = asyncio.current_task()
                 if main is not None:

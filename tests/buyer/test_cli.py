@@ -81,9 +81,12 @@ def test_serve_announces_its_address_serves_discovery_and_stops_on_sigterm(
         match = re.match(r"listening on (http://127\.0\.0\.1:\d+)", line)
         assert match, line
         base = match.group(1)
+        # Then her dashboard's address, on loopback, with its secret.
+        dashboard = process.stdout.readline().decode()
+        assert re.match(r"dashboard: http://127\.0\.0\.1:\d+/open\?key=[\w-]{43}$", dashboard)
         with urllib.request.urlopen(base + "/.well-known/vrm", timeout=10) as reply:
             document = json.loads(reply.read())
-        # spec §11.1 (VRM-HTTP-027): nothing that names or links one of her pseudonyms.
+        # Nothing in her discovery document names or links a pseudonym (VRM-HTTP-027).
         assert "id" not in document
         assert document["role"] == "buyer"
         assert document["endpoints"]["testDriver"] == base + "/vrm/test-driver"

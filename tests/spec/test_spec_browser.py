@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from chromium_cdp import find_chromium, open_browser
 
+from tests.chromium_cdp import open_browser, require_chromium
 from tools.specgen import build_spec
 from tools.specgen.build import HTML_FILE
 from vrm_protocol.requirements import load_requirements
@@ -88,18 +87,6 @@ MEASURE = """
 """
 
 
-def _chromium() -> str:
-    found = find_chromium()
-    if found is None:
-        if os.environ.get("VRM_ALLOW_NO_BROWSER") == "1":
-            pytest.skip("chromium is not installed and VRM_ALLOW_NO_BROWSER=1 allows skipping")
-        pytest.fail(
-            "chromium is not installed: .ci/run installs it (apt-get install chromium); "
-            "set VRM_ALLOW_NO_BROWSER=1 to skip this test where no browser can be installed"
-        )
-    return found
-
-
 async def _look(browser_path: str, page: Path, profile: Path) -> dict[str, Any]:
     measured: dict[str, Any] = {}
     async with open_browser(browser_path, profile) as browser:
@@ -126,7 +113,7 @@ async def _look(browser_path: str, page: Path, profile: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    browser_path = _chromium()
+    browser_path = require_chromium()
     directory = tmp_path_factory.mktemp("spec-browser")
     page = directory / "vrm-protocol.html"
     page.write_bytes(build_spec(ROOT)[HTML_FILE])

@@ -1,4 +1,5 @@
-"""Debian's chromium, driven over the DevTools protocol, for the browser tests.
+"""Debian's chromium, driven over the DevTools protocol, for the browser tests
+(the spec's pages, her dashboard).
 
 Headless chromium will not make its window narrower than 500 px, so a phone's
 width cannot be had from ``--window-size``: the page is emulated instead
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
-__all__ = ["CHROMIUM", "Browser", "find_chromium", "open_browser"]
+__all__ = ["CHROMIUM", "Browser", "find_chromium", "open_browser", "require_chromium"]
 
 CHROMIUM = "/usr/bin/chromium"
 _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
@@ -33,6 +36,20 @@ _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
 def find_chromium() -> str | None:
     """The chromium binary, or ``None`` when it is not installed."""
     return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
+def require_chromium() -> str:
+    """The chromium binary; without one the test fails, unless
+    ``VRM_ALLOW_NO_BROWSER=1`` says that skipping is acceptable."""
+    found = find_chromium()
+    if found is None:
+        if os.environ.get("VRM_ALLOW_NO_BROWSER") == "1":
+            pytest.skip("chromium is not installed and VRM_ALLOW_NO_BROWSER=1 allows skipping")
+        pytest.fail(
+            "chromium is not installed: .ci/run installs it (apt-get install chromium); "
+            "set VRM_ALLOW_NO_BROWSER=1 to skip this test where no browser can be installed"
+        )
+    return found
 
 
 @dataclass
@@ -70,12 +87,43 @@ class Browser:
         )
         await self.call("Page.enable")
         await self.call("Page.navigate", url=url)
+        await self._loaded(url)
+
+    async def _loaded(self, what: str, *, after_leaving: bool = False) -> None:
+        # A page being replaced may not answer an evaluation: try again.
         for _ in range(200):
-            state = await self.evaluate("document.readyState")
-            if state == "complete":
+            try:
+                left = await self.evaluate("window.__leaving === undefined")
+                state = await self.evaluate("document.readyState")
+            except RuntimeError:
+                left, state = False, None
+            if state == "complete" and (left or not after_leaving):
                 return
             await asyncio.sleep(0.05)
-        raise RuntimeError(f"{url} did not finish loading")
+        raise RuntimeError(f"{what} did not finish loading")
+
+    async def click(self, selector: str) -> None:
+        """Click the middle of the element ``selector`` names with the mouse, as a
+        person would, and wait for the page that loads (a form's answer).
+
+        Raises:
+            RuntimeError: no such element, or no page loaded after the click.
+        """
+        where = await self.evaluate(
+            "(() => { const e = document.querySelector(" + json.dumps(selector) + ");"
+            " if (!e) return null; e.scrollIntoView({block: 'center'});"
+            " const r = e.getBoundingClientRect();"
+            " window.__leaving = true;"
+            " return [r.left + r.width / 2, r.top + r.height / 2]; })()"
+        )
+        if where is None:
+            raise RuntimeError(f"nothing on the page matches {selector}")
+        x, y = where
+        for kind in ("mousePressed", "mouseReleased"):
+            await self.call(
+                "Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1
+            )
+        await self._loaded(f"the page after clicking {selector}", after_leaving=True)
 
     async def evaluate(self, expression: str) -> Any:
         """The JSON value of ``expression`` in the page."""
