@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:6879503110414f3f.
+Source digest: sha256:8d8e3dba96185b93.
 """
 
 from enum import StrEnum
@@ -91,3 +91,15 @@ class MessageType(StrEnum):
 
     PAYMENT_RECEIPT = "payment-receipt"
     """Payment receipt (``payment-receipt.schema.json``)."""
+
+    APPOINTMENT_BOOKING = "appointment-booking"
+    """Appointment booking (``appointment-booking.schema.json``)."""
+
+    APPOINTMENT_CANCELLATION = "appointment-cancellation"
+    """Appointment cancellation (``appointment-cancellation.schema.json``)."""
+
+    APPOINTMENT_CONFIRMATION = "appointment-confirmation"
+    """Appointment confirmation (``appointment-confirmation.schema.json``)."""
+
+    APPOINTMENT_PROPOSAL = "appointment-proposal"
+    """Appointment proposal (``appointment-proposal.schema.json``)."""

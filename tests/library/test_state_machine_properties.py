@@ -87,13 +87,21 @@ class RelationshipLedger(RuleBasedStateMachine):
         if outcome.code is None:
             self.applied += 1
 
+    def _canonical(self, message_type: MessageType, sender: Role) -> dict[str, Any]:
+        # A canonical body may take first the moves it answers (a booking needs
+        # a proposal): those count as applied too.
+        before = len(self.journey.buyer.history)
+        body = canonical_body(self.journey, message_type, sender)
+        self.applied += len(self.journey.buyer.history) - before
+        return body
+
     @rule(data=st.data(), sender=st.sampled_from(Role))
     def legal_move(self, data: st.DataObject, sender: Role) -> None:
         """A move the table allows in the current state (guards may still refuse)."""
         moves = sorted(allowed_inputs(self.journey.state, sender) - ALWAYS_ALLOWED)
         if moves:
             message_type = data.draw(st.sampled_from(moves), label="move")
-            self._deliver(sender, message_type, canonical_body(self.journey, message_type, sender))
+            self._deliver(sender, message_type, self._canonical(message_type, sender))
 
     def _known_or_fresh(self, data: st.DataObject) -> str:
         known = list(self.journey.buyer.offers)  # insertion order: ids are random uuids
@@ -101,7 +109,7 @@ class RelationshipLedger(RuleBasedStateMachine):
 
     @rule(sender=st.sampled_from(Role), message_type=st.sampled_from(MessageType))
     def canonical_message(self, sender: Role, message_type: MessageType) -> None:
-        body = canonical_body(self.journey, message_type, sender)
+        body = self._canonical(message_type, sender)
         self._deliver(sender, message_type, body)
 
     @rule(

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:6879503110414f3f.
+fails when this file and the schemas disagree. Source digest: sha256:8d8e3dba96185b93.
 """
 
 from types import MappingProxyType
@@ -24,6 +24,15 @@ __all__ = [
     "MESSAGE_MODELS",
     "AcceptanceTradeIn",
     "AcceptedRequest",
+    "AppointmentBookingBody",
+    "AppointmentBookingMessage",
+    "AppointmentCancellationBody",
+    "AppointmentCancellationMessage",
+    "AppointmentConfirmationBody",
+    "AppointmentConfirmationMessage",
+    "AppointmentProposalBody",
+    "AppointmentProposalMessage",
+    "AppointmentSlot",
     "ApprovedMatter",
     "AssertingParty",
     "Attestation",
@@ -835,6 +844,10 @@ class BaseMessage(VRMModel):
         "invoice-query",
         "payment-notice",
         "payment-receipt",
+        "appointment-booking",
+        "appointment-cancellation",
+        "appointment-confirmation",
+        "appointment-proposal",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -3384,6 +3397,181 @@ class PaymentReceiptMessage(BaseMessage):
     )
 
 
+class AppointmentBookingBody(VRMModel):
+    """Appointment booking body.
+
+    The proposal and the slot chosen: nothing that identifies her.
+    """
+
+    proposal: MessageRef = Field(
+        description="The proposal, by its digest.",
+    )
+
+    slot: KebabToken = Field(
+        description="The id of the slot chosen.",
+    )
+
+
+class AppointmentBookingMessage(BaseMessage):
+    """Appointment booking.
+
+    The individual books one slot of a proposal, and discloses nothing else (spec §6.41).
+    """
+
+    type: Literal["appointment-booking"] = Field(
+        description="Always `appointment-booking`.",
+    )
+
+    body: AppointmentBookingBody = Field(
+        description="The `appointment-booking` body.",
+    )
+
+
+class AppointmentCancellationBody(VRMModel):
+    """Appointment cancellation body.
+
+    The appointment cancelled (the booking or its confirmation) and why.
+    """
+
+    appointment: MessageRef = Field(
+        description="The booking or the confirmation cancelled, by its digest.",
+    )
+
+    reason: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="Why.",
+    )
+
+
+class AppointmentCancellationMessage(BaseMessage):
+    """Appointment cancellation.
+
+    Either party cancels a booked or confirmed appointment (spec §6.43).
+    """
+
+    type: Literal["appointment-cancellation"] = Field(
+        description="Always `appointment-cancellation`.",
+    )
+
+    body: AppointmentCancellationBody = Field(
+        description="The `appointment-cancellation` body.",
+    )
+
+
+class AppointmentConfirmationBody(VRMModel):
+    """Appointment confirmation body.
+
+    The booking confirmed, and the slot as booked.
+    """
+
+    booking: MessageRef = Field(
+        description="The booking confirmed, by its digest.",
+    )
+
+    slot: KebabToken = Field(
+        description="The id of the slot booked.",
+    )
+
+    start: Timestamp = Field(
+        description="When it starts (the slot's start).",
+    )
+
+    end: Timestamp = Field(
+        description="When it ends (the slot's end).",
+    )
+
+    place: Location = Field(
+        description="Where (the slot's place).",
+    )
+
+    contact: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=200)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Whom to ask for on arrival (a desk, a role).",
+    )
+
+
+class AppointmentConfirmationMessage(BaseMessage):
+    """Appointment confirmation.
+
+    The vendor confirms a booking: the slot booked, when and where (spec §6.42).
+    """
+
+    type: Literal["appointment-confirmation"] = Field(
+        description="Always `appointment-confirmation`.",
+    )
+
+    body: AppointmentConfirmationBody = Field(
+        description="The `appointment-confirmation` body.",
+    )
+
+
+class AppointmentSlot(VRMModel):
+    """Appointment slot.
+
+    One slot: its id, when, and where (coarsely).
+    """
+
+    id: KebabToken = Field(
+        description="The slot's id, unique in the proposal.",
+    )
+
+    start: Timestamp = Field(
+        description="When it starts.",
+    )
+
+    end: Timestamp = Field(
+        description="When it ends.",
+    )
+
+    place: Location = Field(
+        description="Where, coarsely (the vendor's site, a postcode area).",
+    )
+
+
+class AppointmentProposalBody(VRMModel):
+    """Appointment proposal body.
+
+    What the appointment is for, the slots offered and when she must choose.
+    """
+
+    kind: Literal["test-drive", "service", "handover"] = Field(
+        description="What the appointment is for: a test drive, a service, a handover.",
+    )
+
+    about: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description=(
+            "The message the appointment serves (a service notice, an offer), by its digest."
+        ),
+    )
+
+    slots: Annotated[tuple[AppointmentSlot, ...], Field(min_length=1, max_length=20)] = Field(
+        description="The slots offered.",
+    )
+
+    respond_by: Timestamp = Field(
+        alias="respondBy",
+        description="When the slots are no longer held.",
+    )
+
+
+class AppointmentProposalMessage(BaseMessage):
+    """Appointment proposal.
+
+    The vendor proposes slots for an appointment: a test drive, a service, a handover (spec
+    §6.40).
+    """
+
+    type: Literal["appointment-proposal"] = Field(
+        description="Always `appointment-proposal`.",
+    )
+
+    body: AppointmentProposalBody = Field(
+        description="The `appointment-proposal` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -3409,7 +3597,11 @@ Message: TypeAlias = Annotated[
     | InvoiceMessage
     | InvoiceQueryMessage
     | PaymentNoticeMessage
-    | PaymentReceiptMessage,
+    | PaymentReceiptMessage
+    | AppointmentBookingMessage
+    | AppointmentCancellationMessage
+    | AppointmentConfirmationMessage
+    | AppointmentProposalMessage,
     Field(discriminator="type"),
 ]
 
@@ -3440,5 +3632,9 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.INVOICE_QUERY: InvoiceQueryMessage,
         MessageType.PAYMENT_NOTICE: PaymentNoticeMessage,
         MessageType.PAYMENT_RECEIPT: PaymentReceiptMessage,
+        MessageType.APPOINTMENT_BOOKING: AppointmentBookingMessage,
+        MessageType.APPOINTMENT_CANCELLATION: AppointmentCancellationMessage,
+        MessageType.APPOINTMENT_CONFIRMATION: AppointmentConfirmationMessage,
+        MessageType.APPOINTMENT_PROPOSAL: AppointmentProposalMessage,
     }
 )

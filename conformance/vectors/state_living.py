@@ -1,0 +1,137 @@
+"""State vectors of living with the product (spec §6.40 on): the canonical
+bodies of its messages, with the moves each needs first, and the refusal of
+every guard rule. Used by :mod:`conformance.vectors.generate_state`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from vrm_protocol.vocabulary import MessageType, Role
+
+if TYPE_CHECKING:
+    from conformance.vectors.generate_state import Case, _Play
+
+__all__ = ["canonical", "guard_cases"]
+
+M = MessageType
+B, V = Role.BUYER, Role.VENDOR
+_MISSING = "urn:uuid:00000000-0000-4000-8000-0000000011fe"
+_SITE = {"country": "GB", "postcodeArea": "W1"}
+
+
+def _proposal(play: _Play) -> dict[str, Any]:
+    from conformance.vectors.generate_state import _stamp
+
+    start = play.now + timedelta(days=7)
+    return {
+        "kind": "service",
+        "slots": [
+            {
+                "id": "mon-0900",
+                "start": _stamp(start),
+                "end": _stamp(start + timedelta(hours=3)),
+                "place": _SITE,
+            }
+        ],
+        "respondBy": _stamp(play.now + timedelta(days=5)),
+    }
+
+
+def _open(play: _Play, kind: MessageType) -> str:
+    """An open ``kind`` of the appointment exchange (its earlier steps taken first)."""
+    from conformance.vectors.generate_state import _BIND
+
+    found = play.latest(kind, open_only=True)
+    if found is not None:
+        return found
+    if kind is M.APPOINTMENT_PROPOSAL:
+        return play.step(V, kind, _proposal(play))
+    if kind is M.APPOINTMENT_BOOKING:
+        proposal = _open(play, M.APPOINTMENT_PROPOSAL)
+        body = {"proposal": {"id": proposal, "digest": _BIND}, "slot": "mon-0900"}
+        return play.step(B, kind, body)
+    booking = _open(play, M.APPOINTMENT_BOOKING)
+    return play.step(V, kind, _confirmation(play, booking))
+
+
+def _confirmation(play: _Play, booking: str) -> dict[str, Any]:
+    from conformance.vectors.generate_state import _BIND
+
+    slot = _proposal(play)["slots"][0]
+    return {
+        "booking": {"id": booking, "digest": _BIND},
+        "slot": slot["id"],
+        "start": slot["start"],
+        "end": slot["end"],
+        "place": slot["place"],
+    }
+
+
+def canonical(play: _Play, message_type: MessageType, sender: Role) -> dict[str, Any] | None:
+    """A body of ``message_type`` that passes every guard (taking the moves it
+    answers first), or ``None`` for another type."""
+    from conformance.vectors.generate_state import _BIND
+
+    if message_type is M.APPOINTMENT_PROPOSAL:
+        return _proposal(play)
+    if message_type is M.APPOINTMENT_BOOKING:
+        proposal = _open(play, M.APPOINTMENT_PROPOSAL)
+        return {"proposal": {"id": proposal, "digest": _BIND}, "slot": "mon-0900"}
+    if message_type is M.APPOINTMENT_CONFIRMATION:
+        return _confirmation(play, _open(play, M.APPOINTMENT_BOOKING))
+    if message_type is M.APPOINTMENT_CANCELLATION:
+        confirmed = _open(play, M.APPOINTMENT_CONFIRMATION)
+        return {"appointment": {"id": confirmed, "digest": _BIND}, "reason": "Ill"}
+    return None
+
+
+def guard_cases() -> dict[str, tuple[str, str, Case]]:
+    """name -> (description, requirement, case), as ``_guard_cases`` has them."""
+    from conformance.vectors.generate_state import WRONG_DIGEST, S, _case, _set
+
+    return {
+        "booking-answers-nothing": (
+            "An appointment booking naming no proposal of the vendor.",
+            "VRM-LIV-001",
+            _case(S.SERVICING, B, M.APPOINTMENT_BOOKING, _set("/body/proposal/id", _MISSING)),
+        ),
+        "booking-other-digest": (
+            "An appointment booking naming the proposal with another digest.",
+            "VRM-LIV-001",
+            _case(S.ENQUIRY, B, M.APPOINTMENT_BOOKING, _set("/body/proposal/digest", WRONG_DIGEST)),
+        ),
+        "confirmation-answers-nothing": (
+            "An appointment confirmation naming no booking of hers.",
+            "VRM-LIV-003",
+            _case(S.SERVICING, V, M.APPOINTMENT_CONFIRMATION, _set("/body/booking/id", _MISSING)),
+        ),
+        "confirmation-other-digest": (
+            "An appointment confirmation naming her booking with another digest.",
+            "VRM-LIV-003",
+            _case(
+                S.PROBLEM,
+                V,
+                M.APPOINTMENT_CONFIRMATION,
+                _set("/body/booking/digest", WRONG_DIGEST),
+            ),
+        ),
+        "cancellation-names-nothing": (
+            "An appointment cancellation naming no booked or confirmed appointment.",
+            "VRM-LIV-006",
+            _case(
+                S.SERVICING, B, M.APPOINTMENT_CANCELLATION, _set("/body/appointment/id", _MISSING)
+            ),
+        ),
+        "cancellation-other-digest": (
+            "An appointment cancellation naming the appointment with another digest.",
+            "VRM-LIV-006",
+            _case(
+                S.NEGOTIATION,
+                V,
+                M.APPOINTMENT_CANCELLATION,
+                _set("/body/appointment/digest", WRONG_DIGEST),
+            ),
+        ),
+    }
