@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import ValidationError
 
-from reference_buyer import handlers_transaction
+from reference_buyer import handlers_living, handlers_transaction
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.scenario import sally_rfi_body, sally_rfp_body
 from vrm_agent.http import Handler, inbox_route, json_object, mailbox_route, problem_details
@@ -247,6 +247,14 @@ async def _pay(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": [sent.message.message_id]}
 
 
+async def _book(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    slot = document.get("slot")
+    if slot is not None and not isinstance(slot, str):
+        raise _invalid("'slot' must be a slot id", "/slot")
+    sent = await handlers_living.book(agent, _string(document, "proposal"), slot)
+    return {"sent": [sent.message.message_id]}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -277,6 +285,7 @@ _ACTIONS: Mapping[str, Action] = {
     "clock": _clock,
     "inspect": _inspect,
     "pay": _pay,
+    "book": _book,
 }
 
 

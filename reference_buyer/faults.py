@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
+from reference_buyer.living_rules import AS_SHE_BOOKED, AnySlot, ConfirmationRule
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
 from reference_buyer.transaction_rules import (
@@ -188,6 +189,7 @@ class BuyerStrategies:
     handovers: HandoverRule = BOTH_OR_NEITHER
     invoices: InvoiceRule = MATCHES_THE_OFFER
     payments: PaymentRule = AS_ACCEPTED
+    confirmations: ConfirmationRule = AS_SHE_BOOKED
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -330,6 +332,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "pays by bank transfer instead of the financing she chose at acceptance "
             "(TRX-BUY-PAYMENT-FINANCING)",
             lambda s: replace(s, payments=ByTransfer()),
+        ),
+        Fault(
+            "take-other-slot",
+            "takes an appointment confirmation at a time other than the slot she booked "
+            "(LIV-BUY-APPOINTMENT)",
+            lambda s: replace(s, confirmations=AnySlot()),
         ),
     ]
 )

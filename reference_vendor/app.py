@@ -45,7 +45,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from reference_vendor import handlers_transaction
+from reference_vendor import handlers_living, handlers_transaction
 from reference_vendor.agent import VendorAgent
 from reference_vendor.config import (
     KEY_FILE,
@@ -303,6 +303,39 @@ async def driver_invoice(request: web.Request) -> web.Response:
     return web.json_response({"sent": [invoice_id]})
 
 
+async def driver_appointment(request: web.Request) -> web.Response:
+    """``POST /appointment {"buyer"|"peer", "kind", "about"?}``: propose slots
+    for an appointment (spec §6.40): a test drive, a service, a handover.
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST, NOT_FOUND (no relationship, or
+            ``about`` names no message of the vendor to it) or ILLEGAL_TRANSITION
+            (the relationship's state allows no appointment).
+    """
+    document = await _instruction(request)
+    peer = document.get("peer", document.get("buyer"))
+    kind = document.get("kind", "service")
+    about = document.get("about")
+    if not isinstance(peer, str):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "name the relationship: buyer (or peer) is a party id"
+        )
+    if kind not in handlers_living.APPOINTMENT_KINDS or not (
+        about is None or isinstance(about, str)
+    ):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST,
+            f"kind is one of {', '.join(handlers_living.APPOINTMENT_KINDS)}; about a message id",
+        )
+    try:
+        proposal = await handlers_living.propose_appointment(request.app[AGENT], peer, kind, about)
+    except LookupError as error:
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
+    except LocalProtocolError as error:
+        raise RemoteProtocolError(ErrorCode.ILLEGAL_TRANSITION, error.detail) from error
+    return web.json_response({"sent": [proposal]})
+
+
 async def driver_deliver(request: web.Request) -> web.Response:
     """``POST /deliver``: attempt every due delivery now."""
     attempted = await request.app[AGENT].outbox.deliver_due()
@@ -497,6 +530,7 @@ def create_app(config: VendorConfig) -> web.Application:
         app.router.add_post(TEST_DRIVER_PREFIX + "/deliver", driver_deliver)
         app.router.add_post(TEST_DRIVER_PREFIX + "/handover", driver_handover)
         app.router.add_post(TEST_DRIVER_PREFIX + "/invoice", driver_invoice)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/appointment", driver_appointment)
     return app
 
 

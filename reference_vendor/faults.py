@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
+from reference_vendor.living_rules import AS_BOOKED, CALENDAR, Calendar, Confirming, OtherSlot
 from reference_vendor.rules import money
 from reference_vendor.store import DeletionRow, EraseData
 from reference_vendor.transaction_rules import (
@@ -114,6 +115,8 @@ class VendorStrategies:
     retention: Retention = _SWEEPING
     handover: Handover = BOTH_WAYS
     invoicing: Invoicing = AS_AGREED
+    calendar: Calendar = CALENDAR
+    confirming: Confirming = AS_BOOKED
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -225,6 +228,11 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "invoices an administration fee the accepted offer does not have, without "
             "itemising the difference (TRX-VEN-INVOICE-AS-AGREED)",
             lambda s: replace(s, invoicing=UnstatedFee()),
+        ),
+        Fault(
+            "confirm-other-slot",
+            "confirms her booking at a time other than the slot she booked (LIV-VEN-APPOINTMENT)",
+            lambda s: replace(s, confirming=OtherSlot()),
         ),
     ]
 )

@@ -249,6 +249,17 @@ def _test_driver_paths() -> dict[str, Any]:
             refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
         )
     }
+    paths[f"{prefix}/appointment"] = {
+        "post": _driver_operation(
+            "Vendor agents: propose an appointment",
+            "Send the relationship a proposal of slots for a test drive, a service or a "
+            "handover (spec §6.40); refused, and nothing sent, when the relationship's state "
+            "allows no appointment. Optional.",
+            _driver("AppointmentInstruction"),
+            answer=_driver("InstructionAnswer"),
+            refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
+        )
+    }
     for action, summary, description in (
         ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now."),
         ("deliver", "Vendor agents: attempt due deliveries", "Attempt every due delivery now."),
@@ -266,6 +277,7 @@ def _test_driver_paths() -> dict[str, Any]:
         ("service", "ServiceInstruction", "Answer a service notice", True),
         ("inspect", "InspectInstruction", "Inspect a handover record", False),
         ("pay", "PayInstruction", "Pay an invoice", False),
+        ("book", "BookInstruction", "Book a slot of an appointment proposal", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

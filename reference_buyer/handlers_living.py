@@ -1,0 +1,203 @@
+"""Living with the product, on her side (spec §6.40 on): appointments.
+
+A vendor's proposal of slots is filed for her to choose from; :func:`book`
+books one (the earliest, unless she names one), and the booking carries
+nothing but the proposal and the slot: a test drive or a service needs no
+more of her (spec §6.41). The vendor's confirmation is taken only when it is
+the slot she booked (:class:`~reference_buyer.living_rules.ConfirmationRule`,
+VRM-LIV-005). Either party may cancel (:func:`cancel`). Her agent keeps her
+confirmed appointments and reminds her of them by its own clock
+(:func:`reminders`), whatever the vendor's reminders.
+
+The handlers are registered on :data:`reference_buyer.handlers.HANDLERS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from reference_buyer.handlers import HANDLERS, _filed, _journal
+from reference_buyer.outgoing import build, received
+from vrm_agent.inbox import Inbound, Sent
+from vrm_agent.unit import UnitOfWork, outgoing
+from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from vrm_protocol.freshness import parse_timestamp
+from vrm_protocol.models import (
+    AppointmentBookingBody,
+    AppointmentBookingMessage,
+    AppointmentCancellationBody,
+    AppointmentCancellationMessage,
+    AppointmentConfirmationMessage,
+    AppointmentProposalMessage,
+    AppointmentSlot,
+)
+from vrm_protocol.state_machine import Direction
+from vrm_protocol.vocabulary import MessageType
+
+if TYPE_CHECKING:
+    from reference_buyer.agent import BuyerAgent
+
+__all__ = ["Appointment", "appointments", "book", "cancel", "reminders"]
+
+#: How far ahead her agent reminds her of an appointment.
+REMIND_WITHIN = timedelta(days=14)
+
+HANDLERS.on(AppointmentProposalMessage)(_filed)
+
+
+async def _check_ref(agent: BuyerAgent, peer: str, message_id: str, digest: str, path: str) -> None:
+    """A reference to a message of this relationship binds its bytes as sent or
+    received (spec §8.5): the state machine knows only the digests it received.
+
+    Raises:
+        RemoteProtocolError: REFERENCE_MISMATCH.
+    """
+    entry = await agent.store.entry(message_id)
+    if entry is None or entry.peer != peer or entry.digest != digest:
+        raise RemoteProtocolError(
+            ErrorCode.REFERENCE_MISMATCH,
+            f"{message_id} is named with a digest other than that of the message as sent",
+            path=path,
+        )
+
+
+@HANDLERS.on(AppointmentCancellationMessage)
+async def on_cancellation(
+    buyer: BuyerAgent, inbound: Inbound[AppointmentCancellationMessage], work: UnitOfWork
+) -> None:
+    """A cancellation names her booking or the confirmation by its digest (spec
+    §6.43, VRM-LIV-006)."""
+    named = inbound.message.body.appointment
+    await _check_ref(buyer, inbound.peer, named.id, named.digest, "/body/appointment/digest")
+    _journal(inbound, work)
+
+
+async def _booked_slot(agent: BuyerAgent, booking_id: str, peer: str) -> AppointmentSlot | None:
+    """The slot of the proposal her booking ``booking_id`` chose."""
+    booking = await agent.store.entry(booking_id, direction=Direction.SENT)
+    sent = booking.model() if booking is not None and booking.peer == peer else None
+    if not isinstance(sent, AppointmentBookingMessage):
+        return None
+    proposal = await agent.store.entry(sent.body.proposal.id, direction=Direction.RECEIVED)
+    offered = proposal.model() if proposal is not None else None
+    if not isinstance(offered, AppointmentProposalMessage):
+        return None
+    return next((slot for slot in offered.body.slots if slot.id == sent.body.slot), None)
+
+
+@HANDLERS.on(AppointmentConfirmationMessage)
+async def on_confirmation(
+    buyer: BuyerAgent, inbound: Inbound[AppointmentConfirmationMessage], work: UnitOfWork
+) -> None:
+    """A confirmation is taken only when it is the slot she booked, as proposed
+    (spec §6.42, VRM-LIV-005); the state machine checked it answers her open
+    booking, by its digest."""
+    body = inbound.message.body
+    await _check_ref(
+        buyer, inbound.peer, body.booking.id, body.booking.digest, "/body/booking/digest"
+    )
+    booked = await _booked_slot(buyer, body.booking.id, inbound.peer)
+    if booked is None:
+        raise RemoteProtocolError(
+            ErrorCode.REFERENCE_MISMATCH,
+            "the confirmation names no booking of hers of a slot proposed",
+            path="/body/booking/id",
+        )
+    buyer.strategies.confirmations.check(body, booked)
+    _journal(inbound, work)
+
+
+async def book(agent: BuyerAgent, proposal_id: str, slot: str | None = None) -> Sent:
+    """She books ``slot`` (the earliest when ``None``) of the proposal
+    ``proposal_id`` (spec §6.41): the proposal and the slot, nothing else.
+
+    Raises:
+        LocalProtocolError: no such proposal, no such slot, or the move is illegal
+            (booked already, or the state allows no appointment).
+        RemoteProtocolError: the vendor refused the booking.
+    """
+    entry = await received(agent.store, proposal_id, MessageType.APPOINTMENT_PROPOSAL)
+    proposal = entry.model()
+    assert isinstance(proposal, AppointmentProposalMessage)
+    slots = sorted(proposal.body.slots, key=lambda s: parse_timestamp(s.start))
+    chosen = slots[0] if slot is None else next((s for s in slots if s.id == slot), None)
+    if chosen is None:
+        raise LocalProtocolError(ErrorCode.INVALID_REQUEST, f"the proposal has no slot {slot!r}")
+    body = build(AppointmentBookingBody, proposal=entry.ref(), slot=chosen.id)
+    return await agent.sender.send(
+        entry.peer, outgoing(body, thread=entry.thread, parent=entry.message_id)
+    )
+
+
+async def cancel(agent: BuyerAgent, appointment_id: str, reason: str) -> Sent:
+    """She cancels an appointment (spec §6.43): the vendor's confirmation, or her
+    booking still awaiting it.
+
+    Raises:
+        LocalProtocolError: no such appointment, or it is done or cancelled.
+        RemoteProtocolError: the vendor refused the cancellation.
+    """
+    entry = await agent.store.entry(appointment_id)
+    if entry is None or entry.type not in (
+        MessageType.APPOINTMENT_CONFIRMATION,
+        MessageType.APPOINTMENT_BOOKING,
+    ):
+        raise LocalProtocolError(ErrorCode.NOT_FOUND, f"no appointment {appointment_id}")
+    body = build(AppointmentCancellationBody, appointment=entry.ref(), reason=reason)
+    return await agent.sender.send(
+        entry.peer, outgoing(body, thread=entry.thread, parent=entry.message_id)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    """A confirmed appointment of hers, not cancelled."""
+
+    peer: str
+    confirmation: str
+    kind: str
+    slot: AppointmentSlot
+
+
+async def appointments(agent: BuyerAgent) -> list[Appointment]:
+    """Her confirmed appointments that neither party cancelled, earliest first."""
+    store = agent.store
+    cancelled = set()
+    for entry in await store.history(type=MessageType.APPOINTMENT_CANCELLATION):
+        message = entry.model()
+        if isinstance(message, AppointmentCancellationMessage) and not entry.refused:
+            cancelled.add(message.body.appointment.id)
+    found = []
+    for entry in await store.history(type=MessageType.APPOINTMENT_CONFIRMATION):
+        confirmation = entry.model()
+        if (
+            entry.refused
+            or not isinstance(confirmation, AppointmentConfirmationMessage)
+            or entry.message_id in cancelled
+            or confirmation.body.booking.id in cancelled
+        ):
+            continue
+        booking = await store.entry(confirmation.body.booking.id, direction=Direction.SENT)
+        booked = booking.model() if booking is not None else None
+        proposal = (
+            await store.entry(booked.body.proposal.id, direction=Direction.RECEIVED)
+            if isinstance(booked, AppointmentBookingMessage)
+            else None
+        )
+        offered = proposal.model() if proposal is not None else None
+        kind = offered.body.kind if isinstance(offered, AppointmentProposalMessage) else "service"
+        body = confirmation.body
+        slot = AppointmentSlot(id=body.slot, start=body.start, end=body.end, place=body.place)
+        found.append(Appointment(entry.peer, entry.message_id, kind, slot))
+    return sorted(found, key=lambda a: parse_timestamp(a.slot.start))
+
+
+async def reminders(agent: BuyerAgent, within: timedelta = REMIND_WITHIN) -> list[Appointment]:
+    """Her appointments starting within ``within`` of her agent's own clock: what
+    it reminds her of (spec §6.42), whatever the vendor sends."""
+    now = agent.clock.now()
+    return [
+        a for a in await appointments(agent) if now <= parse_timestamp(a.slot.start) <= now + within
+    ]

@@ -1,0 +1,56 @@
+"""Her guards for living with the product (spec §6.40 on): strategies.
+
+Strategies, so that the suite's self-tests can start her agent with a guard
+weakened (:mod:`reference_buyer.faults`) without a branch in production code.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Protocol
+
+from vrm_protocol.errors import ErrorCode, RemoteProtocolError
+from vrm_protocol.models import AppointmentConfirmationBody, AppointmentSlot
+
+__all__ = ["AS_SHE_BOOKED", "AnySlot", "AsSheBooked", "ConfirmationRule"]
+
+
+class ConfirmationRule(Protocol):
+    """Which appointment confirmations she takes (spec §6.42, VRM-LIV-005)."""
+
+    def check(self, confirmation: AppointmentConfirmationBody, booked: AppointmentSlot) -> None:
+        """Refuse ``confirmation`` when it is not ``booked``, the slot she booked.
+
+        Raises:
+            RemoteProtocolError: REFERENCE_MISMATCH.
+        """
+        ...
+
+
+class AsSheBooked:
+    """The slot she booked: its id, start, end and place, as proposed."""
+
+    def check(self, confirmation: AppointmentConfirmationBody, booked: AppointmentSlot) -> None:
+        """Refuse another slot, another time or another place.
+
+        Raises:
+            RemoteProtocolError: REFERENCE_MISMATCH.
+        """
+        said = (confirmation.slot, confirmation.start, confirmation.end, confirmation.place)
+        if said != (booked.id, booked.start, booked.end, booked.place):
+            raise RemoteProtocolError(
+                ErrorCode.REFERENCE_MISMATCH,
+                f"the confirmation says {confirmation.slot} from {confirmation.start} to "
+                f"{confirmation.end}; she booked {booked.id} from {booked.start} to {booked.end}",
+                path="/body/slot",
+            )
+
+
+class AnySlot:
+    """Fault only: takes any confirmation of her booking."""
+
+    def check(self, confirmation: AppointmentConfirmationBody, booked: AppointmentSlot) -> None:
+        """Nothing is refused."""
+        return None
+
+
+AS_SHE_BOOKED: Final = AsSheBooked()

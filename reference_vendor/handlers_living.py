@@ -1,0 +1,154 @@
+"""Living with the product, on the vendor's side (spec §6.40 on): appointments.
+
+The vendor proposes slots for a test drive or a service (``appointment-
+proposal``; the test driver's ``/appointment``), from its calendar
+(:class:`~reference_vendor.living_rules.Calendar`). Her booking must name a
+slot of the proposal it names, by the digest of the proposal the vendor
+signed (VRM-LIV-001, VRM-LIV-002); the vendor answers it at once with its
+confirmation of the slot she booked, as the :class:`~reference_vendor.
+living_rules.Confirming` strategy says (VRM-LIV-004). A cancellation must
+name the appointment by the digest of the message as sent.
+The booking tells the vendor nothing but her pseudonym and a slot.
+
+The handlers are registered on :data:`reference_vendor.handlers.HANDLERS`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reference_vendor.handlers import HANDLERS
+from reference_vendor.rules import message_ref
+from vrm_agent.inbox import Inbound
+from vrm_agent.store import RelationshipRecord
+from vrm_agent.unit import UnitOfWork, present
+from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from vrm_protocol.freshness import format_timestamp
+from vrm_protocol.models import (
+    AppointmentBookingMessage,
+    AppointmentCancellationMessage,
+    AppointmentConfirmationBody,
+    AppointmentProposalBody,
+    AppointmentProposalMessage,
+    VRMModel,
+)
+
+if TYPE_CHECKING:
+    from reference_vendor.agent import VendorAgent
+
+__all__ = ["APPOINTMENT_KINDS", "propose_appointment", "send_in_thread"]
+
+#: The kinds of appointment a proposal may be for (spec §6.40).
+APPOINTMENT_KINDS = ("test-drive", "service", "handover")
+
+
+async def send_in_thread(vendor: VendorAgent, peer: str, body: VRMModel, parent: str | None) -> str:
+    """Send ``body`` in the relationship's latest thread; its id.
+
+    Raises:
+        LocalProtocolError: the state machine refuses it (nothing was sent).
+    """
+
+    async def compose(record: RelationshipRecord, work: UnitOfWork) -> None:
+        # Vendors write only in threads the individual started (spec §5.2).
+        work.reply(body, thread=record.thread, parent=parent)
+
+    work = await vendor.pipeline.act(peer, compose)
+    if not work.outbound:
+        raise LocalProtocolError(
+            ErrorCode.ILLEGAL_TRANSITION, "the relationship's state does not allow it now"
+        )
+    vendor.outbox.wake()
+    return work.outbound[0].message.message_id
+
+
+async def propose_appointment(
+    vendor: VendorAgent, peer: str, kind: str, about: str | None = None
+) -> str:
+    """Propose slots for an appointment of ``kind`` to ``peer`` (spec §6.40),
+    about the vendor's message ``about`` (a service notice) when given; its id.
+
+    Raises:
+        LookupError: no relationship with ``peer``, or ``about`` is not a message
+            of the vendor to ``peer``.
+        LocalProtocolError: the state machine refuses it (no appointments now).
+        StoreUnavailable: the store cannot be read or written.
+    """
+    if await vendor.store.relationship(peer) is None:
+        raise LookupError(f"no relationship with {peer}")
+    about_ref = None
+    if about is not None:
+        stored = await vendor.store.message(vendor.party_id, about)
+        if stored is None or stored.peer != peer:
+            raise LookupError(f"no message {about} of the vendor to {peer}")
+        about_ref = message_ref(about, stored.digest)
+    plan = vendor.strategies.calendar.slots(kind, vendor.clock.now())
+    body = AppointmentProposalBody(
+        kind=kind,
+        slots=plan.slots,
+        respond_by=format_timestamp(plan.respond_by),
+        **present(about=about_ref),
+    )
+    return await send_in_thread(vendor, peer, body, about)
+
+
+@HANDLERS.on(AppointmentCancellationMessage)
+async def on_cancellation(
+    vendor: VendorAgent, inbound: Inbound[AppointmentCancellationMessage], work: UnitOfWork
+) -> None:
+    """Her cancellation binds the bytes of the appointment it names (spec §6.43,
+    VRM-LIV-006): the state machine found it open; the digest of a confirmation
+    is the vendor's to compare, since it holds the token it signed."""
+    named = inbound.message.body.appointment
+    stored = await vendor.store.message(vendor.party_id, named.id) or await vendor.store.message(
+        inbound.peer, named.id
+    )
+    if stored is None or stored.peer != inbound.peer or stored.digest != named.digest:
+        raise RemoteProtocolError(
+            ErrorCode.REFERENCE_MISMATCH,
+            "the cancellation names the appointment with a digest other than that of the "
+            "message as sent",
+            path="/body/appointment/digest",
+        )
+
+
+@HANDLERS.on(AppointmentBookingMessage)
+async def on_booking(
+    vendor: VendorAgent, inbound: Inbound[AppointmentBookingMessage], work: UnitOfWork
+) -> None:
+    """Her booking names a slot of the vendor's proposal, by the digest of the
+    proposal as sent (spec §6.41, VRM-LIV-001, VRM-LIV-002); it is confirmed at
+    once, the slot she booked (VRM-LIV-004)."""
+    body = inbound.message.body
+    stored = await vendor.store.message(vendor.party_id, body.proposal.id)
+    proposal = stored.model() if stored is not None else None
+    if (
+        stored is None
+        or stored.peer != inbound.peer
+        or stored.digest != body.proposal.digest
+        or not isinstance(proposal, AppointmentProposalMessage)
+    ):
+        raise RemoteProtocolError(
+            ErrorCode.REFERENCE_MISMATCH,
+            "the booking names the proposal with a digest other than that of the proposal sent",
+            path="/body/proposal/digest",
+        )
+    booked = next((slot for slot in proposal.body.slots if slot.id == body.slot), None)
+    if booked is None:
+        raise RemoteProtocolError(
+            ErrorCode.REFERENCE_MISMATCH,
+            f"the proposal has no slot {body.slot!r}",
+            path="/body/slot",
+        )
+    slot = vendor.strategies.confirming.confirm(booked)
+    inbound.answer(
+        work,
+        AppointmentConfirmationBody(
+            booking=inbound.ref(),
+            slot=slot.id,
+            start=slot.start,
+            end=slot.end,
+            place=slot.place,
+            contact="Service reception" if proposal.body.kind == "service" else "Sales desk",
+        ),
+    )
