@@ -38,7 +38,7 @@ from typing import Any, Final
 import aiohttp
 
 from reference_buyer import (
-    handlers_living,  # noqa: F401 - registers its handlers
+    handlers_living,
     handlers_transaction,  # noqa: F401 - registers its handlers
 )
 from reference_buyer.buying import AttestationSource, Buying
@@ -367,4 +367,6 @@ class BuyerAgent:
             "role": "buyer",
             "relationships": relationships,
             "clockOffsetSeconds": int(self.clock.offset.total_seconds()),
+            # Her service history, the work she declined flagged (spec §6.44).
+            "serviceHistory": [e.to_json() for e in await handlers_living.service_history(self)],
         }

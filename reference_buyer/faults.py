@@ -30,7 +30,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
-from reference_buyer.living_rules import AS_SHE_BOOKED, AnySlot, ConfirmationRule
+from reference_buyer.living_rules import (
+    AS_SHE_BOOKED,
+    DECLINED_WORK,
+    AnySlot,
+    ConfirmationRule,
+    NoFlags,
+    WorkRule,
+)
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
 from reference_buyer.transaction_rules import (
@@ -190,6 +197,7 @@ class BuyerStrategies:
     invoices: InvoiceRule = MATCHES_THE_OFFER
     payments: PaymentRule = AS_ACCEPTED
     confirmations: ConfirmationRule = AS_SHE_BOOKED
+    service_work: WorkRule = DECLINED_WORK
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -338,6 +346,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "takes an appointment confirmation at a time other than the slot she booked "
             "(LIV-BUY-APPOINTMENT)",
             lambda s: replace(s, confirmations=AnySlot()),
+        ),
+        Fault(
+            "ignore-declined-work",
+            "keeps a service record that lists work she declined without flagging it "
+            "(LIV-BUY-SERVICE-HISTORY)",
+            lambda s: replace(s, service_work=NoFlags()),
         ),
     ]
 )

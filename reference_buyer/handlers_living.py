@@ -9,6 +9,11 @@ VRM-LIV-005). Either party may cancel (:func:`cancel`). Her agent keeps her
 confirmed appointments and reminds her of them by its own clock
 (:func:`reminders`), whatever the vendor's reminders.
 
+The dealer's service records are filed in her store: :func:`service_history`
+is her service history, each record compared with what she answered to the
+dealer's notices, and the work she declined flagged
+(:class:`~reference_buyer.living_rules.WorkRule`, VRM-LIV-009).
+
 The handlers are registered on :data:`reference_buyer.handlers.HANDLERS`.
 """
 
@@ -32,6 +37,8 @@ from vrm_protocol.models import (
     AppointmentConfirmationMessage,
     AppointmentProposalMessage,
     AppointmentSlot,
+    ServiceRecordMessage,
+    ServiceResponseMessage,
 )
 from vrm_protocol.state_machine import Direction
 from vrm_protocol.vocabulary import MessageType
@@ -39,12 +46,21 @@ from vrm_protocol.vocabulary import MessageType
 if TYPE_CHECKING:
     from reference_buyer.agent import BuyerAgent
 
-__all__ = ["Appointment", "appointments", "book", "cancel", "reminders"]
+__all__ = [
+    "Appointment",
+    "ServiceEntry",
+    "appointments",
+    "book",
+    "cancel",
+    "reminders",
+    "service_history",
+]
 
 #: How far ahead her agent reminds her of an appointment.
 REMIND_WITHIN = timedelta(days=14)
 
-HANDLERS.on(AppointmentProposalMessage)(_filed)
+for _model in (AppointmentProposalMessage, ServiceRecordMessage):
+    HANDLERS.on(_model)(_filed)
 
 
 async def _check_ref(agent: BuyerAgent, peer: str, message_id: str, digest: str, path: str) -> None:
@@ -201,3 +217,76 @@ async def reminders(agent: BuyerAgent, within: timedelta = REMIND_WITHIN) -> lis
     return [
         a for a in await appointments(agent) if now <= parse_timestamp(a.slot.start) <= now + within
     ]
+
+
+# -- her service history (spec §6.44) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEntry:
+    """One service record of her history, and the work her agent flags."""
+
+    peer: str
+    record: str
+    completed_at: str
+    mileage: int
+    cost: str
+    work: tuple[str, ...]
+    flagged: tuple[str, ...]
+    verified: bool
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-safe form (the test driver's state)."""
+        return {
+            "peer": self.peer,
+            "record": self.record,
+            "completedAt": self.completed_at,
+            "mileage": self.mileage,
+            "cost": self.cost,
+            "work": list(self.work),
+            "flagged": list(self.flagged),
+        }
+
+
+async def _declined(agent: BuyerAgent, peer: str, notice: str | None) -> set[str]:
+    """The proposal codes she declined in her answers to ``peer``'s notices
+    (to ``notice`` only, when the record names it)."""
+    codes: set[str] = set()
+    for entry in await agent.store.history(peer=peer, type=MessageType.SERVICE_RESPONSE):
+        response = entry.model()
+        if entry.direction is not Direction.SENT or not isinstance(
+            response, ServiceResponseMessage
+        ):
+            continue
+        if notice is not None and response.body.notice.id != notice:
+            continue
+        codes.update(d.item for d in response.body.declined or () if d.item is not None)
+    return codes
+
+
+async def service_history(agent: BuyerAgent) -> list[ServiceEntry]:
+    """Her service history: every service record she took, earliest first, with
+    the work she declined flagged (spec §6.44, VRM-LIV-009)."""
+    found = []
+    for entry in await agent.store.history(type=MessageType.SERVICE_RECORD, include_refused=False):
+        record = entry.model()
+        if not isinstance(record, ServiceRecordMessage):
+            continue
+        body = record.body
+        notice = body.notice.id if body.notice is not None else None
+        flagged = agent.strategies.service_work.flags(
+            body, await _declined(agent, entry.peer, notice)
+        )
+        found.append(
+            ServiceEntry(
+                entry.peer,
+                entry.message_id,
+                body.completed_at,
+                body.mileage,
+                f"{body.cost.currency} {body.cost.amount}",
+                tuple(work.code for work in body.work),
+                tuple(flagged),
+                entry.token is not None,
+            )
+        )
+    return found

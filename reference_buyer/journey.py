@@ -43,7 +43,7 @@ from rich.markup import escape
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
-from reference_buyer.journey_living import book_service
+from reference_buyer.journey_living import book_service, record_service
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import load_policy
@@ -537,7 +537,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"the dealer's notice proposes the tyre replacement (proposals: {proposed})",
         )
         # Seed 000 step 6: the service is booked before the notice is answered.
-        appointment = await book_service(
+        appointment, confirmation = await book_service(
             agent,
             dealer,
             await pseudonym_with(dealer),
@@ -545,13 +545,23 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             lambda path, body: _driver(http, dealer, path, body),
             within=REPLY_TIMEOUT_SECONDS,
         )
-        response = (await agent.owning.answer_service_notice(notice.message_id)).model.body
+        answered = await agent.owning.answer_service_notice(notice.message_id)
+        response = answered.model.body
         decision = getattr(response, "decision", None)
         _expect(decision == "accept-in-part", "the scheduled service only is accepted")
+        record = await record_service(
+            agent,
+            dealer,
+            await pseudonym_with(dealer),
+            answered.message.message_id,
+            confirmation,
+            lambda path, body: _driver(http, dealer, path, body),
+            within=REPLY_TIMEOUT_SECONDS,
+        )
         return (
             f"{appointment}; maintenance notice answered {decision}: accepted "
             f"{list(getattr(response, 'accepted', None) or [])}, declined "
-            f"{[d.item for d in getattr(response, 'declined', None) or []]}"
+            f"{[d.item for d in getattr(response, 'declined', None) or []]}; {record}"
         )
 
     async def development() -> str:

@@ -4,6 +4,9 @@ The dealer's maintenance notice announces the annual service; the dealer
 proposes slots for it, Sally's agent books the earliest (the booking names
 the proposal and a slot, nothing else), the dealer confirms it, and her agent
 reminds her of it by its own clock, not only by the dealer's reminders.
+Once she has answered the notice (the service, not the tyres), the dealer
+records the work done at the appointment; her agent keeps the signed record
+as her service history, and would flag work she declined.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from reference_buyer.agent import BuyerAgent
-from reference_buyer.handlers_living import book, reminders
+from reference_buyer.handlers_living import book, reminders, service_history
 from vrm_protocol.models import AppointmentConfirmationMessage, AppointmentProposalMessage
 from vrm_protocol.vocabulary import MessageType
 
-__all__ = ["LivingFailed", "book_service"]
+__all__ = ["LivingFailed", "book_service", "record_service"]
 
 #: The dealer's test driver: ``(path, instruction) -> answer``.
 Driver = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -33,10 +36,10 @@ def _expect(condition: bool, what: str) -> None:
 
 async def book_service(
     agent: BuyerAgent, dealer: str, pseudonym: str, notice: str, driver: Driver, *, within: float
-) -> str:
+) -> tuple[str, str]:
     """The dealer proposes slots for the service its notice ``notice`` announced,
     she books the earliest, the dealer confirms it, her agent reminds her; a line
-    for the step's summary.
+    for the step's summary, and the confirmation's id.
 
     Raises:
         LivingFailed: a message did not come, or was not the slot she booked.
@@ -74,4 +77,34 @@ async def book_service(
         f"service booked ({len(proposal.body.slots)} slots proposed): "
         f"{confirmation.body.slot} at {confirmation.body.start}, confirmed; her agent reminds "
         f"her of it"
+    ), confirmation.id
+
+
+async def record_service(
+    agent: BuyerAgent,
+    dealer: str,
+    pseudonym: str,
+    response: str,
+    appointment: str,
+    driver: Driver,
+    *,
+    within: float,
+) -> str:
+    """The dealer records the work done at the appointment, the work she accepted
+    in her ``response`` to its notice; her agent files it as her service history
+    and flags work she declined; a line for the step's summary.
+
+    Raises:
+        LivingFailed: no record came, or it lists work she declined.
+    """
+    recorded = await driver(
+        "/service-record", {"buyer": pseudonym, "response": response, "appointment": appointment}
+    )
+    [record_id] = recorded["sent"]
+    await agent.wait_for(lambda e: e.message_id == record_id and e.peer == dealer, within=within)
+    [entry] = [e for e in await service_history(agent) if e.record == record_id]
+    _expect(not entry.flagged, f"the record lists no work she declined: {entry.flagged}")
+    return (
+        f"service record kept in her history: {' + '.join(entry.work)}, {entry.cost}, "
+        f"{entry.mileage} miles, no declined work listed"
     )

@@ -9,9 +9,18 @@ from __future__ import annotations
 from typing import Final, Protocol
 
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
-from vrm_protocol.models import AppointmentConfirmationBody, AppointmentSlot
+from vrm_protocol.models import AppointmentConfirmationBody, AppointmentSlot, ServiceRecordBody
 
-__all__ = ["AS_SHE_BOOKED", "AnySlot", "AsSheBooked", "ConfirmationRule"]
+__all__ = [
+    "AS_SHE_BOOKED",
+    "DECLINED_WORK",
+    "AnySlot",
+    "AsSheBooked",
+    "ConfirmationRule",
+    "DeclinedWork",
+    "NoFlags",
+    "WorkRule",
+]
 
 
 class ConfirmationRule(Protocol):
@@ -54,3 +63,33 @@ class AnySlot:
 
 
 AS_SHE_BOOKED: Final = AsSheBooked()
+
+
+# -- service records (spec §6.44) -----------------------------------------------------------------
+
+
+class WorkRule(Protocol):
+    """Which work of a service record her agent flags (spec §6.44, VRM-LIV-009)."""
+
+    def flags(self, record: ServiceRecordBody, declined: set[str]) -> list[str]:
+        """The work codes of ``record`` to flag, given the codes she ``declined``."""
+        ...
+
+
+class DeclinedWork:
+    """Work she declined in her answer to the vendor's notice."""
+
+    def flags(self, record: ServiceRecordBody, declined: set[str]) -> list[str]:
+        """The codes of the work listed that she declined."""
+        return [work.code for work in record.work if work.code in declined]
+
+
+class NoFlags:
+    """Fault only: flags nothing."""
+
+    def flags(self, record: ServiceRecordBody, declined: set[str]) -> list[str]:
+        """Nothing."""
+        return []
+
+
+DECLINED_WORK: Final = DeclinedWork()

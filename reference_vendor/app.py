@@ -336,6 +336,42 @@ async def driver_appointment(request: web.Request) -> web.Response:
     return web.json_response({"sent": [proposal]})
 
 
+async def driver_service_record(request: web.Request) -> web.Response:
+    """``POST /service-record {"buyer"|"peer", "response"?, "appointment"?, "mileage"?}``:
+    record the work done (spec §6.44): the proposals of the notice her response
+    answered, at the appointment confirmed.
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST, NOT_FOUND (no relationship, response
+            or appointment) or ILLEGAL_TRANSITION (the state forbids it).
+    """
+    document = await _instruction(request)
+    peer = document.get("peer", document.get("buyer"))
+    response, appointment = document.get("response"), document.get("appointment")
+    mileage = document.get("mileage", 12480)
+    if (
+        not isinstance(peer, str)
+        or not all(v is None or isinstance(v, str) for v in (response, appointment))
+        or not isinstance(mileage, int)
+        or isinstance(mileage, bool)
+        or mileage < 0
+    ):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST,
+            "buyer (or peer) is a party id, response and appointment message ids, "
+            "mileage a whole number",
+        )
+    try:
+        record = await handlers_living.send_service_record(
+            request.app[AGENT], peer, response=response, appointment=appointment, mileage=mileage
+        )
+    except LookupError as error:
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
+    except LocalProtocolError as error:
+        raise RemoteProtocolError(ErrorCode.ILLEGAL_TRANSITION, error.detail) from error
+    return web.json_response({"sent": [record]})
+
+
 async def driver_deliver(request: web.Request) -> web.Response:
     """``POST /deliver``: attempt every due delivery now."""
     attempted = await request.app[AGENT].outbox.deliver_due()
@@ -531,6 +567,7 @@ def create_app(config: VendorConfig) -> web.Application:
         app.router.add_post(TEST_DRIVER_PREFIX + "/handover", driver_handover)
         app.router.add_post(TEST_DRIVER_PREFIX + "/invoice", driver_invoice)
         app.router.add_post(TEST_DRIVER_PREFIX + "/appointment", driver_appointment)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/service-record", driver_service_record)
     return app
 
 

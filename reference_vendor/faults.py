@@ -15,7 +15,16 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
-from reference_vendor.living_rules import AS_BOOKED, CALENDAR, Calendar, Confirming, OtherSlot
+from reference_vendor.living_rules import (
+    AS_ANSWERED,
+    AS_BOOKED,
+    CALENDAR,
+    Calendar,
+    Confirming,
+    EveryProposal,
+    OtherSlot,
+    Servicing,
+)
 from reference_vendor.rules import money
 from reference_vendor.store import DeletionRow, EraseData
 from reference_vendor.transaction_rules import (
@@ -117,6 +126,7 @@ class VendorStrategies:
     invoicing: Invoicing = AS_AGREED
     calendar: Calendar = CALENDAR
     confirming: Confirming = AS_BOOKED
+    servicing: Servicing = AS_ANSWERED
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -233,6 +243,11 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "confirm-other-slot",
             "confirms her booking at a time other than the slot she booked (LIV-VEN-APPOINTMENT)",
             lambda s: replace(s, confirming=OtherSlot()),
+        ),
+        Fault(
+            "service-declined-work",
+            "records as done the work of a notice she declined (LIV-VEN-SERVICE-RECORD)",
+            lambda s: replace(s, servicing=EveryProposal()),
         ),
     ]
 )

@@ -15,10 +15,12 @@ The handlers are registered on :data:`reference_vendor.handlers.HANDLERS`.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from reference_vendor.handlers import HANDLERS
-from reference_vendor.rules import message_ref
+from reference_vendor.living_rules import STANDARD_CHARGE, Work
+from reference_vendor.rules import message_ref, money
 from vrm_agent.inbox import Inbound
 from vrm_agent.store import RelationshipRecord
 from vrm_agent.unit import UnitOfWork, present
@@ -28,15 +30,21 @@ from vrm_protocol.models import (
     AppointmentBookingMessage,
     AppointmentCancellationMessage,
     AppointmentConfirmationBody,
+    AppointmentConfirmationMessage,
     AppointmentProposalBody,
     AppointmentProposalMessage,
+    ServiceNoticeMessage,
+    ServicePart,
+    ServiceRecordBody,
+    ServiceResponseMessage,
+    ServiceWork,
     VRMModel,
 )
 
 if TYPE_CHECKING:
     from reference_vendor.agent import VendorAgent
 
-__all__ = ["APPOINTMENT_KINDS", "propose_appointment", "send_in_thread"]
+__all__ = ["APPOINTMENT_KINDS", "propose_appointment", "send_in_thread", "send_service_record"]
 
 #: The kinds of appointment a proposal may be for (spec §6.40).
 APPOINTMENT_KINDS = ("test-drive", "service", "handover")
@@ -152,3 +160,62 @@ async def on_booking(
             contact="Service reception" if proposal.body.kind == "service" else "Sales desk",
         ),
     )
+
+
+# -- service records (spec §6.44) -----------------------------------------------------------------
+
+
+async def send_service_record(
+    vendor: VendorAgent,
+    peer: str,
+    *,
+    response: str | None = None,
+    appointment: str | None = None,
+    mileage: int = 12480,
+) -> str:
+    """Record the work done for ``peer`` (spec §6.44): the proposals of the notice
+    her service-response ``response`` answered, as the :class:`~reference_vendor.
+    living_rules.Servicing` strategy says (the ones she accepted, VRM-LIV-008),
+    at the appointment whose confirmation is ``appointment``; its id.
+
+    Raises:
+        LookupError: no relationship with ``peer``, or ``response`` or
+            ``appointment`` names no such message of the relationship.
+        LocalProtocolError: the state machine refuses it.
+        StoreUnavailable: the store cannot be read or written.
+    """
+    if await vendor.store.relationship(peer) is None:
+        raise LookupError(f"no relationship with {peer}")
+    work = []
+    notice_ref = None
+    if response is not None:
+        answered = await vendor.store.message(peer, response)
+        answer = answered.model() if answered is not None else None
+        if not isinstance(answer, ServiceResponseMessage):
+            raise LookupError(f"no service response {response} of {peer}")
+        sent = await vendor.store.message(vendor.party_id, answer.body.notice.id)
+        notice = sent.model() if sent is not None else None
+        if sent is None or not isinstance(notice, ServiceNoticeMessage):
+            raise LookupError(f"no service notice {answer.body.notice.id} to {peer}")
+        notice_ref = message_ref(notice.id, sent.digest)
+        work = vendor.strategies.servicing.work(notice.body.proposals or (), answer.body)
+    if not work:
+        work = [Work("inspection", "General inspection", STANDARD_CHARGE)]
+    appointment_ref = None
+    if appointment is not None:
+        confirmed = await vendor.store.message(vendor.party_id, appointment)
+        if confirmed is None or not isinstance(confirmed.model(), AppointmentConfirmationMessage):
+            raise LookupError(f"no appointment confirmation {appointment} to {peer}")
+        appointment_ref = message_ref(appointment, confirmed.digest)
+    parts = [ServicePart(description="Oil filter", quantity=1)]
+    if any(w.code == "tyre-replacement" for w in work):
+        parts.append(ServicePart(code="tyre", description="Tyre", quantity=4))
+    body = ServiceRecordBody(
+        work=tuple(ServiceWork(code=w.code, description=w.description) for w in work),
+        parts=tuple(parts),
+        cost=money(sum((w.price for w in work), Decimal(0)), "GBP"),
+        mileage=mileage,
+        completed_at=format_timestamp(vendor.clock.now()),
+        **present(appointment=appointment_ref, notice=notice_ref),
+    )
+    return await send_in_thread(vendor, peer, body, appointment or response)

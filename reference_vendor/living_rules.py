@@ -9,21 +9,28 @@ few slots in the days ahead and confirms exactly the slot she booked
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Final, Protocol
 
 from vrm_protocol.freshness import format_timestamp, parse_timestamp
-from vrm_protocol.models import AppointmentSlot, Location
+from vrm_protocol.models import AppointmentSlot, Location, ProposedWork, ServiceResponseBody
 
 __all__ = [
+    "AS_ANSWERED",
     "AS_BOOKED",
     "CALENDAR",
+    "AsAnswered",
     "AsBooked",
     "Calendar",
     "Confirming",
+    "EveryProposal",
     "OtherSlot",
+    "Servicing",
     "SlotPlan",
+    "Work",
 ]
 
 #: Where appointments take place, coarsely (spec §6.40: never a street address).
@@ -93,3 +100,59 @@ class OtherSlot:
 
 CALENDAR: Final = Calendar()
 AS_BOOKED: Final = AsBooked()
+
+
+# -- service records (spec §6.44) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One piece of work done: its code, what it was, and what it cost."""
+
+    code: str
+    description: str
+    price: Decimal
+
+
+class Servicing(Protocol):
+    """What the vendor does, and records, of the work a notice proposed."""
+
+    def work(self, proposals: Sequence[ProposedWork], answer: ServiceResponseBody) -> list[Work]:
+        """The work done, given the notice's ``proposals`` and her ``answer``."""
+        ...
+
+
+#: What a proposal without a price costs (labour and consumables of a service).
+STANDARD_CHARGE: Final = Decimal("189.00")
+
+
+def _work(proposal: ProposedWork) -> Work:
+    price = Decimal(proposal.price.amount) if proposal.price is not None else STANDARD_CHARGE
+    return Work(proposal.code, proposal.description, price)
+
+
+class AsAnswered:
+    """The proposals she accepted, none she declined (VRM-LIV-008)."""
+
+    def work(self, proposals: Sequence[ProposedWork], answer: ServiceResponseBody) -> list[Work]:
+        """The accepted proposals (all of them when she accepted the notice whole)."""
+        if answer.decision == "decline":
+            return []
+        declined = {d.item for d in answer.declined or ()}
+        accepted = set(answer.accepted or ())
+        return [
+            _work(p)
+            for p in proposals
+            if p.code not in declined and (answer.decision == "accept" or p.code in accepted)
+        ]
+
+
+class EveryProposal:
+    """Fault only: records every proposal as done, the declined ones too."""
+
+    def work(self, proposals: Sequence[ProposedWork], answer: ServiceResponseBody) -> list[Work]:
+        """All of ``proposals``."""
+        return [_work(p) for p in proposals]
+
+
+AS_ANSWERED: Final = AsAnswered()

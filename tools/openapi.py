@@ -260,6 +260,17 @@ def _test_driver_paths() -> dict[str, Any]:
             refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
         )
     }
+    paths[f"{prefix}/service-record"] = {
+        "post": _driver_operation(
+            "Vendor agents: record the work done",
+            "Send the relationship the service record of the work her service response "
+            "accepted, at the appointment confirmed (spec §6.44); refused, and nothing sent, "
+            "when the relationship's state allows none. Optional.",
+            _driver("ServiceRecordInstruction"),
+            answer=_driver("InstructionAnswer"),
+            refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
+        )
+    }
     for action, summary, description in (
         ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now."),
         ("deliver", "Vendor agents: attempt due deliveries", "Attempt every due delivery now."),

@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:8d8e3dba96185b93.
+Source digest: sha256:476482e4a0a5c042.
 """
 
 from enum import StrEnum
@@ -103,3 +103,6 @@ class MessageType(StrEnum):
 
     APPOINTMENT_PROPOSAL = "appointment-proposal"
     """Appointment proposal (``appointment-proposal.schema.json``)."""
+
+    SERVICE_RECORD = "service-record"
+    """Service record (``service-record.schema.json``)."""

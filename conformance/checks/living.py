@@ -17,7 +17,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from conformance.checks._support import expect_accepted, expect_rejection
-from conformance.checks.scenarios import prompt_buyer, prompt_wait, reply_inbox
+from conformance.checks.buyer_lifecycle import buyer_servicing
+from conformance.checks.scenarios import (
+    prompt_buyer,
+    prompt_wait,
+    reply_inbox,
+    run_deal,
+    run_welcome,
+)
 from conformance.context import CheckContext
 from conformance.peers import bodies
 from conformance.peers.buyers import buyer_side
@@ -315,3 +322,221 @@ async def buyer_appointment(ctx: CheckContext) -> None:
             what="a cancellation naming the confirmation with another digest",
             requirement="VRM-LIV-006",
         )  # fmt: skip
+
+
+# -- service records (spec §6.44) ---------------------------------------------------------------
+
+
+@REGISTRY.check(
+    "LIV-VEN-SERVICE-RECORD",
+    title="The vendor's service record names the appointment and lists no work she declined",
+    step=LifecycleStep.SERVICING,
+    requirements=("VRM-LIV-007", "VRM-LIV-008"),
+    roles=VENDOR,
+    needs=("test-driver", "sends:service-record", "sends:service-notice"),
+)
+async def vendor_service_record(ctx: CheckContext) -> None:
+    """After the welcome, the vendor's maintenance notice (``POST {driver}/service-notice``)
+    proposes work; she accepts the first proposal and declines the others. The
+    vendor proposes service slots about the notice, she books one, it confirms;
+    told to record the work (``POST {driver}/service-record {"buyer", "response",
+    "appointment"}``), its record names the notice and the confirmation by their
+    digests and lists none of the work she declined."""
+    thread = await run_welcome(ctx.session, await run_deal(ctx.session))
+    persona = thread.persona
+    status, answer = await call_driver_raw(
+        ctx.session,
+        "POST",
+        "/service-notice",
+        {
+            "buyer": persona.id,
+            "kind": "maintenance-reminder",
+            "category": "maintenance",
+            "summary": "Annual service due; tyres worn",
+            "proposals": bodies.service_notice_body()["proposals"],
+        },
+    )
+    if status in (404, 405):
+        ctx.skip("the target's test driver has no service-notice instruction")
+    ctx.require(200 <= status < 300, "the test driver takes the notice", actual=answer)
+    notice = await persona.expect(
+        lambda item: item.type == "service-notice",
+        description="the vendor sends the maintenance notice",
+    )
+    codes = [str(p.get("code")) for p in notice.body.get("proposals") or [] if isinstance(p, dict)]
+    if len(codes) < 2:
+        ctx.skip("the vendor's notice proposes fewer than two pieces of work")
+    accepted, declined = codes[:1], codes[1:]
+    response = persona.compose(
+        "service-response",
+        {
+            "notice": message_ref(notice.token, str(notice.id)),
+            "decision": "accept-in-part",
+            "accepted": accepted,
+            "declined": [{"item": code, "reason": "Not now"} for code in declined],
+        },
+        thread=str(notice.field("thread") or thread.thread),
+        parent=str(notice.id),
+    )
+    expect_accepted(ctx, await persona.send(response, note="her answer"), what="her answer")
+    status, answer = await call_driver_raw(
+        ctx.session,
+        "POST",
+        "/appointment",
+        {"buyer": persona.id, "kind": "service", "about": str(notice.id)},
+    )
+    if status in (404, 405):
+        ctx.skip("the target's test driver has no appointment instruction")
+    proposal = await persona.expect(
+        lambda item: item.type == "appointment-proposal",
+        description="the vendor proposes service slots",
+    )
+    slots = [s for s in proposal.body.get("slots") or [] if isinstance(s, dict)]
+    ctx.require(bool(slots), "the proposal offers slots", actual=proposal.body.get("slots"))
+    booking = persona.compose(
+        "appointment-booking",
+        {"proposal": message_ref(proposal.token, str(proposal.id)), "slot": slots[0].get("id")},
+        thread=str(proposal.field("thread") or thread.thread),
+        parent=str(proposal.id),
+    )
+    expect_accepted(ctx, await persona.send(booking, note="her booking"), what="her booking")
+    confirmation = await persona.expect(
+        lambda item: item.type == "appointment-confirmation",
+        description="the vendor confirms the booking",
+    )
+    status, answer = await call_driver_raw(
+        ctx.session,
+        "POST",
+        "/service-record",
+        {"buyer": persona.id, "response": response["id"], "appointment": str(confirmation.id)},
+    )
+    if status in (404, 405):
+        ctx.skip("the target's test driver has no service-record instruction")
+    ctx.require(200 <= status < 300, "the test driver takes the instruction", actual=answer)
+    record = await persona.expect(
+        lambda item: item.type == "service-record",
+        description="the vendor records the work done",
+        requirement="VRM-LIV-008",
+    )
+    ctx.require(
+        record.ok,
+        "the record passes the receiving pipeline (it names the confirmed appointment)",
+        actual=record.error_detail,
+        requirement="VRM-LIV-007",
+    )
+    ctx.expect(
+        record.body.get("appointment") == message_ref(confirmation.token, str(confirmation.id)),
+        "the record names the confirmation by its digest",
+        actual=record.body.get("appointment"),
+        requirement="VRM-LIV-007",
+    )
+    done = {str(w.get("code")) for w in record.body.get("work") or [] if isinstance(w, dict)}
+    ctx.require(
+        not done & set(declined),
+        "the record lists none of the work she declined",
+        expected=f"none of {declined}",
+        actual=sorted(done),
+        requirement="VRM-LIV-008",
+    )
+
+
+@REGISTRY.check(
+    "LIV-BUY-SERVICE-HISTORY",
+    title="The buyer keeps service records as her history and flags work she declined",
+    step=LifecycleStep.SERVICING,
+    requirements=("VRM-LIV-007", "VRM-LIV-009"),
+    roles=BUYER,
+    needs=("test-driver", "accepts:service-record", "sends:service-response"),
+)
+async def buyer_service_history(ctx: CheckContext) -> None:
+    """After the welcome, the suite's vendor proposes the annual service and new
+    tyres; her agent answers (told to, ``POST {driver}/service``). A record naming
+    an appointment she never had is ``illegal-transition``. A record listing all
+    the work proposed, the declined work too, is taken (it is the vendor's signed
+    statement) and her test driver's state (``GET {driver}/state``) lists it in
+    ``serviceHistory`` with the declined work's codes in ``flagged``."""
+    servicing = await ctx.use(buyer_servicing)
+    vendor = servicing.vendor
+    allowed = (servicing.terms_response.body.get("notificationPreferences") or {}).get(
+        "allowed"
+    ) or []
+    if not allowed:
+        ctx.skip("the buyer allows no notification category, so no service is proposed")
+    category = "maintenance" if "maintenance" in allowed else str(allowed[0])
+    notice = vendor.reply_to(
+        servicing.rfi, "service-notice", bodies.service_notice_body(category=category)
+    )
+    token = sign(notice, vendor.signer)
+    require_accepted(
+        await vendor.deliver_token(
+            token, to=str(servicing.rfi.field("from")), inbox=servicing.inbox, note="notice"
+        ),
+        "the buyer takes the maintenance notice",
+    )
+    instruction = {"vendor": vendor.id, "notice": notice["id"]}
+    status, _ = await call_driver_raw(ctx.session, "POST", "/service", instruction)
+    if status in (404, 405):
+        ctx.skip("the buyer's test driver has no service instruction")
+    response = await vendor.expect(
+        lambda item: item.type == "service-response" and item.field("parent") == notice["id"],
+        description="the buyer answers the maintenance notice",
+        within=prompt_wait(ctx.session),
+    )
+    declined = {
+        str(d.get("item")) for d in response.body.get("declined") or [] if isinstance(d, dict)
+    }
+    proposed = [p["code"] for p in notice["body"]["proposals"]]
+    if not declined & set(proposed):
+        ctx.skip("the buyer declined none of the work proposed: there is nothing to flag")
+    record_body = {
+        "notice": message_ref(token, notice["id"]),
+        "work": [{"code": code, "description": code} for code in proposed],
+        "cost": bodies.money("669"),
+        "mileage": 12480,
+        "completedAt": format_timestamp(ctx.session.clock.now()),
+    }
+    stray = vendor.reply_to(
+        response,
+        "service-record",
+        {
+            **record_body,
+            "appointment": {
+                "id": "urn:uuid:" + "0" * 8 + "-0000-4000-8000-" + "0" * 12,
+                "digest": WRONG_DIGEST,
+            },
+        },
+    )
+    reply = await vendor.deliver(stray, inbox=servicing.inbox, note="record of no appointment")
+    if reply is not None:
+        expect_rejection(
+            ctx, reply, E.ILLEGAL_TRANSITION,
+            what="a service record naming an appointment she never had",
+            requirement="VRM-LIV-007",
+        )  # fmt: skip
+    record = vendor.reply_to(response, "service-record", record_body)
+    require_accepted(
+        await vendor.deliver(record, inbox=servicing.inbox, note="record with declined work"),
+        "the buyer takes the vendor's signed service record",
+    )
+    status, state = await call_driver_raw(ctx.session, "GET", "/state")
+    ctx.require(200 <= status < 300, "the test driver answers its state", actual=state)
+    history = state.get("serviceHistory") if isinstance(state, dict) else None
+    entry = next(
+        (e for e in history or [] if isinstance(e, dict) and e.get("record") == record["id"]),
+        None,
+    )
+    ctx.require(
+        entry is not None,
+        "her service history keeps the record",
+        actual=history,
+        requirement="VRM-LIV-009",
+    )
+    assert entry is not None
+    flagged = {str(code) for code in entry.get("flagged") or []}
+    ctx.require(
+        declined & set(proposed) <= flagged,
+        "her agent flags the work she declined",
+        expected=sorted(declined & set(proposed)),
+        actual=sorted(flagged),
+        requirement="VRM-LIV-009",
+    )

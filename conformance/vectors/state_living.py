@@ -84,7 +84,23 @@ def canonical(play: _Play, message_type: MessageType, sender: Role) -> dict[str,
     if message_type is M.APPOINTMENT_CANCELLATION:
         confirmed = _open(play, M.APPOINTMENT_CONFIRMATION)
         return {"appointment": {"id": confirmed, "digest": _BIND}, "reason": "Ill"}
+    if message_type is M.SERVICE_RECORD:
+        confirmed = _open(play, M.APPOINTMENT_CONFIRMATION)
+        return _service_record(play, confirmed)
     return None
+
+
+def _service_record(play: _Play, appointment: str) -> dict[str, Any]:
+    from conformance.vectors.generate_state import _BIND, _money, _stamp
+
+    return {
+        "appointment": {"id": appointment, "digest": _BIND},
+        "work": [{"code": "scheduled-maintenance", "description": "Annual service"}],
+        "parts": [{"description": "Oil filter", "quantity": 1}],
+        "cost": _money("189.00"),
+        "mileage": 12480,
+        "completedAt": _stamp(play.now),
+    }
 
 
 def guard_cases() -> dict[str, tuple[str, str, Case]]:
@@ -92,6 +108,25 @@ def guard_cases() -> dict[str, tuple[str, str, Case]]:
     from conformance.vectors.generate_state import WRONG_DIGEST, S, _case, _set
 
     return {
+        "service-record-appointment-nothing": (
+            "A service record naming no confirmed appointment of the vendor.",
+            "VRM-LIV-007",
+            _case(S.SERVICING, V, M.SERVICE_RECORD, _set("/body/appointment/id", _MISSING)),
+        ),
+        "service-record-other-digest": (
+            "A service record naming the confirmed appointment with another digest.",
+            "VRM-LIV-007",
+            _case(
+                S.DEVELOPMENT, V, M.SERVICE_RECORD, _set("/body/appointment/digest", WRONG_DIGEST)
+            ),
+        ),
+        "service-record-completed-not-an-instant": (
+            "A service record completed at a time that does not exist.",
+            "VRM-LIV-007",
+            _case(
+                S.PROBLEM, V, M.SERVICE_RECORD, _set("/body/completedAt", "2029-02-30T10:00:00Z")
+            ),
+        ),
         "booking-answers-nothing": (
             "An appointment booking naming no proposal of the vendor.",
             "VRM-LIV-001",

@@ -88,4 +88,21 @@ def living_body(journey: Journey, message_type: MessageType) -> dict[str, Any] |
     if message_type is M.APPOINTMENT_CANCELLATION:
         confirmed = open_step(journey, M.APPOINTMENT_CONFIRMATION)
         return {"appointment": {"id": confirmed, "digest": ANY_DIGEST}, "reason": "Ill"}
+    if message_type is M.SERVICE_RECORD:
+        return service_record_body(journey, open_step(journey, M.APPOINTMENT_CONFIRMATION))
     return None
+
+
+def service_record_body(journey: Journey, appointment: str | None) -> dict[str, Any]:
+    """The record of the annual service done at ``appointment`` (none: without one)."""
+    from test_state_machine_support import ANY_DIGEST, stamp
+
+    body: dict[str, Any] = {
+        "work": [{"code": "scheduled-maintenance", "description": "Annual service"}],
+        "cost": {"amount": "189.00", "currency": "GBP"},
+        "mileage": 12480,
+        "completedAt": stamp(journey.now),
+    }
+    if appointment is not None:
+        body["appointment"] = {"id": appointment, "digest": ANY_DIGEST}
+    return body

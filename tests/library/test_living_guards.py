@@ -5,7 +5,13 @@ both sides and from queried facts (the journey of ``test_state_machine_support``
 from __future__ import annotations
 
 import pytest
-from living_bodies import booking_body, confirmation_body, open_step, proposal_body
+from living_bodies import (
+    booking_body,
+    confirmation_body,
+    open_step,
+    proposal_body,
+    service_record_body,
+)
 from test_state_machine_support import ANY_DIGEST, Outcome, reach
 
 from vrm_protocol.errors import ErrorCode
@@ -95,3 +101,38 @@ def test_a_cancellation_names_an_appointment_not_a_proposal() -> None:
     assert journey.step(B, M.APPOINTMENT_CANCELLATION, cancel) == Outcome(
         None, ErrorCode.ILLEGAL_TRANSITION
     )
+
+
+@pytest.mark.parametrize("state", [S.SERVICING, S.DEVELOPMENT, S.PROBLEM])
+def test_a_service_record_closes_the_appointment_it_names(state: RelationshipState) -> None:
+    journey = reach(state)
+    appointment = open_step(journey, M.APPOINTMENT_CONFIRMATION)
+    body = service_record_body(journey, appointment)
+    assert journey.step(V, M.SERVICE_RECORD, body) == Outcome(state, None)
+    assert journey.buyer.requests[appointment].status is RequestStatus.CLOSED
+    # Done: a second record of the same appointment, or its cancellation, names nothing open.
+    assert journey.step(V, M.SERVICE_RECORD, body) == Outcome(None, ErrorCode.ILLEGAL_TRANSITION)
+    cancel = {"appointment": {"id": appointment, "digest": ANY_DIGEST}, "reason": "Late"}
+    assert journey.step(B, M.APPOINTMENT_CANCELLATION, cancel) == Outcome(
+        None, ErrorCode.ILLEGAL_TRANSITION
+    )
+    # A record without an appointment (work done on the road) is a side exchange too.
+    assert journey.step(V, M.SERVICE_RECORD, service_record_body(journey, None)) == Outcome(
+        state, None
+    )
+
+
+def test_a_service_record_names_a_confirmation_of_the_vendor() -> None:
+    journey = reach(S.SERVICING)
+    booking = open_step(journey, M.APPOINTMENT_BOOKING)
+    # Her booking is not a confirmed appointment.
+    outcome = journey.step(V, M.SERVICE_RECORD, service_record_body(journey, booking))
+    assert outcome == Outcome(None, ErrorCode.ILLEGAL_TRANSITION)
+    assert journey.step(B, M.SERVICE_RECORD, service_record_body(journey, None)).state is None
+
+
+@pytest.mark.parametrize("state", [S.ENQUIRY, S.WELCOME, S.TRANSACTION])
+def test_no_service_record_before_servicing(state: RelationshipState) -> None:
+    journey = reach(state)
+    outcome = journey.step(V, M.SERVICE_RECORD, service_record_body(journey, None))
+    assert outcome == Outcome(None, ErrorCode.ILLEGAL_TRANSITION)

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:8d8e3dba96185b93.
+fails when this file and the schemas disagree. Source digest: sha256:476482e4a0a5c042.
 """
 
 from types import MappingProxyType
@@ -148,8 +148,12 @@ __all__ = [
     "ScopedDataRequest",
     "ServiceNoticeBody",
     "ServiceNoticeMessage",
+    "ServicePart",
+    "ServiceRecordBody",
+    "ServiceRecordMessage",
     "ServiceResponseBody",
     "ServiceResponseMessage",
+    "ServiceWork",
     "SupportRequestBody",
     "SupportRequestMessage",
     "SupportResolutionBody",
@@ -848,6 +852,7 @@ class BaseMessage(VRMModel):
         "appointment-cancellation",
         "appointment-confirmation",
         "appointment-proposal",
+        "service-record",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -3572,6 +3577,100 @@ class AppointmentProposalMessage(BaseMessage):
     )
 
 
+class ServiceWork(VRMModel):
+    """Service work.
+
+    One piece of work: its code (a proposal's code when it carries one out) and what it was.
+    """
+
+    code: KebabToken = Field(
+        description="The work's code.",
+    )
+
+    description: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="What was done.",
+    )
+
+
+class ServicePart(VRMModel):
+    """Service part.
+
+    One part fitted.
+    """
+
+    code: Annotated[KebabToken | None, NotNull] = Field(
+        default=None,
+        description="The part's code, if it has one.",
+    )
+
+    description: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="The part.",
+    )
+
+    quantity: Annotated[int, json_int(ge=1, le=1000)] = Field(
+        description="How many.",
+    )
+
+
+class ServiceRecordBody(VRMModel):
+    """Service record body.
+
+    What was done, with what, for how much, at what mileage, and when.
+    """
+
+    appointment: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description=(
+            "The confirmed appointment the work was done at (its confirmation), by its digest."
+        ),
+    )
+
+    notice: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description="The service notice whose proposals the work carries out, by its digest.",
+    )
+
+    work: Annotated[tuple[ServiceWork, ...], Field(min_length=1, max_length=50)] = Field(
+        description="The work done.",
+    )
+
+    parts: Annotated[Annotated[tuple[ServicePart, ...], Field(max_length=100)] | None, NotNull] = (
+        Field(
+            default=None,
+            description="The parts fitted.",
+        )
+    )
+
+    cost: Money = Field(
+        description="What the work cost her.",
+    )
+
+    mileage: Annotated[int, json_int(ge=0, le=10000000)] = Field(
+        description="The odometer reading when the work was done.",
+    )
+
+    completed_at: Timestamp = Field(
+        alias="completedAt",
+        description="When the work was completed.",
+    )
+
+
+class ServiceRecordMessage(BaseMessage):
+    """Service record.
+
+    The vendor's signed record of work completed: the work, the parts, the cost and the mileage,
+    kept by the individual as her service history (spec §6.44).
+    """
+
+    type: Literal["service-record"] = Field(
+        description="Always `service-record`.",
+    )
+
+    body: ServiceRecordBody = Field(
+        description="The `service-record` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -3601,7 +3700,8 @@ Message: TypeAlias = Annotated[
     | AppointmentBookingMessage
     | AppointmentCancellationMessage
     | AppointmentConfirmationMessage
-    | AppointmentProposalMessage,
+    | AppointmentProposalMessage
+    | ServiceRecordMessage,
     Field(discriminator="type"),
 ]
 
@@ -3636,5 +3736,6 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.APPOINTMENT_CANCELLATION: AppointmentCancellationMessage,
         MessageType.APPOINTMENT_CONFIRMATION: AppointmentConfirmationMessage,
         MessageType.APPOINTMENT_PROPOSAL: AppointmentProposalMessage,
+        MessageType.SERVICE_RECORD: ServiceRecordMessage,
     }
 )
