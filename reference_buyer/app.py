@@ -255,6 +255,16 @@ async def _book(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": [sent.message.message_id]}
 
 
+async def _addons(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    accept = document.get("accept")
+    if accept is not None and not (
+        isinstance(accept, list) and all(isinstance(code, str) for code in accept)
+    ):
+        raise _invalid("'accept' must be a list of add-on codes", "/accept")
+    sent = await handlers_living.answer_addons(agent, _string(document, "addonOffer"), accept)
+    return {"sent": [sent.message.message_id]}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -286,6 +296,7 @@ _ACTIONS: Mapping[str, Action] = {
     "inspect": _inspect,
     "pay": _pay,
     "book": _book,
+    "addons": _addons,
 }
 
 

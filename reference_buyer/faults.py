@@ -33,6 +33,8 @@ from typing import Any, Final, Protocol
 from reference_buyer.living_rules import (
     AS_SHE_BOOKED,
     DECLINED_WORK,
+    UP_TO_A_LIMIT,
+    AddonChoice,
     AnySlot,
     ConfirmationRule,
     NoFlags,
@@ -47,6 +49,7 @@ from reference_buyer.transaction_rules import (
     AnyHandover,
     AnyInvoice,
     ByTransfer,
+    DeclinedExtrasTaken,
     HandoverRule,
     InvoiceRule,
     PaymentRule,
@@ -198,6 +201,7 @@ class BuyerStrategies:
     payments: PaymentRule = AS_ACCEPTED
     confirmations: ConfirmationRule = AS_SHE_BOOKED
     service_work: WorkRule = DECLINED_WORK
+    extras: AddonChoice = UP_TO_A_LIMIT
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -352,6 +356,11 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "keeps a service record that lists work she declined without flagging it "
             "(LIV-BUY-SERVICE-HISTORY)",
             lambda s: replace(s, service_work=NoFlags()),
+        ),
+        Fault(
+            "take-declined-addon",
+            "takes an invoice that charges an extra she declined (LIV-BUY-ADDONS)",
+            lambda s: replace(s, invoices=DeclinedExtrasTaken()),
         ),
     ]
 )

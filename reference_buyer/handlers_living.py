@@ -19,17 +19,23 @@ The handlers are registered on :data:`reference_buyer.handlers.HANDLERS`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from reference_buyer.handlers import HANDLERS, _filed, _journal
 from reference_buyer.outgoing import build, received
+from reference_buyer.transaction_rules import AddonTerms
 from vrm_agent.inbox import Inbound, Sent
 from vrm_agent.unit import UnitOfWork, outgoing
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from vrm_protocol.freshness import parse_timestamp
 from vrm_protocol.models import (
+    AddonOfferMessage,
+    AddonResponseBody,
+    AddonResponseMessage,
     AppointmentBookingBody,
     AppointmentBookingMessage,
     AppointmentCancellationBody,
@@ -49,6 +55,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Appointment",
     "ServiceEntry",
+    "addon_terms",
+    "answer_addons",
     "appointments",
     "book",
     "cancel",
@@ -59,7 +67,7 @@ __all__ = [
 #: How far ahead her agent reminds her of an appointment.
 REMIND_WITHIN = timedelta(days=14)
 
-for _model in (AppointmentProposalMessage, ServiceRecordMessage):
+for _model in (AppointmentProposalMessage, ServiceRecordMessage, AddonOfferMessage):
     HANDLERS.on(_model)(_filed)
 
 
@@ -290,3 +298,63 @@ async def service_history(agent: BuyerAgent) -> list[ServiceEntry]:
             )
         )
     return found
+
+
+# -- add-ons at the transaction (spec §6.45, §6.46) --------------------------------------------
+
+
+async def answer_addons(
+    agent: BuyerAgent, offer_id: str, accept: Sequence[str] | None = None
+) -> Sent:
+    """She answers the add-on offer ``offer_id`` (spec §6.46): each extra accepted
+    or declined, ``accept`` naming those she takes (by her standing choice,
+    :class:`~reference_buyer.living_rules.AddonChoice`, when ``None``).
+
+    Raises:
+        LocalProtocolError: no such offer, a code it does not have, or the move is
+            illegal (answered already).
+        RemoteProtocolError: the vendor refused the answer.
+    """
+    entry = await received(agent.store, offer_id, MessageType.ADDON_OFFER)
+    offer = entry.model()
+    assert isinstance(offer, AddonOfferMessage)
+    codes = [addon.code for addon in offer.body.addons]
+    if accept is not None and not set(accept) <= set(codes):
+        raise LocalProtocolError(
+            ErrorCode.INVALID_REQUEST, f"the offer's extras are {', '.join(codes)}"
+        )
+    taken = (
+        {a.code for a in offer.body.addons if agent.strategies.extras.accepts(a)}
+        if accept is None
+        else set(accept)
+    )
+    body = build(
+        AddonResponseBody,
+        addon_offer=entry.ref(),
+        accepted=tuple(c for c in codes if c in taken),
+        declined=tuple(c for c in codes if c not in taken),
+    )
+    return await agent.sender.send(
+        entry.peer, outgoing(body, thread=entry.thread, parent=entry.message_id)
+    )
+
+
+async def addon_terms(agent: BuyerAgent, peer: str) -> AddonTerms:
+    """The extras she answered to ``peer``: the price of each she accepted, and
+    the codes she declined (what an invoice may and may not charge, spec §6.45)."""
+    accepted: dict[str, Decimal] = {}
+    declined: set[str] = set()
+    for entry in await agent.store.history(
+        peer=peer, type=MessageType.ADDON_RESPONSE, include_refused=False
+    ):
+        answer = entry.model()
+        if entry.direction is not Direction.SENT or not isinstance(answer, AddonResponseMessage):
+            continue
+        offered = await agent.store.entry(answer.body.addon_offer.id, direction=Direction.RECEIVED)
+        offer = offered.model() if offered is not None else None
+        if not isinstance(offer, AddonOfferMessage):
+            continue
+        prices = {a.code: Decimal(a.price.amount) for a in offer.body.addons}
+        accepted.update({c: prices[c] for c in answer.body.accepted if c in prices})
+        declined.update(answer.body.declined)
+    return AddonTerms(accepted, frozenset(declined - set(accepted)))

@@ -43,7 +43,7 @@ from rich.markup import escape
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
-from reference_buyer.journey_living import book_service, record_service
+from reference_buyer.journey_living import book_service, record_service, take_extras
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import load_policy
@@ -485,6 +485,14 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             set(audio_decision.notifications) <= {"safety", "technical", "new-products"},
             "notifications: safety, technical and the programme's news only",
         )
+        # Seed 000 step 4: extras proposed at the transaction; she takes one.
+        extras = await take_extras(
+            agent,
+            dealer,
+            await pseudonym_with(dealer),
+            lambda path, body: _driver(http, dealer, path, body),
+            within=REPLY_TIMEOUT_SECONDS,
+        )
         # Seed 000 steps 4-5, seed 001: delivery with the trade-in, invoice, her loan pays.
         transaction = await deliver_and_pay(
             agent,
@@ -497,7 +505,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"terms of {names[dealer]}: {dealer_decision.decision.value} "
             f"({len(dealer_decision.accepted)} accepted, {len(dealer_decision.refused)} "
             f"refused); terms of Road Warrior: {audio_decision.decision.value}, notifications "
-            f"{' + '.join(audio_decision.notifications)}; {transaction}"
+            f"{' + '.join(audio_decision.notifications)}; {extras}; {transaction}"
         )
 
     async def pseudonym_with(party: str) -> str:

@@ -1,4 +1,9 @@
-"""The demo's life with the car (seed 000 step 6): the service appointment.
+"""The demo's life with the car (seed 000 steps 4 and 6): extras at the
+transaction, the service appointment and its record.
+
+At the transaction the dealer proposes floor mats and a paint protection;
+Sally's agent takes the mats (within her standing limit) and declines the
+paint protection, which the invoice then never charges.
 
 The dealer's maintenance notice announces the annual service; the dealer
 proposes slots for it, Sally's agent books the earliest (the booking names
@@ -15,11 +20,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from reference_buyer.agent import BuyerAgent
-from reference_buyer.handlers_living import book, reminders, service_history
-from vrm_protocol.models import AppointmentConfirmationMessage, AppointmentProposalMessage
+from reference_buyer.handlers_living import answer_addons, book, reminders, service_history
+from vrm_protocol.models import (
+    AddonOfferMessage,
+    AddonResponseMessage,
+    AppointmentConfirmationMessage,
+    AppointmentProposalMessage,
+)
 from vrm_protocol.vocabulary import MessageType
 
-__all__ = ["LivingFailed", "book_service", "record_service"]
+__all__ = ["LivingFailed", "book_service", "record_service", "take_extras"]
 
 #: The dealer's test driver: ``(path, instruction) -> answer``.
 Driver = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -107,4 +117,31 @@ async def record_service(
     return (
         f"service record kept in her history: {' + '.join(entry.work)}, {entry.cost}, "
         f"{entry.mileage} miles, no declined work listed"
+    )
+
+
+async def take_extras(
+    agent: BuyerAgent, dealer: str, pseudonym: str, driver: Driver, *, within: float
+) -> str:
+    """The dealer proposes extras for the deal (seed 000 step 4); her agent takes
+    those within her standing limit and declines the others; a line for the
+    step's summary. The invoice then charges the extras she took, none other.
+
+    Raises:
+        LivingFailed: no offer came, or she took all or none.
+    """
+    proposed = await driver("/addons", {"buyer": pseudonym})
+    [offer_id] = proposed["sent"]
+    entry = await agent.wait_for(lambda e: e.message_id == offer_id, within=within)
+    offer = entry.model()
+    assert isinstance(offer, AddonOfferMessage)
+    answer = (await answer_addons(agent, offer_id)).model
+    assert isinstance(answer, AddonResponseMessage)
+    _expect(
+        bool(answer.body.accepted) and bool(answer.body.declined),
+        "she takes one extra and declines the other",
+    )
+    return (
+        f"extras proposed: {' + '.join(a.code for a in offer.body.addons)}; she takes "
+        f"{' + '.join(answer.body.accepted)}, declines {' + '.join(answer.body.declined)}"
     )

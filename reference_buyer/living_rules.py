@@ -6,19 +6,29 @@ weakened (:mod:`reference_buyer.faults`) without a branch in production code.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Final, Protocol
 
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
-from vrm_protocol.models import AppointmentConfirmationBody, AppointmentSlot, ServiceRecordBody
+from vrm_protocol.models import (
+    Addon,
+    AppointmentConfirmationBody,
+    AppointmentSlot,
+    ServiceRecordBody,
+)
 
 __all__ = [
     "AS_SHE_BOOKED",
     "DECLINED_WORK",
+    "EXTRA_LIMIT",
+    "UP_TO_A_LIMIT",
+    "AddonChoice",
     "AnySlot",
     "AsSheBooked",
     "ConfirmationRule",
     "DeclinedWork",
     "NoFlags",
+    "UpToALimit",
     "WorkRule",
 ]
 
@@ -93,3 +103,29 @@ class NoFlags:
 
 
 DECLINED_WORK: Final = DeclinedWork()
+
+
+# -- add-ons at the transaction (spec §6.45, §6.46) --------------------------------------------
+
+#: The most she pays for an extra her agent takes without asking her (seed 000
+#: step 4: the floor mats, not the paint protection).
+EXTRA_LIMIT: Final = Decimal("150")
+
+
+class AddonChoice(Protocol):
+    """Which extras she takes when she names none herself."""
+
+    def accepts(self, addon: Addon) -> bool:
+        """Whether she takes ``addon``."""
+        ...
+
+
+class UpToALimit:
+    """Extras up to :data:`EXTRA_LIMIT` each (in any currency: a standing order of hers)."""
+
+    def accepts(self, addon: Addon) -> bool:
+        """``addon`` costs at most the limit."""
+        return Decimal(addon.price.amount) <= EXTRA_LIMIT
+
+
+UP_TO_A_LIMIT: Final = UpToALimit()

@@ -372,6 +372,29 @@ async def driver_service_record(request: web.Request) -> web.Response:
     return web.json_response({"sent": [record]})
 
 
+async def driver_addons(request: web.Request) -> web.Response:
+    """``POST /addons {"buyer"|"peer"}``: propose the dealer's extras for the latest
+    deal with the individual (spec §6.45).
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST, NOT_FOUND (no relationship or deal)
+            or ILLEGAL_TRANSITION (the relationship's state forbids it).
+    """
+    document = await _instruction(request)
+    peer = document.get("peer", document.get("buyer"))
+    if not isinstance(peer, str):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "name the relationship: buyer (or peer) is a party id"
+        )
+    try:
+        offer = await handlers_living.propose_addons(request.app[AGENT], peer)
+    except LookupError as error:
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
+    except LocalProtocolError as error:
+        raise RemoteProtocolError(ErrorCode.ILLEGAL_TRANSITION, error.detail) from error
+    return web.json_response({"sent": [offer]})
+
+
 async def driver_deliver(request: web.Request) -> web.Response:
     """``POST /deliver``: attempt every due delivery now."""
     attempted = await request.app[AGENT].outbox.deliver_due()
@@ -568,6 +591,7 @@ def create_app(config: VendorConfig) -> web.Application:
         app.router.add_post(TEST_DRIVER_PREFIX + "/invoice", driver_invoice)
         app.router.add_post(TEST_DRIVER_PREFIX + "/appointment", driver_appointment)
         app.router.add_post(TEST_DRIVER_PREFIX + "/service-record", driver_service_record)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/addons", driver_addons)
     return app
 
 

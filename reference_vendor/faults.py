@@ -16,11 +16,14 @@ from decimal import Decimal
 from typing import Any, Final, Protocol
 
 from reference_vendor.living_rules import (
+    ACCEPTED_ONLY,
     AS_ANSWERED,
     AS_BOOKED,
     CALENDAR,
+    AddonInvoicing,
     Calendar,
     Confirming,
+    EveryExtra,
     EveryProposal,
     OtherSlot,
     Servicing,
@@ -127,6 +130,7 @@ class VendorStrategies:
     calendar: Calendar = CALENDAR
     confirming: Confirming = AS_BOOKED
     servicing: Servicing = AS_ANSWERED
+    addons: AddonInvoicing = ACCEPTED_ONLY
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -248,6 +252,11 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "service-declined-work",
             "records as done the work of a notice she declined (LIV-VEN-SERVICE-RECORD)",
             lambda s: replace(s, servicing=EveryProposal()),
+        ),
+        Fault(
+            "invoice-declined-addon",
+            "invoices every extra it proposed, the ones she declined too (LIV-VEN-ADDONS)",
+            lambda s: replace(s, addons=EveryExtra()),
         ),
     ]
 )

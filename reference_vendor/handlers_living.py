@@ -15,24 +15,33 @@ The handlers are registered on :data:`reference_vendor.handlers.HANDLERS`.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from reference_vendor.handlers import HANDLERS
-from reference_vendor.living_rules import STANDARD_CHARGE, Work
+from reference_vendor.living_rules import EXTRAS, STANDARD_CHARGE, Extra, Work
 from reference_vendor.rules import message_ref, money
+from reference_vendor.transaction_rules import Line
 from vrm_agent.inbox import Inbound
 from vrm_agent.store import RelationshipRecord
 from vrm_agent.unit import UnitOfWork, present
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from vrm_protocol.freshness import format_timestamp
+from vrm_protocol.ledger import RequestStatus
 from vrm_protocol.models import (
+    Addon,
+    AddonDeal,
+    AddonOfferBody,
+    AddonOfferMessage,
+    AddonResponseMessage,
     AppointmentBookingMessage,
     AppointmentCancellationMessage,
     AppointmentConfirmationBody,
     AppointmentConfirmationMessage,
     AppointmentProposalBody,
     AppointmentProposalMessage,
+    OfferMessage,
     ServiceNoticeMessage,
     ServicePart,
     ServiceRecordBody,
@@ -40,11 +49,19 @@ from vrm_protocol.models import (
     ServiceWork,
     VRMModel,
 )
+from vrm_protocol.vocabulary import MessageType
 
 if TYPE_CHECKING:
     from reference_vendor.agent import VendorAgent
 
-__all__ = ["APPOINTMENT_KINDS", "propose_appointment", "send_in_thread", "send_service_record"]
+__all__ = [
+    "APPOINTMENT_KINDS",
+    "addon_lines",
+    "propose_addons",
+    "propose_appointment",
+    "send_in_thread",
+    "send_service_record",
+]
 
 #: The kinds of appointment a proposal may be for (spec §6.40).
 APPOINTMENT_KINDS = ("test-drive", "service", "handover")
@@ -219,3 +236,98 @@ async def send_service_record(
         **present(appointment=appointment_ref, notice=notice_ref),
     )
     return await send_in_thread(vendor, peer, body, appointment or response)
+
+
+# -- add-ons at the transaction (spec §6.45, §6.46) --------------------------------------------
+
+#: How long an add-on offer holds.
+ADDONS_VALID_FOR = timedelta(days=7)
+
+
+async def propose_addons(vendor: VendorAgent, peer: str) -> str:
+    """Propose the dealer's extras for the latest deal with ``peer`` (spec §6.45),
+    bound to its accepted offer by the digest of the offer as sent; its id.
+
+    Raises:
+        LookupError: no relationship or no deal with ``peer``.
+        LocalProtocolError: the state machine refuses it.
+        StoreUnavailable: the store cannot be read or written.
+    """
+    deals = await vendor.store.deals_for(peer)
+    if not deals:
+        raise LookupError(f"no deal with {peer}")
+    deal = deals[-1]
+    stored = await vendor.store.message(vendor.party_id, deal.offer_id)
+    offer = stored.model() if stored is not None else None
+    if stored is None or not isinstance(offer, OfferMessage):
+        raise LookupError(f"the deal's offer {deal.offer_id} is not in the store")
+    currency = offer.body.price.total.currency
+    now = vendor.clock.now()
+    body = AddonOfferBody(
+        deal=AddonDeal(id=deal.id, offer=message_ref(deal.offer_id, stored.digest)),
+        addons=tuple(
+            Addon(code=e.code, description=e.description, price=money(e.price, currency))
+            for e in EXTRAS
+        ),
+        valid_until=format_timestamp(now + ADDONS_VALID_FOR),
+    )
+    return await send_in_thread(vendor, peer, body, deal.acceptance_id)
+
+
+@HANDLERS.on(AddonResponseMessage)
+async def on_addon_response(
+    vendor: VendorAgent, inbound: Inbound[AddonResponseMessage], work: UnitOfWork
+) -> None:
+    """Her answer names the vendor's add-on offer by the digest of the offer as
+    sent, and answers each of its extras, and no other (spec §6.46,
+    VRM-LIV-011, VRM-LIV-012)."""
+    body = inbound.message.body
+    offer = await _sent_addon_offer(vendor, inbound.peer, body.addon_offer.id)
+    if offer is None or offer[1] != body.addon_offer.digest:
+        raise RemoteProtocolError(
+            ErrorCode.REFERENCE_MISMATCH,
+            "the answer names the add-on offer with a digest other than that of the offer sent",
+            path="/body/addonOffer/digest",
+        )
+    proposed = {addon.code for addon in offer[0].body.addons}
+    answered = [*body.accepted, *body.declined]
+    if sorted(answered) != sorted(proposed):
+        raise RemoteProtocolError(
+            ErrorCode.REFERENCE_MISMATCH,
+            f"the answer must accept or decline each of {sorted(proposed)}, once; it "
+            f"answers {sorted(answered)}",
+            path="/body/accepted",
+        )
+
+
+async def _sent_addon_offer(
+    vendor: VendorAgent, peer: str, offer_id: str
+) -> tuple[AddonOfferMessage, str] | None:
+    stored = await vendor.store.message(vendor.party_id, offer_id)
+    offer = stored.model() if stored is not None else None
+    if stored is None or stored.peer != peer or not isinstance(offer, AddonOfferMessage):
+        return None
+    return offer, stored.digest
+
+
+async def addon_lines(vendor: VendorAgent, peer: str, deal_id: str) -> list[Line]:
+    """The invoice lines of the extras of deal ``deal_id`` with ``peer``, as the
+    :class:`~reference_vendor.living_rules.AddonInvoicing` strategy charges them
+    from her answers (spec §6.45, VRM-LIV-013): her answers stay on the ledger."""
+    lines: list[Line] = []
+    for record in await vendor.store.requests(peer):
+        if record.type is not MessageType.ADDON_RESPONSE or record.status is RequestStatus.VOID:
+            continue
+        stored = await vendor.store.message(peer, record.id)
+        answer = stored.model() if stored is not None else None
+        if not isinstance(answer, AddonResponseMessage):
+            continue
+        offer = await _sent_addon_offer(vendor, peer, answer.body.addon_offer.id)
+        if offer is None or offer[0].body.deal.id != deal_id:
+            continue
+        proposed = [
+            Extra(a.code, a.description, Decimal(a.price.amount)) for a in offer[0].body.addons
+        ]
+        charged = vendor.strategies.addons.charged(proposed, set(answer.body.accepted))
+        lines.extend(Line(e.code, e.description, e.price) for e in charged)
+    return lines

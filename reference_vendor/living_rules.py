@@ -19,14 +19,20 @@ from vrm_protocol.freshness import format_timestamp, parse_timestamp
 from vrm_protocol.models import AppointmentSlot, Location, ProposedWork, ServiceResponseBody
 
 __all__ = [
+    "ACCEPTED_ONLY",
     "AS_ANSWERED",
     "AS_BOOKED",
     "CALENDAR",
+    "EXTRAS",
+    "AcceptedOnly",
+    "AddonInvoicing",
     "AsAnswered",
     "AsBooked",
     "Calendar",
     "Confirming",
+    "EveryExtra",
     "EveryProposal",
+    "Extra",
     "OtherSlot",
     "Servicing",
     "SlotPlan",
@@ -156,3 +162,49 @@ class EveryProposal:
 
 
 AS_ANSWERED: Final = AsAnswered()
+
+
+# -- add-ons at the transaction (spec §6.45, §6.46) --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Extra:
+    """An extra the vendor proposes at the transaction: its code, what, its price."""
+
+    code: str
+    description: str
+    price: Decimal
+
+
+#: The extras the dealer proposes with a car.
+EXTRAS: Final = (
+    Extra("floor-mats", "Rubber floor mats, set of four", Decimal("95.00")),
+    Extra("paint-protection", "Ceramic paint protection, five years", Decimal("495.00")),
+)
+
+
+class AddonInvoicing(Protocol):
+    """Which extras of an add-on offer the invoice charges."""
+
+    def charged(self, proposed: Sequence[Extra], accepted: set[str]) -> list[Extra]:
+        """The extras charged, of ``proposed``, given the codes she ``accepted``."""
+        ...
+
+
+class AcceptedOnly:
+    """The extras she accepted, none she declined (VRM-LIV-013)."""
+
+    def charged(self, proposed: Sequence[Extra], accepted: set[str]) -> list[Extra]:
+        """The accepted ones."""
+        return [extra for extra in proposed if extra.code in accepted]
+
+
+class EveryExtra:
+    """Fault only: charges every extra proposed, the declined ones too."""
+
+    def charged(self, proposed: Sequence[Extra], accepted: set[str]) -> list[Extra]:
+        """All of ``proposed``."""
+        return list(proposed)
+
+
+ACCEPTED_ONLY: Final = AcceptedOnly()

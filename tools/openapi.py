@@ -271,6 +271,17 @@ def _test_driver_paths() -> dict[str, Any]:
             refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
         )
     }
+    paths[f"{prefix}/addons"] = {
+        "post": _driver_operation(
+            "Vendor agents: propose extras for the latest deal",
+            "Send the relationship the vendor's add-on offer for its latest deal (spec "
+            "§6.45); refused, and nothing sent, when there is no deal or the relationship's "
+            "state forbids it. Optional.",
+            _driver("AddonsInstruction"),
+            answer=_driver("InstructionAnswer"),
+            refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
+        )
+    }
     for action, summary, description in (
         ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now."),
         ("deliver", "Vendor agents: attempt due deliveries", "Attempt every due delivery now."),
@@ -289,6 +300,7 @@ def _test_driver_paths() -> dict[str, Any]:
         ("inspect", "InspectInstruction", "Inspect a handover record", False),
         ("pay", "PayInstruction", "Pay an invoice", False),
         ("book", "BookInstruction", "Book a slot of an appointment proposal", False),
+        ("addons", "AnswerAddonsInstruction", "Answer an add-on offer", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

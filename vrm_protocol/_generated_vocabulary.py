@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:476482e4a0a5c042.
+Source digest: sha256:541d5726ae86f036.
 """
 
 from enum import StrEnum
@@ -106,3 +106,9 @@ class MessageType(StrEnum):
 
     SERVICE_RECORD = "service-record"
     """Service record (``service-record.schema.json``)."""
+
+    ADDON_OFFER = "addon-offer"
+    """Add-on offer (``addon-offer.schema.json``)."""
+
+    ADDON_RESPONSE = "addon-response"
+    """Add-on response (``addon-response.schema.json``)."""

@@ -14,6 +14,7 @@ another time.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from conformance.checks._support import expect_accepted, expect_rejection
@@ -24,6 +25,11 @@ from conformance.checks.scenarios import (
     reply_inbox,
     run_deal,
     run_welcome,
+)
+from conformance.checks.transaction import (
+    _buyer_deal,
+    _delivered_for_buyer_after,
+    _delivered_for_vendor,
 )
 from conformance.context import CheckContext
 from conformance.peers import bodies
@@ -539,4 +545,232 @@ async def buyer_service_history(ctx: CheckContext) -> None:
         expected=sorted(declined & set(proposed)),
         actual=sorted(flagged),
         requirement="VRM-LIV-009",
+    )
+
+
+# -- add-ons at the transaction (spec §6.45, §6.46) --------------------------------------------
+
+
+def _codes(lines: Any) -> set[str]:
+    return {str(line.get("code")) for line in lines or [] if isinstance(line, dict)}
+
+
+@REGISTRY.check(
+    "LIV-VEN-ADDONS",
+    title="The vendor invoices the extras she accepted and none she declined",
+    step=LifecycleStep.WELCOME,
+    requirements=("VRM-LIV-010", "VRM-LIV-011", "VRM-LIV-012", "VRM-LIV-013"),
+    roles=VENDOR,
+    needs=("test-driver", "sends:addon-offer", "accepts:addon-response", "sends:invoice"),
+)
+async def vendor_addons(ctx: CheckContext) -> None:
+    """A deal delivered and inspected; the vendor proposes extras at the driver's
+    instruction (``POST {driver}/addons {"buyer"}``), naming the accepted offer by
+    its digest. An answer naming the offer with another digest, or leaving an
+    extra unanswered, is ``reference-mismatch``; the answer taking the first
+    extra and declining the others is taken. Its invoice then charges the extra
+    she took, at its price, and none she declined."""
+    thread, offer, _ = await _delivered_for_vendor(ctx)
+    persona = thread.persona
+    status, answer = await call_driver_raw(ctx.session, "POST", "/addons", {"buyer": persona.id})
+    if status in (404, 405):
+        ctx.skip("the target's test driver has no addons instruction")
+    ctx.require(200 <= status < 300, "the test driver takes the addons instruction", actual=answer)
+    extras = await persona.expect(
+        lambda item: item.type == "addon-offer",
+        description="the vendor proposes extras for the deal",
+        requirement="VRM-LIV-010",
+    )
+    ctx.require(
+        extras.ok,
+        "the add-on offer passes the receiving pipeline (it names the accepted offer)",
+        actual=extras.error_detail,
+        requirement="VRM-LIV-010",
+    )
+    ctx.expect(
+        (extras.body.get("deal") or {}).get("offer") == message_ref(offer.token, str(offer.id)),
+        "the add-on offer names the accepted offer by its digest",
+        actual=(extras.body.get("deal") or {}).get("offer"),
+        requirement="VRM-LIV-010",
+    )
+    proposed = [a for a in extras.body.get("addons") or [] if isinstance(a, dict)]
+    codes = [str(a.get("code")) for a in proposed]
+    if not codes:
+        ctx.skip("the vendor proposed no extra")
+    taken, left = codes[:1], codes[1:]
+
+    def response(ref: dict[str, str], accepted: list[str], declined: list[str]) -> dict[str, Any]:
+        return persona.compose(
+            "addon-response",
+            {"addonOffer": ref, "accepted": accepted, "declined": declined},
+            thread=str(extras.field("thread") or thread.thread),
+            parent=str(extras.id),
+        )
+
+    right = message_ref(extras.token, str(extras.id))
+    expect_rejection(
+        ctx,
+        await persona.send(
+            response({"id": str(extras.id), "digest": WRONG_DIGEST}, taken, left),
+            note="an answer naming the add-on offer with another digest",
+        ),
+        E.REFERENCE_MISMATCH,
+        what="an answer naming the add-on offer with another digest",
+        requirement="VRM-LIV-011",
+    )
+    expect_rejection(
+        ctx,
+        await persona.send(
+            response(right, taken, [*left, "never-proposed"]),
+            note="an answer naming an extra never proposed",
+        ),
+        E.REFERENCE_MISMATCH,
+        what="an answer naming an extra the offer does not have",
+        requirement="VRM-LIV-012",
+    )
+    expect_accepted(
+        ctx,
+        await persona.send(response(right, taken, left), note="her answer: the first extra"),
+        what="her answer to the extras",
+        requirement="VRM-LIV-011",
+    )
+    status, answer = await call_driver_raw(ctx.session, "POST", "/invoice", {"buyer": persona.id})
+    if status in (404, 405):
+        ctx.skip("the target's test driver has no invoice instruction")
+    ctx.require(200 <= status < 300, "the test driver takes the invoice instruction", actual=answer)
+    invoice = await persona.expect(
+        lambda item: item.type == "invoice",
+        description="the vendor invoices the delivered deal",
+        requirement="VRM-LIV-013",
+    )
+    charged = _codes(invoice.body.get("lines"))
+    ctx.require(
+        not charged & set(left),
+        "the invoice charges no extra she declined",
+        expected=f"none of {left}",
+        actual=sorted(charged),
+        requirement="VRM-LIV-013",
+    )
+    price = proposed[0].get("price")
+    line = next(
+        (ln for ln in invoice.body.get("lines") or [] if isinstance(ln, dict)
+         and ln.get("code") == taken[0]),
+        None,
+    )  # fmt: skip
+    ctx.require(
+        line is not None and line.get("amount") == price,
+        "the invoice charges the extra she took, at its price",
+        expected={"code": taken[0], "amount": price},
+        actual=line,
+        requirement="VRM-LIV-013",
+    )
+
+
+@REGISTRY.check(
+    "LIV-BUY-ADDONS",
+    title="The buyer answers each extra and refuses an invoice charging one she declined",
+    step=LifecycleStep.WELCOME,
+    requirements=("VRM-LIV-010", "VRM-LIV-011", "VRM-LIV-014"),
+    roles=BUYER,
+    needs=("test-driver", "accepts:addon-offer", "sends:addon-response", "accepts:invoice"),
+)
+async def buyer_addons(ctx: CheckContext) -> None:
+    """Her deal delivered and inspected; the suite's dealer proposes floor mats and
+    a paint protection (an offer naming the accepted offer with another digest is
+    ``reference-mismatch``). Told to take the mats (``POST {driver}/addons
+    {"vendor", "addonOffer", "accept"}``), her answer accepts them and declines
+    the paint protection, naming the offer by its digest. An invoice charging the
+    paint protection is ``reference-mismatch``; the offer plus the mats is taken."""
+    deal = await _delivered_for_buyer_after(ctx, await _buyer_deal(ctx))
+    vendor = deal.vendor
+    now = ctx.session.clock.now()
+    mats = {"code": "floor-mats", "description": "Floor mats", "price": bodies.money("95.00")}
+    paint = {
+        "code": "paint-protection",
+        "description": "Paint protection",
+        "price": bodies.money("495.00"),
+    }
+    extras_body = {
+        "deal": {"id": "deal-1", "offer": message_ref(deal.offer_token, deal.offer["id"])},
+        "addons": [mats, paint],
+        "validUntil": format_timestamp(now + timedelta(days=7)),
+    }
+    wrong = vendor.reply_to(
+        deal.acceptance,
+        "addon-offer",
+        {**extras_body, "deal": {"id": "deal-1", "offer": {"id": deal.offer["id"],
+                                                           "digest": WRONG_DIGEST}}},
+    )  # fmt: skip
+    reply = await vendor.deliver(wrong, inbox=deal.inbox, note="extras, another offer digest")
+    if reply is not None:
+        expect_rejection(
+            ctx, reply, E.REFERENCE_MISMATCH,
+            what="an add-on offer naming the accepted offer with another digest",
+            requirement="VRM-LIV-010",
+        )  # fmt: skip
+    extras = vendor.reply_to(deal.acceptance, "addon-offer", extras_body)
+    token = sign(extras, vendor.signer)
+    require_accepted(
+        await vendor.deliver_token(
+            token, to=str(deal.rfi.field("from")), inbox=deal.inbox, note="the extras"
+        ),
+        "the buyer takes the add-on offer",
+    )
+    status, _ = await call_driver_raw(
+        ctx.session,
+        "POST",
+        "/addons",
+        {"vendor": vendor.id, "addonOffer": extras["id"], "accept": ["floor-mats"]},
+    )
+    if status in (404, 405):
+        ctx.skip("the buyer's test driver has no addons instruction")
+    answer = await vendor.expect(
+        lambda item: item.type == "addon-response",
+        description="the buyer answers the extras",
+        within=prompt_wait(ctx.session),
+        requirement="VRM-LIV-011",
+    )
+    ctx.require(
+        answer.body.get("addonOffer") == message_ref(token, extras["id"])
+        and answer.body.get("accepted") == ["floor-mats"]
+        and answer.body.get("declined") == ["paint-protection"],
+        "her answer names the offer by its digest, takes the mats, declines the paint",
+        actual=answer.body,
+        requirement="VRM-LIV-011",
+    )
+    agreed = deal.offer["body"]["price"]["total"]
+    vehicle = {"code": "vehicle", "description": "Toyota Prius hybrid", "amount": dict(agreed)}
+
+    def invoice(*extra: dict[str, Any]) -> dict[str, Any]:
+        total = Decimal(agreed["amount"]) + sum(
+            (Decimal(e["price"]["amount"]) for e in extra), Decimal(0)
+        )
+        return {
+            "id": "INV-" + str(deal.offer["id"])[-8:],
+            "deal": {"id": "deal-1", "offer": message_ref(deal.offer_token, deal.offer["id"])},
+            "lines": [
+                vehicle,
+                *({"code": e["code"], "description": e["description"], "amount": e["price"]}
+                  for e in extra),
+            ],
+            "total": bodies.money(str(total)),
+            "due": format_timestamp(now + timedelta(days=14)),
+        }  # fmt: skip
+
+    declined = vendor.reply_to(deal.acceptance, "invoice", invoice(mats, paint))
+    reply = await vendor.deliver(declined, inbox=deal.inbox, note="invoice with the paint")
+    ctx.require(
+        reply is not None,
+        "the invoice is POSTed to the buyer's inbox (it answers over HTTP)",
+        requirement="VRM-LIV-014",
+    )
+    assert reply is not None
+    expect_rejection(
+        ctx, reply, E.REFERENCE_MISMATCH,
+        what="an invoice charging an extra she declined", requirement="VRM-LIV-014",
+    )  # fmt: skip
+    right = vendor.reply_to(deal.acceptance, "invoice", invoice(mats))
+    require_accepted(
+        await vendor.deliver(right, inbox=deal.inbox, note="the offer plus the mats"),
+        "the buyer takes the invoice of the offer plus the extra she took",
     )

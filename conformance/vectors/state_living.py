@@ -18,6 +18,11 @@ __all__ = ["canonical", "guard_cases"]
 M = MessageType
 B, V = Role.BUYER, Role.VENDOR
 _MISSING = "urn:uuid:00000000-0000-4000-8000-0000000011fe"
+_MATS = {
+    "code": "floor-mats",
+    "description": "Floor mats",
+    "price": {"amount": "95.00", "currency": "GBP"},
+}
 _SITE = {"country": "GB", "postcodeArea": "W1"}
 
 
@@ -84,10 +89,35 @@ def canonical(play: _Play, message_type: MessageType, sender: Role) -> dict[str,
     if message_type is M.APPOINTMENT_CANCELLATION:
         confirmed = _open(play, M.APPOINTMENT_CONFIRMATION)
         return {"appointment": {"id": confirmed, "digest": _BIND}, "reason": "Ill"}
+    if message_type is M.ADDON_OFFER:
+        return _addon_offer(play)
+    if message_type is M.ADDON_RESPONSE:
+        found = play.latest(M.ADDON_OFFER, open_only=True)
+        offer = found if found is not None else play.step(V, M.ADDON_OFFER, _addon_offer(play))
+        return {
+            "addonOffer": {"id": offer, "digest": _BIND},
+            "accepted": ["floor-mats"],
+            "declined": ["paint-protection"],
+        }
     if message_type is M.SERVICE_RECORD:
         confirmed = _open(play, M.APPOINTMENT_CONFIRMATION)
         return _service_record(play, confirmed)
     return None
+
+
+def _addon_offer(play: _Play) -> dict[str, Any]:
+    from conformance.vectors.generate_state import _money, _stamp
+    from conformance.vectors.state_transaction import _deal_refs
+
+    offer, _ = _deal_refs(play)
+    return {
+        "deal": {"id": "deal-1", "offer": offer},
+        "addons": [
+            {"code": "floor-mats", "description": "Floor mats", "price": _money("95.00")},
+            {"code": "paint-protection", "description": "Paint", "price": _money("495.00")},
+        ],
+        "validUntil": _stamp(play.now + timedelta(days=7)),
+    }
 
 
 def _service_record(play: _Play, appointment: str) -> dict[str, Any]:
@@ -108,6 +138,31 @@ def guard_cases() -> dict[str, tuple[str, str, Case]]:
     from conformance.vectors.generate_state import WRONG_DIGEST, S, _case, _set
 
     return {
+        "addon-offer-other-offer": (
+            "An add-on offer naming the accepted offer with another digest.",
+            "VRM-LIV-010",
+            _case(S.WELCOME, V, M.ADDON_OFFER, _set("/body/deal/offer/digest", WRONG_DIGEST)),
+        ),
+        "addon-offer-code-twice": (
+            "An add-on offer proposing one code twice.",
+            "VRM-LIV-010",
+            _case(S.TRANSACTION, V, M.ADDON_OFFER, _set("/body/addons", [_MATS, _MATS])),
+        ),
+        "addon-response-answers-nothing": (
+            "An add-on response naming no add-on offer of the vendor.",
+            "VRM-LIV-011",
+            _case(S.SERVICING, B, M.ADDON_RESPONSE, _set("/body/addonOffer/id", _MISSING)),
+        ),
+        "addon-response-other-digest": (
+            "An add-on response naming the add-on offer with another digest.",
+            "VRM-LIV-011",
+            _case(S.WELCOME, B, M.ADDON_RESPONSE, _set("/body/addonOffer/digest", WRONG_DIGEST)),
+        ),
+        "addon-response-accepted-and-declined": (
+            "An add-on response accepting and declining one code.",
+            "VRM-LIV-011",
+            _case(S.TRANSACTION, B, M.ADDON_RESPONSE, _set("/body/declined", ["floor-mats"])),
+        ),
         "service-record-appointment-nothing": (
             "A service record naming no confirmed appointment of the vendor.",
             "VRM-LIV-007",

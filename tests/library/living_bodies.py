@@ -88,6 +88,14 @@ def living_body(journey: Journey, message_type: MessageType) -> dict[str, Any] |
     if message_type is M.APPOINTMENT_CANCELLATION:
         confirmed = open_step(journey, M.APPOINTMENT_CONFIRMATION)
         return {"appointment": {"id": confirmed, "digest": ANY_DIGEST}, "reason": "Ill"}
+    if message_type is M.ADDON_OFFER:
+        return addon_offer_body(journey)
+    if message_type is M.ADDON_RESPONSE:
+        offer = journey.latest_request(M.ADDON_OFFER, open_only=True)
+        if offer is None:
+            journey.step(Role.VENDOR, M.ADDON_OFFER, addon_offer_body(journey))
+            offer = journey.latest_request(M.ADDON_OFFER, open_only=True)
+        return addon_response_body(offer or MISSING)
     if message_type is M.SERVICE_RECORD:
         return service_record_body(journey, open_step(journey, M.APPOINTMENT_CONFIRMATION))
     return None
@@ -106,3 +114,38 @@ def service_record_body(journey: Journey, appointment: str | None) -> dict[str, 
     if appointment is not None:
         body["appointment"] = {"id": appointment, "digest": ANY_DIGEST}
     return body
+
+
+def addon_offer_body(journey: Journey) -> dict[str, Any]:
+    """Floor mats and a paint protection for the journey's deal."""
+    from deal_transaction_bodies import deal_refs
+    from test_state_machine_support import stamp
+
+    offer, _ = deal_refs(journey, MISSING)
+    return {
+        "deal": {"id": "deal-1", "offer": offer},
+        "addons": [
+            {"code": "floor-mats", "description": "Mats", "price": GBP("95.00")},
+            {"code": "paint-protection", "description": "Paint", "price": GBP("495.00")},
+        ],
+        "validUntil": stamp(journey.now + timedelta(days=7)),
+    }
+
+
+def addon_response_body(
+    offer: str, accepted: tuple[str, ...] = ("floor-mats",),
+    declined: tuple[str, ...] = ("paint-protection",),
+) -> dict[str, Any]:  # fmt: skip
+    """Her answer to ``offer``: the mats, not the paint protection."""
+    from test_state_machine_support import ANY_DIGEST
+
+    return {
+        "addonOffer": {"id": offer, "digest": ANY_DIGEST},
+        "accepted": list(accepted),
+        "declined": list(declined),
+    }
+
+
+def GBP(amount: str) -> dict[str, str]:
+    """``amount`` pounds."""
+    return {"amount": amount, "currency": "GBP"}

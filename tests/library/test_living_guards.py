@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 from living_bodies import (
+    addon_offer_body,
+    addon_response_body,
     booking_body,
     confirmation_body,
     open_step,
@@ -136,3 +138,33 @@ def test_no_service_record_before_servicing(state: RelationshipState) -> None:
     journey = reach(state)
     outcome = journey.step(V, M.SERVICE_RECORD, service_record_body(journey, None))
     assert outcome == Outcome(None, ErrorCode.ILLEGAL_TRANSITION)
+
+
+@pytest.mark.parametrize("state", [S.TRANSACTION, S.WELCOME, S.SERVICING, S.PROBLEM])
+def test_extras_are_proposed_and_answered_once_in_place(state: RelationshipState) -> None:
+    journey = reach(state)
+    assert journey.step(V, M.ADDON_OFFER, addon_offer_body(journey)) == Outcome(state, None)
+    offer = journey.latest_request(M.ADDON_OFFER, open_only=True)
+    assert offer is not None
+    both = addon_response_body(offer, ("floor-mats",), ("floor-mats", "paint-protection"))
+    assert journey.step(B, M.ADDON_RESPONSE, both) == Outcome(None, ErrorCode.SCHEMA_INVALID)
+    assert journey.step(B, M.ADDON_RESPONSE, addon_response_body(offer)) == Outcome(state, None)
+    assert journey.step(B, M.ADDON_RESPONSE, addon_response_body(offer)) == Outcome(
+        None, ErrorCode.ILLEGAL_TRANSITION
+    )
+
+
+@pytest.mark.parametrize("state", [S.NEGOTIATION, S.EXITED])
+def test_no_extras_without_a_deal(state: RelationshipState) -> None:
+    journey = reach(state)
+    assert journey.step(V, M.ADDON_OFFER, addon_offer_body(journey)).state is None
+
+
+def test_an_addon_offer_binds_the_accepted_offer_and_codes_once() -> None:
+    journey = reach(S.WELCOME)
+    body = addon_offer_body(journey)
+    body["deal"]["offer"]["digest"] = WRONG
+    assert journey.step(V, M.ADDON_OFFER, body) == Outcome(None, ErrorCode.REFERENCE_MISMATCH)
+    body = addon_offer_body(journey)
+    body["addons"][1]["code"] = "floor-mats"
+    assert journey.step(V, M.ADDON_OFFER, body) == Outcome(None, ErrorCode.SCHEMA_INVALID)

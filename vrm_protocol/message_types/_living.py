@@ -27,7 +27,13 @@ from vrm_protocol.models import BaseMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import MessageType, Role
 
-__all__ = ["APPOINTMENT_STATES", "answer_and_open", "appointment_rows", "open_record"]
+__all__ = [
+    "ADDON_STATES",
+    "APPOINTMENT_STATES",
+    "answer_and_open",
+    "appointment_rows",
+    "open_record",
+]
 
 M = TypeVar("M", bound=BaseMessage)
 
@@ -35,6 +41,9 @@ _S = RelationshipState
 #: Where appointments are made: a test drive before the deal (ENQUIRY,
 #: NEGOTIATION), a service after it (SERVICING, DEVELOPMENT, PROBLEM).
 APPOINTMENT_STATES = (_S.ENQUIRY, _S.NEGOTIATION, _S.SERVICING, _S.DEVELOPMENT, _S.PROBLEM)
+#: Where extras are proposed for a deal and answered: from the acceptance until
+#: the deal is carried through (a delivery may come after the terms of sharing).
+ADDON_STATES = (_S.TRANSACTION, _S.WELCOME, _S.SERVICING, _S.DEVELOPMENT, _S.PROBLEM)
 
 
 def appointment_rows(

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:476482e4a0a5c042.
+fails when this file and the schemas disagree. Source digest: sha256:541d5726ae86f036.
 """
 
 from types import MappingProxyType
@@ -24,6 +24,12 @@ __all__ = [
     "MESSAGE_MODELS",
     "AcceptanceTradeIn",
     "AcceptedRequest",
+    "Addon",
+    "AddonDeal",
+    "AddonOfferBody",
+    "AddonOfferMessage",
+    "AddonResponseBody",
+    "AddonResponseMessage",
     "AppointmentBookingBody",
     "AppointmentBookingMessage",
     "AppointmentCancellationBody",
@@ -853,6 +859,8 @@ class BaseMessage(VRMModel):
         "appointment-confirmation",
         "appointment-proposal",
         "service-record",
+        "addon-offer",
+        "addon-response",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -3671,6 +3679,115 @@ class ServiceRecordMessage(BaseMessage):
     )
 
 
+class AddonDeal(VRMModel):
+    """Add-on deal.
+
+    The deal: its id and the accepted offer, by its digest.
+    """
+
+    id: Annotated[JsonStr, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="The deal's id (the deal confirmation's).",
+    )
+
+    offer: MessageRef = Field(
+        description="The accepted offer, by its digest.",
+    )
+
+
+class Addon(VRMModel):
+    """Add-on.
+
+    One extra: its code, what it is, its price.
+    """
+
+    code: KebabToken = Field(
+        description="The extra's code, unique in the offer (the invoice line's code).",
+    )
+
+    description: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="What it is.",
+    )
+
+    price: Money = Field(
+        description="Its price.",
+    )
+
+
+class AddonOfferBody(VRMModel):
+    """Add-on offer body.
+
+    The deal, the extras proposed and until when.
+    """
+
+    deal: AddonDeal = Field(
+        description="The deal the extras are for.",
+    )
+
+    addons: Annotated[tuple[Addon, ...], Field(min_length=1, max_length=50)] = Field(
+        description="The extras proposed.",
+    )
+
+    valid_until: Timestamp = Field(
+        alias="validUntil",
+        description="Until when the proposal holds.",
+    )
+
+
+class AddonOfferMessage(BaseMessage):
+    """Add-on offer.
+
+    The vendor proposes extras for the deal under way, each with its price; she accepts or
+    declines each (spec §6.45).
+    """
+
+    type: Literal["addon-offer"] = Field(
+        description="Always `addon-offer`.",
+    )
+
+    body: AddonOfferBody = Field(
+        description="The `addon-offer` body.",
+    )
+
+
+class AddonResponseBody(VRMModel):
+    """Add-on response body.
+
+    The add-on offer answered, and each of its codes accepted or declined.
+    """
+
+    addon_offer: MessageRef = Field(
+        alias="addonOffer",
+        description="The add-on offer answered, by its digest.",
+    )
+
+    accepted: Annotated[
+        tuple[KebabToken, ...], Field(max_length=50), AfterValidator(unique_items)
+    ] = Field(
+        description="The codes of the extras accepted.",
+    )
+
+    declined: Annotated[
+        tuple[KebabToken, ...], Field(max_length=50), AfterValidator(unique_items)
+    ] = Field(
+        description="The codes of the extras declined.",
+    )
+
+
+class AddonResponseMessage(BaseMessage):
+    """Add-on response.
+
+    The individual accepts or declines each extra the vendor proposed (spec §6.46).
+    """
+
+    type: Literal["addon-response"] = Field(
+        description="Always `addon-response`.",
+    )
+
+    body: AddonResponseBody = Field(
+        description="The `addon-response` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -3701,7 +3818,9 @@ Message: TypeAlias = Annotated[
     | AppointmentCancellationMessage
     | AppointmentConfirmationMessage
     | AppointmentProposalMessage
-    | ServiceRecordMessage,
+    | ServiceRecordMessage
+    | AddonOfferMessage
+    | AddonResponseMessage,
     Field(discriminator="type"),
 ]
 
@@ -3737,5 +3856,7 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.APPOINTMENT_CONFIRMATION: AppointmentConfirmationMessage,
         MessageType.APPOINTMENT_PROPOSAL: AppointmentProposalMessage,
         MessageType.SERVICE_RECORD: ServiceRecordMessage,
+        MessageType.ADDON_OFFER: AddonOfferMessage,
+        MessageType.ADDON_RESPONSE: AddonResponseMessage,
     }
 )
