@@ -33,11 +33,13 @@ from typing import Any, Final, Protocol
 from reference_buyer.living_rules import (
     AS_SHE_BOOKED,
     DECLINED_WORK,
+    TRADE_IN_FIRST,
     UP_TO_A_LIMIT,
     AddonChoice,
     AnySlot,
     ConfirmationRule,
     NoFlags,
+    OfferWarnings,
     WorkRule,
 )
 from reference_buyer.pseudonyms import Pseudonyms
@@ -202,6 +204,7 @@ class BuyerStrategies:
     confirmations: ConfirmationRule = AS_SHE_BOOKED
     service_work: WorkRule = DECLINED_WORK
     extras: AddonChoice = UP_TO_A_LIMIT
+    offer_warnings: OfferWarnings = TRADE_IN_FIRST
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------

@@ -358,3 +358,18 @@ async def addon_terms(agent: BuyerAgent, peer: str) -> AddonTerms:
         accepted.update({c: prices[c] for c in answer.body.accepted if c in prices})
         declined.update(answer.body.declined)
     return AddonTerms(accepted, frozenset(declined - set(accepted)))
+
+
+# -- offers that put her at risk (seed 001) --------------------------------------------------------
+
+
+async def offer_warnings(agent: BuyerAgent) -> dict[str, list[str]]:
+    """Her agent's warnings about the offers she holds, by offer id (seed 001: an
+    offer that takes her old car before it delivers the new one). Her standing
+    policy never accepts a flagged offer; she may, herself, knowing why."""
+    found = {}
+    for view in await agent.store.offer_views():
+        warnings = agent.strategies.offer_warnings.warnings(view.body)
+        if warnings:
+            found[view.id] = warnings
+    return found

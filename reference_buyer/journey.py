@@ -43,6 +43,7 @@ from rich.markup import escape
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
+from reference_buyer.handlers_living import offer_warnings
 from reference_buyer.journey_living import book_service, record_service, take_extras
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
@@ -372,12 +373,26 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         )
         state["chosen"] = chosen
         journey.notes["no-approval"] = NO_APPROVAL_NOTE
+        # Seed 001: her agent flags an offer that takes the old car before delivery.
+        flagged = await offer_warnings(agent)
+        state["flagged"] = flagged
+        _expect(bool(flagged), "her agent flags the offer that takes her old car first")
+        notes = []
+        for offer_id, warnings in flagged.items():
+            view = await store.offer_view(offer_id)
+            who = names.get(view.peer, view.peer) if view is not None else offer_id
+            notes.append(
+                f"{who}: {'; '.join(warnings)} (seed 001): flagged, never accepted by her "
+                "standing policy"
+            )
+        journey.notes["flagged"] = notes
         return (
             f"personal RFP (trade-in with delivery, ability-to-pay attestation; no "
             f"approval condition: see the notes) to {len(chosen)} dealers + a letter to "
             f"{POSTAL_DEALER.name} "
             f"({journey.out.name}/letters/); {len(await agent.ranked_offers())} offers ranked, "
-            "one typed in from paper"
+            f"one typed in from paper; {len(flagged)} flagged: takes her old car before "
+            "delivery (see the notes)"
         )
 
     async def negotiate() -> str:
@@ -386,6 +401,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             offer = await store.offer_view(row.offer_id)
             if (
                 row.vendor in state["chosen"]
+                and row.offer_id not in state["flagged"]  # her standing policy (seed 001)
                 and offer is not None
                 and offer.verified
                 and offer.basis == "binding"
@@ -692,6 +708,14 @@ def paper_offer(agent: BuyerAgent, letter_id: str) -> dict[str, Any]:
             "url": "https://hampstead-motors.example/conditions",
             "digest": "sha-256:" + "B" * 43,
         },
+        # Seed 001: this dealer wants the old car (and its papers) before it
+        # delivers the new one; her agent flags it and never accepts it by policy.
+        "tradeIn": {
+            "item": {"description": "2019 Toyota Auris hybrid", "make": "Toyota", "model": "Auris"},
+            "valuation": {"amount": "9000", "currency": "GBP"},
+            "handover": "before-delivery",
+            "papersHandover": "before-delivery",
+        },
     }
 
 
@@ -822,7 +846,8 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
             for s in journey.steps
         ],
         "exits": exits,
-        "notes": [journey.notes["no-approval"]] if journey.notes.get("no-approval") else [],
+        "notes": ([journey.notes["no-approval"]] if journey.notes.get("no-approval") else [])
+        + list(journey.notes.get("flagged", [])),
         "messages": entries,
     }
     (journey.out / "transcript.json").write_text(json.dumps(document, indent=2, ensure_ascii=False))
@@ -840,6 +865,7 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
     ]
     if journey.notes.get("no-approval"):
         lines += ["", "## Notes", "", f"- Co-decision-maker: {journey.notes['no-approval']}"]
+        lines += [f"- Flagged offer: {note}" for note in journey.notes.get("flagged", [])]
     lines.append("")
     current = None
     for item in entries:

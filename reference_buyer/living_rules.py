@@ -14,6 +14,7 @@ from vrm_protocol.models import (
     Addon,
     AppointmentConfirmationBody,
     AppointmentSlot,
+    OfferBody,
     ServiceRecordBody,
 )
 
@@ -129,3 +130,34 @@ class UpToALimit:
 
 
 UP_TO_A_LIMIT: Final = UpToALimit()
+
+
+# -- offers that put her at risk (seed 001) --------------------------------------------------------
+
+
+class OfferWarnings(Protocol):
+    """What her agent flags in an offer, before she accepts anything."""
+
+    def warnings(self, offer: OfferBody) -> list[str]:
+        """Her agent's warnings about ``offer``, none when it raises none."""
+        ...
+
+
+class TradeInFirst:
+    """An offer that takes her old car, or its papers, before it delivers the new
+    one (seed 001: the dealer then holds both cars and all the risk is hers)."""
+
+    def warnings(self, offer: OfferBody) -> list[str]:
+        """A warning per part of the trade-in handed over before delivery."""
+        trade_in = offer.trade_in
+        if trade_in is None:
+            return []
+        found = []
+        if trade_in.handover == "before-delivery":
+            found.append("the old car is handed over before the new one is delivered")
+        if trade_in.papers_handover == "before-delivery":
+            found.append("the old car's papers are handed over before the new one is delivered")
+        return found
+
+
+TRADE_IN_FIRST: Final = TradeInFirst()
