@@ -369,4 +369,6 @@ class BuyerAgent:
             "clockOffsetSeconds": int(self.clock.offset.total_seconds()),
             # Her service history, the work she declined flagged (spec §6.44).
             "serviceHistory": [e.to_json() for e in await handlers_living.service_history(self)],
+            # Offers her agent flags, by id (seed 001: the old car before delivery).
+            "offerWarnings": await handlers_living.offer_warnings(self),
         }

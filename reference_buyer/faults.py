@@ -39,6 +39,7 @@ from reference_buyer.living_rules import (
     AnySlot,
     ConfirmationRule,
     NoFlags,
+    NoWarnings,
     OfferWarnings,
     WorkRule,
 )
@@ -364,6 +365,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "take-declined-addon",
             "takes an invoice that charges an extra she declined (LIV-BUY-ADDONS)",
             lambda s: replace(s, invoices=DeclinedExtrasTaken()),
+        ),
+        Fault(
+            "no-offer-warnings",
+            "flags no offer, not one that takes her old car before delivery "
+            "(LIV-BUY-TRADE-IN-FIRST)",
+            lambda s: replace(s, offer_warnings=NoWarnings()),
         ),
     ]
 )

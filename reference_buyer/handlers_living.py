@@ -360,7 +360,7 @@ async def addon_terms(agent: BuyerAgent, peer: str) -> AddonTerms:
     return AddonTerms(accepted, frozenset(declined - set(accepted)))
 
 
-# -- offers that put her at risk (seed 001) --------------------------------------------------------
+# -- offers that put her at risk (seed 001) -----------------------------------------------------
 
 
 async def offer_warnings(agent: BuyerAgent) -> dict[str, list[str]]:

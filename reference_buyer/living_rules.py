@@ -132,7 +132,7 @@ class UpToALimit:
 UP_TO_A_LIMIT: Final = UpToALimit()
 
 
-# -- offers that put her at risk (seed 001) --------------------------------------------------------
+# -- offers that put her at risk (seed 001) -----------------------------------------------------
 
 
 class OfferWarnings(Protocol):
@@ -158,6 +158,14 @@ class TradeInFirst:
         if trade_in.papers_handover == "before-delivery":
             found.append("the old car's papers are handed over before the new one is delivered")
         return found
+
+
+class NoWarnings:
+    """Fault only: flags nothing."""
+
+    def warnings(self, offer: OfferBody) -> list[str]:
+        """Nothing."""
+        return []
 
 
 TRADE_IN_FIRST: Final = TradeInFirst()

@@ -774,3 +774,68 @@ async def buyer_addons(ctx: CheckContext) -> None:
         await vendor.deliver(right, inbox=deal.inbox, note="the offer plus the mats"),
         "the buyer takes the invoice of the offer plus the extra she took",
     )
+
+
+# -- the trade-in taken before delivery (seed 001) ----------------------------------------------
+
+
+@REGISTRY.check(
+    "LIV-BUY-TRADE-IN-FIRST",
+    title="The buyer flags an offer that takes her old car before delivering the new one",
+    step=LifecycleStep.NEGOTIATE,
+    requirements=("VRM-LIV-015",),
+    roles=BUYER,
+    needs=("test-driver", "accepts:offer"),
+)
+async def buyer_trade_in_first(ctx: CheckContext) -> None:
+    """After her RFI the suite's dealer offers to take her old car and its papers
+    before delivery (seed 001); her test driver's state (``GET {driver}/state``)
+    lists the offer under ``offerWarnings``. An offer taking it with delivery is
+    not flagged."""
+    session = ctx.session
+    side = await vendor_side(session)
+    vendor = await side.add_vendor("Conformance Trade-In First")
+    await prompt_buyer(
+        session,
+        "rfi",
+        {"vendors": [vendor.id]},
+        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
+    )
+    rfi = await vendor.expect(
+        lambda item: item.type == "personal-rfi",
+        description=f"the buyer sends a personal RFI to {vendor.id}",
+        within=prompt_wait(session),
+    )
+    inbox = reply_inbox(rfi)
+    offers = {}
+    for when in ("before-delivery", "with-delivery"):
+        body = bodies.offer_body(session.clock.now(), basis="binding")
+        body["tradeIn"] = {
+            "item": {"description": "2019 Toyota Auris hybrid", "make": "Toyota"},
+            "valuation": bodies.money("9000"),
+            "handover": when,
+            "papersHandover": when,
+        }
+        offer = vendor.reply_to(rfi, "offer", body)
+        require_accepted(
+            await vendor.deliver(offer, inbox=inbox, note=f"an offer: trade-in {when}"),
+            "the buyer takes the offer",
+        )
+        offers[when] = offer["id"]
+    status, state = await call_driver_raw(session, "GET", "/state")
+    ctx.require(200 <= status < 300, "the test driver answers its state", actual=state)
+    warnings = state.get("offerWarnings") if isinstance(state, dict) else None
+    ctx.require(
+        isinstance(warnings, dict) and bool(warnings.get(offers["before-delivery"])),
+        "her agent flags the offer that takes her old car before delivery",
+        expected=offers["before-delivery"],
+        actual=warnings,
+        requirement="VRM-LIV-015",
+    )
+    assert isinstance(warnings, dict)
+    ctx.expect(
+        not warnings.get(offers["with-delivery"]),
+        "the offer that takes it with delivery is not flagged",
+        actual=warnings.get(offers["with-delivery"]),
+        requirement="VRM-LIV-015",
+    )
