@@ -134,8 +134,9 @@ async def on_confirmation(
 
 
 async def book(agent: BuyerAgent, proposal_id: str, slot: str | None = None) -> Sent:
-    """She books ``slot`` (the earliest when ``None``) of the proposal
-    ``proposal_id`` (spec §6.41): the proposal and the slot, nothing else.
+    """She books ``slot`` of the proposal ``proposal_id`` (spec §6.41): the proposal
+    and the slot, nothing else; when ``None``, the earliest slot free of her other
+    appointments.
 
     Raises:
         LocalProtocolError: no such proposal, no such slot, or the move is illegal
@@ -146,7 +147,13 @@ async def book(agent: BuyerAgent, proposal_id: str, slot: str | None = None) -> 
     proposal = entry.model()
     assert isinstance(proposal, AppointmentProposalMessage)
     slots = sorted(proposal.body.slots, key=lambda s: parse_timestamp(s.start))
-    chosen = slots[0] if slot is None else next((s for s in slots if s.id == slot), None)
+    if slot is None:
+        # The earliest slot that does not clash with an appointment she has.
+        held = [a.slot for a in await appointments(agent)]
+        free = [s for s in slots if not any(_overlap(s, other) for other in held)]
+        chosen: AppointmentSlot | None = (free or slots)[0]
+    else:
+        chosen = next((s for s in slots if s.id == slot), None)
     if chosen is None:
         raise LocalProtocolError(ErrorCode.INVALID_REQUEST, f"the proposal has no slot {slot!r}")
     body = build(AppointmentBookingBody, proposal=entry.ref(), slot=chosen.id)
@@ -173,6 +180,12 @@ async def cancel(agent: BuyerAgent, appointment_id: str, reason: str) -> Sent:
     return await agent.sender.send(
         entry.peer, outgoing(body, thread=entry.thread, parent=entry.message_id)
     )
+
+
+def _overlap(one: AppointmentSlot, other: AppointmentSlot) -> bool:
+    return parse_timestamp(one.start) < parse_timestamp(other.end) and parse_timestamp(
+        other.start
+    ) < parse_timestamp(one.end)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,12 @@ from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
 from reference_buyer.handlers_living import offer_warnings
-from reference_buyer.journey_living import book_service, record_service, take_extras
+from reference_buyer.journey_living import (
+    book_service,
+    book_test_drive,
+    record_service,
+    take_extras,
+)
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import load_policy
@@ -373,6 +378,14 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         )
         state["chosen"] = chosen
         journey.notes["no-approval"] = NO_APPROVAL_NOTE
+        # Seed 000 step 2: a test drive with the local dealer.
+        test_drive = await book_test_drive(
+            agent,
+            mayfair,
+            await pseudonym_with(mayfair),
+            lambda path, body: _driver(http, mayfair, path, body),
+            within=REPLY_TIMEOUT_SECONDS,
+        )
         # Seed 001: her agent flags an offer that takes the old car before delivery.
         flagged = await offer_warnings(agent)
         state["flagged"] = flagged
@@ -392,7 +405,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"{POSTAL_DEALER.name} "
             f"({journey.out.name}/letters/); {len(await agent.ranked_offers())} offers ranked, "
             f"one typed in from paper; {len(flagged)} flagged: takes her old car before "
-            "delivery (see the notes)"
+            f"delivery (see the notes); {test_drive} with {names[mayfair]}"
         )
 
     async def negotiate() -> str:

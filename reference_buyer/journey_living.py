@@ -29,7 +29,7 @@ from vrm_protocol.models import (
 )
 from vrm_protocol.vocabulary import MessageType
 
-__all__ = ["LivingFailed", "book_service", "record_service", "take_extras"]
+__all__ = ["LivingFailed", "book_service", "book_test_drive", "record_service", "take_extras"]
 
 #: The dealer's test driver: ``(path, instruction) -> answer``.
 Driver = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -88,6 +88,39 @@ async def book_service(
         f"{confirmation.body.slot} at {confirmation.body.start}, confirmed; her agent reminds "
         f"her of it"
     ), confirmation.id
+
+
+async def book_test_drive(
+    agent: BuyerAgent, dealer: str, pseudonym: str, driver: Driver, *, within: float
+) -> str:
+    """The dealer invites her to a test drive (seed 000 step 2, seed 004); she books
+    the earliest slot, disclosing nothing but the slot: the dealer learns her
+    pseudonym and a time, and sees who she is when she comes. A line for the
+    step's summary.
+
+    Raises:
+        LivingFailed: a message did not come, or was not the slot she booked.
+        LocalProtocolError, RemoteProtocolError: a move was refused.
+    """
+    proposed = await driver("/appointment", {"buyer": pseudonym, "kind": "test-drive"})
+    [proposal_id] = proposed["sent"]
+    await agent.wait_for(lambda e: e.message_id == proposal_id, within=within)
+    booking = (await book(agent, proposal_id)).model
+    _expect(
+        set(booking.body.model_dump(exclude_none=True)) == {"proposal", "slot"},
+        "the booking names the proposal and a slot, nothing else (spec §6.41)",
+    )
+    confirmed = await agent.wait_for(
+        lambda e: (
+            e.type is MessageType.APPOINTMENT_CONFIRMATION
+            and e.peer == dealer
+            and e.parent == booking.id
+        ),
+        within=within,
+    )
+    confirmation = confirmed.model()
+    assert isinstance(confirmation, AppointmentConfirmationMessage)
+    return f"test drive booked with nothing but a slot: {confirmation.body.start}, confirmed"
 
 
 async def record_service(

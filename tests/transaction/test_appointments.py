@@ -119,3 +119,19 @@ async def test_a_slot_not_proposed_is_refused_by_the_dealer(pairs: PairFactory) 
             entry.peer, outgoing(body, thread=entry.thread, parent=entry.message_id)
         )
     assert refused.value.code.value == "reference-mismatch"
+
+
+async def test_her_agent_books_a_slot_free_of_her_other_appointments(pairs: PairFactory) -> None:
+    pair = await pairs()
+    await _enquiry(pair)
+    first = await _proposal(pair, "test-drive")
+    booked = (await book(pair.buyer, first.id)).model
+    await _confirmed(pair, booked.id)
+    second = await _proposal(pair, "test-drive")
+
+    again = (await book(pair.buyer, second.id)).model
+
+    assert isinstance(again, AppointmentBookingMessage)
+    assert isinstance(booked, AppointmentBookingMessage)
+    # The same calendar: the earliest slot is taken by her first test drive.
+    assert again.body.slot != booked.body.slot
