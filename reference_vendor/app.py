@@ -336,6 +336,34 @@ async def driver_appointment(request: web.Request) -> web.Response:
     return web.json_response({"sent": [proposal]})
 
 
+async def driver_cancel_appointment(request: web.Request) -> web.Response:
+    """``POST /cancel-appointment {"buyer"|"peer", "appointment", "reason"?}``: cancel
+    an appointment, its confirmation or her booking (spec §6.43).
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST, NOT_FOUND (no such appointment) or
+            ILLEGAL_TRANSITION (done or cancelled already).
+    """
+    document = await _instruction(request)
+    peer = document.get("peer", document.get("buyer"))
+    appointment = document.get("appointment")
+    reason = document.get("reason", "The vendor cannot keep the appointment")
+    if not (isinstance(peer, str) and isinstance(appointment, str) and isinstance(reason, str)):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST,
+            "buyer (or peer) is a party id, appointment a message id, reason a string",
+        )
+    try:
+        sent = await handlers_living.cancel_appointment(
+            request.app[AGENT], peer, appointment, reason
+        )
+    except LookupError as error:
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
+    except LocalProtocolError as error:
+        raise RemoteProtocolError(ErrorCode.ILLEGAL_TRANSITION, error.detail) from error
+    return web.json_response({"sent": [sent]})
+
+
 async def driver_service_record(request: web.Request) -> web.Response:
     """``POST /service-record {"buyer"|"peer", "response"?, "appointment"?, "mileage"?}``:
     record the work done (spec §6.44): the proposals of the notice her response
@@ -592,6 +620,7 @@ def create_app(config: VendorConfig) -> web.Application:
         app.router.add_post(TEST_DRIVER_PREFIX + "/appointment", driver_appointment)
         app.router.add_post(TEST_DRIVER_PREFIX + "/service-record", driver_service_record)
         app.router.add_post(TEST_DRIVER_PREFIX + "/addons", driver_addons)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/cancel-appointment", driver_cancel_appointment)
     return app
 
 

@@ -36,6 +36,7 @@ from vrm_protocol.models import (
     AddonOfferMessage,
     AddonResponseMessage,
     AppointmentBookingMessage,
+    AppointmentCancellationBody,
     AppointmentCancellationMessage,
     AppointmentConfirmationBody,
     AppointmentConfirmationMessage,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APPOINTMENT_KINDS",
     "addon_lines",
+    "cancel_appointment",
     "propose_addons",
     "propose_appointment",
     "send_in_thread",
@@ -115,6 +117,31 @@ async def propose_appointment(
         **present(about=about_ref),
     )
     return await send_in_thread(vendor, peer, body, about)
+
+
+async def cancel_appointment(vendor: VendorAgent, peer: str, appointment: str, reason: str) -> str:
+    """Cancel an appointment with ``peer`` (spec §6.43): its confirmation, or her
+    booking not yet confirmed; its id.
+
+    Raises:
+        LookupError: no such booking or confirmation with ``peer``.
+        LocalProtocolError: the state machine refuses it (done or cancelled).
+        StoreUnavailable: the store cannot be read or written.
+    """
+    stored = await vendor.store.message(vendor.party_id, appointment) or await vendor.store.message(
+        peer, appointment
+    )
+    named = stored.model() if stored is not None else None
+    if (
+        stored is None
+        or stored.peer != peer
+        or not isinstance(named, AppointmentConfirmationMessage | AppointmentBookingMessage)
+    ):
+        raise LookupError(f"no appointment {appointment} with {peer}")
+    body = AppointmentCancellationBody(
+        appointment=message_ref(appointment, stored.digest), reason=reason
+    )
+    return await send_in_thread(vendor, peer, body, appointment)
 
 
 @HANDLERS.on(AppointmentCancellationMessage)

@@ -260,6 +260,17 @@ def _test_driver_paths() -> dict[str, Any]:
             refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
         )
     }
+    paths[f"{prefix}/cancel-appointment"] = {
+        "post": _driver_operation(
+            "Vendor agents: cancel an appointment",
+            "Send the relationship the cancellation of an appointment, its confirmation or her "
+            "booking (spec §6.43); refused, and nothing sent, when it is done or cancelled. "
+            "Optional.",
+            _driver("CancelAppointmentInstruction"),
+            answer=_driver("InstructionAnswer"),
+            refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
+        )
+    }
     paths[f"{prefix}/service-record"] = {
         "post": _driver_operation(
             "Vendor agents: record the work done",

@@ -135,3 +135,26 @@ async def test_her_agent_books_a_slot_free_of_her_other_appointments(pairs: Pair
     assert isinstance(booked, AppointmentBookingMessage)
     # The same calendar: the earliest slot is taken by her first test drive.
     assert again.body.slot != booked.body.slot
+
+
+async def test_the_dealer_cancels_and_her_agent_forgets_the_appointment(
+    pairs: PairFactory,
+) -> None:
+    pair = await pairs()
+    await _enquiry(pair)
+    proposal = await _proposal(pair, "test-drive")
+    booking = (await book(pair.buyer, proposal.id)).model
+    confirmation = await _confirmed(pair, booking.id)
+    assert len(await appointments(pair.buyer)) == 1
+    status, answer = await pair.driver(
+        "/cancel-appointment",
+        {
+            "buyer": await pair.pseudonym(),
+            "appointment": confirmation.id,
+            "reason": "The demonstrator is off the road",
+        },
+    )
+    assert status == 200, answer
+    [cancelled] = answer["sent"]
+    await pair.buyer.wait_for(lambda e: e.message_id == cancelled, within=REPLY_SECONDS)
+    assert await appointments(pair.buyer) == []
