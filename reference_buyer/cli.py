@@ -498,6 +498,25 @@ def exit_command(
     _run(data_dir, policy_file, action, allow)
 
 
+@buyer.command()
+@_DATA_DIR
+@_POLICY
+def appointments(data_dir: Path, policy_file: Path | None) -> None:
+    """Her confirmed appointments, earliest first; those due soon are her reminders."""
+
+    async def action(agent: BuyerAgent) -> None:
+        due = {a.confirmation for a in await handlers_living.reminders(agent)}
+        for item in await handlers_living.appointments(agent):
+            slot = item.slot
+            reminder = " REMINDER: due soon" if item.confirmation in due else ""
+            click.echo(
+                f"{slot.start} to {slot.end} {item.kind} with {item.peer} "
+                f"[{item.confirmation}]{reminder}"
+            )
+
+    _run(data_dir, policy_file, action)
+
+
 @buyer.command(name="service-history")
 @_DATA_DIR
 @_POLICY

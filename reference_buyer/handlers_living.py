@@ -199,13 +199,18 @@ class Appointment:
 
 
 async def appointments(agent: BuyerAgent) -> list[Appointment]:
-    """Her confirmed appointments that neither party cancelled, earliest first."""
+    """Her confirmed appointments that neither party cancelled and no service
+    record says are done, earliest first."""
     store = agent.store
     cancelled = set()
     for entry in await store.history(type=MessageType.APPOINTMENT_CANCELLATION):
         message = entry.model()
         if isinstance(message, AppointmentCancellationMessage) and not entry.refused:
             cancelled.add(message.body.appointment.id)
+    for entry in await store.history(type=MessageType.SERVICE_RECORD, include_refused=False):
+        record = entry.model()
+        if isinstance(record, ServiceRecordMessage) and record.body.appointment is not None:
+            cancelled.add(record.body.appointment.id)  # done
     found = []
     for entry in await store.history(type=MessageType.APPOINTMENT_CONFIRMATION):
         confirmation = entry.model()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference_buyer.handlers_living import book, service_history
+from reference_buyer.handlers_living import appointments, book, service_history
 from vrm_protocol.models import ServiceRecordMessage
 from vrm_protocol.vocabulary import MessageType
 
@@ -89,6 +89,8 @@ async def test_the_record_of_the_service_is_her_history(pairs: PairFactory) -> N
     assert entry.mileage == record.body.mileage
     state = await pair.buyer.state_summary()
     assert state["serviceHistory"] == [entry.to_json()]
+    # The appointment is done: no longer one of hers.
+    assert await appointments(pair.buyer) == []
 
 
 @pytest.mark.parametrize("buyer_faults", [(), ("ignore-declined-work",)])
