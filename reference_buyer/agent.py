@@ -40,6 +40,7 @@ import aiohttp
 import reference_buyer.handlers_consents  # noqa: F401  (registers its handlers)
 from reference_buyer import (
     handlers_conversation,  # noqa: F401  (registers its handlers)
+    handlers_living,
     handlers_transaction,  # noqa: F401 - registers its handlers
 )
 from reference_buyer.buying import AttestationSource, Buying
@@ -382,4 +383,8 @@ class BuyerAgent:
             "role": "buyer",
             "relationships": relationships,
             "clockOffsetSeconds": int(self.clock.offset.total_seconds()),
+            # Her service history, the work she declined flagged (spec §6.44).
+            "serviceHistory": [e.to_json() for e in await handlers_living.service_history(self)],
+            # Offers her agent flags, by id (seed 001: the old car before delivery).
+            "offerWarnings": await handlers_living.offer_warnings(self),
         }

@@ -36,7 +36,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from reference_buyer import handlers_conversation as conversation
-from reference_buyer import handlers_transaction
+from reference_buyer import handlers_living, handlers_transaction
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.grants import READ_PATH
 from reference_buyer.scenario import sally_rfi_body, sally_rfp_body
@@ -346,6 +346,23 @@ async def _consent(agent: BuyerAgent, document: dict[str, Any]) -> Any:
         sent = await agent.consents.change(_vendors(document)[0], changes)
     except (ValidationError, TypeError) as error:
         raise _invalid(f"not a valid consent change: {error}"[:500], "/changes") from None
+
+
+async def _book(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    slot = document.get("slot")
+    if slot is not None and not isinstance(slot, str):
+        raise _invalid("'slot' must be a slot id", "/slot")
+    sent = await handlers_living.book(agent, _string(document, "proposal"), slot)
+    return {"sent": [sent.message.message_id]}
+
+
+async def _addons(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    accept = document.get("accept")
+    if accept is not None and not (
+        isinstance(accept, list) and all(isinstance(code, str) for code in accept)
+    ):
+        raise _invalid("'accept' must be a list of add-on codes", "/accept")
+    sent = await handlers_living.answer_addons(agent, _string(document, "addonOffer"), accept)
     return {"sent": [sent.message.message_id]}
 
 
@@ -386,6 +403,8 @@ _ACTIONS: Mapping[str, Action] = {
     "grant": _grant,
     "revoke": _revoke,
     "consent": _consent,
+    "book": _book,
+    "addons": _addons,
 }
 
 

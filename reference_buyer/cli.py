@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 import click
 
+from reference_buyer import handlers_living
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.config import AGENT_FILE, LOCK_FILE, BuyerConfig, Decorrelation
 from reference_buyer.dashboard import DashboardError, check_loopback, listen_dashboard
@@ -393,13 +394,16 @@ def offers(data_dir: Path, policy_file: Path | None, poll: bool, allow: tuple[st
                     await agent.poll_mailbox(relationship.peer)
                 except ProtocolError as error:
                     click.echo(f"{relationship.peer}: {error.detail}", err=True)
+        warnings = await handlers_living.offer_warnings(agent)
         for row in await agent.ranked_offers():
             offer = await agent.store.offer_view(row.offer_id)
             signed = "signed" if offer is not None and offer.verified else "UNSIGNED (paper)"
+            flagged = warnings.get(row.offer_id)
             click.echo(
                 f"{row.rank}. {row.offer_id} from {row.vendor}: total cost {row.currency} "
                 f"{row.total_cost} (net {row.net_price} + finance {row.finance_cost}"
                 f"{', plan ' + row.plan if row.plan else ''}) [{signed}]"
+                + (f" FLAGGED: {'; '.join(flagged)}" if flagged else "")
             )
 
     _run(data_dir, policy_file, action, allow)
@@ -532,6 +536,42 @@ def exit_command(
         click.echo(f"exit notice: {delivery.message.message_id}")
 
     _run(data_dir, policy_file, action, allow)
+
+
+@buyer.command()
+@_DATA_DIR
+@_POLICY
+def appointments(data_dir: Path, policy_file: Path | None) -> None:
+    """Her confirmed appointments, earliest first; those due soon are her reminders."""
+
+    async def action(agent: BuyerAgent) -> None:
+        due = {a.confirmation for a in await handlers_living.reminders(agent)}
+        for item in await handlers_living.appointments(agent):
+            slot = item.slot
+            reminder = " REMINDER: due soon" if item.confirmation in due else ""
+            click.echo(
+                f"{slot.start} to {slot.end} {item.kind} with {item.peer} "
+                f"[{item.confirmation}]{reminder}"
+            )
+
+    _run(data_dir, policy_file, action)
+
+
+@buyer.command(name="service-history")
+@_DATA_DIR
+@_POLICY
+def service_history(data_dir: Path, policy_file: Path | None) -> None:
+    """Her service history: the dealers' signed service records, declined work flagged."""
+
+    async def action(agent: BuyerAgent) -> None:
+        for entry in await handlers_living.service_history(agent):
+            flagged = f" FLAGGED (declined): {', '.join(entry.flagged)}" if entry.flagged else ""
+            click.echo(
+                f"{entry.completed_at} {entry.peer}: {', '.join(entry.work)}; {entry.cost}; "
+                f"{entry.mileage} miles [{entry.record}]{flagged}"
+            )
+
+    _run(data_dir, policy_file, action)
 
 
 @buyer.command()

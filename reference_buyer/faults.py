@@ -30,6 +30,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
+from reference_buyer.living_rules import (
+    AS_SHE_BOOKED,
+    DECLINED_WORK,
+    TRADE_IN_FIRST,
+    UP_TO_A_LIMIT,
+    AddonChoice,
+    AnySlot,
+    ConfirmationRule,
+    NoFlags,
+    NoWarnings,
+    OfferWarnings,
+    WorkRule,
+)
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
 from reference_buyer.transaction_rules import (
@@ -39,6 +52,7 @@ from reference_buyer.transaction_rules import (
     AnyHandover,
     AnyInvoice,
     ByTransfer,
+    DeclinedExtrasTaken,
     HandoverRule,
     InvoiceRule,
     PaymentRule,
@@ -236,6 +250,10 @@ class BuyerStrategies:
     payments: PaymentRule = AS_ACCEPTED
     escalations: EscalationRule = _BOUND_ESCALATIONS
     grants: GrantRule = GrantRule()
+    confirmations: ConfirmationRule = AS_SHE_BOOKED
+    service_work: WorkRule = DECLINED_WORK
+    extras: AddonChoice = UP_TO_A_LIMIT
+    offer_warnings: OfferWarnings = TRADE_IN_FIRST
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -442,6 +460,29 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "her read endpoint answers reads under a grant she revoked, or that ended "
             "(BUY-GRANT-REVOKED)",
             lambda s: replace(s, grants=GrantRule(refuses_ended=False)),
+        ),
+        Fault(
+            "take-other-slot",
+            "takes an appointment confirmation at a time other than the slot she booked "
+            "(LIV-BUY-APPOINTMENT)",
+            lambda s: replace(s, confirmations=AnySlot()),
+        ),
+        Fault(
+            "ignore-declined-work",
+            "keeps a service record that lists work she declined without flagging it "
+            "(LIV-BUY-SERVICE-HISTORY)",
+            lambda s: replace(s, service_work=NoFlags()),
+        ),
+        Fault(
+            "take-declined-addon",
+            "takes an invoice that charges an extra she declined (LIV-BUY-ADDONS)",
+            lambda s: replace(s, invoices=DeclinedExtrasTaken()),
+        ),
+        Fault(
+            "no-offer-warnings",
+            "flags no offer, not one that takes her old car before delivery "
+            "(LIV-BUY-TRADE-IN-FIRST)",
+            lambda s: replace(s, offer_warnings=NoWarnings()),
         ),
     ]
 )

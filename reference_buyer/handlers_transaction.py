@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reference_buyer.handlers import HANDLERS, _filed, _journal
+from reference_buyer.handlers_living import addon_terms
 from reference_buyer.outgoing import build, latest, received
 from vrm_agent.inbox import Inbound, Sent
 from vrm_agent.unit import UnitOfWork, outgoing, present
@@ -145,7 +146,10 @@ async def on_invoice(buyer: BuyerAgent, inbound: Inbound[InvoiceMessage], work: 
     accepted_id = before.core.accepted_offer if before is not None else None
     accepted = await buyer.store.offer_view(accepted_id) if accepted_id is not None else None
     buyer.strategies.invoices.check(
-        inbound.message.body, accepted.body if accepted is not None else None
+        inbound.message.body,
+        accepted.body if accepted is not None else None,
+        # spec §6.45 (VRM-LIV-014): the extras she took, and never one she declined.
+        await addon_terms(buyer, inbound.peer),
     )
     _journal(inbound, work)
 

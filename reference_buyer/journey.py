@@ -46,6 +46,13 @@ from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
 from reference_buyer.dashboard import listen_dashboard, serve_dashboard
+from reference_buyer.handlers_living import offer_warnings
+from reference_buyer.journey_living import (
+    book_service,
+    book_test_drive,
+    record_service,
+    take_extras,
+)
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import load_policy
@@ -417,12 +424,35 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         )
         state["chosen"] = chosen
         journey.notes["no-approval"] = NO_APPROVAL_NOTE
+        # Seed 000 step 2: a test drive with the local dealer.
+        test_drive = await book_test_drive(
+            agent,
+            mayfair,
+            await pseudonym_with(mayfair),
+            lambda path, body: _driver(http, mayfair, path, body),
+            within=REPLY_TIMEOUT_SECONDS,
+        )
+        # Seed 001: her agent flags an offer that takes the old car before delivery.
+        flagged = await offer_warnings(agent)
+        state["flagged"] = flagged
+        _expect(bool(flagged), "her agent flags the offer that takes her old car first")
+        notes = []
+        for offer_id, warnings in flagged.items():
+            view = await store.offer_view(offer_id)
+            who = names.get(view.peer, view.peer) if view is not None else offer_id
+            notes.append(
+                f"{who}: {'; '.join(warnings)} (seed 001): flagged, never accepted by her "
+                "standing policy"
+            )
+        journey.notes["flagged"] = notes
         return (
             f"personal RFP (trade-in with delivery, ability-to-pay attestation; no "
             f"approval condition: see the notes) to {len(chosen)} dealers + a letter to "
             f"{POSTAL_DEALER.name} "
             f"({journey.out.name}/letters/); {len(await agent.ranked_offers())} offers ranked, "
             f"one typed in from paper{asked}"
+            f"one typed in from paper; {len(flagged)} flagged: takes her old car before "
+            f"delivery (see the notes); {test_drive} with {names[mayfair]}"
         )
 
     async def negotiate() -> str:
@@ -431,6 +461,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             offer = await store.offer_view(row.offer_id)
             if (
                 row.vendor in state["chosen"]
+                and row.offer_id not in state["flagged"]  # her standing policy (seed 001)
                 and offer is not None
                 and offer.verified
                 and offer.basis == "binding"
@@ -530,6 +561,14 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             set(audio_decision.notifications) <= {"safety", "technical", "new-products"},
             "notifications: safety, technical and the programme's news only",
         )
+        # Seed 000 step 4: extras proposed at the transaction; she takes one.
+        extras = await take_extras(
+            agent,
+            dealer,
+            await pseudonym_with(dealer),
+            lambda path, body: _driver(http, dealer, path, body),
+            within=REPLY_TIMEOUT_SECONDS,
+        )
         # Seed 000 steps 4-5, seed 001: delivery with the trade-in, invoice, her loan pays.
         transaction = await deliver_and_pay(
             agent,
@@ -567,7 +606,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"terms of {names[dealer]}: {dealer_decision.decision.value} "
             f"({len(dealer_decision.accepted)} accepted, {len(dealer_decision.refused)} "
             f"refused); terms of Road Warrior: {audio_decision.decision.value}, notifications "
-            f"{' + '.join(audio_decision.notifications)}; {transaction}"
+            f"{' + '.join(audio_decision.notifications)}; {extras}; {transaction}"
         )
 
     async def pseudonym_with(party: str) -> str:
@@ -606,13 +645,32 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             "tyre-replacement" in proposed,
             f"the dealer's notice proposes the tyre replacement (proposals: {proposed})",
         )
-        response = (await agent.owning.answer_service_notice(notice.message_id)).model.body
+        # Seed 000 step 6: the service is booked before the notice is answered.
+        appointment, confirmation = await book_service(
+            agent,
+            dealer,
+            await pseudonym_with(dealer),
+            notice.message_id,
+            lambda path, body: _driver(http, dealer, path, body),
+            within=REPLY_TIMEOUT_SECONDS,
+        )
+        answered = await agent.owning.answer_service_notice(notice.message_id)
+        response = answered.model.body
         decision = getattr(response, "decision", None)
         _expect(decision == "accept-in-part", "the scheduled service only is accepted")
+        record = await record_service(
+            agent,
+            dealer,
+            await pseudonym_with(dealer),
+            answered.message.message_id,
+            confirmation,
+            lambda path, body: _driver(http, dealer, path, body),
+            within=REPLY_TIMEOUT_SECONDS,
+        )
         return (
-            f"maintenance notice answered {decision}: accepted "
+            f"{appointment}; maintenance notice answered {decision}: accepted "
             f"{list(getattr(response, 'accepted', None) or [])}, declined "
-            f"{[d.item for d in getattr(response, 'declined', None) or []]}"
+            f"{[d.item for d in getattr(response, 'declined', None) or []]}; {record}"
         )
 
     async def development() -> str:
@@ -850,6 +908,14 @@ def paper_offer(agent: BuyerAgent, letter_id: str) -> dict[str, Any]:
             "url": "https://hampstead-motors.example/conditions",
             "digest": "sha-256:" + "B" * 43,
         },
+        # Seed 001: this dealer wants the old car (and its papers) before it
+        # delivers the new one; her agent flags it and never accepts it by policy.
+        "tradeIn": {
+            "item": {"description": "2019 Toyota Auris hybrid", "make": "Toyota", "model": "Auris"},
+            "valuation": {"amount": "9000", "currency": "GBP"},
+            "handover": "before-delivery",
+            "papersHandover": "before-delivery",
+        },
     }
 
 
@@ -993,7 +1059,8 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
         ],
         "exits": exits,
         "grantedReads": granted_reads,
-        "notes": [journey.notes["no-approval"]] if journey.notes.get("no-approval") else [],
+        "notes": ([journey.notes["no-approval"]] if journey.notes.get("no-approval") else [])
+        + list(journey.notes.get("flagged", [])),
         "messages": entries,
     }
     (journey.out / "transcript.json").write_text(json.dumps(document, indent=2, ensure_ascii=False))
@@ -1019,6 +1086,7 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
             for read in granted_reads
         ]
         lines += [f"- {refusal}" for refusal in journey.notes.get("grant-refusals", ())]
+        lines += [f"- Flagged offer: {note}" for note in journey.notes.get("flagged", [])]
     lines.append("")
     current = None
     for item in entries:

@@ -6,7 +6,8 @@ weakened (:mod:`reference_buyer.faults`) without a branch in production code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Literal, Protocol
 
@@ -18,11 +19,14 @@ __all__ = [
     "AS_ACCEPTED",
     "BOTH_OR_NEITHER",
     "MATCHES_THE_OFFER",
+    "NO_ADDONS",
+    "AddonTerms",
     "AnyHandover",
     "AnyInvoice",
     "AsAccepted",
     "BothOrNeither",
     "ByTransfer",
+    "DeclinedExtrasTaken",
     "HandoverRule",
     "InvoiceRule",
     "MatchesTheOffer",
@@ -86,12 +90,28 @@ BOTH_OR_NEITHER: Final = BothOrNeither()
 # -- invoices and payments (spec §6.25, §6.27) ----------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class AddonTerms:
+    """The extras she answered (spec §6.46): the price of each she accepted, by
+    code, and the codes she declined."""
+
+    accepted: Mapping[str, Decimal] = field(default_factory=dict)
+    declined: frozenset[str] = frozenset()
+
+
+#: No extra proposed.
+NO_ADDONS: Final = AddonTerms()
+
+
 class InvoiceRule(Protocol):
     """Which invoices she takes (spec §6.25, VRM-TRX-011)."""
 
-    def check(self, invoice: InvoiceBody, accepted: OfferBody | None) -> None:
+    def check(
+        self, invoice: InvoiceBody, accepted: OfferBody | None, addons: AddonTerms = NO_ADDONS
+    ) -> None:
         """Refuse ``invoice`` when it does not match ``accepted``, the offer she
-        accepted (``None`` when her agent holds none).
+        accepted (``None`` when her agent holds none), and the extras she answered
+        (``addons``, spec §6.45).
 
         Raises:
             RemoteProtocolError: REFERENCE_MISMATCH.
@@ -100,14 +120,25 @@ class InvoiceRule(Protocol):
 
 
 class MatchesTheOffer:
-    """The total is the accepted offer's, plus the differences the vendor itemised."""
+    """The total is the accepted offer's, plus the extras she accepted, plus the
+    differences the vendor itemised; no extra she declined is charged."""
 
-    def check(self, invoice: InvoiceBody, accepted: OfferBody | None) -> None:
-        """Refuse another total, or another currency.
+    def check(
+        self, invoice: InvoiceBody, accepted: OfferBody | None, addons: AddonTerms = NO_ADDONS
+    ) -> None:
+        """Refuse a declined extra, another total, or another currency.
 
         Raises:
             RemoteProtocolError: REFERENCE_MISMATCH.
         """
+        declined = [line.code for line in invoice.lines if line.code in addons.declined]
+        if declined:
+            # spec §6.45 (VRM-LIV-014): a declined extra never appears on the invoice.
+            raise RemoteProtocolError(
+                ErrorCode.REFERENCE_MISMATCH,
+                f"the invoice charges extras she declined: {', '.join(declined)}",
+                path="/body/lines",
+            )
         if accepted is None:
             raise RemoteProtocolError(
                 ErrorCode.REFERENCE_MISMATCH,
@@ -116,8 +147,10 @@ class MatchesTheOffer:
             )
         agreed = accepted.price.total
         differences = invoice.differences or ()
-        expected = Decimal(agreed.amount) + sum(
-            (Decimal(d.amount.amount) for d in differences), Decimal(0)
+        expected = (
+            Decimal(agreed.amount)
+            + sum(addons.accepted.values(), Decimal(0))
+            + sum((Decimal(d.amount.amount) for d in differences), Decimal(0))
         )
         currencies = {agreed.currency, invoice.total.currency} | {
             d.amount.currency for d in differences
@@ -127,7 +160,11 @@ class MatchesTheOffer:
                 ErrorCode.REFERENCE_MISMATCH,
                 f"the invoice totals {invoice.total.currency} {invoice.total.amount}; the offer "
                 f"she accepted totals {agreed.currency} {agreed.amount}"
-                + (f" and the differences itemised come to {expected}" if differences else "")
+                + (
+                    f" and with the extras she took and the differences itemised, {expected}"
+                    if differences or addons.accepted
+                    else ""
+                )
                 + ": an unstated difference is not hers to pay",
                 path="/body/total",
             )
@@ -136,9 +173,29 @@ class MatchesTheOffer:
 class AnyInvoice:
     """Fault only: takes any invoice."""
 
-    def check(self, invoice: InvoiceBody, accepted: OfferBody | None) -> None:
+    def check(
+        self, invoice: InvoiceBody, accepted: OfferBody | None, addons: AddonTerms = NO_ADDONS
+    ) -> None:
         """Nothing is refused."""
         return None
+
+
+class DeclinedExtrasTaken:
+    """Fault only: takes the extras she declined as if she had accepted them."""
+
+    def check(
+        self, invoice: InvoiceBody, accepted: OfferBody | None, addons: AddonTerms = NO_ADDONS
+    ) -> None:
+        """The offer's rule, with every extra invoiced counted as accepted.
+
+        Raises:
+            RemoteProtocolError: REFERENCE_MISMATCH.
+        """
+        taken = dict(addons.accepted)
+        for line in invoice.lines:
+            if line.code in addons.declined:
+                taken[line.code] = Decimal(line.amount.amount)
+        MATCHES_THE_OFFER.check(invoice, accepted, AddonTerms(taken, frozenset()))
 
 
 @dataclass(frozen=True, slots=True)

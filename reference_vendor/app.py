@@ -45,7 +45,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from reference_vendor import handlers_transaction
+from reference_vendor import handlers_living, handlers_transaction
 from reference_vendor.agent import VendorAgent
 from reference_vendor.config import (
     KEY_FILE,
@@ -329,6 +329,126 @@ async def driver_invoice(request: web.Request) -> web.Response:
     return web.json_response({"sent": [invoice_id]})
 
 
+async def driver_appointment(request: web.Request) -> web.Response:
+    """``POST /appointment {"buyer"|"peer", "kind", "about"?}``: propose slots
+    for an appointment (spec §6.40): a test drive, a service, a handover.
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST, NOT_FOUND (no relationship, or
+            ``about`` names no message of the vendor to it) or ILLEGAL_TRANSITION
+            (the relationship's state allows no appointment).
+    """
+    document = await _instruction(request)
+    peer = document.get("peer", document.get("buyer"))
+    kind = document.get("kind", "service")
+    about = document.get("about")
+    if not isinstance(peer, str):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "name the relationship: buyer (or peer) is a party id"
+        )
+    if kind not in handlers_living.APPOINTMENT_KINDS or not (
+        about is None or isinstance(about, str)
+    ):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST,
+            f"kind is one of {', '.join(handlers_living.APPOINTMENT_KINDS)}; about a message id",
+        )
+    try:
+        proposal = await handlers_living.propose_appointment(request.app[AGENT], peer, kind, about)
+    except LookupError as error:
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
+    except LocalProtocolError as error:
+        raise RemoteProtocolError(ErrorCode.ILLEGAL_TRANSITION, error.detail) from error
+    return web.json_response({"sent": [proposal]})
+
+
+async def driver_cancel_appointment(request: web.Request) -> web.Response:
+    """``POST /cancel-appointment {"buyer"|"peer", "appointment", "reason"?}``: cancel
+    an appointment, its confirmation or her booking (spec §6.43).
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST, NOT_FOUND (no such appointment) or
+            ILLEGAL_TRANSITION (done or cancelled already).
+    """
+    document = await _instruction(request)
+    peer = document.get("peer", document.get("buyer"))
+    appointment = document.get("appointment")
+    reason = document.get("reason", "The vendor cannot keep the appointment")
+    if not (isinstance(peer, str) and isinstance(appointment, str) and isinstance(reason, str)):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST,
+            "buyer (or peer) is a party id, appointment a message id, reason a string",
+        )
+    try:
+        sent = await handlers_living.cancel_appointment(
+            request.app[AGENT], peer, appointment, reason
+        )
+    except LookupError as error:
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
+    except LocalProtocolError as error:
+        raise RemoteProtocolError(ErrorCode.ILLEGAL_TRANSITION, error.detail) from error
+    return web.json_response({"sent": [sent]})
+
+
+async def driver_service_record(request: web.Request) -> web.Response:
+    """``POST /service-record {"buyer"|"peer", "response"?, "appointment"?, "mileage"?}``:
+    record the work done (spec §6.44): the proposals of the notice her response
+    answered, at the appointment confirmed.
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST, NOT_FOUND (no relationship, response
+            or appointment) or ILLEGAL_TRANSITION (the state forbids it).
+    """
+    document = await _instruction(request)
+    peer = document.get("peer", document.get("buyer"))
+    response, appointment = document.get("response"), document.get("appointment")
+    mileage = document.get("mileage", 12480)
+    if (
+        not isinstance(peer, str)
+        or not all(v is None or isinstance(v, str) for v in (response, appointment))
+        or not isinstance(mileage, int)
+        or isinstance(mileage, bool)
+        or mileage < 0
+    ):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST,
+            "buyer (or peer) is a party id, response and appointment message ids, "
+            "mileage a whole number",
+        )
+    try:
+        record = await handlers_living.send_service_record(
+            request.app[AGENT], peer, response=response, appointment=appointment, mileage=mileage
+        )
+    except LookupError as error:
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
+    except LocalProtocolError as error:
+        raise RemoteProtocolError(ErrorCode.ILLEGAL_TRANSITION, error.detail) from error
+    return web.json_response({"sent": [record]})
+
+
+async def driver_addons(request: web.Request) -> web.Response:
+    """``POST /addons {"buyer"|"peer"}``: propose the dealer's extras for the latest
+    deal with the individual (spec §6.45).
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST, NOT_FOUND (no relationship or deal)
+            or ILLEGAL_TRANSITION (the relationship's state forbids it).
+    """
+    document = await _instruction(request)
+    peer = document.get("peer", document.get("buyer"))
+    if not isinstance(peer, str):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "name the relationship: buyer (or peer) is a party id"
+        )
+    try:
+        offer = await handlers_living.propose_addons(request.app[AGENT], peer)
+    except LookupError as error:
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
+    except LocalProtocolError as error:
+        raise RemoteProtocolError(ErrorCode.ILLEGAL_TRANSITION, error.detail) from error
+    return web.json_response({"sent": [offer]})
+
+
 async def driver_deliver(request: web.Request) -> web.Response:
     """``POST /deliver``: attempt every due delivery now."""
     attempted = await request.app[AGENT].outbox.deliver_due()
@@ -524,6 +644,10 @@ def create_app(config: VendorConfig) -> web.Application:
         app.router.add_post(TEST_DRIVER_PREFIX + "/handover", driver_handover)
         app.router.add_post(TEST_DRIVER_PREFIX + "/invoice", driver_invoice)
         app.router.add_post(TEST_DRIVER_PREFIX + "/read-grant", driver_read_grant)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/appointment", driver_appointment)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/service-record", driver_service_record)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/addons", driver_addons)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/cancel-appointment", driver_cancel_appointment)
     return app
 
 

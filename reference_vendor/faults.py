@@ -16,6 +16,19 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
+from reference_vendor.living_rules import (
+    ACCEPTED_ONLY,
+    AS_ANSWERED,
+    AS_BOOKED,
+    CALENDAR,
+    AddonInvoicing,
+    Calendar,
+    Confirming,
+    EveryExtra,
+    EveryProposal,
+    OtherSlot,
+    Servicing,
+)
 from reference_vendor.rules import money
 from reference_vendor.store import ConsentPurposes, DeletionRow, EraseData, ForgetItem
 from reference_vendor.transaction_rules import (
@@ -200,6 +213,10 @@ class VendorStrategies:
     conversation: Conversation = _IN_THREAD
     escalations: Escalations = _ANSWERING
     grants: GrantReading = _HONOURING
+    calendar: Calendar = CALENDAR
+    confirming: Confirming = AS_BOOKED
+    servicing: Servicing = AS_ANSWERED
+    addons: AddonInvoicing = ACCEPTED_ONLY
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -402,6 +419,21 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "read-after-revocation",
             "keeps reading under a grant the individual revoked, or that ended (VEN-GRANT-STOPS)",
             lambda s: replace(s, grants=_GrantReading(honours_revocation=False)),
+        ),
+        Fault(
+            "confirm-other-slot",
+            "confirms her booking at a time other than the slot she booked (LIV-VEN-APPOINTMENT)",
+            lambda s: replace(s, confirming=OtherSlot()),
+        ),
+        Fault(
+            "service-declined-work",
+            "records as done the work of a notice she declined (LIV-VEN-SERVICE-RECORD)",
+            lambda s: replace(s, servicing=EveryProposal()),
+        ),
+        Fault(
+            "invoice-declined-addon",
+            "invoices every extra it proposed, the ones she declined too (LIV-VEN-ADDONS)",
+            lambda s: replace(s, addons=EveryExtra()),
         ),
     ]
 )

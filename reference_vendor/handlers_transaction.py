@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from reference_vendor.handlers import HANDLERS
+from reference_vendor.handlers_living import addon_lines
 from reference_vendor.rules import message_ref, money
 from reference_vendor.store import DealRow
 from reference_vendor.transaction_rules import InvoicePlan
@@ -233,7 +234,8 @@ async def send_invoice(vendor: VendorAgent, peer: str) -> str:
     """
     deal = await _latest_deal(vendor, peer)
     offer, offer_digest = await _own(vendor, vendor.party_id, deal.offer_id, OfferMessage)
-    plan = vendor.strategies.invoicing.plan(offer.body)
+    # spec §6.45 (VRM-LIV-013): the add-ons she accepted are invoiced, no other.
+    plan = vendor.strategies.invoicing.plan(offer.body, await addon_lines(vendor, peer, deal.id))
     body = _invoice_body(deal, offer, offer_digest, plan, vendor.clock.now())
     return await _send_one(vendor, peer, body, None)
 
@@ -278,7 +280,9 @@ async def on_invoice_query(
     if deal is None:  # pragma: no cover - an invoice is only sent for a deal held
         return
     offer, offer_digest = await _own(vendor, vendor.party_id, deal.offer_id, OfferMessage)
-    plan = vendor.strategies.invoicing.plan(offer.body)
+    plan = vendor.strategies.invoicing.plan(
+        offer.body, await addon_lines(vendor, inbound.peer, deal.id)
+    )
     inbound.answer(
         work,
         _invoice_body(deal, offer, offer_digest, plan, inbound.now, supersedes=body.invoice),

@@ -11,6 +11,7 @@ offer's breakdown (VRM-TRX-009).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal, Protocol
@@ -127,8 +128,9 @@ class InvoicePlan:
 class Invoicing(Protocol):
     """What the vendor invoices for a delivered deal."""
 
-    def plan(self, offer: OfferBody) -> InvoicePlan:
-        """The invoice of the deal whose accepted offer is ``offer``."""
+    def plan(self, offer: OfferBody, addons: Sequence[Line] = ()) -> InvoicePlan:
+        """The invoice of the deal whose accepted offer is ``offer``, with the lines
+        of the add-ons she accepted (spec §6.45)."""
         ...
 
 
@@ -155,19 +157,19 @@ class AsAgreed:
     """The accepted offer's breakdown: its subtotal, less its trade-in allowance
     and discount, which is its total (VRM-TRX-009)."""
 
-    def plan(self, offer: OfferBody) -> InvoicePlan:
-        """The offer's lines, no difference."""
-        return InvoicePlan(tuple(_agreed(offer)))
+    def plan(self, offer: OfferBody, addons: Sequence[Line] = ()) -> InvoicePlan:
+        """The offer's lines and the add-ons she accepted (VRM-LIV-013), no difference."""
+        return InvoicePlan((*_agreed(offer), *addons))
 
 
 class UnstatedFee:
     """Fault only: adds an administration fee the offer never had, and does not
     itemise it as a difference."""
 
-    def plan(self, offer: OfferBody) -> InvoicePlan:
-        """The offer's lines and a fee."""
+    def plan(self, offer: OfferBody, addons: Sequence[Line] = ()) -> InvoicePlan:
+        """The offer's lines, the add-ons and a fee."""
         fee = Line("administration-fee", "Administration fee", Decimal("195"))
-        return InvoicePlan((*_agreed(offer), fee))
+        return InvoicePlan((*_agreed(offer), *addons, fee))
 
 
 AS_AGREED: Final = AsAgreed()

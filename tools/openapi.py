@@ -262,6 +262,50 @@ def _test_driver_paths() -> dict[str, Any]:
             refusals=(ErrorCode.GRANT_REVOKED, ErrorCode.GRANT_EXPIRED, ErrorCode.UNKNOWN_KEY),
         )
     }
+    paths[f"{prefix}/appointment"] = {
+        "post": _driver_operation(
+            "Vendor agents: propose an appointment",
+            "Send the relationship a proposal of slots for a test drive, a service or a "
+            "handover (spec §6.40); refused, and nothing sent, when the relationship's state "
+            "allows no appointment. Optional.",
+            _driver("AppointmentInstruction"),
+            answer=_driver("InstructionAnswer"),
+            refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
+        )
+    }
+    paths[f"{prefix}/cancel-appointment"] = {
+        "post": _driver_operation(
+            "Vendor agents: cancel an appointment",
+            "Send the relationship the cancellation of an appointment, its confirmation or her "
+            "booking (spec §6.43); refused, and nothing sent, when it is done or cancelled. "
+            "Optional.",
+            _driver("CancelAppointmentInstruction"),
+            answer=_driver("InstructionAnswer"),
+            refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
+        )
+    }
+    paths[f"{prefix}/service-record"] = {
+        "post": _driver_operation(
+            "Vendor agents: record the work done",
+            "Send the relationship the service record of the work her service response "
+            "accepted, at the appointment confirmed (spec §6.44); refused, and nothing sent, "
+            "when the relationship's state allows none. Optional.",
+            _driver("ServiceRecordInstruction"),
+            answer=_driver("InstructionAnswer"),
+            refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
+        )
+    }
+    paths[f"{prefix}/addons"] = {
+        "post": _driver_operation(
+            "Vendor agents: propose extras for the latest deal",
+            "Send the relationship the vendor's add-on offer for its latest deal (spec "
+            "§6.45); refused, and nothing sent, when there is no deal or the relationship's "
+            "state forbids it. Optional.",
+            _driver("AddonsInstruction"),
+            answer=_driver("InstructionAnswer"),
+            refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
+        )
+    }
     for action, summary, description in (
         ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now."),
         ("deliver", "Vendor agents: attempt due deliveries", "Attempt every due delivery now."),
@@ -286,6 +330,8 @@ def _test_driver_paths() -> dict[str, Any]:
         ("grant", "GrantInstruction", "Grant access to items of her store", False),
         ("revoke", "RevokeInstruction", "Revoke an access grant", False),
         ("consent", "ConsentInstruction", "Change her consent to items", False),
+        ("book", "BookInstruction", "Book a slot of an appointment proposal", False),
+        ("addons", "AnswerAddonsInstruction", "Answer an add-on offer", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:d7e71cdc5d7ac698.
+Source digest: sha256:6872b56d012e641d.
 """
 
 from enum import StrEnum
@@ -112,3 +112,24 @@ class MessageType(StrEnum):
 
     CONSENT_RECEIPT = "consent-receipt"
     """Consent receipt (``consent-receipt.schema.json``)."""
+
+    ADDON_OFFER = "addon-offer"
+    """Add-on offer (``addon-offer.schema.json``)."""
+
+    ADDON_RESPONSE = "addon-response"
+    """Add-on response (``addon-response.schema.json``)."""
+
+    APPOINTMENT_BOOKING = "appointment-booking"
+    """Appointment booking (``appointment-booking.schema.json``)."""
+
+    APPOINTMENT_CANCELLATION = "appointment-cancellation"
+    """Appointment cancellation (``appointment-cancellation.schema.json``)."""
+
+    APPOINTMENT_CONFIRMATION = "appointment-confirmation"
+    """Appointment confirmation (``appointment-confirmation.schema.json``)."""
+
+    APPOINTMENT_PROPOSAL = "appointment-proposal"
+    """Appointment proposal (``appointment-proposal.schema.json``)."""
+
+    SERVICE_RECORD = "service-record"
+    """Service record (``service-record.schema.json``)."""

@@ -145,6 +145,12 @@ def test_a_hand_edited_list_of_message_types_is_drift(
     capsys.readouterr()
     assert main_generate(check=True, schema_dir=schema_copy, **outputs) == 1
     assert f'+    {{\n+      "$ref": "{removed}"' in capsys.readouterr().out
+    removed = document["oneOf"].pop()
+    union.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    capsys.readouterr()
+    assert main_generate(check=True, schema_dir=schema_copy, **outputs) == 1
+    expected = '+    {\n+      "$ref": "' + removed["$ref"] + '"'
+    assert expected in capsys.readouterr().out
 
 
 def test_message_types_keep_the_envelope_order_and_append_new_ones() -> None:

@@ -87,6 +87,14 @@ class RelationshipLedger(RuleBasedStateMachine):
         if outcome.code is None:
             self.applied += 1
 
+    def _canonical(self, message_type: MessageType, sender: Role) -> dict[str, Any]:
+        # A canonical body may take first the moves it answers (a booking needs
+        # a proposal): those count as applied too.
+        before = len(self.journey.buyer.history)
+        body = canonical_body(self.journey, message_type, sender)
+        self.applied += len(self.journey.buyer.history) - before
+        return body
+
     @rule(data=st.data(), sender=st.sampled_from(Role))
     def legal_move(self, data: st.DataObject, sender: Role) -> None:
         """A move the table allows in the current state (guards may still refuse)."""
@@ -110,6 +118,8 @@ class RelationshipLedger(RuleBasedStateMachine):
         body = canonical_body(self.journey, message_type, sender)
         self.applied += len(self.journey.buyer.history) - before
         return body
+        body = self._canonical(message_type, sender)
+        self._deliver(sender, message_type, body)
 
     @rule(
         data=st.data(),

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from deal_transaction_bodies import transaction_body
+from living_bodies import living_body
 
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
 from vrm_protocol.ledger import LedgerFacts, MemoryLedger, RelationshipCore
@@ -625,6 +626,9 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
             journey.step(Role.BUYER, M.CONSENT_CHANGE, consent_change_body())
             change = journey.latest_request(M.CONSENT_CHANGE, open_only=True)
         return consent_receipt_body(change or missing)
+    living = living_body(journey, message_type)
+    if living is not None:
+        return living
     assert message_type is M.RECEIPT
     return receipt_body(missing, now)  # a receipt of a message this side never saw
 

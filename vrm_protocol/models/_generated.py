@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:d7e71cdc5d7ac698.
+fails when this file and the schemas disagree. Source digest: sha256:6872b56d012e641d.
 """
 
 from types import MappingProxyType
@@ -28,9 +28,24 @@ __all__ = [
     "AccessGrantMessage",
     "AccessRevocationBody",
     "AccessRevocationMessage",
+    "Addon",
+    "AddonDeal",
+    "AddonOfferBody",
+    "AddonOfferMessage",
+    "AddonResponseBody",
+    "AddonResponseMessage",
     "AnswerBody",
     "AnswerMessage",
     "AppliedChange",
+    "AppointmentBookingBody",
+    "AppointmentBookingMessage",
+    "AppointmentCancellationBody",
+    "AppointmentCancellationMessage",
+    "AppointmentConfirmationBody",
+    "AppointmentConfirmationMessage",
+    "AppointmentProposalBody",
+    "AppointmentProposalMessage",
+    "AppointmentSlot",
     "ApprovedMatter",
     "AssertingParty",
     "Attestation",
@@ -155,8 +170,12 @@ __all__ = [
     "ScopedDataRequest",
     "ServiceNoticeBody",
     "ServiceNoticeMessage",
+    "ServicePart",
+    "ServiceRecordBody",
+    "ServiceRecordMessage",
     "ServiceResponseBody",
     "ServiceResponseMessage",
+    "ServiceWork",
     "SupportEscalationBody",
     "SupportEscalationMessage",
     "SupportRequestBody",
@@ -860,6 +879,13 @@ class BaseMessage(VRMModel):
         "access-revocation",
         "consent-change",
         "consent-receipt",
+        "addon-offer",
+        "addon-response",
+        "appointment-booking",
+        "appointment-cancellation",
+        "appointment-confirmation",
+        "appointment-proposal",
+        "service-record",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -3817,6 +3843,384 @@ class ConsentReceiptMessage(BaseMessage):
     )
 
 
+class AddonDeal(VRMModel):
+    """Add-on deal.
+
+    The deal: its id and the accepted offer, by its digest.
+    """
+
+    id: Annotated[JsonStr, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="The deal's id (the deal confirmation's).",
+    )
+
+    offer: MessageRef = Field(
+        description="The accepted offer, by its digest.",
+    )
+
+
+class Addon(VRMModel):
+    """Add-on.
+
+    One extra: its code, what it is, its price.
+    """
+
+    code: KebabToken = Field(
+        description="The extra's code, unique in the offer (the invoice line's code).",
+    )
+
+    description: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="What it is.",
+    )
+
+    price: Money = Field(
+        description="Its price.",
+    )
+
+
+class AddonOfferBody(VRMModel):
+    """Add-on offer body.
+
+    The deal, the extras proposed and until when.
+    """
+
+    deal: AddonDeal = Field(
+        description="The deal the extras are for.",
+    )
+
+    addons: Annotated[tuple[Addon, ...], Field(min_length=1, max_length=50)] = Field(
+        description="The extras proposed.",
+    )
+
+    valid_until: Timestamp = Field(
+        alias="validUntil",
+        description="Until when the proposal holds.",
+    )
+
+
+class AddonOfferMessage(BaseMessage):
+    """Add-on offer.
+
+    The vendor proposes extras for the deal under way, each with its price; she accepts or
+    declines each (spec §6.45).
+    """
+
+    type: Literal["addon-offer"] = Field(
+        description="Always `addon-offer`.",
+    )
+
+    body: AddonOfferBody = Field(
+        description="The `addon-offer` body.",
+    )
+
+
+class AddonResponseBody(VRMModel):
+    """Add-on response body.
+
+    The add-on offer answered, and each of its codes accepted or declined.
+    """
+
+    addon_offer: MessageRef = Field(
+        alias="addonOffer",
+        description="The add-on offer answered, by its digest.",
+    )
+
+    accepted: Annotated[
+        tuple[KebabToken, ...], Field(max_length=50), AfterValidator(unique_items)
+    ] = Field(
+        description="The codes of the extras accepted.",
+    )
+
+    declined: Annotated[
+        tuple[KebabToken, ...], Field(max_length=50), AfterValidator(unique_items)
+    ] = Field(
+        description="The codes of the extras declined.",
+    )
+
+
+class AddonResponseMessage(BaseMessage):
+    """Add-on response.
+
+    The individual accepts or declines each extra the vendor proposed (spec §6.46).
+    """
+
+    type: Literal["addon-response"] = Field(
+        description="Always `addon-response`.",
+    )
+
+    body: AddonResponseBody = Field(
+        description="The `addon-response` body.",
+    )
+
+
+class AppointmentBookingBody(VRMModel):
+    """Appointment booking body.
+
+    The proposal and the slot chosen: nothing that identifies her.
+    """
+
+    proposal: MessageRef = Field(
+        description="The proposal, by its digest.",
+    )
+
+    slot: KebabToken = Field(
+        description="The id of the slot chosen.",
+    )
+
+
+class AppointmentBookingMessage(BaseMessage):
+    """Appointment booking.
+
+    The individual books one slot of a proposal, and discloses nothing else (spec §6.41).
+    """
+
+    type: Literal["appointment-booking"] = Field(
+        description="Always `appointment-booking`.",
+    )
+
+    body: AppointmentBookingBody = Field(
+        description="The `appointment-booking` body.",
+    )
+
+
+class AppointmentCancellationBody(VRMModel):
+    """Appointment cancellation body.
+
+    The appointment cancelled (the booking or its confirmation) and why.
+    """
+
+    appointment: MessageRef = Field(
+        description="The booking or the confirmation cancelled, by its digest.",
+    )
+
+    reason: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="Why.",
+    )
+
+
+class AppointmentCancellationMessage(BaseMessage):
+    """Appointment cancellation.
+
+    Either party cancels a booked or confirmed appointment (spec §6.43).
+    """
+
+    type: Literal["appointment-cancellation"] = Field(
+        description="Always `appointment-cancellation`.",
+    )
+
+    body: AppointmentCancellationBody = Field(
+        description="The `appointment-cancellation` body.",
+    )
+
+
+class AppointmentConfirmationBody(VRMModel):
+    """Appointment confirmation body.
+
+    The booking confirmed, and the slot as booked.
+    """
+
+    booking: MessageRef = Field(
+        description="The booking confirmed, by its digest.",
+    )
+
+    slot: KebabToken = Field(
+        description="The id of the slot booked.",
+    )
+
+    start: Timestamp = Field(
+        description="When it starts (the slot's start).",
+    )
+
+    end: Timestamp = Field(
+        description="When it ends (the slot's end).",
+    )
+
+    place: Location = Field(
+        description="Where (the slot's place).",
+    )
+
+    contact: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=200)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Whom to ask for on arrival (a desk, a role).",
+    )
+
+
+class AppointmentConfirmationMessage(BaseMessage):
+    """Appointment confirmation.
+
+    The vendor confirms a booking: the slot booked, when and where (spec §6.42).
+    """
+
+    type: Literal["appointment-confirmation"] = Field(
+        description="Always `appointment-confirmation`.",
+    )
+
+    body: AppointmentConfirmationBody = Field(
+        description="The `appointment-confirmation` body.",
+    )
+
+
+class AppointmentSlot(VRMModel):
+    """Appointment slot.
+
+    One slot: its id, when, and where (coarsely).
+    """
+
+    id: KebabToken = Field(
+        description="The slot's id, unique in the proposal.",
+    )
+
+    start: Timestamp = Field(
+        description="When it starts.",
+    )
+
+    end: Timestamp = Field(
+        description="When it ends.",
+    )
+
+    place: Location = Field(
+        description="Where, coarsely (the vendor's site, a postcode area).",
+    )
+
+
+class AppointmentProposalBody(VRMModel):
+    """Appointment proposal body.
+
+    What the appointment is for, the slots offered and when she must choose.
+    """
+
+    kind: Literal["test-drive", "service", "handover"] = Field(
+        description="What the appointment is for: a test drive, a service, a handover.",
+    )
+
+    about: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description=(
+            "The message the appointment serves (a service notice, an offer), by its digest."
+        ),
+    )
+
+    slots: Annotated[tuple[AppointmentSlot, ...], Field(min_length=1, max_length=20)] = Field(
+        description="The slots offered.",
+    )
+
+    respond_by: Timestamp = Field(
+        alias="respondBy",
+        description="When the slots are no longer held.",
+    )
+
+
+class AppointmentProposalMessage(BaseMessage):
+    """Appointment proposal.
+
+    The vendor proposes slots for an appointment: a test drive, a service, a handover (spec
+    §6.40).
+    """
+
+    type: Literal["appointment-proposal"] = Field(
+        description="Always `appointment-proposal`.",
+    )
+
+    body: AppointmentProposalBody = Field(
+        description="The `appointment-proposal` body.",
+    )
+
+
+class ServiceWork(VRMModel):
+    """Service work.
+
+    One piece of work: its code (a proposal's code when it carries one out) and what it was.
+    """
+
+    code: KebabToken = Field(
+        description="The work's code.",
+    )
+
+    description: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="What was done.",
+    )
+
+
+class ServicePart(VRMModel):
+    """Service part.
+
+    One part fitted.
+    """
+
+    code: Annotated[KebabToken | None, NotNull] = Field(
+        default=None,
+        description="The part's code, if it has one.",
+    )
+
+    description: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="The part.",
+    )
+
+    quantity: Annotated[int, json_int(ge=1, le=1000)] = Field(
+        description="How many.",
+    )
+
+
+class ServiceRecordBody(VRMModel):
+    """Service record body.
+
+    What was done, with what, for how much, at what mileage, and when.
+    """
+
+    appointment: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description=(
+            "The confirmed appointment the work was done at (its confirmation), by its digest."
+        ),
+    )
+
+    notice: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description="The service notice whose proposals the work carries out, by its digest.",
+    )
+
+    work: Annotated[tuple[ServiceWork, ...], Field(min_length=1, max_length=50)] = Field(
+        description="The work done.",
+    )
+
+    parts: Annotated[Annotated[tuple[ServicePart, ...], Field(max_length=100)] | None, NotNull] = (
+        Field(
+            default=None,
+            description="The parts fitted.",
+        )
+    )
+
+    cost: Money = Field(
+        description="What the work cost her.",
+    )
+
+    mileage: Annotated[int, json_int(ge=0, le=10000000)] = Field(
+        description="The odometer reading when the work was done.",
+    )
+
+    completed_at: Timestamp = Field(
+        alias="completedAt",
+        description="When the work was completed.",
+    )
+
+
+class ServiceRecordMessage(BaseMessage):
+    """Service record.
+
+    The vendor's signed record of work completed: the work, the parts, the cost and the mileage,
+    kept by the individual as her service history (spec §6.44).
+    """
+
+    type: Literal["service-record"] = Field(
+        description="Always `service-record`.",
+    )
+
+    body: ServiceRecordBody = Field(
+        description="The `service-record` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -3849,7 +4253,14 @@ Message: TypeAlias = Annotated[
     | AccessGrantMessage
     | AccessRevocationMessage
     | ConsentChangeMessage
-    | ConsentReceiptMessage,
+    | ConsentReceiptMessage
+    | AddonOfferMessage
+    | AddonResponseMessage
+    | AppointmentBookingMessage
+    | AppointmentCancellationMessage
+    | AppointmentConfirmationMessage
+    | AppointmentProposalMessage
+    | ServiceRecordMessage,
     Field(discriminator="type"),
 ]
 
@@ -3887,5 +4298,12 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.ACCESS_REVOCATION: AccessRevocationMessage,
         MessageType.CONSENT_CHANGE: ConsentChangeMessage,
         MessageType.CONSENT_RECEIPT: ConsentReceiptMessage,
+        MessageType.ADDON_OFFER: AddonOfferMessage,
+        MessageType.ADDON_RESPONSE: AddonResponseMessage,
+        MessageType.APPOINTMENT_BOOKING: AppointmentBookingMessage,
+        MessageType.APPOINTMENT_CANCELLATION: AppointmentCancellationMessage,
+        MessageType.APPOINTMENT_CONFIRMATION: AppointmentConfirmationMessage,
+        MessageType.APPOINTMENT_PROPOSAL: AppointmentProposalMessage,
+        MessageType.SERVICE_RECORD: ServiceRecordMessage,
     }
 )
