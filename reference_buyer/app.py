@@ -346,6 +346,7 @@ async def _consent(agent: BuyerAgent, document: dict[str, Any]) -> Any:
         sent = await agent.consents.change(_vendors(document)[0], changes)
     except (ValidationError, TypeError) as error:
         raise _invalid(f"not a valid consent change: {error}"[:500], "/changes") from None
+    return {"sent": [sent.message.message_id]}
 
 
 async def _book(agent: BuyerAgent, document: dict[str, Any]) -> Any:
