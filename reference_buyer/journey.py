@@ -57,6 +57,7 @@ from reference_buyer.scenario import (
     sally_rfp_body,
 )
 from reference_buyer.store import BuyerStore, Channel, Entry
+from reference_buyer.vendor_search import search_directory
 from vrm_agent.clock import AgentClock
 from vrm_agent.net import LOOPBACK
 from vrm_protocol.attestations import issue_attestation
@@ -108,6 +109,16 @@ NO_APPROVAL_NOTE = (
 )
 
 
+#: The directory process's name among the demo's processes.
+DIRECTORY = "directory"
+#: What Sally looks for, and where (her home area NW3, coarsened to its postcode area).
+SEARCH_CATEGORY, SEARCH_AREA = "vehicles.cars", "GB-NW"
+#: The areas each vendor lists (default: its catalogue's countries).
+_AREAS: dict[str, tuple[str, ...]] = {
+    "dealer-mayfair": ("--area", "GB-NW", "--area", "GB-W", "--area", "GB-SW"),
+}
+
+
 class DemoFailed(Exception):
     """A step of the journey did not go as the protocol says it must."""
 
@@ -145,12 +156,15 @@ class Journey:
     vendors: dict[str, VendorProcess] = field(default_factory=dict)
     steps: list[StepResult] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    directory: VendorProcess | None = None
 
 
 # -- processes -----------------------------------------------------------------------------------
 
 
-def _start_vendor(catalogue: str, out: Path, trust_file: Path) -> VendorProcess:
+def _start_vendor(
+    catalogue: str, out: Path, trust_file: Path, listing: tuple[str, ...] = ()
+) -> VendorProcess:
     data_dir = out / catalogue
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "agent.log"
@@ -173,7 +187,11 @@ def _start_vendor(catalogue: str, out: Path, trust_file: Path) -> VendorProcess:
         str(trust_file),
         "--reply-delay",
         "0.05",
+        *listing,
     ]
+    if catalogue == DIRECTORY:
+        # The directory (spec §11.9): `vrm directory serve`, loopback allowed.
+        argv = [*argv[:3], "directory", "serve", "--port", "0", "--test-mode"]
     with log.open("wb") as handle:
         # Own session: a Ctrl-C in the terminal reaches the demo, which then
         # stops the vendors itself (in order, and always).
@@ -222,14 +240,20 @@ async def running_vendors(
         DemoFailed: a vendor did not start.
     """
     try:
+        # The directory first: each dealer lists itself there as it starts (§11.9).
+        journey.directory = _start_vendor(DIRECTORY, out, trust_file)
+        await _await_listening(journey.directory)
         for catalogue in catalogues:
-            journey.vendors[catalogue] = _start_vendor(catalogue, out, trust_file)
+            listing = ("--list-at", journey.directory.url, *_AREAS.get(catalogue, ()))
+            journey.vendors[catalogue] = _start_vendor(catalogue, out, trust_file, listing)
         for vendor in journey.vendors.values():
             await _await_listening(vendor)
         yield journey.vendors
     finally:
         for vendor in journey.vendors.values():
             _stop(vendor)
+        if journey.directory is not None:
+            _stop(journey.directory)
 
 
 # -- the credit union ----------------------------------------------------------------------------
@@ -339,8 +363,16 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         await store.add_note(
             "Short list: Toyota Prius; hybrid; ISOFIX; MP3 sound", source="research", at=at
         )
+        assert journey.directory is not None
+        search = await search_directory(
+            agent, journey.directory.url, category=SEARCH_CATEGORY, area=SEARCH_AREA
+        )
+        _expect(
+            sorted(search.vendors) == sorted(dealers),
+            f"the directory names the two dealers serving her area (found {search.vendors})",
+        )
         seq = await _max_seq(store)
-        await agent.buying.send_rfis(dealers, sally_rfi_body(agent.clock.now()))
+        await agent.buying.send_rfis(search.vendors, sally_rfi_body(agent.clock.now()))
         for dealer in dealers:
             await agent.wait_for(
                 after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS
@@ -348,6 +380,8 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         ranked = await agent.ranked_offers()
         _expect(len(ranked) >= 2, "both dealers answered the intentcast with an offer")
         return (
+            f"directory search ({SEARCH_CATEGORY} in {SEARCH_AREA}, nothing identifying her): "
+            f"{', '.join(names[v] for v in search.vendors)}, listings verified; "
             f"personal RFI to {len(dealers)} dealers under {len(dealers)} unlinkable "
             f"pseudonyms; {len(ranked)} offers, best total cost "
             f"{ranked[0].currency} {ranked[0].total_cost}"
@@ -946,7 +980,8 @@ async def run_demo(out: Path, console: Console, *, keep: bool = False) -> bool:
     async with running_vendors(catalogues, out, trust_file, journey):
         console.print(
             "Vendor agents: "
-            + ", ".join(f"{name} at {v.url}" for name, v in journey.vendors.items()),
+            + ", ".join(f"{name} at {v.url}" for name, v in journey.vendors.items())
+            + (f"; directory at {journey.directory.url}" if journey.directory else ""),
             highlight=False,
         )
         return await _run_buyer(journey, issuer_key, keep=keep)

@@ -249,6 +249,17 @@ def _test_driver_paths() -> dict[str, Any]:
             refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
         )
     }
+    paths[f"{prefix}/list"] = {
+        "post": _driver_operation(
+            "Vendor agents: list the vendor in a directory",
+            "Sign a listing of the vendor's categories and areas and post it to the directory "
+            "named (spec §11.9); refused when the directory refuses it or cannot be reached. "
+            "Optional.",
+            _driver("ListInstruction"),
+            answer=_driver("InstructionAnswer"),
+            refusals=(ErrorCode.TEMPORARILY_UNAVAILABLE,),
+        )
+    }
     for action, summary, description in (
         ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now."),
         ("deliver", "Vendor agents: attempt due deliveries", "Attempt every due delivery now."),
@@ -270,6 +281,7 @@ def _test_driver_paths() -> dict[str, Any]:
         ("answer", "AnswerInstruction", "Answer a vendor's question", False),
         ("support", "SupportInstruction", "Report a problem", False),
         ("escalate", "EscalateInstruction", "Escalate a problem", False),
+        ("search", "SearchInstruction", "Look for vendors in a directory", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

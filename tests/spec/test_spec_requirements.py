@@ -56,6 +56,7 @@ def test_every_area_of_the_brief_has_requirements() -> None:
         "vendor",
         "transaction",
         "conversation",
+        "directory",
     }
 
 
