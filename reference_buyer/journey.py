@@ -42,6 +42,7 @@ from rich.markup import escape
 
 from reference_buyer import evidence
 from reference_buyer import handlers_conversation as conversation
+from reference_buyer import journey_story as story
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
@@ -371,6 +372,12 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             sorted(search.vendors) == sorted(dealers),
             f"the directory names the two dealers serving her area (found {search.vendors})",
         )
+        journey.notes.setdefault("story", {})[str(LifecycleStep.SEARCH)] = [
+            f"Sally's agent → the directory: a search for {SEARCH_CATEGORY} in {SEARCH_AREA} "
+            "(a plain GET: no pseudonym, no key, no cookie); it names "
+            + ", ".join(names[v] for v in search.vendors)
+            + ", each listing verified against the dealer's own published keys"
+        ]
         seq = await _max_seq(store)
         await agent.buying.send_rfis(search.vendors, sally_rfi_body(agent.clock.now()))
         for dealer in dealers:
@@ -866,7 +873,8 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
         counterparty = names.get(entry.peer, entry.peer)
         sent = entry.direction is Direction.SENT
         in_step = step_of.get(entry.seq)
-        body = entry.paper if entry.paper is not None else getattr(entry.model(), "body", None)
+        model = entry.model() if entry.paper is None else None
+        body = entry.paper if entry.paper is not None else getattr(model, "body", None)
         entries.append(
             {
                 "seq": entry.seq,
@@ -886,6 +894,7 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
                 "receiptDigest": message_digest(entry.receipt) if entry.receipt else None,
                 "digest": entry.digest,
                 "body": to_payload(body) if body is not None else None,
+                "gist": story.gist(entry.type, model, entry.paper),
             }
         )
     exits = [
@@ -921,6 +930,13 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
         "",
         f"Outcome: {'every step succeeded and every signature verified' if ok else 'FAILED'}.",
         "",
+        *story.story_lines(
+            entries,
+            {str(s.step): f"{s.number}. {s.title}" for s in journey.steps},
+            journey.notes.get("story", {}),
+        ),
+        "## The steps",
+        "",
         "| # | step | outcome |",
         "| --- | --- | --- |",
     ]
@@ -930,17 +946,17 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
     ]
     if journey.notes.get("no-approval"):
         lines += ["", "## Notes", "", f"- Co-decision-maker: {journey.notes['no-approval']}"]
-    lines.append("")
+    lines += ["", "## The messages", ""]
     current = None
     for item in entries:
         if item["step"] != current:
             current = item["step"]
-            lines += [f"## {current or 'before the steps'}", ""]
+            lines += [f"### {current or 'before the steps'}", ""]
         receipt_note = {True: ", receipt verified", False: ", RECEIPT NOT VERIFIED", None: ""}[
             item["receiptVerified"]
         ]
         lines += [
-            f"### {item['seq']}. {item['type']}: {item['senderName']} → {item['recipient']}",
+            f"#### {item['seq']}. {item['type']}: {item['senderName']} → {item['recipient']}",
             "",
             f"- direction: {item['direction']} ({item['channel']})",
             f"- sender: `{item['sender']}`",
