@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
+from reference_buyer.listing_rules import VERIFIED_LISTINGS, ListingRule, UnverifiedListings
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
 from reference_buyer.transaction_rules import (
@@ -227,6 +228,7 @@ class BuyerStrategies:
     invoices: InvoiceRule = MATCHES_THE_OFFER
     payments: PaymentRule = AS_ACCEPTED
     escalations: EscalationRule = _BOUND_ESCALATIONS
+    listings: ListingRule = VERIFIED_LISTINGS
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -427,6 +429,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "an answer to her escalation naming another of her requests is taken "
             "(BUY-ESCALATION-BINDING)",
             lambda s: replace(s, escalations=_AnyEscalation()),
+        ),
+        Fault(
+            "unverified-listings",
+            "writes to every vendor a directory names, whoever signed its listing "
+            "(BUY-DIRECTORY-SEARCH)",
+            lambda s: replace(s, listings=UnverifiedListings()),
         ),
     ]
 )

@@ -28,7 +28,7 @@ import aiohttp
 
 from reference_buyer.agent import BuyerAgent
 from vrm_agent.net import FetchRefused, PolicyResolver, fetch_json_object, same_origin
-from vrm_protocol.directory import SEARCH_SCHEMA, Listing, search_url, verify_listing
+from vrm_protocol.directory import SEARCH_SCHEMA, Listing, search_url
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError
 from vrm_protocol.freshness import format_timestamp
 from vrm_protocol.http_binding import DISCOVERY_PATH, DeliveryPolicy, DeliveryRefused
@@ -138,7 +138,8 @@ async def search_directory(
             continue
         try:
             published = await agent.directory.discover(party)
-            listing = verify_listing(
+            # Her guard (a strategy: the suite's self-tests start her agent without it).
+            listing = agent.strategies.listings.judge(
                 str(entry["listing"]).encode("ascii"),
                 published.keys,
                 party=party,

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
+from reference_vendor.listing_keys import OWN_KEY, ForeignKey, ListingKey
 from reference_vendor.rules import money
 from reference_vendor.store import DeletionRow, EraseData
 from reference_vendor.transaction_rules import (
@@ -184,6 +185,7 @@ class VendorStrategies:
     invoicing: Invoicing = AS_AGREED
     conversation: Conversation = _IN_THREAD
     escalations: Escalations = _ANSWERING
+    listing: ListingKey = OWN_KEY
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -348,6 +350,11 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "escalation-deadline-unchecked",
             "takes an escalation whose deadline is not after it (VEN-ESCALATION)",
             lambda s: _runtime(s, decider=_DeadlinesUnchecked(s.runtime.decider)),
+        ),
+        Fault(
+            "listing-foreign-key",
+            "signs its directory listing with a key it does not publish (VEN-DIRECTORY-LISTING)",
+            lambda s: replace(s, listing=ForeignKey()),
         ),
     ]
 )

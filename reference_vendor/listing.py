@@ -36,7 +36,7 @@ async def list_at(agent: VendorAgent, directory: str, areas: Sequence[str] = ())
     """
     catalogue = agent.catalogue
     token = make_listing(
-        agent.key,
+        agent.strategies.listing.key(agent.key),
         party=agent.party_id,
         name=catalogue.name,
         categories=catalogue.categories,

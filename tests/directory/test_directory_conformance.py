@@ -38,21 +38,37 @@ def _run(role: str, target: str, check: str, out: Path) -> dict[str, str]:
     )
     result = json.loads((out / "result.json").read_text("utf-8"))
     outcomes = {item["id"]: item["verdict"] for item in result["checks"]}
-    assert completed.returncode == 0, (outcomes, completed.stdout[-2000:])
+    passed = all(verdict == "pass" for verdict in outcomes.values())
+    assert (completed.returncode == 0) == passed, (outcomes, completed.stdout[-2000:])
     return outcomes
 
 
+@pytest.mark.parametrize(
+    ("faults", "verdict"), [((), "pass"), (("--fault", "unverified-listings"), "fail")]
+)
 def test_the_buyer_searches_anonymously_and_writes_to_verified_vendors_only(
-    tmp_path: Path,
+    tmp_path: Path, faults: tuple[str, ...], verdict: str
 ) -> None:
     with _process(
-        "buyer", "serve", "--port", "0", "--test-mode", "--data-dir", str(tmp_path / "buyer")
+        "buyer",
+        "serve",
+        "--port",
+        "0",
+        "--test-mode",
+        "--data-dir",
+        str(tmp_path / "buyer"),
+        *faults,
     ) as buyer:
         outcomes = _run("buyer", buyer, "BUY-DIRECTORY-SEARCH", tmp_path / "result")
-    assert outcomes == {"BUY-DIRECTORY-SEARCH": "pass"}
+    assert outcomes == {"BUY-DIRECTORY-SEARCH": verdict}
 
 
-def test_the_vendor_lists_itself_with_its_own_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("faults", "verdict"), [((), "pass"), (("--fault", "listing-foreign-key"), "fail")]
+)
+def test_the_vendor_lists_itself_with_its_own_key(
+    tmp_path: Path, faults: tuple[str, ...], verdict: str
+) -> None:
     with _process(
         "vendor",
         "serve",
@@ -63,6 +79,7 @@ def test_the_vendor_lists_itself_with_its_own_key(tmp_path: Path) -> None:
         "--test-mode",
         "--data-dir",
         str(tmp_path / "vendor"),
+        *faults,
     ) as vendor:
         outcomes = _run("vendor", vendor, "VEN-DIRECTORY-LISTING", tmp_path / "result")
-    assert outcomes == {"VEN-DIRECTORY-LISTING": "pass"}
+    assert outcomes == {"VEN-DIRECTORY-LISTING": verdict}
