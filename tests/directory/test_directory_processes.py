@@ -182,3 +182,32 @@ def test_malformed_requests_are_refused_with_problem_details(running: tuple[str,
     assert (status, problem["code"]) == (400, "invalid-request")
     status, _, problem = _get(f"{directory}{SEARCH_PATH}?category=vehicles.cars&area=NW3%201AB")
     assert (status, problem["code"]) == (400, "invalid-request")
+
+
+def test_her_agent_finds_the_vendor_from_the_command_line(
+    running: tuple[str, str], tmp_path: Path
+) -> None:
+    directory, vendor = running
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from vrm_protocol.cli import main; main()",
+            "buyer",
+            "search",
+            "--data-dir",
+            str(tmp_path / "buyer"),
+            "--allow-delivery-to",
+            "127.0.0.1",
+            "--directory",
+            directory,
+            "--area",
+            "GB-NW",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert f"{vendor}: Mayfair Motors (listing verified)" in finished.stdout
