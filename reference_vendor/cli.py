@@ -82,7 +82,10 @@ async def _serve(
         sock.close()
         raise click.ClickException(str(error)) from error
     # Serving first: the directory fetches our keys while it takes the listing (§11.9).
-    await _list(running.runner.app[AGENT], directories, areas)
+    agent = running.runner.app[AGENT]
+    await _list(agent, directories, areas)
+    # A listing lives a week at most: it is renewed at half its life while serving.
+    renewing = asyncio.create_task(_keep_listed(agent, directories, areas)) if directories else None
     click.echo(f"listening on {shown_url}")
     sys.stdout.flush()
     stop = asyncio.Event()
@@ -93,7 +96,22 @@ async def _serve(
     try:
         await stop.wait()
     finally:
+        if renewing is not None:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
         await running.close()
+
+
+async def _keep_listed(
+    agent: VendorAgent, directories: tuple[str, ...], areas: tuple[str, ...]
+) -> None:
+    """Renew the listings at half their lifetime, for as long as the vendor serves."""
+    from vrm_protocol.directory import DEFAULT_LISTING_LIFETIME
+
+    while True:
+        await asyncio.sleep(DEFAULT_LISTING_LIFETIME.total_seconds() / 2)
+        await _list(agent, directories, areas)
 
 
 async def _list(agent: VendorAgent, directories: tuple[str, ...], areas: tuple[str, ...]) -> None:
