@@ -382,6 +382,28 @@ async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"offsetSeconds": offset}
 
 
+async def _search(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    # A directory search (spec §11.10), then, when asked, the RFI to every vendor found.
+    from reference_buyer.vendor_search import search_directory
+
+    found = await search_directory(
+        agent,
+        _string(document, "directory"),
+        category=_string(document, "category"),
+        area=_string(document, "area"),
+    )
+    sent: list[str] = []
+    if document.get("rfi") is True and found.vendors:
+        body = _body(document, PersonalRfiBody) or sally_rfi_body(agent.clock.now())
+        rfis = await agent.buying.send_rfis(found.vendors, body)
+        sent = [s.message.message_id for s in rfis.values()]
+    return {
+        "sent": sent,
+        "vendors": found.vendors,
+        "setAside": [{"party": party, "why": why} for party, why in found.set_aside],
+    }
+
+
 async def _state(request: web.Request) -> web.Response:
     return web.json_response(await request.app[AGENT].state_summary())
 
@@ -406,6 +428,7 @@ _ACTIONS: Mapping[str, Action] = {
     "consent": _consent,
     "book": _book,
     "addons": _addons,
+    "search": _search,
 }
 
 

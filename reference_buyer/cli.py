@@ -362,6 +362,40 @@ async def _serve(
 @_DATA_DIR
 @_POLICY
 @_ALLOW
+@click.option("--directory", required=True, help="The directory's base URL (spec §11.10).")
+@click.option("--category", default="vehicles.cars", show_default=True)
+@click.option("--area", required=True, help="A country or a country and postcode area: GB-NW.")
+@click.option("--rfi", "send_rfi", is_flag=True, help="Send the RFI to every vendor found.")
+def search(
+    data_dir: Path,
+    policy_file: Path | None,
+    allow: tuple[str, ...],
+    directory: str,
+    category: str,
+    area: str,
+    send_rfi: bool,
+) -> None:
+    """Find vendors in a directory without saying who she is (and send them the RFI)."""
+    from reference_buyer.vendor_search import search_directory
+
+    async def action(agent: BuyerAgent) -> None:
+        found = await search_directory(agent, directory, category=category, area=area)
+        for listed in found.found:
+            click.echo(f"{listed.party}: {listed.name} (listing verified)")
+        for party, why in found.set_aside:
+            click.echo(f"{party}: set aside: {why}")
+        if send_rfi and found.vendors:
+            sent = await agent.buying.send_rfis(found.vendors, sally_rfi_body(agent.clock.now()))
+            for vendor, delivery in sent.items():
+                click.echo(f"{vendor}: RFI {delivery.message.message_id}")
+
+    _run(data_dir, policy_file, action, allow)
+
+
+@buyer.command()
+@_DATA_DIR
+@_POLICY
+@_ALLOW
 @click.argument("vendors", nargs=-1, required=True)
 def rfi(
     data_dir: Path, policy_file: Path | None, allow: tuple[str, ...], vendors: Sequence[str]

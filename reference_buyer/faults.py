@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
+from reference_buyer.listing_rules import VERIFIED_LISTINGS, ListingRule, UnverifiedListings
 from reference_buyer.living_rules import (
     AS_SHE_BOOKED,
     DECLINED_WORK,
@@ -254,6 +255,7 @@ class BuyerStrategies:
     service_work: WorkRule = DECLINED_WORK
     extras: AddonChoice = UP_TO_A_LIMIT
     offer_warnings: OfferWarnings = TRADE_IN_FIRST
+    listings: ListingRule = VERIFIED_LISTINGS
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -483,6 +485,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "flags no offer, not one that takes her old car before delivery "
             "(LIV-BUY-TRADE-IN-FIRST)",
             lambda s: replace(s, offer_warnings=NoWarnings()),
+        ),
+        Fault(
+            "unverified-listings",
+            "writes to every vendor a directory names, whoever signed its listing "
+            "(BUY-DIRECTORY-SEARCH)",
+            lambda s: replace(s, listings=UnverifiedListings()),
         ),
     ]
 )

@@ -42,6 +42,7 @@ from rich.markup import escape
 
 from reference_buyer import evidence
 from reference_buyer import handlers_conversation as conversation
+from reference_buyer import journey_story as story
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
@@ -65,6 +66,7 @@ from reference_buyer.scenario import (
     sally_rfp_body,
 )
 from reference_buyer.store import BuyerStore, Channel, Entry
+from reference_buyer.vendor_search import search_directory
 from vrm_agent.clock import AgentClock
 from vrm_agent.net import LOOPBACK
 from vrm_protocol.attestations import issue_attestation
@@ -116,6 +118,16 @@ NO_APPROVAL_NOTE = (
 )
 
 
+#: The directory process's name among the demo's processes.
+DIRECTORY = "directory"
+#: What Sally looks for, and where (her home area NW3, coarsened to its postcode area).
+SEARCH_CATEGORY, SEARCH_AREA = "vehicles.cars", "GB-NW"
+#: The areas each vendor lists (default: its catalogue's countries).
+_AREAS: dict[str, tuple[str, ...]] = {
+    "dealer-mayfair": ("--area", "GB-NW", "--area", "GB-W", "--area", "GB-SW"),
+}
+
+
 class DemoFailed(Exception):
     """A step of the journey did not go as the protocol says it must."""
 
@@ -153,12 +165,15 @@ class Journey:
     vendors: dict[str, VendorProcess] = field(default_factory=dict)
     steps: list[StepResult] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    directory: VendorProcess | None = None
 
 
 # -- processes -----------------------------------------------------------------------------------
 
 
-def _start_vendor(catalogue: str, out: Path, trust_file: Path) -> VendorProcess:
+def _start_vendor(
+    catalogue: str, out: Path, trust_file: Path, listing: tuple[str, ...] = ()
+) -> VendorProcess:
     data_dir = out / catalogue
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "agent.log"
@@ -181,7 +196,11 @@ def _start_vendor(catalogue: str, out: Path, trust_file: Path) -> VendorProcess:
         str(trust_file),
         "--reply-delay",
         "0.05",
+        *listing,
     ]
+    if catalogue == DIRECTORY:
+        # The directory (spec §11.10): `vrm directory serve`, loopback allowed.
+        argv = [*argv[:3], "directory", "serve", "--port", "0", "--test-mode"]
     with log.open("wb") as handle:
         # Own session: a Ctrl-C in the terminal reaches the demo, which then
         # stops the vendors itself (in order, and always).
@@ -230,14 +249,20 @@ async def running_vendors(
         DemoFailed: a vendor did not start.
     """
     try:
+        # The directory first: each dealer lists itself there as it starts (§11.10).
+        journey.directory = _start_vendor(DIRECTORY, out, trust_file)
+        await _await_listening(journey.directory)
         for catalogue in catalogues:
-            journey.vendors[catalogue] = _start_vendor(catalogue, out, trust_file)
+            listing = ("--list-at", journey.directory.url, *_AREAS.get(catalogue, ()))
+            journey.vendors[catalogue] = _start_vendor(catalogue, out, trust_file, listing)
         for vendor in journey.vendors.values():
             await _await_listening(vendor)
         yield journey.vendors
     finally:
         for vendor in journey.vendors.values():
             _stop(vendor)
+        if journey.directory is not None:
+            _stop(journey.directory)
 
 
 # -- the credit union ----------------------------------------------------------------------------
@@ -387,8 +412,22 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         await store.add_note(
             "Short list: Toyota Prius; hybrid; ISOFIX; MP3 sound", source="research", at=at
         )
+        assert journey.directory is not None
+        search = await search_directory(
+            agent, journey.directory.url, category=SEARCH_CATEGORY, area=SEARCH_AREA
+        )
+        _expect(
+            sorted(search.vendors) == sorted(dealers),
+            f"the directory names the two dealers serving her area (found {search.vendors})",
+        )
+        journey.notes.setdefault("story", {})[str(LifecycleStep.SEARCH)] = [
+            f"Sally's agent → the directory: a search for {SEARCH_CATEGORY} in {SEARCH_AREA} "
+            "(a plain GET: no pseudonym, no key, no cookie); it names "
+            + ", ".join(names[v] for v in search.vendors)
+            + ", each listing verified against the dealer's own published keys"
+        ]
         seq = await _max_seq(store)
-        await agent.buying.send_rfis(dealers, sally_rfi_body(agent.clock.now()))
+        await agent.buying.send_rfis(search.vendors, sally_rfi_body(agent.clock.now()))
         for dealer in dealers:
             await agent.wait_for(
                 after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS
@@ -396,6 +435,8 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         ranked = await agent.ranked_offers()
         _expect(len(ranked) >= 2, "both dealers answered the intentcast with an offer")
         return (
+            f"directory search ({SEARCH_CATEGORY} in {SEARCH_AREA}, nothing identifying her): "
+            f"{', '.join(names[v] for v in search.vendors)}, listings verified; "
             f"personal RFI to {len(dealers)} dealers under {len(dealers)} unlinkable "
             f"pseudonyms; {len(ranked)} offers, best total cost "
             f"{ranked[0].currency} {ranked[0].total_cost}"
@@ -1000,7 +1041,8 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
         counterparty = names.get(entry.peer, entry.peer)
         sent = entry.direction is Direction.SENT
         in_step = step_of.get(entry.seq)
-        body = entry.paper if entry.paper is not None else getattr(entry.model(), "body", None)
+        model = entry.model() if entry.paper is None else None
+        body = entry.paper if entry.paper is not None else getattr(model, "body", None)
         entries.append(
             {
                 "seq": entry.seq,
@@ -1020,6 +1062,7 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
                 "receiptDigest": message_digest(entry.receipt) if entry.receipt else None,
                 "digest": entry.digest,
                 "body": to_payload(body) if body is not None else None,
+                "gist": story.gist(entry.type, model, entry.paper),
             }
         )
     exits = [
@@ -1069,6 +1112,13 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
         "",
         f"Outcome: {'every step succeeded and every signature verified' if ok else 'FAILED'}.",
         "",
+        *story.story_lines(
+            entries,
+            {str(s.step): f"{s.number}. {s.title}" for s in journey.steps},
+            journey.notes.get("story", {}),
+        ),
+        "## The steps",
+        "",
         "| # | step | outcome |",
         "| --- | --- | --- |",
     ]
@@ -1088,16 +1138,17 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
         lines += [f"- {refusal}" for refusal in journey.notes.get("grant-refusals", ())]
         lines += [f"- Flagged offer: {note}" for note in journey.notes.get("flagged", [])]
     lines.append("")
+    lines += ["", "## The messages", ""]
     current = None
     for item in entries:
         if item["step"] != current:
             current = item["step"]
-            lines += [f"## {current or 'before the steps'}", ""]
+            lines += [f"### {current or 'before the steps'}", ""]
         receipt_note = {True: ", receipt verified", False: ", RECEIPT NOT VERIFIED", None: ""}[
             item["receiptVerified"]
         ]
         lines += [
-            f"### {item['seq']}. {item['type']}: {item['senderName']} → {item['recipient']}",
+            f"#### {item['seq']}. {item['type']}: {item['senderName']} → {item['recipient']}",
             "",
             f"- direction: {item['direction']} ({item['channel']})",
             f"- sender: `{item['sender']}`",
@@ -1137,7 +1188,8 @@ async def run_demo(out: Path, console: Console, *, keep: bool = False) -> bool:
     async with running_vendors(catalogues, out, trust_file, journey):
         console.print(
             "Vendor agents: "
-            + ", ".join(f"{name} at {v.url}" for name, v in journey.vendors.items()),
+            + ", ".join(f"{name} at {v.url}" for name, v in journey.vendors.items())
+            + (f"; directory at {journey.directory.url}" if journey.directory else ""),
             highlight=False,
         )
         return await _run_buyer(journey, issuer_key, keep=keep)

@@ -141,6 +141,8 @@ class VendorAgent:
         self.clock = clock
         self.key = key
         self.key_set = KeySet([key.public()])
+        #: The HTTP client (every connection passes the delivery policy).
+        self.session = session
         self.party_id = config.party_id
         # The terms are served on the agent's own origin, so that is where the
         # references in its messages point (spec §11.7).

@@ -62,7 +62,7 @@ from vrm_agent.net import ATTEMPT_TIMEOUT_SECONDS, client_session
 from vrm_agent.server import Serving
 from vrm_agent.server import serve as serve_app
 from vrm_agent.store import StoreError
-from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
 from vrm_protocol.http_binding import (
     DISCOVERY_PATH,
     INBOX_PATH,
@@ -449,6 +449,34 @@ async def driver_addons(request: web.Request) -> web.Response:
     return web.json_response({"sent": [offer]})
 
 
+async def driver_list(request: web.Request) -> web.Response:
+    """``POST /list {"directory", "areas"?}``: list the vendor in a directory now
+    (spec §11.10), as ``vrm vendor serve --list-at`` does at start-up.
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST (a malformed instruction, or an area
+            a listing cannot carry), TEMPORARILY_UNAVAILABLE (the directory
+            refused the listing or could not be reached).
+    """
+    from reference_vendor.listing import ListingRefused, list_at
+
+    document = await _instruction(request)
+    directory, areas = document.get("directory"), document.get("areas", [])
+    if not isinstance(directory, str) or not (
+        isinstance(areas, list) and all(isinstance(a, str) for a in areas)
+    ):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "directory is a URL, areas a list of areas"
+        )
+    try:
+        listed = await list_at(request.app[AGENT], directory, areas)
+    except ProtocolError as error:
+        raise RemoteProtocolError(ErrorCode.INVALID_REQUEST, error.detail) from error
+    except (ListingRefused, ValueError) as error:
+        raise RemoteProtocolError(ErrorCode.TEMPORARILY_UNAVAILABLE, str(error)[:300]) from error
+    return web.json_response({"sent": [], "listed": listed})
+
+
 async def driver_deliver(request: web.Request) -> web.Response:
     """``POST /deliver``: attempt every due delivery now."""
     attempted = await request.app[AGENT].outbox.deliver_due()
@@ -648,6 +676,7 @@ def create_app(config: VendorConfig) -> web.Application:
         app.router.add_post(TEST_DRIVER_PREFIX + "/service-record", driver_service_record)
         app.router.add_post(TEST_DRIVER_PREFIX + "/addons", driver_addons)
         app.router.add_post(TEST_DRIVER_PREFIX + "/cancel-appointment", driver_cancel_appointment)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/list", driver_list)
     return app
 
 

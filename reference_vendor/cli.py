@@ -6,7 +6,7 @@
                      [--host 127.0.0.1] [--port 0]
                      [--test-mode] [--fault NAME ...] [--public-url URL] [--trust-issuer FILE ...]
                      [--operator-token T] [--allow-delivery-to HOST[:PORT] ...]
-                     [--reply-delay S]
+                     [--reply-delay S] [--list-at DIRECTORY_URL ...] [--area AREA ...]
     vrm vendor catalogues
     vrm vendor send-notice --url URL --peer DID [--kind K] [--category C] [--programme P]
                            [--token T]
@@ -30,6 +30,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -41,6 +42,9 @@ from reference_vendor.catalogue import (
     shipped_catalogues,
 )
 from reference_vendor.config import STORE_FILE, VendorConfig
+
+if TYPE_CHECKING:
+    from reference_vendor.agent import VendorAgent
 from reference_vendor.faults import FAULTS, FaultError, check_faults
 from vrm_agent.files import DataDirError
 from vrm_protocol.http_binding import DeliveryPolicy
@@ -61,8 +65,14 @@ def catalogues_command() -> None:
         click.echo(f"{name:<16} {catalogue.role:<12} {catalogue.name}")
 
 
-async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> None:
-    from reference_vendor.app import serve
+async def _serve(
+    config: VendorConfig,
+    sock: socket.socket,
+    shown_url: str,
+    directories: tuple[str, ...] = (),
+    areas: tuple[str, ...] = (),
+) -> None:
+    from reference_vendor.app import AGENT, serve
 
     try:
         running = await serve(config, sock)
@@ -71,6 +81,11 @@ async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> N
         # same store, a store that cannot be opened), never a traceback.
         sock.close()
         raise click.ClickException(str(error)) from error
+    # Serving first: the directory fetches our keys while it takes the listing (§11.10).
+    agent = running.runner.app[AGENT]
+    await _list(agent, directories, areas)
+    # A listing lives a week at most: it is renewed at half its life while serving.
+    renewing = asyncio.create_task(_keep_listed(agent, directories, areas)) if directories else None
     click.echo(f"listening on {shown_url}")
     sys.stdout.flush()
     stop = asyncio.Event()
@@ -81,7 +96,35 @@ async def _serve(config: VendorConfig, sock: socket.socket, shown_url: str) -> N
     try:
         await stop.wait()
     finally:
+        if renewing is not None:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
         await running.close()
+
+
+async def _keep_listed(
+    agent: VendorAgent, directories: tuple[str, ...], areas: tuple[str, ...]
+) -> None:
+    """Renew the listings at half their lifetime, for as long as the vendor serves."""
+    from vrm_protocol.directory import DEFAULT_LISTING_LIFETIME
+
+    while True:
+        await asyncio.sleep(DEFAULT_LISTING_LIFETIME.total_seconds() / 2)
+        await _list(agent, directories, areas)
+
+
+async def _list(agent: VendorAgent, directories: tuple[str, ...], areas: tuple[str, ...]) -> None:
+    """List the vendor in each directory (spec §11.10); a refusal is logged, not fatal."""
+    from reference_vendor.listing import ListingRefused, list_at
+
+    for directory in directories:
+        try:
+            answer = await list_at(agent, directory, areas)
+        except (ListingRefused, ValueError) as error:
+            logging.getLogger(__name__).warning("not listed at %s: %s", directory, error)
+            continue
+        logging.getLogger(__name__).info("listed at %s until %s", directory, answer.get("expires"))
 
 
 def _check_store_options(data_dir: Path | None, store_url: str | None) -> None:
@@ -158,6 +201,20 @@ def _check_store_options(data_dir: Path | None, store_url: str | None) -> None:
     show_default=True,
     help="Seconds between committing a reply and delivering it.",
 )
+@click.option(
+    "--list-at",
+    "directories",
+    multiple=True,
+    metavar="DIRECTORY_URL",
+    help="A directory to list the vendor in at start-up (spec §11.10).",
+)
+@click.option(
+    "--area",
+    "areas",
+    multiple=True,
+    metavar="AREA",
+    help="An area served, e.g. GB or GB-NW (default: the catalogue's countries).",
+)
 def serve(
     catalogue_name: str,
     host: str,
@@ -171,6 +228,8 @@ def serve(
     operator_token: str | None,
     allow_delivery_to: tuple[str, ...],
     reply_delay: float,
+    directories: tuple[str, ...],
+    areas: tuple[str, ...],
 ) -> None:
     """Serve the vendor agent until interrupted."""
     logging.basicConfig(
@@ -215,7 +274,7 @@ def serve(
         operator_token=operator_token,
         allow_delivery_to=frozenset(allow_delivery_to),
     )
-    asyncio.run(_serve(config, sock, shown_url))
+    asyncio.run(_serve(config, sock, shown_url, directories, areas))
 
 
 @vendor.command("send-notice")

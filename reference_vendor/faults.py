@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
+from reference_vendor.listing_keys import OWN_KEY, ForeignKey, ListingKey
 from reference_vendor.living_rules import (
     ACCEPTED_ONLY,
     AS_ANSWERED,
@@ -217,6 +218,7 @@ class VendorStrategies:
     confirming: Confirming = AS_BOOKED
     servicing: Servicing = AS_ANSWERED
     addons: AddonInvoicing = ACCEPTED_ONLY
+    listing: ListingKey = OWN_KEY
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -434,6 +436,11 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "invoice-declined-addon",
             "invoices every extra it proposed, the ones she declined too (LIV-VEN-ADDONS)",
             lambda s: replace(s, addons=EveryExtra()),
+        ),
+        Fault(
+            "listing-foreign-key",
+            "signs its directory listing with a key it does not publish (VEN-DIRECTORY-LISTING)",
+            lambda s: replace(s, listing=ForeignKey()),
         ),
     ]
 )

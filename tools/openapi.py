@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from reference_buyer.grants import READ_PATH
+from vrm_protocol import directory
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.http_binding import (
     DISCOVERY_PATH,
@@ -306,6 +307,17 @@ def _test_driver_paths() -> dict[str, Any]:
             refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
         )
     }
+    paths[f"{prefix}/list"] = {
+        "post": _driver_operation(
+            "Vendor agents: list the vendor in a directory",
+            "Sign a listing of the vendor's categories and areas and post it to the directory "
+            "named (spec §11.9); refused when the directory refuses it or cannot be reached. "
+            "Optional.",
+            _driver("ListInstruction"),
+            answer=_driver("InstructionAnswer"),
+            refusals=(ErrorCode.TEMPORARILY_UNAVAILABLE,),
+        )
+    }
     for action, summary, description in (
         ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now."),
         ("deliver", "Vendor agents: attempt due deliveries", "Attempt every due delivery now."),
@@ -332,6 +344,7 @@ def _test_driver_paths() -> dict[str, Any]:
         ("consent", "ConsentInstruction", "Change her consent to items", False),
         ("book", "BookInstruction", "Book a slot of an appointment proposal", False),
         ("addons", "AnswerAddonsInstruction", "Answer an add-on offer", False),
+        ("search", "SearchInstruction", "Look for vendors in a directory", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",
@@ -364,6 +377,85 @@ _BUYER_DRIVER_CODES: tuple[ErrorCode, ...] = tuple(
         ErrorCode.UNSUPPORTED_MEDIA_TYPE,
     )
 )
+
+
+def _directory_paths() -> dict[str, Any]:
+    """A directory's two routes (spec §11.9): it serves these, and nothing else here."""
+    listing = {
+        "title": "Listing (compact JWS)",
+        "description": f"A compact JWS, `typ` `{directory.LISTING_TYP}`, whose payload is "
+        "schemas/binding/listing.schema.json, signed with a key of the listed vendor's JWKS.",
+        "type": "string",
+        "pattern": _COMPACT_JWS_PATTERN,
+        "maxLength": directory.LISTING_MAX_BYTES,
+        "x-vrm-payload-schema": _ref("listing"),
+    }
+    taken = {
+        "type": "object",
+        "properties": {
+            "party": {"type": "string", "description": "The listed vendor."},
+            "expires": {"type": "string", "description": "When the listing stops being served."},
+        },
+        "required": ["party", "expires"],
+    }
+    return {
+        directory.LISTINGS_PATH: {
+            "post": {
+                "tags": ["directory"],
+                "operationId": "postListing",
+                "summary": "A vendor lists itself",
+                "description": "The directory verifies the listing against the JWKS named by "
+                "the discovery document on the listed vendor's own origin, and keeps it only "
+                "then (spec §11.9, VRM-DIR-002).",
+                "requestBody": {
+                    "required": True,
+                    "content": {directory.LISTING_MEDIA_TYPE: {"schema": listing}},
+                },
+                "responses": {
+                    "201": {
+                        "description": "The listing is kept.",
+                        "content": {_JSON: {"schema": taken}},
+                    },
+                    **_problem_responses(list(ErrorCode)),
+                },
+            }
+        },
+        directory.SEARCH_PATH: {
+            "get": {
+                "tags": ["directory"],
+                "operationId": "searchDirectory",
+                "summary": "The vendors serving a category in an area",
+                "description": "No authentication and no other parameter: the directory "
+                "learns a category and a coarse area, not who asks (spec §11.9, VRM-DIR-003, "
+                "VRM-DIR-004).",
+                "parameters": [
+                    {
+                        "name": "category",
+                        "in": "query",
+                        "required": True,
+                        "description": "A product category, e.g. `vehicles.cars`.",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                    },
+                    {
+                        "name": "area",
+                        "in": "query",
+                        "required": True,
+                        "description": "A country, or a country and postcode area: `GB-NW`.",
+                        "schema": {"type": "string", "minLength": 2, "maxLength": 7},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The listings, each token unchanged.",
+                        "content": {_JSON: {"schema": _ref("directory-search")}},
+                    },
+                    **_problem_responses(
+                        [*_ANY_ROUTE, ErrorCode.INVALID_REQUEST, ErrorCode.RATE_LIMITED]
+                    ),
+                },
+            }
+        },
+    }
 
 
 def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
@@ -455,6 +547,7 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
         ErrorCode.TEMPORARILY_UNAVAILABLE,
     ]
     paths: dict[str, Any] = {
+        **_directory_paths(),
         DISCOVERY_PATH: {
             "get": {
                 "tags": ["discovery"],
@@ -716,6 +809,11 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
             {"name": "terms", "description": "Terms documents (spec §11.7)."},
             {"name": "grants", "description": "Reads under access grants (spec §11.9)."},
             {"name": "test-driver", "description": "Test mode only (spec §14.3)."},
+            {
+                "name": "directory",
+                "description": "Served by a directory, not by an agent: listings and "
+                "anonymous searches (spec §11.9).",
+            },
             {"name": "operator", "description": "The operator's own routes."},
         ],
         "paths": paths,

@@ -25,6 +25,7 @@ PACKAGES = (
     "vrm_agent",
     "reference_vendor",
     "reference_buyer",
+    "reference_directory",
     "conformance",
     "tools",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,16 @@ def test_demo_runs_all_ten_steps_and_every_signature_verifies(tmp_path: Path) ->
     ):
         assert title in text
     assert (out / "letters" / "hampstead-motors.txt").exists()
+    # The story first (issue 12): one line per message, in order, names not ids,
+    # then the full messages; step 1 starts at the directory (spec §11.9).
+    story, _, full = text.partition("## The messages")
+    assert "## The story" in story
+    assert full
+    told = [line for line in story.splitlines() if re.match(r"^- \d+ · ", line)]
+    assert [int(line[2:].split(" ")[0]) for line in told] == [m["seq"] for m in messages]
+    assert all("did:jwk" not in line for line in told)
+    assert all("verified" in line or "unsigned" in line for line in told)
+    assert "the directory: a search for vehicles.cars" in story
     # Every agent kept its own SQLite store.
     for agent in ("buyer", "dealer-mayfair", "dealer-online", "road-warrior"):
         assert list((out / agent).glob("*.sqlite3")), agent

@@ -58,6 +58,7 @@ def test_every_area_of_the_brief_has_requirements() -> None:
         "transaction",
         "conversation",
         "living",
+        "directory",
     }
 
 

@@ -30,7 +30,7 @@ from tools.specgen.signed_examples import (
     TEST_ONLY_WARNING,
     SignedJourney,
 )
-from vrm_protocol import http_binding, read_proof, registries, state_machine, vocabulary
+from vrm_protocol import directory, http_binding, read_proof, registries, state_machine, vocabulary
 from vrm_protocol.errors import ERROR_TYPE_BASE, ErrorCode, RemoteProtocolError
 from vrm_protocol.message_types import MESSAGE_TYPES
 from vrm_protocol.requirements import Requirement
@@ -209,6 +209,7 @@ def _media_types(context: BlockContext) -> str:
         [f"`{vocabulary.MESSAGE_TYP}`", "JWS `typ`", "A protocol message", "§8.2"],
         [f"`{vocabulary.ATTESTATION_TYP}`", "JWS `typ`", "A third-party attestation", "§10.3"],
         [f"`{http_binding.POLL_TYP}`", "JWS `typ`", "A mailbox poll token", "§11.4"],
+        [f"`{directory.LISTING_TYP}`", "JWS `typ`", "A vendor's directory listing", "§11.10"],
         [
             f"`{http_binding.POLL_AUTH_SCHEME}`",
             "HTTP authentication scheme",
