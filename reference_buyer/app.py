@@ -34,6 +34,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from reference_buyer.agent import BuyerAgent
+from reference_buyer.decisions import decided_terms
 from reference_buyer.scenario import sally_rfi_body, sally_rfp_body
 from vrm_agent.http import Handler, inbox_route, json_object, mailbox_route, problem_details
 from vrm_agent.server import Serving
@@ -215,7 +216,11 @@ async def _decline(agent: BuyerAgent, document: dict[str, Any]) -> Any:
 
 
 async def _terms(agent: BuyerAgent, document: dict[str, Any]) -> Any:
-    sent, decision = await agent.owning.answer_terms(_string(document, "assertion"))
+    assertion = _string(document, "assertion")
+    # Her decision, when the instruction carries one, is acted on as she
+    # decided; without one her standing policy answers (VRM-CONF-008).
+    decided = await decided_terms(agent.store, assertion, document)
+    sent, decision = await agent.owning.answer_terms(assertion, decision=decided)
     if decision is None:
         # She could not match the terms document: a problem report, nothing shared.
         return {"sent": sent.message.message_id, "problem": "reference-mismatch"}

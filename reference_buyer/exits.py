@@ -20,6 +20,9 @@ class ExitCheck:
     problems: tuple[str, ...]
     shared: tuple[str, ...]
     deleted: tuple[str, ...]
+    #: The items she shared that a deletion receipt she asked for does not
+    #: account for (neither deleted nor retained with a basis), VRM-BUY-014.
+    unaccounted: tuple[str, ...] = ()
 
 
 def verify_exit_acknowledgement(
@@ -45,6 +48,7 @@ def verify_exit_acknowledgement(
     receipt = body.deletion_receipt
     shared = tuple(sorted(set(shared_categories)))
     deleted: tuple[str, ...] = ()
+    unaccounted: list[str] = []
     if receipt is None:
         # Present only when her notice asked for deletion (spec §6.14); the state
         # machine refuses an acknowledgement that lacks one she asked for.
@@ -61,6 +65,8 @@ def verify_exit_acknowledgement(
             kept = retained.get(category)
             if kept is not None and kept.basis.strip():
                 continue
+            if deletion_requested:
+                unaccounted.append(category)
             problems.append(
                 f"{category} was shared but is neither deleted nor retained with a basis"
             )
@@ -74,4 +80,4 @@ def verify_exit_acknowledgement(
             problems.append("the export's digest does not match its data")
     elif export_requested:
         problems.append("an export was requested but none was given")
-    return ExitCheck(not problems, tuple(problems), shared, deleted)
+    return ExitCheck(not problems, tuple(problems), shared, deleted, tuple(unaccounted))

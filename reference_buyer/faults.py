@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
+from reference_buyer.exits import ExitCheck
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
 from vrm_agent.faults import (
@@ -40,11 +41,11 @@ from vrm_agent.faults import (
     UncheckedSignatures,
 )
 from vrm_agent.strategies import PRODUCTION, Decider, Participation, Strategies
-from vrm_protocol.errors import ErrorCode, RemoteProtocolError
+from vrm_protocol.errors import ErrorCode, ProtocolError, RemoteProtocolError
 from vrm_protocol.ledger import LedgerFacts, OfferRecord, RelationshipCore
 from vrm_protocol.models import DealConfirmationBody, Message
 from vrm_protocol.state_machine import Direction, Transition
-from vrm_protocol.vocabulary import Role
+from vrm_protocol.vocabulary import MessageType, Role
 
 __all__ = [
     "BUYER_RUNTIME",
@@ -52,6 +53,7 @@ __all__ = [
     "FAULTS",
     "BuyerStrategies",
     "DealRule",
+    "ExitRule",
     "FaultError",
     "IdentityRule",
     "NoticeRule",
@@ -153,6 +155,36 @@ class BoundDeals:
             )
 
 
+class ExitRule(Protocol):
+    """What an exit acknowledgement must account for (spec §6.14, VRM-BUY-014)."""
+
+    def check(self, check: ExitCheck) -> None:
+        """Judge an acknowledgement by how it checked out against what she shared.
+
+        Raises:
+            RemoteProtocolError: EXIT_INCOMPLETE.
+        """
+        ...
+
+
+class AccountedExits:
+    """A deletion receipt she asked for accounts for every item she shared."""
+
+    def check(self, check: ExitCheck) -> None:
+        """Refuse a receipt that leaves a shared item unaccounted for.
+
+        Raises:
+            RemoteProtocolError: EXIT_INCOMPLETE.
+        """
+        if check.unaccounted:
+            raise RemoteProtocolError(
+                ErrorCode.EXIT_INCOMPLETE,
+                f"the deletion receipt does not account for {list(check.unaccounted)}, "
+                "which she shared (neither deleted nor retained with a basis)",
+                path="/body/deletionReceipt",
+            )
+
+
 #: Her participation rule: vendors write only in threads she started with them,
 #: answering messages of that relationship and thread (spec §7.3, VRM-BUY-008).
 BUYER_PARTICIPATION: Final = Participation(thread_must_be_known=True, parent_in_same_thread=True)
@@ -163,6 +195,7 @@ _ONLY_AFTER_THE_DEAL: Final = OnlyAfterTheDeal()
 _WITHIN_PREFERENCES: Final = WithinPreferences()
 _BOUND_DEALS: Final = BoundDeals()
 _UNIFORM_STRANGERS: Final = UniformStrangers()
+_ACCOUNTED_EXITS: Final = AccountedExits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +207,7 @@ class BuyerStrategies:
     identity: IdentityRule = _ONLY_AFTER_THE_DEAL
     notices: NoticeRule = _WITHIN_PREFERENCES
     deals: DealRule = _BOUND_DEALS
+    exits: ExitRule = _ACCOUNTED_EXITS
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -194,6 +228,65 @@ class _AnyDeal:
         self, body: DealConfirmationBody, accepted: OfferRecord | None, acceptances: Sequence[str]
     ) -> None:
         return None
+
+
+class _AnyExit:
+    def check(self, check: ExitCheck) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Lenient:
+    """Takes (or sends) a message of ``message_type`` that the state machine
+    refuses with one of ``codes``, as if the move were allowed, changing nothing."""
+
+    inner: Decider
+    message_type: MessageType
+    codes: frozenset[ErrorCode]
+
+    def decide(
+        self,
+        core: RelationshipCore,
+        message: Message,
+        *,
+        our_role: Role,
+        our_id: str,
+        peer_id: str,
+        direction: Direction,
+        facts: LedgerFacts,
+        now: datetime,
+        digest: str | None,
+    ) -> Transition:
+        try:
+            return self.inner.decide(
+                core,
+                message,
+                our_role=our_role,
+                our_id=our_id,
+                peer_id=peer_id,
+                direction=direction,
+                facts=facts,
+                now=now,
+                digest=digest,
+            )
+        except ProtocolError as error:
+            # ``message.type`` is the wire string; the registry's enum equals it.
+            if message.type != self.message_type or error.code not in self.codes:
+                raise
+            return Transition(
+                message_type=self.message_type,
+                message_id=message.id,
+                direction=direction,
+                before=core.state,
+                state=core.state,
+                core=core,
+                effects=(),
+                row=None,
+            )
+
+
+def _lenient(s: BuyerStrategies, message_type: MessageType, *codes: ErrorCode) -> BuyerStrategies:
+    return _runtime(s, decider=_Lenient(s.runtime.decider, message_type, frozenset(codes)))
 
 
 class _TellingStrangers:
@@ -298,6 +391,49 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "a message to her pseudonym with another party is refused as not-a-participant, "
             "unlike one to a pseudonym nobody has (BUY-GUARD-PSEUDONYM-ORACLE)",
             lambda s: replace(s, strangers=_TellingStrangers()),
+        ),
+        Fault(
+            "accept-indicative",
+            "accepts an indicative offer when told to (BUY-OBL-INDICATIVE)",
+            lambda s: _lenient(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.OFFER_NOT_BINDING),
+        ),
+        Fault(
+            "unchecked-exit-receipt",
+            "takes an exit acknowledgement whose deletion receipt leaves out an item she "
+            "shared (BUY-OBL-EXIT-RECEIPT)",
+            lambda s: replace(s, exits=_AnyExit()),
+        ),
+        Fault(
+            "exit-acknowledgement-incomplete",
+            "takes an exit acknowledgement without the deletion receipt her notice asked for "
+            "(BUY-OBL-EXIT-RECEIPT)",
+            lambda s: replace(
+                _lenient(s, MessageType.EXIT_ACKNOWLEDGEMENT, ErrorCode.EXIT_INCOMPLETE),
+                exits=_AnyExit(),
+            ),
+        ),
+        Fault(
+            "notices-in-welcome",
+            "takes a service notice other than a safety recall before the welcome is over "
+            "(BUY-OBL-NOTICE-STATE)",
+            lambda s: _lenient(s, MessageType.SERVICE_NOTICE, ErrorCode.ILLEGAL_TRANSITION),
+        ),
+        Fault(
+            "mislabelled-notices",
+            "takes a service notice whose kind may not be sent in its category "
+            "(BUY-OBL-MISLABELLED-NOTICE)",
+            lambda s: _lenient(s, MessageType.SERVICE_NOTICE, ErrorCode.MISLABELLED_NOTICE),
+        ),
+        Fault(
+            "vendor-exit-any-reason",
+            "takes a vendor's exit notice whatever its reason (BUY-OBL-VENDOR-EXIT-REASON)",
+            lambda s: _lenient(s, MessageType.EXIT_NOTICE, ErrorCode.ILLEGAL_TRANSITION),
+        ),
+        Fault(
+            "vendor-counter-offers",
+            "takes a vendor's offer of basis counter, and a development offer without a "
+            "topic (BUY-OBL-OFFER-BASIS)",
+            lambda s: _lenient(s, MessageType.OFFER, ErrorCode.ILLEGAL_TRANSITION),
         ),
     ]
 )

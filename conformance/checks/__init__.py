@@ -7,6 +7,7 @@ from conformance.checks import (  # noqa: F401  (imported to register the checks
     binding_hardening,
     buyer_guard,
     buyer_lifecycle,
+    buyer_obligations,
     conduct,
     discovery,
     keys,
