@@ -10,7 +10,9 @@ vendor asks whether a fault is on. They are refused outside test mode.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+import base64
+import json
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final, Protocol
@@ -40,6 +42,7 @@ from vrm_protocol.vocabulary import MessageType
 __all__ = [
     "CATALOGUE",
     "FAULTS",
+    "AttestationAudience",
     "FaultError",
     "Pricing",
     "Retention",
@@ -93,6 +96,24 @@ class _Retention:
     sweeps: bool
 
 
+class AttestationAudience(Protocol):
+    """Whom an attestation shown to the vendor must be addressed to (spec §10.3,
+    VRM-ATT-009: its ``aud`` must include the receiver)."""
+
+    def audience(self, attestation: Mapping[str, str], own: str) -> str:
+        """The party id the attestation's ``aud`` must include; ``own`` is the vendor's."""
+        ...
+
+
+class OwnAudience:
+    """An attestation must be addressed to the vendor itself."""
+
+    def audience(self, attestation: Mapping[str, str], own: str) -> str:
+        """The vendor's own party id."""
+        return own
+
+
+_OWN_AUDIENCE: Final = OwnAudience()
 _LIST_PRICES: Final = ListPrices()
 _SWEEPING: Final = _Retention(sweeps=True)
 
@@ -104,6 +125,7 @@ class VendorStrategies:
     runtime: Strategies = PRODUCTION
     pricing: Pricing = _LIST_PRICES
     retention: Retention = _SWEEPING
+    attestation_audience: AttestationAudience = _OWN_AUDIENCE
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -127,6 +149,18 @@ def _keeping_data_on_exit(message_type: MessageType, handler: BoundHandler) -> B
         return run()
 
     return keeping
+
+
+class _AnyAudience:
+    """Takes whatever audience the token names (read unverified) as its own."""
+
+    def audience(self, attestation: Mapping[str, str], own: str) -> str:
+        try:
+            part = attestation["token"].split(".")[1]
+            payload = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+            return str(payload["aud"][0])
+        except (KeyError, IndexError, TypeError, ValueError):
+            return own
 
 
 def _runtime(s: VendorStrategies, **changes: Any) -> VendorStrategies:
@@ -203,6 +237,12 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "keeps in the mailbox only the messages that were not POSTed to a replyTo inbox "
             "(MBX-KEPT-WITH-REPLY-TO)",
             lambda s: _runtime(s, mailbox=only_never_posted),
+        ),
+        Fault(
+            "attestation-any-audience",
+            "takes an attestation about the sender whatever party its aud names "
+            "(VEN-ATTESTATION-AUDIENCE)",
+            lambda s: replace(s, attestation_audience=_AnyAudience()),
         ),
     ]
 )

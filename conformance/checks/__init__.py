@@ -8,6 +8,7 @@ from conformance.checks import (  # noqa: F401  (imported to register the checks
     buyer_guard,
     buyer_lifecycle,
     buyer_obligations,
+    clause_probes,
     conduct,
     discovery,
     keys,

@@ -126,12 +126,12 @@ async def _deliver(
     return await vendor.deliver(payload, inbox=inbox, note=note)
 
 
-async def _refuse_instruction(
-    ctx: CheckContext, action: str, instruction: dict[str, Any], code: ErrorCode, what: str
-) -> None:
-    """Give the driver an instruction the protocol forbids, and judge its answer:
-    problem details naming ``code`` (VRM-CONF-007). Without a driver the
-    operator is asked, and only what crosses the wire is judged."""
+async def _instruct_forbidden(
+    ctx: CheckContext, action: str, instruction: dict[str, Any], what: str
+) -> tuple[int, Any] | None:
+    """Give the buyer an instruction the protocol forbids: through its driver (its
+    status and answer are returned, to be judged by :func:`_judge_refusal`
+    after what crossed the wire), else through the operator (``None``)."""
     record_instruction(ctx.session, action, instruction)
     if ctx.session.driver_url is None:
         if ctx.session.operator is not None:
@@ -140,14 +140,24 @@ async def _refuse_instruction(
                 f"Try to make the buyer {what} (it must refuse)",
                 timeout_seconds=ctx.options.operator_timeout,
             )
+        return None
+    return await call_driver_raw(ctx.session, "POST", f"/{action}", instruction)
+
+
+def _judge_refusal(
+    ctx: CheckContext, answer: tuple[int, Any] | None, code: ErrorCode, what: str
+) -> None:
+    """A driver refuses a forbidden instruction with problem details naming ``code``
+    (VRM-CONF-007)."""
+    if answer is None:
         return
-    status, answer = await call_driver_raw(ctx.session, "POST", f"/{action}", instruction)
-    said = answer.get("code") if isinstance(answer, dict) else None
+    status, document = answer
+    said = document.get("code") if isinstance(document, dict) else None
     ctx.require(
         status == code.http_status and said == code.value,
         f"the test driver refuses to {what} with problem details naming {code.value}",
         expected=f"{code.http_status} {code.value}",
-        actual=f"{status} {said if said is not None else answer!r}"[:300],
+        actual=f"{status} {said if said is not None else document!r}"[:300],
         requirement="VRM-CONF-007",
     )
 
@@ -177,12 +187,9 @@ async def indicative_offer(ctx: CheckContext) -> None:
     )
     if reply is not None:
         expect_accepted(ctx, reply, what="an indicative offer answering its RFI")
-    await _refuse_instruction(
-        ctx,
-        "accept",
-        {"vendor": vendor.id, "offer": offer["id"]},
-        E.OFFER_NOT_BINDING,
-        f"accept the indicative offer {offer['id']} from {vendor.id}",
+    what = f"accept the indicative offer {offer['id']} from {vendor.id}"
+    answer = await _instruct_forbidden(
+        ctx, "accept", {"vendor": vendor.id, "offer": offer["id"]}, what
     )
     await asyncio.sleep(ABSENCE_WATCH_SECONDS)
     sent = [
@@ -198,6 +205,7 @@ async def indicative_offer(ctx: CheckContext) -> None:
         actual=sent or None,
         requirement="VRM-STATE-018",
     )
+    _judge_refusal(ctx, answer, E.OFFER_NOT_BINDING, what)
 
 
 # -- several open offers --------------------------------------------------------------------------

@@ -180,6 +180,19 @@ def _expected_verdict(fault: str, faults: dict[str, str] = FAULTS) -> tuple[str,
 
 def _record(role: str, fault: str, check_id: str, verdict: str, document: dict[str, Any]) -> None:
     verdicts = _verdicts(document)
+    # The MUSTs the fault was caught breaking: the requirements of the failed
+    # MUST-level expectations of the check that must catch it.
+    broken = sorted(
+        {
+            str(expectation["requirement"])
+            for check in document["checks"]
+            if check["id"] == check_id
+            for expectation in check["expectations"]
+            if not expectation["passed"]
+            and expectation.get("level") == "MUST"
+            and expectation.get("requirement")
+        }
+    )
     RECORDED.append(
         Kill(
             role=role,
@@ -189,6 +202,7 @@ def _record(role: str, fault: str, check_id: str, verdict: str, document: dict[s
             failing_checks=tuple(
                 sorted(name for name, said in verdicts.items() if said in ("fail", "warning"))
             ),
+            requirements=tuple(broken),
         )
     )
 
