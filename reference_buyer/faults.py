@@ -413,6 +413,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             ),
         ),
         Fault(
+            "exit-acknowledgement-any-digest",
+            "takes an exit acknowledgement that names her exit notice with another digest "
+            "(BUY-OBL-EXIT-RECEIPT)",
+            lambda s: _lenient(s, MessageType.EXIT_ACKNOWLEDGEMENT, ErrorCode.REFERENCE_MISMATCH),
+        ),
+        Fault(
             "notices-in-welcome",
             "takes a service notice other than a safety recall before the welcome is over "
             "(BUY-OBL-NOTICE-STATE)",

@@ -674,7 +674,7 @@ def _acknowledgement(
     "BUY-OBL-EXIT-RECEIPT",
     title="An exit acknowledgement must account for every item she shared",
     step=LifecycleStep.EXIT,
-    requirements=("VRM-BUY-014", "VRM-MSG-034"),
+    requirements=("VRM-BUY-014", "VRM-MSG-034", "VRM-SIG-027"),
     roles=BUYER,
     needs=("sends:offer-acceptance", "sends:exit-notice"),
 )
@@ -682,7 +682,8 @@ async def exit_receipt(ctx: CheckContext) -> None:
     """After a deal in which she shared data, she exits asking for deletion. An
     acknowledgement whose deletion receipt leaves out one item she shared is
     ``exit-incomplete`` (VRM-BUY-014), so is one without the deletion receipt
-    she asked for (VRM-MSG-034); one that accounts for every item is taken."""
+    she asked for (VRM-MSG-034); one naming her notice with another digest is
+    ``reference-mismatch`` (VRM-SIG-027); one that accounts for every item is taken."""
     relationships = await fresh_relationships(ctx.session, "Conformance Forgetful Motors")
     vendor = relationships.vendors[0]
     inbox = relationships.delivery_inbox(vendor)
@@ -712,18 +713,22 @@ async def exit_receipt(ctx: CheckContext) -> None:
     omitting = _acknowledgement(notice, now, shared)
     receipt = omitting["deletionReceipt"]
     receipt["deleted"] = [c for c in receipt["deleted"] if c != left_out]
-    cases: list[tuple[str, dict[str, Any], str]] = [
+    wrong_digest = _acknowledgement(notice, now, shared)
+    wrong_digest["notice"] = {**wrong_digest["notice"], "digest": digest(b"another notice")}
+    cases: list[tuple[str, dict[str, Any], ErrorCode, str]] = [
         (f"an acknowledgement whose deletion receipt leaves out {left_out}", omitting,
-         "VRM-BUY-014"),
+         E.EXIT_INCOMPLETE, "VRM-BUY-014"),
         ("an acknowledgement without the deletion receipt she asked for",
-         _acknowledgement(notice, now, shared, receipt=False), "VRM-MSG-034"),
+         _acknowledgement(notice, now, shared, receipt=False), E.EXIT_INCOMPLETE, "VRM-MSG-034"),
+        ("an acknowledgement naming her exit notice with another digest", wrong_digest,
+         E.REFERENCE_MISMATCH, "VRM-SIG-027"),
     ]  # fmt: skip
-    for what, body, requirement in cases:
+    for what, body, code, requirement in cases:
         message_id = new_message_id()
         ack = vendor.reply_to(notice, "exit-acknowledgement", body, message_id=message_id)
         reply = await _deliver(vendor, ack, inbox, what)
         await expect_refused(
-            ctx, vendor, reply, message_id, E.EXIT_INCOMPLETE, what=what, requirement=requirement
+            ctx, vendor, reply, message_id, code, what=what, requirement=requirement
         )
     complete = vendor.reply_to(
         notice, "exit-acknowledgement", _acknowledgement(notice, now, shared)
