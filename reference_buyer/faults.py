@@ -38,10 +38,11 @@ from vrm_agent.faults import (
     Fault,
     FaultCatalogue,
     FaultError,
+    RefusalsWaived,
     UncheckedSignatures,
 )
 from vrm_agent.strategies import PRODUCTION, Decider, Participation, Strategies
-from vrm_protocol.errors import ErrorCode, ProtocolError, RemoteProtocolError
+from vrm_protocol.errors import ErrorCode, RemoteProtocolError
 from vrm_protocol.ledger import LedgerFacts, OfferRecord, RelationshipCore
 from vrm_protocol.models import DealConfirmationBody, Message
 from vrm_protocol.state_machine import Direction, Transition
@@ -235,58 +236,8 @@ class _AnyExit:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Lenient:
-    """Takes (or sends) a message of ``message_type`` that the state machine
-    refuses with one of ``codes``, as if the move were allowed, changing nothing."""
-
-    inner: Decider
-    message_type: MessageType
-    codes: frozenset[ErrorCode]
-
-    def decide(
-        self,
-        core: RelationshipCore,
-        message: Message,
-        *,
-        our_role: Role,
-        our_id: str,
-        peer_id: str,
-        direction: Direction,
-        facts: LedgerFacts,
-        now: datetime,
-        digest: str | None,
-    ) -> Transition:
-        try:
-            return self.inner.decide(
-                core,
-                message,
-                our_role=our_role,
-                our_id=our_id,
-                peer_id=peer_id,
-                direction=direction,
-                facts=facts,
-                now=now,
-                digest=digest,
-            )
-        except ProtocolError as error:
-            # ``message.type`` is the wire string; the registry's enum equals it.
-            if message.type != self.message_type or error.code not in self.codes:
-                raise
-            return Transition(
-                message_type=self.message_type,
-                message_id=message.id,
-                direction=direction,
-                before=core.state,
-                state=core.state,
-                core=core,
-                effects=(),
-                row=None,
-            )
-
-
 def _lenient(s: BuyerStrategies, message_type: MessageType, *codes: ErrorCode) -> BuyerStrategies:
-    return _runtime(s, decider=_Lenient(s.runtime.decider, message_type, frozenset(codes)))
+    return _runtime(s, decider=RefusalsWaived(s.runtime.decider, message_type, frozenset(codes)))
 
 
 class _TellingStrangers:

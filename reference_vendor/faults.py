@@ -27,6 +27,7 @@ from vrm_agent.faults import (
     FaultCatalogue,
     FaultError,
     KeyBudgetBeforeVerification,
+    RefusalsWaived,
     ReplaysProcessed,
     UncheckedSignatures,
     WrongReceiptDigest,
@@ -36,6 +37,7 @@ from vrm_agent.inbox import Inbound
 from vrm_agent.registry import BoundHandler
 from vrm_agent.strategies import PRODUCTION, DeliveryOptions, Strategies
 from vrm_agent.unit import UnitOfWork, present
+from vrm_protocol.errors import ErrorCode
 from vrm_protocol.models import MoneyRange, OfferBody, OfferPrice
 from vrm_protocol.vocabulary import MessageType
 
@@ -163,6 +165,10 @@ class _AnyAudience:
             return own
 
 
+def _waived(s: VendorStrategies, message_type: MessageType, *codes: ErrorCode) -> VendorStrategies:
+    return _runtime(s, decider=RefusalsWaived(s.runtime.decider, message_type, frozenset(codes)))
+
+
 def _runtime(s: VendorStrategies, **changes: Any) -> VendorStrategies:
     return replace(s, runtime=s.runtime.but(**changes))
 
@@ -243,6 +249,17 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "takes an attestation about the sender whatever party its aud names "
             "(VEN-ATTESTATION-AUDIENCE)",
             lambda s: replace(s, attestation_audience=_AnyAudience()),
+        ),
+        Fault(
+            "accept-indicative",
+            "takes an acceptance of its indicative offer (VEN-ACCEPT-INDICATIVE)",
+            lambda s: _waived(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.OFFER_NOT_BINDING),
+        ),
+        Fault(
+            "her-offers-any-basis",
+            "takes an offer of the individual's whatever its basis, and a counter-offer "
+            "naming nothing it counters (VEN-OFFER-BASIS)",
+            lambda s: _waived(s, MessageType.OFFER, ErrorCode.ILLEGAL_TRANSITION),
         ),
     ]
 )

@@ -35,7 +35,7 @@ from vrm_agent.strategies import (
 )
 from vrm_protocol.canonical import b64url_decode, b64url_encode, message_digest
 from vrm_protocol.codec import Received
-from vrm_protocol.errors import ErrorCode, RemoteProtocolError
+from vrm_protocol.errors import ErrorCode, ProtocolError, RemoteProtocolError
 from vrm_protocol.http_binding import RateLimiter
 from vrm_protocol.keys import KeyResolver, VerifyingKey
 from vrm_protocol.ledger import LedgerFacts, RelationshipCore
@@ -43,7 +43,7 @@ from vrm_protocol.limits import Limits
 from vrm_protocol.models import Message, MessageRef, OfferAcceptanceMessage
 from vrm_protocol.signing_profile import VerifiedJWS
 from vrm_protocol.state_machine import Direction, Transition
-from vrm_protocol.vocabulary import Role
+from vrm_protocol.vocabulary import MessageType, Role
 
 __all__ = [
     "AlgNoneAccepted",
@@ -53,6 +53,7 @@ __all__ = [
     "FaultCatalogue",
     "FaultError",
     "KeyBudgetBeforeVerification",
+    "RefusalsWaived",
     "ReplaysProcessed",
     "UncheckedSignatures",
     "WrongReceiptDigest",
@@ -376,3 +377,53 @@ class ExpiredOffersHonoured:
 def only_never_posted(entries: Sequence[MailboxEntry]) -> Sequence[MailboxEntry]:
     """A mailbox that keeps only what was not POSTed to a ``replyTo`` inbox."""
     return [entry for entry in entries if entry.inbox is None]
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalsWaived:
+    """Takes (or sends) a message of ``message_type`` that the state machine
+    refuses with one of ``codes``, as if the move were allowed, changing nothing."""
+
+    inner: Decider
+    message_type: MessageType
+    codes: frozenset[ErrorCode]
+
+    def decide(
+        self,
+        core: RelationshipCore,
+        message: Message,
+        *,
+        our_role: Role,
+        our_id: str,
+        peer_id: str,
+        direction: Direction,
+        facts: LedgerFacts,
+        now: datetime,
+        digest: str | None,
+    ) -> Transition:
+        try:
+            return self.inner.decide(
+                core,
+                message,
+                our_role=our_role,
+                our_id=our_id,
+                peer_id=peer_id,
+                direction=direction,
+                facts=facts,
+                now=now,
+                digest=digest,
+            )
+        except ProtocolError as error:
+            # ``message.type`` is the wire string; the registry's enum equals it.
+            if message.type != self.message_type or error.code not in self.codes:
+                raise
+            return Transition(
+                message_type=self.message_type,
+                message_id=message.id,
+                direction=direction,
+                before=core.state,
+                state=core.state,
+                core=core,
+                effects=(),
+                row=None,
+            )
