@@ -343,7 +343,7 @@ async def accept_binds(ctx: CheckContext) -> None:
                 False,
                 f"after accepting one offer, the buyer declines the open offers of {other.name}",
                 expected=sorted(offered - answered),
-                actual="no offer-decline",
+                actual=f"no decline or acceptance of these; answered: {sorted(answered)}",
                 requirement="VRM-MSG-013",
             )
         elif offered:
