@@ -277,7 +277,7 @@ async def open_offers(ctx: CheckContext) -> None:
 
 
 @dataclass(slots=True)
-class Servicing:
+class DecidedServicing:
     """A relationship past the welcome: the deal, her answer to terms she decided."""
 
     relationships: BuyerRelationships
@@ -293,13 +293,13 @@ class Servicing:
     driver: tuple[int, Any] | None
 
 
-@fixture("buyer-servicing")
-async def buyer_servicing(session: Session) -> Servicing:
+@fixture("buyer-decided-servicing")
+async def buyer_decided_servicing(session: Session) -> DecidedServicing:
     """A deal with a new vendor; in WELCOME the vendor sends a maintenance notice
     (kept for BUY-OBL-NOTICE-STATE); then terms asking three items, which she
     answers with her decision: the model only, notices of maintenance, safety
     and recall (VRM-CONF-008)."""
-    relationships = await fresh_relationships(session, "Conformance Servicing Motors")
+    relationships = await fresh_relationships(session, "Conformance DecidedServicing Motors")
     vendor = relationships.vendors[0]
     inbox = relationships.delivery_inbox(vendor)
     rfi = relationships.rfis[vendor.id]
@@ -366,7 +366,7 @@ async def buyer_servicing(session: Session) -> Servicing:
     if session.driver_url is not None:
         driver = await call_driver_raw(session, "POST", "/terms", instruction)
         if driver[0] >= 400:
-            return Servicing(
+            return DecidedServicing(
                 relationships, vendor, inbox, acceptance, early, early_reply, None, driver
             )
     elif session.operator is not None:
@@ -381,7 +381,9 @@ async def buyer_servicing(session: Session) -> Servicing:
         within=prompt_wait(session),
         requirement="VRM-CONF-008",
     )
-    return Servicing(relationships, vendor, inbox, acceptance, early, early_reply, response, driver)
+    return DecidedServicing(
+        relationships, vendor, inbox, acceptance, early, early_reply, response, driver
+    )
 
 
 def _items(entries: Any) -> list[str]:
@@ -402,7 +404,7 @@ async def terms_decision(ctx: CheckContext) -> None:
     and carries nothing beyond that one item and allows no other category; a
     driver may instead refuse the instruction with problem details
     (VRM-CONF-007), and then no terms response is sent."""
-    servicing = await ctx.use(buyer_servicing)
+    servicing = await ctx.use(buyer_decided_servicing)
     if servicing.response is None:
         assert servicing.driver is not None
         status, answer = servicing.driver
@@ -444,7 +446,7 @@ async def terms_decision(ctx: CheckContext) -> None:
     )
 
 
-def _servicing_or_skip(ctx: CheckContext, servicing: Servicing) -> str:
+def _servicing_or_skip(ctx: CheckContext, servicing: DecidedServicing) -> str:
     if servicing.response is None:
         ctx.skip("the buyer's driver refused the terms instruction: no relationship in servicing")
     allowed = (servicing.response.body.get("notificationPreferences") or {}).get("allowed") or []
@@ -465,7 +467,7 @@ async def notice_in_welcome(ctx: CheckContext) -> None:
     """Right after the deal (WELCOME), the vendor sends a maintenance reminder:
     ``illegal-transition`` (spec §7.2). After her terms response allowed
     maintenance notices, the same notice (another id) is taken."""
-    servicing = await ctx.use(buyer_servicing)
+    servicing = await ctx.use(buyer_decided_servicing)
     await expect_refused(
         ctx,
         servicing.vendor,
@@ -496,7 +498,7 @@ async def mislabelled_notice(ctx: CheckContext) -> None:
     """In SERVICING, a notice of kind ``programme-offer`` in category
     ``maintenance`` (which she allowed) is ``mislabelled-notice``; the same
     notice as a ``maintenance-reminder`` is then taken."""
-    servicing = await ctx.use(buyer_servicing)
+    servicing = await ctx.use(buyer_decided_servicing)
     inbox = _servicing_or_skip(ctx, servicing)
     message_id = new_message_id()
     body = {**bodies.service_notice_body(category="maintenance"), "kind": "programme-offer"}
@@ -568,7 +570,7 @@ async def offer_basis(ctx: CheckContext) -> None:
         again = await _deliver(vendor, legal, inbox, "the offer as binding")
         assert again is not None
         expect_accepted(ctx, again, what="the same offer of basis binding")
-    servicing = await ctx.use(buyer_servicing)
+    servicing = await ctx.use(buyer_decided_servicing)
     servicing_inbox = _servicing_or_skip(ctx, servicing)
     development_id = new_message_id()
     untopical = servicing.vendor.reply_to(
