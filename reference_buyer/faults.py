@@ -34,12 +34,15 @@ from reference_buyer.exits import ExitCheck
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
 from vrm_agent.faults import (
+    AlgNoneAccepted,
     AudienceUnchecked,
     Fault,
     FaultCatalogue,
     FaultError,
     RefusalsWaived,
+    ReplaysProcessed,
     UncheckedSignatures,
+    WrongReceiptDigest,
 )
 from vrm_agent.strategies import PRODUCTION, Decider, Participation, Strategies
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
@@ -335,7 +338,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "unbound-deal",
             "a deal confirmation is taken whatever digest and acceptance it names "
             "(BUY-GUARD-DEAL-BINDING)",
-            lambda s: replace(s, deals=_AnyDeal()),
+            # The state machine's guard (VRM-MSG-032) refuses the same references
+            # before her DealRule: both are weakened.
+            lambda s: replace(
+                _lenient(s, MessageType.DEAL_CONFIRMATION, ErrorCode.REFERENCE_MISMATCH),
+                deals=_AnyDeal(),
+            ),
         ),
         Fault(
             "pseudonym-oracle",
@@ -368,6 +376,43 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "takes an exit acknowledgement that names her exit notice with another digest "
             "(BUY-OBL-EXIT-RECEIPT)",
             lambda s: _lenient(s, MessageType.EXIT_ACKNOWLEDGEMENT, ErrorCode.REFERENCE_MISMATCH),
+        ),
+        Fault(
+            "accept-expired",
+            "accepts an offer past its validUntil when told to (BUY-NO-ACCEPT-EXPIRED)",
+            lambda s: _lenient(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.OFFER_EXPIRED),
+        ),
+        Fault(
+            "accept-superseded",
+            "accepts an offer that a later offer superseded when told to "
+            "(BUY-NO-ACCEPT-SUPERSEDED)",
+            lambda s: _lenient(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.OFFER_SUPERSEDED),
+        ),
+        Fault(
+            "ignore-reengagement",
+            "takes a vendor's offer after her exit whatever her re-engagement preferences "
+            "(BUY-EXIT)",
+            lambda s: _lenient(
+                s,
+                MessageType.OFFER,
+                ErrorCode.REENGAGEMENT_NOT_PERMITTED,
+                ErrorCode.RELATIONSHIP_EXITED,
+            ),
+        ),
+        Fault(
+            "no-replay-guard",
+            "processes another message under a used (sender, id) as new (SEC-REPLAY-DIFFERENT)",
+            lambda s: _runtime(s, replay=ReplaysProcessed()),
+        ),
+        Fault(
+            "accept-alg-none",
+            "takes a message whose JWS header says alg none as if it were signed (SEC-ALG-NONE)",
+            lambda s: _runtime(s, verifier=AlgNoneAccepted(s.runtime.verifier)),
+        ),
+        Fault(
+            "wrong-receipt-digest",
+            "receipts name a digest other than the message's (BUY-RECEIPT)",
+            lambda s: _runtime(s, receipts=WrongReceiptDigest()),
         ),
         Fault(
             "notices-in-welcome",

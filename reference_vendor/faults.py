@@ -35,7 +35,7 @@ from vrm_agent.faults import (
 )
 from vrm_agent.inbox import Inbound
 from vrm_agent.registry import BoundHandler
-from vrm_agent.strategies import PRODUCTION, DeliveryOptions, Strategies
+from vrm_agent.strategies import PRODUCTION, DeliveryOptions, Participation, Strategies
 from vrm_agent.unit import UnitOfWork, present
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.models import MoneyRange, OfferBody, OfferPrice
@@ -254,6 +254,31 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "accept-indicative",
             "takes an acceptance of its indicative offer (VEN-ACCEPT-INDICATIVE)",
             lambda s: _waived(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.OFFER_NOT_BINDING),
+        ),
+        Fault(
+            "accept-twice",
+            "takes a second acceptance of an offer already accepted (VEN-ACCEPT-TWICE)",
+            lambda s: _waived(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.OFFER_CLOSED),
+        ),
+        Fault(
+            "accept-unknown-offer",
+            "takes an acceptance naming an offer it never made (VEN-ACCEPT-UNKNOWN)",
+            lambda s: _waived(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.UNKNOWN_OFFER),
+        ),
+        Fault(
+            "accept-superseded",
+            "takes an acceptance of an offer her counter-offer superseded (VEN-COUNTER-SUPERSEDES)",
+            lambda s: _waived(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.OFFER_SUPERSEDED),
+        ),
+        Fault(
+            "accept-wrong-digest",
+            "takes an acceptance naming its offer with another digest (VEN-ACCEPT-DIGEST)",
+            lambda s: _waived(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.REFERENCE_MISMATCH),
+        ),
+        Fault(
+            "any-thread",
+            "takes a message whatever thread or parent it names (VEN-NOT-A-PARTICIPANT)",
+            lambda s: _runtime(s, participation=Participation(checked=False)),
         ),
         Fault(
             "her-offers-any-basis",
