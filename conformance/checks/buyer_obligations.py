@@ -36,6 +36,7 @@ from conformance.peers.vendors import SuiteVendor, require_accepted
 from conformance.registry import REGISTRY
 from conformance.target import call_driver, call_driver_raw
 from vrm_protocol.errors import ErrorCode
+from vrm_protocol.registries import acceptance_categories
 from vrm_protocol.vocabulary import LifecycleStep, Role
 
 BUYER = (Role.BUYER,)
@@ -43,13 +44,6 @@ E = ErrorCode
 
 #: How long the suite watches for a message the buyer must NOT send.
 ABSENCE_WATCH_SECONDS = 2.0
-#: The identity members of an acceptance and their data categories (spec §6.4).
-ACCEPTANCE_CATEGORIES = {
-    "name": "identity.name",
-    "email": "contact.email",
-    "phone": "contact.phone",
-    "address": "contact.postal-address",
-}
 #: What the terms of the servicing scenario ask, and what she decides to give.
 TERMS_ASKED = ("vehicle.model", "vehicle.mileage", "travel.dates")
 TERMS_GRANTED = ("vehicle.model",)
@@ -641,11 +635,24 @@ def _shared_from_wire(vendor: SuiteVendor) -> set[str]:
     data in terms and service responses."""
     shared: set[str] = set()
     for item in vendor.received():
-        identity = item.body.get("identity")
-        if item.type == "offer-acceptance" and isinstance(identity, Mapping):
-            shared |= {ACCEPTANCE_CATEGORIES[k] for k in identity if k in ACCEPTANCE_CATEGORIES}
+        if item.type == "offer-acceptance":
+            # The acceptance's members and the categories they are held under:
+            # the data-categories registry's acceptanceMember (spec §6.4, §16.8).
+            for member, category in acceptance_categories().items():
+                if _member(item.body, member) is not None:
+                    shared.add(category)
         shared |= set(_items(item.body.get("data")))
     return shared
+
+
+def _member(body: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted member path of ``body`` (``identity.name``), if any."""
+    value: Any = body
+    for name in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(name)
+    return value
 
 
 async def _shared_by_driver(session: Session, pseudonym: str) -> set[str]:
