@@ -666,13 +666,13 @@ async def _shared_by_driver(session: Session, pseudonym: str) -> set[str]:
 
 
 def _acknowledgement(
-    notice: Inbound, now: Any, held: Collection[str], *, receipt: bool = True
+    notice: Inbound, now: Any, held: Collection[str], *, receipt: bool = True, export: bool = True
 ) -> dict[str, Any]:
     data = {category: "held" for category in sorted(held)}
     body = bodies.exit_acknowledgement_body(
         notice_ref=notice.ref(), relationship=str(notice.field("from")), now=now, held=data
     )
-    if not notice.body.get("export", {}).get("requested"):
+    if not export or not notice.body.get("export", {}).get("requested"):
         body.pop("export")
     if not receipt:
         body.pop("deletionReceipt")
@@ -732,6 +732,15 @@ async def exit_receipt(ctx: CheckContext) -> None:
         ("an acknowledgement naming her exit notice with another digest", wrong_digest,
          E.REFERENCE_MISMATCH, "VRM-SIG-027"),
     ]  # fmt: skip
+    if (notice.body.get("export") or {}).get("requested"):
+        cases.append(
+            (
+                "an acknowledgement without the export she asked for",
+                _acknowledgement(notice, now, shared, export=False),
+                E.EXIT_INCOMPLETE,
+                "VRM-MSG-034",
+            )
+        )
     for what, body, code, requirement in cases:
         message_id = new_message_id()
         ack = vendor.reply_to(notice, "exit-acknowledgement", body, message_id=message_id)

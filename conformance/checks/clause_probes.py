@@ -7,12 +7,16 @@ vendor slipped past while only the requirement's first clause was tested.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from conformance.checks._support import expect_accepted, expect_rejection
+from conformance.checks._support import Probe, expect_accepted, expect_rejection
 from conformance.checks.attestations import _refused_attestation, ability_to_pay, suite_issuer
 from conformance.checks.scenarios import VendorThread, _lower_total, acceptable_offer
+from conformance.checks.security import _header, _negative, _payload
 from conformance.context import CheckContext
+from conformance.forge import b64url, compact
+from conformance.model import WIRE_STEP
 from conformance.peers import bodies
 from conformance.peers.buyers import Persona, buyer_side
 from conformance.peers.identity import new_pairwise
@@ -147,3 +151,40 @@ async def her_offer_basis(ctx: CheckContext) -> None:
         await persona.send(legal, note="the counter-offer naming the vendor's offer"),
         what="the same counter-offer naming what it counters",
     )
+
+
+#: Header members VRM-SIG-006 refuses that no other probe sends: a ``kid`` that is
+#: not a non-empty string, and the JOSE parameters the profile names besides
+#: those SEC-HDR-JKU/JWK/X5U/X5C/B64 probe.
+_OTHER_HEADERS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("a kid that is a number", {"kid": 7}),
+    ("an empty kid", {"kid": ""}),
+    ("an x5t thumbprint", {"x5t": b64url(b"0" * 20)}),
+    ("an x5t#S256 thumbprint", {"x5t#S256": b64url(b"0" * 32)}),
+    ("a zip parameter", {"zip": "DEF"}),
+)
+
+
+@REGISTRY.check(
+    "SEC-HDR-OTHER",
+    title="A kid that is not a string, x5t, x5t#S256 and zip are rejected",
+    step=WIRE_STEP,
+    requirements=("VRM-SIG-006",),
+    roles=(Role.VENDOR, Role.BUYER),
+)
+async def other_header_members(ctx: CheckContext) -> None:
+    """Each of the protected-header members VRM-SIG-006 lists that the other
+    header probes leave out, in an otherwise valid signed message:
+    ``invalid-header`` (spec §8.2), and the rejected message changed nothing."""
+    for what, members in _OTHER_HEADERS:
+
+        def forged(probe: Probe, legal: Mapping[str, Any], members: Any = members) -> bytes:
+            return compact(_header(probe, **members), _payload(legal), probe.signer)
+
+        await _negative(
+            ctx,
+            what=f"a header with {what}",
+            forge=forged,
+            codes=E.INVALID_HEADER,
+            requirement="VRM-SIG-006",
+        )
