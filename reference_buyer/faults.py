@@ -39,6 +39,7 @@ from vrm_agent.faults import (
     Fault,
     FaultCatalogue,
     FaultError,
+    FreshnessWaived,
     RefusalsWaived,
     ReplaysProcessed,
     UncheckedSignatures,
@@ -366,10 +367,7 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "exit-acknowledgement-incomplete",
             "takes an exit acknowledgement without the deletion receipt her notice asked for "
             "(BUY-OBL-EXIT-RECEIPT)",
-            lambda s: replace(
-                _lenient(s, MessageType.EXIT_ACKNOWLEDGEMENT, ErrorCode.EXIT_INCOMPLETE),
-                exits=_AnyExit(),
-            ),
+            lambda s: _lenient(s, MessageType.EXIT_ACKNOWLEDGEMENT, ErrorCode.EXIT_INCOMPLETE),
         ),
         Fault(
             "exit-acknowledgement-any-digest",
@@ -403,6 +401,26 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "no-replay-guard",
             "processes another message under a used (sender, id) as new (SEC-REPLAY-DIFFERENT)",
             lambda s: _runtime(s, replay=ReplaysProcessed()),
+        ),
+        Fault(
+            "accept-expired-messages",
+            "takes a message whose expires has passed (SEC-FRESH-EXPIRED)",
+            lambda s: _runtime(
+                s,
+                verifier=FreshnessWaived(
+                    s.runtime.verifier, frozenset({ErrorCode.MESSAGE_EXPIRED})
+                ),
+            ),
+        ),
+        Fault(
+            "accept-future-messages",
+            "takes a message created beyond the allowed skew ahead of its clock (SEC-FRESH-FUTURE)",
+            lambda s: _runtime(
+                s,
+                verifier=FreshnessWaived(
+                    s.runtime.verifier, frozenset({ErrorCode.MESSAGE_NOT_YET_VALID})
+                ),
+            ),
         ),
         Fault(
             "accept-alg-none",

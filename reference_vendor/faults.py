@@ -26,6 +26,7 @@ from vrm_agent.faults import (
     Fault,
     FaultCatalogue,
     FaultError,
+    FreshnessWaived,
     KeyBudgetBeforeVerification,
     RefusalsWaived,
     ReplaysProcessed,
@@ -212,6 +213,26 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             lambda s: replace(s, pricing=OverBudget()),
         ),
         Fault(
+            "accept-expired-messages",
+            "takes a message whose expires has passed (SEC-FRESH-EXPIRED)",
+            lambda s: _runtime(
+                s,
+                verifier=FreshnessWaived(
+                    s.runtime.verifier, frozenset({ErrorCode.MESSAGE_EXPIRED})
+                ),
+            ),
+        ),
+        Fault(
+            "accept-future-messages",
+            "takes a message created beyond the allowed skew ahead of its clock (SEC-FRESH-FUTURE)",
+            lambda s: _runtime(
+                s,
+                verifier=FreshnessWaived(
+                    s.runtime.verifier, frozenset({ErrorCode.MESSAGE_NOT_YET_VALID})
+                ),
+            ),
+        ),
+        Fault(
             "accept-alg-none",
             "takes a message whose JWS header says alg none, in any letter case, as if it were "
             "signed with the sender's key (SEC-ALG-NONE)",
@@ -279,6 +300,11 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "any-thread",
             "takes a message whatever thread or parent it names (VEN-NOT-A-PARTICIPANT)",
             lambda s: _runtime(s, participation=Participation(checked=False)),
+        ),
+        Fault(
+            "after-exit-support",
+            "takes a support request in an exited relationship (VEN-EXIT-FINAL)",
+            lambda s: _waived(s, MessageType.SUPPORT_REQUEST, ErrorCode.RELATIONSHIP_EXITED),
         ),
         Fault(
             "her-offers-any-basis",

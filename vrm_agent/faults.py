@@ -52,6 +52,7 @@ __all__ = [
     "Fault",
     "FaultCatalogue",
     "FaultError",
+    "FreshnessWaived",
     "KeyBudgetBeforeVerification",
     "RefusalsWaived",
     "ReplaysProcessed",
@@ -426,4 +427,53 @@ class RefusalsWaived:
                 core=core,
                 effects=(),
                 row=None,
+            )
+
+
+def _created(token: bytes) -> datetime | None:
+    """The ``created`` instant a token's payload claims (read unverified), if any."""
+    try:
+        payload = json.loads(b64url_decode(token.split(b".")[1].decode("ascii")))
+        return datetime.fromisoformat(str(payload["created"]).replace("Z", "+00:00"))
+    except (IndexError, KeyError, TypeError, ValueError, UnicodeDecodeError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class FreshnessWaived:
+    """Takes a message the inner pipeline refuses with one of ``codes``
+    (``message-expired``, ``message-not-yet-valid``) as if the clock stood at
+    the message's own ``created``: every other check still applies."""
+
+    inner: Verifier
+    codes: frozenset[ErrorCode]
+
+    def verify(self, token: bytes, *, resolve_key: KeyResolver, limits: Limits) -> VerifiedJWS:
+        """The inner verifier (freshness is not judged here)."""
+        return self.inner.verify(token, resolve_key=resolve_key, limits=limits)
+
+    def decode(
+        self,
+        token: bytes,
+        *,
+        resolve_key: KeyResolver,
+        receiver: str | None,
+        now: datetime,
+        limits: Limits,
+    ) -> Received:
+        """The inner pipeline; refused for freshness, again at the message's ``created``.
+
+        Raises:
+            RemoteProtocolError: as the inner pipeline, freshness aside.
+        """
+        try:
+            return self.inner.decode(
+                token, resolve_key=resolve_key, receiver=receiver, now=now, limits=limits
+            )
+        except RemoteProtocolError as error:
+            created = _created(token)
+            if error.code not in self.codes or created is None:
+                raise
+            return self.inner.decode(
+                token, resolve_key=resolve_key, receiver=receiver, now=created, limits=limits
             )
