@@ -450,9 +450,14 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             lambda s: _lenient(s, MessageType.EXIT_NOTICE, ErrorCode.ILLEGAL_TRANSITION),
         ),
         Fault(
+            "development-offers-without-topic",
+            "takes a vendor's offer after the welcome that names no topic "
+            "(BUY-OBL-DEVELOPMENT-TOPIC)",
+            lambda s: _lenient(s, MessageType.OFFER, ErrorCode.ILLEGAL_TRANSITION),
+        ),
+        Fault(
             "vendor-counter-offers",
-            "takes a vendor's offer of basis counter, and a development offer without a "
-            "topic (BUY-OBL-OFFER-BASIS)",
+            "takes a vendor's offer of basis counter (BUY-OBL-OFFER-BASIS)",
             lambda s: _lenient(s, MessageType.OFFER, ErrorCode.ILLEGAL_TRANSITION),
         ),
     ]

@@ -523,16 +523,15 @@ async def mislabelled_notice(ctx: CheckContext) -> None:
 
 @REGISTRY.check(
     "BUY-OBL-OFFER-BASIS",
-    title="Only the individual counters; a development offer names its topic",
+    title="Only the individual counters",
     step=LifecycleStep.NEGOTIATE,
-    requirements=("VRM-STATE-021", "VRM-MSG-037"),
+    requirements=("VRM-STATE-021",),
     roles=BUYER,
     needs=("sends:offer-acceptance",),
 )
 async def offer_basis(ctx: CheckContext) -> None:
     """A vendor's offer of basis ``counter`` answering the buyer's RFI is
-    ``illegal-transition``, and the same offer as ``binding`` is then taken.
-    In SERVICING, a vendor's offer without a ``topic`` is ``illegal-transition``."""
+    ``illegal-transition``, and the same offer as ``binding`` is then taken."""
     relationships = await fresh_relationships(ctx.session, "Conformance Counter Motors")
     vendor = relationships.vendors[0]
     rfi = relationships.rfis[vendor.id]
@@ -564,6 +563,19 @@ async def offer_basis(ctx: CheckContext) -> None:
         again = await _deliver(vendor, legal, inbox, "the offer as binding")
         assert again is not None
         expect_accepted(ctx, again, what="the same offer of basis binding")
+
+
+@REGISTRY.check(
+    "BUY-OBL-DEVELOPMENT-TOPIC",
+    title="A vendor's offer after the welcome names its topic",
+    step=LifecycleStep.DEVELOPMENT,
+    requirements=("VRM-MSG-037",),
+    roles=BUYER,
+    needs=("sends:offer-acceptance",),
+)
+async def development_topic(ctx: CheckContext) -> None:
+    """In SERVICING, a vendor's offer without a ``topic`` is a development offer
+    that does not say what it is about: ``illegal-transition`` (spec §6.3)."""
     servicing = await ctx.use(buyer_decided_servicing)
     servicing_inbox = _servicing_or_skip(ctx, servicing)
     development_id = new_message_id()
