@@ -47,7 +47,7 @@ from vrm_protocol.http_binding import (
     MAILBOX_PATH,
     TEST_DRIVER_PREFIX,
     RateLimiter,
-    discovery_document,
+    buyer_discovery_document,
 )
 from vrm_protocol.models import PersonalRfiBody, PersonalRfpBody, VRMModel
 
@@ -99,18 +99,16 @@ async def discovery(request: web.Request) -> web.Response:
     the message-type registry."""
     agent = request.app[AGENT]
     config = agent.config
-    party = config.party_id or str(request.url.origin())
-    document = discovery_document(
-        party_id=party,
-        role="buyer",
-        name="Reference buyer agent",
-        base_url=party,
+    base = (config.party_id or str(request.url.origin())).rstrip("/")
+    # VRM-HTTP-027: nothing that names or finds one of her pseudonyms (no id, no
+    # inbox, keys or mailbox); in test mode, the test driver only.
+    document = buyer_discovery_document(
         accepts=sorted(agent.accepts),
         sends=sorted(agent.sends),
         max_message_bytes=config.limits.max_message_bytes,
         max_depth=config.limits.max_nesting_depth,
         rate_per_minute=int(config.rate_per_second * 60),
-        test_driver=config.test_mode,
+        test_driver_url=base + TEST_DRIVER_PREFIX if config.test_mode else None,
     )
     return web.json_response(document)
 

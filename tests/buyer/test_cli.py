@@ -83,9 +83,10 @@ def test_serve_announces_its_address_serves_discovery_and_stops_on_sigterm(
         base = match.group(1)
         with urllib.request.urlopen(base + "/.well-known/vrm", timeout=10) as reply:
             document = json.loads(reply.read())
-        assert document["id"] == base
+        # VRM-HTTP-027: nothing that names or finds a pseudonym of hers.
+        assert "id" not in document
         assert document["role"] == "buyer"
-        assert document["endpoints"]["testDriver"] == base + "/vrm/test-driver"
+        assert document["endpoints"] == {"testDriver": base + "/vrm/test-driver"}
         assert {"offer-acceptance", "offer-decline", "exit-notice", "terms-response"} <= set(
             document["messageTypes"]["sends"]
         )
