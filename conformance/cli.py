@@ -466,6 +466,43 @@ def coverage_command() -> None:
     )
 
 
+@conformance.command("clauses")
+@click.option("--gaps", "gaps_only", is_flag=True, help="Print only the clauses no check probes.")
+def clauses_command(gaps_only: bool) -> None:
+    """Print coverage by clause: each MUST with several clauses, and the checks
+    that probe each clause (conformance/data/clauses.toml).
+
+    Exits 1 when the map names an unknown requirement or check, or a check
+    that does not cite the requirement.
+    """
+    from conformance.catalog import all_checks, requirements_index
+    from conformance.clauses import clause_coverage, clause_problems, load_clauses
+
+    entries = load_clauses()
+    musts = {r.id: r.text for r in requirements_index().values() if r.level is Level.MUST}
+    citations = {check: info["requirements"] for check, info in all_checks().items()}
+    problems = clause_problems(entries, musts=musts, citations=citations)
+    for entry in entries:
+        clauses = [c for c in entry.clauses if not (gaps_only and c.covered)]
+        if not clauses:
+            continue
+        covered = sum(c.covered for c in entry.clauses)
+        click.echo(f"{entry.requirement}  {covered}/{len(entry.clauses)} clauses probed")
+        for clause in clauses:
+            probes = ", ".join(clause.checks) if clause.checks else f"NONE ({clause.gap})"
+            click.echo(f"  - {clause.text}: {probes}")
+    totals = clause_coverage(entries, musts=len(musts))
+    click.echo(
+        f"clauses probed: {totals.covered} of {totals.clauses} in {totals.requirements} "
+        f"MUST requirements with several clauses ({totals.mapped_musts} of {totals.musts} "
+        "MUSTs mapped; a MUST of one clause is covered by the checks citing it)"
+    )
+    for problem in problems:
+        click.echo(f"clause-map: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+
+
 @conformance.command("issuer")
 @click.option(
     "--key-file",

@@ -98,10 +98,22 @@ class Fixture(Generic[T]):
         return f"fixture:{self.name}"
 
 
+#: Every fixture name declared, with the function that builds it: the session
+#: memoises fixtures by name, so two fixtures of one name would share a result.
+_FIXTURE_NAMES: dict[str, str] = {}
+
+
 def fixture(name: str) -> Callable[[Callable[[Session], Awaitable[T]]], Fixture[T]]:
-    """Declare a shared scenario (decorator)."""
+    """Declare a shared scenario (decorator).
+
+    Raises:
+        ValueError: another function already declared a fixture of that name.
+    """
 
     def wrap(build: Callable[[Session], Awaitable[T]]) -> Fixture[T]:
+        where = f"{build.__module__}.{build.__qualname__}"
+        if _FIXTURE_NAMES.setdefault(name, where) != where:
+            raise ValueError(f"fixture {name!r} is declared twice: {_FIXTURE_NAMES[name]}, {where}")
         return Fixture(name, build)
 
     return wrap

@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from reference_buyer import handlers_conversation as conversation
 from reference_buyer import handlers_living, handlers_transaction
 from reference_buyer.agent import BuyerAgent
+from reference_buyer.decisions import decided_terms
 from reference_buyer.grants import READ_PATH
 from reference_buyer.scenario import sally_rfi_body, sally_rfp_body
 from vrm_agent.http import Handler, inbox_route, json_object, mailbox_route, problem_details
@@ -105,6 +106,8 @@ async def discovery(request: web.Request) -> web.Response:
     agent = request.app[AGENT]
     config = agent.config
     base = (config.party_id or str(request.url.origin())).rstrip("/")
+    # VRM-HTTP-027: nothing that names or finds one of her pseudonyms (no id, no
+    # inbox, keys or mailbox); in test mode, the test driver only.
     document = buyer_discovery_document(
         accepts=sorted(agent.accepts),
         sends=sorted(agent.sends),
@@ -231,7 +234,11 @@ async def _decline(agent: BuyerAgent, document: dict[str, Any]) -> Any:
 
 
 async def _terms(agent: BuyerAgent, document: dict[str, Any]) -> Any:
-    sent, decision = await agent.owning.answer_terms(_string(document, "assertion"))
+    assertion = _string(document, "assertion")
+    # Her decision, when the instruction carries one, is acted on as she
+    # decided; without one her standing policy answers (VRM-CONF-008).
+    decided = await decided_terms(agent.store, assertion, document)
+    sent, decision = await agent.owning.answer_terms(assertion, decision=decided)
     if decision is None:
         # She could not match the terms document: a problem report, nothing shared.
         return {"sent": sent.message.message_id, "problem": "reference-mismatch"}

@@ -20,6 +20,9 @@ class ExitCheck:
     problems: tuple[str, ...]
     shared: tuple[str, ...]
     deleted: tuple[str, ...]
+    #: The items she shared that a deletion receipt she asked for does not
+    #: account for (neither deleted nor retained with a basis), VRM-BUY-014.
+    unaccounted: tuple[str, ...] = ()
 
 
 def unaccounted(
@@ -58,6 +61,7 @@ def verify_exit_acknowledgement(
     receipt = body.deletion_receipt
     shared = tuple(sorted(set(shared_categories)))
     deleted: tuple[str, ...] = ()
+    missing: list[str] = []
     if receipt is None:
         # Present only when her notice asked for deletion (spec §6.14); the state
         # machine refuses an acknowledgement that lacks one she asked for.
@@ -68,10 +72,13 @@ def verify_exit_acknowledgement(
             problems.append(f"the deletion receipt is about {receipt.relationship}, not us")
         deleted = tuple(receipt.deleted)
         retained = {item.item: item.basis for item in receipt.retained or ()}
+        left_out = unaccounted(shared, deleted, retained)
         problems.extend(
             f"{category} was shared but is neither deleted nor retained with a basis"
-            for category in unaccounted(shared, deleted, retained)
+            for category in left_out
         )
+        if deletion_requested:
+            missing = left_out
     export = body.export
     if export is not None:
         try:
@@ -82,4 +89,4 @@ def verify_exit_acknowledgement(
             problems.append("the export's digest does not match its data")
     elif export_requested:
         problems.append("an export was requested but none was given")
-    return ExitCheck(not problems, tuple(problems), shared, deleted)
+    return ExitCheck(not problems, tuple(problems), shared, deleted, tuple(missing))

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
+from reference_buyer.exits import ExitCheck
 from reference_buyer.listing_rules import VERIFIED_LISTINGS, ListingRule, UnverifiedListings
 from reference_buyer.living_rules import (
     AS_SHE_BOOKED,
@@ -59,11 +60,16 @@ from reference_buyer.transaction_rules import (
     PaymentRule,
 )
 from vrm_agent.faults import (
+    AlgNoneAccepted,
     AudienceUnchecked,
     Fault,
     FaultCatalogue,
     FaultError,
+    FreshnessWaived,
+    RefusalsWaived,
+    ReplaysProcessed,
     UncheckedSignatures,
+    WrongReceiptDigest,
 )
 from vrm_agent.strategies import PRODUCTION, Decider, Participation, Strategies
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
@@ -76,7 +82,7 @@ from vrm_protocol.models import (
     to_payload,
 )
 from vrm_protocol.state_machine import Direction, Transition
-from vrm_protocol.vocabulary import Role
+from vrm_protocol.vocabulary import MessageType, Role
 
 __all__ = [
     "BUYER_RUNTIME",
@@ -84,6 +90,7 @@ __all__ = [
     "FAULTS",
     "BuyerStrategies",
     "DealRule",
+    "ExitRule",
     "FaultError",
     "IdentityRule",
     "NoticeRule",
@@ -224,6 +231,36 @@ class GrantRule:
     refuses_ended: bool = True
 
 
+class ExitRule(Protocol):
+    """What an exit acknowledgement must account for (spec §6.14, VRM-BUY-014)."""
+
+    def check(self, check: ExitCheck) -> None:
+        """Judge an acknowledgement by how it checked out against what she shared.
+
+        Raises:
+            RemoteProtocolError: EXIT_INCOMPLETE.
+        """
+        ...
+
+
+class AccountedExits:
+    """A deletion receipt she asked for accounts for every item she shared."""
+
+    def check(self, check: ExitCheck) -> None:
+        """Refuse a receipt that leaves a shared item unaccounted for.
+
+        Raises:
+            RemoteProtocolError: EXIT_INCOMPLETE.
+        """
+        if check.unaccounted:
+            raise RemoteProtocolError(
+                ErrorCode.EXIT_INCOMPLETE,
+                f"the deletion receipt does not account for {list(check.unaccounted)}, "
+                "which she shared (neither deleted nor retained with a basis)",
+                path="/body/deletionReceipt",
+            )
+
+
 #: Her participation rule: vendors write only in threads she started with them,
 #: answering messages of that relationship and thread (spec §7.3, VRM-BUY-008).
 BUYER_PARTICIPATION: Final = Participation(thread_must_be_known=True, parent_in_same_thread=True)
@@ -235,6 +272,7 @@ _WITHIN_PREFERENCES: Final = WithinPreferences()
 _BOUND_DEALS: Final = BoundDeals()
 _BOUND_ESCALATIONS: Final = BoundEscalations()
 _UNIFORM_STRANGERS: Final = UniformStrangers()
+_ACCOUNTED_EXITS: Final = AccountedExits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +294,7 @@ class BuyerStrategies:
     extras: AddonChoice = UP_TO_A_LIMIT
     offer_warnings: OfferWarnings = TRADE_IN_FIRST
     listings: ListingRule = VERIFIED_LISTINGS
+    exits: ExitRule = _ACCOUNTED_EXITS
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -281,6 +320,15 @@ class _AnyDeal:
 class _AnyEscalation:
     def check(self, named_request: str, escalated_request: str) -> None:
         return None
+
+
+class _AnyExit:
+    def check(self, check: ExitCheck) -> None:
+        return None
+
+
+def _lenient(s: BuyerStrategies, message_type: MessageType, *codes: ErrorCode) -> BuyerStrategies:
+    return _runtime(s, decider=RefusalsWaived(s.runtime.decider, message_type, frozenset(codes)))
 
 
 class _TellingStrangers:
@@ -420,7 +468,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "unbound-deal",
             "a deal confirmation is taken whatever digest and acceptance it names "
             "(BUY-GUARD-DEAL-BINDING)",
-            lambda s: replace(s, deals=_AnyDeal()),
+            # The state machine's guard (VRM-MSG-032) refuses the same references
+            # before her DealRule: both are weakened.
+            lambda s: replace(
+                _lenient(s, MessageType.DEAL_CONFIRMATION, ErrorCode.REFERENCE_MISMATCH),
+                deals=_AnyDeal(),
+            ),
         ),
         Fault(
             "pseudonym-oracle",
@@ -491,6 +544,114 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "writes to every vendor a directory names, whoever signed its listing "
             "(BUY-DIRECTORY-SEARCH)",
             lambda s: replace(s, listings=UnverifiedListings()),
+        ),
+        Fault(
+            "accept-indicative",
+            "accepts an indicative offer when told to (BUY-OBL-INDICATIVE)",
+            lambda s: _lenient(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.OFFER_NOT_BINDING),
+        ),
+        Fault(
+            "unchecked-exit-receipt",
+            "takes an exit acknowledgement whose deletion receipt leaves out an item she "
+            "shared (BUY-OBL-EXIT-RECEIPT)",
+            lambda s: replace(s, exits=_AnyExit()),
+        ),
+        Fault(
+            "exit-acknowledgement-incomplete",
+            "takes an exit acknowledgement without the deletion receipt her notice asked for "
+            "(BUY-OBL-EXIT-RECEIPT)",
+            lambda s: _lenient(s, MessageType.EXIT_ACKNOWLEDGEMENT, ErrorCode.EXIT_INCOMPLETE),
+        ),
+        Fault(
+            "exit-acknowledgement-any-digest",
+            "takes an exit acknowledgement that names her exit notice with another digest "
+            "(BUY-OBL-EXIT-RECEIPT)",
+            lambda s: _lenient(s, MessageType.EXIT_ACKNOWLEDGEMENT, ErrorCode.REFERENCE_MISMATCH),
+        ),
+        Fault(
+            "accept-expired",
+            "accepts an offer past its validUntil when told to (BUY-NO-ACCEPT-EXPIRED)",
+            lambda s: _lenient(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.OFFER_EXPIRED),
+        ),
+        Fault(
+            "accept-superseded",
+            "accepts an offer that a later offer superseded when told to "
+            "(BUY-NO-ACCEPT-SUPERSEDED)",
+            lambda s: _lenient(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.OFFER_SUPERSEDED),
+        ),
+        Fault(
+            "ignore-reengagement",
+            "takes a vendor's offer after her exit whatever her re-engagement preferences "
+            "(BUY-EXIT)",
+            lambda s: _lenient(
+                s,
+                MessageType.OFFER,
+                ErrorCode.REENGAGEMENT_NOT_PERMITTED,
+                ErrorCode.RELATIONSHIP_EXITED,
+            ),
+        ),
+        Fault(
+            "no-replay-guard",
+            "processes another message under a used (sender, id) as new (SEC-REPLAY-DIFFERENT)",
+            lambda s: _runtime(s, replay=ReplaysProcessed()),
+        ),
+        Fault(
+            "accept-expired-messages",
+            "takes a message whose expires has passed (SEC-FRESH-EXPIRED)",
+            lambda s: _runtime(
+                s,
+                verifier=FreshnessWaived(
+                    s.runtime.verifier, frozenset({ErrorCode.MESSAGE_EXPIRED})
+                ),
+            ),
+        ),
+        Fault(
+            "accept-future-messages",
+            "takes a message created beyond the allowed skew ahead of its clock (SEC-FRESH-FUTURE)",
+            lambda s: _runtime(
+                s,
+                verifier=FreshnessWaived(
+                    s.runtime.verifier, frozenset({ErrorCode.MESSAGE_NOT_YET_VALID})
+                ),
+            ),
+        ),
+        Fault(
+            "accept-alg-none",
+            "takes a message whose JWS header says alg none as if it were signed (SEC-ALG-NONE)",
+            lambda s: _runtime(s, verifier=AlgNoneAccepted(s.runtime.verifier)),
+        ),
+        Fault(
+            "wrong-receipt-digest",
+            "receipts name a digest other than the message's (BUY-RECEIPT)",
+            lambda s: _runtime(s, receipts=WrongReceiptDigest()),
+        ),
+        Fault(
+            "notices-in-welcome",
+            "takes a service notice other than a safety recall before the welcome is over "
+            "(BUY-OBL-NOTICE-STATE)",
+            lambda s: _lenient(s, MessageType.SERVICE_NOTICE, ErrorCode.ILLEGAL_TRANSITION),
+        ),
+        Fault(
+            "mislabelled-notices",
+            "takes a service notice whose kind may not be sent in its category "
+            "(BUY-OBL-MISLABELLED-NOTICE)",
+            lambda s: _lenient(s, MessageType.SERVICE_NOTICE, ErrorCode.MISLABELLED_NOTICE),
+        ),
+        Fault(
+            "vendor-exit-any-reason",
+            "takes a vendor's exit notice whatever its reason (BUY-OBL-VENDOR-EXIT-REASON)",
+            lambda s: _lenient(s, MessageType.EXIT_NOTICE, ErrorCode.ILLEGAL_TRANSITION),
+        ),
+        Fault(
+            "development-offers-without-topic",
+            "takes a vendor's offer after the welcome that names no topic "
+            "(BUY-OBL-DEVELOPMENT-TOPIC)",
+            lambda s: _lenient(s, MessageType.OFFER, ErrorCode.ILLEGAL_TRANSITION),
+        ),
+        Fault(
+            "vendor-counter-offers",
+            "takes a vendor's offer of basis counter (BUY-OBL-OFFER-BASIS)",
+            lambda s: _lenient(s, MessageType.OFFER, ErrorCode.ILLEGAL_TRANSITION),
         ),
     ]
 )

@@ -153,9 +153,9 @@ async def on_exit_acknowledgement(
     """Her exit acknowledged: the deletion receipt and the export are checked
     against everything she shared with that party (spec §6.14)."""
     body = inbound.message.body
-    _journal(inbound, work)
     notice = await buyer.store.entry(body.notice.id, direction=Direction.SENT)
     if notice is None or notice.peer != inbound.peer or notice.type is not MessageType.EXIT_NOTICE:
+        _journal(inbound, work)
         return  # the state machine took it as her exit's end; there is nothing to check against
     sent = notice.model()
     requested = isinstance(sent, ExitNoticeMessage) and sent.body.export.requested
@@ -170,6 +170,10 @@ async def on_exit_acknowledgement(
         our_id=inbound.us.party_id,
         shared_categories=[r.category for r in await buyer.store.shared_with(inbound.peer)],
     )
+    # VRM-BUY-014: a receipt that does not account for every item she shared is
+    # refused with exit-incomplete (nothing of it is applied).
+    buyer.strategies.exits.check(check)
+    _journal(inbound, work)
     work.write(
         ExitAcknowledged(
             notice_id=notice.message_id,

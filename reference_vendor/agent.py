@@ -229,11 +229,13 @@ class VendorAgent:
         """
         statements: list[AttestationStatement] = []
         for attestation in attestations or ():
+            token = _attestation(attestation)
             verified = verify_attestation(
-                _attestation(attestation),
+                token,
                 trusted_issuers=self.trusted_issuers,
                 subject=inbound.peer,
-                audience=self.party_id,
+                # VRM-ATT-009: its aud must include this vendor.
+                audience=self.strategies.attestation_audience.audience(token, self.party_id),
                 now=inbound.now,
             )
             if verified.kind == kind:

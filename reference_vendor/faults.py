@@ -10,7 +10,9 @@ vendor asks whether a fault is on. They are refused outside test mode.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+import base64
+import json
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -47,7 +49,9 @@ from vrm_agent.faults import (
     Fault,
     FaultCatalogue,
     FaultError,
+    FreshnessWaived,
     KeyBudgetBeforeVerification,
+    RefusalsWaived,
     ReplaysProcessed,
     UncheckedSignatures,
     WrongReceiptDigest,
@@ -55,8 +59,9 @@ from vrm_agent.faults import (
 )
 from vrm_agent.inbox import Inbound
 from vrm_agent.registry import BoundHandler
-from vrm_agent.strategies import PRODUCTION, Decider, DeliveryOptions, Strategies
+from vrm_agent.strategies import PRODUCTION, Decider, DeliveryOptions, Participation, Strategies
 from vrm_agent.unit import UnitOfWork, present
+from vrm_protocol.errors import ErrorCode
 from vrm_protocol.freshness import format_timestamp, parse_timestamp
 from vrm_protocol.ledger import LedgerFacts, RelationshipCore
 from vrm_protocol.models import (
@@ -74,6 +79,7 @@ from vrm_protocol.vocabulary import MessageType, Role
 __all__ = [
     "CATALOGUE",
     "FAULTS",
+    "AttestationAudience",
     "Conversation",
     "Escalations",
     "FaultError",
@@ -143,6 +149,24 @@ class _GrantReading:
     honours_revocation: bool
 
 
+class AttestationAudience(Protocol):
+    """Whom an attestation shown to the vendor must be addressed to (spec §10.3,
+    VRM-ATT-009: its ``aud`` must include the receiver)."""
+
+    def audience(self, attestation: Mapping[str, str], own: str) -> str:
+        """The party id the attestation's ``aud`` must include; ``own`` is the vendor's."""
+        ...
+
+
+class OwnAudience:
+    """An attestation must be addressed to the vendor itself."""
+
+    def audience(self, attestation: Mapping[str, str], own: str) -> str:
+        """The vendor's own party id."""
+        return own
+
+
+_OWN_AUDIENCE: Final = OwnAudience()
 _LIST_PRICES: Final = ListPrices()
 _SWEEPING: Final = _Retention(sweeps=True)
 _HONOURING: Final = _GrantReading(honours_revocation=True)
@@ -219,6 +243,7 @@ class VendorStrategies:
     servicing: Servicing = AS_ANSWERED
     addons: AddonInvoicing = ACCEPTED_ONLY
     listing: ListingKey = OWN_KEY
+    attestation_audience: AttestationAudience = _OWN_AUDIENCE
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -304,6 +329,22 @@ def _keeping_data_on_consent_change(
     return keeping
 
 
+class _AnyAudience:
+    """Takes whatever audience the token names (read unverified) as its own."""
+
+    def audience(self, attestation: Mapping[str, str], own: str) -> str:
+        try:
+            part = attestation["token"].split(".")[1]
+            payload = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+            return str(payload["aud"][0])
+        except (KeyError, IndexError, TypeError, ValueError):
+            return own
+
+
+def _waived(s: VendorStrategies, message_type: MessageType, *codes: ErrorCode) -> VendorStrategies:
+    return _runtime(s, decider=RefusalsWaived(s.runtime.decider, message_type, frozenset(codes)))
+
+
 def _runtime(s: VendorStrategies, **changes: Any) -> VendorStrategies:
     return replace(s, runtime=s.runtime.but(**changes))
 
@@ -345,6 +386,26 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "offer-over-budget",
             "answers RFIs and RFPs with a total above the buyer's budget (VEN-RFI-OFFER)",
             lambda s: replace(s, pricing=OverBudget()),
+        ),
+        Fault(
+            "accept-expired-messages",
+            "takes a message whose expires has passed (SEC-FRESH-EXPIRED)",
+            lambda s: _runtime(
+                s,
+                verifier=FreshnessWaived(
+                    s.runtime.verifier, frozenset({ErrorCode.MESSAGE_EXPIRED})
+                ),
+            ),
+        ),
+        Fault(
+            "accept-future-messages",
+            "takes a message created beyond the allowed skew ahead of its clock (SEC-FRESH-FUTURE)",
+            lambda s: _runtime(
+                s,
+                verifier=FreshnessWaived(
+                    s.runtime.verifier, frozenset({ErrorCode.MESSAGE_NOT_YET_VALID})
+                ),
+            ),
         ),
         Fault(
             "accept-alg-none",
@@ -441,6 +502,53 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "listing-foreign-key",
             "signs its directory listing with a key it does not publish (VEN-DIRECTORY-LISTING)",
             lambda s: replace(s, listing=ForeignKey()),
+        ),
+        Fault(
+            "attestation-any-audience",
+            "takes an attestation about the sender whatever party its aud names "
+            "(VEN-ATTESTATION-AUDIENCE)",
+            lambda s: replace(s, attestation_audience=_AnyAudience()),
+        ),
+        Fault(
+            "accept-indicative",
+            "takes an acceptance of its indicative offer (VEN-ACCEPT-INDICATIVE)",
+            lambda s: _waived(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.OFFER_NOT_BINDING),
+        ),
+        Fault(
+            "accept-twice",
+            "takes a second acceptance of an offer already accepted (VEN-ACCEPT-TWICE)",
+            lambda s: _waived(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.OFFER_CLOSED),
+        ),
+        Fault(
+            "accept-unknown-offer",
+            "takes an acceptance naming an offer it never made (VEN-ACCEPT-UNKNOWN)",
+            lambda s: _waived(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.UNKNOWN_OFFER),
+        ),
+        Fault(
+            "accept-superseded",
+            "takes an acceptance of an offer her counter-offer superseded (VEN-COUNTER-SUPERSEDES)",
+            lambda s: _waived(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.OFFER_SUPERSEDED),
+        ),
+        Fault(
+            "accept-wrong-digest",
+            "takes an acceptance naming its offer with another digest (VEN-ACCEPT-DIGEST)",
+            lambda s: _waived(s, MessageType.OFFER_ACCEPTANCE, ErrorCode.REFERENCE_MISMATCH),
+        ),
+        Fault(
+            "any-thread",
+            "takes a message whatever thread or parent it names (VEN-NOT-A-PARTICIPANT)",
+            lambda s: _runtime(s, participation=Participation(checked=False)),
+        ),
+        Fault(
+            "after-exit-support",
+            "takes a support request in an exited relationship (VEN-EXIT-FINAL)",
+            lambda s: _waived(s, MessageType.SUPPORT_REQUEST, ErrorCode.RELATIONSHIP_EXITED),
+        ),
+        Fault(
+            "her-offers-any-basis",
+            "takes an offer of the individual's whatever its basis, and a counter-offer "
+            "naming nothing it counters (VEN-OFFER-BASIS)",
+            lambda s: _waived(s, MessageType.OFFER, ErrorCode.ILLEGAL_TRANSITION),
         ),
     ]
 )

@@ -35,7 +35,7 @@ from vrm_agent.strategies import (
 )
 from vrm_protocol.canonical import b64url_decode, b64url_encode, message_digest
 from vrm_protocol.codec import Received
-from vrm_protocol.errors import ErrorCode, RemoteProtocolError
+from vrm_protocol.errors import ErrorCode, ProtocolError, RemoteProtocolError
 from vrm_protocol.http_binding import RateLimiter
 from vrm_protocol.keys import KeyResolver, VerifyingKey
 from vrm_protocol.ledger import LedgerFacts, RelationshipCore
@@ -43,7 +43,7 @@ from vrm_protocol.limits import Limits
 from vrm_protocol.models import Message, MessageRef, OfferAcceptanceMessage
 from vrm_protocol.signing_profile import VerifiedJWS
 from vrm_protocol.state_machine import Direction, Transition
-from vrm_protocol.vocabulary import Role
+from vrm_protocol.vocabulary import MessageType, Role
 
 __all__ = [
     "AlgNoneAccepted",
@@ -52,7 +52,9 @@ __all__ = [
     "Fault",
     "FaultCatalogue",
     "FaultError",
+    "FreshnessWaived",
     "KeyBudgetBeforeVerification",
+    "RefusalsWaived",
     "ReplaysProcessed",
     "UncheckedSignatures",
     "WrongReceiptDigest",
@@ -376,3 +378,102 @@ class ExpiredOffersHonoured:
 def only_never_posted(entries: Sequence[MailboxEntry]) -> Sequence[MailboxEntry]:
     """A mailbox that keeps only what was not POSTed to a ``replyTo`` inbox."""
     return [entry for entry in entries if entry.inbox is None]
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalsWaived:
+    """Takes (or sends) a message of ``message_type`` that the state machine
+    refuses with one of ``codes``, as if the move were allowed, changing nothing."""
+
+    inner: Decider
+    message_type: MessageType
+    codes: frozenset[ErrorCode]
+
+    def decide(
+        self,
+        core: RelationshipCore,
+        message: Message,
+        *,
+        our_role: Role,
+        our_id: str,
+        peer_id: str,
+        direction: Direction,
+        facts: LedgerFacts,
+        now: datetime,
+        digest: str | None,
+    ) -> Transition:
+        try:
+            return self.inner.decide(
+                core,
+                message,
+                our_role=our_role,
+                our_id=our_id,
+                peer_id=peer_id,
+                direction=direction,
+                facts=facts,
+                now=now,
+                digest=digest,
+            )
+        except ProtocolError as error:
+            # ``message.type`` is the wire string; the registry's enum equals it.
+            if message.type != self.message_type or error.code not in self.codes:
+                raise
+            return Transition(
+                message_type=self.message_type,
+                message_id=message.id,
+                direction=direction,
+                before=core.state,
+                state=core.state,
+                core=core,
+                effects=(),
+                row=None,
+            )
+
+
+def _created(token: bytes) -> datetime | None:
+    """The ``created`` instant a token's payload claims (read unverified), if any."""
+    try:
+        payload = json.loads(b64url_decode(token.split(b".")[1].decode("ascii")))
+        return datetime.fromisoformat(str(payload["created"]).replace("Z", "+00:00"))
+    except (IndexError, KeyError, TypeError, ValueError, UnicodeDecodeError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class FreshnessWaived:
+    """Takes a message the inner pipeline refuses with one of ``codes``
+    (``message-expired``, ``message-not-yet-valid``) as if the clock stood at
+    the message's own ``created``: every other check still applies."""
+
+    inner: Verifier
+    codes: frozenset[ErrorCode]
+
+    def verify(self, token: bytes, *, resolve_key: KeyResolver, limits: Limits) -> VerifiedJWS:
+        """The inner verifier (freshness is not judged here)."""
+        return self.inner.verify(token, resolve_key=resolve_key, limits=limits)
+
+    def decode(
+        self,
+        token: bytes,
+        *,
+        resolve_key: KeyResolver,
+        receiver: str | None,
+        now: datetime,
+        limits: Limits,
+    ) -> Received:
+        """The inner pipeline; refused for freshness, again at the message's ``created``.
+
+        Raises:
+            RemoteProtocolError: as the inner pipeline, freshness aside.
+        """
+        try:
+            return self.inner.decode(
+                token, resolve_key=resolve_key, receiver=receiver, now=now, limits=limits
+            )
+        except RemoteProtocolError as error:
+            created = _created(token)
+            if error.code not in self.codes or created is None:
+                raise
+            return self.inner.decode(
+                token, resolve_key=resolve_key, receiver=receiver, now=created, limits=limits
+            )

@@ -20,6 +20,7 @@ and after the rejection is compared as well.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ from vrm_protocol.vocabulary import Role
 __all__ = [
     "CANARY_GRACE_SECONDS",
     "Probe",
+    "describe_change",
     "expect_accepted",
     "expect_rejection",
     "open_probe",
@@ -242,7 +244,7 @@ class Probe:
                 after == state_before,
                 "the rejected message changed nothing in the target's state (test driver)",
                 expected="the same state summary as before",
-                actual="the state summary changed",
+                actual=describe_change(state_before, after),
                 requirement="VRM-HTTP-006",
             )
         message_id = rejected.get("id")
@@ -259,6 +261,29 @@ class Probe:
             actual=reply.describe(),
             requirement="VRM-HTTP-006",
         )
+
+
+def describe_change(before: Any, after: Any, *, limit: int = 600) -> str:
+    """What differs between two state summaries, as observed: ``unchanged``, or
+    each changed member's path with its value before and after (truncated)."""
+    if before == after:
+        return "unchanged"
+    changes: list[str] = []
+
+    def walk(path: str, old: Any, new: Any) -> None:
+        if old == new:
+            return
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in sorted(set(old) | set(new), key=str):
+                walk(f"{path}/{key}", old.get(key, "<absent>"), new.get(key, "<absent>"))
+            return
+        changes.append(
+            f"{path or '/'}: {json.dumps(old, default=str)} -> {json.dumps(new, default=str)}"
+        )
+
+    walk("", before, after)
+    text = "; ".join(changes)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def relationship_view(state: Mapping[str, Any], party: str) -> Any:

@@ -293,11 +293,19 @@ async def notice_preferences(ctx: CheckContext) -> None:
         await vendor.deliver(assertion, inbox=inbox, note="terms assertion"),
         "the buyer takes the terms assertion",
     )
+    # Her decision travels with the instruction (VRM-CONF-008): a buyer that
+    # would otherwise wait for her, or answer by a standing policy, answers as
+    # she decided: the terms accepted, notices of maintenance only.
     await _instruct(
         ctx,
         "terms",
-        {"vendor": vendor.id, "assertion": assertion["id"]},
-        f"Make the buyer answer the terms of sharing from {vendor.id}",
+        {
+            "vendor": vendor.id,
+            "assertion": assertion["id"],
+            "decision": {"decision": "accept", "notifications": ["maintenance"]},
+        },
+        f"Make the buyer accept the terms of sharing from {vendor.id}, allowing notices of "
+        "maintenance only",
     )
     response = await vendor.expect(
         lambda item: item.type == "terms-response",

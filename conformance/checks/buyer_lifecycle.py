@@ -343,7 +343,7 @@ async def accept_binds(ctx: CheckContext) -> None:
                 False,
                 f"after accepting one offer, the buyer declines the open offers of {other.name}",
                 expected=sorted(offered - answered),
-                actual="no offer-decline",
+                actual=f"no decline or acceptance of these; answered: {sorted(answered)}",
                 requirement="VRM-MSG-013",
             )
         elif offered:
@@ -838,13 +838,24 @@ async def rfp_copies(ctx: CheckContext) -> None:
                 requirement="VRM-MSG-003",
             )
         )
-    requirements = [copy.body.get("requirements") for copy in copies]
-    ctx.expect(
-        all(item == requirements[0] for item in requirements),
-        "every copy carries the same requirements",
-        actual=requirements,
-        requirement="VRM-MSG-003",
-    )
+    # Every member VRM-MSG-003 names, not only the first: a copy with another
+    # budget or responseBy is another request.
+    for member in (
+        "requirements",
+        "budget",
+        "financing",
+        "delivery",
+        "tradeIn",
+        "conditions",
+        "responseBy",
+    ):
+        values = [copy.body.get(member) for copy in copies]
+        ctx.expect(
+            all(value == values[0] for value in values),
+            f"every copy carries the same {member}",
+            actual=values,
+            requirement="VRM-MSG-003",
+        )
     counts = [copy.body.get("recipientCount") for copy in copies]
     ctx.expect(
         all(count == len(copies) for count in counts),

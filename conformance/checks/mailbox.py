@@ -76,6 +76,7 @@ async def poll_mailbox(
     assert isinstance(url, str)
     owner = persona.side.target_id
     cursor = 0
+    seen = 0  # messages the mailbox served, for the verdict text
     deadline = asyncio.get_running_loop().time() + within.total_seconds()
     while True:
         token = poll_token(persona, owner, cursor)
@@ -107,6 +108,7 @@ async def poll_mailbox(
             requirement="VRM-HTTP-010",
         )
         assert isinstance(messages, list)
+        seen += len(messages)
         for item in messages:
             inbound = await persona.side.core.accept(str(item).encode(), via="mailbox")
             if inbound.receiver == persona.id and predicate(inbound):
@@ -116,7 +118,7 @@ async def poll_mailbox(
             ctx.fail(
                 "the reply appears in the mailbox",
                 expected=f"within {within}",
-                actual="nothing matching",
+                actual=f"none matching among {seen} messages served",
                 requirement="VRM-HTTP-010",
             )
         await asyncio.sleep(0.2)

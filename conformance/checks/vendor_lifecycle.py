@@ -221,19 +221,41 @@ async def counter_supersedes(ctx: CheckContext) -> None:
         what="the acceptance of a superseded offer",
         requirement="VRM-MSG-006",
     )
-    known = {str(offer.id) for offer in thread.offers}
+    # What a revision may supersede: an offer of the thread, by id and by the
+    # digest of its exact bytes (VRM-MSG-006: "by a messageRef carrying that
+    # offer's digest"), so both clauses are probed, not only the id.
+    known = {str(offer.id): offer.digest for offer in thread.offers}
     assert thread.counter is not None
-    known.add(str(thread.counter.payload["id"]))
+    known[str(thread.counter.payload["id"])] = digest(thread.counter.token)
+    earlier = {o.id for o in thread.offers}
+    try:
+        await persona.expect(
+            lambda item: item.type == "offer" and item.id not in earlier,
+            description="the vendor revises its offer after the counter",
+            within=ctx.session.options.reply_timeout,
+        )
+    except CheckFailed:
+        ctx.note("the vendor made no new offer after the counter: no revision to judge")
     for offer in persona.received():
-        if offer.type == "offer" and offer.id not in {o.id for o in thread.offers}:
+        if offer.type == "offer" and offer.id not in earlier:
             named = offer.body.get("supersedes")
+            named_id = named.get("id") if isinstance(named, dict) else None
             ctx.expect(
-                isinstance(named, dict) and named.get("id") in known,
+                named_id in known,
                 "a vendor offer after the counter names the offer it supersedes",
                 expected=sorted(known),
                 actual=named,
                 requirement="VRM-MSG-006",
             )
+            if named_id in known:
+                assert isinstance(named, dict)
+                ctx.expect(
+                    named.get("digest") == known[str(named_id)],
+                    "the revision names what it supersedes with the digest of its exact bytes",
+                    expected=known[str(named_id)],
+                    actual=named.get("digest"),
+                    requirement="VRM-MSG-006",
+                )
 
 
 @REGISTRY.check(

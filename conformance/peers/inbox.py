@@ -283,7 +283,14 @@ class InboxCore:
                         description,
                         False,
                         expected=f"a message within {within:.0f} s",
-                        actual="nothing arrived",
+                        # What was observed: how many messages did arrive (for
+                        # any party the suite plays), and the last few of them.
+                        actual=f"none matching among {len(self.received)} received"
+                        + (
+                            "; last: " + "; ".join(i.describe() for i in self.received[-3:])
+                            if self.received
+                            else ""
+                        ),
                         requirement=requirement,
                     )
                 ) from None

@@ -86,10 +86,10 @@ def test_serve_announces_its_address_serves_discovery_and_stops_on_sigterm(
         assert re.match(r"dashboard: http://127\.0\.0\.1:\d+/open\?key=[\w-]{43}$", dashboard)
         with urllib.request.urlopen(base + "/.well-known/vrm", timeout=10) as reply:
             document = json.loads(reply.read())
-        # Nothing in her discovery document names or links a pseudonym (VRM-HTTP-027).
+        # VRM-HTTP-027: nothing that names or finds a pseudonym of hers.
         assert "id" not in document
         assert document["role"] == "buyer"
-        assert document["endpoints"]["testDriver"] == base + "/vrm/test-driver"
+        assert document["endpoints"] == {"testDriver": base + "/vrm/test-driver"}
         assert {"offer-acceptance", "offer-decline", "exit-notice", "terms-response"} <= set(
             document["messageTypes"]["sends"]
         )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conformance.catalog import requirements_index
+
 
 @dataclass(frozen=True, slots=True)
 class Kill:
@@ -19,6 +21,8 @@ class Kill:
     expected_check: str
     caught: bool
     failing_checks: tuple[str, ...]
+    #: The MUST requirements whose expectations the catching check found broken.
+    requirements: tuple[str, ...] = ()
 
 
 RECORDED: list[Kill] = []
@@ -36,4 +40,18 @@ def render() -> list[str]:
         lines.append(f"{kill.role + ':' + kill.fault:<{width}}  {mark:<6}  {found}")
     killed = sum(kill.caught for kill in RECORDED)
     lines.append(f"kill rate {killed}/{len(RECORDED)} = {100 * killed / len(RECORDED):.0f}%")
+    caught = sorted({r for kill in RECORDED if kill.caught for r in kill.requirements})
+    lines.append(
+        f"MUSTs with a fault the suite catches: {len(caught)} of {len(must_requirements())}"
+    )
+    lines.append("  " + " ".join(caught))
     return lines
+
+
+def must_requirements() -> list[str]:
+    """Every MUST requirement of the registry."""
+    return sorted(
+        requirement_id
+        for requirement_id, requirement in requirements_index().items()
+        if requirement.level.value == "MUST"
+    )
