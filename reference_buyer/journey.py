@@ -43,6 +43,10 @@ from rich.markup import escape
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
+from reference_buyer.journey_retention import (
+    MANUFACTURER_CATALOGUE,
+    register_and_run_touchpoints,
+)
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import load_policy
@@ -319,6 +323,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         mayfair: "Mayfair Motors",
         online: "Prius Direct",
         audio: "Road Warrior Audio",
+        journey.vendors[MANUFACTURER_CATALOGUE].url: "Toyota GB",
         POSTAL_DEALER.party_id: POSTAL_DEALER.name,
     }
     journey.notes["names"] = names
@@ -562,9 +567,22 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         )
         response = (await agent.owning.answer_service_notice(notice.message_id)).model.body
         shared = [item.item for item in getattr(response, "data", None) or ()]
+        # Seed 004: the manufacturer, its own agent, within the notices she chose.
+        manufacturer = journey.vendors[MANUFACTURER_CATALOGUE].url
+        retention = await register_and_run_touchpoints(
+            agent,
+            manufacturer,
+            lambda path, body: _driver(http, manufacturer, path, body),
+            within=REPLY_TIMEOUT_SECONDS,
+        )
+        _expect(
+            bool(retention.sent) and bool(retention.refused),
+            "touchpoints within her choices sent, one outside them not sent",
+        )
+        journey.notes["touchpoints"] = retention.lines()
         return (
             f"Road Warrior programme: {getattr(response, 'decision', None)}, "
-            f"scoped access to {shared}"
+            f"scoped access to {shared}; {retention.summary()}"
         )
 
     async def problems() -> str:
@@ -795,6 +813,7 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
         ],
         "exits": exits,
         "notes": [journey.notes["no-approval"]] if journey.notes.get("no-approval") else [],
+        "touchpoints": journey.notes.get("touchpoints", []),
         "messages": entries,
     }
     (journey.out / "transcript.json").write_text(json.dumps(document, indent=2, ensure_ascii=False))
@@ -812,6 +831,10 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
     ]
     if journey.notes.get("no-approval"):
         lines += ["", "## Notes", "", f"- Co-decision-maker: {journey.notes['no-approval']}"]
+    if journey.notes.get("touchpoints"):
+        # Seed 004: every touchpoint, sent or not (what was not sent has no message).
+        lines += ["", "## The manufacturer's touchpoints", ""]
+        lines += [f"- {line}" for line in journey.notes["touchpoints"]]
     lines.append("")
     current = None
     for item in entries:
@@ -858,7 +881,7 @@ async def run_demo(out: Path, console: Console, *, keep: bool = False) -> bool:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, main.cancel)
     issuer_key, trust_file = _credit_union(out)
-    catalogues = ["dealer-mayfair", "dealer-online", "road-warrior"]
+    catalogues = ["dealer-mayfair", "dealer-online", "road-warrior", MANUFACTURER_CATALOGUE]
     async with running_vendors(catalogues, out, trust_file, journey):
         console.print(
             "Vendor agents: "

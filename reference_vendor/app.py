@@ -15,6 +15,7 @@ and, only with ``test_mode`` (spec §14.3), the test driver::
     POST /vrm/test-driver/service-notice  {"peer", "kind", "category"?, "programme"?, "summary"?}
     POST /vrm/test-driver/sweep           run the retention sweep now
     POST /vrm/test-driver/deliver         attempt every due delivery now
+    POST /vrm/test-driver/touchpoints     {"peer"}: run the retention touchpoints (seed 004)
 
 and, only with an ``operator_token``, the operator's own route (same body as
 the driver's ``service-notice``, ``Authorization: Bearer <token>``)::
@@ -45,7 +46,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from reference_vendor import handlers_transaction
+from reference_vendor import handlers_transaction, retention
 from reference_vendor.agent import VendorAgent
 from reference_vendor.config import (
     KEY_FILE,
@@ -303,6 +304,42 @@ async def driver_invoice(request: web.Request) -> web.Response:
     return web.json_response({"sent": [invoice_id]})
 
 
+async def driver_touchpoints(request: web.Request) -> web.Response:
+    """``POST /touchpoints {"buyer"|"peer"}``: run the catalogue's retention
+    touchpoints for the individual (seed 004): each sent within her notification
+    preferences and the data she shared, or recorded as not sent with its reason.
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST or NOT_FOUND (no relationship).
+    """
+    document = await _instruction(request)
+    peer = document.get("peer", document.get("buyer"))
+    if not isinstance(peer, str):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "name the relationship: buyer (or peer) is a party id"
+        )
+    try:
+        outcomes = await retention.run_touchpoints(request.app[AGENT], peer)
+    except LookupError as error:
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
+    return web.json_response(
+        {
+            "touchpoints": [
+                {
+                    "code": o.code,
+                    "kind": o.kind,
+                    "category": o.category,
+                    "needs": list(o.needs),
+                    "sent": o.sent,
+                    "id": o.message_id,
+                    "reason": o.reason,
+                }
+                for o in outcomes
+            ]
+        }
+    )
+
+
 async def driver_deliver(request: web.Request) -> web.Response:
     """``POST /deliver``: attempt every due delivery now."""
     attempted = await request.app[AGENT].outbox.deliver_due()
@@ -497,6 +534,7 @@ def create_app(config: VendorConfig) -> web.Application:
         app.router.add_post(TEST_DRIVER_PREFIX + "/deliver", driver_deliver)
         app.router.add_post(TEST_DRIVER_PREFIX + "/handover", driver_handover)
         app.router.add_post(TEST_DRIVER_PREFIX + "/invoice", driver_invoice)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/touchpoints", driver_touchpoints)
     return app
 
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
+from reference_vendor.catalogue import Touchpoint
+from reference_vendor.retention import WITHIN_CHOICES, TouchpointGate, blocked_by
 from reference_vendor.rules import money
-from reference_vendor.store import DeletionRow, EraseData
+from reference_vendor.store import DeletionRow, EraseData, Preferences
 from reference_vendor.transaction_rules import (
     AS_AGREED,
     BOTH_WAYS,
@@ -114,6 +116,23 @@ class VendorStrategies:
     retention: Retention = _SWEEPING
     handover: Handover = BOTH_WAYS
     invoicing: Invoicing = AS_AGREED
+    touchpoints: TouchpointGate = WITHIN_CHOICES
+
+
+class DataIgnored:
+    """Judges a touchpoint by her notification categories only: one that depends
+    on data she did not share goes out anyway."""
+
+    def blocked_by(
+        self,
+        touchpoint: Touchpoint,
+        preferences: Preferences,
+        shared: frozenset[str],
+        *,
+        exited: bool,
+    ) -> str | None:
+        """:func:`reference_vendor.retention.blocked_by`, as if she shared everything."""
+        return blocked_by(touchpoint, preferences, frozenset(touchpoint.needs), exited=exited)
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -225,6 +244,12 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "invoices an administration fee the accepted offer does not have, without "
             "itemising the difference (TRX-VEN-INVOICE-AS-AGREED)",
             lambda s: replace(s, invoicing=UnstatedFee()),
+        ),
+        Fault(
+            "touchpoints-ignore-data",
+            "sends a touchpoint that depends on data the individual did not share (a promotion "
+            "for her area without her area) (VEN-TOUCHPOINTS)",
+            lambda s: replace(s, touchpoints=DataIgnored()),
         ),
     ]
 )

@@ -249,6 +249,17 @@ def _test_driver_paths() -> dict[str, Any]:
             refusals=(ErrorCode.ILLEGAL_TRANSITION, ErrorCode.NOT_FOUND),
         )
     }
+    paths[f"{prefix}/touchpoints"] = {
+        "post": _driver_operation(
+            "Vendor agents: run the retention touchpoints",
+            "Run the vendor's retention touchpoints for the relationship (seed 004, spec §6.9): "
+            "each sent within her notification preferences and the data she shared, or "
+            "recorded as not sent with its reason. Optional.",
+            _driver("TouchpointsInstruction"),
+            answer=_driver("TouchpointsAnswer"),
+            refusals=(ErrorCode.NOT_FOUND,),
+        )
+    }
     for action, summary, description in (
         ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now."),
         ("deliver", "Vendor agents: attempt due deliveries", "Attempt every due delivery now."),

@@ -346,6 +346,7 @@ _DRIVER_ROUTES: Final = (
     ("POST terms", "buyer", "TermsInstruction", "InstructionAnswer (200 or 202)"),
     ("POST service", "buyer", "ServiceInstruction", "InstructionAnswer (200 or 202)"),
     ("POST service-notice", "vendor (optional)", "ServiceNoticeInstruction", "InstructionAnswer"),
+    ("POST touchpoints", "vendor (optional)", "TouchpointsInstruction", "TouchpointsAnswer"),
 )
 
 
