@@ -44,6 +44,7 @@ from reference_buyer.courier import Courier
 from reference_buyer.directory import Directory
 from reference_buyer.faults import BuyerStrategies
 from reference_buyer.handlers import HANDLERS
+from reference_buyer.handlers_retention import answer_vendor_exits
 from reference_buyer.mailboxes import Collected, MailboxPoller
 from reference_buyer.outgoing import Sender, core
 from reference_buyer.owning import Owning
@@ -192,6 +193,8 @@ class BuyerAgent:
             self.strategies.identity,
         )
         self._arrived = asyncio.Event()
+        #: Answers sent after a commit (a vendor's exit acknowledged), until they end.
+        self._answering: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(
@@ -244,6 +247,9 @@ class BuyerAgent:
 
     async def close(self) -> None:
         """Close the HTTP client, then the store (after its last write)."""
+        if self._answering:
+            # A vendor's exit being acknowledged finishes first (or gives up).
+            await asyncio.wait(set(self._answering), timeout=5)
         await self.session.close()
         await self.store.close()
 
@@ -285,6 +291,9 @@ class BuyerAgent:
         if work.inbound is not None:
             arrived, self._arrived = self._arrived, asyncio.Event()
             arrived.set()
+            for task in answer_vendor_exits(self, work.writes):
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
 
     async def _in_relationship(self) -> list[str]:
         return [relationship.peer for relationship in await self.store.relationships()]

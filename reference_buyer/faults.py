@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
+from reference_buyer.exits import CHECKED_AGAINST_LOG, ExitCheck, VendorExitRule
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
 from reference_buyer.transaction_rules import (
@@ -53,7 +54,7 @@ from vrm_agent.faults import (
 from vrm_agent.strategies import PRODUCTION, Decider, Participation, Strategies
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
 from vrm_protocol.ledger import LedgerFacts, OfferRecord, RelationshipCore
-from vrm_protocol.models import DealConfirmationBody, Message
+from vrm_protocol.models import DealConfirmationBody, ExitNoticeBody, Message
 from vrm_protocol.state_machine import Direction, Transition
 from vrm_protocol.vocabulary import Role
 
@@ -188,9 +189,17 @@ class BuyerStrategies:
     handovers: HandoverRule = BOTH_OR_NEITHER
     invoices: InvoiceRule = MATCHES_THE_OFFER
     payments: PaymentRule = AS_ACCEPTED
+    vendor_exits: VendorExitRule = CHECKED_AGAINST_LOG
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
+
+
+class _Unchecked:
+    def check(
+        self, body: ExitNoticeBody, *, our_id: str, shared_categories: Iterable[str]
+    ) -> ExitCheck:
+        return ExitCheck(True, (), tuple(sorted(set(shared_categories))), ())
 
 
 class _Always:
@@ -330,6 +339,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "pays by bank transfer instead of the financing she chose at acceptance "
             "(TRX-BUY-PAYMENT-FINANCING)",
             lambda s: replace(s, payments=ByTransfer()),
+        ),
+        Fault(
+            "vendor-exit-unchecked",
+            "takes a leaving vendor's exit notice as complete without reading its export and "
+            "deletion receipt against her sharing log (BUY-VENDOR-LEAVING)",
+            lambda s: replace(s, vendor_exits=_Unchecked()),
         ),
     ]
 )

@@ -46,6 +46,7 @@ from reference_buyer.config import BuyerConfig, Decorrelation
 from reference_buyer.journey_retention import (
     MANUFACTURER_CATALOGUE,
     register_and_run_touchpoints,
+    vendor_leaves,
 )
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
@@ -628,9 +629,18 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             record.receipt_verified is True,
             f"the deletion receipt covers everything shared: {list(record.problems)}",
         )
+        # Seed 003 step 9: the online dealer leaves the market, with her export.
+        online_exit = await vendor_leaves(
+            agent,
+            online,
+            lambda path, body: _driver(http, online, path, body),
+            within=REPLY_TIMEOUT_SECONDS,
+        )
+        _expect(online_exit.verified, f"the leaving dealer's exit: {online_exit.problems}")
         return (
             f"exit acknowledged with export; deletion receipt verified against the "
-            f"{len(shared)} categories shared ({', '.join(shared)})"
+            f"{len(shared)} categories shared ({', '.join(shared)}); "
+            f"{online_exit.summary(names[online])}"
         )
 
     async def reengage() -> str:

@@ -13,6 +13,7 @@ rest is not sent and the manufacturer records why (VRM-RET-001, VRM-RET-002).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +22,8 @@ from typing import Any
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.store import Entry
 from vrm_protocol.freshness import format_timestamp
-from vrm_protocol.models import PersonalRfiBody, ServiceNoticeMessage
+from vrm_protocol.models import ExitNoticeMessage, PersonalRfiBody, ServiceNoticeMessage
+from vrm_protocol.state_machine import Direction
 from vrm_protocol.vocabulary import MessageType
 
 __all__ = [
@@ -29,8 +31,10 @@ __all__ = [
     "NOTIFICATIONS",
     "RetentionOutcome",
     "Touchpoint",
+    "VendorExit",
     "register_and_run_touchpoints",
     "registration_rfi_body",
+    "vendor_leaves",
 ]
 
 #: The catalogue the manufacturer's agent runs with.
@@ -167,3 +171,64 @@ async def register_and_run_touchpoints(
         if not isinstance(notice, ServiceNoticeMessage) or notice.body.category not in chosen:
             raise RetentionFailed(f"{touchpoint.code} reached her outside her choices {chosen}")
     return RetentionOutcome(touchpoints, chosen)
+
+
+@dataclass(frozen=True, slots=True)
+class VendorExit:
+    """A vendor that left the market, as her agent recorded and answered it."""
+
+    notice_id: str
+    verified: bool
+    problems: tuple[str, ...]
+    exported: tuple[str, ...]
+    deleted: tuple[str, ...]
+    acknowledged: bool
+
+    def summary(self, name: str) -> str:
+        """The step's line."""
+        outcome = "verified" if self.verified else f"INCOMPLETE ({'; '.join(self.problems)})"
+        return (
+            f"{name} left the market: export of {len(self.exported)} records "
+            f"({', '.join(self.exported)}) and deletion receipt checked against her sharing "
+            f"log: {outcome}; {'acknowledged' if self.acknowledged else 'NOT acknowledged'}"
+        )
+
+
+async def vendor_leaves(
+    agent: BuyerAgent, vendor: str, driver: Driver, *, within: float
+) -> VendorExit:
+    """Have ``vendor`` leave the market (its test driver) and wait until her agent
+    checked its notice and acknowledged it (spec §6.13, VRM-RET-004).
+
+    Raises:
+        RetentionFailed: no notice came, or her agent did not acknowledge it.
+    """
+    store = agent.store
+    history = await store.history()
+    seq = history[-1].seq if history else 0
+    await driver("/leave-market", {"explanation": "We are closing our UK online sales."})
+    notice = await agent.wait_for(
+        lambda e: e.seq > seq and e.type is MessageType.EXIT_NOTICE and e.peer == vendor,
+        within=within,
+    )
+    message = notice.model()
+    assert isinstance(message, ExitNoticeMessage)
+    acknowledged = False
+    async with asyncio.timeout(within):
+        while not acknowledged:
+            acks = await store.history(peer=vendor, type=MessageType.EXIT_ACKNOWLEDGEMENT)
+            acknowledged = any(
+                e.direction is Direction.SENT and e.parent == notice.message_id for e in acks
+            )
+            if not acknowledged:
+                await asyncio.sleep(0.05)
+    [record] = [e for e in await store.exits(vendor) if e.notice_id == notice.message_id]
+    receipt = message.body.deletion_receipt
+    return VendorExit(
+        notice.message_id,
+        record.receipt_verified is True,
+        record.problems,
+        tuple(sorted(message.body.export.data or {})),
+        tuple(receipt.deleted) if receipt is not None else (),
+        acknowledged,
+    )

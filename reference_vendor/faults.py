@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Final, Protocol
 
 from reference_vendor.catalogue import Touchpoint
+from reference_vendor.leaving import DELETING, Leaving, LeavingRule
 from reference_vendor.retention import WITHIN_CHOICES, TouchpointGate, blocked_by
 from reference_vendor.rules import money
 from reference_vendor.store import DeletionRow, EraseData, Preferences
@@ -117,6 +118,7 @@ class VendorStrategies:
     handover: Handover = BOTH_WAYS
     invoicing: Invoicing = AS_AGREED
     touchpoints: TouchpointGate = WITHIN_CHOICES
+    leaving: Leaving = DELETING
 
 
 class DataIgnored:
@@ -250,6 +252,12 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "sends a touchpoint that depends on data the individual did not share (a promotion "
             "for her area without her area) (VEN-TOUCHPOINTS)",
             lambda s: replace(s, touchpoints=DataIgnored()),
+        ),
+        Fault(
+            "leave-market-keeps-data",
+            "leaves the market with a deletion receipt but keeps the data it lists as deleted "
+            "(VEN-LEAVE-MARKET)",
+            lambda s: replace(s, leaving=LeavingRule(deletes=False)),
         ),
     ]
 )

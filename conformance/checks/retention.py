@@ -1,4 +1,5 @@
-"""Living with the product (issue 12): the retention touchpoints (seed 004, spec §6.9).
+"""Living with the product (issue 12): the retention touchpoints (seed 004, spec §6.9)
+and a vendor leaving the market (seed 003 step 9, spec §6.13), for both roles.
 
 A vendor (a manufacturer, a dealer) decides on its own when to run its
 retention touchpoints; in test mode the suite asks it to through the test
@@ -11,14 +12,29 @@ the check skip, with that reason.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from datetime import datetime
+from typing import Any
 
-from conformance.checks.scenarios import run_deal, run_welcome
+from conformance.checks.scenarios import (
+    prompt_buyer,
+    prompt_wait,
+    reply_inbox,
+    run_deal,
+    run_welcome,
+)
 from conformance.context import CheckContext
+from conformance.forge import b64url, canonical_json
+from conformance.peers import bodies
+from conformance.peers.messages import digest, sign
+from conformance.peers.vendors import SuiteVendor, require_accepted, vendor_side
 from conformance.registry import REGISTRY
-from conformance.target import call_driver_raw
+from conformance.target import call_driver_raw, driver_state
+from vrm_protocol.freshness import format_timestamp
 from vrm_protocol.vocabulary import LifecycleStep, Role
 
 VENDOR = (Role.VENDOR,)
+BUYER = (Role.BUYER,)
 #: How long the suite watches for notices after the touchpoints ran.
 WATCH_SECONDS = 2.0
 #: Every notification category: she allows them all, and shares little.
@@ -88,4 +104,218 @@ async def touchpoints(ctx: CheckContext) -> None:
                 f"touchpoint {code} not sent says why",
                 actual=touchpoint,
                 requirement="VRM-RET-002",
+            )
+
+
+# -- a vendor leaving the market (seed 003 step 9, spec §6.13) ----------------------------------
+
+
+@REGISTRY.check(
+    "VEN-LEAVE-MARKET",
+    title="A vendor leaving the market gives notice with her export and a deletion receipt",
+    step=LifecycleStep.EXIT,
+    requirements=("VRM-RET-003",),
+    roles=VENDOR,
+    needs=("test-driver", "sends:exit-notice"),
+)
+async def leave_market(ctx: CheckContext) -> None:
+    """After the welcome (she shared all the vendor asked for but the last item), the
+    vendor is told to leave the market (``POST {driver}/leave-market {"buyer"}``): its
+    exit notice gives the reason, carries the export of every category she shared with
+    the digest of its canonical JSON, and a deletion receipt about her pseudonym that
+    deletes each or retains it with a basis; the data it deleted is gone."""
+    thread = await run_welcome(ctx.session, await run_deal(ctx.session))
+    persona = thread.persona
+    status, answer = await call_driver_raw(
+        ctx.session, "POST", "/leave-market", {"buyer": persona.id}
+    )
+    if status in (404, 405):
+        ctx.skip("the target's test driver has no leave-market instruction")
+    ctx.require(
+        200 <= status < 300,
+        "the test driver takes the leave-market instruction",
+        actual=f"{status} {answer}",
+    )
+    notice = await persona.expect(
+        lambda item: item.type == "exit-notice",
+        description="the vendor gives notice that it leaves the market",
+        requirement="VRM-RET-003",
+    )
+    ctx.require(notice.ok, "the notice passes the receiving pipeline", actual=notice.error)
+    body = notice.body
+    ctx.expect(
+        body.get("reason") == "vendor-leaving-market",
+        "the notice's reason is vendor-leaving-market",
+        actual=body.get("reason"),
+        requirement="VRM-RET-003",
+    )
+    export: dict[str, Any] = _object(body.get("export"))
+    data: dict[str, Any] = _object(export.get("data"))
+    ctx.require(
+        isinstance(export.get("data"), dict),
+        "the notice carries the export in export.data",
+        actual=export,
+        requirement="VRM-RET-003",
+    )
+    shared = sorted(thread.shared_categories)
+    ctx.expect(
+        set(shared) <= set(data),
+        "the export holds every category she shared",
+        expected=shared,
+        actual=sorted(data),
+        requirement="VRM-RET-003",
+    )
+    ctx.expect(
+        export.get("digest") == "sha-256:" + b64url(hashlib.sha256(canonical_json(data)).digest()),
+        "export.digest is the digest of the export's canonical JSON",
+        actual=export.get("digest"),
+        requirement="VRM-RET-003",
+    )
+    receipt: dict[str, Any] = _object(body.get("deletionReceipt"))
+    ctx.require(
+        isinstance(body.get("deletionReceipt"), dict),
+        "the notice carries a deletion receipt",
+        actual=body,
+        requirement="VRM-RET-003",
+    )
+    ctx.expect(
+        receipt.get("relationship") == persona.id,
+        "the deletion receipt is about her pseudonym",
+        expected=persona.id,
+        actual=receipt.get("relationship"),
+        requirement="VRM-RET-003",
+    )
+    deleted = set(receipt.get("deleted") or [])
+    retained = {
+        str(item.get("item"))
+        for item in receipt.get("retained") or []
+        if isinstance(item, dict) and item.get("basis")
+    }
+    ctx.expect(
+        set(shared) <= deleted | retained,
+        "every category she shared is deleted or retained with a basis",
+        expected=shared,
+        actual={"deleted": sorted(deleted), "retained": sorted(retained)},
+        requirement="VRM-RET-003",
+    )
+    state = await driver_state(ctx.session)
+    held = state.get("relationships", {}).get(persona.id, {}).get("data", {})
+    still = sorted(set(held) & deleted)
+    ctx.expect(
+        not still,
+        "what the receipt lists as deleted is no longer held",
+        actual=still,
+        requirement="VRM-RET-003",
+    )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _leaving_notice(now: datetime, *, complete: bool, pseudonym: str) -> dict[str, Any]:
+    """A leaving vendor's notice: with the export and the receipt, or with neither."""
+    body = bodies.exit_notice_body(now)
+    body["reason"] = "vendor-leaving-market"
+    body["reengagement"] = {"allowed": False}
+    if complete:
+        data: dict[str, Any] = {"rfi": {"held": "the enquiry's context"}, "history": []}
+        body["export"] = {
+            "requested": True,
+            "mediaType": "application/json",
+            "data": data,
+            "digest": "sha-256:" + b64url(hashlib.sha256(canonical_json(data)).digest()),
+        }
+        body["deletionReceipt"] = {
+            "relationship": pseudonym,
+            "deleted": ["rfi"],
+            "deletedAt": format_timestamp(now),
+        }
+    return body
+
+
+async def _leaving_vendor(
+    ctx: CheckContext, name: str, *, complete: bool
+) -> tuple[SuiteVendor, str, str]:
+    """A suite vendor she enquired of, that leaves the market: the notice's id and digest."""
+    session = ctx.session
+    vendor = await (await vendor_side(session)).add_vendor(name)
+    await prompt_buyer(
+        session,
+        "rfi",
+        {"vendors": [vendor.id]},
+        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
+    )
+    rfi = await vendor.expect(
+        lambda item: item.type == "personal-rfi",
+        description=f"the buyer sends a personal RFI to {vendor.id}",
+        within=prompt_wait(session),
+    )
+    notice = vendor.reply_to(
+        rfi,
+        "exit-notice",
+        _leaving_notice(session.clock.now(), complete=complete, pseudonym=str(rfi.field("from"))),
+    )
+    token = sign(notice, vendor.signer)
+    require_accepted(
+        await vendor.deliver_token(
+            token, to=str(rfi.field("from")), inbox=reply_inbox(rfi), note="exit notice"
+        ),
+        "the buyer takes the leaving vendor's exit notice",
+    )
+    return vendor, digest(token), str(notice["id"])
+
+
+@REGISTRY.check(
+    "BUY-VENDOR-LEAVING",
+    title="Her agent checks a leaving vendor's export and receipt, and acknowledges",
+    step=LifecycleStep.EXIT,
+    requirements=("VRM-RET-004",),
+    roles=BUYER,
+    needs=("test-driver",),
+)
+async def vendor_leaving(ctx: CheckContext) -> None:
+    """Two vendors she enquired of leave the market: one with her export and a
+    deletion receipt, one with neither. Her agent acknowledges each by digest, and
+    reports the second as `exit-incomplete`."""
+    for name, complete in (
+        ("Conformance Leaving Motors", True),
+        ("Conformance Careless Motors", False),
+    ):
+        vendor, notice_digest, notice_id = await _leaving_vendor(ctx, name, complete=complete)
+        ack = await vendor.expect(
+            lambda item: item.type == "exit-acknowledgement",
+            description=f"the buyer acknowledges {name}'s exit notice",
+            requirement="VRM-RET-004",
+            within=prompt_wait(ctx.session),
+        )
+        named = _object(ack.body.get("notice"))
+        ctx.expect(
+            named.get("id") == notice_id and named.get("digest") == notice_digest,
+            f"the acknowledgement names {name}'s notice by its digest",
+            expected={"id": notice_id, "digest": notice_digest},
+            actual=named,
+            requirement="VRM-RET-004",
+        )
+        reports = [
+            item
+            for item in vendor.received()
+            if item.type == "problem-report"
+            and isinstance(item.body.get("regarding"), dict)
+            and item.body["regarding"].get("id") == notice_id
+        ]
+        if complete:
+            ctx.expect(
+                not reports,
+                "a complete notice draws no problem report",
+                actual=[r.body for r in reports],
+                requirement="VRM-RET-004",
+            )
+        else:
+            ctx.expect(
+                any(r.body.get("code") == "exit-incomplete" for r in reports),
+                "a notice without export or receipt is reported as exit-incomplete",
+                actual=[r.body for r in reports],
+                requirement="VRM-RET-004",
             )

@@ -347,6 +347,7 @@ _DRIVER_ROUTES: Final = (
     ("POST service", "buyer", "ServiceInstruction", "InstructionAnswer (200 or 202)"),
     ("POST service-notice", "vendor (optional)", "ServiceNoticeInstruction", "InstructionAnswer"),
     ("POST touchpoints", "vendor (optional)", "TouchpointsInstruction", "TouchpointsAnswer"),
+    ("POST leave-market", "vendor (optional)", "LeaveMarketInstruction", "InstructionAnswer"),
 )
 
 
