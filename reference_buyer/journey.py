@@ -647,9 +647,26 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         dealer = state["dealer"]
         seq = await _max_seq(store)
         rfi = await agent.buying.reengage(dealer, reengagement_rfi_body(agent.clock.now()))
-        await agent.wait_for(after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS)
+        offer = _model(
+            await agent.wait_for(
+                after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS
+            ),
+            OfferMessage,
+        )
         history = getattr(rfi.model.body, "history", None) or ()
-        return f"new RFI carrying {len(history)} messages of kept history; the dealer offers again"
+        evidence = getattr(rfi.model.body, "evidence", None) or ()
+        deal = (await store.history(peer=dealer, type=MessageType.DEAL_CONFIRMATION))[-1]
+        deal_id = _model(deal, DealConfirmationMessage).body.deal.id
+        # Seed 003 step 10: the dealer deleted its copy; it verified hers and uses it.
+        _expect(
+            any(deal_id in c.description for c in offer.body.conditions or ()),
+            f"the dealer's new offer names the earlier deal {deal_id} from her evidence",
+        )
+        return (
+            f"new RFI carrying {len(history)} messages of kept history and {len(evidence)} "
+            f"signed messages as evidence; the dealer, its copy deleted, verified them and "
+            f"offers again naming the earlier deal {deal_id}"
+        )
 
     plan: list[tuple[LifecycleStep, str, Callable[[], Awaitable[str]]]] = [
         (LifecycleStep.SEARCH, "Search", search),

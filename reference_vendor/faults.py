@@ -10,12 +10,15 @@ vendor asks whether a fault is on. They are refused outside test mode.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
+import orjson
+
 from reference_vendor.catalogue import Touchpoint
+from reference_vendor.evidence import VERIFIED, Evidence, EvidenceReader
 from reference_vendor.leaving import DELETING, Leaving, LeavingRule
 from reference_vendor.retention import WITHIN_CHOICES, TouchpointGate, blocked_by
 from reference_vendor.rules import money
@@ -45,7 +48,9 @@ from vrm_agent.inbox import Inbound
 from vrm_agent.registry import BoundHandler
 from vrm_agent.strategies import PRODUCTION, DeliveryOptions, Strategies
 from vrm_agent.unit import UnitOfWork, present
-from vrm_protocol.models import MoneyRange, OfferBody, OfferPrice
+from vrm_protocol.canonical import b64url_decode
+from vrm_protocol.errors import ProtocolError
+from vrm_protocol.models import MoneyRange, OfferBody, OfferPrice, parse_message_dict
 from vrm_protocol.vocabulary import MessageType
 
 __all__ = [
@@ -119,6 +124,22 @@ class VendorStrategies:
     invoicing: Invoicing = AS_AGREED
     touchpoints: TouchpointGate = WITHIN_CHOICES
     leaving: Leaving = DELETING
+    evidence: EvidenceReader = VERIFIED
+
+
+class Unverified:
+    """Relies on every message a request's evidence carries, signature unchecked."""
+
+    def read(self, vendor: Any, tokens: Sequence[str] | None) -> Evidence:
+        """Every token's payload, as if it verified."""
+        messages = []
+        for token in tokens or ():
+            try:
+                payload = orjson.loads(b64url_decode(token.encode().split(b".")[1]))
+                messages.append(parse_message_dict(payload))
+            except (ValueError, IndexError, ProtocolError):
+                continue
+        return Evidence(tuple(messages), ())
 
 
 class DataIgnored:
@@ -258,6 +279,12 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "leaves the market with a deletion receipt but keeps the data it lists as deleted "
             "(VEN-LEAVE-MARKET)",
             lambda s: replace(s, leaving=LeavingRule(deletes=False)),
+        ),
+        Fault(
+            "trust-unverified-evidence",
+            "relies on the evidence a request carries without verifying it as its own signed "
+            "message (VEN-EVIDENCE)",
+            lambda s: replace(s, evidence=Unverified()),
         ),
     ]
 )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from reference_vendor import rules
 from reference_vendor.catalogue import parse_duration
+from reference_vendor.evidence import credit_evidence
 from reference_vendor.leaving import deletion_receipt, relationship_export
 from reference_vendor.store import (
     ConsentRow,
@@ -153,6 +154,8 @@ async def on_rfi(
     offer = rules.indicative_offer(catalogue, body, now=inbound.now)
     if offer is not None:
         offer = vendor.strategies.pricing.price(offer, body.budget)
+        # Step 10: what she kept and shared, verified with the key history.
+        offer = credit_evidence(offer, vendor.strategies.evidence.read(vendor, body.evidence))
         _offer(vendor, inbound, work, offer, round_number=0)
 
 
@@ -172,6 +175,7 @@ async def on_rfp(
     offer = rules.binding_offer(catalogue, body, now=inbound.now, cover=cover)
     if offer is not None:
         offer = vendor.strategies.pricing.price(offer, body.budget)
+        offer = credit_evidence(offer, vendor.strategies.evidence.read(vendor, body.evidence))
         _offer(vendor, inbound, work, offer, round_number=0)
 
 

@@ -1,5 +1,6 @@
-"""Living with the product (issue 12): the retention touchpoints (seed 004, spec §6.9)
-and a vendor leaving the market (seed 003 step 9, spec §6.13), for both roles.
+"""Living with the product (issue 12): the retention touchpoints (seed 004, spec §6.9),
+a vendor leaving the market (seed 003 step 9, spec §6.13) and re-engagement with
+the evidence she kept (seed 003 step 10, spec §6.1), for both roles.
 
 A vendor (a manufacturer, a dealer) decides on its own when to run its
 retention touchpoints; in test mode the suite asks it to through the test
@@ -26,7 +27,9 @@ from conformance.checks.scenarios import (
 from conformance.context import CheckContext
 from conformance.forge import b64url, canonical_json
 from conformance.peers import bodies
-from conformance.peers.messages import digest, sign
+from conformance.peers.buyers import buyer_side
+from conformance.peers.inbox import Inbound
+from conformance.peers.messages import digest, new_message_id, sign
 from conformance.peers.vendors import SuiteVendor, require_accepted, vendor_side
 from conformance.registry import REGISTRY
 from conformance.target import call_driver_raw, driver_state
@@ -319,3 +322,73 @@ async def vendor_leaving(ctx: CheckContext) -> None:
                 actual=[r.body for r in reports],
                 requirement="VRM-RET-004",
             )
+
+
+# -- re-engagement with what she kept (seed 003 step 10, spec §6.1) -----------------------------
+
+
+async def _offer_for_evidence(ctx: CheckContext, evidence: list[str], what: str) -> Inbound:
+    """A new pseudonym's RFI carrying ``evidence``; the vendor's offer answering it."""
+    persona = (await buyer_side(ctx.session)).new_persona()
+    body = bodies.personal_rfi_body(persona.now())
+    body["evidence"] = evidence
+    rfi = persona.compose("personal-rfi", body)
+    reply = await persona.send(rfi, note=f"a personal RFI with {what}")
+    ctx.require(
+        reply.status == 202,
+        f"the vendor accepts an RFI with {what}",
+        actual=reply.describe(),
+        requirement="VRM-RET-005",
+    )
+    return await persona.expect(
+        lambda item: item.type == "offer" and item.field("thread") == rfi["id"],
+        description=f"the vendor answers the RFI with {what} with an offer",
+    )
+
+
+def _names(offer: Inbound, deal_id: str) -> bool:
+    return any(
+        isinstance(condition, dict) and deal_id in str(condition.get("description", ""))
+        for condition in offer.body.get("conditions") or []
+    )
+
+
+@REGISTRY.check(
+    "VEN-EVIDENCE",
+    title="Evidence she kept: relied on only when it verifies as the vendor's own",
+    step=LifecycleStep.REENGAGEMENT,
+    requirements=("VRM-RET-005", "VRM-RET-006"),
+    roles=VENDOR,
+    needs=("sends:offer",),
+)
+async def evidence(ctx: CheckContext) -> None:
+    """After a deal, two new RFIs carry evidence: the vendor's own deal confirmation,
+    and a confirmation of a deal that never was, signed by the individual's key in the
+    vendor's name. The vendor's offers may name the first (VRM-RET-006) and must not
+    name the second (VRM-RET-005)."""
+    thread = await run_deal(ctx.session)
+    assert thread.deal is not None  # run_deal waits for it
+    deal_id = str(_object(thread.deal.body.get("deal")).get("id"))
+    forged = dict(thread.deal.payload or {})
+    forged_body = dict(_object(forged.get("body")))
+    forged_deal = dict(_object(forged_body.get("deal")))
+    forged_deal["id"] = "deal-never-made"
+    forged_body["deal"] = forged_deal
+    forged["body"] = forged_body
+    forged["id"] = new_message_id()
+    forged_token = sign(forged, thread.persona.signer).decode()
+    kept = await _offer_for_evidence(ctx, [thread.deal.token.decode()], "her kept confirmation")
+    ctx.expect(
+        _names(kept, deal_id),
+        "the offer uses the evidence: it names the earlier deal",
+        expected=deal_id,
+        actual=kept.body.get("conditions"),
+        requirement="VRM-RET-006",
+    )
+    refused = await _offer_for_evidence(ctx, [forged_token], "a forged confirmation")
+    ctx.require(
+        not _names(refused, "deal-never-made"),
+        "the offer relies on no evidence that does not verify as the vendor's own message",
+        actual=refused.body.get("conditions"),
+        requirement="VRM-RET-005",
+    )

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:9c3cf391dfc7ea0b.
+fails when this file and the schemas disagree. Source digest: sha256:aeec07dc02eeb399.
 """
 
 from types import MappingProxyType
@@ -1114,6 +1114,35 @@ class PersonalRfiBody(VRMModel):
         description="When answers are wanted by.",
     )
 
+    evidence: Annotated[
+        Annotated[
+            tuple[
+                Annotated[
+                    JsonStr,
+                    StringConstraints(
+                        min_length=1,
+                        max_length=65536,
+                        pattern="^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$",
+                    ),
+                ],
+                ...,
+            ],
+            Field(max_length=20),
+        ]
+        | None,
+        NotNull,
+    ] = Field(
+        default=None,
+        description=(
+            "Signed messages of an earlier relationship with the recipient "
+            "that the individual kept and shares with this request (spec "
+            "§6.1): each the compact JWS exactly as she received it (a deal "
+            "confirmation, an invoice, a service notice). The recipient "
+            "verifies them with its key history (§13.4) and uses them for "
+            "this request only, as part of its context (§12)."
+        ),
+    )
+
 
 class PersonalRfiMessage(BaseMessage):
     """Personal RFI.
@@ -1289,6 +1318,35 @@ class PersonalRfpBody(VRMModel):
     response_by: Timestamp = Field(
         alias="responseBy",
         description="When proposals are wanted by.",
+    )
+
+    evidence: Annotated[
+        Annotated[
+            tuple[
+                Annotated[
+                    JsonStr,
+                    StringConstraints(
+                        min_length=1,
+                        max_length=65536,
+                        pattern="^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$",
+                    ),
+                ],
+                ...,
+            ],
+            Field(max_length=20),
+        ]
+        | None,
+        NotNull,
+    ] = Field(
+        default=None,
+        description=(
+            "Signed messages of an earlier relationship with the recipient "
+            "that the individual kept and shares with this request (spec "
+            "§6.1): each the compact JWS exactly as she received it (a deal "
+            "confirmation, an invoice, a service notice). The recipient "
+            "verifies them with its key history (§13.4) and uses them for "
+            "this request only, as part of its context (§12)."
+        ),
     )
 
 
