@@ -117,7 +117,7 @@ async def touchpoints(ctx: CheckContext) -> None:
     "VEN-LEAVE-MARKET",
     title="A vendor leaving the market gives notice with her export and a deletion receipt",
     step=LifecycleStep.EXIT,
-    requirements=("VRM-RET-003",),
+    requirements=("VRM-RET-003", "VRM-RET-007"),
     roles=VENDOR,
     needs=("test-driver", "sends:exit-notice"),
 )
@@ -173,6 +173,12 @@ async def leave_market(ctx: CheckContext) -> None:
         "export.digest is the digest of the export's canonical JSON",
         actual=export.get("digest"),
         requirement="VRM-RET-003",
+    )
+    ctx.recommend(
+        isinstance(data.get("history"), list) and bool(data.get("history")),
+        "the export carries the relationship's history: the vendor's signed messages of record",
+        actual=sorted(data),
+        requirement="VRM-RET-007",
     )
     receipt: dict[str, Any] = _object(body.get("deletionReceipt"))
     ctx.require(
