@@ -26,7 +26,11 @@ from typing import TYPE_CHECKING, Any, Final
 from reference_vendor import rules
 from reference_vendor.catalogue import parse_duration
 from reference_vendor.evidence import credit_evidence
-from reference_vendor.leaving import deletion_receipt, relationship_export
+from reference_vendor.leaving import (
+    LEFT_MARKET_SETTING,
+    deletion_receipt,
+    relationship_export,
+)
 from reference_vendor.store import (
     ConsentRow,
     DataRow,
@@ -106,6 +110,11 @@ def _too_late(response_by: str, now: datetime) -> bool:
         return False
 
 
+async def _left_market(vendor: VendorAgent) -> bool:
+    """Whether the vendor left the market (:func:`reference_vendor.leaving.leave_market`)."""
+    return await vendor.store.setting(LEFT_MARKET_SETTING) is not None
+
+
 def _reengaged(inbound: Inbound[Any], work: UnitOfWork) -> None:
     """spec §7.5 (step 10): she re-engaged; the history is kept, her earlier choices
     no longer apply."""
@@ -149,7 +158,7 @@ async def on_rfi(
                 work, rules.terms_assertion_body(catalogue, vendor.party_id, now=inbound.now)
             )
         return
-    if _too_late(body.response_by, inbound.now):
+    if _too_late(body.response_by, inbound.now) or await _left_market(vendor):
         return
     offer = rules.indicative_offer(catalogue, body, now=inbound.now)
     if offer is not None:
@@ -169,7 +178,11 @@ async def on_rfp(
     statements = vendor.verified_claims(body.attestations, inbound, "ability-to-pay")
     _reengaged(inbound, work)
     catalogue = vendor.catalogue
-    if not catalogue.sells or _too_late(body.response_by, inbound.now):
+    if (
+        not catalogue.sells
+        or _too_late(body.response_by, inbound.now)
+        or await _left_market(vendor)
+    ):
         return
     cover = rules.financing_cover(statements, catalogue.currency)
     offer = rules.binding_offer(catalogue, body, now=inbound.now, cover=cover)

@@ -53,6 +53,7 @@ __all__ = [
     "DEAL_RECORD_RETENTION",
     "DELETING",
     "HISTORY_TYPES",
+    "LEFT_MARKET_SETTING",
     "Departure",
     "Leaving",
     "LeavingRule",
@@ -79,6 +80,8 @@ HISTORY_TYPES: Final = frozenset(
         MessageType.TERMS_ASSERTION,
     }
 )
+#: Settings key: when the vendor left the market (it makes no offer after).
+LEFT_MARKET_SETTING: Final = "left-market-at"
 #: States in which a relationship has already ended or is ending.
 _ENDED: Final = frozenset({RelationshipState.EXITING, RelationshipState.EXITED})
 
@@ -227,6 +230,9 @@ async def leave_market(
     Raises:
         StoreUnavailable: the store cannot be read or written.
     """
+    if only is None:
+        # Out of the market: no new offers either (spec §7.5).
+        await vendor.store.set_setting(LEFT_MARKET_SETTING, format_timestamp(vendor.clock.now()))
     summary = await vendor.store.summary()
     departures: list[Departure] = []
     for peer, relationship in sorted(summary.get("relationships", {}).items()):

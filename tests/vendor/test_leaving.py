@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from conformance.peers import bodies
 from reference_vendor.handlers import export_digest
 from tests.vendor.conftest import Buyer
 from tests.vendor.test_lifecycle import _welcome
@@ -55,3 +56,8 @@ async def test_the_operator_leaves_the_market_with_export_and_receipt(
     assert (await buyer.send(ack))[0] == 202
     again = await vendor.post("/vrm/test-driver/leave-market", json={})
     assert (await again.json())["sent"] == []
+    # Out of the market: a new enquiry gets no offer.
+    newcomer = Buyer(vendor)
+    rfi = newcomer.compose("personal-rfi", bodies.personal_rfi_body(newcomer.now()))
+    assert (await newcomer.send(rfi))[0] == 202
+    assert [r.type for r in await newcomer.poll()] == []
