@@ -1,360 +1,175 @@
-"""Retention without surveillance: the vendor's retention view (seed 004) on the protocol.
+"""Retention without surveillance: the manufacturer's touchpoints (seed 004), between real agents.
 
-Dave bought his car through his own agent. The carmaker's dealer wants him
-back: new-model information, a test drive, an extended warranty when the
-original one ends, promotions. In the CRM world the vendor decides all of that
-from what it has gathered about Dave. Here Dave decided first, in his
-terms-response: which notification categories he allows. The dealer's agent
-checks that consent record before it sends anything, and Dave's agent (and the
-state machine both sides run) refuses what falls outside it.
+Dave bought his car through his own agent. The carmaker wants him back: news
+of a new model, a test drive, an extended warranty before the original one
+ends, loyalty, promotions for his area. In the CRM world the carmaker decides
+all of that from what it gathered about him. Here Dave decided first, in his
+terms-response to the manufacturer: which notification categories he allows,
+and which data he shares.
 
-Everything runs in memory with the library alone: real keys, real signatures,
-the full receiving pipeline, and a ``Relationship`` on each side that must
-agree on the state after every message. Run it:
+The manufacturer runs as its own agent (``vrm vendor serve --catalogue
+manufacturer``, a separate process with its own store, over HTTP on
+127.0.0.1); Dave's and Erin's buyer agents run here, each with its own inbox
+server and personal data store. Each touchpoint goes out only within what its
+owner chose; what does not is recorded by the manufacturer with its reason:
 
-    python examples/retention_offers.py
+- Dave allows new models, events and warranty offers, not promotions: the
+  promotion for his area is not sent.
+- Erin allows promotions too, but shares no area: the promotion for her area
+  is not sent either.
+- Dave leaves (safety and recalls only afterwards): nothing more is sent.
+
+Run it:
+
+    python examples/retention_offers.py [OUT_DIR]
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+import asyncio
+import contextlib
+import json
+import socket
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
-from vrm_protocol.canonical import canonical_json
-from vrm_protocol.codec import (
-    Received,
-    build_message,
-    decode,
-    encode,
-    message_digest,
-    timestamp,
+import aiohttp
+from rich.console import Console
+
+from reference_buyer.agent import BuyerAgent
+from reference_buyer.app import serve as serve_agent
+from reference_buyer.config import BuyerConfig, Decorrelation
+from reference_buyer.journey import Journey, running_vendors
+from reference_buyer.journey_retention import (
+    MANUFACTURER_CATALOGUE,
+    NOTIFICATIONS,
+    RetentionOutcome,
+    register_and_run_touchpoints,
 )
-from vrm_protocol.errors import ProtocolError
-from vrm_protocol.keys import KeySet, PairwiseIdentity, SigningKey, key_resolver
-from vrm_protocol.state_machine import Relationship
-from vrm_protocol.vocabulary import Role
+from reference_buyer.policy import load_policy
+from vrm_agent.clock import AgentClock
+from vrm_agent.net import LOOPBACK
+from vrm_protocol.http_binding import TEST_DRIVER_PREFIX
+from vrm_protocol.keys import KeySet, SigningKey
+from vrm_protocol.vocabulary import MessageType
 
-DEALER_ID = "https://dealer.example"
-TERMS = {
-    "id": "dealer-terms-of-sharing",
-    "version": "2.1",
-    "url": "https://dealer.example/terms/2.1",
-    "digest": "sha-256:" + "Q" * 43,
-}
+#: How long a buyer waits for any one message.
+WITHIN = 15.0
 
 
-def gbp(amount: str) -> dict[str, str]:
-    return {"amount": amount, "currency": "GBP"}
-
-
-@dataclass
-class Party:
-    """One side: its identifier, key, and its view of the relationship."""
-
-    identifier: str
-    key: SigningKey
-    relationship: Relationship
-    thread: str | None = None
-    received: list[Received] = field(default_factory=list)
-
-
-class Conversation:
-    """Dave's agent and the dealer's agent, passing signed messages in memory."""
-
-    def __init__(self) -> None:
-        # Dave is a pairwise pseudonym: a key made for this dealer only.
-        dave = PairwiseIdentity.generate()
-        dealer_key = SigningKey.generate("EdDSA")
-        self.dealer_keys = KeySet()
-        self.dealer_keys.add(dealer_key.public())
-        self.dave = Party(
-            dave.identifier, dave.signing_key, Relationship(Role.BUYER, dave.identifier, DEALER_ID)
-        )
-        self.dealer = Party(
-            DEALER_ID, dealer_key, Relationship(Role.VENDOR, DEALER_ID, dave.identifier)
-        )
-        self.now = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
-
-    def send(self, sender: Party, message_type: str, body: Mapping[str, Any]) -> Received:
-        """Sign, step the sender's state, verify at the receiver, step its state.
-
-        Raises:
-            LocalProtocolError: the sender's own state machine refuses the message.
-            RemoteProtocolError: the receiver refuses it.
-        """
-        receiver = self.dealer if sender is self.dave else self.dave
-        payload = build_message(
-            message_type,
-            body,
-            sender=sender.identifier,
-            to=[receiver.identifier],
-            now=self.now,
-            thread=sender.thread,
-        )
-        token = encode(payload, sender.key)
-        # The sender steps its own state first: an illegal message never leaves
-        # (and a refused step changes nothing on either side).
-        sender.relationship.send(payload, now=self.now, digest=message_digest(token))
-        received = decode(
-            token,
-            resolve_key=key_resolver(self.dealer_keys),
-            receiver=receiver.identifier,
-            now=self.now,
-        )
-        receiver.relationship.receive(received.message, now=self.now, digest=received.digest)
-        assert sender.relationship.state == receiver.relationship.state
-        sender.thread = receiver.thread = payload["thread"]
-        receiver.received.append(received)
-        print(f"  {message_type:<22} -> {receiver.relationship.state.value}")
-        self.now += timedelta(hours=1)
-        return received
-
-
-def welcome(talk: Conversation) -> set[str]:
-    """Steps 2-5 in brief: RFP, binding offer, acceptance, deal, terms. Returns Dave's
-    allowed notification categories: the consent record the dealer must honour."""
-    print("Dave buys the car and is welcomed:")
-    talk.send(
-        talk.dave,
-        "personal-rfp",
-        {
-            "requirements": {
-                "item": {"category": "vehicles.cars", "description": "Compact SUV, hybrid"},
-                "quantity": 1,
-            },
-            "budget": {"max": gbp("34000")},
-            "responseBy": timestamp(talk.now + timedelta(days=3)),
-        },
+@contextlib.asynccontextmanager
+async def buyer(name: str, out: Path) -> AsyncIterator[BuyerAgent]:
+    """A buyer agent with its own store and its own inbox server on 127.0.0.1."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    config = BuyerConfig(
+        data_dir=out / name,
+        public_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
+        allow_delivery_to=LOOPBACK,
+        decorrelation=Decorrelation(spread_seconds=0.0),
     )
-    offer = talk.send(
-        talk.dealer,
-        "offer",
-        {
-            "basis": "binding",
-            "validUntil": timestamp(talk.now + timedelta(days=7)),
-            "items": [
-                {
-                    "sku": "SUV-H-27",
-                    "description": "Compact hybrid SUV",
-                    "quantity": 1,
-                    "unitPrice": gbp("32500"),
-                }
-            ],
-            "price": {"subtotal": gbp("32500"), "total": gbp("32500")},
-            "terms": TERMS,
-        },
-    )
-    acceptance = talk.send(
-        talk.dave,
-        "offer-acceptance",
-        {
-            "offer": {"id": offer.payload["id"], "digest": offer.digest},
-            "identity": {"name": "Dave Example", "email": "dave@example.org"},
-        },
-    )
-    talk.send(
-        talk.dealer,
-        "deal-confirmation",
-        {
-            "deal": {
-                "id": "DEAL-7",
-                "offer": {"id": offer.payload["id"], "digest": offer.digest},
-                "acceptance": acceptance.payload["id"],
-                "total": gbp("32500"),
-            }
-        },
-    )
-    assertion = talk.send(
-        talk.dealer,
-        "terms-assertion",
-        {
-            "terms": TERMS,
-            "party": {"id": DEALER_ID, "name": "Dealer Example", "role": "vendor"},
-            "requests": [
-                {
-                    "item": "contact.email",
-                    "purposes": ["servicing", "marketing"],
-                    "retention": {"period": "P3Y"},
-                    "required": True,
-                },
-                {
-                    "item": "vehicle.usage",
-                    "purposes": ["marketing"],
-                    "retention": {"period": "P1Y"},
-                    "required": False,
-                },
-            ],
-            "commitments": {
-                "willDo": ["contact Dave only in the categories he allows"],
-                "willNotDo": ["sell or rent personal data"],
-            },
-            "notificationCategories": ["safety", "warranty", "new-products", "promotions"],
-            "validUntil": timestamp(talk.now + timedelta(days=30)),
-        },
-    )
-    # Dave shares his e-mail for servicing only, refuses driving-behaviour
-    # profiling, and allows safety, warranty and new-product notices: no promotions.
-    allowed = ["safety", "warranty", "new-products"]
-    talk.send(
-        talk.dave,
-        "terms-response",
-        {
-            "assertion": {"id": assertion.payload["id"], "digest": assertion.digest},
-            "decision": "accept-in-part",
-            "accepted": [{"item": "contact.email", "purposes": ["servicing"]}],
-            "refused": [{"item": "vehicle.usage", "reason": "no profiling of how I drive"}],
-            "notificationPreferences": {"allowed": allowed},
-            "data": [{"item": "contact.email", "value": "dave@example.org"}],
-        },
-    )
-    return set(allowed)
-
-
-def retention(talk: Conversation, allowed: set[str]) -> None:
-    """The dealer's retention touchpoints (seed 004), each within Dave's consent."""
-    print("\nThe dealer's retention touchpoints, filtered by Dave's consent:")
-    touchpoints = [
-        (
-            "new-products",
-            "other",
-            "The new plug-in hybrid SUV: book a test drive",
-            [{"code": "test-drive", "description": "Test drive at the Camden showroom"}],
-        ),
-        ("promotions", "other", "Winter accessories: 20% off this week", []),
-    ]
-    for category, kind, summary, proposals in touchpoints:
-        if category not in allowed:
-            # The vendor's own agent checks the consent record before sending.
-            print(f"  not sent: {category!r} is not in Dave's notification preferences")
-            continue
-        body: dict[str, Any] = {"kind": kind, "category": category, "summary": summary}
-        if proposals:
-            body["proposals"] = proposals
-        notice = talk.send(talk.dealer, "service-notice", body)
-        talk.send(
-            talk.dave,
-            "service-response",
-            {
-                "notice": {"id": notice.payload["id"], "digest": notice.digest},
-                "decision": "accept",
-                "accepted": ["test-drive"],
-            },
-        )
-    # Ending product: the warranty runs out, the dealer offers an extension.
-    # A development offer carries a topic; Dave accepts it like any other offer.
-    extension = talk.send(
-        talk.dealer,
-        "offer",
-        {
-            "basis": "binding",
-            "topic": "warranty",
-            "validUntil": timestamp(talk.now + timedelta(days=14)),
-            "items": [
-                {
-                    "sku": "WARRANTY-EXT-2Y",
-                    "description": "Two more years of warranty",
-                    "quantity": 1,
-                    "unitPrice": gbp("540"),
-                }
-            ],
-            "price": {"subtotal": gbp("540"), "total": gbp("540")},
-            "terms": TERMS,
-        },
-    )
-    extension_ref = {"id": extension.payload["id"], "digest": extension.digest}
-    accepted = talk.send(talk.dave, "offer-acceptance", {"offer": extension_ref})
-    talk.send(
-        talk.dealer,
-        "deal-confirmation",
-        {
-            "deal": {
-                "id": "DEAL-7-W",
-                "offer": extension_ref,
-                "acceptance": accepted.payload["id"],
-                "total": gbp("540"),
-            }
-        },
-    )
-
-
-def exit_and_win_back(talk: Conversation) -> None:
-    """Dave leaves, allowing only safety notices; a win-back offer is refused."""
-    print("\nDave exits; afterwards only safety notices may reach him:")
-    notice = talk.send(
-        talk.dave,
-        "exit-notice",
-        {
-            "reason": "circumstances-changed",
-            "effectiveAt": timestamp(talk.now),
-            "export": {"requested": True, "mediaType": "application/json"},
-            "deletion": {"requested": True},
-            "reengagement": {"allowed": True, "topics": ["safety", "recall"]},
-        },
-    )
-    # What his notice asked for, and only that (spec §6.14): the export and the receipt.
-    held = {"contact.email": "dave@example.org"}
-    talk.send(
-        talk.dealer,
-        "exit-acknowledgement",
-        {
-            "notice": {"id": notice.payload["id"], "digest": notice.digest},
-            "export": {
-                "mediaType": "application/json",
-                "data": held,
-                "digest": message_digest(canonical_json(held)),
-            },
-            "deletionReceipt": {
-                "relationship": talk.dave.identifier,
-                "deleted": ["contact.email"],
-                "deletedAt": timestamp(talk.now),
-            },
-        },
-    )
+    agent = await BuyerAgent.open(config, load_policy(), clock=AgentClock())
+    await agent.store.set_profile("vehicle.model", "Toyota Prius 1.8 Hybrid Excel")
+    await agent.store.set_profile("location.home-area", "NW3")
     try:
-        talk.send(
-            talk.dealer,
-            "offer",
-            {
-                "basis": "binding",
-                "topic": "new-products",
-                "validUntil": timestamp(talk.now + timedelta(days=14)),
-                "items": [
-                    {
-                        "sku": "SUV-PHEV-28",
-                        "description": "Come back: the new SUV",
-                        "quantity": 1,
-                        "unitPrice": gbp("36000"),
-                    }
-                ],
-                "price": {"subtotal": gbp("36000"), "total": gbp("36000")},
-                "terms": TERMS,
-            },
-        )
-    except ProtocolError as refusal:
-        print(f"  win-back offer refused before it left: {refusal.code.value} ({refusal.detail})")
-    else:
-        raise SystemExit("a win-back offer outside Dave's re-engagement preferences was sent")
-    talk.send(
-        talk.dealer,
-        "service-notice",
-        {
-            "kind": "safety-recall",
-            "category": "safety",
-            "summary": "Recall: brake-line inspection for 2027 compact SUVs",
-        },
+        running = await serve_agent(agent, sock)
+        try:
+            yield agent
+        finally:
+            await running.close()
+    finally:
+        await agent.close()
+
+
+def show(who: str, outcome: RetentionOutcome) -> None:
+    print(f"\n{who} allows: {', '.join(outcome.notifications)}")
+    for touchpoint in outcome.touchpoints:
+        if touchpoint.sent:
+            print(f"  sent: {touchpoint.code} ({touchpoint.kind}, {touchpoint.category})")
+        else:
+            print(f"  not sent: {touchpoint.code} ({touchpoint.category}): {touchpoint.reason}")
+
+
+def trust_nobody(out: Path) -> Path:
+    """An issuer file naming an issuer nobody here uses: the manufacturer trusts no one."""
+    out.mkdir(parents=True, exist_ok=True)
+    trust_file = out / "issuer.json"
+    key = SigningKey.generate("ES256")
+    trust_file.write_text(
+        json.dumps({"issuer": "https://nobody.example", "jwks": KeySet([key.public()]).to_jwks()})
     )
+    return trust_file
 
 
-def main() -> None:
-    """Run the retention scenario; exit non-zero if any step misbehaves."""
-    talk = Conversation()
-    allowed = welcome(talk)
-    retention(talk, allowed)
-    exit_and_win_back(talk)
-    print(f"\nFinal state on both sides: {talk.dave.relationship.state.value}")
+async def run(out: Path) -> int:
+    trust_file = trust_nobody(out)
+    journey = Journey(out, Console())
+    async with (
+        running_vendors([MANUFACTURER_CATALOGUE], out, trust_file, journey) as vendors,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http,
+    ):
+        manufacturer = vendors[MANUFACTURER_CATALOGUE].url
+        print(f"The manufacturer's agent: {manufacturer}")
+
+        async def driver(path: str, body: dict[str, Any]) -> Any:
+            async with http.post(manufacturer + TEST_DRIVER_PREFIX + path, json=body) as answer:
+                answer.raise_for_status()
+                return await answer.json()
+
+        async with buyer("dave", out) as dave, buyer("erin", out) as erin:
+            outcome = await register_and_run_touchpoints(dave, manufacturer, driver, within=WITHIN)
+            show("Dave", outcome)
+            outcome = await register_and_run_touchpoints(
+                erin,
+                manufacturer,
+                driver,
+                within=WITHIN,
+                notifications=(*NOTIFICATIONS, "promotions"),
+            )
+            show("Erin", outcome)
+
+            print("\nDave leaves the manufacturer; afterwards safety and recalls only:")
+            await dave.owning.exit(
+                manufacturer,
+                reason="need-changed",
+                reengagement={"allowed": True, "topics": ["safety", "recall"]},
+            )
+            await dave.wait_for(
+                lambda e: e.type is MessageType.EXIT_ACKNOWLEDGEMENT and e.peer == manufacturer,
+                within=WITHIN,
+            )
+            pseudonym = await dave.pseudonyms.known(manufacturer)
+            assert pseudonym is not None
+            answer = await driver("/touchpoints", {"buyer": pseudonym.identifier})
+            for touchpoint in answer["touchpoints"]:
+                print(f"  not sent: {touchpoint['code']}: {touchpoint['reason']}")
+            sent_after_exit = [t for t in answer["touchpoints"] if t["sent"]]
+            recorded = len(await driver_state(http, manufacturer))
+            print(f"\nThe manufacturer recorded {recorded} touchpoints not sent, with the reasons.")
+            return 1 if sent_after_exit else 0
+
+
+async def driver_state(http: aiohttp.ClientSession, base: str) -> list[Any]:
+    async with http.get(base + TEST_DRIVER_PREFIX + "/state") as answer:
+        answer.raise_for_status()
+        document = await answer.json()
+    suppressed = document["suppressedNotices"]
+    assert isinstance(suppressed, list)
+    return suppressed
+
+
+def main() -> int:
+    """Run into OUT_DIR (default: a temporary directory); 0 when all went as chosen."""
+    if len(sys.argv) > 1:
+        return asyncio.run(run(Path(sys.argv[1])))
+    with tempfile.TemporaryDirectory() as out:
+        return asyncio.run(run(Path(out)))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

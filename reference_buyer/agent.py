@@ -51,6 +51,7 @@ from reference_buyer.directory import Directory
 from reference_buyer.faults import BuyerStrategies
 from reference_buyer.grants import Grants
 from reference_buyer.handlers import HANDLERS
+from reference_buyer.handlers_retention import answer_vendor_exits
 from reference_buyer.mailboxes import Collected, MailboxPoller
 from reference_buyer.outgoing import Sender, core
 from reference_buyer.owning import Owning
@@ -211,6 +212,8 @@ class BuyerAgent:
             rule=self.strategies.grants,
         )
         self._arrived = asyncio.Event()
+        #: Answers sent after a commit (a vendor's exit acknowledged), until they end.
+        self._answering: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(
@@ -263,6 +266,9 @@ class BuyerAgent:
 
     async def close(self) -> None:
         """Close the HTTP client, then the store (after its last write)."""
+        if self._answering:
+            # A vendor's exit being acknowledged finishes first (or gives up).
+            await asyncio.wait(set(self._answering), timeout=5)
         await self.session.close()
         await self.store.close()
 
@@ -304,6 +310,9 @@ class BuyerAgent:
         if work.inbound is not None:
             arrived, self._arrived = self._arrived, asyncio.Event()
             arrived.set()
+            for task in answer_vendor_exits(self, work.writes):
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
 
     async def _in_relationship(self) -> list[str]:
         return [relationship.peer for relationship in await self.store.relationships()]

@@ -72,6 +72,10 @@ __all__ = ["ACCEPTANCE_CATEGORIES", "AttestationSource", "Buying"]
 log = logging.getLogger(__name__)
 
 #: Identity members of an acceptance and the data categories they disclose (spec §6.4).
+#: The vendor's signed messages she shares as evidence when she comes back (step 10).
+EVIDENCE_TYPES: Final = frozenset(
+    {MessageType.DEAL_CONFIRMATION, MessageType.INVOICE, MessageType.PAYMENT_RECEIPT}
+)
 ACCEPTANCE_CATEGORIES: Final[Mapping[str, str]] = {
     "name": "identity.name",
     "email": "contact.email",
@@ -171,6 +175,19 @@ class Buying:
                 history.append(entry.ref())
         return history
 
+    async def kept_evidence(self, peer: str) -> list[str]:
+        """The signed messages of the earlier relationship with ``peer`` she shares when
+        she comes back (spec §6.1 ``evidence``): the deal confirmations and invoices it
+        signed, as the compact JWS she received, that the vendor verifies with its key
+        history and may use (seed 003 step 10); nothing of hers beyond what it sent."""
+        return [
+            entry.token.decode()
+            for entry in await self.store.history(peer=peer, include_refused=False)
+            if entry.token is not None
+            and entry.direction is Direction.RECEIVED
+            and entry.type in EVIDENCE_TYPES
+        ]
+
     # -- step 1: search ----------------------------------------------------------------------------
 
     async def send_rfis(
@@ -206,7 +223,11 @@ class Buying:
                 and (await core(self.store, vendor)).state is RelationshipState.EXITED
             ):
                 # Re-engagement (spec §7.5): she comes back with the history she kept.
-                vendor_body = revise(vendor_body, history=tuple(await self.history_refs(vendor)))
+                vendor_body = revise(
+                    vendor_body,
+                    history=tuple(await self.history_refs(vendor)),
+                    **present(evidence=tuple(await self.kept_evidence(vendor)) or None),
+                )
             reply = outgoing(vendor_body, thread=None, parent=None, writes=writes)
             return vendor, await self.sender.send(vendor, reply, backdate=backdate)
 
@@ -225,7 +246,11 @@ class Buying:
             RemoteProtocolError: the vendor refused the RFI.
         """
         check_nothing_identifying(body)
-        revised = revise(body, history=tuple(await self.history_refs(peer)))
+        revised = revise(
+            body,
+            history=tuple(await self.history_refs(peer)),
+            **present(evidence=tuple(await self.kept_evidence(peer)) or None),
+        )
         return await self.sender.send(peer, outgoing(revised, thread=None, parent=None))
 
     # -- step 2: engage ----------------------------------------------------------------------------

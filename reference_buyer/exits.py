@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Final, Protocol
 
 from vrm_protocol.canonical import canonical_json, message_digest
 from vrm_protocol.errors import ProtocolError
-from vrm_protocol.models import ExitAcknowledgementBody, MessageRef
+from vrm_protocol.models import (
+    DeletionReceipt,
+    ExitAcknowledgementBody,
+    ExitNoticeBody,
+    MessageRef,
+)
 
-__all__ = ["ExitCheck", "unaccounted", "verify_exit_acknowledgement"]
+__all__ = [
+    "CHECKED_AGAINST_LOG",
+    "ExitCheck",
+    "VendorExitRule",
+    "unaccounted",
+    "verify_exit_acknowledgement",
+    "verify_vendor_exit",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +103,76 @@ def verify_exit_acknowledgement(
     elif export_requested:
         problems.append("an export was requested but none was given")
     return ExitCheck(not problems, tuple(problems), shared, deleted, tuple(missing))
+
+
+def _receipt_problems(receipt: DeletionReceipt, our_id: str, shared: tuple[str, ...]) -> list[str]:
+    """Every category she shared is deleted, or retained with a basis; the receipt
+    is about her pseudonym."""
+    problems: list[str] = []
+    if receipt.relationship != our_id:
+        problems.append(f"the deletion receipt is about {receipt.relationship}, not us")
+    retained = {item.item: item.basis for item in receipt.retained or ()}
+    problems.extend(
+        f"{category} was shared but is neither deleted nor retained with a basis"
+        for category in unaccounted(shared, receipt.deleted, retained)
+    )
+    return problems
+
+
+def verify_vendor_exit(
+    body: ExitNoticeBody, *, our_id: str, shared_categories: Iterable[str]
+) -> ExitCheck:
+    """Check the exit notice of a vendor leaving the market against what the
+    individual shared with it (spec §6.13, VRM-RET-004): it carries the export
+    (``export.data`` with a matching ``export.digest``) holding every category
+    she shared, and a deletion receipt that deletes each of them or retains it
+    with a basis. Pure.
+    """
+    problems: list[str] = []
+    shared = tuple(sorted(set(shared_categories)))
+    if body.reason != "vendor-leaving-market":
+        problems.append(f"a vendor's exit notice gives the reason {body.reason}")
+    export = body.export
+    if export.data is None or export.digest is None:
+        problems.append("the notice carries no export of the data held")
+    else:
+        try:
+            expected: str | None = message_digest(canonical_json(export.data))
+        except (ProtocolError, TypeError, ValueError):
+            expected = None
+        if export.digest != expected:
+            problems.append("the export's digest does not match its data")
+        missing = [category for category in shared if category not in export.data]
+        if missing:
+            problems.append(f"the export leaves out what she shared: {', '.join(missing)}")
+    deleted: tuple[str, ...] = ()
+    receipt = body.deletion_receipt
+    if receipt is None:
+        problems.append("the notice carries no deletion receipt")
+    else:
+        deleted = tuple(receipt.deleted)
+        problems += _receipt_problems(receipt, our_id, shared)
+    return ExitCheck(not problems, tuple(problems), shared, deleted)
+
+
+class VendorExitRule(Protocol):
+    """How her agent judges a leaving vendor's notice (her guard; a fault may weaken it)."""
+
+    def check(
+        self, body: ExitNoticeBody, *, our_id: str, shared_categories: Iterable[str]
+    ) -> ExitCheck:
+        """The outcome kept with the notice."""
+        ...
+
+
+class CheckedAgainstLog:
+    """:func:`verify_vendor_exit`: against her sharing log."""
+
+    def check(
+        self, body: ExitNoticeBody, *, our_id: str, shared_categories: Iterable[str]
+    ) -> ExitCheck:
+        """:func:`verify_vendor_exit`."""
+        return verify_vendor_exit(body, our_id=our_id, shared_categories=shared_categories)
+
+
+CHECKED_AGAINST_LOG: Final = CheckedAgainstLog()

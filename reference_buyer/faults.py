@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
-from reference_buyer.exits import ExitCheck
+from reference_buyer.exits import CHECKED_AGAINST_LOG, ExitCheck, VendorExitRule
 from reference_buyer.listing_rules import VERIFIED_LISTINGS, ListingRule, UnverifiedListings
 from reference_buyer.living_rules import (
     AS_SHE_BOOKED,
@@ -76,6 +76,7 @@ from vrm_protocol.errors import ErrorCode, RemoteProtocolError
 from vrm_protocol.ledger import LedgerFacts, OfferRecord, RelationshipCore
 from vrm_protocol.models import (
     DealConfirmationBody,
+    ExitNoticeBody,
     Message,
     SupportResolutionBody,
     SupportResolutionMessage,
@@ -295,9 +296,17 @@ class BuyerStrategies:
     offer_warnings: OfferWarnings = TRADE_IN_FIRST
     listings: ListingRule = VERIFIED_LISTINGS
     exits: ExitRule = _ACCOUNTED_EXITS
+    vendor_exits: VendorExitRule = CHECKED_AGAINST_LOG
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
+
+
+class _Unchecked:
+    def check(
+        self, body: ExitNoticeBody, *, our_id: str, shared_categories: Iterable[str]
+    ) -> ExitCheck:
+        return ExitCheck(True, (), tuple(sorted(set(shared_categories))), ())
 
 
 class _Always:
@@ -652,6 +661,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "vendor-counter-offers",
             "takes a vendor's offer of basis counter (BUY-OBL-OFFER-BASIS)",
             lambda s: _lenient(s, MessageType.OFFER, ErrorCode.ILLEGAL_TRANSITION),
+        ),
+        Fault(
+            "vendor-exit-unchecked",
+            "takes a leaving vendor's exit notice as complete without reading its export and "
+            "deletion receipt against her sharing log (BUY-VENDOR-LEAVING)",
+            lambda s: replace(s, vendor_exits=_Unchecked()),
         ),
     ]
 )

@@ -89,9 +89,7 @@ for _model in (
     DealRefusalMessage,
     TermsAssertionMessage,
     ProblemReportMessage,
-    # A vendor leaving the market: she acknowledges it herself when she chooses
-    # (BuyerAgent.acknowledge_exit); until then the relationship is exiting.
-    ExitNoticeMessage,
+    # A vendor leaving the market: reference_buyer.handlers_retention.
 ):
     HANDLERS.on(_model)(_filed)
 

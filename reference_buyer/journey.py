@@ -54,6 +54,11 @@ from reference_buyer.journey_living import (
     record_service,
     take_extras,
 )
+from reference_buyer.journey_retention import (
+    MANUFACTURER_CATALOGUE,
+    register_and_run_touchpoints,
+    vendor_leaves,
+)
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import load_policy
@@ -396,6 +401,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         mayfair: "Mayfair Motors",
         online: "Prius Direct",
         audio: "Road Warrior Audio",
+        journey.vendors[MANUFACTURER_CATALOGUE].url: "Toyota GB",
         POSTAL_DEALER.party_id: POSTAL_DEALER.name,
     }
     journey.notes["names"] = names
@@ -762,6 +768,19 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"Road Warrior's read after her revocation is refused (got {refused})",
         )
         reads = await store.grant_reads(grant.grant_id)
+        # Seed 004: the manufacturer, its own agent, within the notices she chose.
+        manufacturer = journey.vendors[MANUFACTURER_CATALOGUE].url
+        retention = await register_and_run_touchpoints(
+            agent,
+            manufacturer,
+            lambda path, body: _driver(http, manufacturer, path, body),
+            within=REPLY_TIMEOUT_SECONDS,
+        )
+        _expect(
+            bool(retention.sent) and bool(retention.refused),
+            "touchpoints within her choices sent, one outside them not sent",
+        )
+        journey.notes["touchpoints"] = retention.lines()
         journey.notes.setdefault("grant-refusals", []).append(
             f"after her revocation, {names[audio]} refused itself the next read under grant "
             f"`{grant.grant_id}` ({refused.get('code')}): nothing reached her agent"
@@ -770,7 +789,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"Road Warrior programme: {getattr(response, 'decision', None)}; travel dates by "
             f"grant, read {sum(r.outcome == 'answered' for r in reads)}x over HTTP with a "
             "proof of its key (the moved trip seen on the 2nd read), revoked; next read "
-            f"refused ({refused.get('code')})"
+            f"refused ({refused.get('code')}); {retention.summary()}"
         )
 
     async def problems() -> str:
@@ -817,18 +836,44 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             record.receipt_verified is True,
             f"the deletion receipt covers everything shared: {list(record.problems)}",
         )
+        # Seed 003 step 9: the online dealer leaves the market, with her export.
+        online_exit = await vendor_leaves(
+            agent,
+            online,
+            lambda path, body: _driver(http, online, path, body),
+            within=REPLY_TIMEOUT_SECONDS,
+        )
+        _expect(online_exit.verified, f"the leaving dealer's exit: {online_exit.problems}")
         return (
             f"exit acknowledged with export; deletion receipt verified against the "
-            f"{len(shared)} categories shared ({', '.join(shared)})"
+            f"{len(shared)} categories shared ({', '.join(shared)}); "
+            f"{online_exit.summary(names[online])}"
         )
 
     async def reengage() -> str:
         dealer = state["dealer"]
         seq = await _max_seq(store)
         rfi = await agent.buying.reengage(dealer, reengagement_rfi_body(agent.clock.now()))
-        await agent.wait_for(after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS)
+        offer = _model(
+            await agent.wait_for(
+                after(seq, MessageType.OFFER, dealer), within=REPLY_TIMEOUT_SECONDS
+            ),
+            OfferMessage,
+        )
         history = getattr(rfi.model.body, "history", None) or ()
-        return f"new RFI carrying {len(history)} messages of kept history; the dealer offers again"
+        evidence = getattr(rfi.model.body, "evidence", None) or ()
+        deal = (await store.history(peer=dealer, type=MessageType.DEAL_CONFIRMATION))[-1]
+        deal_id = _model(deal, DealConfirmationMessage).body.deal.id
+        # Seed 003 step 10: the dealer deleted its copy; it verified hers and uses it.
+        _expect(
+            any(deal_id in c.description for c in offer.body.conditions or ()),
+            f"the dealer's new offer names the earlier deal {deal_id} from her evidence",
+        )
+        return (
+            f"new RFI carrying {len(history)} messages of kept history and {len(evidence)} "
+            f"signed messages as evidence; the dealer, its copy deleted, verified them and "
+            f"offers again naming the earlier deal {deal_id}"
+        )
 
     plan: list[tuple[LifecycleStep, str, Callable[[], Awaitable[str]]]] = [
         (LifecycleStep.SEARCH, "Search", search),
@@ -1102,6 +1147,7 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
         ],
         "exits": exits,
         "grantedReads": granted_reads,
+        "touchpoints": journey.notes.get("touchpoints", []),
         "notes": ([journey.notes["no-approval"]] if journey.notes.get("no-approval") else [])
         + list(journey.notes.get("flagged", [])),
         "messages": entries,
@@ -1126,8 +1172,11 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
         f"| {s.number} | {s.title} | {'ok' if s.ok else 'FAILED'}: {s.summary or s.error} |"
         for s in journey.steps
     ]
+    notes = [f"- Flagged offer: {note}" for note in journey.notes.get("flagged", [])]
     if journey.notes.get("no-approval"):
-        lines += ["", "## Notes", "", f"- Co-decision-maker: {journey.notes['no-approval']}"]
+        notes.insert(0, f"- Co-decision-maker: {journey.notes['no-approval']}")
+    if notes:
+        lines += ["", "## Notes", "", *notes]
     if granted_reads:
         lines += ["", "## Reads under her access grants", ""]
         lines += [
@@ -1136,7 +1185,10 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
             for read in granted_reads
         ]
         lines += [f"- {refusal}" for refusal in journey.notes.get("grant-refusals", ())]
-        lines += [f"- Flagged offer: {note}" for note in journey.notes.get("flagged", [])]
+    if journey.notes.get("touchpoints"):
+        # Seed 004: every touchpoint, sent or not (what was not sent has no message).
+        lines += ["", "## The manufacturer's touchpoints", ""]
+        lines += [f"- {line}" for line in journey.notes["touchpoints"]]
     lines.append("")
     lines += ["", "## The messages", ""]
     current = None
@@ -1184,7 +1236,7 @@ async def run_demo(out: Path, console: Console, *, keep: bool = False) -> bool:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, main.cancel)
     issuer_key, trust_file = _credit_union(out)
-    catalogues = ["dealer-mayfair", "dealer-online", "road-warrior"]
+    catalogues = ["dealer-mayfair", "dealer-online", "road-warrior", MANUFACTURER_CATALOGUE]
     async with running_vendors(catalogues, out, trust_file, journey):
         console.print(
             "Vendor agents: "

@@ -1472,14 +1472,23 @@ class SqliteBuyerStore(SqliteProtocolStore):
             )
         elif isinstance(write, ExitRecord):
             conn.execute(
-                "INSERT INTO exits (peer_id, notice_id, notice_digest, preferences, created)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO exits (peer_id, notice_id, notice_digest, preferences, created,"
+                " ack_id, deletion_receipt, receipt_verified, problems)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     write.peer,
                     write.notice_id,
                     write.notice_digest,
                     dumps(dict(write.preferences)),
                     write.at,
+                    write.ack_id,
+                    (
+                        dumps(dict(write.deletion_receipt))
+                        if write.deletion_receipt is not None
+                        else None
+                    ),
+                    None if write.receipt_verified is None else int(write.receipt_verified),
+                    dumps(list(write.problems)),
                 ),
             )
         elif isinstance(write, ExitAcknowledged):

@@ -15,11 +15,14 @@ and, only with ``test_mode`` (spec §14.3), the test driver::
     POST /vrm/test-driver/service-notice  {"peer", "kind", "category"?, "programme"?, "summary"?}
     POST /vrm/test-driver/sweep           run the retention sweep now
     POST /vrm/test-driver/deliver         attempt every due delivery now
+    POST /vrm/test-driver/touchpoints     {"peer"}: run the retention touchpoints (seed 004)
+    POST /vrm/test-driver/leave-market    {"explanation"?}: leave the market (seed 003 step 9)
 
-and, only with an ``operator_token``, the operator's own route (same body as
-the driver's ``service-notice``, ``Authorization: Bearer <token>``)::
+and, only with an ``operator_token``, the operator's own routes (same bodies as
+the driver's ``service-notice`` and ``leave-market``, ``Authorization: Bearer <token>``)::
 
     POST /vrm/operator/service-notice
+    POST /vrm/operator/leave-market
 
 Every answer of 400 or more, on every route, is RFC 9457 problem details
 with the stable code (spec §11.5, :func:`vrm_agent.http.problem_details`); a
@@ -45,7 +48,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from reference_vendor import handlers_living, handlers_transaction
+from reference_vendor import handlers_living, handlers_transaction, leaving, retention
 from reference_vendor.agent import VendorAgent
 from reference_vendor.config import (
     KEY_FILE,
@@ -234,6 +237,16 @@ async def operator_service_notice(request: web.Request) -> web.Response:
         RemoteProtocolError: AUTHENTICATION_REQUIRED without the operator's
             bearer token; otherwise as :func:`driver_service_notice`.
     """
+    _check_operator(request)
+    return await driver_service_notice(request)
+
+
+def _check_operator(request: web.Request) -> None:
+    """The operator's bearer token, or no operator route.
+
+    Raises:
+        RemoteProtocolError: AUTHENTICATION_REQUIRED.
+    """
     token = request.app[CONFIG].operator_token
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if (
@@ -246,7 +259,6 @@ async def operator_service_notice(request: web.Request) -> web.Response:
             "operator routes need 'Authorization: Bearer <token>'",
             extra={"www_authenticate": "Bearer"},
         )
-    return await driver_service_notice(request)
 
 
 async def driver_read_grant(request: web.Request) -> web.Response:
@@ -477,6 +489,83 @@ async def driver_list(request: web.Request) -> web.Response:
     return web.json_response({"sent": [], "listed": listed})
 
 
+async def driver_touchpoints(request: web.Request) -> web.Response:
+    """``POST /touchpoints {"buyer"|"peer"}``: run the catalogue's retention
+    touchpoints for the individual (seed 004): each sent within her notification
+    preferences and the data she shared, or recorded as not sent with its reason.
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST or NOT_FOUND (no relationship).
+    """
+    document = await _instruction(request)
+    peer = document.get("peer", document.get("buyer"))
+    if not isinstance(peer, str):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "name the relationship: buyer (or peer) is a party id"
+        )
+    try:
+        outcomes = await retention.run_touchpoints(request.app[AGENT], peer)
+    except LookupError as error:
+        raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(error)) from error
+    return web.json_response(
+        {
+            "touchpoints": [
+                {
+                    "code": o.code,
+                    "kind": o.kind,
+                    "category": o.category,
+                    "needs": list(o.needs),
+                    "sent": o.sent,
+                    "id": o.message_id,
+                    "reason": o.reason,
+                }
+                for o in outcomes
+            ]
+        }
+    )
+
+
+async def driver_leave_market(request: web.Request) -> web.Response:
+    """``POST /leave-market {"explanation"?, "buyer"?}``: the vendor leaves the market
+    (seed 003 step 9): an exit notice to every relationship not already ending (with
+    ``buyer``, to that one only: a test's), carrying her export and the receipt of
+    the deletion done with it (spec §6.13).
+
+    Raises:
+        RemoteProtocolError: INVALID_REQUEST for a malformed instruction.
+    """
+    document = await _instruction(request)
+    explanation = document.get("explanation")
+    if explanation is not None and not isinstance(explanation, str):
+        raise RemoteProtocolError(
+            ErrorCode.INVALID_REQUEST, "explanation is a string", path="/explanation"
+        )
+    only = document.get("buyer")
+    if only is not None and not isinstance(only, str):
+        raise RemoteProtocolError(ErrorCode.INVALID_REQUEST, "buyer is a party id", path="/buyer")
+    departures = await leaving.leave_market(request.app[AGENT], explanation=explanation, only=only)
+    return web.json_response(
+        {
+            "sent": [d.message_id for d in departures if d.sent],
+            "relationships": [
+                {"peer": d.peer, "sent": d.sent, "id": d.message_id, "reason": d.reason}
+                for d in departures
+            ],
+        }
+    )
+
+
+async def operator_leave_market(request: web.Request) -> web.Response:
+    """``POST /vrm/operator/leave-market``: the driver's instruction, for the operator.
+
+    Raises:
+        RemoteProtocolError: AUTHENTICATION_REQUIRED without the operator's
+            bearer token; otherwise as :func:`driver_leave_market`.
+    """
+    _check_operator(request)
+    return await driver_leave_market(request)
+
+
 async def driver_deliver(request: web.Request) -> web.Response:
     """``POST /deliver``: attempt every due delivery now."""
     attempted = await request.app[AGENT].outbox.deliver_due()
@@ -663,6 +752,7 @@ def create_app(config: VendorConfig) -> web.Application:
     app.router.add_get(MAILBOX_PATH, mailbox)
     if config.operator_token:
         app.router.add_post(OPERATOR_PREFIX + "/service-notice", operator_service_notice)
+        app.router.add_post(OPERATOR_PREFIX + "/leave-market", operator_leave_market)
     if config.test_mode:
         app.router.add_post(TEST_DRIVER_PREFIX + "/clock", driver_clock)
         app.router.add_get(TEST_DRIVER_PREFIX + "/state", driver_state)
@@ -671,6 +761,8 @@ def create_app(config: VendorConfig) -> web.Application:
         app.router.add_post(TEST_DRIVER_PREFIX + "/deliver", driver_deliver)
         app.router.add_post(TEST_DRIVER_PREFIX + "/handover", driver_handover)
         app.router.add_post(TEST_DRIVER_PREFIX + "/invoice", driver_invoice)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/touchpoints", driver_touchpoints)
+        app.router.add_post(TEST_DRIVER_PREFIX + "/leave-market", driver_leave_market)
         app.router.add_post(TEST_DRIVER_PREFIX + "/read-grant", driver_read_grant)
         app.router.add_post(TEST_DRIVER_PREFIX + "/appointment", driver_appointment)
         app.router.add_post(TEST_DRIVER_PREFIX + "/service-record", driver_service_record)

@@ -27,6 +27,7 @@ from typing import Any, cast, get_args
 from vrm_agent.files import DataDirError, check_config_file
 from vrm_protocol.canonical import b64url_encode
 from vrm_protocol.http_binding import terms_path
+from vrm_protocol.message_types.service_notice import KIND_CATEGORIES
 from vrm_protocol.models import Handover
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "Option",
     "Product",
     "Programme",
+    "Touchpoint",
     "TradeInRule",
     "TrustedIssuer",
     "load_catalogue",
@@ -146,6 +148,21 @@ class Programme:
 
 
 @dataclass(frozen=True, slots=True)
+class Touchpoint:
+    """A retention touchpoint a manufacturer runs (seed 004): a service notice of
+    ``kind`` in ``category``, sent only within her notification preferences, and
+    only when she shared every item of ``needs`` (a promotion for her area needs
+    her area)."""
+
+    code: str
+    kind: str
+    category: str
+    summary: str
+    needs: tuple[str, ...] = ()
+    programme: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TrustedIssuer:
     """An attestation issuer the vendor trusts, with its public keys."""
 
@@ -191,6 +208,8 @@ class Catalogue:
     trade_in: TradeInRule | None = None
     programmes: tuple[Programme, ...] = ()
     trusted_issuers: tuple[TrustedIssuer, ...] = field(default=())
+    #: The retention touchpoints it runs, in order (seed 004).
+    touchpoints: tuple[Touchpoint, ...] = ()
     #: The party's origin (its party id), where its terms are served (spec §11.7);
     #: set by :meth:`at_origin` when the agent knows its address.
     origin: str = ""
@@ -406,6 +425,25 @@ def _parse(key: str, doc: dict[str, Any], base: Path | None) -> Catalogue:
         for p in doc.get("programmes", [])
     )
     issuers = tuple(_issuer(i, base) for i in doc.get("trusted_issuers", []))
+    touchpoints = tuple(
+        Touchpoint(
+            code=str(t["code"]),
+            kind=str(t["kind"]),
+            category=str(t["category"]),
+            summary=str(t["summary"]),
+            needs=tuple(str(x) for x in t.get("needs", [])),
+            programme=str(t["programme"]) if "programme" in t else None,
+        )
+        for t in doc.get("touchpoints", [])
+    )
+    for touchpoint in touchpoints:
+        # spec §6.9 (VRM-MSG-038): a notice is of a category its kind allows, so
+        # that her preferences for that category bind.
+        if touchpoint.category not in KIND_CATEGORIES.get(touchpoint.kind, frozenset()):
+            raise CatalogueError(
+                f"touchpoint {touchpoint.code}: a {touchpoint.kind} notice is not of "
+                f"category {touchpoint.category}"
+            )
     commitments = doc.get("commitments", {})
     return Catalogue(
         key=key,
@@ -438,6 +476,7 @@ def _parse(key: str, doc: dict[str, Any], base: Path | None) -> Catalogue:
         trade_in=trade_in,
         programmes=programmes,
         trusted_issuers=issuers,
+        touchpoints=touchpoints,
     )
 
 

@@ -323,6 +323,39 @@ def send_notice(
         sys.exit(1)
 
 
+@vendor.command("leave-market")
+@click.option("--url", required=True, help="The vendor agent's base URL.")
+@click.option("--explanation", help="Why the vendor leaves, in words, for every individual.")
+@click.option(
+    "--token",
+    envvar="VRM_VENDOR_OPERATOR_TOKEN",
+    help="The agent's operator token; without it the test driver is used (test mode).",
+)
+def leave_market(url: str, explanation: str | None, token: str | None) -> None:
+    """Make a running agent leave the market (spec §6.13): an exit notice to every
+    individual, carrying her export and the receipt of the deletion done with it.
+
+    Exit code 0 when the agent took the instruction; 1 when it refused it.
+    """
+    import urllib.error
+    import urllib.request
+
+    route = "/vrm/operator/leave-market" if token else "/vrm/test-driver/leave-market"
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    document = {"explanation": explanation} if explanation else {}
+    request = urllib.request.Request(  # noqa: S310 - the operator names the agent's URL
+        url.rstrip("/") + route, data=json.dumps(document).encode(), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            click.echo(response.read().decode())
+    except urllib.error.HTTPError as error:
+        click.echo(error.read().decode(), err=True)
+        sys.exit(1)
+
+
 @vendor.command("export")
 @click.option("--data-dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--store", "store_url", envvar="VRM_VENDOR_STORE", metavar="postgresql://...")

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
+import orjson
+
+from reference_vendor.catalogue import Touchpoint
+from reference_vendor.evidence import VERIFIED, Evidence, EvidenceReader
+from reference_vendor.leaving import DELETING, Leaving, LeavingRule
 from reference_vendor.listing_keys import OWN_KEY, ForeignKey, ListingKey
 from reference_vendor.living_rules import (
     ACCEPTED_ONLY,
@@ -32,8 +37,9 @@ from reference_vendor.living_rules import (
     OtherSlot,
     Servicing,
 )
+from reference_vendor.retention import WITHIN_CHOICES, TouchpointGate, blocked_by
 from reference_vendor.rules import money
-from reference_vendor.store import ConsentPurposes, DeletionRow, EraseData, ForgetItem
+from reference_vendor.store import ConsentPurposes, DeletionRow, EraseData, ForgetItem, Preferences
 from reference_vendor.transaction_rules import (
     AS_AGREED,
     BOTH_WAYS,
@@ -61,7 +67,8 @@ from vrm_agent.inbox import Inbound
 from vrm_agent.registry import BoundHandler
 from vrm_agent.strategies import PRODUCTION, Decider, DeliveryOptions, Participation, Strategies
 from vrm_agent.unit import UnitOfWork, present
-from vrm_protocol.errors import ErrorCode
+from vrm_protocol.canonical import b64url_decode
+from vrm_protocol.errors import ErrorCode, ProtocolError
 from vrm_protocol.freshness import format_timestamp, parse_timestamp
 from vrm_protocol.ledger import LedgerFacts, RelationshipCore
 from vrm_protocol.models import (
@@ -72,6 +79,7 @@ from vrm_protocol.models import (
     OfferPrice,
     SupportEscalationMessage,
     SupportResolutionBody,
+    parse_message_dict,
 )
 from vrm_protocol.state_machine import Direction, Transition
 from vrm_protocol.vocabulary import MessageType, Role
@@ -244,6 +252,40 @@ class VendorStrategies:
     addons: AddonInvoicing = ACCEPTED_ONLY
     listing: ListingKey = OWN_KEY
     attestation_audience: AttestationAudience = _OWN_AUDIENCE
+    touchpoints: TouchpointGate = WITHIN_CHOICES
+    leaving: Leaving = DELETING
+    evidence: EvidenceReader = VERIFIED
+
+
+class Unverified:
+    """Relies on every message a request's evidence carries, signature unchecked."""
+
+    def read(self, vendor: Any, tokens: Sequence[str] | None) -> Evidence:
+        """Every token's payload, as if it verified."""
+        messages = []
+        for token in tokens or ():
+            try:
+                payload = orjson.loads(b64url_decode(token.encode().split(b".")[1]))
+                messages.append(parse_message_dict(payload))
+            except (ValueError, IndexError, ProtocolError):
+                continue
+        return Evidence(tuple(messages), ())
+
+
+class DataIgnored:
+    """Judges a touchpoint by her notification categories only: one that depends
+    on data she did not share goes out anyway."""
+
+    def blocked_by(
+        self,
+        touchpoint: Touchpoint,
+        preferences: Preferences,
+        shared: frozenset[str],
+        *,
+        exited: bool,
+    ) -> str | None:
+        """:func:`reference_vendor.retention.blocked_by`, as if she shared everything."""
+        return blocked_by(touchpoint, preferences, frozenset(touchpoint.needs), exited=exited)
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -549,6 +591,24 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "takes an offer of the individual's whatever its basis, and a counter-offer "
             "naming nothing it counters (VEN-OFFER-BASIS)",
             lambda s: _waived(s, MessageType.OFFER, ErrorCode.ILLEGAL_TRANSITION),
+        ),
+        Fault(
+            "touchpoints-ignore-data",
+            "sends a touchpoint that depends on data the individual did not share (a promotion "
+            "for her area without her area) (VEN-TOUCHPOINTS)",
+            lambda s: replace(s, touchpoints=DataIgnored()),
+        ),
+        Fault(
+            "leave-market-keeps-data",
+            "leaves the market with a deletion receipt but keeps the data it lists as deleted "
+            "(VEN-LEAVE-MARKET)",
+            lambda s: replace(s, leaving=LeavingRule(deletes=False)),
+        ),
+        Fault(
+            "trust-unverified-evidence",
+            "relies on the evidence a request carries without verifying it as its own signed "
+            "message (VEN-EVIDENCE)",
+            lambda s: replace(s, evidence=Unverified()),
         ),
     ]
 )

@@ -26,12 +26,16 @@ from typing import TYPE_CHECKING, Any, Final
 from reference_vendor import rules
 from reference_vendor.catalogue import parse_duration
 from reference_vendor.conversation import trim_question
+from reference_vendor.evidence import credit_evidence
+from reference_vendor.leaving import (
+    LEFT_MARKET_SETTING,
+    deletion_receipt,
+    relationship_export,
+)
 from reference_vendor.store import (
     ConsentRow,
     DataRow,
     DealRow,
-    DeletionRow,
-    EraseData,
     ExitRow,
     NotificationsChosen,
     OfferTerms,
@@ -63,7 +67,6 @@ from vrm_protocol.models import (
     PersonalRfiMessage,
     PersonalRfpMessage,
     ProblemReportMessage,
-    RetainedItem,
     ServiceNoticeMessage,
     ServiceResponseMessage,
     SupportRequestMessage,
@@ -106,6 +109,11 @@ def _too_late(response_by: str, now: datetime) -> bool:
         return parse_timestamp(response_by) < now
     except ValueError:
         return False
+
+
+async def _left_market(vendor: VendorAgent) -> bool:
+    """Whether the vendor left the market (:func:`reference_vendor.leaving.leave_market`)."""
+    return await vendor.store.setting(LEFT_MARKET_SETTING) is not None
 
 
 def _reengaged(inbound: Inbound[Any], work: UnitOfWork) -> None:
@@ -151,11 +159,13 @@ async def on_rfi(
                 work, rules.terms_assertion_body(catalogue, vendor.party_id, now=inbound.now)
             )
         return
-    if _too_late(body.response_by, inbound.now):
+    if _too_late(body.response_by, inbound.now) or await _left_market(vendor):
         return
     offer = rules.indicative_offer(catalogue, body, now=inbound.now)
     if offer is not None:
         offer = vendor.strategies.pricing.price(offer, body.budget)
+        # Step 10: what she kept and shared, verified with the key history.
+        offer = credit_evidence(offer, vendor.strategies.evidence.read(vendor, body.evidence))
         _offer(vendor, inbound, work, offer, round_number=0)
 
 
@@ -169,7 +179,11 @@ async def on_rfp(
     statements = vendor.verified_claims(body.attestations, inbound, "ability-to-pay")
     _reengaged(inbound, work)
     catalogue = vendor.catalogue
-    if not catalogue.sells or _too_late(body.response_by, inbound.now):
+    if (
+        not catalogue.sells
+        or _too_late(body.response_by, inbound.now)
+        or await _left_market(vendor)
+    ):
         return
     # spec §6.30: a model sold in several trims: the vendor asks which trim she
     # means (a side exchange), and offers the nearest match meanwhile. Asked
@@ -181,6 +195,7 @@ async def on_rfp(
     offer = rules.binding_offer(catalogue, body, now=inbound.now, cover=cover)
     if offer is not None:
         offer = vendor.strategies.pricing.price(offer, body.budget)
+        offer = credit_evidence(offer, vendor.strategies.evidence.read(vendor, body.evidence))
         _offer(vendor, inbound, work, offer, round_number=0)
 
 
@@ -489,67 +504,21 @@ async def on_exit(
     kept on a legal basis named item by item), and nothing more sent to her
     after the acknowledgement (spec §6.13, §6.14, §7.5)."""
     peer, now = inbound.peer, inbound.now
-    store = vendor.store
-    held = await store.data_for(peer)
-    consents = await store.consents_for(peer)
-    deals = await store.deals_for(peer)
-    offers = await store.offers(peer)
-    earlier = await store.deletions_for(peer)
     body = inbound.message.body
     stamp = format_timestamp(now)
-    export_data: dict[str, Any] = {
-        data.item: {
-            "value": data.value,
-            "purposes": list(data.purposes),
-            "retainUntil": data.retain_until,
-            "collectedAt": data.created_at,
-        }
-        for data in held
-    }
-    for past in earlier:
-        # Deleted before the exit (retention ended): the export says so.
-        export_data.setdefault(past.item, {"deletedAt": past.deleted_at, "reason": past.reason})
-    export_data["consents"] = [
-        {"item": c.item, "purposes": list(c.purposes), "retention": c.retention} for c in consents
-    ]
-    export_data["deals"] = [
-        {
-            "id": d.id,
-            "offer": d.offer_id,
-            "total": {"amount": d.total_amount, "currency": d.currency},
-            "identity": dict(d.identity),
-        }
-        for d in deals
-    ]
-    export_data["offers"] = [
-        {"id": o.id, "basis": o.basis, "status": o.status.value, "madeBy": o.sender.value}
-        for o in offers
-    ]
-    digest = export_digest(export_data)
-    deleted: list[str] = []
+    # Everything held, with the history the relationship produced (spec §6.14).
+    export = await relationship_export(vendor.store, peer)
+    export_data, digest = export.data, export.digest
     if body.deletion.requested:
-        scope = set(body.deletion.categories or ())
-        targets = [d for d in held if not scope or d.item in scope]
-        deleted = sorted({d.item for d in targets} | {c.item for c in consents})
-        work.write(*(DeletionRow(peer, data.item, "exit", stamp) for data in targets))
-        work.write(EraseData(peer))
-    # What was deleted earlier, when its retention ended, is deleted too.
-    deleted = sorted(set(deleted) | {d.item for d in earlier})
-    retained: tuple[RetainedItem, ...] = ()
-    if deals:
-        # The contract's records, with the identity disclosed at acceptance, are
-        # kept on a legal basis and named category by category (spec §6.14).
-        until = (now + DEAL_RECORD_RETENTION).date().isoformat()
-        kept = {"transaction.records"} | {c for d in deals for c in d.categories}
-        retained = tuple(
-            RetainedItem(item=item, basis=DEAL_RECORD_BASIS, until=until) for item in sorted(kept)
+        receipt = deletion_receipt(
+            export, peer, work, now, categories=frozenset(body.deletion.categories or ())
         )
-    receipt = DeletionReceipt(
-        relationship=peer,
-        deleted=tuple(deleted),
-        deleted_at=stamp,
-        **present(retained=retained or None),
-    )
+    else:
+        receipt = DeletionReceipt(
+            relationship=peer,
+            deleted=tuple(sorted({d.item for d in export.earlier})),
+            deleted_at=stamp,
+        )
     acknowledgement = ExitAcknowledgementBody(
         notice=inbound.ref(),
         deletion_receipt=receipt,

@@ -318,6 +318,27 @@ def _test_driver_paths() -> dict[str, Any]:
             refusals=(ErrorCode.TEMPORARILY_UNAVAILABLE,),
         )
     }
+    paths[f"{prefix}/touchpoints"] = {
+        "post": _driver_operation(
+            "Vendor agents: run the retention touchpoints",
+            "Run the vendor's retention touchpoints for the relationship (seed 004, spec §6.9): "
+            "each sent within her notification preferences and the data she shared, or "
+            "recorded as not sent with its reason. Optional.",
+            _driver("TouchpointsInstruction"),
+            answer=_driver("TouchpointsAnswer"),
+            refusals=(ErrorCode.NOT_FOUND,),
+        )
+    }
+    paths[f"{prefix}/leave-market"] = {
+        "post": _driver_operation(
+            "Vendor agents: leave the market",
+            "Give every relationship not already ending (with `buyer`, that one only) an exit "
+            "notice of reason vendor-leaving-market carrying her export and the receipt of the "
+            "deletion done with it (seed 003 step 9, spec §6.13). Optional.",
+            _driver("LeaveMarketInstruction"),
+            answer=_driver("InstructionAnswer"),
+        )
+    }
     for action, summary, description in (
         ("sweep", "Vendor agents: run the retention sweep", "Delete what is due now."),
         ("deliver", "Vendor agents: attempt due deliveries", "Attempt every due delivery now."),
@@ -772,6 +793,21 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                     _driver("ServiceNoticeInstruction"),
                     answer=_driver("InstructionAnswer"),
                     refusals=(ErrorCode.AUTHENTICATION_REQUIRED, ErrorCode.ILLEGAL_TRANSITION),
+                    tag="operator",
+                ),
+                "security": [{"OperatorBearer": []}],
+            }
+        },
+        "/vrm/operator/leave-market": {
+            "post": {
+                **_driver_operation(
+                    "Vendor agents: the operator leaves the market",
+                    "The test driver's leave-market instruction for the operator, outside test "
+                    "mode; served when the agent has an operator token, authorised by "
+                    "`Authorization: Bearer <token>`.",
+                    _driver("LeaveMarketInstruction"),
+                    answer=_driver("InstructionAnswer"),
+                    refusals=(ErrorCode.AUTHENTICATION_REQUIRED,),
                     tag="operator",
                 ),
                 "security": [{"OperatorBearer": []}],

@@ -941,6 +941,15 @@ class PostgresProtocolStore(PostgresDatabase):
         )
         return None if row is None else _message(row)
 
+    async def messages_of(self, peer: str) -> list[StoredMessage]:
+        """Every message of the relationship with ``peer``, both ways, oldest first."""
+        rows = await self._fetch(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN relationships r"
+            " ON r.pk = m.relationship WHERE r.peer_id = $1 ORDER BY m.pk",
+            peer,
+        )
+        return [_message(row) for row in rows]
+
     async def offers(self, peer: str) -> list[OfferRecord]:
         """Every offer record of the relationship, oldest first."""
         rows = await self._fetch(

@@ -886,6 +886,15 @@ class SqliteProtocolStore(SqliteDatabase):
         )
         return _message(rows[0]) if rows else None
 
+    async def messages_of(self, peer: str) -> list[StoredMessage]:
+        """Every message of the relationship with ``peer``, both ways, oldest first."""
+        rows = self._read(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN relationships r"
+            " ON r.pk = m.relationship WHERE r.peer_id = ? ORDER BY m.pk",
+            (peer,),
+        )
+        return [_message(row) for row in rows]
+
     async def offers(self, peer: str) -> list[OfferRecord]:
         """Every offer record of the relationship, oldest first."""
         rows = self._read(

@@ -345,6 +345,10 @@ class ProtocolStore(Protocol):
         """A stored message by its sender and id."""
         ...
 
+    async def messages_of(self, peer: str) -> list[StoredMessage]:
+        """Every message of the relationship with ``peer``, both ways, oldest first."""
+        ...
+
     async def offers(self, peer: str) -> list[OfferRecord]:
         """Every offer record of the relationship, oldest first."""
         ...

@@ -41,6 +41,11 @@ NOT_ROLE_LISTS = {
     # Messages that disclose data by the individual's consent (spec §12): a
     # privacy property the audit judges, not who sends or takes the type.
     ("conformance/checks/conduct.py", "_CONSENTED_SHARING"),
+    # The vendor's messages of record its export carries (spec §6.14): a property
+    # of what a message records, not of who sends it.
+    ("reference_vendor/leaving.py", "HISTORY_TYPES"),
+    # The vendor's messages she shares as evidence when she comes back (spec §6.1).
+    ("reference_buyer/buying.py", "EVIDENCE_TYPES"),
 }
 TYPE_NAMES = {member.name for member in MessageType}
 TYPE_VALUES = {member.value for member in MessageType}

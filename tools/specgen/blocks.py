@@ -346,6 +346,8 @@ def _purposes(context: BlockContext) -> str:
 _DRIVER_ROUTES: Final = (
     ("POST clock", "every agent", "ClockInstruction", "ClockAnswer"),
     ("GET state", "every agent", "", "State"),
+    ("POST touchpoints", "vendor (optional)", "TouchpointsInstruction", "TouchpointsAnswer"),
+    ("POST leave-market", "vendor (optional)", "LeaveMarketInstruction", "InstructionAnswer"),
     ("POST rfi", "buyer", "RfiInstruction", "InstructionAnswer"),
     ("POST rfp", "buyer", "RfpInstruction", "InstructionAnswer"),
     ("POST accept", "buyer", "AcceptInstruction", "InstructionAnswer"),

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:6872b56d012e641d.
+fails when this file and the schemas disagree. Source digest: sha256:f3e1bd5d7184f77f.
 """
 
 from types import MappingProxyType
@@ -1165,6 +1165,35 @@ class PersonalRfiBody(VRMModel):
         description="When answers are wanted by.",
     )
 
+    evidence: Annotated[
+        Annotated[
+            tuple[
+                Annotated[
+                    JsonStr,
+                    StringConstraints(
+                        min_length=1,
+                        max_length=65536,
+                        pattern="^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$",
+                    ),
+                ],
+                ...,
+            ],
+            Field(max_length=20),
+        ]
+        | None,
+        NotNull,
+    ] = Field(
+        default=None,
+        description=(
+            "Signed messages of an earlier relationship with the recipient "
+            "that the individual kept and shares with this request (spec "
+            "§6.1): each the compact JWS exactly as she received it (a deal "
+            "confirmation, an invoice, a service notice). The recipient "
+            "verifies them with its key history (§13.4) and uses them for "
+            "this request only, as part of its context (§12)."
+        ),
+    )
+
 
 class PersonalRfiMessage(BaseMessage):
     """Personal RFI.
@@ -1340,6 +1369,35 @@ class PersonalRfpBody(VRMModel):
     response_by: Timestamp = Field(
         alias="responseBy",
         description="When proposals are wanted by.",
+    )
+
+    evidence: Annotated[
+        Annotated[
+            tuple[
+                Annotated[
+                    JsonStr,
+                    StringConstraints(
+                        min_length=1,
+                        max_length=65536,
+                        pattern="^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$",
+                    ),
+                ],
+                ...,
+            ],
+            Field(max_length=20),
+        ]
+        | None,
+        NotNull,
+    ] = Field(
+        default=None,
+        description=(
+            "Signed messages of an earlier relationship with the recipient "
+            "that the individual kept and shares with this request (spec "
+            "§6.1): each the compact JWS exactly as she received it (a deal "
+            "confirmation, an invoice, a service notice). The recipient "
+            "verifies them with its key history (§13.4) and uses them for "
+            "this request only, as part of its context (§12)."
+        ),
     )
 
 
@@ -1786,7 +1844,8 @@ class TermsAssertionMessage(BaseMessage):
 class ExportRequest(VRMModel):
     """Export request.
 
-    Whether to export the data held, and in what form.
+    Whether to export the data held, and in what form; a vendor leaving the market carries the
+    export itself in `data`, with its `digest` (spec §6.13).
     """
 
     requested: JsonBool = Field(
@@ -1797,6 +1856,24 @@ class ExportRequest(VRMModel):
         default=None,
         alias="mediaType",
         description="The form wanted, e.g. `application/json`.",
+    )
+
+    data: Annotated[
+        dict[Annotated[JsonStr, StringConstraints(pattern="^[A-Za-z0-9._:-]{1,200}$")], JsonValue]
+        | None,
+        NotNull,
+    ] = Field(
+        default=None,
+        description=(
+            "A vendor leaving the market only: the data it held for the "
+            "relationship, keyed by data category or record name, as in an "
+            "exit-acknowledgement's export (spec §6.14)."
+        ),
+    )
+
+    digest: Annotated[Digest | None, NotNull] = Field(
+        default=None,
+        description="With `data`: the digest of the RFC 8785 canonical JSON of the data.",
     )
 
 
@@ -1817,6 +1894,57 @@ class DeletionRequest(VRMModel):
     ] = Field(
         default=None,
         description="Only these categories (all when left out).",
+    )
+
+
+class RetainedItem(VRMModel):
+    """Retained item.
+
+    Data kept after an exit.
+    """
+
+    item: Annotated[JsonStr, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="The data category or record name.",
+    )
+
+    basis: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="Why it must be kept, e.g. `legal-obligation: tax records`.",
+    )
+
+    until: Annotated[Date | None, NotNull] = Field(
+        default=None,
+        description="When it will be deleted.",
+    )
+
+
+class DeletionReceipt(VRMModel):
+    """Deletion receipt.
+
+    What was deleted, when, and what is retained on what basis.
+    """
+
+    relationship: PartyId = Field(
+        description="The individual (pseudonym) whose data was deleted.",
+    )
+
+    deleted: Annotated[
+        tuple[Annotated[JsonStr, StringConstraints(min_length=1, max_length=200)], ...],
+        Field(max_length=500),
+        AfterValidator(unique_items),
+    ] = Field(
+        description="What was deleted.",
+    )
+
+    deleted_at: Timestamp = Field(
+        alias="deletedAt",
+        description="When the deletion completed.",
+    )
+
+    retained: Annotated[
+        Annotated[tuple[RetainedItem, ...], Field(max_length=100)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="What is kept despite the request, and why.",
     )
 
 
@@ -1858,6 +1986,15 @@ class ExitNoticeBody(VRMModel):
 
     reengagement: ReengagementPreferences = Field(
         description="Whether and how the counterparty may approach the individual again.",
+    )
+
+    deletion_receipt: Annotated[DeletionReceipt | None, NotNull] = Field(
+        default=None,
+        alias="deletionReceipt",
+        description=(
+            "A vendor leaving the market only: what it deleted when it gave "
+            "notice and what it retains, on what basis (spec §6.13)."
+        ),
     )
 
 
@@ -2678,57 +2815,6 @@ class DataExport(VRMModel):
             "With `url`: the length in bytes of the export served there, so "
             "that the individual's agent can bound what it reads."
         ),
-    )
-
-
-class RetainedItem(VRMModel):
-    """Retained item.
-
-    Data kept after an exit.
-    """
-
-    item: Annotated[JsonStr, StringConstraints(min_length=1, max_length=200)] = Field(
-        description="The data category or record name.",
-    )
-
-    basis: Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] = Field(
-        description="Why it must be kept, e.g. `legal-obligation: tax records`.",
-    )
-
-    until: Annotated[Date | None, NotNull] = Field(
-        default=None,
-        description="When it will be deleted.",
-    )
-
-
-class DeletionReceipt(VRMModel):
-    """Deletion receipt.
-
-    What was deleted, when, and what is retained on what basis.
-    """
-
-    relationship: PartyId = Field(
-        description="The individual (pseudonym) whose data was deleted.",
-    )
-
-    deleted: Annotated[
-        tuple[Annotated[JsonStr, StringConstraints(min_length=1, max_length=200)], ...],
-        Field(max_length=500),
-        AfterValidator(unique_items),
-    ] = Field(
-        description="What was deleted.",
-    )
-
-    deleted_at: Timestamp = Field(
-        alias="deletedAt",
-        description="When the deletion completed.",
-    )
-
-    retained: Annotated[
-        Annotated[tuple[RetainedItem, ...], Field(max_length=100)] | None, NotNull
-    ] = Field(
-        default=None,
-        description="What is kept despite the request, and why.",
     )
 
 
