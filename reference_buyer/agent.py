@@ -39,6 +39,7 @@ import aiohttp
 
 from reference_buyer import handlers_transaction  # noqa: F401 - registers its handlers
 from reference_buyer.buying import AttestationSource, Buying
+from reference_buyer.codecision import CoDecision
 from reference_buyer.config import KEYS_DIR, BuyerConfig
 from reference_buyer.courier import Courier
 from reference_buyer.directory import Directory
@@ -191,6 +192,8 @@ class BuyerAgent:
             clock,
             self.strategies.identity,
         )
+        #: A co-decision-maker's approval, asked of his agent, or given by this one (§10.2).
+        self.codecision = CoDecision(config, store, self.pseudonyms, session, clock)
         self._arrived = asyncio.Event()
 
     @classmethod

@@ -42,6 +42,7 @@ from rich.markup import escape
 
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
+from reference_buyer.app_codecision import summary_of
 from reference_buyer.config import BuyerConfig, Decorrelation
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
@@ -93,15 +94,17 @@ POSTAL_DEALER = PostalRecipient(
 )
 
 
-#: Why the demo's RFP declares no co-decision-maker's approval (said in the transcript).
-NO_APPROVAL_NOTE = (
-    "Seed 000 has Sally confirm the deal with her husband. The protocol carries his "
-    "approval as an attestation he signs himself (spec §10.2); he has no agent of his own "
-    "yet, and her agent never signs for anyone else (VRM-BUY-011): it does not accept an "
-    "offer that requires an approval she cannot get. So her RFP declares no approval-required "
-    "condition, the dealers' offers carry none, and she confirms the deal with him in person "
-    "before her agent accepts."
+#: How her husband's approval is given (said in the transcript).
+APPROVAL_NOTE = (
+    "Seed 000 has Sally confirm the deal with her husband. He runs his own buyer agent "
+    "(his own process, store and keys). Her RFP names, per dealer, the identifier his agent "
+    "approves under in that relationship (spec §10.2); her agent asks his for the approval "
+    "of the improved offer, bound to its digest (spec §11.9); he approves from his agent, "
+    "which signs the approval with his key and posts it to her reply inbox; her acceptance "
+    "carries it and the dealer verifies it. Her agent never holds his key (VRM-BUY-011)."
 )
+#: The husband's agent in ``Journey.vendors`` (a buyer agent, run like the vendors).
+HUSBAND = "husband"
 
 
 class DemoFailed(Exception):
@@ -170,6 +173,10 @@ def _start_vendor(catalogue: str, out: Path, trust_file: Path) -> VendorProcess:
         "--reply-delay",
         "0.05",
     ]
+    if catalogue == HUSBAND:
+        # Her husband, the co-decision-maker: a buyer agent of his own (seed 000
+        # step 3), driven through its test driver as he would use his app.
+        argv[3:] = ["buyer", "serve", "--port", "0", "--data-dir", str(data_dir), "--test-mode"]
     with log.open("wb") as handle:
         # Own session: a Ctrl-C in the terminal reaches the demo, which then
         # stops the vendors itself (in order, and always).
@@ -314,6 +321,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
     mayfair = journey.vendors["dealer-mayfair"].url
     online = journey.vendors["dealer-online"].url
     audio = journey.vendors["road-warrior"].url
+    husband = journey.vendors[HUSBAND].url
     dealers = [mayfair, online]
     names = {
         mayfair: "Mayfair Motors",
@@ -352,12 +360,12 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
     async def engage() -> str:
         seq = await _max_seq(store)
         chosen = sorted({row.vendor for row in (await agent.ranked_offers())[:2]})
-        # Her husband is the co-decision-maker (seed 000 step 3), but he has no
-        # agent of his own yet, and hers never signs for anyone else: the RFP
-        # declares no approval-required condition (she confirms the deal with
-        # him herself), so the offers carry none and her agent can accept one.
+        # Her husband is the co-decision-maker (seed 000 step 3), with his own
+        # agent: it names the identifier he approves under with each dealer (one
+        # per relationship: one id in every copy would link them, VRM-PRIV-002).
+        approvers = {dealer: await agent.codecision.enrol(dealer, husband) for dealer in chosen}
         _, letters = await agent.buying.send_rfp(
-            chosen, sally_rfp_body(agent.clock.now()), postal=[POSTAL_DEALER]
+            chosen, sally_rfp_body(agent.clock.now()), postal=[POSTAL_DEALER], approver=approvers
         )
         for dealer in chosen:
             await agent.wait_for(
@@ -369,11 +377,12 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         await agent.buying.enter_paper_answer(
             POSTAL_DEALER.party_id, paper, in_reply_to=letter.message_id
         )
-        state["chosen"] = chosen
-        journey.notes["no-approval"] = NO_APPROVAL_NOTE
+        state["chosen"], state["approvers"] = chosen, approvers
+        journey.notes["approval"] = APPROVAL_NOTE
         return (
-            f"personal RFP (trade-in with delivery, ability-to-pay attestation; no "
-            f"approval condition: see the notes) to {len(chosen)} dealers + a letter to "
+            f"personal RFP (trade-in with delivery, ability-to-pay attestation, her "
+            f"husband's approval required: his agent named {len(set(approvers.values()))} "
+            f"unlinkable identifiers) to {len(chosen)} dealers + a letter to "
             f"{POSTAL_DEALER.name} "
             f"({journey.out.name}/letters/); {len(await agent.ranked_offers())} offers ranked, "
             "one typed in from paper"
@@ -416,8 +425,11 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
 
     async def transact() -> str:
         dealer = state["dealer"]
+        # The offer requires her husband's approval: her agent asks his agent,
+        # he approves from it, and his agent posts the approval back (spec §10.2).
+        approval = await ask_husband(dealer, state["offer"])
         seq = await _max_seq(store)
-        acceptance = await agent.buying.accept(state["offer"])
+        acceptance = await agent.buying.accept(state["offer"], approvals=[approval])
         deal = _model(
             await agent.wait_for(
                 after(seq, MessageType.DEAL_CONFIRMATION, dealer), within=REPLY_TIMEOUT_SECONDS
@@ -429,9 +441,11 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             trade_in is not None and trade_in.handover == "with-delivery",
             "the old car is handed over when the new one is delivered (seed 001)",
         )
+        issuers = [a.issuer for a in getattr(acceptance.model.body, "approvals", None) or ()]
         _expect(
-            getattr(acceptance.model.body, "approvals", None) is None,
-            "her agent signs no approval for anyone (VRM-BUY-011)",
+            issuers == [state["approvers"][dealer]]
+            and await agent.pseudonyms.by_identifier(issuers[0]) is None,
+            "the acceptance carries his approval, signed by his key, never hers (VRM-BUY-011)",
         )
         # The acceptance declines the other dealer's live offers (spec §6.5).
         declined = [
@@ -441,8 +455,8 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         ]
         _expect(bool(declined), "the other dealer's offers are declined")
         return (
-            f"acceptance with identity (her husband agreed in person: no approval signed "
-            f"for him); deal "
+            f"his agent approved the offer (bound to its digest) and her acceptance carries "
+            f"his approval; acceptance with identity; deal "
             f"{deal.body.deal.id} for {deal.body.deal.total.currency} "
             f"{deal.body.deal.total.amount}, trade-in "
             f"{trade_in.handover if trade_in is not None else None}; "
@@ -498,6 +512,20 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"refused); terms of Road Warrior: {audio_decision.decision.value}, notifications "
             f"{' + '.join(audio_decision.notifications)}; {transaction}"
         )
+
+    async def ask_husband(dealer: str, offer_id: str) -> Any:
+        vendor, ref, summary = await summary_of(agent, offer_id)
+        request = await agent.codecision.ask(ref, vendor=vendor, agent=husband, summary=summary)
+        listed = await _driver(http, husband, "/approvals", {})
+        pending = [r for r in listed["received"] if r["request"] == request]
+        _expect(
+            len(pending) == 1 and pending[0]["offer"] == ref,
+            "his agent shows him the request, bound to the offer's digest",
+        )
+        await _driver(http, husband, "/approve", {"request": request, "decision": "approve"})
+        approvals = await agent.codecision.approvals_for(offer_id)
+        _expect(len(approvals) == 1, "his agent posted his approval to her reply inbox")
+        return approvals[0]
 
     async def pseudonym_with(party: str) -> str:
         pseudonym = await agent.pseudonyms.known(party)
@@ -794,7 +822,7 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
             for s in journey.steps
         ],
         "exits": exits,
-        "notes": [journey.notes["no-approval"]] if journey.notes.get("no-approval") else [],
+        "notes": [journey.notes["approval"]] if journey.notes.get("approval") else [],
         "messages": entries,
     }
     (journey.out / "transcript.json").write_text(json.dumps(document, indent=2, ensure_ascii=False))
@@ -810,8 +838,8 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
         f"| {s.number} | {s.title} | {'ok' if s.ok else 'FAILED'}: {s.summary or s.error} |"
         for s in journey.steps
     ]
-    if journey.notes.get("no-approval"):
-        lines += ["", "## Notes", "", f"- Co-decision-maker: {journey.notes['no-approval']}"]
+    if journey.notes.get("approval"):
+        lines += ["", "## Notes", "", f"- Co-decision-maker: {journey.notes['approval']}"]
     lines.append("")
     current = None
     for item in entries:
@@ -858,10 +886,10 @@ async def run_demo(out: Path, console: Console, *, keep: bool = False) -> bool:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, main.cancel)
     issuer_key, trust_file = _credit_union(out)
-    catalogues = ["dealer-mayfair", "dealer-online", "road-warrior"]
+    catalogues = ["dealer-mayfair", "dealer-online", "road-warrior", HUSBAND]
     async with running_vendors(catalogues, out, trust_file, journey):
         console.print(
-            "Vendor agents: "
+            "Vendor agents and her husband's: "
             + ", ".join(f"{name} at {v.url}" for name, v in journey.vendors.items()),
             highlight=False,
         )

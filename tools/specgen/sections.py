@@ -106,6 +106,7 @@ _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("11.6", "Limits and rate"),
     ("11.7", "Terms documents"),
     ("11.8", "Delivery policy"),
+    ("11.9", "Approvals between agents"),
     ("12", "Privacy considerations"),
     ("12.1", "Observers and what they see"),
     ("12.2", "Correlation"),
