@@ -191,6 +191,8 @@ class BuyerAgent:
             self.sender,
             clock,
             self.strategies.identity,
+            signatories=self.strategies.signatories,
+            registries=config.terms_registries,
         )
         #: A co-decision-maker's approval, asked of his agent, or given by this one (§10.2).
         self.codecision = CoDecision(config, store, self.pseudonyms, session, clock)

@@ -32,6 +32,7 @@ from typing import Any, Final, Protocol
 
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
+from reference_buyer.signatories import ANY_SIGNATORY, VERIFIED_SIGNATORIES, SignatoryRule
 from reference_buyer.transaction_rules import (
     AS_ACCEPTED,
     BOTH_OR_NEITHER,
@@ -188,6 +189,7 @@ class BuyerStrategies:
     handovers: HandoverRule = BOTH_OR_NEITHER
     invoices: InvoiceRule = MATCHES_THE_OFFER
     payments: PaymentRule = AS_ACCEPTED
+    signatories: SignatoryRule = VERIFIED_SIGNATORIES
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -330,6 +332,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "pays by bank transfer instead of the financing she chose at acceptance "
             "(TRX-BUY-PAYMENT-FINANCING)",
             lambda s: replace(s, payments=ByTransfer()),
+        ),
+        Fault(
+            "trust-any-signatory",
+            "shares under terms whose signatory attestation is from an untrusted registry or "
+            "about another party (BUY-TERMS-SIGNATORY)",
+            lambda s: replace(s, signatories=ANY_SIGNATORY),
         ),
     ]
 )

@@ -73,9 +73,11 @@ from vrm_protocol.models import (
     ReceiptMessage,
     ServiceNoticeMessage,
     SupportResolutionMessage,
+    TermsAssertionMessage,
     parse_message_dict,
     to_payload,
 )
+from vrm_protocol.party_attestations import TERMS_SIGNATORY, issue_party_attestation
 from vrm_protocol.state_machine import Direction
 from vrm_protocol.vocabulary import LifecycleStep, MessageType
 
@@ -86,6 +88,8 @@ START_TIMEOUT_SECONDS = 30.0
 #: How long the buyer waits for any one reply.
 REPLY_TIMEOUT_SECONDS = 15.0
 CREDIT_UNION_ID = "https://credit-union.example"
+#: The registry of the standard terms of sharing, which her agent trusts (spec §10.4).
+TERMS_REGISTRY_ID = "https://terms-registry.example"
 _LISTENING = re.compile(rb"listening on (http://127\.0\.0\.1:\d+)")
 POSTAL_DEALER = PostalRecipient(
     "https://hampstead-motors.example",
@@ -144,6 +148,8 @@ class Journey:
     vendors: dict[str, VendorProcess] = field(default_factory=dict)
     steps: list[StepResult] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    #: The terms registry's key (spec §10.4): it attests who signed which terms.
+    registry_key: SigningKey = field(default_factory=lambda: SigningKey.generate("ES256"))
 
 
 # -- processes -----------------------------------------------------------------------------------
@@ -480,6 +486,9 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             "digest it asserts (spec D12); otherwise she shares nothing",
         )
         assert dealer_decision is not None
+        # Seed 000 step 5: the registry attests that Road Warrior signed the terms it
+        # publishes; Road Warrior carries that in its terms assertion (spec §10.4).
+        await register_signatory(audio)
         seq = await _max_seq(store)
         await agent.buying.send_rfis([audio], audio_rfi_body(agent.clock.now()), attest=False)
         audio_terms = await agent.wait_for(
@@ -489,9 +498,16 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         _, audio_decision = await agent.owning.answer_terms(
             audio_terms.message_id, notifications=("safety", "technical", "new-products")
         )
+        signatories = [
+            a.issuer
+            for a in _model(audio_terms, TermsAssertionMessage).body.attestations or ()
+            if a.kind == TERMS_SIGNATORY
+        ]
         _expect(
-            audio_decision is not None,
-            "Road Warrior publishes the terms it asserts on its own origin (spec D12)",
+            audio_decision is not None and signatories == [TERMS_REGISTRY_ID],
+            "Road Warrior publishes the terms it asserts on its own origin (spec D12), and "
+            "shows the registry's attestation that it signed them, verified before she shares "
+            "(spec §10.4)",
         )
         assert audio_decision is not None
         _expect(
@@ -509,7 +525,8 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         return (
             f"terms of {names[dealer]}: {dealer_decision.decision.value} "
             f"({len(dealer_decision.accepted)} accepted, {len(dealer_decision.refused)} "
-            f"refused); terms of Road Warrior: {audio_decision.decision.value}, notifications "
+            f"refused); terms of Road Warrior (signatory verified with the terms registry): "
+            f"{audio_decision.decision.value}, notifications "
             f"{' + '.join(audio_decision.notifications)}; {transaction}"
         )
 
@@ -526,6 +543,20 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         approvals = await agent.codecision.approvals_for(offer_id)
         _expect(len(approvals) == 1, "his agent posted his approval to her reply inbox")
         return approvals[0]
+
+    async def register_signatory(party: str) -> None:
+        async with http.get(party + "/.well-known/vrm") as answer:
+            discovery = await answer.json(content_type=None)
+        terms = discovery["terms"][0]
+        attestation = issue_party_attestation(
+            kind=TERMS_SIGNATORY,
+            party=party,
+            claims={"terms": terms},
+            issuer_key=journey.registry_key,
+            issuer_id=TERMS_REGISTRY_ID,
+            now=agent.clock.now(),
+        )
+        await _driver(http, party, "/party-attestation", {"attestation": attestation})
 
     async def pseudonym_with(party: str) -> str:
         pseudonym = await agent.pseudonyms.known(party)
@@ -931,6 +962,7 @@ async def _run_buyer(journey: Journey, issuer_key: SigningKey, *, keep: bool) ->
         allow_delivery_to=LOOPBACK,
         decorrelation=Decorrelation(spread_seconds=0.0),
         letters_dir=journey.out / "letters",
+        terms_registries={TERMS_REGISTRY_ID: KeySet([journey.registry_key.public()])},
     )
     agent = await BuyerAgent.open(config, load_policy(), clock=clock, ability_to_pay=ability_to_pay)
     try:

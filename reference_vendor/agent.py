@@ -136,6 +136,8 @@ class VendorAgent:
         self.key = key
         self.key_set = KeySet([key.public()])
         self.party_id = config.party_id
+        #: What registries attest about the party itself (spec §10.4).
+        self.party_attestations: list[Attestation] = list(config.party_attestations)
         # The terms are served on the agent's own origin, so that is where the
         # references in its messages point (spec §11.7).
         self.catalogue: Catalogue = config.catalogue.at_origin(config.party_id)

@@ -45,7 +45,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from reference_vendor import handlers_transaction
+from reference_vendor import handlers_transaction, party_attestations
 from reference_vendor.agent import VendorAgent
 from reference_vendor.config import (
     KEY_FILE,
@@ -497,6 +497,9 @@ def create_app(config: VendorConfig) -> web.Application:
         app.router.add_post(TEST_DRIVER_PREFIX + "/deliver", driver_deliver)
         app.router.add_post(TEST_DRIVER_PREFIX + "/handover", driver_handover)
         app.router.add_post(TEST_DRIVER_PREFIX + "/invoice", driver_invoice)
+        app.router.add_post(
+            TEST_DRIVER_PREFIX + "/party-attestation", party_attestations.driver_party_attestation
+        )
     return app
 
 

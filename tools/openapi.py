@@ -354,6 +354,16 @@ def _codecision_paths(jws_content: dict[str, Any]) -> dict[str, Any]:
         )
         operation["responses"].update(_problem_responses(_BUYER_DRIVER_CODES))
         paths[f"{TEST_DRIVER_PREFIX}/{action}"] = {"post": operation}
+    paths[f"{TEST_DRIVER_PREFIX}/party-attestation"] = {
+        "post": _driver_operation(
+            "Vendor agents: carry a party attestation",
+            "Carry this attestation about the party itself (`{attestation: {kind, issuer, "
+            "token}}`, e.g. a terms registry's `terms-signatory`, spec §10.4) in the terms "
+            "assertions sent from now on. Optional.",
+            {"type": "object"},
+            answer=answer,
+        )
+    }
     return paths
 
 

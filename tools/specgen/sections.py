@@ -97,6 +97,7 @@ _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("10.1", "Ability to pay"),
     ("10.2", "Approval"),
     ("10.3", "Verification"),
+    ("10.4", "Party attestations"),
     ("11", "HTTP binding"),
     ("11.1", "Discovery"),
     ("11.2", "JWKS"),

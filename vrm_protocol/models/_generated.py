@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:6879503110414f3f.
+fails when this file and the schemas disagree. Source digest: sha256:027e0fd6d0b2ed71.
 """
 
 from types import MappingProxyType
@@ -964,13 +964,26 @@ class AttestationClaims(VRMModel):
     )
 
     sub: PartyId = Field(
-        description="The subject: the buyer's pairwise pseudonym the statement is about.",
+        description=(
+            "The subject: the buyer's pairwise pseudonym the statement is "
+            "about, or, for a party attestation (`terms-signatory`, spec "
+            "§10.4), the attested party's own id."
+        ),
     )
 
     aud: Annotated[
-        tuple[PartyId, ...], Field(min_length=1, max_length=32), AfterValidator(unique_items)
+        Annotated[
+            tuple[PartyId, ...], Field(min_length=1, max_length=32), AfterValidator(unique_items)
+        ]
+        | None,
+        NotNull,
     ] = Field(
-        description="The parties the attestation is meant for.",
+        default=None,
+        description=(
+            "The parties the attestation is meant for. Required in an "
+            "attestation about a buyer's pseudonym (spec §10.3); omitted in a"
+            " party attestation (spec §10.4), which any receiver may verify."
+        ),
     )
 
     jti: MessageId = Field(
