@@ -195,7 +195,15 @@ class BuyerAgent:
             registries=config.terms_registries,
         )
         #: A co-decision-maker's approval, asked of his agent, or given by this one (§10.2).
-        self.codecision = CoDecision(config, store, self.pseudonyms, session, clock)
+        self.codecision = CoDecision(
+            config,
+            store,
+            self.pseudonyms,
+            session,
+            clock,
+            answers=self.strategies.approval_answers,
+            approve_at_once=self.strategies.approve_at_once,
+        )
         self._arrived = asyncio.Event()
 
     @classmethod

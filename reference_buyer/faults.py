@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
+from reference_buyer.approval_answers import ANY_ANSWER, VERIFIED_ANSWERS, AnswerJudge
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
 from reference_buyer.signatories import ANY_SIGNATORY, VERIFIED_SIGNATORIES, SignatoryRule
@@ -190,6 +191,9 @@ class BuyerStrategies:
     invoices: InvoiceRule = MATCHES_THE_OFFER
     payments: PaymentRule = AS_ACCEPTED
     signatories: SignatoryRule = VERIFIED_SIGNATORIES
+    #: Her guard on a co-decision-maker's answers; and whether his agent waits for him.
+    approval_answers: AnswerJudge = VERIFIED_ANSWERS
+    approve_at_once: bool = False
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -338,6 +342,18 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "shares under terms whose signatory attestation is from an untrusted registry or "
             "about another party (BUY-TERMS-SIGNATORY)",
             lambda s: replace(s, signatories=ANY_SIGNATORY),
+        ),
+        Fault(
+            "take-any-approval",
+            "her reply address takes any answer as the co-decision-maker's approval, unverified "
+            "(BUY-CODECISION-ASKS)",
+            lambda s: replace(s, approval_answers=ANY_ANSWER),
+        ),
+        Fault(
+            "approve-at-once",
+            "as a co-decision-maker's agent, approves every request as it arrives, without "
+            "waiting for him (BUY-CODECISION-APPROVES)",
+            lambda s: replace(s, approve_at_once=True),
         ),
     ]
 )

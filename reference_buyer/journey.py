@@ -56,9 +56,9 @@ from reference_buyer.scenario import (
     sally_rfp_body,
 )
 from reference_buyer.store import BuyerStore, Channel, Entry
+from reference_buyer.wallet import WALLET_FILE, CredentialWallet
 from vrm_agent.clock import AgentClock
 from vrm_agent.net import LOOPBACK
-from vrm_protocol.attestations import issue_attestation
 from vrm_protocol.canonical import b64url_decode, message_digest
 from vrm_protocol.codec import decode
 from vrm_protocol.errors import ProtocolError
@@ -78,6 +78,7 @@ from vrm_protocol.models import (
     to_payload,
 )
 from vrm_protocol.party_attestations import TERMS_SIGNATORY, issue_party_attestation
+from vrm_protocol.sd_jwt_vc import SD_JWT_FORMAT, issue_batch
 from vrm_protocol.state_machine import Direction
 from vrm_protocol.vocabulary import LifecycleStep, MessageType
 
@@ -88,6 +89,8 @@ START_TIMEOUT_SECONDS = 30.0
 #: How long the buyer waits for any one reply.
 REPLY_TIMEOUT_SECONDS = 15.0
 CREDIT_UNION_ID = "https://credit-union.example"
+#: How many single-use ability-to-pay credentials the credit union issues for the run.
+CREDENTIAL_BATCH = 12
 #: The registry of the standard terms of sharing, which her agent trusts (spec §10.4).
 TERMS_REGISTRY_ID = "https://terms-registry.example"
 _LISTENING = re.compile(rb"listening on (http://127\.0\.0\.1:\d+)")
@@ -286,7 +289,10 @@ async def _step(
     title: str,
     action: Callable[[], Awaitable[str]],
 ) -> None:
-    result = StepResult(number, step, title, first_seq=await _max_seq(store) + 1)
+    # A message that arrived between two steps (a reply of the last one, under
+    # load) belongs to the next: the steps' ranges leave no gap.
+    first = journey.steps[-1].last_seq + 1 if journey.steps else await _max_seq(store) + 1
+    result = StepResult(number, step, title, first_seq=first)
     journey.steps.append(result)
     console = journey.console
     status = console.status(f"{number:>2}. {title}…") if console.is_terminal else None
@@ -383,10 +389,22 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         await agent.buying.enter_paper_answer(
             POSTAL_DEALER.party_id, paper, in_reply_to=letter.message_id
         )
+        presented = [
+            a.token
+            for entry in await store.history(type=MessageType.PERSONAL_RFP, after=seq)
+            for a in getattr(entry.model().body, "attestations", None) or ()
+            if a.format == SD_JWT_FORMAT
+        ]
+        _expect(
+            len(presented) == len(chosen) + 1  # the dealers online, and the letter
+            and len({token.split("~")[0] for token in presented}) == len(presented),
+            "each copy of the RFP carries its own SD-JWT credential (none shown twice)",
+        )
         state["chosen"], state["approvers"] = chosen, approvers
         journey.notes["approval"] = APPROVAL_NOTE
         return (
-            f"personal RFP (trade-in with delivery, ability-to-pay attestation, her "
+            f"personal RFP (trade-in with delivery; ability to pay as one single-use SD-JWT "
+            f"credential per dealer, unlinkable, {ability_left()} left in her batch; her "
             f"husband's approval required: his agent named {len(set(approvers.values()))} "
             f"unlinkable identifiers) to {len(chosen)} dealers + a letter to "
             f"{POSTAL_DEALER.name} "
@@ -557,6 +575,10 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             now=agent.clock.now(),
         )
         await _driver(http, party, "/party-attestation", {"attestation": attestation})
+
+    def ability_left() -> int:
+        source = agent.ability_to_pay
+        return source.remaining() if isinstance(source, CredentialWallet) else 0
 
     async def pseudonym_with(party: str) -> str:
         pseudonym = await agent.pseudonyms.known(party)
@@ -930,24 +952,24 @@ async def run_demo(out: Path, console: Console, *, keep: bool = False) -> bool:
 async def _run_buyer(journey: Journey, issuer_key: SigningKey, *, keep: bool) -> bool:
     clock = AgentClock()
 
-    def ability_to_pay(subject: str, audience: str) -> Mapping[str, str]:
-        # The credit union attests a range, never the amount (seed 000 step 2),
-        # to this pseudonym and this dealer only.
-        return issue_attestation(
-            kind="ability-to-pay",
-            subject=subject,
-            audience=[audience],
-            claims={
-                "range": {
-                    "min": {"amount": "20000", "currency": "GBP"},
-                    "max": {"amount": "30000", "currency": "GBP"},
-                },
-                "purpose": "new car loan",
-            },
+    # The credit union issues, once and in advance, a batch of single-use SD-JWT
+    # credentials stating a range, never the amount (seed 000 step 2, spec §10.5):
+    # it never learns which dealers she asks, and no two dealers see one credential.
+    (journey.out / "buyer").mkdir(parents=True, exist_ok=True)
+    ability_to_pay = CredentialWallet(journey.out / "buyer" / WALLET_FILE, CREDIT_UNION_ID)
+    ability_to_pay.add(
+        issue_batch(
             issuer_key=issuer_key,
             issuer_id=CREDIT_UNION_ID,
+            range_={
+                "min": {"amount": "20000", "currency": "GBP"},
+                "max": {"amount": "30000", "currency": "GBP"},
+            },
+            purpose="new car loan",
             now=clock.now(),
+            count=CREDENTIAL_BATCH,
         )
+    )
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

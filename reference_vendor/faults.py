@@ -114,6 +114,8 @@ class VendorStrategies:
     retention: Retention = _SWEEPING
     handover: Handover = BOTH_WAYS
     invoicing: Invoicing = AS_AGREED
+    #: Whether an SD-JWT presentation must be bound to this vendor and its sender (§10.5).
+    holder_binding: bool = True
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -225,6 +227,12 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "invoices an administration fee the accepted offer does not have, without "
             "itemising the difference (TRX-VEN-INVOICE-AS-AGREED)",
             lambda s: replace(s, invoicing=UnstatedFee()),
+        ),
+        Fault(
+            "any-holder-binding",
+            "takes an SD-JWT ability to pay whatever audience and nonce its key-binding JWT "
+            "names (VEN-SDJWT-ABILITY)",
+            lambda s: replace(s, holder_binding=False),
         ),
     ]
 )

@@ -308,7 +308,8 @@ async def audit_attestations(ctx: CheckContext) -> None:
         body = message.body
         for member in ("attestations", "approvals"):
             for attestation in body.get(member) or []:
-                if not isinstance(attestation, dict):
+                if not isinstance(attestation, dict) or attestation.get("format") == "dc+sd-jwt":
+                    # An SD-JWT credential (spec §10.5): AUD-SDJWT-PRESENTATIONS judges it.
                     continue
                 judged += 1
                 label = f"{message.type} {message.id} {member}"

@@ -98,6 +98,7 @@ _MAP: Final[tuple[tuple[str, str], ...]] = (
     ("10.2", "Approval"),
     ("10.3", "Verification"),
     ("10.4", "Party attestations"),
+    ("10.5", "Ability to pay without telling the issuer"),
     ("11", "HTTP binding"),
     ("11.1", "Discovery"),
     ("11.2", "JWKS"),

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:027e0fd6d0b2ed71.
+fails when this file and the schemas disagree. Source digest: sha256:36a9f30a15af72fc.
 """
 
 from types import MappingProxyType
@@ -433,10 +433,27 @@ class Attestation(VRMModel):
         StringConstraints(
             min_length=1,
             max_length=16384,
-            pattern="^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$",
+            pattern=(
+                "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+((~[A-Za-z0"
+                "-9_-]+)*~[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+)?$"
+            ),
         ),
     ] = Field(
-        description="The attestation as a compact JWS (`header.payload.signature`, base64url).",
+        description=(
+            "The attestation as a compact JWS (`header.payload.signature`, "
+            "base64url), or, with `format` `dc+sd-jwt`, an SD-JWT VC "
+            "presentation with its key-binding JWT "
+            "(`<jwt>~<disclosure>~...~<kb-jwt>`, spec §10.5)."
+        ),
+    )
+
+    format: Annotated[Literal["vrm-attestation+jws", "dc+sd-jwt"] | None, NotNull] = Field(
+        default=None,
+        description=(
+            "How `token` is made: `vrm-attestation+jws` (the default, spec "
+            "§10.3) or `dc+sd-jwt`, a selective-disclosure credential with "
+            "holder key binding (spec §10.5)."
+        ),
     )
 
 
