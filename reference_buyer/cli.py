@@ -477,6 +477,50 @@ def accept(
     _run(data_dir, policy_file, action, allow)
 
 
+@buyer.command()
+@_DATA_DIR
+@_POLICY
+def approvals(data_dir: Path, policy_file: Path | None) -> None:
+    """The approval requests she asked of a co-decision-maker, and those asked of
+    this agent (spec §10.2): id, status, and what they are about."""
+
+    async def action(agent: BuyerAgent) -> None:
+        for row in await agent.codecision.asked():
+            click.echo(f"asked     {row['jti']}  {row['status']:<8}  {row['data']['summary']}")
+        for item in await agent.codecision.pending():
+            click.echo(
+                f"received  {item['request']}  {item['status']:<8}  {item['summary']} "
+                f"({item['vendor']}, until {item['expires']})"
+            )
+
+    _run(data_dir, policy_file, action)
+
+
+@buyer.command()
+@_DATA_DIR
+@_POLICY
+@_ALLOW
+@click.option("--refuse", is_flag=True, help="Refuse instead of approving.")
+@click.option("--reason", default="", help="Why (sent with a refusal).")
+@click.argument("request_id")
+def approve(
+    data_dir: Path,
+    policy_file: Path | None,
+    allow: tuple[str, ...],
+    refuse: bool,
+    reason: str,
+    request_id: str,
+) -> None:
+    """Approve (or --refuse) REQUEST_ID, an approval request asked of this agent: the
+    approval is signed with this agent's own key and posted to the asker's agent."""
+
+    async def action(agent: BuyerAgent) -> None:
+        done = await agent.codecision.decide(request_id, approve=not refuse, reason=reason)
+        click.echo(f"{'approved' if done.approved else 'refused'}: {done.request}")
+
+    _run(data_dir, policy_file, action, allow)
+
+
 @buyer.command(name="exit")
 @_DATA_DIR
 @_POLICY

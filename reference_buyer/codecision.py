@@ -281,7 +281,7 @@ class CoDecision:
             jti=request.jti,
             side="received",
             reply_tag=None,
-            data={"token": token.decode("ascii"), "summary": request.summary},
+            data={"token": token.decode("ascii"), "summary": request.summary, "agent": party},
             at=format_timestamp(self.clock.now()),
         )
         if self.approve_at_once:  # a fault (test mode only): he is never asked
@@ -311,9 +311,11 @@ class CoDecision:
     def _request(self, row: Mapping[str, Any]) -> ApprovalRequest:
         # Verified when it arrived; read again (time aside) from the token kept.
         token = str(row["data"]["token"]).encode("ascii")
+        # The address it was verified for (a command run beside the serving agent
+        # has none of its own).
         return verify_approval_request(
             token,
-            agent=self.config.party_id or "",
+            agent=str(row["data"].get("agent") or self.config.party_id or ""),
             now=parse_timestamp(row["created"], path="/created"),
         )
 

@@ -252,3 +252,40 @@ async def test_his_agent_refuses_a_request_for_another_agent_or_a_stale_one(
     with pytest.raises(RemoteProtocolError):
         verify_approval_request(token, agent=home.husband_url, now=now)
     assert await home.husband.codecision.pending() == []
+
+
+async def test_he_lists_and_approves_from_the_command_line(household: Household) -> None:
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from reference_buyer.cli import buyer
+
+    home = household
+    offer_id, approver = await _offer_needing_approval(home)
+    jti = await home.sally.codecision.ask(
+        {"id": offer_id, "digest": (await _digest(home, offer_id))},
+        vendor=home.dealer,
+        agent=home.husband_url,
+        summary="Toyota Prius: GBP 19000",
+    )
+    data_dir = str(home.husband.config.data_dir)
+    runner = CliRunner()
+    listed = await asyncio.to_thread(runner.invoke, buyer, ["approvals", "--data-dir", data_dir])
+    assert listed.exit_code == 0, listed.output
+    assert jti in listed.output
+    assert "Toyota Prius" in listed.output
+    approved = await asyncio.to_thread(
+        runner.invoke,
+        buyer,
+        ["approve", "--data-dir", data_dir, "--allow-delivery-to", "127.0.0.1", jti],
+    )
+    assert approved.exit_code == 0, approved.output
+    [approval] = await home.sally.codecision.approvals_for(offer_id)
+    assert approval["issuer"] == approver
+
+
+async def _digest(home: Household, offer_id: str) -> str:
+    view = await home.sally.store.offer_view(offer_id)
+    assert view is not None
+    return view.entry.ref().digest
