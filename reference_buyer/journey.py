@@ -956,7 +956,9 @@ async def _run_buyer(journey: Journey, issuer_key: SigningKey, *, keep: bool) ->
     # credentials stating a range, never the amount (seed 000 step 2, spec §10.5):
     # it never learns which dealers she asks, and no two dealers see one credential.
     (journey.out / "buyer").mkdir(parents=True, exist_ok=True)
-    ability_to_pay = CredentialWallet(journey.out / "buyer" / WALLET_FILE, CREDIT_UNION_ID)
+    ability_to_pay = CredentialWallet(
+        journey.out / "buyer" / WALLET_FILE, CREDIT_UNION_ID, clock=clock
+    )
     ability_to_pay.add(
         issue_batch(
             issuer_key=issuer_key,

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
+from vrm_agent.clock import Clock
 from vrm_agent.files import write_private_atomically
 from vrm_protocol.errors import ErrorCode, LocalProtocolError
 from vrm_protocol.sd_jwt_vc import SD_JWT_FORMAT, HeldCredential, present
@@ -36,11 +37,13 @@ class CredentialWallet:
     Args:
         path: the private file the unused credentials are kept in.
         issuer: the credit union's party id.
+        clock: the agent's clock (the key-binding JWT's ``iat``).
     """
 
-    def __init__(self, path: Path, issuer: str) -> None:
+    def __init__(self, path: Path, issuer: str, *, clock: Clock | None = None) -> None:
         self.path = path
         self.issuer = issuer
+        self.clock = clock
 
     def _read(self) -> list[HeldCredential]:
         if not self.path.exists():
@@ -85,5 +88,10 @@ class CredentialWallet:
             "kind": "ability-to-pay",
             "issuer": self.issuer,
             "format": SD_JWT_FORMAT,
-            "token": present(credential, audience=audience, nonce=subject),
+            "token": present(
+                credential,
+                audience=audience,
+                nonce=subject,
+                now=self.clock.now() if self.clock is not None else None,
+            ),
         }

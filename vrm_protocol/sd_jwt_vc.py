@@ -23,6 +23,8 @@ judged, so the library stays importable without it (it comes with the
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -151,20 +153,43 @@ def issue_batch(
     return batch
 
 
-def present(credential: HeldCredential, *, audience: str, nonce: str) -> str:
+def present(
+    credential: HeldCredential, *, audience: str, nonce: str, now: datetime | None = None
+) -> str:
     """The presentation of ``credential`` to ``audience``: the range and purpose
-    disclosed, and a key-binding JWT over them with ``aud`` and ``nonce``."""
+    disclosed, and a key-binding JWT over them (RFC 9901 §4.3) with ``aud``,
+    ``nonce``, ``iat`` (``now``: the agent's clock, default the system's) and
+    ``sd_hash``, signed by the credential's holder key."""
+    from jwcrypto.jws import JWS  # type: ignore[import-untyped]
     from sd_jwt.holder import SDJWTHolder  # type: ignore[import-untyped]
 
     holder = SDJWTHolder(credential.issuance)
-    holder.create_presentation(
-        {"range": True, "purpose": True},
-        nonce=nonce,
-        aud=audience,
-        holder_key=_jwk(credential.holder_key),
-        sign_alg=ALG,
+    # The disclosures chosen by the implementation; the key-binding JWT made here,
+    # so that its iat is the agent's clock (the implementation reads the system's).
+    holder.create_presentation({"range": True, "purpose": True})
+    bare = str(holder.sd_jwt_presentation)  # "<jwt>~<disclosure>~...~"
+    kb_payload = {
+        "nonce": nonce,
+        "aud": audience,
+        "iat": int((now or datetime.now(UTC)).timestamp()),
+        "sd_hash": _sd_hash(bare),
+    }
+    kb = JWS(payload=json.dumps(kb_payload))
+    kb.add_signature(
+        _jwk(credential.holder_key),
+        alg=ALG,
+        protected=json.dumps({"alg": ALG, "typ": KB_JWT_TYP}),
     )
-    return str(holder.sd_jwt_presentation)
+    return bare + str(kb.serialize(compact=True))
+
+
+def _sd_hash(text: str) -> str:
+    """base64url(SHA-256(ASCII ``text``)), unpadded: an SD-JWT digest (RFC 9901 §4.2.3)."""
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(text.encode("ascii")).digest())
+        .decode("ascii")
+        .rstrip("=")
+    )
 
 
 def _segment_json(segment: str, what: str) -> dict[str, Any]:
@@ -231,6 +256,14 @@ def verify_presentation(
     kb_header = _segment_json(kb_segments[0], "key-binding JWT header")
     if kb_header.get("alg") != ALG or kb_header.get("typ") != KB_JWT_TYP:
         raise _invalid(f"the key-binding JWT header must name alg {ALG} and typ {KB_JWT_TYP}")
+    # RFC 9901 §7.1: every disclosure is referenced by a digest the issuer signed,
+    # once (the implementation ignores an unreferenced one).
+    signed = _segment_json(jwt_segments[1], "SD-JWT payload").get("_sd")
+    digests = [_sd_hash(d) for d in parts[1:-1]]
+    if not isinstance(signed, list) or len(set(digests)) != len(digests):
+        raise _invalid("the presentation repeats a disclosure, or the credential has no _sd")
+    if not set(digests) <= set(signed):
+        raise _invalid("a disclosure is not one the issuer signed")
     issuer_key = _jwk(key_set.get(kid).to_jwk())
     try:
         from sd_jwt.verifier import SDJWTVerifier  # type: ignore[import-untyped]

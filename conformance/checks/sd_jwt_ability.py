@@ -83,7 +83,7 @@ async def sd_jwt_ability(ctx: CheckContext) -> None:
         (third, side.target_id, first.id, False),
     ]
     for (persona, audience, nonce, good), credential in zip(cases, credentials, strict=True):
-        token = present(credential, audience=audience, nonce=nonce)
+        token = present(credential, audience=audience, nonce=nonce, now=ctx.session.clock.now())
         payload = persona.compose(
             "personal-rfi",
             bodies.personal_rfi_body(

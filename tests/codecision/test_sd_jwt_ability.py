@@ -3,6 +3,8 @@ OpenWallet implementation, her wallet, and a real dealer taking a presentation."
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import socket
 from datetime import UTC, datetime, timedelta
@@ -118,10 +120,35 @@ def test_without_holder_binding_or_with_a_forged_one_it_is_refused(
     # A disclosure dropped after the key-binding JWT was made (sd_hash no longer covers it).
     parts = token.split("~")
     trimmed = "~".join([parts[0], *parts[2:]])
-    for bad in (unbound, forged, trimmed):
+    # A disclosure the issuer never signed for this credential, with a fresh binding.
+    foreign = present(other, audience=DEALER, nonce=HER).split("~")[1]
+    extra = _rebound(credential, [parts[0], *parts[1:-1], foreign])
+    repeated = _rebound(credential, [parts[0], *parts[1:-1], parts[1]])
+    for bad in (unbound, forged, trimmed, extra, repeated):
         with pytest.raises(RemoteProtocolError) as refused:
             _verify(issuer_key, bad)
         assert refused.value.code is ErrorCode.ATTESTATION_INVALID
+
+
+def _rebound(credential: HeldCredential, parts: list[str]) -> str:
+    """``parts`` (an SD-JWT and disclosures) with a valid key-binding JWT over them."""
+    from jwcrypto.jwk import JWK  # type: ignore[import-untyped]
+    from jwcrypto.jws import JWS  # type: ignore[import-untyped]
+
+    bare = "~".join(parts) + "~"
+    digest = base64.urlsafe_b64encode(hashlib.sha256(bare.encode()).digest()).decode()
+    payload = {
+        "nonce": HER,
+        "aud": DEALER,
+        "iat": int(datetime.now(UTC).timestamp()),
+        "sd_hash": digest.rstrip("="),
+    }
+    kb = JWS(payload=json.dumps(payload))
+    key = {k: v for k, v in credential.holder_key.items() if k not in ("alg", "use")}
+    kb.add_signature(
+        JWK(**key), alg="ES256", protected=json.dumps({"alg": "ES256", "typ": "kb+jwt"})
+    )
+    return bare + kb.serialize(compact=True)
 
 
 def test_two_presentations_share_nothing_that_links_them(issuer_key: SigningKey) -> None:
