@@ -41,6 +41,8 @@ from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import SharingPolicy, load_policy
 from reference_buyer.scenario import sally_profile, sally_rfi_body, sally_rfp_body
 from reference_buyer.store import STORE_FILE, SqliteBuyerStore
+from reference_buyer.wallet import WALLET_FILE, CredentialWallet
+from vrm_agent.clock import AgentClock
 from vrm_agent.files import DataDirError, lock_data_dir, write_private_atomically
 from vrm_agent.store import StoreError
 from vrm_protocol.errors import ProtocolError
@@ -278,8 +280,21 @@ def _listen(host: str, port: int) -> socket.socket:
 async def _serve(config: BuyerConfig, policy: SharingPolicy, sock: socket.socket) -> None:
     from reference_buyer.app import serve as serve_agent
 
+    # Her ability-to-pay credentials, when a batch was issued to her (spec §10.5).
+    wallet_path = config.data_dir / WALLET_FILE
+    clock = AgentClock()
+    try:
+        wallet = (
+            CredentialWallet.from_file(wallet_path, clock=clock) if wallet_path.exists() else None
+        )
+    except (OSError, ValueError, KeyError) as error:
+        raise DataDirError(f"cannot read {wallet_path}: {error}") from error
     agent = await BuyerAgent.open(
-        config, policy, sender_limiter=RateLimiter(config.rate_per_second, config.burst)
+        config,
+        policy,
+        clock=clock,
+        ability_to_pay=wallet,
+        sender_limiter=RateLimiter(config.rate_per_second, config.burst),
     )
     try:
         await _seed_profile(agent)

@@ -45,6 +45,18 @@ class CredentialWallet:
         self.issuer = issuer
         self.clock = clock
 
+    @classmethod
+    def from_file(cls, path: Path, *, clock: Clock | None = None) -> CredentialWallet:
+        """The wallet kept in ``path`` (its issuer is recorded in it).
+
+        Raises:
+            OSError, ValueError, KeyError: the file cannot be read as a wallet.
+        """
+        issuer = json.loads(path.read_text("utf-8"))["issuer"]
+        if not isinstance(issuer, str):
+            raise ValueError(f"{path}: the wallet names no issuer")
+        return cls(path, issuer, clock=clock)
+
     def _read(self) -> list[HeldCredential]:
         if not self.path.exists():
             return []

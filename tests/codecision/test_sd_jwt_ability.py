@@ -244,3 +244,11 @@ async def test_two_real_dealers_take_her_presentations(
         for running in servings:
             await running.close()
         await agent.close()
+
+
+def test_the_wallet_file_names_its_issuer(tmp_path: Path, issuer_key: SigningKey) -> None:
+    wallet = CredentialWallet(tmp_path / "wallet.json", ISSUER)
+    wallet.add(_batch(issuer_key, count=1))
+    reopened = CredentialWallet.from_file(tmp_path / "wallet.json")
+    assert reopened.issuer == ISSUER
+    assert reopened.remaining() == 1
