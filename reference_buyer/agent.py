@@ -44,6 +44,7 @@ from reference_buyer import (
     handlers_transaction,  # noqa: F401 - registers its handlers
 )
 from reference_buyer.buying import AttestationSource, Buying
+from reference_buyer.codecision import CoDecision
 from reference_buyer.config import KEYS_DIR, BuyerConfig
 from reference_buyer.consents import Consents
 from reference_buyer.courier import Courier
@@ -198,6 +199,18 @@ class BuyerAgent:
             self.sender,
             clock,
             self.strategies.identity,
+            signatories=self.strategies.signatories,
+            registries=config.terms_registries,
+        )
+        #: A co-decision-maker's approval, asked of his agent, or given by this one (§10.2).
+        self.codecision = CoDecision(
+            config,
+            store,
+            self.pseudonyms,
+            session,
+            clock,
+            answers=self.strategies.approval_answers,
+            approve_at_once=self.strategies.approve_at_once,
         )
         #: Her consent changes (spec §6.20).
         self.consents = Consents(store, self.sender, clock)

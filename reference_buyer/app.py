@@ -8,6 +8,8 @@ Routes::
     POST /vrm/inbox/{tag}        one relationship's reply address: its messages only (spec §12)
     GET  /vrm/mailbox?after=N    her mailbox, with a signed poll token (spec §11.4)
     GET  /vrm/read/{tag}         a read under one of her access grants (spec §11.9)
+    POST /vrm/approvals          approval requests, when she is someone's co-decision-maker
+    POST /vrm/approvals/replies/{tag}  a co-decision-maker's answer to one request (§11.11)
 
 and, only in test mode (spec §14.3), the test driver: the instructions a
 person would give (``/rfi``, ``/rfp``, ``/accept``, ``/decline``, ``/terms``,
@@ -35,8 +37,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import ValidationError
 
+from reference_buyer import app_codecision, handlers_living, handlers_transaction
 from reference_buyer import handlers_conversation as conversation
-from reference_buyer import handlers_living, handlers_transaction
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.decisions import decided_terms
 from reference_buyer.grants import READ_PATH
@@ -220,6 +222,9 @@ async def _accept(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     approvals = document.get("approvals", [])
     if not isinstance(approvals, list) or not all(isinstance(a, dict) for a in approvals):
         raise _invalid("'approvals' must be a list of attestations", "/approvals")
+    if not approvals:
+        # The approvals her co-decision-maker's agent posted back (spec §10.2).
+        approvals = await agent.codecision.approvals_for(offer)
     sent = await agent.buying.accept(offer, approvals=approvals)
     return {"sent": sent.message.message_id}
 
@@ -436,6 +441,7 @@ _ACTIONS: Mapping[str, Action] = {
     "book": _book,
     "addons": _addons,
     "search": _search,
+    **app_codecision.DRIVER_ACTIONS,
 }
 
 
@@ -477,6 +483,7 @@ def create_app(agent: BuyerAgent) -> web.Application:
     app.router.add_post(INBOX_PATH + "/{tag}", tagged_inbox)
     app.router.add_get(MAILBOX_PATH, mailbox, allow_head=False)
     app.router.add_get(READ_PATH + "/{tag}", granted_read, allow_head=False)
+    app_codecision.add_routes(app, agent, address_limiter)
     if config.test_mode:
         for name, action in _ACTIONS.items():
             app.router.add_post(f"{TEST_DRIVER_PREFIX}/{name}", _driver(action))

@@ -43,6 +43,8 @@ from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import SharingPolicy, load_policy
 from reference_buyer.scenario import sally_profile, sally_rfi_body, sally_rfp_body
 from reference_buyer.store import STORE_FILE, SqliteBuyerStore
+from reference_buyer.wallet import WALLET_FILE, CredentialWallet
+from vrm_agent.clock import AgentClock
 from vrm_agent.files import DataDirError, lock_data_dir, write_private_atomically
 from vrm_agent.store import StoreError
 from vrm_protocol.errors import ProtocolError
@@ -310,8 +312,21 @@ async def _serve(
     from reference_buyer.app import serve as serve_agent
     from reference_buyer.dashboard import serve_dashboard
 
+    # Her ability-to-pay credentials, when a batch was issued to her (spec §10.5).
+    wallet_path = config.data_dir / WALLET_FILE
+    clock = AgentClock()
+    try:
+        wallet = (
+            CredentialWallet.from_file(wallet_path, clock=clock) if wallet_path.exists() else None
+        )
+    except (OSError, ValueError, KeyError) as error:
+        raise DataDirError(f"cannot read {wallet_path}: {error}") from error
     agent = await BuyerAgent.open(
-        config, policy, sender_limiter=RateLimiter(config.rate_per_second, config.burst)
+        config,
+        policy,
+        clock=clock,
+        ability_to_pay=wallet,
+        sender_limiter=RateLimiter(config.rate_per_second, config.burst),
     )
     try:
         await _seed_profile(agent)
@@ -551,6 +566,50 @@ def accept(
     async def action(agent: BuyerAgent) -> None:
         delivery = await agent.buying.accept(offer_id, approvals=approvals)
         click.echo(f"accepted: {delivery.message.message_id}")
+
+    _run(data_dir, policy_file, action, allow)
+
+
+@buyer.command()
+@_DATA_DIR
+@_POLICY
+def approvals(data_dir: Path, policy_file: Path | None) -> None:
+    """The approval requests she asked of a co-decision-maker, and those asked of
+    this agent (spec §10.2): id, status, and what they are about."""
+
+    async def action(agent: BuyerAgent) -> None:
+        for row in await agent.codecision.asked():
+            click.echo(f"asked     {row['jti']}  {row['status']:<8}  {row['data']['summary']}")
+        for item in await agent.codecision.pending():
+            click.echo(
+                f"received  {item['request']}  {item['status']:<8}  {item['summary']} "
+                f"({item['vendor']}, until {item['expires']})"
+            )
+
+    _run(data_dir, policy_file, action)
+
+
+@buyer.command()
+@_DATA_DIR
+@_POLICY
+@_ALLOW
+@click.option("--refuse", is_flag=True, help="Refuse instead of approving.")
+@click.option("--reason", default="", help="Why (sent with a refusal).")
+@click.argument("request_id")
+def approve(
+    data_dir: Path,
+    policy_file: Path | None,
+    allow: tuple[str, ...],
+    refuse: bool,
+    reason: str,
+    request_id: str,
+) -> None:
+    """Approve (or --refuse) REQUEST_ID, an approval request asked of this agent: the
+    approval is signed with this agent's own key and posted to the asker's agent."""
+
+    async def action(agent: BuyerAgent) -> None:
+        done = await agent.codecision.decide(request_id, approve=not refuse, reason=reason)
+        click.echo(f"{'approved' if done.approved else 'refused'}: {done.request}")
 
     _run(data_dir, policy_file, action, allow)
 

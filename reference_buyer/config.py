@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -12,6 +13,7 @@ from reference_buyer.faults import CATALOGUE, BuyerStrategies
 from vrm_agent.net import FETCH_TIMEOUT_SECONDS, LOOPBACK
 from vrm_agent.outbox import DeliveryBudget
 from vrm_protocol.http_binding import INBOX_PATH, DeliveryPolicy
+from vrm_protocol.keys import KeySet
 from vrm_protocol.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
@@ -87,6 +89,7 @@ class BuyerConfig:
             holds locked before the request is answered 503 (D11).
         letters_dir: where letters are printed (default: in the data directory).
         reply_address: the postal address her letters give for answers.
+        terms_registries: the terms registries she trusts (spec §10.4).
     """
 
     data_dir: Path
@@ -108,6 +111,9 @@ class BuyerConfig:
     store_busy_timeout: float = 5.0
     letters_dir: Path | None = None
     reply_address: tuple[str, ...] = ("VRM reply service", "PO Box 1", "London", "EC1A 1AA")
+    #: The terms registries she trusts, by issuer id (spec §10.4): with one, a third
+    #: party must show that it signed the terms it asserts before she shares.
+    terms_registries: Mapping[str, KeySet] = field(default_factory=dict)
 
     @property
     def party_id(self) -> str | None:

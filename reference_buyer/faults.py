@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
+from reference_buyer.approval_answers import ANY_ANSWER, VERIFIED_ANSWERS, AnswerJudge
 from reference_buyer.exits import CHECKED_AGAINST_LOG, ExitCheck, VendorExitRule
 from reference_buyer.listing_rules import VERIFIED_LISTINGS, ListingRule, UnverifiedListings
 from reference_buyer.living_rules import (
@@ -47,6 +48,7 @@ from reference_buyer.living_rules import (
 )
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
+from reference_buyer.signatories import ANY_SIGNATORY, VERIFIED_SIGNATORIES, SignatoryRule
 from reference_buyer.transaction_rules import (
     AS_ACCEPTED,
     BOTH_OR_NEITHER,
@@ -297,6 +299,10 @@ class BuyerStrategies:
     listings: ListingRule = VERIFIED_LISTINGS
     exits: ExitRule = _ACCOUNTED_EXITS
     vendor_exits: VendorExitRule = CHECKED_AGAINST_LOG
+    signatories: SignatoryRule = VERIFIED_SIGNATORIES
+    #: Her guard on a co-decision-maker's answers; and whether his agent waits for him.
+    approval_answers: AnswerJudge = VERIFIED_ANSWERS
+    approve_at_once: bool = False
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -667,6 +673,24 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "takes a leaving vendor's exit notice as complete without reading its export and "
             "deletion receipt against her sharing log (BUY-VENDOR-LEAVING)",
             lambda s: replace(s, vendor_exits=_Unchecked()),
+        ),
+        Fault(
+            "trust-any-signatory",
+            "shares under terms whose signatory attestation is from an untrusted registry or "
+            "about another party (BUY-TERMS-SIGNATORY)",
+            lambda s: replace(s, signatories=ANY_SIGNATORY),
+        ),
+        Fault(
+            "take-any-approval",
+            "her reply address takes any answer as the co-decision-maker's approval, unverified "
+            "(BUY-CODECISION-ASKS)",
+            lambda s: replace(s, approval_answers=ANY_ANSWER),
+        ),
+        Fault(
+            "approve-at-once",
+            "as a co-decision-maker's agent, approves every request as it arrives, without "
+            "waiting for him (BUY-CODECISION-APPROVES)",
+            lambda s: replace(s, approve_at_once=True),
         ),
     ]
 )

@@ -45,6 +45,7 @@ from reference_buyer import handlers_conversation as conversation
 from reference_buyer import journey_story as story
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
+from reference_buyer.app_codecision import summary_of
 from reference_buyer.config import BuyerConfig, Decorrelation
 from reference_buyer.dashboard import listen_dashboard, serve_dashboard
 from reference_buyer.handlers_living import offer_warnings
@@ -72,9 +73,9 @@ from reference_buyer.scenario import (
 )
 from reference_buyer.store import BuyerStore, Channel, Entry
 from reference_buyer.vendor_search import search_directory
+from reference_buyer.wallet import WALLET_FILE, CredentialWallet
 from vrm_agent.clock import AgentClock
 from vrm_agent.net import LOOPBACK
-from vrm_protocol.attestations import issue_attestation
 from vrm_protocol.canonical import b64url_decode, message_digest
 from vrm_protocol.codec import decode
 from vrm_protocol.errors import ProtocolError
@@ -91,9 +92,12 @@ from vrm_protocol.models import (
     ReceiptMessage,
     ServiceNoticeMessage,
     SupportResolutionMessage,
+    TermsAssertionMessage,
     parse_message_dict,
     to_payload,
 )
+from vrm_protocol.party_attestations import TERMS_SIGNATORY, issue_party_attestation
+from vrm_protocol.sd_jwt_vc import SD_JWT_FORMAT, issue_batch
 from vrm_protocol.state_machine import Direction
 from vrm_protocol.vocabulary import LifecycleStep, MessageType
 
@@ -104,6 +108,10 @@ START_TIMEOUT_SECONDS = 30.0
 #: How long the buyer waits for any one reply.
 REPLY_TIMEOUT_SECONDS = 15.0
 CREDIT_UNION_ID = "https://credit-union.example"
+#: How many single-use ability-to-pay credentials the credit union issues for the run.
+CREDENTIAL_BATCH = 12
+#: The registry of the standard terms of sharing, which her agent trusts (spec §10.4).
+TERMS_REGISTRY_ID = "https://terms-registry.example"
 _LISTENING = re.compile(rb"listening on (http://127\.0\.0\.1:\d+)")
 POSTAL_DEALER = PostalRecipient(
     "https://hampstead-motors.example",
@@ -112,15 +120,17 @@ POSTAL_DEALER = PostalRecipient(
 )
 
 
-#: Why the demo's RFP declares no co-decision-maker's approval (said in the transcript).
-NO_APPROVAL_NOTE = (
-    "Seed 000 has Sally confirm the deal with her husband. The protocol carries his "
-    "approval as an attestation he signs himself (spec §10.2); he has no agent of his own "
-    "yet, and her agent never signs for anyone else (VRM-BUY-011): it does not accept an "
-    "offer that requires an approval she cannot get. So her RFP declares no approval-required "
-    "condition, the dealers' offers carry none, and she confirms the deal with him in person "
-    "before her agent accepts."
+#: How her husband's approval is given (said in the transcript).
+APPROVAL_NOTE = (
+    "Seed 000 has Sally confirm the deal with her husband. He runs his own buyer agent "
+    "(his own process, store and keys). Her RFP names, per dealer, the identifier his agent "
+    "approves under in that relationship (spec §10.2); her agent asks his for the approval "
+    "of the improved offer, bound to its digest (spec §11.11); he approves from his agent, "
+    "which signs the approval with his key and posts it to her reply inbox; her acceptance "
+    "carries it and the dealer verifies it. Her agent never holds his key (VRM-BUY-011)."
 )
+#: The husband's agent in ``Journey.vendors`` (a buyer agent, run like the vendors).
+HUSBAND = "husband"
 
 
 #: The directory process's name among the demo's processes.
@@ -171,6 +181,8 @@ class Journey:
     steps: list[StepResult] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     directory: VendorProcess | None = None
+    #: The terms registry's key (spec §10.4): it attests who signed which terms.
+    registry_key: SigningKey = field(default_factory=lambda: SigningKey.generate("ES256"))
 
 
 # -- processes -----------------------------------------------------------------------------------
@@ -206,6 +218,10 @@ def _start_vendor(
     if catalogue == DIRECTORY:
         # The directory (spec §11.10): `vrm directory serve`, loopback allowed.
         argv = [*argv[:3], "directory", "serve", "--port", "0", "--test-mode"]
+    elif catalogue == HUSBAND:
+        # Her husband, the co-decision-maker: a buyer agent of his own (seed 000
+        # step 3), driven through its test driver as he would use his app.
+        argv[3:] = ["buyer", "serve", "--port", "0", "--data-dir", str(data_dir), "--test-mode"]
     with log.open("wb") as handle:
         # Own session: a Ctrl-C in the terminal reaches the demo, which then
         # stops the vendors itself (in order, and always).
@@ -315,7 +331,10 @@ async def _step(
     title: str,
     action: Callable[[], Awaitable[str]],
 ) -> None:
-    result = StepResult(number, step, title, first_seq=await _max_seq(store) + 1)
+    # A message that arrived between two steps (a reply of the last one, under
+    # load) belongs to the next: the steps' ranges leave no gap.
+    first = journey.steps[-1].last_seq + 1 if journey.steps else await _max_seq(store) + 1
+    result = StepResult(number, step, title, first_seq=first)
     journey.steps.append(result)
     console = journey.console
     status = console.status(f"{number:>2}. {title}…") if console.is_terminal else None
@@ -396,6 +415,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
     mayfair = journey.vendors["dealer-mayfair"].url
     online = journey.vendors["dealer-online"].url
     audio = journey.vendors["road-warrior"].url
+    husband = journey.vendors[HUSBAND].url
     dealers = [mayfair, online]
     names = {
         mayfair: "Mayfair Motors",
@@ -451,12 +471,12 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
     async def engage() -> str:
         seq = await _max_seq(store)
         chosen = sorted({row.vendor for row in (await agent.ranked_offers())[:2]})
-        # Her husband is the co-decision-maker (seed 000 step 3), but he has no
-        # agent of his own yet, and hers never signs for anyone else: the RFP
-        # declares no approval-required condition (she confirms the deal with
-        # him herself), so the offers carry none and her agent can accept one.
+        # Her husband is the co-decision-maker (seed 000 step 3), with his own
+        # agent: it names the identifier he approves under with each dealer (one
+        # per relationship: one id in every copy would link them, VRM-PRIV-002).
+        approvers = {dealer: await agent.codecision.enrol(dealer, husband) for dealer in chosen}
         _, letters = await agent.buying.send_rfp(
-            chosen, sally_rfp_body(agent.clock.now()), postal=[POSTAL_DEALER]
+            chosen, sally_rfp_body(agent.clock.now()), postal=[POSTAL_DEALER], approver=approvers
         )
         for dealer in chosen:
             await agent.wait_for(
@@ -469,8 +489,19 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         await agent.buying.enter_paper_answer(
             POSTAL_DEALER.party_id, paper, in_reply_to=letter.message_id
         )
-        state["chosen"] = chosen
-        journey.notes["no-approval"] = NO_APPROVAL_NOTE
+        presented = [
+            a.token
+            for entry in await store.history(type=MessageType.PERSONAL_RFP, after=seq)
+            for a in getattr(entry.model().body, "attestations", None) or ()
+            if a.format == SD_JWT_FORMAT
+        ]
+        _expect(
+            len(presented) == len(chosen) + 1  # the dealers online, and the letter
+            and len({token.split("~")[0] for token in presented}) == len(presented),
+            "each copy of the RFP carries its own SD-JWT credential (none shown twice)",
+        )
+        state["chosen"], state["approvers"] = chosen, approvers
+        journey.notes["approval"] = APPROVAL_NOTE
         # Seed 000 step 2: a test drive with the local dealer.
         test_drive = await book_test_drive(
             agent,
@@ -493,8 +524,10 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             )
         journey.notes["flagged"] = notes
         return (
-            f"personal RFP (trade-in with delivery, ability-to-pay attestation; no "
-            f"approval condition: see the notes) to {len(chosen)} dealers + a letter to "
+            f"personal RFP (trade-in with delivery; ability to pay as one single-use SD-JWT "
+            f"credential per dealer, unlinkable, {ability_left()} left in her batch; her "
+            f"husband's approval required: his agent named {len(set(approvers.values()))} "
+            f"unlinkable identifiers) to {len(chosen)} dealers + a letter to "
             f"{POSTAL_DEALER.name} "
             f"({journey.out.name}/letters/); {len(await agent.ranked_offers())} offers ranked, "
             f"one typed in from paper{asked}"
@@ -540,8 +573,11 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
 
     async def transact() -> str:
         dealer = state["dealer"]
+        # The offer requires her husband's approval: her agent asks his agent,
+        # he approves from it, and his agent posts the approval back (spec §10.2).
+        approval = await ask_husband(dealer, state["offer"])
         seq = await _max_seq(store)
-        acceptance = await agent.buying.accept(state["offer"])
+        acceptance = await agent.buying.accept(state["offer"], approvals=[approval])
         deal = _model(
             await agent.wait_for(
                 after(seq, MessageType.DEAL_CONFIRMATION, dealer), within=REPLY_TIMEOUT_SECONDS
@@ -553,9 +589,11 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             trade_in is not None and trade_in.handover == "with-delivery",
             "the old car is handed over when the new one is delivered (seed 001)",
         )
+        issuers = [a.issuer for a in getattr(acceptance.model.body, "approvals", None) or ()]
         _expect(
-            getattr(acceptance.model.body, "approvals", None) is None,
-            "her agent signs no approval for anyone (VRM-BUY-011)",
+            issuers == [state["approvers"][dealer]]
+            and await agent.pseudonyms.by_identifier(issuers[0]) is None,
+            "the acceptance carries his approval, signed by his key, never hers (VRM-BUY-011)",
         )
         # The acceptance declines the other dealer's live offers (spec §6.5).
         declined = [
@@ -565,8 +603,8 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         ]
         _expect(bool(declined), "the other dealer's offers are declined")
         return (
-            f"acceptance with identity (her husband agreed in person: no approval signed "
-            f"for him); deal "
+            f"his agent approved the offer (bound to its digest) and her acceptance carries "
+            f"his approval; acceptance with identity; deal "
             f"{deal.body.deal.id} for {deal.body.deal.total.currency} "
             f"{deal.body.deal.total.amount}, trade-in "
             f"{trade_in.handover if trade_in is not None else None}; "
@@ -590,6 +628,9 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             "digest it asserts (spec D12); otherwise she shares nothing",
         )
         assert dealer_decision is not None
+        # Seed 000 step 5: the registry attests that Road Warrior signed the terms it
+        # publishes; Road Warrior carries that in its terms assertion (spec §10.4).
+        await register_signatory(audio)
         seq = await _max_seq(store)
         await agent.buying.send_rfis([audio], audio_rfi_body(agent.clock.now()), attest=False)
         audio_terms = await agent.wait_for(
@@ -599,9 +640,16 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         _, audio_decision = await agent.owning.answer_terms(
             audio_terms.message_id, notifications=("safety", "technical", "new-products")
         )
+        signatories = [
+            a.issuer
+            for a in _model(audio_terms, TermsAssertionMessage).body.attestations or ()
+            if a.kind == TERMS_SIGNATORY
+        ]
         _expect(
-            audio_decision is not None,
-            "Road Warrior publishes the terms it asserts on its own origin (spec D12)",
+            audio_decision is not None and signatories == [TERMS_REGISTRY_ID],
+            "Road Warrior publishes the terms it asserts on its own origin (spec D12), and "
+            "shows the registry's attestation that it signed them, verified before she shares "
+            "(spec §10.4)",
         )
         assert audio_decision is not None
         _expect(
@@ -652,9 +700,42 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"(checked against her sharing log); "
             f"terms of {names[dealer]}: {dealer_decision.decision.value} "
             f"({len(dealer_decision.accepted)} accepted, {len(dealer_decision.refused)} "
-            f"refused); terms of Road Warrior: {audio_decision.decision.value}, notifications "
+            f"refused); terms of Road Warrior (signatory verified with the terms registry): "
+            f"{audio_decision.decision.value}, notifications "
             f"{' + '.join(audio_decision.notifications)}; {extras}; {transaction}"
         )
+
+    async def ask_husband(dealer: str, offer_id: str) -> Any:
+        vendor, ref, summary = await summary_of(agent, offer_id)
+        request = await agent.codecision.ask(ref, vendor=vendor, agent=husband, summary=summary)
+        listed = await _driver(http, husband, "/approvals", {})
+        pending = [r for r in listed["received"] if r["request"] == request]
+        _expect(
+            len(pending) == 1 and pending[0]["offer"] == ref,
+            "his agent shows him the request, bound to the offer's digest",
+        )
+        await _driver(http, husband, "/approve", {"request": request, "decision": "approve"})
+        approvals = await agent.codecision.approvals_for(offer_id)
+        _expect(len(approvals) == 1, "his agent posted his approval to her reply inbox")
+        return approvals[0]
+
+    async def register_signatory(party: str) -> None:
+        async with http.get(party + "/.well-known/vrm") as answer:
+            discovery = await answer.json(content_type=None)
+        terms = discovery["terms"][0]
+        attestation = issue_party_attestation(
+            kind=TERMS_SIGNATORY,
+            party=party,
+            claims={"terms": terms},
+            issuer_key=journey.registry_key,
+            issuer_id=TERMS_REGISTRY_ID,
+            now=agent.clock.now(),
+        )
+        await _driver(http, party, "/party-attestation", {"attestation": attestation})
+
+    def ability_left() -> int:
+        source = agent.ability_to_pay
+        return source.remaining() if isinstance(source, CredentialWallet) else 0
 
     async def pseudonym_with(party: str) -> str:
         pseudonym = await agent.pseudonyms.known(party)
@@ -1148,7 +1229,7 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
         "exits": exits,
         "grantedReads": granted_reads,
         "touchpoints": journey.notes.get("touchpoints", []),
-        "notes": ([journey.notes["no-approval"]] if journey.notes.get("no-approval") else [])
+        "notes": ([journey.notes["approval"]] if journey.notes.get("approval") else [])
         + list(journey.notes.get("flagged", [])),
         "messages": entries,
     }
@@ -1173,8 +1254,8 @@ async def write_transcript(journey: Journey, store: BuyerStore) -> tuple[bool, d
         for s in journey.steps
     ]
     notes = [f"- Flagged offer: {note}" for note in journey.notes.get("flagged", [])]
-    if journey.notes.get("no-approval"):
-        notes.insert(0, f"- Co-decision-maker: {journey.notes['no-approval']}")
+    if journey.notes.get("approval"):
+        notes.insert(0, f"- Co-decision-maker: {journey.notes['approval']}")
     if notes:
         lines += ["", "## Notes", "", *notes]
     if granted_reads:
@@ -1236,10 +1317,16 @@ async def run_demo(out: Path, console: Console, *, keep: bool = False) -> bool:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, main.cancel)
     issuer_key, trust_file = _credit_union(out)
-    catalogues = ["dealer-mayfair", "dealer-online", "road-warrior", MANUFACTURER_CATALOGUE]
+    catalogues = [
+        "dealer-mayfair",
+        "dealer-online",
+        "road-warrior",
+        MANUFACTURER_CATALOGUE,
+        HUSBAND,
+    ]
     async with running_vendors(catalogues, out, trust_file, journey):
         console.print(
-            "Vendor agents: "
+            "Vendor agents and her husband's: "
             + ", ".join(f"{name} at {v.url}" for name, v in journey.vendors.items())
             + (f"; directory at {journey.directory.url}" if journey.directory else ""),
             highlight=False,
@@ -1250,24 +1337,26 @@ async def run_demo(out: Path, console: Console, *, keep: bool = False) -> bool:
 async def _run_buyer(journey: Journey, issuer_key: SigningKey, *, keep: bool) -> bool:
     clock = AgentClock()
 
-    def ability_to_pay(subject: str, audience: str) -> Mapping[str, str]:
-        # The credit union attests a range, never the amount (seed 000 step 2),
-        # to this pseudonym and this dealer only.
-        return issue_attestation(
-            kind="ability-to-pay",
-            subject=subject,
-            audience=[audience],
-            claims={
-                "range": {
-                    "min": {"amount": "20000", "currency": "GBP"},
-                    "max": {"amount": "30000", "currency": "GBP"},
-                },
-                "purpose": "new car loan",
-            },
+    # The credit union issues, once and in advance, a batch of single-use SD-JWT
+    # credentials stating a range, never the amount (seed 000 step 2, spec §10.5):
+    # it never learns which dealers she asks, and no two dealers see one credential.
+    (journey.out / "buyer").mkdir(parents=True, exist_ok=True)
+    ability_to_pay = CredentialWallet(
+        journey.out / "buyer" / WALLET_FILE, CREDIT_UNION_ID, clock=clock
+    )
+    ability_to_pay.add(
+        issue_batch(
             issuer_key=issuer_key,
             issuer_id=CREDIT_UNION_ID,
+            range_={
+                "min": {"amount": "20000", "currency": "GBP"},
+                "max": {"amount": "30000", "currency": "GBP"},
+            },
+            purpose="new car loan",
             now=clock.now(),
+            count=CREDENTIAL_BATCH,
         )
+    )
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -1282,6 +1371,7 @@ async def _run_buyer(journey: Journey, issuer_key: SigningKey, *, keep: bool) ->
         allow_delivery_to=LOOPBACK,
         decorrelation=Decorrelation(spread_seconds=0.0),
         letters_dir=journey.out / "letters",
+        terms_registries={TERMS_REGISTRY_ID: KeySet([journey.registry_key.public()])},
     )
     agent = await BuyerAgent.open(config, load_policy(), clock=clock, ability_to_pay=ability_to_pay)
     try:

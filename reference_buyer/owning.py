@@ -37,13 +37,15 @@ from reference_buyer.policy import (
     evaluate_terms,
 )
 from reference_buyer.pseudonyms import Pseudonyms
+from reference_buyer.signatories import VERIFIED_SIGNATORIES, SignatoryRule
 from reference_buyer.store import BuyerStore, ConsentRecord, Entry, Grant, Withheld
 from vrm_agent.clock import Clock
 from vrm_agent.inbox import Sent
 from vrm_agent.unit import outgoing, present
 from vrm_protocol.canonical import message_digest
-from vrm_protocol.errors import ErrorCode, LocalProtocolError
+from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from vrm_protocol.freshness import format_timestamp
+from vrm_protocol.keys import KeySet
 from vrm_protocol.models import (
     AcceptedRequest,
     DataItem,
@@ -105,7 +107,13 @@ class Owning:
         sender: Sender,
         clock: Clock,
         identity: IdentityRule,
+        *,
+        signatories: SignatoryRule = VERIFIED_SIGNATORIES,
+        registries: Mapping[str, KeySet] | None = None,
     ) -> None:
+        self.signatories = signatories
+        #: The terms registries she trusts, and their keys (spec §10.4).
+        self.registries: Mapping[str, KeySet] = dict(registries or {})
         self.store = store
         self.policy = policy
         self.pseudonyms = pseudonyms
@@ -206,6 +214,12 @@ class Owning:
             problem = await self.report_problem(
                 entry, ErrorCode.REFERENCE_MISMATCH, mismatch, path="/body/terms/digest"
             )
+            return problem, None
+        try:
+            # Spec §10.4, VRM-ATT-012: who signed the terms, verified before sharing.
+            self.signatories.check(message, self.registries, self.clock.now())
+        except RemoteProtocolError as error:
+            problem = await self.report_problem(entry, error.code, error.detail, path=error.path)
             return problem, None
         if decision is None:
             decision = evaluate_terms(assertion, self.policy, now=self.clock.now())

@@ -751,6 +751,19 @@ BUYER_SCHEMA: Final = Schema(
         );
         CREATE INDEX consent_changes_peer ON consent_changes (peer_id, pk)
         """,
+        # 4: approvals asked of a co-decision-maker's agent, and asked of this one
+        # (spec §10.2): :mod:`reference_buyer.codecision`.
+        """
+        CREATE TABLE approval_requests (
+            jti TEXT PRIMARY KEY,
+            side TEXT NOT NULL CHECK (side IN ('asked', 'received')),
+            reply_tag TEXT UNIQUE,
+            status TEXT NOT NULL,
+            data TEXT NOT NULL,
+            answer TEXT,
+            created TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
     ),
 )
 
@@ -1018,6 +1031,83 @@ class SqliteBuyerStore(SqliteProtocolStore):
             )
         )
         return [{name: str(row[name]) for name in _CREDENTIAL_COLUMNS} for row in rows]
+
+    # -- approvals of a co-decision-maker (spec §10.2) --
+
+    async def add_approval_request(
+        self, *, jti: str, side: str, reply_tag: str | None, data: Mapping[str, Any], at: str
+    ) -> bool:
+        """Keep an approval request asked or received; ``False`` if it is kept already.
+
+        Raises:
+            StoreUnavailable: it cannot be written now.
+        """
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO approval_requests"
+                " (jti, side, reply_tag, status, data, created) VALUES (?, ?, ?, 'pending', ?, ?)",
+                (jti, side, reply_tag, dumps(dict(data)), at),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(write)
+
+    async def approval_requests(
+        self, *, side: str, jti: str | None = None, reply_tag: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Approval requests of one side (one by ``jti`` or ``reply_tag``), oldest first:
+        ``{jti, status, data, answer, created}``."""
+        query = "SELECT * FROM approval_requests WHERE side = ?"
+        params: list[str] = [side]
+        if jti is not None:
+            query, params = query + " AND jti = ?", [*params, jti]
+        if reply_tag is not None:
+            query, params = query + " AND reply_tag = ?", [*params, reply_tag]
+        rows = await self._scan(lambda: self._read(query + " ORDER BY created, jti", params))
+        return [
+            {
+                "jti": row["jti"],
+                "status": row["status"],
+                "data": orjson.loads(row["data"]),
+                "answer": orjson.loads(row["answer"]) if row["answer"] is not None else None,
+                "created": row["created"],
+            }
+            for row in rows
+        ]
+
+    async def answer_approval_request(
+        self, jti: str, *, status: str, answer: Mapping[str, Any]
+    ) -> bool:
+        """Record the answer to a pending request; ``False`` if it was answered already.
+
+        Raises:
+            StoreUnavailable: it cannot be written now.
+        """
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE approval_requests SET status = ?, answer = ?"
+                " WHERE jti = ? AND status = 'pending'",
+                (status, dumps(dict(answer)), jti),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(write)
+
+    async def update_approval_request_data(self, jti: str, data: Mapping[str, Any]) -> None:
+        """Replace what is kept of a request (e.g. the approver once he named himself).
+
+        Raises:
+            StoreUnavailable: it cannot be written now.
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE approval_requests SET data = ? WHERE jti = ?", (dumps(dict(data)), jti)
+            )
+
+        await self._write(write)
 
     # -- pseudonyms and counterparties --
 

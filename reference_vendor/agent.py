@@ -47,7 +47,7 @@ from vrm_agent.inbox import DirectReception, Inbound, InboxAnswer, Pipeline, Sin
 from vrm_agent.mailbox import Mailbox
 from vrm_agent.outbox import DeliveryBudget, Outbox
 from vrm_agent.store import RelationshipRecord, StoreUnavailable
-from vrm_agent.unit import UnitOfWork
+from vrm_agent.unit import UnitOfWork, present
 from vrm_protocol.attestations import verify_attestation
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from vrm_protocol.freshness import format_timestamp, parse_timestamp
@@ -62,6 +62,7 @@ from vrm_protocol.models import (
     OfferBody,
     ServiceNoticeBody,
 )
+from vrm_protocol.sd_jwt_vc import SD_JWT_FORMAT, key_binding_of, verify_presentation
 from vrm_protocol.vocabulary import MessageType, Role
 
 __all__ = ["CLOCK_OFFSET_SETTING", "MESSAGE_LIFETIME", "NoticeOutcome", "VendorAgent"]
@@ -144,6 +145,8 @@ class VendorAgent:
         #: The HTTP client (every connection passes the delivery policy).
         self.session = session
         self.party_id = config.party_id
+        #: What registries attest about the party itself (spec §10.4).
+        self.party_attestations: list[Attestation] = list(config.party_attestations)
         # The terms are served on the agent's own origin, so that is where the
         # references in its messages point (spec §11.7).
         self.catalogue: Catalogue = config.catalogue.at_origin(config.party_id)
@@ -229,6 +232,25 @@ class VendorAgent:
         """
         statements: list[AttestationStatement] = []
         for attestation in attestations or ():
+            if attestation.format == SD_JWT_FORMAT:
+                # Spec §10.5: a credential presented once, to this vendor, bound to
+                # the sender's pseudonym by its key-binding JWT's nonce.
+                audience, nonce = self.party_id, inbound.peer
+                if not self.strategies.holder_binding:  # a fault (test mode only)
+                    audience, nonce = key_binding_of(attestation.token)
+                credential = verify_presentation(
+                    attestation.token,
+                    issuer=attestation.issuer,
+                    trusted_issuers=self.trusted_issuers,
+                    audience=audience,
+                    nonce=nonce,
+                    now=inbound.now,
+                )
+                if attestation.kind == kind:
+                    statements.append(
+                        _statement(present(range=credential.range, purpose=credential.purpose))
+                    )
+                continue
             token = _attestation(attestation)
             verified = verify_attestation(
                 token,

@@ -48,7 +48,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from reference_vendor import handlers_living, handlers_transaction, leaving, retention
+from reference_vendor import (
+    handlers_living,
+    handlers_transaction,
+    leaving,
+    party_attestations,
+    retention,
+)
 from reference_vendor.agent import VendorAgent
 from reference_vendor.config import (
     KEY_FILE,
@@ -769,6 +775,9 @@ def create_app(config: VendorConfig) -> web.Application:
         app.router.add_post(TEST_DRIVER_PREFIX + "/addons", driver_addons)
         app.router.add_post(TEST_DRIVER_PREFIX + "/cancel-appointment", driver_cancel_appointment)
         app.router.add_post(TEST_DRIVER_PREFIX + "/list", driver_list)
+        app.router.add_post(
+            TEST_DRIVER_PREFIX + "/party-attestation", party_attestations.driver_party_attestation
+        )
     return app
 
 

@@ -46,6 +46,7 @@ from reference_vendor.config import STORE_FILE, VendorConfig
 if TYPE_CHECKING:
     from reference_vendor.agent import VendorAgent
 from reference_vendor.faults import FAULTS, FaultError, check_faults
+from reference_vendor.party_attestations import PartyAttestationError, load_party_attestation
 from vrm_agent.files import DataDirError
 from vrm_protocol.http_binding import DeliveryPolicy
 
@@ -181,6 +182,14 @@ def _check_store_options(data_dir: Path | None, store_url: str | None) -> None:
     help="Trust an attestation issuer: `vrm conformance issuer` output ({issuer, jwks}).",
 )
 @click.option(
+    "--party-attestation",
+    "party_attestation_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Carry this attestation about the party itself (JSON {kind, issuer, token}, e.g. a "
+    "terms registry's terms-signatory, spec §10.4) in its terms assertions.",
+)
+@click.option(
     "--operator-token",
     envvar="VRM_VENDOR_OPERATOR_TOKEN",
     help="Enable POST /vrm/operator/service-notice with this bearer token.",
@@ -225,6 +234,7 @@ def serve(
     faults: tuple[str, ...],
     public_url: str | None,
     issuer_files: tuple[Path, ...],
+    party_attestation_files: tuple[Path, ...],
     operator_token: str | None,
     allow_delivery_to: tuple[str, ...],
     reply_delay: float,
@@ -263,7 +273,16 @@ def serve(
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     shown_url = f"http://{shown_host}:{bound_port}"
+    try:
+        party_attestations = tuple(
+            load_party_attestation(path, (public_url or shown_url).rstrip("/"))
+            for path in party_attestation_files
+        )
+    except PartyAttestationError as error:
+        sock.close()
+        raise click.ClickException(str(error)) from error
     config = VendorConfig(
+        party_attestations=party_attestations,
         catalogue=catalogue,
         data_dir=data_dir,
         store_url=store_url,

@@ -12,6 +12,7 @@ from vrm_agent.files import DataDirError, write_private_atomically
 from vrm_protocol.http_binding import DeliveryPolicy
 from vrm_protocol.keys import InvalidKeyError, SigningKey
 from vrm_protocol.limits import DEFAULT_LIMITS, Limits
+from vrm_protocol.models import Attestation
 
 if TYPE_CHECKING:
     from reference_vendor.faults import VendorStrategies
@@ -106,6 +107,8 @@ class VendorConfig:
     sweep_interval: float = 3600.0
     background_delivery: bool = True
     operator_token: str | None = None
+    #: The party's own attestations (spec §10.4), carried in its terms assertions.
+    party_attestations: tuple[Attestation, ...] = ()
 
     @property
     def shared_store(self) -> bool:

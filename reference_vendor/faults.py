@@ -255,6 +255,8 @@ class VendorStrategies:
     touchpoints: TouchpointGate = WITHIN_CHOICES
     leaving: Leaving = DELETING
     evidence: EvidenceReader = VERIFIED
+    #: Whether an SD-JWT presentation must be bound to this vendor and its sender (§10.5).
+    holder_binding: bool = True
 
 
 class Unverified:
@@ -609,6 +611,12 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "relies on the evidence a request carries without verifying it as its own signed "
             "message (VEN-EVIDENCE)",
             lambda s: replace(s, evidence=Unverified()),
+        ),
+        Fault(
+            "any-holder-binding",
+            "takes an SD-JWT ability to pay whatever audience and nonce its key-binding JWT "
+            "names (VEN-SDJWT-ABILITY)",
+            lambda s: replace(s, holder_binding=False),
         ),
     ]
 )

@@ -156,7 +156,13 @@ async def on_rfi(
     if not catalogue.sells:
         if catalogue.serves(body.intent.category) and catalogue.data_requests:
             inbound.answer(
-                work, rules.terms_assertion_body(catalogue, vendor.party_id, now=inbound.now)
+                work,
+                rules.terms_assertion_body(
+                    catalogue,
+                    vendor.party_id,
+                    now=inbound.now,
+                    attestations=vendor.party_attestations,
+                ),
             )
         return
     if _too_late(body.response_by, inbound.now) or await _left_market(vendor):
@@ -315,7 +321,13 @@ async def on_acceptance(
     if vendor.catalogue.data_requests:
         # spec §4 step 5: the welcome presents the terms of sharing.
         inbound.answer(
-            work, rules.terms_assertion_body(vendor.catalogue, vendor.party_id, now=inbound.now)
+            work,
+            rules.terms_assertion_body(
+                vendor.catalogue,
+                vendor.party_id,
+                now=inbound.now,
+                attestations=vendor.party_attestations,
+            ),
         )
 
 

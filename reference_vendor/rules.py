@@ -31,6 +31,7 @@ from vrm_agent.unit import present
 from vrm_protocol.freshness import format_timestamp
 from vrm_protocol.models import (
     AssertingParty,
+    Attestation,
     AttestationStatement,
     Commitments,
     Condition,
@@ -570,7 +571,11 @@ def answer_counter(
 
 
 def terms_assertion_body(
-    catalogue: Catalogue, party_id: str, *, now: datetime
+    catalogue: Catalogue,
+    party_id: str,
+    *,
+    now: datetime,
+    attestations: Sequence[Attestation] = (),
 ) -> TermsAssertionBody:
     """The party's terms of sharing, what it asks for and why (spec §6.7).
 
@@ -602,6 +607,8 @@ def terms_assertion_body(
             ),
             valid_until=format_timestamp(now + catalogue.terms_validity),
             notification_categories=tuple(catalogue.notification_categories) or None,
+            # Spec §10.4: that the party signed these terms, in a registry's words.
+            attestations=tuple(attestations) or None,
         )
     )
 

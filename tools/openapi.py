@@ -26,6 +26,12 @@ from typing import Any, Final
 
 from reference_buyer.grants import READ_PATH
 from vrm_protocol import directory
+from vrm_protocol.approval_requests import (
+    APPROVAL_REFUSAL_TYP,
+    APPROVAL_REPLIES_PATH,
+    APPROVAL_REQUEST_TYP,
+    APPROVALS_PATH,
+)
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.http_binding import (
     DISCOVERY_PATH,
@@ -380,6 +386,84 @@ def _test_driver_paths() -> dict[str, Any]:
         # refusal or a store that cannot write with problem details (spec D9, D11).
         operation["responses"].update(_problem_responses(_BUYER_DRIVER_CODES))
         paths[f"{prefix}/{action}"] = {"post": operation}
+    return paths
+
+
+def _codecision_paths(jws_content: dict[str, Any]) -> dict[str, Any]:
+    """A co-decision-maker's approvals between two buyer agents (spec §10.2, §11.11)."""
+    answer = {"type": "object"}
+    paths: dict[str, Any] = {
+        APPROVALS_PATH: {
+            "post": {
+                "tags": ["approvals"],
+                "operationId": "postApprovalRequest",
+                "summary": "Ask a co-decision-maker's agent for an approval",
+                "description": (
+                    f"A compact JWS with `typ` `{APPROVAL_REQUEST_TYP}` signed by the "
+                    "requester's pseudonym (spec §11.9). An enrolment (no `offer`) is answered "
+                    "`200` with the identifier the co-decision-maker approves under; a request "
+                    "is kept for his decision (`202`)."
+                ),
+                "requestBody": {"required": True, "content": jws_content},
+                "responses": {
+                    "200": {"description": "Enrolment", "content": {_JSON: {"schema": answer}}},
+                    "202": {"description": "Kept", "content": {_JSON: {"schema": answer}}},
+                    # A token judged under the signing profile: any of its codes.
+                    **_problem_responses(tuple(ErrorCode)),
+                },
+            }
+        },
+        APPROVAL_REPLIES_PATH + "/{replyPath}": {
+            "post": {
+                "tags": ["approvals"],
+                "operationId": "postApprovalAnswer",
+                "summary": "A co-decision-maker's answer to one approval request",
+                "description": (
+                    "The approval attestation (`vrm-attestation+jws`) or a refusal "
+                    f"(`{APPROVAL_REFUSAL_TYP}`), at the reply inbox the request named "
+                    "(spec §11.9)."
+                ),
+                "parameters": [
+                    {
+                        "name": "replyPath",
+                        "in": "path",
+                        "required": True,
+                        "description": "The random segment the requester chose for the request.",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+                    }
+                ],
+                "requestBody": {"required": True, "content": jws_content},
+                "responses": {
+                    "202": {"description": "Taken", "content": {_JSON: {"schema": answer}}},
+                    **_problem_responses(tuple(ErrorCode)),
+                },
+            }
+        },
+    }
+    for action, summary in (
+        ("approval-enrol", "Ask a co-decision-maker's agent for his identifier"),
+        ("approval-request", "Ask a co-decision-maker's agent to approve an offer"),
+        ("approvals", "List the approval requests asked and received"),
+        ("approve", "Approve or refuse a request received"),
+    ):
+        operation = _driver_operation(
+            f"Buyer agents: {summary.lower()}",
+            f"{summary} (spec §10.2, §11.9), as if the individual had instructed it.",
+            {"type": "object"},
+            answer=answer,
+        )
+        operation["responses"].update(_problem_responses(_BUYER_DRIVER_CODES))
+        paths[f"{TEST_DRIVER_PREFIX}/{action}"] = {"post": operation}
+    paths[f"{TEST_DRIVER_PREFIX}/party-attestation"] = {
+        "post": _driver_operation(
+            "Vendor agents: carry a party attestation",
+            "Carry this attestation about the party itself (`{attestation: {kind, issuer, "
+            "token}}`, e.g. a terms registry's `terms-signatory`, spec §10.4) in the terms "
+            "assertions sent from now on. Optional.",
+            {"type": "object"},
+            answer=answer,
+        )
+    }
     return paths
 
 
@@ -783,6 +867,7 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
             }
         },
         **_test_driver_paths(),
+        **_codecision_paths(jws_content),
         "/vrm/operator/service-notice": {
             "post": {
                 **_driver_operation(
@@ -851,6 +936,7 @@ def build_openapi(*, schemas_dir: Path | None = None) -> dict[str, Any]:
                 "anonymous searches (spec §11.9).",
             },
             {"name": "operator", "description": "The operator's own routes."},
+            {"name": "approvals", "description": "A co-decision-maker's approval (§11.11)."},
         ],
         "paths": paths,
         "components": {

@@ -149,7 +149,7 @@ def verify_attestation(
     *,
     trusted_issuers: Mapping[str, KeySet | None],
     subject: str,
-    audience: str,
+    audience: str | None,
     now: datetime,
     kind: str | None = None,
     skew: timedelta = DEFAULT_SKEW,
@@ -160,7 +160,8 @@ def verify_attestation(
     entry trusts a ``did:jwk`` issuer's own key); the token verifies under
     the signing profile with ``typ`` ``vrm-attestation+jws`` and a key of
     that issuer; its payload names the same issuer and kind as the wrapper;
-    ``sub`` is ``subject``; ``aud`` contains ``audience``; ``kind`` is the
+    ``sub`` is ``subject``; ``aud`` contains ``audience`` (``None``: a party
+    attestation, spec §10.4, verified without an audience); ``kind`` is the
     expected one (when given); it was issued no later than ``now + skew``
     and has not expired (``now < exp + skew``).
 
@@ -212,10 +213,10 @@ def verify_attestation(
         raise _invalid(f"expected a {kind!r} attestation, got {token_kind!r}")
     if payload.get("sub") != subject:
         raise _invalid("the attestation is about someone else (sub does not match the sender)")
-    aud = payload.get("aud")
+    aud = payload.get("aud", [] if audience is None else None)
     if not isinstance(aud, list) or not all(isinstance(item, str) for item in aud):
         raise _invalid("the token's aud is not a list of party identifiers")
-    if audience not in aud:
+    if audience is not None and audience not in aud:
         raise _invalid(f"the attestation is not addressed to {audience!r}")
     jti = payload.get("jti")
     if not isinstance(jti, str) or not jti:

@@ -287,7 +287,7 @@ def _unverified_segments(token: str) -> tuple[Any, Any] | None:
     "AUD-ATTESTATIONS",
     title="Every attestation the target presented is well formed and bound",
     step=WIRE_STEP,
-    requirements=("VRM-ATT-001", "VRM-ATT-005", "VRM-ATT-006", "VRM-ATT-007"),
+    requirements=("VRM-ATT-001", "VRM-ATT-005", "VRM-ATT-006", "VRM-ATT-007", "VRM-ATT-011"),
     roles=BOTH,
     audit=True,
     timeout=60,
@@ -308,7 +308,8 @@ async def audit_attestations(ctx: CheckContext) -> None:
         body = message.body
         for member in ("attestations", "approvals"):
             for attestation in body.get(member) or []:
-                if not isinstance(attestation, dict):
+                if not isinstance(attestation, dict) or attestation.get("format") == "dc+sd-jwt":
+                    # An SD-JWT credential (spec §10.5): AUD-SDJWT-PRESENTATIONS judges it.
                     continue
                 judged += 1
                 label = f"{message.type} {message.id} {member}"
@@ -339,6 +340,28 @@ async def audit_attestations(ctx: CheckContext) -> None:
                     requirement="VRM-ATT-001",
                 )
                 if not isinstance(claims, dict):
+                    continue
+                if claims.get("kind") == "terms-signatory":
+                    # Spec §10.4: a party attestation is about the party itself,
+                    # has no audience, and names the terms asserted.
+                    signed = (claims.get("claims") or {}).get("terms") or {}
+                    asserted = body.get("terms") or {}
+                    ctx.expect(
+                        claims.get("sub") == message.field("from")
+                        and "aud" not in claims
+                        and all(
+                            signed.get(name) == asserted.get(name)
+                            for name in ("id", "version", "digest")
+                        ),
+                        f"{label}: a party attestation is about the sender, has no aud, and "
+                        "names the terms asserted",
+                        actual={
+                            "sub": claims.get("sub"),
+                            "aud": claims.get("aud"),
+                            "terms": signed,
+                        },
+                        requirement="VRM-ATT-011",
+                    )
                     continue
                 ctx.expect(
                     claims.get("sub") == message.field("from")

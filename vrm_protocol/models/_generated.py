@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:f3e1bd5d7184f77f.
+fails when this file and the schemas disagree. Source digest: sha256:d0a2a02bdf23b342.
 """
 
 from types import MappingProxyType
@@ -470,10 +470,27 @@ class Attestation(VRMModel):
         StringConstraints(
             min_length=1,
             max_length=16384,
-            pattern="^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$",
+            pattern=(
+                "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+((~[A-Za-z0"
+                "-9_-]+)*~[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+)?$"
+            ),
         ),
     ] = Field(
-        description="The attestation as a compact JWS (`header.payload.signature`, base64url).",
+        description=(
+            "The attestation as a compact JWS (`header.payload.signature`, "
+            "base64url), or, with `format` `dc+sd-jwt`, an SD-JWT VC "
+            "presentation with its key-binding JWT "
+            "(`<jwt>~<disclosure>~...~<kb-jwt>`, spec §10.5)."
+        ),
+    )
+
+    format: Annotated[Literal["vrm-attestation+jws", "dc+sd-jwt"] | None, NotNull] = Field(
+        default=None,
+        description=(
+            "How `token` is made: `vrm-attestation+jws` (the default, spec "
+            "§10.3) or `dc+sd-jwt`, a selective-disclosure credential with "
+            "holder key binding (spec §10.5)."
+        ),
     )
 
 
@@ -1015,13 +1032,26 @@ class AttestationClaims(VRMModel):
     )
 
     sub: PartyId = Field(
-        description="The subject: the buyer's pairwise pseudonym the statement is about.",
+        description=(
+            "The subject: the buyer's pairwise pseudonym the statement is "
+            "about, or, for a party attestation (`terms-signatory`, spec "
+            "§10.4), the attested party's own id."
+        ),
     )
 
     aud: Annotated[
-        tuple[PartyId, ...], Field(min_length=1, max_length=32), AfterValidator(unique_items)
+        Annotated[
+            tuple[PartyId, ...], Field(min_length=1, max_length=32), AfterValidator(unique_items)
+        ]
+        | None,
+        NotNull,
     ] = Field(
-        description="The parties the attestation is meant for.",
+        default=None,
+        description=(
+            "The parties the attestation is meant for. Required in an "
+            "attestation about a buyer's pseudonym (spec §10.3); omitted in a"
+            " party attestation (spec §10.4), which any receiver may verify."
+        ),
     )
 
     jti: MessageId = Field(
