@@ -653,6 +653,11 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "takes a vendor's offer of basis counter (BUY-OBL-OFFER-BASIS)",
             lambda s: _lenient(s, MessageType.OFFER, ErrorCode.ILLEGAL_TRANSITION),
         ),
+        Fault(
+            "unbound-deal-refusal",
+            "a deal refusal is taken whatever digest of the offer it names (BUY-DEAL-REFUSAL)",
+            lambda s: _lenient(s, MessageType.DEAL_REFUSAL, ErrorCode.REFERENCE_MISMATCH),
+        ),
     ]
 )
 
