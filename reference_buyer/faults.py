@@ -692,6 +692,11 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "waiting for him (BUY-CODECISION-APPROVES)",
             lambda s: replace(s, approve_at_once=True),
         ),
+        Fault(
+            "unbound-deal-refusal",
+            "a deal refusal is taken whatever digest of the offer it names (BUY-DEAL-REFUSAL)",
+            lambda s: _lenient(s, MessageType.DEAL_REFUSAL, ErrorCode.REFERENCE_MISMATCH),
+        ),
     ]
 )
 

@@ -618,6 +618,17 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "names (VEN-SDJWT-ABILITY)",
             lambda s: replace(s, holder_binding=False),
         ),
+        Fault(
+            "decline-closed-offer",
+            "takes a decline of an offer already declined (VEN-DECLINE-UNKNOWN-CLOSED)",
+            lambda s: _waived(s, MessageType.OFFER_DECLINE, ErrorCode.OFFER_CLOSED),
+        ),
+        Fault(
+            "mailbox-newest-first",
+            "serves a poller's messages newest first, so that next is not the last position "
+            "served (MBX-POSITIONS)",
+            lambda s: _runtime(s, mailbox=lambda entries: list(reversed(entries))),
+        ),
     ]
 )
 

@@ -119,7 +119,7 @@ async def vendor_attested_rfi(session: Session) -> AttestedRfi:
     "VEN-ATTESTATION-TRUSTED",
     title="A valid attestation from a trusted issuer is accepted",
     step=LifecycleStep.SEARCH,
-    requirements=("VRM-ATT-003",),
+    requirements=("VRM-ATT-003", "VRM-CONF-009"),
     roles=VENDOR,
 )
 async def trusted_attestation(ctx: CheckContext) -> None:
@@ -129,6 +129,15 @@ async def trusted_attestation(ctx: CheckContext) -> None:
     reply = attested.rfi.reply
     assert reply is not None  # personas always POST
     expect_accepted(ctx, reply, what="an RFI with a valid attestation")
+    # The issuer is known to the vendor only from the issuer-trust document the
+    # operator gave it (`vrm conformance issuer`): taking its attestation shows it.
+    ctx.expect(
+        reply.status == 202,
+        "the vendor trusts the issuer its issuer-trust document describes",
+        expected="202",
+        actual=reply.describe(),
+        requirement="VRM-CONF-009",
+    )
     ctx.require(
         attested.offer.ok,
         "the offer answering it passes the receiving pipeline",

@@ -415,7 +415,7 @@ async def foreign_thread(ctx: CheckContext) -> None:
     "BUY-GUARD-DEAL-BINDING",
     title="A deal confirmation must bind her offer and her acceptance",
     step=LifecycleStep.TRANSACT,
-    requirements=("VRM-BUY-009",),
+    requirements=("VRM-BUY-009", "VRM-MSG-032"),
     roles=BUYER,
     needs=("sends:offer-acceptance",),
 )
@@ -453,6 +453,14 @@ async def deal_binding(ctx: CheckContext) -> None:
             E.REFERENCE_MISMATCH,
             what=f"a deal confirmation naming {what}",
             requirement="VRM-BUY-009",
+        )
+        # §6.5: the same refusal is the receiver's rule for every deal message.
+        ctx.expect(
+            reply.problem_code == E.REFERENCE_MISMATCH.value,
+            f"a deal-confirmation naming {what} is refused as a reference mismatch",
+            expected=E.REFERENCE_MISMATCH.value,
+            actual=reply.describe(),
+            requirement="VRM-MSG-032",
         )
     correct = vendor.reply_to(
         acceptance,

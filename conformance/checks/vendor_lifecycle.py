@@ -11,6 +11,7 @@ import asyncio
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from conformance.checks._support import (
     CANARY_GRACE_SECONDS,
@@ -42,6 +43,7 @@ from conformance.registry import REGISTRY
 from conformance.target import advance_clock, driver_state
 from conformance.transcript import peek_jws_payload
 from vrm_protocol.errors import ErrorCode
+from vrm_protocol.http_binding import EXPORTS_PATH_PREFIX
 from vrm_protocol.vocabulary import LifecycleStep, Role
 
 VENDOR = (Role.VENDOR,)
@@ -813,6 +815,7 @@ def _period_days(period: str) -> int:
         "VRM-MSG-025",
         "VRM-MSG-026",
         "VRM-VEN-004",
+        "VRM-MSG-035",
     ),
     roles=VENDOR,
     needs=("accepts:exit-notice",),
@@ -845,6 +848,22 @@ async def exit_acknowledged(ctx: CheckContext) -> None:
         "the export carries the data held, with a digest",
         actual=sorted(export),
         requirement="VRM-MSG-025",
+    )
+    # §6.14: the export is either embedded, or published on the vendor's own
+    # origin at /vrm/exports/{id} with its size (VRM-MSG-035).
+    url = export.get("url")
+    published = (
+        isinstance(url, str)
+        and urlsplit(url).path.startswith(EXPORTS_PATH_PREFIX + "/")
+        and isinstance(export.get("size"), int)
+    )
+    ctx.expect(
+        (isinstance(export.get("data"), dict)) != (url is not None) and (url is None or published),
+        "the export is embedded in export.data, or published at /vrm/exports/{id} with its size",
+        expected="export.data, or export.url under /vrm/exports/ and export.size",
+        actual={name: export.get(name) for name in ("url", "size") if name in export}
+        or sorted(export),
+        requirement="VRM-MSG-035",
     )
     if isinstance(export.get("data"), dict):
         expected_digest = digest(canonical_json(export["data"]))

@@ -74,6 +74,8 @@ class SuiteVendor:
     terms_documents: dict[tuple[str, str], bytes] = field(default_factory=dict)
     #: Replaces members of the discovery document's ``endpoints`` (hostile vendors).
     endpoints_override: dict[str, str] = field(default_factory=dict)
+    #: Keys listed under ``retired`` with their ``retiredAt`` (spec §8.4, VRM-SIG-028).
+    retired_public_keys: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -93,7 +95,10 @@ class SuiteVendor:
             "alg": self.signer.alg,
             "use": "sig",
         }
-        return {"keys": [current, *self.extra_public_keys]}
+        document: dict[str, Any] = {"keys": [current, *self.extra_public_keys]}
+        if self.retired_public_keys:
+            document["retired"] = list(self.retired_public_keys)
+        return document
 
     def publish_terms(
         self,
