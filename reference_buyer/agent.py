@@ -37,7 +37,10 @@ from typing import Any, Final
 
 import aiohttp
 
-from reference_buyer import handlers_transaction  # noqa: F401 - registers its handlers
+from reference_buyer import (
+    handlers_myterms,  # noqa: F401 - registers its handlers
+    handlers_transaction,  # noqa: F401 - registers its handlers
+)
 from reference_buyer.buying import AttestationSource, Buying
 from reference_buyer.config import KEYS_DIR, BuyerConfig
 from reference_buyer.courier import Courier

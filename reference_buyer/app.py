@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import ValidationError
 
-from reference_buyer import handlers_transaction
+from reference_buyer import handlers_myterms, handlers_transaction
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.scenario import sally_rfi_body, sally_rfp_body
 from vrm_agent.http import Handler, inbox_route, json_object, mailbox_route, problem_details
@@ -247,6 +247,16 @@ async def _pay(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": [sent.message.message_id]}
 
 
+async def _proffer(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    version = document.get("version", "1.0")
+    if not isinstance(version, str):
+        raise _invalid("'version' must be a string", "/version")
+    sent = await handlers_myterms.proffer(
+        agent, _vendors(document)[0], _string(document, "agreement"), version
+    )
+    return {"sent": [sent.message.message_id]}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -277,6 +287,7 @@ _ACTIONS: Mapping[str, Action] = {
     "clock": _clock,
     "inspect": _inspect,
     "pay": _pay,
+    "proffer": _proffer,
 }
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
+from reference_buyer.myterms_rules import AS_PROFFERED, AgreementRule, AnyAgreement
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
 from reference_buyer.transaction_rules import (
@@ -188,6 +189,7 @@ class BuyerStrategies:
     handovers: HandoverRule = BOTH_OR_NEITHER
     invoices: InvoiceRule = MATCHES_THE_OFFER
     payments: PaymentRule = AS_ACCEPTED
+    myterms: AgreementRule = AS_PROFFERED
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -330,6 +332,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "pays by bank transfer instead of the financing she chose at acceptance "
             "(TRX-BUY-PAYMENT-FINANCING)",
             lambda s: replace(s, payments=ByTransfer()),
+        ),
+        Fault(
+            "take-any-terms-agreement",
+            "takes an answer to her proffer that names another agreement than hers "
+            "(MYT-BUY-PROFFER)",
+            lambda s: replace(s, myterms=AnyAgreement()),
         ),
     ]
 )

@@ -43,6 +43,7 @@ from rich.markup import escape
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
+from reference_buyer.journey_myterms import proffer_to_all
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import load_policy
@@ -343,10 +344,19 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             )
         ranked = await agent.ranked_offers()
         _expect(len(ranked) >= 2, "both dealers answered the intentcast with an offer")
+        # Her own terms, her first move (IEEE 7012, spec §6.70): data used only
+        # for this transaction. Mayfair lists the agreement; Prius Direct does not.
+        decisions, myterms = await proffer_to_all(
+            agent, dealers, "myterms-sd-bb", names, within=REPLY_TIMEOUT_SECONDS
+        )
+        _expect(
+            decisions == {mayfair: "agree", online: "decline"},
+            f"one dealer agrees to her terms, the other declines ({decisions})",
+        )
         return (
             f"personal RFI to {len(dealers)} dealers under {len(dealers)} unlinkable "
             f"pseudonyms; {len(ranked)} offers, best total cost "
-            f"{ranked[0].currency} {ranked[0].total_cost}"
+            f"{ranked[0].currency} {ranked[0].total_cost}; {myterms}"
         )
 
     async def engage() -> str:

@@ -23,7 +23,10 @@ from typing import Any, Final, TypeVar
 import aiohttp
 from pydantic import ValidationError
 
-from reference_vendor import handlers_transaction  # noqa: F401 - registers its handlers
+from reference_vendor import (
+    handlers_myterms,  # noqa: F401 - registers its handlers
+    handlers_transaction,  # noqa: F401 - registers its handlers
+)
 from reference_vendor.catalogue import Catalogue
 from reference_vendor.config import VendorConfig
 from reference_vendor.faults import VendorStrategies

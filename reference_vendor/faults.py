@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
+from reference_vendor.myterms_rules import AS_LISTED, DecliningAll, MyTermsPolicy
 from reference_vendor.rules import money
 from reference_vendor.store import DeletionRow, EraseData
 from reference_vendor.transaction_rules import (
@@ -114,6 +115,7 @@ class VendorStrategies:
     retention: Retention = _SWEEPING
     handover: Handover = BOTH_WAYS
     invoicing: Invoicing = AS_AGREED
+    myterms: MyTermsPolicy = AS_LISTED
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -225,6 +227,12 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "invoices an administration fee the accepted offer does not have, without "
             "itemising the difference (TRX-VEN-INVOICE-AS-AGREED)",
             lambda s: replace(s, invoicing=UnstatedFee()),
+        ),
+        Fault(
+            "decline-listed-agreement",
+            "declines her proffer of a MyTerms agreement its discovery document lists "
+            "(MYT-VEN-AGREEMENT)",
+            lambda s: replace(s, myterms=DecliningAll()),
         ),
     ]
 )

@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:6879503110414f3f.
+Source digest: sha256:fd922d4c890624ce.
 """
 
 from enum import StrEnum
@@ -91,3 +91,9 @@ class MessageType(StrEnum):
 
     PAYMENT_RECEIPT = "payment-receipt"
     """Payment receipt (``payment-receipt.schema.json``)."""
+
+    TERMS_AGREEMENT = "terms-agreement"
+    """Terms agreement (``terms-agreement.schema.json``)."""
+
+    TERMS_PROFFER = "terms-proffer"
+    """Terms proffer (``terms-proffer.schema.json``)."""

@@ -93,7 +93,7 @@ class RelationshipLedger(RuleBasedStateMachine):
         moves = sorted(allowed_inputs(self.journey.state, sender) - ALWAYS_ALLOWED)
         if moves:
             message_type = data.draw(st.sampled_from(moves), label="move")
-            self._deliver(sender, message_type, canonical_body(self.journey, message_type, sender))
+            self._deliver(sender, message_type, self._canonical(message_type, sender))
 
     def _known_or_fresh(self, data: st.DataObject) -> str:
         known = list(self.journey.buyer.offers)  # insertion order: ids are random uuids
@@ -101,8 +101,15 @@ class RelationshipLedger(RuleBasedStateMachine):
 
     @rule(sender=st.sampled_from(Role), message_type=st.sampled_from(MessageType))
     def canonical_message(self, sender: Role, message_type: MessageType) -> None:
+        self._deliver(sender, message_type, self._canonical(message_type, sender))
+
+    def _canonical(self, message_type: MessageType, sender: Role) -> dict[str, Any]:
+        # A canonical body may first make the move it answers (a proffer before
+        # its answer, a handover before an invoice): those moves were applied too.
+        before = len(self.journey.buyer.history)
         body = canonical_body(self.journey, message_type, sender)
-        self._deliver(sender, message_type, body)
+        self.applied += len(self.journey.buyer.history) - before
+        return body
 
     @rule(
         data=st.data(),

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from deal_transaction_bodies import transaction_body
+from myterms_bodies import myterms_body
 
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
 from vrm_protocol.ledger import LedgerFacts, MemoryLedger, RelationshipCore
@@ -551,6 +552,9 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
     carried = transaction_body(journey, message_type, missing)
     if carried is not None:
         return carried
+    own = myterms_body(journey, message_type, missing)
+    if own is not None:
+        return own
     assert message_type is M.RECEIPT
     return receipt_body(missing, now)  # a receipt of a message this side never saw
 

@@ -55,6 +55,7 @@ def test_every_area_of_the_brief_has_requirements() -> None:
         "state-machine",
         "vendor",
         "transaction",
+        "myterms",
     }
 
 

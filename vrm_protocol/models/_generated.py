@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:6879503110414f3f.
+fails when this file and the schemas disagree. Source digest: sha256:fd922d4c890624ce.
 """
 
 from types import MappingProxyType
@@ -24,6 +24,7 @@ __all__ = [
     "MESSAGE_MODELS",
     "AcceptanceTradeIn",
     "AcceptedRequest",
+    "AgreementRef",
     "ApprovedMatter",
     "AssertingParty",
     "Attestation",
@@ -145,8 +146,12 @@ __all__ = [
     "SupportRequestMessage",
     "SupportResolutionBody",
     "SupportResolutionMessage",
+    "TermsAgreementBody",
+    "TermsAgreementMessage",
     "TermsAssertionBody",
     "TermsAssertionMessage",
+    "TermsProfferBody",
+    "TermsProfferMessage",
     "TermsReference",
     "TermsResponseBody",
     "TermsResponseMessage",
@@ -783,6 +788,28 @@ to any JSON value. Receivers ignore extensions they do not understand.
 """
 
 
+class AgreementRef(VRMModel):
+    """Agreement reference.
+
+    Names one agreement of the MyTerms roster (spec §6.70) by its id, version and the digest of
+    its text.
+    """
+
+    id: KebabToken = Field(
+        description="The agreement's id in the roster, e.g. `myterms-sd-bb`.",
+    )
+
+    version: Annotated[
+        JsonStr, StringConstraints(max_length=16, pattern="^[0-9]+(\\.[0-9]+)*$")
+    ] = Field(
+        description="The agreement's version, e.g. `1.0`.",
+    )
+
+    digest: Digest = Field(
+        description="The digest of the agreement's text as the roster gives it.",
+    )
+
+
 class ReplyTo(VRMModel):
     """Reply address.
 
@@ -835,6 +862,8 @@ class BaseMessage(VRMModel):
         "invoice-query",
         "payment-notice",
         "payment-receipt",
+        "terms-agreement",
+        "terms-proffer",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -3384,6 +3413,78 @@ class PaymentReceiptMessage(BaseMessage):
     )
 
 
+class TermsAgreementBody(VRMModel):
+    """Terms agreement body.
+
+    The proffer answered, the agreement, and the decision.
+    """
+
+    proffer: MessageRef = Field(
+        description="Her proffer, by the digest of its token as received.",
+    )
+
+    agreement: AgreementRef = Field(
+        description="The agreement proffered, as the proffer names it.",
+    )
+
+    decision: Literal["agree", "decline"] = Field(
+        description=(
+            "`agree`: the party is bound by the agreement in this "
+            "relationship; `decline`: it is not."
+        ),
+    )
+
+    reason: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=1000)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Why it declines (or any note on its agreement).",
+    )
+
+
+class TermsAgreementMessage(BaseMessage):
+    """Terms agreement.
+
+    The party's answer to her proffer: it agrees to her terms or declines them, bound to the
+    proffer by its digest (spec §6.71).
+    """
+
+    type: Literal["terms-agreement"] = Field(
+        description="Always `terms-agreement`.",
+    )
+
+    body: TermsAgreementBody = Field(
+        description="The `terms-agreement` body.",
+    )
+
+
+class TermsProfferBody(VRMModel):
+    """Terms proffer body.
+
+    The agreement she proffers.
+    """
+
+    agreement: AgreementRef = Field(
+        description="The roster agreement she proffers.",
+    )
+
+
+class TermsProfferMessage(BaseMessage):
+    """Terms proffer.
+
+    The individual proffers her own terms: one agreement of the MyTerms roster, by id, version
+    and digest (spec §6.70, IEEE 7012).
+    """
+
+    type: Literal["terms-proffer"] = Field(
+        description="Always `terms-proffer`.",
+    )
+
+    body: TermsProfferBody = Field(
+        description="The `terms-proffer` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -3409,7 +3510,9 @@ Message: TypeAlias = Annotated[
     | InvoiceMessage
     | InvoiceQueryMessage
     | PaymentNoticeMessage
-    | PaymentReceiptMessage,
+    | PaymentReceiptMessage
+    | TermsAgreementMessage
+    | TermsProfferMessage,
     Field(discriminator="type"),
 ]
 
@@ -3440,5 +3543,7 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.INVOICE_QUERY: InvoiceQueryMessage,
         MessageType.PAYMENT_NOTICE: PaymentNoticeMessage,
         MessageType.PAYMENT_RECEIPT: PaymentReceiptMessage,
+        MessageType.TERMS_AGREEMENT: TermsAgreementMessage,
+        MessageType.TERMS_PROFFER: TermsProfferMessage,
     }
 )

@@ -1,0 +1,211 @@
+"""Her own terms (IEEE 7012 "MyTerms", spec §6.70, §6.71), for both roles.
+
+Against a vendor, the suite is an individual: after her RFI she proffers each
+agreement of the roster (and once an agreement with a digest that is not the
+roster's, which must be refused); each proffer must be answered with a
+``terms-agreement`` bound to it by its digest, naming the same agreement, and
+agreeing exactly when the vendor's discovery document lists the agreement
+under ``agreements``. Against a buyer, the suite is a vendor to which the
+buyer, told to (``POST {driver}/proffer {"vendor", "agreement"}``; a driver
+without it makes the check skip), proffers a roster agreement; an answer
+about another agreement, or naming the proffer with another digest, must be
+refused, and the right answer taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from conformance.checks._support import expect_accepted, expect_rejection
+from conformance.checks.scenarios import prompt_buyer, prompt_wait, reply_inbox
+from conformance.context import CheckContext
+from conformance.model import CheckFailed
+from conformance.peers import bodies
+from conformance.peers.buyers import buyer_side
+from conformance.peers.inbox import Inbound
+from conformance.peers.messages import digest
+from conformance.peers.vendors import vendor_side
+from conformance.registry import REGISTRY
+from conformance.target import call_driver_raw
+from vrm_protocol.errors import ErrorCode
+from vrm_protocol.myterms import roster
+from vrm_protocol.vocabulary import LifecycleStep, Role
+
+E = ErrorCode
+WRONG_DIGEST = "sha-256:" + "Z" * 43
+
+
+def _answering(proffer_id: str) -> Callable[[Inbound], bool]:
+    def predicate(item: Inbound) -> bool:
+        named = item.body.get("proffer")
+        return (
+            item.type == "terms-agreement"
+            and isinstance(named, dict)
+            and (named.get("id") == proffer_id)
+        )
+
+    return predicate
+
+
+def _refs() -> list[dict[str, str]]:
+    return [{"id": a.id, "version": a.version, "digest": a.digest} for a in roster().values()]
+
+
+@REGISTRY.check(
+    "MYT-VEN-AGREEMENT",
+    title="The vendor answers her proffered terms: agreeing exactly to what its discovery lists",
+    step=LifecycleStep.ENGAGE,
+    requirements=("VRM-MYT-001", "VRM-MYT-002", "VRM-MYT-003"),
+    roles=(Role.VENDOR,),
+    needs=("accepts:terms-proffer", "sends:terms-agreement"),
+)
+async def vendor_answers_proffers(ctx: CheckContext) -> None:
+    """After her RFI, a proffer naming a roster agreement with another digest is
+    ``reference-mismatch``; each roster agreement proffered is answered with a
+    terms-agreement naming the proffer by its digest and the same agreement,
+    ``agree`` exactly when the discovery document lists it."""
+    listed = {
+        (str(a.get("id")), str(a.get("version")), str(a.get("digest")))
+        for a in ctx.discovery.get("agreements") or []
+        if isinstance(a, dict)
+    }
+    side = await buyer_side(ctx.session)
+    persona = side.new_persona()
+    rfi = persona.compose("personal-rfi", bodies.personal_rfi_body(persona.now()))
+    expect_accepted(ctx, await persona.send(rfi, note="a personal RFI"), what="a personal RFI")
+    refs = _refs()
+    forged = persona.compose(
+        "terms-proffer",
+        {"agreement": {**refs[0], "digest": WRONG_DIGEST}},
+        thread=rfi["id"],
+        parent=rfi["id"],
+    )
+    expect_rejection(
+        ctx,
+        await persona.send(forged, note="a proffer naming a roster agreement with another digest"),
+        E.REFERENCE_MISMATCH,
+        what="a proffer whose digest is not the roster's text's",
+        requirement="VRM-MYT-001",
+    )
+    for ref in refs:
+        proffer = persona.compose(
+            "terms-proffer", {"agreement": ref}, thread=rfi["id"], parent=rfi["id"]
+        )
+        expect_accepted(
+            ctx,
+            await persona.send(proffer, note=f"her proffer of {ref['id']}"),
+            what=f"her proffer of {ref['id']}",
+            requirement="VRM-MYT-001",
+        )
+        sent = persona.sent[-1]
+        answer = await persona.expect(
+            _answering(str(proffer["id"])),
+            description=f"the vendor answers her proffer of {ref['id']}",
+            requirement="VRM-MYT-003",
+        )
+        ctx.expect(
+            answer.body.get("proffer") == {"id": proffer["id"], "digest": digest(sent.token)},
+            "the answer names her proffer by its digest",
+            expected=proffer["id"],
+            actual=answer.body.get("proffer"),
+            requirement="VRM-MYT-002",
+        )
+        ctx.expect(
+            answer.body.get("agreement") == ref,
+            "the answer names the agreement she proffered",
+            expected=ref,
+            actual=answer.body.get("agreement"),
+            requirement="VRM-MYT-003",
+        )
+        wanted = "agree" if (ref["id"], ref["version"], ref["digest"]) in listed else "decline"
+        ctx.require(
+            answer.body.get("decision") == wanted,
+            f"the vendor's decision on {ref['id']} is what its discovery document promises",
+            expected=wanted,
+            actual=answer.body.get("decision"),
+            requirement="VRM-MYT-003",
+        )
+
+
+@REGISTRY.check(
+    "MYT-BUY-PROFFER",
+    title="The buyer proffers a roster agreement and takes only an answer bound to it",
+    step=LifecycleStep.ENGAGE,
+    requirements=("VRM-MYT-001", "VRM-MYT-002", "VRM-MYT-004"),
+    roles=(Role.BUYER,),
+    needs=("test-driver", "sends:terms-proffer", "accepts:terms-agreement"),
+)
+async def buyer_proffers(ctx: CheckContext) -> None:
+    """Told to proffer ``myterms-sd-bb`` after her RFI, the buyer sends a proffer
+    naming it by the roster's digest. An answer about another roster agreement
+    is ``reference-mismatch``; one naming her proffer with another digest is
+    ``reference-mismatch``; the answer bound to her proffer is taken."""
+    session = ctx.session
+    side = await vendor_side(session)
+    vendor = await side.add_vendor("Conformance MyTerms Motors")
+    await prompt_buyer(
+        session,
+        "rfi",
+        {"vendors": [vendor.id]},
+        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
+    )
+    rfi = await vendor.expect(
+        lambda item: item.type == "personal-rfi",
+        description=f"the buyer sends a personal RFI to {vendor.id}",
+        within=prompt_wait(session),
+    )
+    refs = {ref["id"]: ref for ref in _refs()}
+    status, answer = await call_driver_raw(
+        session, "POST", "/proffer", {"vendor": vendor.id, "agreement": "myterms-sd-bb"}
+    )
+    if status in (404, 405):
+        ctx.skip("the buyer's test driver has no proffer instruction")
+    ctx.require(200 <= status < 300, "the test driver takes the proffer instruction", actual=answer)
+    try:
+        proffer = await vendor.expect(
+            lambda item: item.type == "terms-proffer",
+            description="the buyer proffers her terms",
+            within=prompt_wait(session),
+        )
+    except CheckFailed:
+        ctx.require(False, "the buyer sends the proffer she was told to", requirement="VRM-MYT-001")
+        return
+    ctx.require(
+        proffer.body.get("agreement") == refs["myterms-sd-bb"],
+        "the proffer names the roster agreement by id, version and the digest of its text",
+        expected=refs["myterms-sd-bb"],
+        actual=proffer.body.get("agreement"),
+        requirement="VRM-MYT-001",
+    )
+    inbox = reply_inbox(rfi)
+
+    def agreement(**changes: Any) -> dict[str, Any]:
+        body = {"proffer": proffer.ref(), "agreement": refs["myterms-sd-bb"], "decision": "agree"}
+        return vendor.reply_to(proffer, "terms-agreement", {**body, **changes})
+
+    other = agreement(agreement=refs["myterms-notices-only"])
+    reply = await vendor.deliver(other, inbox=inbox, note="an answer about another agreement")
+    if reply is not None:
+        expect_rejection(
+            ctx,
+            reply,
+            E.REFERENCE_MISMATCH,
+            what="an answer to her proffer that names another agreement",
+            requirement="VRM-MYT-004",
+        )
+    wrong = agreement(proffer={"id": str(proffer.id), "digest": WRONG_DIGEST})
+    reply = await vendor.deliver(wrong, inbox=inbox, note="an answer naming another digest")
+    if reply is not None:
+        expect_rejection(
+            ctx,
+            reply,
+            E.REFERENCE_MISMATCH,
+            what="an answer naming her proffer with another digest",
+            requirement="VRM-MYT-002",
+        )
+    right = await vendor.deliver(agreement(), inbox=inbox, note="the vendor agrees to her terms")
+    if right is not None:
+        expect_accepted(
+            ctx, right, what="the answer bound to her proffer", requirement="VRM-MYT-002"
+        )

@@ -1,0 +1,54 @@
+"""Her guards for her own terms (spec §6.70-§6.71): strategies.
+
+Strategies, so that the suite's self-tests can start her agent with a guard
+weakened (:mod:`reference_buyer.faults`) without a branch in production code.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Protocol
+
+from vrm_protocol.errors import ErrorCode, RemoteProtocolError
+from vrm_protocol.models import TermsAgreementBody, TermsProfferBody
+
+__all__ = ["AS_PROFFERED", "AgreementRule", "AnyAgreement", "AsProffered"]
+
+
+class AgreementRule(Protocol):
+    """Which terms-agreements she takes (spec §6.71, VRM-MYT-004)."""
+
+    def check(self, answer: TermsAgreementBody, proffer: TermsProfferBody | None) -> None:
+        """Refuse ``answer`` unless it names the agreement of ``proffer`` (hers, as sent).
+
+        Raises:
+            RemoteProtocolError: REFERENCE_MISMATCH.
+        """
+        ...
+
+
+class AsProffered:
+    """The answer names exactly the agreement she proffered: id, version and digest."""
+
+    def check(self, answer: TermsAgreementBody, proffer: TermsProfferBody | None) -> None:
+        """Refuse an answer about another agreement than hers (spec §6.71, VRM-MYT-004).
+
+        Raises:
+            RemoteProtocolError: REFERENCE_MISMATCH.
+        """
+        if proffer is None or answer.agreement != proffer.agreement:
+            raise RemoteProtocolError(
+                ErrorCode.REFERENCE_MISMATCH,
+                "the terms-agreement names another agreement than the one she proffered",
+                path="/body/agreement",
+            )
+
+
+class AnyAgreement:
+    """Takes any answer to her proffer (a fault)."""
+
+    def check(self, answer: TermsAgreementBody, proffer: TermsProfferBody | None) -> None:
+        """Nothing refused."""
+        return None
+
+
+AS_PROFFERED: Final = AsProffered()

@@ -1,0 +1,64 @@
+"""How the vendor answers her own terms (spec §6.70, §6.71): its strategy.
+
+A strategy, so that the suite's self-tests can start the vendor declining an
+agreement its discovery document lists (:mod:`reference_vendor.faults`)
+without a branch in the production code. In production the vendor agrees
+exactly to the roster agreements its catalogue (and so its discovery
+document) lists, and declines the others (VRM-MYT-003).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Final, Literal, Protocol
+
+from vrm_protocol.models import AgreementRef
+from vrm_protocol.myterms import agreement
+
+__all__ = ["AS_LISTED", "AsListed", "DecliningAll", "MyTermsAnswer", "MyTermsPolicy"]
+
+
+@dataclass(frozen=True, slots=True)
+class MyTermsAnswer:
+    """The decision on one proffer, and why."""
+
+    decision: Literal["agree", "decline"]
+    reason: str | None = None
+
+
+class MyTermsPolicy(Protocol):
+    """Whether the vendor agrees to an agreement she proffers."""
+
+    def answer(self, proffered: AgreementRef, listed: Collection[tuple[str, str]]) -> MyTermsAnswer:
+        """The answer to a proffer of ``proffered``; ``listed`` are the
+        ``(id, version)`` the discovery document lists under ``agreements``."""
+        ...
+
+
+class AsListed:
+    """Agree to what the discovery document lists, by the roster's digest; decline the rest."""
+
+    def answer(self, proffered: AgreementRef, listed: Collection[tuple[str, str]]) -> MyTermsAnswer:
+        """``agree`` exactly when ``proffered`` is listed (spec §6.71, VRM-MYT-003)."""
+        known = agreement(proffered.id, proffered.version)
+        if (
+            known is not None
+            and known.digest == proffered.digest
+            and (proffered.id, proffered.version) in listed
+        ):
+            return MyTermsAnswer("agree")
+        return MyTermsAnswer(
+            "decline", f"{proffered.id} {proffered.version} is not among the agreements we accept"
+        )
+
+
+class DecliningAll:
+    """Declines every proffer, even of agreements it lists (a fault)."""
+
+    def answer(self, proffered: AgreementRef, listed: Collection[tuple[str, str]]) -> MyTermsAnswer:
+        """Always ``decline``."""
+        return MyTermsAnswer("decline", "we do not take terms from customers")
+
+
+AS_LISTED: Final = AsListed()
