@@ -257,6 +257,13 @@ async def _proffer(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": [sent.message.message_id]}
 
 
+async def _enrol(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    sent = await handlers_myterms.enrol(
+        agent, _vendors(document)[0], _string(document, "programme")
+    )
+    return {"sent": [sent.message.message_id]}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -288,6 +295,7 @@ _ACTIONS: Mapping[str, Action] = {
     "inspect": _inspect,
     "pay": _pay,
     "proffer": _proffer,
+    "enrol": _enrol,
 }
 
 

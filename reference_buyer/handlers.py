@@ -39,7 +39,6 @@ from vrm_protocol.models import (
     ProblemReportMessage,
     ServiceNoticeMessage,
     SupportResolutionMessage,
-    TermsAssertionMessage,
     to_payload,
 )
 from vrm_protocol.state_machine import Direction
@@ -84,7 +83,7 @@ for _model in (
     # A vendor that cannot honour her acceptance: the state machine lapsed the
     # offer and took the relationship back to negotiation (spec §6.17).
     DealRefusalMessage,
-    TermsAssertionMessage,
+    # TermsAssertionMessage: handlers_myterms (a programme's terms name her enrolment).
     SupportResolutionMessage,
     ProblemReportMessage,
     # A vendor leaving the market: she acknowledges it herself when she chooses

@@ -7,6 +7,10 @@ agreement she proffered (:class:`~reference_buyer.myterms_rules.
 AgreementRule`, VRM-MYT-004). Both signed messages stay in her journal: the
 pair is the record of her terms with that party (:func:`my_terms`).
 
+She joins a programme by her request (:func:`enrol`, spec §6.72), one the
+party's discovery document lists; the party's terms for the programme answer
+her enrolment, and she answers them as any terms.
+
 The handlers are registered on :data:`reference_buyer.handlers.HANDLERS`.
 """
 
@@ -22,7 +26,9 @@ from vrm_agent.unit import UnitOfWork, outgoing
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from vrm_protocol.models import (
     AgreementRef,
+    ProgrammeEnrolmentBody,
     TermsAgreementMessage,
+    TermsAssertionMessage,
     TermsProfferBody,
     TermsProfferMessage,
 )
@@ -33,7 +39,7 @@ from vrm_protocol.vocabulary import MessageType
 if TYPE_CHECKING:
     from reference_buyer.agent import BuyerAgent
 
-__all__ = ["MyTermsRecord", "my_terms", "proffer"]
+__all__ = ["MyTermsRecord", "enrol", "listed_programmes", "my_terms", "proffer"]
 
 
 @HANDLERS.on(TermsAgreementMessage)
@@ -55,6 +61,26 @@ async def on_terms_agreement(
     buyer.strategies.myterms.check(
         answer, message.body if isinstance(message, TermsProfferMessage) else None
     )
+    _journal(inbound, work)
+
+
+@HANDLERS.on(TermsAssertionMessage)
+async def on_terms_assertion(
+    buyer: BuyerAgent, inbound: Inbound[TermsAssertionMessage], work: UnitOfWork
+) -> None:
+    """Terms are kept for her to answer (spec §6.7); a programme's terms must name
+    her enrolment by the digest of the token she signed (spec §6.72, VRM-MYT-005):
+    the state machine found the enrolment, its digest is hers to compare."""
+    programme = inbound.message.body.programme
+    if programme is not None:
+        sent = await buyer.store.entry(programme.enrolment.id, direction=Direction.SENT)
+        if sent is None or sent.peer != inbound.peer or sent.digest != programme.enrolment.digest:
+            raise RemoteProtocolError(
+                ErrorCode.REFERENCE_MISMATCH,
+                "the programme's terms name her enrolment with a digest other than that of "
+                "the enrolment sent",
+                path="/body/programme/enrolment/digest",
+            )
     _journal(inbound, work)
 
 
@@ -122,3 +148,37 @@ async def my_terms(agent: BuyerAgent, peer: str | None = None) -> list[MyTermsRe
                 )
             )
     return records
+
+
+async def listed_programmes(agent: BuyerAgent, peer: str) -> list[str]:
+    """The codes of the programmes ``peer``'s discovery document lists (spec §6.72).
+
+    Raises:
+        LocalProtocolError: TEMPORARILY_UNAVAILABLE, the document cannot be fetched.
+    """
+    published = await agent.directory.discover(peer)
+    listed = published.discovered.document.get("programmes")
+    if not isinstance(listed, list):
+        return []
+    return [str(p["code"]) for p in listed if isinstance(p, dict) and "code" in p]
+
+
+async def enrol(agent: BuyerAgent, peer: str, programme: str) -> Sent:
+    """She asks to join ``programme`` of ``peer`` (spec §6.72): one its discovery
+    document lists, in the relationship's latest thread. The party's terms for
+    the programme answer it; she answers them as any terms (``answer_terms``).
+
+    Raises:
+        LocalProtocolError: REFERENCE_MISMATCH, the party lists no such programme;
+            ILLEGAL_TRANSITION, no relationship in service with ``peer``.
+        RemoteProtocolError: the party refused the enrolment.
+    """
+    if programme not in await listed_programmes(agent, peer):
+        raise LocalProtocolError(
+            ErrorCode.REFERENCE_MISMATCH, f"{peer} lists no programme {programme!r}"
+        )
+    history = await agent.store.history(peer=peer, include_refused=False)
+    if not history:
+        raise LocalProtocolError(ErrorCode.ILLEGAL_TRANSITION, f"no relationship with {peer}")
+    body = build(ProgrammeEnrolmentBody, programme=programme)
+    return await agent.sender.send(peer, outgoing(body, thread=history[-1].thread, parent=None))

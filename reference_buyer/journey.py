@@ -43,7 +43,7 @@ from rich.markup import escape
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
-from reference_buyer.journey_myterms import proffer_to_all
+from reference_buyer.journey_myterms import join_programme, proffer_to_all
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import load_policy
@@ -555,26 +555,14 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         )
 
     async def development() -> str:
-        seq = await _max_seq(store)
-        await _driver(
-            http,
+        # Seed 000 step 7: she asks to join Road Warrior herself (spec §6.72), a
+        # programme its discovery document lists; nothing is pushed to her.
+        return await join_programme(
+            agent,
             audio,
-            "/service-notice",
-            {
-                "peer": await pseudonym_with(audio),
-                "kind": "programme-offer",
-                "programme": "road-warrior",
-                "category": "new-products",
-            },
-        )
-        notice = await agent.wait_for(
-            after(seq, MessageType.SERVICE_NOTICE, audio), within=REPLY_TIMEOUT_SECONDS
-        )
-        response = (await agent.owning.answer_service_notice(notice.message_id)).model.body
-        shared = [item.item for item in getattr(response, "data", None) or ()]
-        return (
-            f"Road Warrior programme: {getattr(response, 'decision', None)}, "
-            f"scoped access to {shared}"
+            "road-warrior",
+            ("safety", "technical", "new-products"),
+            within=REPLY_TIMEOUT_SECONDS,
         )
 
     async def problems() -> str:

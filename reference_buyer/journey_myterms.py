@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from reference_buyer.agent import BuyerAgent
-from reference_buyer.handlers_myterms import proffer
+from reference_buyer.handlers_myterms import enrol, proffer
 from reference_buyer.store import Entry
-from vrm_protocol.models import TermsAgreementMessage
+from vrm_protocol.models import TermsAgreementMessage, TermsAssertionMessage
+from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import MessageType
 
-__all__ = ["proffer_to_all"]
+__all__ = ["join_programme", "proffer_to_all"]
 
 
 def _answering(message_id: str) -> Callable[[Entry], bool]:
@@ -42,3 +43,46 @@ async def proffer_to_all(
         decisions[peer] = answer.body.decision
     said = ", ".join(f"{names.get(p, p)} {d}s" for p, d in decisions.items())
     return decisions, f"her terms {agreement_id} proffered: {said}"
+
+
+class JourneyFailed(Exception):
+    """A step did not go as the protocol says it must."""
+
+
+def _terms_for(enrolment_id: str) -> Callable[[Entry], bool]:
+    return lambda e: e.type is MessageType.TERMS_ASSERTION and e.parent == enrolment_id
+
+
+async def join_programme(
+    agent: BuyerAgent,
+    peer: str,
+    programme: str,
+    notifications: Sequence[str],
+    *,
+    within: float,
+) -> str:
+    """She asks to join ``programme`` of ``peer`` (spec §6.72): the party's terms
+    for the programme answer her enrolment, she answers them by her policy, and
+    the relationship is in development; a line for the step's summary.
+
+    Raises:
+        JourneyFailed: the terms do not name her enrolment, or nothing was shared.
+    """
+    sent = await enrol(agent, peer, programme)
+    entry = await agent.wait_for(_terms_for(sent.message.message_id), within=within)
+    terms = entry.model()
+    assert isinstance(terms, TermsAssertionMessage)
+    bound = terms.body.programme
+    if bound is None or bound.enrolment.id != sent.message.message_id:
+        raise JourneyFailed("the programme's terms name her enrolment (spec §6.72)")
+    _, decision = await agent.owning.answer_terms(entry.message_id, notifications=notifications)
+    if decision is None:
+        raise JourneyFailed("the party publishes the programme's terms on its origin (D12)")
+    state = (await agent.core(peer)).state
+    if state is not RelationshipState.DEVELOPMENT:
+        raise JourneyFailed(f"her enrolment moved the relationship to development, not {state}")
+    shared = sorted({item.item for item in decision.accepted})
+    return (
+        f"she asked to join {programme} (programme-enrolment; no offer pushed to her); its "
+        f"terms {decision.decision.value}, sharing {shared}; relationship {state.value}"
+    )

@@ -15,7 +15,14 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
-from reference_vendor.myterms_rules import AS_LISTED, DecliningAll, MyTermsPolicy
+from reference_vendor.myterms_rules import (
+    AS_LISTED,
+    BOUND_TO_ENROLMENT,
+    DecliningAll,
+    MyTermsPolicy,
+    ProgrammeBinding,
+    Unbound,
+)
 from reference_vendor.rules import money
 from reference_vendor.store import DeletionRow, EraseData
 from reference_vendor.transaction_rules import (
@@ -116,6 +123,7 @@ class VendorStrategies:
     handover: Handover = BOTH_WAYS
     invoicing: Invoicing = AS_AGREED
     myterms: MyTermsPolicy = AS_LISTED
+    programmes: ProgrammeBinding = BOUND_TO_ENROLMENT
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -233,6 +241,12 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "declines her proffer of a MyTerms agreement its discovery document lists "
             "(MYT-VEN-AGREEMENT)",
             lambda s: replace(s, myterms=DecliningAll()),
+        ),
+        Fault(
+            "unbound-programme-terms",
+            "answers her programme enrolment with terms that name neither the programme nor "
+            "her enrolment (PRG-VEN-ENROLMENT)",
+            lambda s: replace(s, programmes=Unbound()),
         ),
     ]
 )

@@ -8,25 +8,41 @@ myterms_rules.MyTermsPolicy` strategy says (VRM-MYT-003). Both messages are
 kept as signed in the vendor's store, like every message: the pair is the
 record of her terms with it.
 
+She joins a programme by her request (``programme-enrolment``, spec §6.72):
+the vendor answers with its terms for the programme (the programme's data
+requests under its terms of sharing), bound to her enrolment by its digest,
+as the :class:`~reference_vendor.myterms_rules.ProgrammeBinding` strategy
+says; a programme it does not list is refused.
+
 The handlers are registered on :data:`reference_vendor.handlers.HANDLERS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from reference_vendor.catalogue import Catalogue
+from reference_vendor import rules
+from reference_vendor.catalogue import Catalogue, Programme
 from reference_vendor.handlers import HANDLERS
 from vrm_agent.inbox import Inbound
 from vrm_agent.unit import UnitOfWork, present
-from vrm_protocol.models import TermsAgreementBody, TermsProfferMessage
+from vrm_protocol.errors import ErrorCode, RemoteProtocolError
+from vrm_protocol.models import (
+    DataRequest,
+    ProgrammeEnrolmentMessage,
+    Retention,
+    TermsAgreementBody,
+    TermsAssertionBody,
+    TermsProfferMessage,
+)
 from vrm_protocol.myterms import agreement
 
 if TYPE_CHECKING:
     from reference_vendor.agent import VendorAgent
 
-__all__ = ["agreement_refs", "on_proffer"]
+__all__ = ["agreement_refs", "on_enrolment", "on_proffer", "programme_terms"]
 
 
 def agreement_refs(catalogue: Catalogue) -> list[Mapping[str, str]]:
@@ -57,3 +73,39 @@ async def on_proffer(
             **present(reason=answer.reason),
         ),
     )
+
+
+def programme_terms(vendor: VendorAgent, programme: Programme, now: datetime) -> TermsAssertionBody:
+    """The vendor's terms for ``programme`` (spec §6.72): its terms of sharing,
+    asking for the programme's data only, for the programme's purposes."""
+    general = rules.terms_assertion_body(vendor.catalogue, vendor.party_id, now=now)
+    requests = tuple(
+        DataRequest(
+            item=str(request["item"]),
+            purposes=tuple(str(p) for p in request["purposes"]),
+            retention=Retention.model_validate(request["retention"]),
+            required=False,
+        )
+        for request in programme.data_requests
+    )
+    return general.model_copy(update={"requests": requests or general.requests})
+
+
+@HANDLERS.on(ProgrammeEnrolmentMessage)
+async def on_enrolment(
+    vendor: VendorAgent, inbound: Inbound[ProgrammeEnrolmentMessage], work: UnitOfWork
+) -> None:
+    """She asks to join a programme: one the discovery document lists is answered
+    with the programme's terms, bound to her enrolment by its digest (spec §6.72,
+    VRM-MYT-006); any other is refused, and nothing of it is kept."""
+    code = inbound.message.body.programme
+    programme = vendor.catalogue.programme(code)
+    if programme is None:
+        raise RemoteProtocolError(
+            ErrorCode.REFERENCE_MISMATCH,
+            f"no programme {code!r} is listed in the discovery document",
+            path="/body/programme",
+        )
+    body = programme_terms(vendor, programme, inbound.now)
+    bound = vendor.strategies.programmes.bind(code, inbound.ref())
+    inbound.answer(work, body.model_copy(update={"programme": bound}) if bound else body)

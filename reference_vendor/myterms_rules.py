@@ -1,4 +1,5 @@
-"""How the vendor answers her own terms (spec §6.70, §6.71): its strategy.
+"""How the vendor answers her own terms (spec §6.70, §6.71) and her programme
+enrolments (spec §6.72): its strategies.
 
 A strategy, so that the suite's self-tests can start the vendor declining an
 agreement its discovery document lists (:mod:`reference_vendor.faults`)
@@ -13,10 +14,20 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol
 
-from vrm_protocol.models import AgreementRef
+from vrm_protocol.models import AgreementRef, MessageRef, ProgrammeTerms
 from vrm_protocol.myterms import agreement
 
-__all__ = ["AS_LISTED", "AsListed", "DecliningAll", "MyTermsAnswer", "MyTermsPolicy"]
+__all__ = [
+    "AS_LISTED",
+    "BOUND_TO_ENROLMENT",
+    "AsListed",
+    "BoundToEnrolment",
+    "DecliningAll",
+    "MyTermsAnswer",
+    "MyTermsPolicy",
+    "ProgrammeBinding",
+    "Unbound",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +73,30 @@ class DecliningAll:
 
 
 AS_LISTED: Final = AsListed()
+
+
+class ProgrammeBinding(Protocol):
+    """What the vendor's terms for a programme say of the enrolment they answer."""
+
+    def bind(self, code: str, enrolment: MessageRef) -> ProgrammeTerms | None:
+        """The ``programme`` member of the terms answering ``enrolment``."""
+        ...
+
+
+class BoundToEnrolment:
+    """The programme's code and her enrolment by its digest (spec §6.72, VRM-MYT-006)."""
+
+    def bind(self, code: str, enrolment: MessageRef) -> ProgrammeTerms | None:
+        """``{code, enrolment}``."""
+        return ProgrammeTerms(code=code, enrolment=enrolment)
+
+
+class Unbound:
+    """Answers an enrolment with its general terms, naming no programme (a fault)."""
+
+    def bind(self, code: str, enrolment: MessageRef) -> ProgrammeTerms | None:
+        """Nothing."""
+        return None
+
+
+BOUND_TO_ENROLMENT: Final = BoundToEnrolment()

@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:fd922d4c890624ce.
+Source digest: sha256:b7cd101be2ca1c98.
 """
 
 from enum import StrEnum
@@ -97,3 +97,6 @@ class MessageType(StrEnum):
 
     TERMS_PROFFER = "terms-proffer"
     """Terms proffer (``terms-proffer.schema.json``)."""
+
+    PROGRAMME_ENROLMENT = "programme-enrolment"
+    """Programme enrolment (``programme-enrolment.schema.json``)."""

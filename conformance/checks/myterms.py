@@ -1,4 +1,5 @@
-"""Her own terms (IEEE 7012 "MyTerms", spec §6.70, §6.71), for both roles.
+"""Her own terms (IEEE 7012 "MyTerms", spec §6.70, §6.71) and programmes
+joined by her request (spec §6.72), for both roles.
 
 Against a vendor, the suite is an individual: after her RFI she proffers each
 agreement of the roster (and once an agreement with a digest that is not the
@@ -18,14 +19,20 @@ from collections.abc import Callable
 from typing import Any
 
 from conformance.checks._support import expect_accepted, expect_rejection
-from conformance.checks.scenarios import prompt_buyer, prompt_wait, reply_inbox
+from conformance.checks.scenarios import (
+    prompt_buyer,
+    prompt_wait,
+    reply_inbox,
+    run_deal,
+    run_welcome,
+)
 from conformance.context import CheckContext
 from conformance.model import CheckFailed
 from conformance.peers import bodies
 from conformance.peers.buyers import buyer_side
 from conformance.peers.inbox import Inbound
 from conformance.peers.messages import digest
-from conformance.peers.vendors import vendor_side
+from conformance.peers.vendors import SUITE_PROGRAMME, require_accepted, vendor_side
 from conformance.registry import REGISTRY
 from conformance.target import call_driver_raw
 from vrm_protocol.errors import ErrorCode
@@ -209,3 +216,193 @@ async def buyer_proffers(ctx: CheckContext) -> None:
         expect_accepted(
             ctx, right, what="the answer bound to her proffer", requirement="VRM-MYT-002"
         )
+
+
+# -- programmes joined by her request (spec §6.72) -----------------------------------------------
+
+
+def _programme_terms(enrolment_id: str) -> Callable[[Inbound], bool]:
+    def predicate(item: Inbound) -> bool:
+        named = item.body.get("programme")
+        return (
+            item.type == "terms-assertion"
+            and isinstance(named, dict)
+            and (named.get("enrolment") or {}).get("id") == enrolment_id
+        ) or (item.type == "terms-assertion" and item.field("parent") == enrolment_id)
+
+    return predicate
+
+
+@REGISTRY.check(
+    "PRG-VEN-ENROLMENT",
+    title="The vendor answers her programme enrolment with the programme's terms, bound to it",
+    step=LifecycleStep.DEVELOPMENT,
+    requirements=("VRM-MYT-005", "VRM-MYT-006"),
+    roles=(Role.VENDOR,),
+    needs=("accepts:programme-enrolment", "sends:terms-assertion"),
+)
+async def vendor_answers_enrolment(ctx: CheckContext) -> None:
+    """In service, an enrolment in a programme the discovery document does not
+    list is ``reference-mismatch``; an enrolment in the first programme it lists
+    is answered with a terms assertion whose ``programme`` names the programme
+    and the enrolment by its digest. Skips when it lists no programme."""
+    listed = [
+        str(p.get("code"))
+        for p in ctx.discovery.get("programmes") or []
+        if isinstance(p, dict) and p.get("code")
+    ]
+    if not listed:
+        ctx.skip("the vendor's discovery document lists no programme")
+    thread = await run_welcome(ctx.session, await run_deal(ctx.session))
+    persona = thread.persona
+    parent = str(thread.terms_response.payload["id"]) if thread.terms_response else None
+    unknown = persona.compose(
+        "programme-enrolment",
+        {"programme": "no-such-programme-" + listed[0][:20]},
+        thread=thread.thread,
+        parent=parent,
+    )
+    expect_rejection(
+        ctx,
+        await persona.send(unknown, note="an enrolment in a programme it does not list"),
+        E.REFERENCE_MISMATCH,
+        what="an enrolment in a programme its discovery document does not list",
+        requirement="VRM-MYT-006",
+    )
+    enrolment = persona.compose(
+        "programme-enrolment", {"programme": listed[0]}, thread=thread.thread, parent=parent
+    )
+    expect_accepted(
+        ctx,
+        await persona.send(enrolment, note=f"her enrolment in {listed[0]}"),
+        what=f"her enrolment in {listed[0]}",
+        requirement="VRM-MYT-006",
+    )
+    sent = persona.sent[-1]
+    terms = await persona.expect(
+        _programme_terms(str(enrolment["id"])),
+        description="the vendor answers her enrolment with the programme's terms",
+        requirement="VRM-MYT-006",
+    )
+    wanted = {"code": listed[0], "enrolment": {"id": enrolment["id"], "digest": digest(sent.token)}}
+    ctx.require(
+        terms.body.get("programme") == wanted,
+        "the programme's terms name the programme and her enrolment by its digest",
+        expected=wanted,
+        actual=terms.body.get("programme"),
+        requirement="VRM-MYT-006",
+    )
+    ctx.require(
+        terms.ok,
+        "the programme's terms pass the receiving pipeline (they answer her enrolment)",
+        actual=terms.error_detail,
+        requirement="VRM-MYT-005",
+    )
+
+
+@REGISTRY.check(
+    "PRG-BUY-ENROLMENT",
+    title="The buyer joins a listed programme by her request and takes only terms bound to it",
+    step=LifecycleStep.DEVELOPMENT,
+    requirements=("VRM-MYT-005",),
+    roles=(Role.BUYER,),
+    needs=("test-driver", "sends:programme-enrolment", "accepts:terms-assertion"),
+)
+async def buyer_enrols(ctx: CheckContext) -> None:
+    """The suite's vendor (a third party: terms, no offer) lists a programme. In
+    service, told to enrol (``POST {driver}/enrol {"vendor", "programme"}``), the
+    buyer sends a programme-enrolment naming it; programme terms naming her
+    enrolment with another digest are ``reference-mismatch``; those bound to it
+    are taken."""
+    session = ctx.session
+    side = await vendor_side(session)
+    vendor = await side.add_vendor("Conformance Programme Audio")
+    await prompt_buyer(
+        session,
+        "rfi",
+        {"vendors": [vendor.id]},
+        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
+    )
+    rfi = await vendor.expect(
+        lambda item: item.type == "personal-rfi",
+        description=f"the buyer sends a personal RFI to {vendor.id}",
+        within=prompt_wait(session),
+    )
+    inbox = reply_inbox(rfi)
+
+    def terms_body(**extra: Any) -> dict[str, Any]:
+        return {
+            **bodies.terms_assertion_body(
+                party_id=vendor.id,
+                party_name=vendor.name,
+                now=session.clock.now(),
+                categories=["vehicle.model"],
+                terms=vendor.publish_terms(),
+            ),
+            **extra,
+        }
+
+    assertion = vendor.reply_to(rfi, "terms-assertion", terms_body())
+    require_accepted(
+        await vendor.deliver(assertion, inbox=inbox, note="terms answering the RFI"),
+        "the buyer takes the terms answering her RFI",
+    )
+    await prompt_buyer(
+        session,
+        "terms",
+        {"vendor": vendor.id, "assertion": assertion["id"]},
+        instruction=f"Make the buyer answer the terms of sharing from {vendor.id}",
+    )
+    await vendor.expect(
+        lambda item: item.type == "terms-response",
+        description="the buyer answers the terms: service begins",
+        within=prompt_wait(session),
+    )
+    status, answer = await call_driver_raw(
+        session, "POST", "/enrol", {"vendor": vendor.id, "programme": SUITE_PROGRAMME}
+    )
+    if status in (404, 405):
+        ctx.skip("the buyer's test driver has no enrol instruction")
+    ctx.require(200 <= status < 300, "the test driver takes the enrol instruction", actual=answer)
+    enrolment = await vendor.expect(
+        lambda item: item.type == "programme-enrolment",
+        description="the buyer asks to join the programme",
+        within=prompt_wait(session),
+    )
+    ctx.require(
+        enrolment.body.get("programme") == SUITE_PROGRAMME,
+        "the enrolment names the programme the vendor lists",
+        expected=SUITE_PROGRAMME,
+        actual=enrolment.body.get("programme"),
+        requirement="VRM-MYT-005",
+    )
+    wrong = vendor.reply_to(
+        enrolment,
+        "terms-assertion",
+        terms_body(
+            programme={
+                "code": SUITE_PROGRAMME,
+                "enrolment": {"id": str(enrolment.id), "digest": WRONG_DIGEST},
+            }
+        ),
+    )
+    reply = await vendor.deliver(wrong, inbox=inbox, note="programme terms, another digest")
+    if reply is not None:
+        expect_rejection(
+            ctx,
+            reply,
+            E.REFERENCE_MISMATCH,
+            what="programme terms naming her enrolment with another digest",
+            requirement="VRM-MYT-005",
+        )
+    right = vendor.reply_to(
+        enrolment,
+        "terms-assertion",
+        terms_body(programme={"code": SUITE_PROGRAMME, "enrolment": enrolment.ref()}),
+    )
+    reply = await vendor.deliver(right, inbox=inbox, note="the programme's terms")
+    if reply is not None:
+        expect_accepted(
+            ctx, reply, what="the programme's terms bound to her enrolment",
+            requirement="VRM-MYT-005",
+        )  # fmt: skip

@@ -5,6 +5,7 @@ every guard rule. Used by :mod:`conformance.vectors.generate_state`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from vrm_protocol.myterms import roster
@@ -18,6 +19,7 @@ __all__ = ["canonical", "guard_cases"]
 M = MessageType
 B, V = Role.BUYER, Role.VENDOR
 _MISSING = "urn:uuid:00000000-0000-4000-8000-00000000a9e1"
+_REF = {"id": _MISSING, "digest": "sha-256:" + "A" * 43}
 
 
 def _agreement() -> dict[str, str]:
@@ -40,6 +42,8 @@ def canonical(play: _Play, message_type: MessageType, sender: Role) -> dict[str,
 
     if message_type is M.TERMS_PROFFER:
         return {"agreement": _agreement()}
+    if message_type is M.PROGRAMME_ENROLMENT:
+        return {"programme": "road-warrior"}
     if message_type is M.TERMS_AGREEMENT:
         return {
             "proffer": {"id": _open_proffer(play), "digest": _BIND},
@@ -52,6 +56,16 @@ def canonical(play: _Play, message_type: MessageType, sender: Role) -> dict[str,
 def guard_cases() -> dict[str, tuple[str, str, Case]]:
     """name -> (description, requirement, case), as ``_guard_cases`` has them."""
     from conformance.vectors.generate_state import WRONG_DIGEST, S, _case, _set
+
+    def enrolled(digest: str) -> Callable[[_Play, dict[str, Any]], None]:
+        def change(play: _Play, payload: dict[str, Any]) -> None:
+            enrolment = play.step(B, M.PROGRAMME_ENROLMENT, {"programme": "road-warrior"})
+            payload["body"]["programme"] = {
+                "code": "road-warrior",
+                "enrolment": {"id": enrolment, "digest": digest or play.digests[enrolment]},
+            }
+
+        return change
 
     return {
         "proffer-off-the-roster": (
@@ -68,5 +82,20 @@ def guard_cases() -> dict[str, tuple[str, str, Case]]:
             "A terms agreement naming her proffer with another digest.",
             "VRM-MYT-002",
             _case(S.SERVICING, V, M.TERMS_AGREEMENT, _set("/body/proffer/digest", WRONG_DIGEST)),
+        ),
+        "programme-terms-answer-nothing": (
+            "A party's terms for a programme naming no enrolment of hers.",
+            "VRM-MYT-005",
+            _case(
+                S.DEVELOPMENT,
+                V,
+                M.TERMS_ASSERTION,
+                _set("/body/programme", {"code": "road-warrior", "enrolment": _REF}),
+            ),
+        ),
+        "programme-terms-other-digest": (
+            "A party's terms for a programme naming her enrolment with another digest.",
+            "VRM-MYT-005",
+            _case(S.SERVICING, V, M.TERMS_ASSERTION, enrolled(WRONG_DIGEST)),
         ),
     }

@@ -27,6 +27,8 @@ def myterms_body(journey: Journey, message_type: M, missing: str) -> dict[str, A
 
     if message_type is M.TERMS_PROFFER:
         return {"agreement": _agreement()}
+    if message_type is M.PROGRAMME_ENROLMENT:
+        return {"programme": "road-warrior"}
     if message_type is M.TERMS_AGREEMENT:
         proffer = journey.latest_request(M.TERMS_PROFFER, open_only=True)
         if proffer is None and journey.state in ENGAGED:

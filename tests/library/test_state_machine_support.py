@@ -608,8 +608,11 @@ def reach(state: RelationshipState, *, exit_by: Role = Role.BUYER) -> Journey:
     if state is S.SERVICING:
         return journey
     if state is S.DEVELOPMENT:
+        # A programme offer is news; she joins by her own request (spec §6.72).
         programme = service_notice_body("programme-offer", "new-products")
-        must(journey.step(Role.VENDOR, M.SERVICE_NOTICE, programme), S.DEVELOPMENT)
+        must(journey.step(Role.VENDOR, M.SERVICE_NOTICE, programme), S.SERVICING)
+        enrolment = {"programme": "road-warrior"}
+        must(journey.step(Role.BUYER, M.PROGRAMME_ENROLMENT, enrolment), S.DEVELOPMENT)
         must(
             journey.step(Role.VENDOR, M.OFFER, offer_body(journey.now, topic="warranty")),
             S.DEVELOPMENT,

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:fd922d4c890624ce.
+fails when this file and the schemas disagree. Source digest: sha256:b7cd101be2ca1c98.
 """
 
 from types import MappingProxyType
@@ -121,6 +121,9 @@ __all__ = [
     "ProblemReportMessage",
     "ProblemSubject",
     "ProductCategory",
+    "ProgrammeEnrolmentBody",
+    "ProgrammeEnrolmentMessage",
+    "ProgrammeTerms",
     "ProposedWork",
     "Purpose",
     "ReceiptBody",
@@ -864,6 +867,7 @@ class BaseMessage(VRMModel):
         "payment-receipt",
         "terms-agreement",
         "terms-proffer",
+        "programme-enrolment",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -1687,6 +1691,21 @@ class Commitments(VRMModel):
     )
 
 
+class ProgrammeTerms(VRMModel):
+    """Programme terms.
+
+    The programme whose terms these are, and the enrolment they answer.
+    """
+
+    code: KebabToken = Field(
+        description="The programme's code, as her enrolment names it.",
+    )
+
+    enrolment: MessageRef = Field(
+        description="Her programme-enrolment, by the digest of its token as received.",
+    )
+
+
 class TermsAssertionBody(VRMModel):
     """Terms assertion body.
 
@@ -1742,6 +1761,14 @@ class TermsAssertionBody(VRMModel):
     valid_until: Timestamp = Field(
         alias="validUntil",
         description="The assertion cannot be accepted after this instant.",
+    )
+
+    programme: Annotated[ProgrammeTerms | None, NotNull] = Field(
+        default=None,
+        description=(
+            "When the terms are those of a programme she asked to join: the "
+            "programme and her enrolment (spec §6.72)."
+        ),
     )
 
 
@@ -3485,6 +3512,42 @@ class TermsProfferMessage(BaseMessage):
     )
 
 
+class ProgrammeEnrolmentBody(VRMModel):
+    """Programme enrolment body.
+
+    The programme she asks to join.
+    """
+
+    programme: KebabToken = Field(
+        description=(
+            "The programme's code, as the party's discovery document lists it under `programmes`."
+        ),
+    )
+
+    note: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=1000)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Anything she wants the party to know.",
+    )
+
+
+class ProgrammeEnrolmentMessage(BaseMessage):
+    """Programme enrolment.
+
+    The individual asks to join a programme the party's discovery document lists; the party
+    answers with its terms assertion for the programme (spec §6.72).
+    """
+
+    type: Literal["programme-enrolment"] = Field(
+        description="Always `programme-enrolment`.",
+    )
+
+    body: ProgrammeEnrolmentBody = Field(
+        description="The `programme-enrolment` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -3512,7 +3575,8 @@ Message: TypeAlias = Annotated[
     | PaymentNoticeMessage
     | PaymentReceiptMessage
     | TermsAgreementMessage
-    | TermsProfferMessage,
+    | TermsProfferMessage
+    | ProgrammeEnrolmentMessage,
     Field(discriminator="type"),
 ]
 
@@ -3545,5 +3609,6 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.PAYMENT_RECEIPT: PaymentReceiptMessage,
         MessageType.TERMS_AGREEMENT: TermsAgreementMessage,
         MessageType.TERMS_PROFFER: TermsProfferMessage,
+        MessageType.PROGRAMME_ENROLMENT: ProgrammeEnrolmentMessage,
     }
 )
