@@ -30,7 +30,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
-from reference_buyer.myterms_rules import AS_PROFFERED, AgreementRule, AnyAgreement
+from reference_buyer.myterms_rules import (
+    AS_PROFFERED,
+    MISLABELLED_NOTICES,
+    AgreementRule,
+    AnyAgreement,
+    BreachRule,
+    NoBreaches,
+)
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
 from reference_buyer.transaction_rules import (
@@ -190,6 +197,7 @@ class BuyerStrategies:
     invoices: InvoiceRule = MATCHES_THE_OFFER
     payments: PaymentRule = AS_ACCEPTED
     myterms: AgreementRule = AS_PROFFERED
+    breaches: BreachRule = MISLABELLED_NOTICES
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -338,6 +346,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "takes an answer to her proffer that names another agreement than hers "
             "(MYT-BUY-PROFFER)",
             lambda s: replace(s, myterms=AnyAgreement()),
+        ),
+        Fault(
+            "quiet-on-mislabelled-notice",
+            "refuses a mislabelled notice but neither reports it nor records it as a breach of "
+            "her terms (BUY-GUARD-MISLABELLED-NOTICE)",
+            lambda s: replace(s, breaches=NoBreaches()),
         ),
     ]
 )

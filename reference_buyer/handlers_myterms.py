@@ -16,16 +16,21 @@ The handlers are registered on :data:`reference_buyer.handlers.HANDLERS`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from reference_buyer.handlers import HANDLERS, _journal
 from reference_buyer.outgoing import build
-from vrm_agent.inbox import Inbound, Sent
+from reference_buyer.store import BreachRecord
+from vrm_agent.inbox import Inbound, Reception, Sent
 from vrm_agent.unit import UnitOfWork, outgoing
-from vrm_protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
+from vrm_protocol.freshness import format_timestamp
 from vrm_protocol.models import (
     AgreementRef,
+    ProblemReportBody,
+    ProblemSubject,
     ProgrammeEnrolmentBody,
     TermsAgreementMessage,
     TermsAssertionMessage,
@@ -39,7 +44,16 @@ from vrm_protocol.vocabulary import MessageType
 if TYPE_CHECKING:
     from reference_buyer.agent import BuyerAgent
 
-__all__ = ["MyTermsRecord", "enrol", "listed_programmes", "my_terms", "proffer"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "MyTermsRecord",
+    "enrol",
+    "listed_programmes",
+    "my_terms",
+    "on_refusal",
+    "proffer",
+]
 
 
 @HANDLERS.on(TermsAgreementMessage)
@@ -182,3 +196,44 @@ async def enrol(agent: BuyerAgent, peer: str, programme: str) -> Sent:
         raise LocalProtocolError(ErrorCode.ILLEGAL_TRANSITION, f"no relationship with {peer}")
     body = build(ProgrammeEnrolmentBody, programme=programme)
     return await agent.sender.send(peer, outgoing(body, thread=history[-1].thread, parent=None))
+
+
+async def on_refusal(
+    agent: BuyerAgent, token: bytes, reception: Reception | None, error: RemoteProtocolError
+) -> None:
+    """A message she refused that breaches her terms (a notice that is not what it
+    says it is, spec §6.9, VRM-MYT-007): she tells the sender with a problem
+    report naming it by its digest, and records the breach with the report.
+
+    The refusal stands whatever happens here: a message that cannot be decoded
+    again, or a report the sender will not take, is logged and left.
+    """
+    if not agent.strategies.breaches.is_breach(error.code):
+        return
+    try:
+        received = await (reception or agent.reception).decode(
+            token, agent.clock.now(), agent.strategies.runtime.verifier
+        )
+        message = received.message
+        peer = message.from_
+        body = build(
+            ProblemReportBody,
+            regarding=ProblemSubject(id=message.id, digest=received.digest),
+            code=error.code.value,
+            title=error.code.info.title,
+            detail=(error.detail or error.code.info.title)[:4000],
+        )
+        breach = BreachRecord(
+            peer=peer,
+            message_id=message.id,
+            digest=received.digest,
+            code=error.code.value,
+            detail=(error.detail or "")[:1000],
+            report_id=None,
+            at=format_timestamp(agent.clock.now()),
+        )
+        reply = outgoing(body, thread=message.thread, parent=None)
+        reply.writes.append(replace(breach, report_id=reply.id))
+        await agent.sender.send(peer, reply)
+    except ProtocolError as failure:
+        log.warning("breach of her terms not reported: %s", failure)

@@ -11,7 +11,16 @@ from typing import Final, Protocol
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
 from vrm_protocol.models import TermsAgreementBody, TermsProfferBody
 
-__all__ = ["AS_PROFFERED", "AgreementRule", "AnyAgreement", "AsProffered"]
+__all__ = [
+    "AS_PROFFERED",
+    "MISLABELLED_NOTICES",
+    "AgreementRule",
+    "AnyAgreement",
+    "AsProffered",
+    "BreachRule",
+    "MislabelledNotices",
+    "NoBreaches",
+]
 
 
 class AgreementRule(Protocol):
@@ -52,3 +61,30 @@ class AnyAgreement:
 
 
 AS_PROFFERED: Final = AsProffered()
+
+
+class BreachRule(Protocol):
+    """Which refusals of hers are breaches of her terms to report and record (spec §6.9)."""
+
+    def is_breach(self, code: ErrorCode) -> bool:
+        """Whether a message refused with ``code`` breaches her terms."""
+        ...
+
+
+class MislabelledNotices:
+    """A notice that is not what it says it is (spec §6.9, VRM-MYT-007)."""
+
+    def is_breach(self, code: ErrorCode) -> bool:
+        """``mislabelled-notice`` only."""
+        return code is ErrorCode.MISLABELLED_NOTICE
+
+
+class NoBreaches:
+    """Refuses quietly: nothing reported, nothing recorded (a fault)."""
+
+    def is_breach(self, code: ErrorCode) -> bool:
+        """Never."""
+        return False
+
+
+MISLABELLED_NOTICES: Final = MislabelledNotices()

@@ -266,6 +266,8 @@ def _test_driver_paths() -> dict[str, Any]:
         ("service", "ServiceInstruction", "Answer a service notice", True),
         ("inspect", "InspectInstruction", "Inspect a handover record", False),
         ("pay", "PayInstruction", "Pay an invoice", False),
+        ("proffer", "ProfferInstruction", "Proffer her own terms", False),
+        ("enrol", "EnrolInstruction", "Ask to join a programme", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

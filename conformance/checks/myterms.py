@@ -31,7 +31,7 @@ from conformance.model import CheckFailed
 from conformance.peers import bodies
 from conformance.peers.buyers import buyer_side
 from conformance.peers.inbox import Inbound
-from conformance.peers.messages import digest
+from conformance.peers.messages import digest, sign
 from conformance.peers.vendors import SUITE_PROGRAMME, require_accepted, vendor_side
 from conformance.registry import REGISTRY
 from conformance.target import call_driver_raw
@@ -406,3 +406,119 @@ async def buyer_enrols(ctx: CheckContext) -> None:
             ctx, reply, what="the programme's terms bound to her enrolment",
             requirement="VRM-MYT-005",
         )  # fmt: skip
+
+
+# -- notices that are what they say, her side (spec §6.9) -----------------------------------------
+
+
+@REGISTRY.check(
+    "BUY-GUARD-MISLABELLED-NOTICE",
+    title="The buyer refuses a mislabelled notice, reports it and records it as a breach",
+    step=LifecycleStep.SERVICING,
+    requirements=("VRM-MSG-038", "VRM-MYT-007"),
+    roles=(Role.BUYER,),
+    needs=("test-driver", "accepts:service-notice"),
+)
+async def buyer_reports_mislabelled(ctx: CheckContext) -> None:
+    """In service with the suite's vendor, a programme offer labelled
+    ``technical`` is ``mislabelled-notice``; the buyer then sends the vendor a
+    problem report naming the notice by its digest, and its test driver's state
+    lists the breach with that report."""
+    session = ctx.session
+    side = await vendor_side(session)
+    vendor = await side.add_vendor("Conformance Sneaky Motors")
+    await prompt_buyer(
+        session,
+        "rfi",
+        {"vendors": [vendor.id]},
+        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
+    )
+    rfi = await vendor.expect(
+        lambda item: item.type == "personal-rfi",
+        description=f"the buyer sends a personal RFI to {vendor.id}",
+        within=prompt_wait(session),
+    )
+    inbox = reply_inbox(rfi)
+    assertion = vendor.reply_to(
+        rfi,
+        "terms-assertion",
+        bodies.terms_assertion_body(
+            party_id=vendor.id,
+            party_name=vendor.name,
+            now=session.clock.now(),
+            categories=["vehicle.model"],
+            terms=vendor.publish_terms(),
+        ),
+    )
+    require_accepted(
+        await vendor.deliver(assertion, inbox=inbox, note="terms answering the RFI"),
+        "the buyer takes the terms answering her RFI",
+    )
+    await prompt_buyer(
+        session,
+        "terms",
+        {"vendor": vendor.id, "assertion": assertion["id"]},
+        instruction=f"Make the buyer answer the terms of sharing from {vendor.id}",
+    )
+    await vendor.expect(
+        lambda item: item.type == "terms-response",
+        description="the buyer answers the terms: service begins",
+        within=prompt_wait(session),
+    )
+    notice = vendor.reply_to(
+        rfi,
+        "service-notice",
+        {
+            "kind": "programme-offer",
+            "category": "technical",
+            "summary": "A technical update (really: our new-model promotion)",
+        },
+    )
+    token = sign(notice, vendor.signer)
+    reply = await vendor.deliver_token(
+        token, to=str(rfi.field("from")), inbox=inbox, note="a programme offer labelled technical"
+    )
+    if reply is not None:
+        expect_rejection(
+            ctx,
+            reply,
+            E.MISLABELLED_NOTICE,
+            what="a programme offer labelled technical",
+            requirement="VRM-MSG-038",
+        )
+    wanted = {"id": notice["id"], "digest": digest(token)}
+    try:
+        report = await vendor.expect(
+            lambda item: (
+                item.type == "problem-report"
+                and (item.body.get("regarding") or {}).get("id") == notice["id"]
+            ),
+            description="the buyer reports the mislabelled notice",
+            within=prompt_wait(session),
+        )
+    except CheckFailed:
+        ctx.require(
+            False,
+            "the buyer tells the vendor, in a problem report, that its notice is mislabelled",
+            requirement="VRM-MYT-007",
+        )
+        return
+    ctx.expect(
+        report.body.get("regarding") == wanted and report.body.get("code") == "mislabelled-notice",
+        "the report names the notice by its digest, with code mislabelled-notice",
+        expected={"regarding": wanted, "code": "mislabelled-notice"},
+        actual={"regarding": report.body.get("regarding"), "code": report.body.get("code")},
+        requirement="VRM-MYT-007",
+    )
+    status, state = await call_driver_raw(session, "GET", "/state")
+    breaches = state.get("breaches") if status == 200 and isinstance(state, dict) else None
+    recorded = [
+        b for b in breaches or [] if isinstance(b, dict) and b.get("message") == notice["id"]
+    ]
+    ctx.require(
+        bool(recorded) and recorded[0].get("report") == str(report.id),
+        "her agent records the notice as a breach of her terms, with its report",
+        expected={"message": notice["id"], "report": str(report.id)},
+        actual=breaches,
+        requirement="VRM-MYT-007",
+    )
