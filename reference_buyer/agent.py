@@ -384,4 +384,9 @@ class BuyerAgent:
                 {"peer": b.peer, "message": b.message_id, "code": b.code, "report": b.report_id}
                 for b in await self.store.breaches()
             ],
+            # Who has the new value of each detail she changed (spec §6.74).
+            "detailUpdates": [
+                {"peer": u.peer, "item": u.item, "update": u.update_id, "receipt": u.receipt_id}
+                for u in await self.store.detail_updates()
+            ],
         }

@@ -264,6 +264,21 @@ async def _enrol(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": [sent.message.message_id]}
 
 
+async def _update_details(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    items = document.get("items")
+    if (
+        not isinstance(items, dict)
+        or not items
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in items.items())
+    ):
+        raise _invalid("'items' must be a JSON object of data categories to strings", "/items")
+    reason = document.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise _invalid("'reason' must be a string", "/reason")
+    sent = await handlers_myterms.update_details(agent, items, reason=reason)
+    return {"sent": [s.message.message_id for s in sent.values()]}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -296,6 +311,7 @@ _ACTIONS: Mapping[str, Action] = {
     "pay": _pay,
     "proffer": _proffer,
     "enrol": _enrol,
+    "update-details": _update_details,
 }
 
 

@@ -32,10 +32,13 @@ from typing import Any, Final, Protocol
 
 from reference_buyer.myterms_rules import (
     AS_PROFFERED,
+    HOLDERS_ONLY,
     MISLABELLED_NOTICES,
     AgreementRule,
     AnyAgreement,
     BreachRule,
+    DetailsRecipients,
+    Everyone,
     NoBreaches,
 )
 from reference_buyer.pseudonyms import Pseudonyms
@@ -198,6 +201,7 @@ class BuyerStrategies:
     payments: PaymentRule = AS_ACCEPTED
     myterms: AgreementRule = AS_PROFFERED
     breaches: BreachRule = MISLABELLED_NOTICES
+    details: DetailsRecipients = HOLDERS_ONLY
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -352,6 +356,12 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "refuses a mislabelled notice but neither reports it nor records it as a breach of "
             "her terms (BUY-GUARD-MISLABELLED-NOTICE)",
             lambda s: replace(s, breaches=NoBreaches()),
+        ),
+        Fault(
+            "update-everyone",
+            "sends a change of her details to every current relationship, holder or not "
+            "(DET-BUY-FOLLOWS-HER)",
+            lambda s: replace(s, details=Everyone()),
         ),
     ]
 )

@@ -17,18 +17,23 @@ The handlers are registered on :data:`reference_buyer.handlers.HANDLERS`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from reference_buyer.handlers import HANDLERS, _journal
 from reference_buyer.outgoing import build
-from reference_buyer.store import BreachRecord
+from reference_buyer.store import BreachRecord, DetailReceipted, DetailUpdate
 from vrm_agent.inbox import Inbound, Reception, Sent
-from vrm_agent.unit import UnitOfWork, outgoing
+from vrm_agent.unit import UnitOfWork, outgoing, present
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
 from vrm_protocol.freshness import format_timestamp
+from vrm_protocol.message_types.details_update import HOLDING
 from vrm_protocol.models import (
     AgreementRef,
+    DataItem,
+    DetailsReceiptMessage,
+    DetailsUpdateBody,
     ProblemReportBody,
     ProblemSubject,
     ProgrammeEnrolmentBody,
@@ -53,6 +58,8 @@ __all__ = [
     "my_terms",
     "on_refusal",
     "proffer",
+    "update_details",
+    "who_has",
 ]
 
 
@@ -237,3 +244,83 @@ async def on_refusal(
         await agent.sender.send(peer, reply)
     except ProtocolError as failure:
         log.warning("breach of her terms not reported: %s", failure)
+
+
+@HANDLERS.on(DetailsReceiptMessage)
+async def on_details_receipt(
+    buyer: BuyerAgent, inbound: Inbound[DetailsReceiptMessage], work: UnitOfWork
+) -> None:
+    """The party holds her new details: the receipt names her update by the digest
+    of the token she signed (spec §6.74, VRM-MYT-008); her store records who has
+    the new value of which item."""
+    body = inbound.message.body
+    sent = await buyer.store.entry(body.update.id, direction=Direction.SENT)
+    if sent is None or sent.peer != inbound.peer or sent.digest != body.update.digest:
+        raise RemoteProtocolError(
+            ErrorCode.REFERENCE_MISMATCH,
+            "the receipt names her update with a digest other than that of the update sent",
+            path="/body/update/digest",
+        )
+    _journal(inbound, work)
+    work.write(
+        DetailReceipted(
+            update_id=body.update.id,
+            receipt_id=inbound.id,
+            items=tuple(body.held),
+            at=format_timestamp(inbound.now),
+        )
+    )
+
+
+#: The states in which a party may hold her details (spec §6.73).
+_HOLDING: Final = frozenset(HOLDING)
+
+
+async def update_details(
+    agent: BuyerAgent, changes: Mapping[str, str], *, reason: str | None = None
+) -> dict[str, Sent]:
+    """She changes her details in one action (spec §6.73, seed 003): her profile
+    takes the new values, and every relationship not exited whose party holds a
+    changed item under her consent (her sharing log) is sent a details update
+    with only the items it holds; no other party is. The updates sent, by party.
+
+    Raises:
+        LocalProtocolError: SCHEMA_INVALID, not a valid update.
+        StoreUnavailable: the store cannot be read or written.
+    """
+    for category, value in changes.items():
+        await agent.store.set_profile(category, value)
+    sent: dict[str, Sent] = {}
+    at = format_timestamp(agent.clock.now())
+    for relationship in await agent.store.relationships():
+        if relationship.core.state not in _HOLDING:
+            continue
+        peer = relationship.peer
+        held = {record.category for record in await agent.store.shared_with(peer)}
+        items = agent.strategies.details.items_for(list(changes), held)
+        if not items:
+            continue
+        history = await agent.store.history(peer=peer, include_refused=False)
+        body = build(
+            DetailsUpdateBody,
+            items=tuple(DataItem(item=item, value=changes[item]) for item in items),
+            **present(reason=reason),
+        )
+        reply = outgoing(body, thread=history[-1].thread if history else None, parent=None)
+        reply.writes.extend(
+            DetailUpdate(peer=peer, update_id=reply.id, item=item, at=at) for item in items
+        )
+        try:
+            sent[peer] = await agent.sender.send(peer, reply)
+        except ProtocolError as failure:
+            log.warning("details update to %s not sent: %s", peer[:80], failure)
+    return sent
+
+
+async def who_has(agent: BuyerAgent, item: str) -> dict[str, bool]:
+    """For ``item``: each party she sent its latest value to, and whether its
+    receipt says it holds it (spec §6.74)."""
+    found: dict[str, bool] = {}
+    for update in await agent.store.detail_updates(item):
+        found[update.peer] = update.receipt_id is not None
+    return found

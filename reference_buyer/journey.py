@@ -43,7 +43,7 @@ from rich.markup import escape
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.app import serve as serve_agent
 from reference_buyer.config import BuyerConfig, Decorrelation
-from reference_buyer.journey_myterms import join_programme, proffer_to_all
+from reference_buyer.journey_myterms import join_programme, move_house, proffer_to_all
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import load_policy
@@ -582,7 +582,17 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             SupportResolutionMessage,
         )
         said = textwrap.shorten(resolution.body.resolution, 70, placeholder="…")
-        return f"support request answered: {resolution.body.status} ({said})"
+        # Seed 003, "my suppliers follow me": she moves house (spec §6.73).
+        moved = await move_house(
+            agent,
+            {
+                "contact.postal-address": "7 Harbour Row, Falmouth TR11 3XX",
+                "contact.phone": "+44 7700 900123",
+            },
+            names,
+            within=REPLY_TIMEOUT_SECONDS,
+        )
+        return f"support request answered: {resolution.body.status} ({said}); {moved}"
 
     async def exit_step() -> str:
         dealer = state["dealer"]

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from reference_buyer.agent import BuyerAgent
-from reference_buyer.handlers_myterms import enrol, proffer
+from reference_buyer.handlers_myterms import enrol, proffer, update_details, who_has
 from reference_buyer.store import Entry
 from vrm_protocol.models import TermsAgreementMessage, TermsAssertionMessage
 from vrm_protocol.states import RelationshipState
 from vrm_protocol.vocabulary import MessageType
 
-__all__ = ["join_programme", "proffer_to_all"]
+__all__ = ["join_programme", "move_house", "proffer_to_all"]
 
 
 def _answering(message_id: str) -> Callable[[Entry], bool]:
@@ -86,3 +86,37 @@ async def join_programme(
         f"she asked to join {programme} (programme-enrolment; no offer pushed to her); its "
         f"terms {decision.decision.value}, sharing {shared}; relationship {state.value}"
     )
+
+
+def _receipt_for(update_id: str) -> Callable[[Entry], bool]:
+    return lambda e: e.type is MessageType.DETAILS_RECEIPT and e.parent == update_id
+
+
+async def move_house(
+    agent: BuyerAgent,
+    changes: Mapping[str, str],
+    names: Mapping[str, str],
+    *,
+    within: float,
+) -> str:
+    """She moves house (seed 003): one action sends her new details to every
+    party that holds them under her consent, and to no other (spec §6.73); each
+    receipts (§6.74); her store shows who has the new value. A summary line.
+
+    Raises:
+        JourneyFailed: nobody holds them, or a holder's receipt does not say so.
+    """
+    sent = await update_details(agent, changes, reason="She moved house.")
+    if not sent:
+        raise JourneyFailed("some party holds her address or phone under her consent")
+    for update in sent.values():
+        await agent.wait_for(_receipt_for(update.message.message_id), within=within)
+    holders = {peer: await _held(agent, changes, peer) for peer in sent}
+    if not all(holders.values()):
+        raise JourneyFailed(f"every party sent her new details receipts them: {holders}")
+    told = ", ".join(f"{names.get(p, p)} ({', '.join(items)})" for p, items in holders.items())
+    return f"she moved house: new {' and '.join(changes)} sent to {told} and no other, receipted"
+
+
+async def _held(agent: BuyerAgent, changes: Mapping[str, str], peer: str) -> list[str]:
+    return [item for item in changes if (await who_has(agent, item)).get(peer)]

@@ -6,6 +6,7 @@ weakened (:mod:`reference_buyer.faults`) without a branch in production code.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Final, Protocol
 
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
@@ -13,11 +14,15 @@ from vrm_protocol.models import TermsAgreementBody, TermsProfferBody
 
 __all__ = [
     "AS_PROFFERED",
+    "HOLDERS_ONLY",
     "MISLABELLED_NOTICES",
     "AgreementRule",
     "AnyAgreement",
     "AsProffered",
     "BreachRule",
+    "DetailsRecipients",
+    "Everyone",
+    "HoldersOnly",
     "MislabelledNotices",
     "NoBreaches",
 ]
@@ -88,3 +93,31 @@ class NoBreaches:
 
 
 MISLABELLED_NOTICES: Final = MislabelledNotices()
+
+
+class DetailsRecipients(Protocol):
+    """Who is sent a change of her details, with which items (spec §6.73)."""
+
+    def items_for(self, changed: Collection[str], held: Collection[str]) -> tuple[str, ...]:
+        """The changed items to send to a party that holds ``held`` (by her sharing
+        log); none: the party is not sent the change."""
+        ...
+
+
+class HoldersOnly:
+    """Only the parties that hold a changed item, only the items each holds (VRM-MYT-010)."""
+
+    def items_for(self, changed: Collection[str], held: Collection[str]) -> tuple[str, ...]:
+        """``changed`` ∩ ``held``."""
+        return tuple(item for item in changed if item in held)
+
+
+class Everyone:
+    """Every current relationship gets every changed item (a fault)."""
+
+    def items_for(self, changed: Collection[str], held: Collection[str]) -> tuple[str, ...]:
+        """``changed``."""
+        return tuple(changed)
+
+
+HOLDERS_ONLY: Final = HoldersOnly()

@@ -18,7 +18,10 @@ from typing import Any, Final, Protocol
 from reference_vendor.myterms_rules import (
     AS_LISTED,
     BOUND_TO_ENROLMENT,
+    WHAT_IT_HOLDS,
+    ClaimsAll,
     DecliningAll,
+    DetailsReceipting,
     MyTermsPolicy,
     ProgrammeBinding,
     Unbound,
@@ -124,6 +127,7 @@ class VendorStrategies:
     invoicing: Invoicing = AS_AGREED
     myterms: MyTermsPolicy = AS_LISTED
     programmes: ProgrammeBinding = BOUND_TO_ENROLMENT
+    details: DetailsReceipting = WHAT_IT_HOLDS
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -247,6 +251,12 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "answers her programme enrolment with terms that name neither the programme nor "
             "her enrolment (PRG-VEN-ENROLMENT)",
             lambda s: replace(s, programmes=Unbound()),
+        ),
+        Fault(
+            "claim-all-details",
+            "receipts her details update as if it held every item of it, held or not "
+            "(DET-VEN-RECEIPT)",
+            lambda s: replace(s, details=ClaimsAll()),
         ),
     ]
 )

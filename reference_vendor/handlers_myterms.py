@@ -14,6 +14,9 @@ requests under its terms of sharing), bound to her enrolment by its digest,
 as the :class:`~reference_vendor.myterms_rules.ProgrammeBinding` strategy
 says; a programme it does not list is refused.
 
+Her new details (``details-update``, spec §6.73) replace the values it holds
+under her consent, and only those; its ``details-receipt`` lists them.
+
 The handlers are registered on :data:`reference_vendor.handlers.HANDLERS`.
 """
 
@@ -25,24 +28,35 @@ from typing import TYPE_CHECKING
 
 from reference_vendor import rules
 from reference_vendor.catalogue import Catalogue, Programme
-from reference_vendor.handlers import HANDLERS
+from reference_vendor.handlers import ACCEPTANCE_CATEGORIES, HANDLERS
+from reference_vendor.store import DataRow, DealIdentityUpdated
 from vrm_agent.inbox import Inbound
 from vrm_agent.unit import UnitOfWork, present
 from vrm_protocol.errors import ErrorCode, RemoteProtocolError
+from vrm_protocol.freshness import format_timestamp
 from vrm_protocol.models import (
     DataRequest,
+    DetailsReceiptBody,
+    DetailsUpdateMessage,
     ProgrammeEnrolmentMessage,
     Retention,
     TermsAgreementBody,
     TermsAssertionBody,
     TermsProfferMessage,
+    to_payload,
 )
 from vrm_protocol.myterms import agreement
 
 if TYPE_CHECKING:
     from reference_vendor.agent import VendorAgent
 
-__all__ = ["agreement_refs", "on_enrolment", "on_proffer", "programme_terms"]
+__all__ = [
+    "agreement_refs",
+    "on_details_update",
+    "on_enrolment",
+    "on_proffer",
+    "programme_terms",
+]
 
 
 def agreement_refs(catalogue: Catalogue) -> list[Mapping[str, str]]:
@@ -109,3 +123,46 @@ async def on_enrolment(
     body = programme_terms(vendor, programme, inbound.now)
     bound = vendor.strategies.programmes.bind(code, inbound.ref())
     inbound.answer(work, body.model_copy(update={"programme": bound}) if bound else body)
+
+
+@HANDLERS.on(DetailsUpdateMessage)
+async def on_details_update(
+    vendor: VendorAgent, inbound: Inbound[DetailsUpdateMessage], work: UnitOfWork
+) -> None:
+    """Her new details (spec §6.73): each item it holds under her consent takes
+    the new value, under the purposes and deadline it was held under; nothing
+    else is kept. The receipt lists what it holds (spec §6.74, VRM-MYT-009)."""
+    held = {row.item: row for row in await vendor.store.data_for(inbound.peer)}
+    deals = await vendor.store.deals_for(inbound.peer)
+    deal = deals[-1] if deals else None
+    identity = dict(deal.identity) if deal is not None else {}
+    members = {category: member for member, category in ACCEPTANCE_CATEGORIES.items()}
+    stamp = format_timestamp(inbound.now)
+    updated: list[str] = []
+    for item in inbound.message.body.items:
+        if item.item in updated:
+            continue
+        value = item.value if isinstance(item.value, str) else to_payload(item.value)
+        row = held.get(item.item)
+        member = members.get(item.item)
+        in_deal = deal is not None and item.item in deal.categories and member in identity
+        if row is None and not in_deal:
+            continue  # not held under her consent: not kept
+        if row is not None:
+            kept = DataRow(
+                inbound.peer, item.item, value, row.purposes, row.retain_until, inbound.id, stamp
+            )
+            work.write(kept)
+        if in_deal and member is not None:
+            # The identity she disclosed at acceptance, held in the deal's record.
+            identity[member] = value
+        updated.append(item.item)
+    if deal is not None and identity != dict(deal.identity):
+        work.write(DealIdentityUpdated(deal.id, identity))
+    asked = [item.item for item in inbound.message.body.items]
+    inbound.answer(
+        work,
+        DetailsReceiptBody(
+            update=inbound.ref(), held=vendor.strategies.details.held(updated, asked)
+        ),
+    )

@@ -10,7 +10,7 @@ document) lists, and declines the others (VRM-MYT-003).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol
 
@@ -20,13 +20,17 @@ from vrm_protocol.myterms import agreement
 __all__ = [
     "AS_LISTED",
     "BOUND_TO_ENROLMENT",
+    "WHAT_IT_HOLDS",
     "AsListed",
     "BoundToEnrolment",
+    "ClaimsAll",
     "DecliningAll",
+    "DetailsReceipting",
     "MyTermsAnswer",
     "MyTermsPolicy",
     "ProgrammeBinding",
     "Unbound",
+    "WhatItHolds",
 ]
 
 
@@ -100,3 +104,31 @@ class Unbound:
 
 
 BOUND_TO_ENROLMENT: Final = BoundToEnrolment()
+
+
+class DetailsReceipting(Protocol):
+    """What the vendor's receipt of her details update lists as held (spec §6.74)."""
+
+    def held(self, updated: Sequence[str], asked: Sequence[str]) -> tuple[str, ...]:
+        """The ``held`` of the receipt: ``updated`` are the items it holds and
+        updated, ``asked`` every item of her update."""
+        ...
+
+
+class WhatItHolds:
+    """Exactly the items it holds under her consent and updated (VRM-MYT-009)."""
+
+    def held(self, updated: Sequence[str], asked: Sequence[str]) -> tuple[str, ...]:
+        """``updated``."""
+        return tuple(updated)
+
+
+class ClaimsAll:
+    """Claims to hold every item of her update, held or not (a fault)."""
+
+    def held(self, updated: Sequence[str], asked: Sequence[str]) -> tuple[str, ...]:
+        """``asked``."""
+        return tuple(dict.fromkeys(asked))
+
+
+WHAT_IT_HOLDS: Final = WhatItHolds()

@@ -268,6 +268,7 @@ def _test_driver_paths() -> dict[str, Any]:
         ("pay", "PayInstruction", "Pay an invoice", False),
         ("proffer", "ProfferInstruction", "Proffer her own terms", False),
         ("enrol", "EnrolInstruction", "Ask to join a programme", False),
+        ("update-details", "UpdateDetailsInstruction", "Change her details", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

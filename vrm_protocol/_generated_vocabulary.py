@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:b7cd101be2ca1c98.
+Source digest: sha256:fbc0e5a3452d2d1b.
 """
 
 from enum import StrEnum
@@ -100,3 +100,9 @@ class MessageType(StrEnum):
 
     PROGRAMME_ENROLMENT = "programme-enrolment"
     """Programme enrolment (``programme-enrolment.schema.json``)."""
+
+    DETAILS_RECEIPT = "details-receipt"
+    """Details receipt (``details-receipt.schema.json``)."""
+
+    DETAILS_UPDATE = "details-update"
+    """Details update (``details-update.schema.json``)."""

@@ -15,6 +15,7 @@ refused, and the right answer taken.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -521,4 +522,159 @@ async def buyer_reports_mislabelled(ctx: CheckContext) -> None:
         expected={"message": notice["id"], "report": str(report.id)},
         actual=breaches,
         requirement="VRM-MYT-007",
+    )
+
+
+# -- "my suppliers follow me" (spec §6.73, §6.74) ------------------------------------------------
+
+#: How long the suite watches for an update that must not come.
+ABSENCE_SECONDS = 3.0
+
+
+@REGISTRY.check(
+    "DET-VEN-RECEIPT",
+    title="The vendor receipts her new details: exactly the items it holds under her consent",
+    step=LifecycleStep.SERVICING,
+    requirements=("VRM-MYT-008", "VRM-MYT-009"),
+    roles=(Role.VENDOR,),
+    needs=("accepts:details-update", "sends:details-receipt"),
+)
+async def vendor_receipts_details(ctx: CheckContext) -> None:
+    """After the welcome (data shared under its terms), her details update
+    naming an item she shared and one she never shared is answered with a
+    details receipt naming the update by its digest, listing as held the shared
+    item and not the other."""
+    thread = await run_welcome(ctx.session, await run_deal(ctx.session))
+    persona = thread.persona
+    if not thread.shared_categories:
+        ctx.skip("nothing was shared under the vendor's terms")
+    shared = thread.shared_categories[0]
+    never = "travel.dates" if shared != "travel.dates" else "location.home-area"
+    update = persona.compose(
+        "details-update",
+        {"items": [{"item": shared, "value": "changed"}, {"item": never, "value": "changed"}]},
+        thread=thread.thread,
+    )
+    expect_accepted(
+        ctx, await persona.send(update, note="her new details"), what="her details update"
+    )
+    sent = persona.sent[-1]
+    receipt = await persona.expect(
+        lambda item: (
+            item.type == "details-receipt"
+            and (item.body.get("update") or {}).get("id") == update["id"]
+        ),
+        description="the vendor receipts her details update",
+        requirement="VRM-MYT-009",
+    )
+    ctx.expect(
+        receipt.body.get("update") == {"id": update["id"], "digest": digest(sent.token)},
+        "the receipt names her update by its digest",
+        actual=receipt.body.get("update"),
+        requirement="VRM-MYT-008",
+    )
+    held = receipt.body.get("held")
+    ctx.require(
+        isinstance(held, list) and shared in held and never not in held,
+        "the receipt holds the item she shared, and not the one she never shared",
+        expected={"held": [shared], "not": never},
+        actual=held,
+        requirement="VRM-MYT-009",
+    )
+
+
+@REGISTRY.check(
+    "DET-BUY-FOLLOWS-HER",
+    title="The buyer's changed details go to the parties that hold them, and to no other",
+    step=LifecycleStep.SERVICING,
+    requirements=("VRM-MYT-010",),
+    roles=(Role.BUYER,),
+    needs=("test-driver", "sends:details-update"),
+)
+async def buyer_details_follow_her(ctx: CheckContext) -> None:
+    """Two of the suite's vendors (third parties) assert terms: one asks for the
+    car's model, the other for its VIN; she answers both. Told to change the
+    model (``POST {driver}/update-details {"items": {...}}``), the buyer sends a
+    details update, with that item only, to the vendor she shared it with, and
+    nothing to the other. Skips when she shared no model."""
+    session = ctx.session
+    side = await vendor_side(session)
+    holder = await side.add_vendor("Conformance Model Registry")
+    other = await side.add_vendor("Conformance VIN Registry")
+    await prompt_buyer(
+        session,
+        "rfi",
+        {"vendors": [holder.id, other.id]},
+        instruction=f"Make the buyer send a personal RFI to {holder.id} and {other.id}",
+    )
+    responses = {}
+    for vendor, category in ((holder, "vehicle.model"), (other, "vehicle.vin")):
+        rfi = await vendor.expect(
+            lambda item: item.type == "personal-rfi",
+            description=f"the buyer sends a personal RFI to {vendor.id}",
+            within=prompt_wait(session),
+        )
+        assertion = vendor.reply_to(
+            rfi,
+            "terms-assertion",
+            bodies.terms_assertion_body(
+                party_id=vendor.id,
+                party_name=vendor.name,
+                now=session.clock.now(),
+                categories=[category],
+                terms=vendor.publish_terms(),
+            ),
+        )
+        require_accepted(
+            await vendor.deliver(assertion, inbox=reply_inbox(rfi), note="terms"),
+            "the buyer takes the terms answering her RFI",
+        )
+        await prompt_buyer(
+            session,
+            "terms",
+            {"vendor": vendor.id, "assertion": assertion["id"]},
+            instruction=f"Make the buyer answer the terms of sharing from {vendor.id}",
+        )
+        responses[vendor.id] = await vendor.expect(
+            lambda item: item.type == "terms-response",
+            description="the buyer answers the terms",
+            within=prompt_wait(session),
+        )
+    shared = {
+        str(d.get("item"))
+        for d in responses[holder.id].body.get("data") or []
+        if isinstance(d, dict)
+    }
+    if "vehicle.model" not in shared:
+        ctx.skip("the buyer shared no car model: there is no holder to follow her")
+    status, answer = await call_driver_raw(
+        session,
+        "POST",
+        "/update-details",
+        {"items": {"vehicle.model": "Toyota Prius Plug-in"}, "reason": "a new car"},
+    )
+    if status in (404, 405):
+        ctx.skip("the buyer's test driver has no update-details instruction")
+    ctx.require(200 <= status < 300, "the test driver takes the instruction", actual=answer)
+    update = await holder.expect(
+        lambda item: item.type == "details-update",
+        description="the buyer sends her new details to the party that holds them",
+        within=prompt_wait(session),
+    )
+    items = [str(i.get("item")) for i in update.body.get("items") or [] if isinstance(i, dict)]
+    ctx.expect(
+        items == ["vehicle.model"],
+        "the update carries only the item that party holds",
+        expected=["vehicle.model"],
+        actual=items,
+        requirement="VRM-MYT-010",
+    )
+    await asyncio.sleep(ABSENCE_SECONDS)
+    leaked = [item for item in other.received() if item.type == "details-update"]
+    ctx.require(
+        not leaked,
+        "a party that does not hold the item is not sent her new details",
+        expected=[],
+        actual=[item.body for item in leaked] or None,
+        requirement="VRM-MYT-010",
     )

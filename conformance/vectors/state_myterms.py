@@ -19,6 +19,7 @@ __all__ = ["canonical", "guard_cases"]
 M = MessageType
 B, V = Role.BUYER, Role.VENDOR
 _MISSING = "urn:uuid:00000000-0000-4000-8000-00000000a9e1"
+_DETAILS: dict[str, Any] = {"items": [{"item": "contact.phone", "value": "+44 7700 900123"}]}
 _REF = {"id": _MISSING, "digest": "sha-256:" + "A" * 43}
 
 
@@ -44,6 +45,13 @@ def canonical(play: _Play, message_type: MessageType, sender: Role) -> dict[str,
         return {"agreement": _agreement()}
     if message_type is M.PROGRAMME_ENROLMENT:
         return {"programme": "road-warrior"}
+    if message_type is M.DETAILS_UPDATE:
+        return dict(_DETAILS)
+    if message_type is M.DETAILS_RECEIPT:
+        update = play.latest(M.DETAILS_UPDATE, open_only=True)
+        if update is None:
+            update = play.step(B, M.DETAILS_UPDATE, dict(_DETAILS))
+        return {"update": {"id": update, "digest": _BIND}, "held": ["contact.phone"]}
     if message_type is M.TERMS_AGREEMENT:
         return {
             "proffer": {"id": _open_proffer(play), "digest": _BIND},
@@ -97,5 +105,15 @@ def guard_cases() -> dict[str, tuple[str, str, Case]]:
             "A party's terms for a programme naming her enrolment with another digest.",
             "VRM-MYT-005",
             _case(S.SERVICING, V, M.TERMS_ASSERTION, enrolled(WRONG_DIGEST)),
+        ),
+        "details-receipt-answers-nothing": (
+            "A details receipt naming no update of hers.",
+            "VRM-MYT-008",
+            _case(S.WELCOME, V, M.DETAILS_RECEIPT, _set("/body/update/id", _MISSING)),
+        ),
+        "details-receipt-other-digest": (
+            "A details receipt naming her update with another digest.",
+            "VRM-MYT-008",
+            _case(S.SERVICING, V, M.DETAILS_RECEIPT, _set("/body/update/digest", WRONG_DIGEST)),
         ),
     }

@@ -8,12 +8,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vrm_protocol.message_types._myterms import ENGAGED
+from vrm_protocol.message_types.details_update import HOLDING
 from vrm_protocol.myterms import roster
 from vrm_protocol.vocabulary import MessageType as M
 from vrm_protocol.vocabulary import Role
 
 if TYPE_CHECKING:
     from test_state_machine_support import Journey
+
+
+def _details() -> dict[str, Any]:
+    return {"items": [{"item": "contact.phone", "value": "+44 7700 900123"}]}
 
 
 def _agreement() -> dict[str, str]:
@@ -29,6 +34,17 @@ def myterms_body(journey: Journey, message_type: M, missing: str) -> dict[str, A
         return {"agreement": _agreement()}
     if message_type is M.PROGRAMME_ENROLMENT:
         return {"programme": "road-warrior"}
+    if message_type is M.DETAILS_UPDATE:
+        return _details()
+    if message_type is M.DETAILS_RECEIPT:
+        update = journey.latest_request(M.DETAILS_UPDATE, open_only=True)
+        if update is None and journey.state in HOLDING:
+            journey.step(Role.BUYER, M.DETAILS_UPDATE, _details())
+            update = journey.latest_request(M.DETAILS_UPDATE, open_only=True)
+        return {
+            "update": {"id": update or missing, "digest": ANY_DIGEST},
+            "held": ["contact.phone"],
+        }
     if message_type is M.TERMS_AGREEMENT:
         proffer = journey.latest_request(M.TERMS_PROFFER, open_only=True)
         if proffer is None and journey.state in ENGAGED:

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:b7cd101be2ca1c98.
+fails when this file and the schemas disagree. Source digest: sha256:fbc0e5a3452d2d1b.
 """
 
 from types import MappingProxyType
@@ -56,6 +56,10 @@ __all__ = [
     "DeliveryItem",
     "DeliveryNoticeBody",
     "DeliveryNoticeMessage",
+    "DetailsReceiptBody",
+    "DetailsReceiptMessage",
+    "DetailsUpdateBody",
+    "DetailsUpdateMessage",
     "Digest",
     "Duration",
     "ExitAcknowledgementBody",
@@ -868,6 +872,8 @@ class BaseMessage(VRMModel):
         "terms-agreement",
         "terms-proffer",
         "programme-enrolment",
+        "details-receipt",
+        "details-update",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -3548,6 +3554,73 @@ class ProgrammeEnrolmentMessage(BaseMessage):
     )
 
 
+class DetailsReceiptBody(VRMModel):
+    """Details receipt body.
+
+    The update receipted and what it now holds.
+    """
+
+    update: MessageRef = Field(
+        description="Her details update, by the digest of its token as received.",
+    )
+
+    held: Annotated[
+        tuple[DataCategory, ...], Field(max_length=32), AfterValidator(unique_items)
+    ] = Field(
+        description="The items of the update it holds under her consent, now with their new value.",
+    )
+
+
+class DetailsReceiptMessage(BaseMessage):
+    """Details receipt.
+
+    The party's receipt of her details update: the items of which it now holds the new value
+    (spec §6.74).
+    """
+
+    type: Literal["details-receipt"] = Field(
+        description="Always `details-receipt`.",
+    )
+
+    body: DetailsReceiptBody = Field(
+        description="The `details-receipt` body.",
+    )
+
+
+class DetailsUpdateBody(VRMModel):
+    """Details update body.
+
+    The items changed, with their new values.
+    """
+
+    items: Annotated[tuple[DataItem, ...], Field(min_length=1, max_length=32)] = Field(
+        description="Each item the party holds under her consent, with its new value.",
+    )
+
+    reason: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Why the details changed (e.g. she moved house).",
+    )
+
+
+class DetailsUpdateMessage(BaseMessage):
+    """Details update.
+
+    The individual's new value of details the party holds under her consent (a new address, a
+    new phone): her suppliers follow her (spec §6.73).
+    """
+
+    type: Literal["details-update"] = Field(
+        description="Always `details-update`.",
+    )
+
+    body: DetailsUpdateBody = Field(
+        description="The `details-update` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -3576,7 +3649,9 @@ Message: TypeAlias = Annotated[
     | PaymentReceiptMessage
     | TermsAgreementMessage
     | TermsProfferMessage
-    | ProgrammeEnrolmentMessage,
+    | ProgrammeEnrolmentMessage
+    | DetailsReceiptMessage
+    | DetailsUpdateMessage,
     Field(discriminator="type"),
 ]
 
@@ -3610,5 +3685,7 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.TERMS_AGREEMENT: TermsAgreementMessage,
         MessageType.TERMS_PROFFER: TermsProfferMessage,
         MessageType.PROGRAMME_ENROLMENT: ProgrammeEnrolmentMessage,
+        MessageType.DETAILS_RECEIPT: DetailsReceiptMessage,
+        MessageType.DETAILS_UPDATE: DetailsUpdateMessage,
     }
 )
