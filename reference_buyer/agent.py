@@ -41,6 +41,7 @@ import reference_buyer.handlers_consents  # noqa: F401  (registers its handlers)
 from reference_buyer import (
     handlers_conversation,  # noqa: F401  (registers its handlers)
     handlers_living,
+    handlers_myterms,
     handlers_transaction,  # noqa: F401 - registers its handlers
 )
 from reference_buyer.buying import AttestationSource, Buying
@@ -63,11 +64,12 @@ from reference_buyer.reception import BuyerReception
 from reference_buyer.store import STORE_FILE, Entry, SqliteBuyerStore
 from vrm_agent.clock import AgentClock, Clock
 from vrm_agent.files import DataDirError, prepare_data_dir
-from vrm_agent.inbox import InboxAnswer, Pipeline
+from vrm_agent.inbox import InboxAnswer, Pipeline, Reception
 from vrm_agent.mailbox import Mailbox
 from vrm_agent.net import ATTEMPT_TIMEOUT_SECONDS, client_session
 from vrm_agent.store import StoreError
 from vrm_agent.unit import UnitOfWork
+from vrm_protocol.errors import RemoteProtocolError
 from vrm_protocol.http_binding import RateLimiter
 from vrm_protocol.ledger import RelationshipCore
 from vrm_protocol.message_types import accepted_by, sent_by
@@ -162,9 +164,7 @@ class BuyerAgent:
             session,
             delivery_policy,
             clock,
-            receive=lambda token, reception: self.pipeline.receive(
-                token, reception=reception, via="mailbox"
-            ),
+            receive=self._collect,
             reception_of=self.reception.mailbox_of,
             fetch_timeout=config.fetch_timeout,
         )
@@ -317,7 +317,20 @@ class BuyerAgent:
             StoreUnavailable: the store cannot be written; nothing was stored.
         """
         reception = self.reception.tagged(tag) if tag is not None else None
-        return await self.pipeline.receive(token, reception=reception)
+        try:
+            return await self.pipeline.receive(token, reception=reception)
+        except RemoteProtocolError as error:
+            # A refusal that breaches her terms is reported and recorded (§6.9).
+            await handlers_myterms.on_refusal(self, token, reception, error)
+            raise
+
+    async def _collect(self, token: bytes, reception: Reception) -> InboxAnswer:
+        """One message collected from a mailbox: the pipeline, as :meth:`receive`."""
+        try:
+            return await self.pipeline.receive(token, reception=reception, via="mailbox")
+        except RemoteProtocolError as error:
+            await handlers_myterms.on_refusal(self, token, reception, error)
+            raise
 
     def _committed(self, work: UnitOfWork) -> None:
         if work.inbound is not None:
@@ -409,4 +422,14 @@ class BuyerAgent:
             "serviceHistory": [e.to_json() for e in await handlers_living.service_history(self)],
             # Offers her agent flags, by id (seed 001: the old car before delivery).
             "offerWarnings": await handlers_living.offer_warnings(self),
+            # Breaches of her terms she recorded, each with her report (spec §6.9).
+            "breaches": [
+                {"peer": b.peer, "message": b.message_id, "code": b.code, "report": b.report_id}
+                for b in await self.store.breaches()
+            ],
+            # Who has the new value of each detail she changed (spec §6.74).
+            "detailUpdates": [
+                {"peer": u.peer, "item": u.item, "update": u.update_id, "receipt": u.receipt_id}
+                for u in await self.store.detail_updates()
+            ],
         }

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import ValidationError
 
-from reference_buyer import app_codecision, handlers_living, handlers_transaction
+from reference_buyer import app_codecision, handlers_living, handlers_myterms, handlers_transaction
 from reference_buyer import handlers_conversation as conversation
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.decisions import decided_terms
@@ -379,6 +379,38 @@ async def _addons(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": [sent.message.message_id]}
 
 
+async def _proffer(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    version = document.get("version", "1.0")
+    if not isinstance(version, str):
+        raise _invalid("'version' must be a string", "/version")
+    sent = await handlers_myterms.proffer(
+        agent, _vendors(document)[0], _string(document, "agreement"), version
+    )
+    return {"sent": [sent.message.message_id]}
+
+
+async def _enrol(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    sent = await handlers_myterms.enrol(
+        agent, _vendors(document)[0], _string(document, "programme")
+    )
+    return {"sent": [sent.message.message_id]}
+
+
+async def _update_details(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    items = document.get("items")
+    if (
+        not isinstance(items, dict)
+        or not items
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in items.items())
+    ):
+        raise _invalid("'items' must be a JSON object of data categories to strings", "/items")
+    reason = document.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise _invalid("'reason' must be a string", "/reason")
+    sent = await handlers_myterms.update_details(agent, items, reason=reason)
+    return {"sent": [s.message.message_id for s in sent.values()]}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -442,6 +474,9 @@ _ACTIONS: Mapping[str, Action] = {
     "addons": _addons,
     "search": _search,
     **app_codecision.DRIVER_ACTIONS,
+    "proffer": _proffer,
+    "enrol": _enrol,
+    "update-details": _update_details,
 }
 
 

@@ -46,6 +46,17 @@ from reference_buyer.living_rules import (
     OfferWarnings,
     WorkRule,
 )
+from reference_buyer.myterms_rules import (
+    AS_PROFFERED,
+    HOLDERS_ONLY,
+    MISLABELLED_NOTICES,
+    AgreementRule,
+    AnyAgreement,
+    BreachRule,
+    DetailsRecipients,
+    Everyone,
+    NoBreaches,
+)
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
 from reference_buyer.signatories import ANY_SIGNATORY, VERIFIED_SIGNATORIES, SignatoryRule
@@ -303,6 +314,9 @@ class BuyerStrategies:
     #: Her guard on a co-decision-maker's answers; and whether his agent waits for him.
     approval_answers: AnswerJudge = VERIFIED_ANSWERS
     approve_at_once: bool = False
+    myterms: AgreementRule = AS_PROFFERED
+    breaches: BreachRule = MISLABELLED_NOTICES
+    details: DetailsRecipients = HOLDERS_ONLY
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -696,6 +710,24 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "unbound-deal-refusal",
             "a deal refusal is taken whatever digest of the offer it names (BUY-DEAL-REFUSAL)",
             lambda s: _lenient(s, MessageType.DEAL_REFUSAL, ErrorCode.REFERENCE_MISMATCH),
+        ),
+        Fault(
+            "take-any-terms-agreement",
+            "takes an answer to her proffer that names another agreement than hers "
+            "(MYT-BUY-PROFFER)",
+            lambda s: replace(s, myterms=AnyAgreement()),
+        ),
+        Fault(
+            "quiet-on-mislabelled-notice",
+            "refuses a mislabelled notice but neither reports it nor records it as a breach of "
+            "her terms (BUY-GUARD-MISLABELLED-NOTICE)",
+            lambda s: replace(s, breaches=NoBreaches()),
+        ),
+        Fault(
+            "update-everyone",
+            "sends a change of her details to every current relationship, holder or not "
+            "(DET-BUY-FOLLOWS-HER)",
+            lambda s: replace(s, details=Everyone()),
         ),
     ]
 )

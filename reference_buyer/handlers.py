@@ -38,7 +38,6 @@ from vrm_protocol.models import (
     OfferMessage,
     ProblemReportMessage,
     ServiceNoticeMessage,
-    TermsAssertionMessage,
     to_payload,
 )
 from vrm_protocol.state_machine import Direction
@@ -87,7 +86,7 @@ for _model in (
     # A vendor that cannot honour her acceptance: the state machine lapsed the
     # offer and took the relationship back to negotiation (spec §6.17).
     DealRefusalMessage,
-    TermsAssertionMessage,
+    # TermsAssertionMessage: handlers_myterms (a programme's terms name her enrolment).
     ProblemReportMessage,
     # A vendor leaving the market: reference_buyer.handlers_retention.
 ):

@@ -55,6 +55,7 @@ from reference_buyer.journey_living import (
     record_service,
     take_extras,
 )
+from reference_buyer.journey_myterms import join_programme, move_house, proffer_to_all
 from reference_buyer.journey_retention import (
     MANUFACTURER_CATALOGUE,
     register_and_run_touchpoints,
@@ -460,12 +461,21 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             )
         ranked = await agent.ranked_offers()
         _expect(len(ranked) >= 2, "both dealers answered the intentcast with an offer")
+        # Her own terms, her first move (IEEE 7012, spec §6.70): data used only
+        # for this transaction. Mayfair lists the agreement; Prius Direct does not.
+        decisions, myterms = await proffer_to_all(
+            agent, dealers, "myterms-sd-bb", names, within=REPLY_TIMEOUT_SECONDS
+        )
+        _expect(
+            decisions == {mayfair: "agree", online: "decline"},
+            f"one dealer agrees to her terms, the other declines ({decisions})",
+        )
         return (
             f"directory search ({SEARCH_CATEGORY} in {SEARCH_AREA}, nothing identifying her): "
             f"{', '.join(names[v] for v in search.vendors)}, listings verified; "
             f"personal RFI to {len(dealers)} dealers under {len(dealers)} unlinkable "
             f"pseudonyms; {len(ranked)} offers, best total cost "
-            f"{ranked[0].currency} {ranked[0].total_cost}"
+            f"{ranked[0].currency} {ranked[0].total_cost}; {myterms}"
         )
 
     async def engage() -> str:
@@ -802,30 +812,17 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         )
 
     async def development() -> str:
-        seq = await _max_seq(store)
-        await _driver(
-            http,
+        # Seed 000 step 7: she asks to join Road Warrior herself (spec §6.72), a
+        # programme its discovery document lists; nothing is pushed to her.
+        joined = await join_programme(
+            agent,
             audio,
-            "/service-notice",
-            {
-                "peer": await pseudonym_with(audio),
-                "kind": "programme-offer",
-                "programme": "road-warrior",
-                "category": "new-products",
-            },
-        )
-        notice = await agent.wait_for(
-            after(seq, MessageType.SERVICE_NOTICE, audio), within=REPLY_TIMEOUT_SECONDS
+            "road-warrior",
+            ("safety", "technical", "new-products"),
+            within=REPLY_TIMEOUT_SECONDS,
         )
         # Her travel dates go by an access grant, not as a copy (spec §6.18): the
         # programme reads them from her agent while the grant is in force.
-        response = (
-            await agent.owning.answer_service_notice(notice.message_id, by_grant=(TRAVEL_DATES,))
-        ).model.body
-        _expect(
-            not any(item.item == TRAVEL_DATES for item in getattr(response, "data", None) or ()),
-            "no copy of her travel dates goes with her answer",
-        )
         _, grant = await agent.grants.grant(
             audio,
             items=(TRAVEL_DATES,),
@@ -867,7 +864,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"`{grant.grant_id}` ({refused.get('code')}): nothing reached her agent"
         )
         return (
-            f"Road Warrior programme: {getattr(response, 'decision', None)}; travel dates by "
+            f"{joined}; travel dates by "
             f"grant, read {sum(r.outcome == 'answered' for r in reads)}x over HTTP with a "
             "proof of its key (the moved trip seen on the 2nd read), revoked; next read "
             f"refused ({refused.get('code')}); {retention.summary()}"
@@ -891,7 +888,17 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         )
         said = textwrap.shorten(resolution.body.resolution, 70, placeholder="…")
         escalated = await _escalated_problem(agent, dealer, deal, journey.out, names)
-        return f"support request answered: {resolution.body.status} ({said}); {escalated}"
+        # Seed 003, "my suppliers follow me": she moves house (spec §6.73).
+        moved = await move_house(
+            agent,
+            {
+                "contact.postal-address": "7 Harbour Row, Falmouth TR11 3XX",
+                "contact.phone": "+44 7700 900123",
+            },
+            names,
+            within=REPLY_TIMEOUT_SECONDS,
+        )
+        return f"support request answered: {resolution.body.status} ({said}); {escalated}; {moved}"
 
     async def exit_step() -> str:
         dealer = state["dealer"]

@@ -65,12 +65,15 @@ __all__ = [
     "STORE_FILE",
     "AccessGrantRecord",
     "AccessRevoked",
+    "BreachRecord",
     "BuyerStore",
     "Channel",
     "ConsentRecord",
     "Counterparty",
     "CredentialRecord",
     "DealRecord",
+    "DetailReceipted",
+    "DetailUpdate",
     "Entry",
     "ExitAcknowledged",
     "ExitRecord",
@@ -320,6 +323,43 @@ class DealRecord(DomainWrite):
     offer_id: str
     acceptance_id: str
     confirmation_id: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreachRecord(DomainWrite):
+    """A breach of her terms she recorded: a message she refused as not what it
+    says it is (spec §6.9), and the problem report she sent about it."""
+
+    peer: str
+    message_id: str
+    digest: str
+    code: str
+    detail: str
+    report_id: str | None
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DetailUpdate(DomainWrite):
+    """A change of one of her details sent to a party (spec §6.73); ``receipt_id``
+    is set when the party's receipt says it holds the new value."""
+
+    peer: str
+    update_id: str
+    item: str
+    at: str
+    receipt_id: str | None = None
+    receipted_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DetailReceipted(DomainWrite):
+    """The party's receipt of her change: it holds the new value of ``items``."""
+
+    update_id: str
+    receipt_id: str
+    items: tuple[str, ...]
     at: str
 
 
@@ -600,6 +640,14 @@ class BuyerStore(ProtocolStore, Protocol):
         """Her consent changes and their receipts, oldest first."""
         ...
 
+    async def breaches(self, peer: str | None = None) -> list[BreachRecord]:
+        """The breaches of her terms she recorded, oldest first."""
+        ...
+
+    async def detail_updates(self, item: str | None = None) -> list[DetailUpdate]:
+        """The changes of her details she sent (of ``item``), oldest first."""
+        ...
+
 
 # -- SQLite ----------------------------------------------------------------------------------------
 
@@ -763,6 +811,30 @@ BUYER_SCHEMA: Final = Schema(
             answer TEXT,
             created TEXT NOT NULL
         ) WITHOUT ROWID
+        """,
+        # 5: control after sharing (spec §6.9, §6.73): breaches of her terms she
+        # recorded, and the changes of her details sent, by party and item.
+        """
+        CREATE TABLE breaches (
+            pk INTEGER PRIMARY KEY,
+            peer_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            code TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            report_id TEXT,
+            at TEXT NOT NULL
+        );
+        CREATE TABLE detail_updates (
+            pk INTEGER PRIMARY KEY,
+            peer_id TEXT NOT NULL,
+            update_id TEXT NOT NULL,
+            item TEXT NOT NULL,
+            at TEXT NOT NULL,
+            receipt_id TEXT,
+            receipted_at TEXT,
+            UNIQUE (update_id, item)
+        )
         """,
     ),
 )
@@ -1469,6 +1541,49 @@ class SqliteBuyerStore(SqliteProtocolStore):
             for row in rows
         ]
 
+    async def breaches(self, peer: str | None = None) -> list[BreachRecord]:
+        """The breaches of her terms she recorded, oldest first."""
+        rows = await self._scan(
+            lambda: (
+                self._read("SELECT * FROM breaches ORDER BY pk")
+                if peer is None
+                else self._read("SELECT * FROM breaches WHERE peer_id = ? ORDER BY pk", (peer,))
+            )
+        )
+        return [
+            BreachRecord(
+                peer=row["peer_id"],
+                message_id=row["message_id"],
+                digest=row["digest"],
+                code=row["code"],
+                detail=row["detail"],
+                report_id=row["report_id"],
+                at=row["at"],
+            )
+            for row in rows
+        ]
+
+    async def detail_updates(self, item: str | None = None) -> list[DetailUpdate]:
+        """The changes of her details she sent (of ``item``), oldest first."""
+        rows = await self._scan(
+            lambda: (
+                self._read("SELECT * FROM detail_updates ORDER BY pk")
+                if item is None
+                else self._read("SELECT * FROM detail_updates WHERE item = ? ORDER BY pk", (item,))
+            )
+        )
+        return [
+            DetailUpdate(
+                peer=row["peer_id"],
+                update_id=row["update_id"],
+                item=row["item"],
+                at=row["at"],
+                receipt_id=row["receipt_id"],
+                receipted_at=row["receipted_at"],
+            )
+            for row in rows
+        ]
+
     # -- her writes (on the writer thread, inside the unit's savepoint) --
 
     @staticmethod
@@ -1639,6 +1754,32 @@ class SqliteBuyerStore(SqliteProtocolStore):
                 "UPDATE access_grants SET revoked_at = COALESCE(revoked_at, ?),"
                 " revocation_id = ? WHERE grant_id = ?",
                 (write.at, write.message_id, write.grant_id),
+            )
+        elif isinstance(write, BreachRecord):
+            conn.execute(
+                "INSERT INTO breaches (peer_id, message_id, digest, code, detail, report_id, at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    write.peer,
+                    write.message_id,
+                    write.digest,
+                    write.code,
+                    write.detail,
+                    write.report_id,
+                    write.at,
+                ),
+            )
+        elif isinstance(write, DetailUpdate):
+            conn.execute(
+                "INSERT OR IGNORE INTO detail_updates (peer_id, update_id, item, at)"
+                " VALUES (?, ?, ?, ?)",
+                (write.peer, write.update_id, write.item, write.at),
+            )
+        elif isinstance(write, DetailReceipted):
+            conn.executemany(
+                "UPDATE detail_updates SET receipt_id = ?, receipted_at = ?"
+                " WHERE update_id = ? AND item = ?",
+                [(write.receipt_id, write.at, write.update_id, item) for item in write.items],
             )
         else:
             super().apply_domain(conn, write)

@@ -63,6 +63,7 @@ from reference_vendor.config import (
     VendorConfig,
     load_or_create_key,
 )
+from reference_vendor.handlers_myterms import agreement_refs
 from reference_vendor.store import SqliteVendorStore, VendorStore
 from vrm_agent.clock import AgentClock
 from vrm_agent.files import DataDirError, DataDirLock, lock_data_dir
@@ -127,6 +128,8 @@ async def discovery(request: web.Request) -> web.Response:
         max_depth=config.limits.max_nesting_depth,
         rate_per_minute=int(config.rate_per_second * 60),
         test_driver=config.test_mode,
+        agreements=agreement_refs(catalogue),
+        programmes=[{"code": p.code, "title": p.summary} for p in catalogue.programmes],
     )
     document["partyRole"] = catalogue.role
     return web.json_response(document)

@@ -29,6 +29,7 @@ from vrm_protocol.canonical import b64url_encode
 from vrm_protocol.http_binding import terms_path
 from vrm_protocol.message_types.service_notice import KIND_CATEGORIES
 from vrm_protocol.models import Handover
+from vrm_protocol.myterms import agreement
 
 __all__ = [
     "Catalogue",
@@ -210,6 +211,8 @@ class Catalogue:
     trusted_issuers: tuple[TrustedIssuer, ...] = field(default=())
     #: The retention touchpoints it runs, in order (seed 004).
     touchpoints: tuple[Touchpoint, ...] = ()
+    #: The MyTerms roster agreements it agrees to (spec §6.71), by ``(id, version)``.
+    agreements: tuple[tuple[str, str], ...] = ()
     #: The party's origin (its party id), where its terms are served (spec §11.7);
     #: set by :meth:`at_origin` when the agent knows its address.
     origin: str = ""
@@ -477,7 +480,23 @@ def _parse(key: str, doc: dict[str, Any], base: Path | None) -> Catalogue:
         programmes=programmes,
         trusted_issuers=issuers,
         touchpoints=touchpoints,
+        agreements=_agreements(doc.get("myterms", {})),
     )
+
+
+def _agreements(section: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``[myterms] agrees = ["id@version", ...]``: roster agreements only (spec §6.70).
+
+    Raises:
+        CatalogueError: an agreement the roster does not hold.
+    """
+    found: list[tuple[str, str]] = []
+    for value in section.get("agrees", []):
+        agreement_id, _, version = str(value).partition("@")
+        if agreement(agreement_id, version or "1.0") is None:
+            raise CatalogueError(f"myterms.agrees: {value!r} is not in the MyTerms roster")
+        found.append((agreement_id, version or "1.0"))
+    return tuple(found)
 
 
 def _handover(value: str) -> Handover:

@@ -37,6 +37,17 @@ from reference_vendor.living_rules import (
     OtherSlot,
     Servicing,
 )
+from reference_vendor.myterms_rules import (
+    AS_LISTED,
+    BOUND_TO_ENROLMENT,
+    WHAT_IT_HOLDS,
+    ClaimsAll,
+    DecliningAll,
+    DetailsReceipting,
+    MyTermsPolicy,
+    ProgrammeBinding,
+    Unbound,
+)
 from reference_vendor.retention import WITHIN_CHOICES, TouchpointGate, blocked_by
 from reference_vendor.rules import money
 from reference_vendor.store import ConsentPurposes, DeletionRow, EraseData, ForgetItem, Preferences
@@ -257,6 +268,9 @@ class VendorStrategies:
     evidence: EvidenceReader = VERIFIED
     #: Whether an SD-JWT presentation must be bound to this vendor and its sender (§10.5).
     holder_binding: bool = True
+    myterms: MyTermsPolicy = AS_LISTED
+    programmes: ProgrammeBinding = BOUND_TO_ENROLMENT
+    details: DetailsReceipting = WHAT_IT_HOLDS
 
 
 class Unverified:
@@ -628,6 +642,24 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "serves a poller's messages newest first, so that next is not the last position "
             "served (MBX-POSITIONS)",
             lambda s: _runtime(s, mailbox=lambda entries: list(reversed(entries))),
+        ),
+        Fault(
+            "decline-listed-agreement",
+            "declines her proffer of a MyTerms agreement its discovery document lists "
+            "(MYT-VEN-AGREEMENT)",
+            lambda s: replace(s, myterms=DecliningAll()),
+        ),
+        Fault(
+            "unbound-programme-terms",
+            "answers her programme enrolment with terms that name neither the programme nor "
+            "her enrolment (PRG-VEN-ENROLMENT)",
+            lambda s: replace(s, programmes=Unbound()),
+        ),
+        Fault(
+            "claim-all-details",
+            "receipts her details update as if it held every item of it, held or not "
+            "(DET-VEN-RECEIPT)",
+            lambda s: replace(s, details=ClaimsAll()),
         ),
     ]
 )

@@ -49,6 +49,7 @@ __all__ = [
     "ConsentRow",
     "DataRow",
     "DataValue",
+    "DealIdentityUpdated",
     "DealRow",
     "DeletionRow",
     "EraseData",
@@ -125,6 +126,14 @@ class DataRow(DomainWrite):
     retain_until: str
     source_message: str
     created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DealIdentityUpdated(DomainWrite):
+    """Her new details replace those of the identity a deal holds (spec §6.73)."""
+
+    deal_id: str
+    identity: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -614,6 +623,11 @@ class SqliteVendorStore(SqliteProtocolStore):
                 " round = excluded.round, total_amount = excluded.total_amount,"
                 " currency = excluded.currency",
                 (write.peer, write.offer_id, write.round, write.total_amount, write.currency),
+            )
+        elif isinstance(write, DealIdentityUpdated):
+            conn.execute(
+                "UPDATE deals SET identity = ? WHERE id = ?",
+                (dumps(write.identity), write.deal_id),
             )
         elif isinstance(write, DealRow):
             conn.execute(

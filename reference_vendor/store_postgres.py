@@ -33,6 +33,7 @@ from reference_vendor.store import (
     ConsentPurposes,
     ConsentRow,
     DataRow,
+    DealIdentityUpdated,
     DealRow,
     DeletionRow,
     EraseData,
@@ -397,6 +398,12 @@ class PostgresVendorStore(PostgresProtocolStore):
                 write.round,
                 write.total_amount,
                 write.currency,
+            )
+        elif isinstance(write, DealIdentityUpdated):
+            await conn.execute(
+                "UPDATE deals SET identity = $1 WHERE id = $2",
+                _dumps(write.identity),
+                write.deal_id,
             )
         elif isinstance(write, DealRow):
             await conn.execute(

@@ -372,6 +372,9 @@ def _test_driver_paths() -> dict[str, Any]:
         ("book", "BookInstruction", "Book a slot of an appointment proposal", False),
         ("addons", "AnswerAddonsInstruction", "Answer an add-on offer", False),
         ("search", "SearchInstruction", "Look for vendors in a directory", False),
+        ("proffer", "ProfferInstruction", "Proffer her own terms", False),
+        ("enrol", "EnrolInstruction", "Ask to join a programme", False),
+        ("update-details", "UpdateDetailsInstruction", "Change her details", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",

@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:d0a2a02bdf23b342.
+Source digest: sha256:2023d612290fa1aa.
 """
 
 from enum import StrEnum
@@ -133,3 +133,18 @@ class MessageType(StrEnum):
 
     SERVICE_RECORD = "service-record"
     """Service record (``service-record.schema.json``)."""
+
+    DETAILS_RECEIPT = "details-receipt"
+    """Details receipt (``details-receipt.schema.json``)."""
+
+    DETAILS_UPDATE = "details-update"
+    """Details update (``details-update.schema.json``)."""
+
+    PROGRAMME_ENROLMENT = "programme-enrolment"
+    """Programme enrolment (``programme-enrolment.schema.json``)."""
+
+    TERMS_AGREEMENT = "terms-agreement"
+    """Terms agreement (``terms-agreement.schema.json``)."""
+
+    TERMS_PROFFER = "terms-proffer"
+    """Terms proffer (``terms-proffer.schema.json``)."""

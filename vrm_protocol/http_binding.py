@@ -285,6 +285,8 @@ def discovery_document(
     rate_per_minute: int,
     algorithms: Sequence[str] = ("EdDSA", "ES256"),
     test_driver: bool = False,
+    agreements: Sequence[Mapping[str, str]] = (),
+    programmes: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
     """Build a vendor's discovery document served at ``/.well-known/vrm`` (spec §11.1).
 
@@ -292,8 +294,11 @@ def discovery_document(
     handles, where its inbox, mailbox and keys are, the terms documents it
     serves, the categories it serves, and the limits it applies, so that a
     sender can stay within them instead of learning them from rejections.
-    Valid against ``schemas/binding/discovery.schema.json`` for ``role``
-    ``vendor``; a buyer agent serves :func:`buyer_discovery_document` instead.
+    ``agreements`` are the MyTerms roster agreements it agrees to (spec §6.71,
+    VRM-MYT-003) and ``programmes`` those she may ask to join (spec §6.72);
+    each is listed only when there is one. Valid against
+    ``schemas/binding/discovery.schema.json`` for ``role`` ``vendor``;
+    a buyer agent serves :func:`buyer_discovery_document` instead.
     """
     base = base_url.rstrip("/")
     endpoints = {
@@ -303,7 +308,7 @@ def discovery_document(
     }
     if test_driver:
         endpoints["testDriver"] = base + TEST_DRIVER_PREFIX
-    return {
+    document: dict[str, Any] = {
         "versions": sorted(SUPPORTED_VERSIONS),
         "id": party_id,
         "role": role,
@@ -322,6 +327,11 @@ def discovery_document(
             "ratePerMinute": rate_per_minute,
         },
     }
+    if agreements:
+        document["agreements"] = [dict(a) for a in agreements]
+    if programmes:
+        document["programmes"] = [dict(p) for p in programmes]
+    return document
 
 
 def buyer_discovery_document(

@@ -111,14 +111,14 @@ STATE_DESCRIPTIONS: Final[Mapping[RelationshipState, StateDescription]] = Mappin
             "Ordinary service under the accepted terms: reminders, recalls, updates and the "
             "individual's answers (step 6).",
             "a terms-response in WELCOME, or the resolution of a problem that arose here.",
-            "a development offer or programme notice (to DEVELOPMENT), a support-request "
+            "a development offer or her programme-enrolment (to DEVELOPMENT), a support-request "
             "(to PROBLEM), or an exit-notice.",
         ),
         _S.DEVELOPMENT: StateDescription(
             (_L.DEVELOPMENT,),
-            "Servicing plus development: retention and programme offers, scoped data grants "
-            "(step 7).",
-            "a vendor offer with a topic, or a programme-offer service notice, in SERVICING; "
+            "Servicing plus development: retention offers, programmes she asked to join, scoped "
+            "data grants (step 7).",
+            "a vendor offer with a topic, or her programme-enrolment, in SERVICING; "
             "the resolution of a problem that arose here; the refusal of a development deal.",
             "an acceptance of a development offer (to TRANSACTION), a support-request "
             "(to PROBLEM), or an exit-notice.",

@@ -41,7 +41,10 @@ from vrm_protocol.limits import DEFAULT_LIMITS
 from vrm_protocol.message_types import accepted_by, sent_by
 from vrm_protocol.vocabulary import Role
 
-__all__ = ["SuiteVendor", "VendorSide", "vendor_side"]
+__all__ = ["SUITE_PROGRAMME", "SuiteVendor", "VendorSide", "vendor_side"]
+
+#: The programme every vendor of the suite lists (spec §6.72).
+SUITE_PROGRAMME = "suite-owners-club"
 
 #: What the suite's vendors announce in their discovery documents: what the
 #: registry says a vendor takes and sends (spec §11.1), never a list of its own.
@@ -143,6 +146,8 @@ class SuiteVendor:
             max_message_bytes=DEFAULT_LIMITS.max_message_bytes,
             max_depth=DEFAULT_LIMITS.max_nesting_depth,
             rate_per_minute=6000,
+            # A programme she may ask to join (spec §6.72, check PRG-BUY-ENROLMENT).
+            programmes=[{"code": SUITE_PROGRAMME, "title": "The suite's owners' club"}],
         )
 
     def compose(

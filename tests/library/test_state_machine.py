@@ -172,11 +172,14 @@ def test_sallys_whole_journey_on_both_sides() -> None:
         j.step(B, M.SERVICE_RESPONSE, service_response_body(notice["id"], "accept-in-part")),
         S.SERVICING,
     )
-    # 7 Development: the manufacturer's programme; she grants scoped access to travel dates.
+    # 7 Development: the manufacturer's programme. A programme offer is news and
+    # moves nothing; she joins by her own request (spec §6.72), then grants
+    # scoped access to travel dates.
     programme = j.compose(
         V, M.SERVICE_NOTICE, service_notice_body("programme-offer", "new-products")
     )
-    must(j.deliver(V, programme), S.DEVELOPMENT)
+    must(j.deliver(V, programme), S.SERVICING)
+    must(j.step(B, M.PROGRAMME_ENROLMENT, {"programme": "road-warrior"}), S.DEVELOPMENT)
     must(j.step(B, M.SERVICE_RESPONSE, service_response_body(programme["id"])), S.DEVELOPMENT)
     # 8 Problems: the infotainment reboots; resolved.
     request = j.compose(B, M.SUPPORT_REQUEST, support_request_body())

@@ -112,14 +112,12 @@ class RelationshipLedger(RuleBasedStateMachine):
         self._deliver(sender, message_type, self._canonical(message_type, sender))
 
     def _canonical(self, message_type: MessageType, sender: Role) -> dict[str, Any]:
-        # A receipt's canonical body may make the move it answers first (her
-        # consent change): that move is applied too.
+        # A canonical body may first make the move it answers (a proffer before
+        # its answer, a handover before an invoice): those moves were applied too.
         before = len(self.journey.buyer.history)
         body = canonical_body(self.journey, message_type, sender)
         self.applied += len(self.journey.buyer.history) - before
         return body
-        body = self._canonical(message_type, sender)
-        self._deliver(sender, message_type, body)
 
     @rule(
         data=st.data(),

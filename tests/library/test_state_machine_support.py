@@ -19,6 +19,7 @@ from typing import Any
 
 from deal_transaction_bodies import transaction_body
 from living_bodies import living_body
+from myterms_bodies import myterms_body
 
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
 from vrm_protocol.ledger import LedgerFacts, MemoryLedger, RelationshipCore
@@ -629,6 +630,9 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
     living = living_body(journey, message_type)
     if living is not None:
         return living
+    own = myterms_body(journey, message_type, missing)
+    if own is not None:
+        return own
     assert message_type is M.RECEIPT
     return receipt_body(missing, now)  # a receipt of a message this side never saw
 
@@ -682,8 +686,11 @@ def reach(state: RelationshipState, *, exit_by: Role = Role.BUYER) -> Journey:
     if state is S.SERVICING:
         return journey
     if state is S.DEVELOPMENT:
+        # A programme offer is news; she joins by her own request (spec §6.72).
         programme = service_notice_body("programme-offer", "new-products")
-        must(journey.step(Role.VENDOR, M.SERVICE_NOTICE, programme), S.DEVELOPMENT)
+        must(journey.step(Role.VENDOR, M.SERVICE_NOTICE, programme), S.SERVICING)
+        enrolment = {"programme": "road-warrior"}
+        must(journey.step(Role.BUYER, M.PROGRAMME_ENROLMENT, enrolment), S.DEVELOPMENT)
         must(
             journey.step(Role.VENDOR, M.OFFER, offer_body(journey.now, topic="warranty")),
             S.DEVELOPMENT,

@@ -424,6 +424,23 @@ def _notice_kinds(context: BlockContext) -> str:
     )
 
 
+def _myterms_roster(context: BlockContext) -> str:
+    """The MyTerms roster (schemas/registries/myterms-roster.json, spec §6.70)."""
+    from vrm_protocol.myterms import roster
+
+    rows = [
+        [
+            f"`{item.id}`",
+            item.version,
+            item.title,
+            context.prose(" ".join(item.text.split())),
+            f"`{item.digest}`",
+        ]
+        for item in roster().values()
+    ]
+    return table(["Id", "Version", "Title", "Text", "Digest"], rows, "The MyTerms roster")
+
+
 def _notification_categories(context: BlockContext) -> str:
     rows = [[f"`{value}`"] for value in _enum_of(context, "common", "notificationCategory")]
     return table(["Notification category"], rows, "The notification categories")
@@ -893,6 +910,7 @@ _SIMPLE: Final[Mapping[str, Callable[[BlockContext], str]]] = {
     "requirements-index": _requirements_index,
     "requirements-summary": _requirements_summary,
     "test-keys": _test_keys,
+    "myterms-roster": _myterms_roster,
 }
 
 

@@ -74,8 +74,9 @@ def _guard(move: Move[ServiceNoticeMessage]) -> RelationshipState:
     record = RequestRecord(move.message.id, _T, move.sender, digest=move.digest)
     move.draft.emit(RequestOpened(record))
     move.draft.update_request(record)
-    if row.otherwise is not None and body.kind == "programme-offer":
-        return row.otherwise
+    # A programme offer is news of a programme, not a move: she joins by her
+    # own request (spec §6.72, programme-enrolment), so no notice moves the
+    # relationship to DEVELOPMENT.
     return row.target
 
 
@@ -91,9 +92,8 @@ SPEC = MessageTypeSpec(
         TransitionRow(_S.WELCOME, _V, _T, _S.WELCOME,
             "A safety recall cannot wait for the terms of service (kind safety-recall only)."),
         TransitionRow(_S.SERVICING, _V, _T, _S.SERVICING,
-            "Reminders, recalls and updates are servicing (step 6); a programme offer is "
-            "development.",
-            _S.DEVELOPMENT, "the notice's kind is programme-offer"),
+            "Reminders, recalls and updates are servicing (step 6); a programme offer is news "
+            "of a programme: she joins one by her own request (programme-enrolment)."),
         TransitionRow(_S.DEVELOPMENT, _V, _T, _S.DEVELOPMENT,
             "Service continues during development."),
         TransitionRow(_S.PROBLEM, _V, _T, _S.PROBLEM,

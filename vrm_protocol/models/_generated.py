@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:d0a2a02bdf23b342.
+fails when this file and the schemas disagree. Source digest: sha256:2023d612290fa1aa.
 """
 
 from types import MappingProxyType
@@ -34,6 +34,7 @@ __all__ = [
     "AddonOfferMessage",
     "AddonResponseBody",
     "AddonResponseMessage",
+    "AgreementRef",
     "AnswerBody",
     "AnswerMessage",
     "AppliedChange",
@@ -82,6 +83,10 @@ __all__ = [
     "DeliveryItem",
     "DeliveryNoticeBody",
     "DeliveryNoticeMessage",
+    "DetailsReceiptBody",
+    "DetailsReceiptMessage",
+    "DetailsUpdateBody",
+    "DetailsUpdateMessage",
     "Digest",
     "Duration",
     "EscalationLevel",
@@ -148,6 +153,9 @@ __all__ = [
     "ProblemReportMessage",
     "ProblemSubject",
     "ProductCategory",
+    "ProgrammeEnrolmentBody",
+    "ProgrammeEnrolmentMessage",
+    "ProgrammeTerms",
     "ProposedWork",
     "Purpose",
     "QuestionBody",
@@ -182,8 +190,12 @@ __all__ = [
     "SupportRequestMessage",
     "SupportResolutionBody",
     "SupportResolutionMessage",
+    "TermsAgreementBody",
+    "TermsAgreementMessage",
     "TermsAssertionBody",
     "TermsAssertionMessage",
+    "TermsProfferBody",
+    "TermsProfferMessage",
     "TermsReference",
     "TermsResponseBody",
     "TermsResponseMessage",
@@ -837,6 +849,28 @@ to any JSON value. Receivers ignore extensions they do not understand.
 """
 
 
+class AgreementRef(VRMModel):
+    """Agreement reference.
+
+    Names one agreement of the MyTerms roster (spec §6.70) by its id, version and the digest of
+    its text.
+    """
+
+    id: KebabToken = Field(
+        description="The agreement's id in the roster, e.g. `myterms-sd-bb`.",
+    )
+
+    version: Annotated[
+        JsonStr, StringConstraints(max_length=16, pattern="^[0-9]+(\\.[0-9]+)*$")
+    ] = Field(
+        description="The agreement's version, e.g. `1.0`.",
+    )
+
+    digest: Digest = Field(
+        description="The digest of the agreement's text as the roster gives it.",
+    )
+
+
 class ReplyTo(VRMModel):
     """Reply address.
 
@@ -903,6 +937,11 @@ class BaseMessage(VRMModel):
         "appointment-confirmation",
         "appointment-proposal",
         "service-record",
+        "details-receipt",
+        "details-update",
+        "programme-enrolment",
+        "terms-agreement",
+        "terms-proffer",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -1797,6 +1836,21 @@ class Commitments(VRMModel):
     )
 
 
+class ProgrammeTerms(VRMModel):
+    """Programme terms.
+
+    The programme whose terms these are, and the enrolment they answer.
+    """
+
+    code: KebabToken = Field(
+        description="The programme's code, as her enrolment names it.",
+    )
+
+    enrolment: MessageRef = Field(
+        description="Her programme-enrolment, by the digest of its token as received.",
+    )
+
+
 class TermsAssertionBody(VRMModel):
     """Terms assertion body.
 
@@ -1852,6 +1906,14 @@ class TermsAssertionBody(VRMModel):
     valid_until: Timestamp = Field(
         alias="validUntil",
         description="The assertion cannot be accepted after this instant.",
+    )
+
+    programme: Annotated[ProgrammeTerms | None, NotNull] = Field(
+        default=None,
+        description=(
+            "When the terms are those of a programme she asked to join: the "
+            "programme and her enrolment (spec §6.72)."
+        ),
     )
 
 
@@ -4337,6 +4399,181 @@ class ServiceRecordMessage(BaseMessage):
     )
 
 
+class DetailsReceiptBody(VRMModel):
+    """Details receipt body.
+
+    The update receipted and what it now holds.
+    """
+
+    update: MessageRef = Field(
+        description="Her details update, by the digest of its token as received.",
+    )
+
+    held: Annotated[
+        tuple[DataCategory, ...], Field(max_length=32), AfterValidator(unique_items)
+    ] = Field(
+        description="The items of the update it holds under her consent, now with their new value.",
+    )
+
+
+class DetailsReceiptMessage(BaseMessage):
+    """Details receipt.
+
+    The party's receipt of her details update: the items of which it now holds the new value
+    (spec §6.74).
+    """
+
+    type: Literal["details-receipt"] = Field(
+        description="Always `details-receipt`.",
+    )
+
+    body: DetailsReceiptBody = Field(
+        description="The `details-receipt` body.",
+    )
+
+
+class DetailsUpdateBody(VRMModel):
+    """Details update body.
+
+    The items changed, with their new values.
+    """
+
+    items: Annotated[tuple[DataItem, ...], Field(min_length=1, max_length=32)] = Field(
+        description="Each item the party holds under her consent, with its new value.",
+    )
+
+    reason: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=500)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Why the details changed (e.g. she moved house).",
+    )
+
+
+class DetailsUpdateMessage(BaseMessage):
+    """Details update.
+
+    The individual's new value of details the party holds under her consent (a new address, a
+    new phone): her suppliers follow her (spec §6.73).
+    """
+
+    type: Literal["details-update"] = Field(
+        description="Always `details-update`.",
+    )
+
+    body: DetailsUpdateBody = Field(
+        description="The `details-update` body.",
+    )
+
+
+class ProgrammeEnrolmentBody(VRMModel):
+    """Programme enrolment body.
+
+    The programme she asks to join.
+    """
+
+    programme: KebabToken = Field(
+        description=(
+            "The programme's code, as the party's discovery document lists it under `programmes`."
+        ),
+    )
+
+    note: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=1000)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Anything she wants the party to know.",
+    )
+
+
+class ProgrammeEnrolmentMessage(BaseMessage):
+    """Programme enrolment.
+
+    The individual asks to join a programme the party's discovery document lists; the party
+    answers with its terms assertion for the programme (spec §6.72).
+    """
+
+    type: Literal["programme-enrolment"] = Field(
+        description="Always `programme-enrolment`.",
+    )
+
+    body: ProgrammeEnrolmentBody = Field(
+        description="The `programme-enrolment` body.",
+    )
+
+
+class TermsAgreementBody(VRMModel):
+    """Terms agreement body.
+
+    The proffer answered, the agreement, and the decision.
+    """
+
+    proffer: MessageRef = Field(
+        description="Her proffer, by the digest of its token as received.",
+    )
+
+    agreement: AgreementRef = Field(
+        description="The agreement proffered, as the proffer names it.",
+    )
+
+    decision: Literal["agree", "decline"] = Field(
+        description=(
+            "`agree`: the party is bound by the agreement in this "
+            "relationship; `decline`: it is not."
+        ),
+    )
+
+    reason: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=1000)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="Why it declines (or any note on its agreement).",
+    )
+
+
+class TermsAgreementMessage(BaseMessage):
+    """Terms agreement.
+
+    The party's answer to her proffer: it agrees to her terms or declines them, bound to the
+    proffer by its digest (spec §6.71).
+    """
+
+    type: Literal["terms-agreement"] = Field(
+        description="Always `terms-agreement`.",
+    )
+
+    body: TermsAgreementBody = Field(
+        description="The `terms-agreement` body.",
+    )
+
+
+class TermsProfferBody(VRMModel):
+    """Terms proffer body.
+
+    The agreement she proffers.
+    """
+
+    agreement: AgreementRef = Field(
+        description="The roster agreement she proffers.",
+    )
+
+
+class TermsProfferMessage(BaseMessage):
+    """Terms proffer.
+
+    The individual proffers her own terms: one agreement of the MyTerms roster, by id, version
+    and digest (spec §6.70, IEEE 7012).
+    """
+
+    type: Literal["terms-proffer"] = Field(
+        description="Always `terms-proffer`.",
+    )
+
+    body: TermsProfferBody = Field(
+        description="The `terms-proffer` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -4376,7 +4613,12 @@ Message: TypeAlias = Annotated[
     | AppointmentCancellationMessage
     | AppointmentConfirmationMessage
     | AppointmentProposalMessage
-    | ServiceRecordMessage,
+    | ServiceRecordMessage
+    | DetailsReceiptMessage
+    | DetailsUpdateMessage
+    | ProgrammeEnrolmentMessage
+    | TermsAgreementMessage
+    | TermsProfferMessage,
     Field(discriminator="type"),
 ]
 
@@ -4421,5 +4663,10 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.APPOINTMENT_CONFIRMATION: AppointmentConfirmationMessage,
         MessageType.APPOINTMENT_PROPOSAL: AppointmentProposalMessage,
         MessageType.SERVICE_RECORD: ServiceRecordMessage,
+        MessageType.DETAILS_RECEIPT: DetailsReceiptMessage,
+        MessageType.DETAILS_UPDATE: DetailsUpdateMessage,
+        MessageType.PROGRAMME_ENROLMENT: ProgrammeEnrolmentMessage,
+        MessageType.TERMS_AGREEMENT: TermsAgreementMessage,
+        MessageType.TERMS_PROFFER: TermsProfferMessage,
     }
 )
