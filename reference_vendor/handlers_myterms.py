@@ -92,7 +92,9 @@ async def on_proffer(
 def programme_terms(vendor: VendorAgent, programme: Programme, now: datetime) -> TermsAssertionBody:
     """The vendor's terms for ``programme`` (spec §6.72): its terms of sharing,
     asking for the programme's data only, for the programme's purposes."""
-    general = rules.terms_assertion_body(vendor.catalogue, vendor.party_id, now=now)
+    general = rules.terms_assertion_body(
+        vendor.catalogue, vendor.party_id, now=now, attestations=vendor.party_attestations
+    )
     requests = tuple(
         DataRequest(
             item=str(request["item"]),
