@@ -170,12 +170,16 @@ async def audit_envelope(ctx: CheckContext) -> None:
     )
 
 
-def _suite_digests(conversations: list[Conversation]) -> dict[str, set[str]]:
-    """Message id -> digests of the tokens the suite sent under it (and the target took)."""
+def _suite_digests(
+    conversations: list[Conversation], *, taken_only: bool = True
+) -> dict[str, set[str]]:
+    """Message id -> digests of the tokens the suite sent under it (those the target
+    took, or with ``taken_only=False`` every one: a problem report names what it
+    refused by the digest of the bytes it refused, spec §6.15)."""
     digests: dict[str, set[str]] = {}
     for conversation in conversations:
         for sent in conversation.sent:
-            if sent.taken and isinstance(sent.payload.get("id"), str):
+            if (sent.taken or not taken_only) and isinstance(sent.payload.get("id"), str):
                 digests.setdefault(sent.payload["id"], set()).add(digest(sent.token))
     return digests
 
@@ -206,6 +210,7 @@ async def audit_content(ctx: CheckContext) -> None:
     messages = _judged(ctx, target_messages(ctx))
     conversations = conversations_of(ctx)
     sent_digests = _suite_digests(conversations)
+    any_sent_digests = _suite_digests(conversations, taken_only=False)
     problem_reports = {message.id for message in messages if message.type == "problem-report"}
     suite_problem_reports = {
         str(sent.payload.get("id"))
@@ -217,8 +222,9 @@ async def audit_content(ctx: CheckContext) -> None:
     for message in messages:
         assert message.payload is not None
         label = f"{message.type} {message.id}"
+        by_id = any_sent_digests if message.type == "problem-report" else sent_digests
         for path, reference in _message_refs(message.payload):
-            known = sent_digests.get(str(reference.get("id")))
+            known = by_id.get(str(reference.get("id")))
             if known is None:
                 continue
             references += 1
