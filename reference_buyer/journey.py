@@ -54,6 +54,7 @@ from reference_buyer.journey_living import (
     record_service,
     take_extras,
 )
+from reference_buyer.journey_paperwork import paperwork_shared
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
 from reference_buyer.policy import load_policy
@@ -575,7 +576,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         )
         # Seed 000, step 5: emergency and technical notifications only, and the
         # online maintenance record she activates (the dealer's reminders).
-        _, dealer_decision = await agent.owning.answer_terms(
+        terms_response, dealer_decision = await agent.owning.answer_terms(
             assertion.message_id, notifications=("safety", "technical", "maintenance")
         )
         _expect(
@@ -584,6 +585,8 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             "digest it asserts (spec D12); otherwise she shares nothing",
         )
         assert dealer_decision is not None
+        # Seed 000 step 4: the paperwork of the deal, from her store (VRM-PAP-001).
+        paperwork = await paperwork_shared(agent, dealer, terms_response)
         seq = await _max_seq(store)
         await agent.buying.send_rfis([audio], audio_rfi_body(agent.clock.now()), attest=False)
         audio_terms = await agent.wait_for(
@@ -646,7 +649,8 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"(checked against her sharing log); "
             f"terms of {names[dealer]}: {dealer_decision.decision.value} "
             f"({len(dealer_decision.accepted)} accepted, {len(dealer_decision.refused)} "
-            f"refused); terms of Road Warrior: {audio_decision.decision.value}, notifications "
+            f"refused; {paperwork}); "
+            f"terms of Road Warrior: {audio_decision.decision.value}, notifications "
             f"{' + '.join(audio_decision.notifications)}; {extras}; {transaction}"
         )
 

@@ -30,6 +30,7 @@ from reference_vendor.living_rules import (
     OtherSlot,
     Servicing,
 )
+from reference_vendor.paperwork_rules import AS_CATALOGUED, ForMarketingToo, Paperwork
 from reference_vendor.rules import money
 from reference_vendor.store import ConsentPurposes, DeletionRow, EraseData, ForgetItem
 from reference_vendor.transaction_rules import (
@@ -219,6 +220,7 @@ class VendorStrategies:
     servicing: Servicing = AS_ANSWERED
     addons: AddonInvoicing = ACCEPTED_ONLY
     listing: ListingKey = OWN_KEY
+    paperwork: Paperwork = AS_CATALOGUED
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -441,6 +443,12 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "listing-foreign-key",
             "signs its directory listing with a key it does not publish (VEN-DIRECTORY-LISTING)",
             lambda s: replace(s, listing=ForeignKey()),
+        ),
+        Fault(
+            "paperwork-for-marketing",
+            "asks for her registration and insurance for marketing as well as for the legal "
+            "obligation (VEN-PAPERWORK-TERMS)",
+            lambda s: replace(s, paperwork=ForMarketingToo()),
         ),
     ]
 )

@@ -59,6 +59,7 @@ def test_every_area_of_the_brief_has_requirements() -> None:
         "conversation",
         "living",
         "directory",
+        "paperwork",
     }
 
 
