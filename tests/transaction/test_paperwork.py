@@ -11,6 +11,7 @@ import pytest
 from reference_buyer.journey_paperwork import PAPERWORK, PaperworkFailed, paperwork_shared
 from reference_vendor.catalogue import load_catalogue
 from reference_vendor.paperwork_rules import AS_CATALOGUED, ForMarketingToo
+from vrm_protocol.http_binding import TEST_DRIVER_PREFIX
 from vrm_protocol.models import TermsAssertionMessage
 from vrm_protocol.vocabulary import MessageType
 
@@ -36,8 +37,18 @@ async def test_her_paperwork_goes_from_her_store_under_the_dealers_terms(
     # Her store's values, accepted and logged for the legal obligation alone.
     line = await paperwork_shared(pair.buyer, pair.dealer, sent)
     assert "legal-obligation" in line
-    # The dealer took the response: it was not refused.
-    assert sent.delivered is not None
+    # The dealer keeps them under the terms: her store's values, for the legal
+    # obligation alone, until the retention it asked for (P6Y, P1Y) ends.
+    async with pair.http.get(pair.dealer + TEST_DRIVER_PREFIX + "/state") as answer:
+        state = await answer.json()
+    held = state["relationships"][await pair.pseudonym()]["data"]
+    profile = await pair.buyer.store.profile()
+    for item in PAPERWORK:
+        assert held[item]["value"] == profile[item]
+        assert held[item]["purposes"] == ["legal-obligation"]
+    assert (
+        held["vehicle.registration-keeper"]["retainUntil"] > held["insurance.policy"]["retainUntil"]
+    )
 
 
 async def test_paperwork_typed_anew_is_caught(pairs: PairFactory) -> None:
