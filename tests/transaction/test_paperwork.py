@@ -38,7 +38,7 @@ async def test_her_paperwork_goes_from_her_store_under_the_dealers_terms(
     line = await paperwork_shared(pair.buyer, pair.dealer, sent)
     assert "legal-obligation" in line
     # The dealer keeps them under the terms: her store's values, for the legal
-    # obligation alone, until the retention it asked for (P6Y, P1Y) ends.
+    # obligation alone, until the retention it asked for (P3Y, P1Y) ends.
     async with pair.http.get(pair.dealer + TEST_DRIVER_PREFIX + "/state") as answer:
         state = await answer.json()
     held = state["relationships"][await pair.pseudonym()]["data"]
