@@ -73,3 +73,21 @@ def test_the_fault_asks_for_paperwork_for_marketing_too() -> None:
         assert production[item] == ("legal-obligation",)
         assert "marketing" in broken[item]
     assert production["contact.email"] == broken["contact.email"]
+
+
+async def test_asked_for_marketing_too_she_shares_it_for_the_legal_obligation_only(
+    pairs: PairFactory,
+) -> None:
+    pair = await pairs(vendor_faults=("paperwork-for-marketing",))
+    await pair.deal()
+    entry = await pair.buyer.wait_for(
+        lambda e: e.type is MessageType.TERMS_ASSERTION and e.peer == pair.dealer,
+        within=REPLY_SECONDS,
+    )
+    assertion = entry.model()
+    assert isinstance(assertion, TermsAssertionMessage)
+    asked = {r.item: tuple(r.purposes) for r in assertion.body.requests}
+    assert all("marketing" in asked[item] for item in PAPERWORK)
+    sent, _ = await pair.buyer.owning.answer_terms(entry.message_id)
+    # Her policy narrows the request to the purposes she allows: never marketing.
+    assert "legal-obligation" in await paperwork_shared(pair.buyer, pair.dealer, sent)
