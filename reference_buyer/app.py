@@ -36,7 +36,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from reference_buyer import handlers_conversation as conversation
-from reference_buyer import handlers_living, handlers_transaction
+from reference_buyer import handlers_living, handlers_materials, handlers_transaction
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.grants import READ_PATH
 from reference_buyer.scenario import sally_rfi_body, sally_rfp_body
@@ -367,6 +367,15 @@ async def _addons(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": [sent.message.message_id]}
 
 
+async def _materials(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    # Printed material by post (spec §6.60): her address from her store.
+    codes = document.get("materials", ["brochure"])
+    if not (isinstance(codes, list) and codes and all(isinstance(c, str) for c in codes)):
+        raise _invalid("'materials' must be a non-empty list of codes", "/materials")
+    sent = await handlers_materials.request_material(agent, _vendors(document)[0], codes)
+    return {"sent": [sent.message.message_id]}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -429,6 +438,7 @@ _ACTIONS: Mapping[str, Action] = {
     "book": _book,
     "addons": _addons,
     "search": _search,
+    "materials": _materials,
 }
 
 

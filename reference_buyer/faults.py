@@ -44,6 +44,7 @@ from reference_buyer.living_rules import (
     OfferWarnings,
     WorkRule,
 )
+from reference_buyer.materials_rules import AS_ASKED, AnyDispatch, DispatchRule
 from reference_buyer.pseudonyms import Pseudonyms
 from reference_buyer.reception import StrangerAnswer, Strangers, UniformStrangers
 from reference_buyer.transaction_rules import (
@@ -256,6 +257,7 @@ class BuyerStrategies:
     extras: AddonChoice = UP_TO_A_LIMIT
     offer_warnings: OfferWarnings = TRADE_IN_FIRST
     listings: ListingRule = VERIFIED_LISTINGS
+    materials: DispatchRule = AS_ASKED
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -491,6 +493,11 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "writes to every vendor a directory names, whoever signed its listing "
             "(BUY-DIRECTORY-SEARCH)",
             lambda s: replace(s, listings=UnverifiedListings()),
+        ),
+        Fault(
+            "any-dispatch",
+            "takes a material dispatch that lists material she did not ask for (MAT-BUY-DISPATCH)",
+            lambda s: replace(s, materials=AnyDispatch()),
         ),
     ]
 )

@@ -54,6 +54,7 @@ from reference_buyer.journey_living import (
     record_service,
     take_extras,
 )
+from reference_buyer.journey_materials import brochure_by_post
 from reference_buyer.journey_paperwork import paperwork_shared
 from reference_buyer.journey_transaction import deliver_and_pay
 from reference_buyer.letters import PostalRecipient
@@ -474,6 +475,10 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             lambda path, body: _driver(http, mayfair, path, body),
             within=REPLY_TIMEOUT_SECONDS,
         )
+        # Seed 000 step 2: Prius Direct's brochure by post, her address for that alone.
+        brochure = await brochure_by_post(
+            agent, online, names[online], within=REPLY_TIMEOUT_SECONDS
+        )
         # Seed 001: her agent flags an offer that takes the old car before delivery.
         flagged = await offer_warnings(agent)
         state["flagged"] = flagged
@@ -494,7 +499,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"({journey.out.name}/letters/); {len(await agent.ranked_offers())} offers ranked, "
             f"one typed in from paper{asked}"
             f"one typed in from paper; {len(flagged)} flagged: takes her old car before "
-            f"delivery (see the notes); {test_drive} with {names[mayfair]}"
+            f"delivery (see the notes); {test_drive} with {names[mayfair]}; {brochure}"
         )
 
     async def negotiate() -> str:

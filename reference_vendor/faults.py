@@ -30,6 +30,7 @@ from reference_vendor.living_rules import (
     OtherSlot,
     Servicing,
 )
+from reference_vendor.materials_rules import FORGETS, AddressKeeping, KeepsAddress
 from reference_vendor.paperwork_rules import AS_CATALOGUED, ForMarketingToo, Paperwork
 from reference_vendor.rules import money
 from reference_vendor.store import ConsentPurposes, DeletionRow, EraseData, ForgetItem
@@ -221,6 +222,7 @@ class VendorStrategies:
     addons: AddonInvoicing = ACCEPTED_ONLY
     listing: ListingKey = OWN_KEY
     paperwork: Paperwork = AS_CATALOGUED
+    materials: AddressKeeping = FORGETS
 
 
 # -- the faults ---------------------------------------------------------------------------------
@@ -449,6 +451,12 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "asks for her registration and insurance for marketing as well as for the legal "
             "obligation (VEN-PAPERWORK-TERMS)",
             lambda s: replace(s, paperwork=ForMarketingToo()),
+        ),
+        Fault(
+            "keep-postal-address",
+            "keeps the address of a material request after posting, while its dispatch says "
+            "deleted (MAT-VEN-DISPATCH)",
+            lambda s: replace(s, materials=KeepsAddress()),
         ),
     ]
 )

@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:6872b56d012e641d.
+Source digest: sha256:60d019cf4b40fb00.
 """
 
 from enum import StrEnum
@@ -133,3 +133,9 @@ class MessageType(StrEnum):
 
     SERVICE_RECORD = "service-record"
     """Service record (``service-record.schema.json``)."""
+
+    MATERIAL_DISPATCH = "material-dispatch"
+    """Material dispatch (``material-dispatch.schema.json``)."""
+
+    MATERIAL_REQUEST = "material-request"
+    """Material request (``material-request.schema.json``)."""

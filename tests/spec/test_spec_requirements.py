@@ -60,6 +60,7 @@ def test_every_area_of_the_brief_has_requirements() -> None:
         "living",
         "directory",
         "paperwork",
+        "materials",
     }
 
 
