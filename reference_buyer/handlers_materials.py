@@ -6,7 +6,8 @@ consent it goes under (`delivery`, until sent; VRM-MAT-001). The handler,
 registered on :data:`reference_buyer.handlers.HANDLERS` (imported by
 :mod:`reference_buyer.agent`), takes the vendor's dispatch only when it lists
 material she asked for (VRM-MAT-003); the state machine checked that it names
-her open request by its digest (VRM-MAT-002).
+her open request; her handler checks the digest against the request as
+sent (VRM-MAT-002).
 """
 
 from __future__ import annotations
@@ -78,6 +79,13 @@ async def on_dispatch(
             ErrorCode.REFERENCE_MISMATCH,
             "the dispatch names no material request of hers to this party",
             path="/body/request/id",
+        )
+    if sent.digest != body.request.digest:
+        # spec §8.5 (VRM-MAT-002): the state machine knows only the digests it received.
+        raise RemoteProtocolError(
+            ErrorCode.REFERENCE_MISMATCH,
+            f"{body.request.id} is named with a digest other than that of the request as sent",
+            path="/body/request/digest",
         )
     buyer.strategies.materials.check(
         [item.code for item in request.body.materials], list(body.materials)
