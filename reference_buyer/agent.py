@@ -41,6 +41,7 @@ import reference_buyer.handlers_consents  # noqa: F401  (registers its handlers)
 from reference_buyer import (
     handlers_conversation,  # noqa: F401  (registers its handlers)
     handlers_living,
+    handlers_materials,  # noqa: F401 - registers its handlers
     handlers_myterms,
     handlers_transaction,  # noqa: F401 - registers its handlers
 )

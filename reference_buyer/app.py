@@ -37,7 +37,13 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import ValidationError
 
-from reference_buyer import app_codecision, handlers_living, handlers_myterms, handlers_transaction
+from reference_buyer import (
+    app_codecision,
+    handlers_living,
+    handlers_materials,
+    handlers_myterms,
+    handlers_transaction,
+)
 from reference_buyer import handlers_conversation as conversation
 from reference_buyer.agent import BuyerAgent
 from reference_buyer.decisions import decided_terms
@@ -411,6 +417,15 @@ async def _update_details(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     return {"sent": [s.message.message_id for s in sent.values()]}
 
 
+async def _materials(agent: BuyerAgent, document: dict[str, Any]) -> Any:
+    # Printed material by post (spec §6.60): her address from her store.
+    codes = document.get("materials", ["brochure"])
+    if not (isinstance(codes, list) and codes and all(isinstance(c, str) for c in codes)):
+        raise _invalid("'materials' must be a non-empty list of codes", "/materials")
+    sent = await handlers_materials.request_material(agent, _vendors(document)[0], codes)
+    return {"sent": [sent.message.message_id]}
+
+
 async def _clock(agent: BuyerAgent, document: dict[str, Any]) -> Any:
     offset = document.get("offsetSeconds")
     if (
@@ -477,6 +492,7 @@ _ACTIONS: Mapping[str, Action] = {
     "proffer": _proffer,
     "enrol": _enrol,
     "update-details": _update_details,
+    "materials": _materials,
 }
 
 

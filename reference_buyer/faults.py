@@ -46,6 +46,7 @@ from reference_buyer.living_rules import (
     OfferWarnings,
     WorkRule,
 )
+from reference_buyer.materials_rules import AS_ASKED, AnyDispatch, DispatchRule
 from reference_buyer.myterms_rules import (
     AS_PROFFERED,
     HOLDERS_ONLY,
@@ -317,6 +318,7 @@ class BuyerStrategies:
     myterms: AgreementRule = AS_PROFFERED
     breaches: BreachRule = MISLABELLED_NOTICES
     details: DetailsRecipients = HOLDERS_ONLY
+    materials: DispatchRule = AS_ASKED
 
 
 # -- weakened guards (faults only) ---------------------------------------------------------------
@@ -728,6 +730,11 @@ CATALOGUE: Final[FaultCatalogue[BuyerStrategies]] = FaultCatalogue(
             "sends a change of her details to every current relationship, holder or not "
             "(DET-BUY-FOLLOWS-HER)",
             lambda s: replace(s, details=Everyone()),
+        ),
+        Fault(
+            "any-dispatch",
+            "takes a material dispatch that lists material she did not ask for (MAT-BUY-DISPATCH)",
+            lambda s: replace(s, materials=AnyDispatch()),
         ),
     ]
 )

@@ -55,7 +55,9 @@ from reference_buyer.journey_living import (
     record_service,
     take_extras,
 )
+from reference_buyer.journey_materials import brochure_by_post
 from reference_buyer.journey_myterms import join_programme, move_house, proffer_to_all
+from reference_buyer.journey_paperwork import paperwork_shared
 from reference_buyer.journey_retention import (
     MANUFACTURER_CATALOGUE,
     register_and_run_touchpoints,
@@ -520,6 +522,10 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             lambda path, body: _driver(http, mayfair, path, body),
             within=REPLY_TIMEOUT_SECONDS,
         )
+        # Seed 000 step 2: Prius Direct's brochure by post, her address for that alone.
+        brochure = await brochure_by_post(
+            agent, online, names[online], within=REPLY_TIMEOUT_SECONDS
+        )
         # Seed 001: her agent flags an offer that takes the old car before delivery.
         flagged = await offer_warnings(agent)
         state["flagged"] = flagged
@@ -542,7 +548,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"({journey.out.name}/letters/); {len(await agent.ranked_offers())} offers ranked, "
             f"one typed in from paper{asked}"
             f"one typed in from paper; {len(flagged)} flagged: takes her old car before "
-            f"delivery (see the notes); {test_drive} with {names[mayfair]}"
+            f"delivery (see the notes); {test_drive} with {names[mayfair]}; {brochure}"
         )
 
     async def negotiate() -> str:
@@ -629,7 +635,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
         )
         # Seed 000, step 5: emergency and technical notifications only, and the
         # online maintenance record she activates (the dealer's reminders).
-        _, dealer_decision = await agent.owning.answer_terms(
+        terms_response, dealer_decision = await agent.owning.answer_terms(
             assertion.message_id, notifications=("safety", "technical", "maintenance")
         )
         _expect(
@@ -638,6 +644,8 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             "digest it asserts (spec D12); otherwise she shares nothing",
         )
         assert dealer_decision is not None
+        # Seed 000 step 4: the paperwork of the deal, from her store (VRM-PAP-001).
+        paperwork = await paperwork_shared(agent, dealer, terms_response)
         # Seed 000 step 5: the registry attests that Road Warrior signed the terms it
         # publishes; Road Warrior carries that in its terms assertion (spec §10.4).
         await register_signatory(audio)
@@ -710,7 +718,8 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"(checked against her sharing log); "
             f"terms of {names[dealer]}: {dealer_decision.decision.value} "
             f"({len(dealer_decision.accepted)} accepted, {len(dealer_decision.refused)} "
-            f"refused); terms of Road Warrior (signatory verified with the terms registry): "
+            f"refused; {paperwork}); "
+            f"terms of Road Warrior (signatory verified with the terms registry): "
             f"{audio_decision.decision.value}, notifications "
             f"{' + '.join(audio_decision.notifications)}; {extras}; {transaction}"
         )

@@ -77,6 +77,8 @@ IDENTIFYING_CATEGORIES = frozenset(
         "vehicle.registration",
         "vehicle.vin",
         "finance.account",
+        "vehicle.registration-keeper",
+        "insurance",
     }
 )
 

@@ -72,6 +72,16 @@ def sally_profile() -> dict[str, Any]:
         "vehicle.vin": "JTDKB20U093000000",
         "location.home-area": "NW3",
         "travel.dates": "2027-04-10/2027-04-17 (Cornwall), 2027-08-02/2027-08-09 (Highlands)",
+        # Seed 000 step 4: the paperwork of the deal, kept in her store and shared
+        # from it under the dealer's terms (purpose `legal-obligation`), never retyped.
+        # A data value is a string (schemas/common.schema.json `dataValue`).
+        "vehicle.registration-keeper": (
+            "Sally Example, 1 Example Street, London NW3 1AA, GB (V5C 1234 5678 901)"
+        ),
+        "insurance.policy": (
+            "Example Mutual Insurance, policy EMI-2027-0042137, comprehensive, "
+            "2027-03-01/2028-02-29"
+        ),
     }
 
 

@@ -27,6 +27,7 @@ import reference_vendor.handlers_consents  # noqa: F401  (registers its handlers
 from reference_vendor import (
     handlers_conversation,  # noqa: F401  (registers its handlers)
     handlers_living,  # noqa: F401 - registers its handlers
+    handlers_materials,  # noqa: F401 - registers its handlers
     handlers_myterms,  # noqa: F401 - registers its handlers
     handlers_transaction,  # noqa: F401 - registers its handlers
 )

@@ -37,6 +37,7 @@ from reference_vendor.living_rules import (
     OtherSlot,
     Servicing,
 )
+from reference_vendor.materials_rules import FORGETS, AddressKeeping, KeepsAddress
 from reference_vendor.myterms_rules import (
     AS_LISTED,
     BOUND_TO_ENROLMENT,
@@ -48,6 +49,7 @@ from reference_vendor.myterms_rules import (
     ProgrammeBinding,
     Unbound,
 )
+from reference_vendor.paperwork_rules import AS_CATALOGUED, ForMarketingToo, Paperwork
 from reference_vendor.retention import WITHIN_CHOICES, TouchpointGate, blocked_by
 from reference_vendor.rules import money
 from reference_vendor.store import ConsentPurposes, DeletionRow, EraseData, ForgetItem, Preferences
@@ -271,6 +273,8 @@ class VendorStrategies:
     myterms: MyTermsPolicy = AS_LISTED
     programmes: ProgrammeBinding = BOUND_TO_ENROLMENT
     details: DetailsReceipting = WHAT_IT_HOLDS
+    paperwork: Paperwork = AS_CATALOGUED
+    materials: AddressKeeping = FORGETS
 
 
 class Unverified:
@@ -660,6 +664,18 @@ CATALOGUE: Final[FaultCatalogue[VendorStrategies]] = FaultCatalogue(
             "receipts her details update as if it held every item of it, held or not "
             "(DET-VEN-RECEIPT)",
             lambda s: replace(s, details=ClaimsAll()),
+        ),
+        Fault(
+            "paperwork-for-marketing",
+            "asks for her registration and insurance for marketing as well as for the legal "
+            "obligation (VEN-PAPERWORK-TERMS)",
+            lambda s: replace(s, paperwork=ForMarketingToo()),
+        ),
+        Fault(
+            "keep-postal-address",
+            "keeps the address of a material request after posting, while its dispatch says "
+            "deleted (MAT-VEN-DISPATCH)",
+            lambda s: replace(s, materials=KeepsAddress()),
         ),
     ]
 )

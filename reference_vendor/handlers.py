@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -319,11 +319,14 @@ async def on_acceptance(
     )
     inbound.answer(work, confirmation)
     if vendor.catalogue.data_requests:
-        # spec §4 step 5: the welcome presents the terms of sharing.
+        # spec §4 step 5: the welcome presents the terms of sharing, the paperwork of
+        # the deal among them (VRM-PAP-001).
+        asked = vendor.strategies.paperwork.requests(vendor.catalogue.data_requests)
+        catalogue = replace(vendor.catalogue, data_requests=asked)
         inbound.answer(
             work,
             rules.terms_assertion_body(
-                vendor.catalogue,
+                catalogue,
                 vendor.party_id,
                 now=inbound.now,
                 attestations=vendor.party_attestations,

@@ -5,7 +5,7 @@ the order of the envelope's ``type`` enum, which ``python -m tools.codegen``
 writes too (with ``message.schema.json``'s ``oneOf``); a new type is
 appended. ``python -m tools.codegen --check`` fails when this file and the
 schemas disagree. Import ``MessageType`` from :mod:`vrm_protocol.vocabulary`.
-Source digest: sha256:2023d612290fa1aa.
+Source digest: sha256:d481d6481388da5f.
 """
 
 from enum import StrEnum
@@ -148,3 +148,9 @@ class MessageType(StrEnum):
 
     TERMS_PROFFER = "terms-proffer"
     """Terms proffer (``terms-proffer.schema.json``)."""
+
+    MATERIAL_DISPATCH = "material-dispatch"
+    """Material dispatch (``material-dispatch.schema.json``)."""
+
+    MATERIAL_REQUEST = "material-request"
+    """Material request (``material-request.schema.json``)."""

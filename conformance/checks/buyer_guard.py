@@ -61,6 +61,8 @@ IDENTIFYING_CATEGORIES = (
     "vehicle.registration",
     "vehicle.vin",
     "finance.account",
+    "vehicle.registration-keeper",
+    "insurance",
 )
 #: Every notification category of the schemas (spec §16).
 NOTIFICATION_CATEGORIES = (

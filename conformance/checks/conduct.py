@@ -50,7 +50,11 @@ _EMAIL: Final = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _ERROR_CODES: Final = frozenset(code.value for code in ErrorCode)
 _ALLOWED_ALGORITHMS: Final = frozenset({"EdDSA", "ES256"})
 #: Messages that disclose data by the individual's consent, or in accepting an offer.
-_CONSENTED_SHARING: Final = frozenset({"offer-acceptance", "terms-response", "service-response"})
+# A material request carries her postal address under a one-purpose consent
+# (spec §6.60, VRM-MAT-001): the one disclosure before acceptance VRM-PRIV-003 allows.
+_CONSENTED_SHARING: Final = frozenset(
+    {"offer-acceptance", "terms-response", "service-response", "material-request"}
+)
 
 
 def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:

@@ -368,7 +368,7 @@ ENGAGED_STATES: Final = frozenset(
 
 def _canonical(play: _Play, message_type: MessageType, sender: Role) -> dict[str, Any]:
     """A body that passes every guard where the state has a row for it."""
-    from conformance.vectors import state_living, state_myterms, state_transaction
+    from conformance.vectors import state_living, state_materials, state_myterms, state_transaction
 
     carried = state_transaction.canonical(play, message_type, sender)
     if carried is not None:
@@ -379,6 +379,9 @@ def _canonical(play: _Play, message_type: MessageType, sender: Role) -> dict[str
     own = state_myterms.canonical(play, message_type, sender)
     if own is not None:
         return own
+    materials = state_materials.canonical(play, message_type, sender)
+    if materials is not None:
+        return materials
     now, state = play.now, play.buyer.state
     live = play.live_vendor_offers()
     missing = "urn:uuid:00000000-0000-4000-8000-000000000000"
@@ -1095,7 +1098,7 @@ def _guard_cases() -> dict[str, tuple[str, str, Case]]:
 def build_vectors() -> dict[str, dict[str, Any]]:
     """Every state vector by file name. Raises AssertionError if the library
     disagrees with what a row or a guard rule says (a defect to fix first)."""
-    from conformance.vectors import state_living, state_myterms, state_transaction
+    from conformance.vectors import state_living, state_materials, state_myterms, state_transaction
 
     vectors = _row_vectors()
     ruled = {(spec.type, rule.code) for spec in MESSAGE_TYPES.values() for rule in spec.rules}
@@ -1105,6 +1108,7 @@ def build_vectors() -> dict[str, dict[str, Any]]:
         **state_transaction.guard_cases(),
         **state_living.guard_cases(),
         **state_myterms.guard_cases(),
+        **state_materials.guard_cases(),
     }
     for name, (description, requirement, case) in cases.items():
         play, sender, payload = case(name)

@@ -19,6 +19,7 @@ from typing import Any
 
 from deal_transaction_bodies import transaction_body
 from living_bodies import living_body
+from materials_bodies import materials_body
 from myterms_bodies import myterms_body
 
 from vrm_protocol.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -633,6 +634,9 @@ def canonical_body(journey: Journey, message_type: MessageType, sender: Role) ->
     own = myterms_body(journey, message_type, missing)
     if own is not None:
         return own
+    materials = materials_body(journey, message_type)
+    if materials is not None:
+        return materials
     assert message_type is M.RECEIPT
     return receipt_body(missing, now)  # a receipt of a message this side never saw
 

@@ -1,7 +1,7 @@
 """Pydantic models of every protocol message, GENERATED from schemas/ — do not edit.
 
 Regenerate with ``python -m tools.codegen``; ``python -m tools.codegen --check``
-fails when this file and the schemas disagree. Source digest: sha256:2023d612290fa1aa.
+fails when this file and the schemas disagree. Source digest: sha256:d481d6481388da5f.
 """
 
 from types import MappingProxyType
@@ -79,6 +79,7 @@ __all__ = [
     "DeclinedItem",
     "DeletionReceipt",
     "DeletionRequest",
+    "DeliveryConsent",
     "DeliveryDeal",
     "DeliveryItem",
     "DeliveryNoticeBody",
@@ -117,6 +118,11 @@ __all__ = [
     "InvoiceQueryMessage",
     "KebabToken",
     "Location",
+    "MaterialDispatchBody",
+    "MaterialDispatchMessage",
+    "MaterialItem",
+    "MaterialRequestBody",
+    "MaterialRequestMessage",
     "MediaType",
     "Message",
     "MessageId",
@@ -942,6 +948,8 @@ class BaseMessage(VRMModel):
         "programme-enrolment",
         "terms-agreement",
         "terms-proffer",
+        "material-dispatch",
+        "material-request",
     ] = Field(
         description="The message type (spec §6); selects the body's schema.",
     )
@@ -4574,6 +4582,124 @@ class TermsProfferMessage(BaseMessage):
     )
 
 
+class MaterialDispatchBody(VRMModel):
+    """Material dispatch body.
+
+    The request answered, what was posted and when, and the address's deletion.
+    """
+
+    request: MessageRef = Field(
+        description="Her material-request, by the digest of the bytes received.",
+    )
+
+    materials: Annotated[tuple[KebabToken, ...], Field(min_length=1, max_length=10)] = Field(
+        description="The codes of the material posted: those she asked for.",
+    )
+
+    sent_at: Timestamp = Field(
+        alias="sentAt",
+        description="When it was posted.",
+    )
+
+    address_deleted: Literal[True] = Field(
+        alias="addressDeleted",
+        description="Always `true`: the address was deleted when the material was posted.",
+    )
+
+
+class MaterialDispatchMessage(BaseMessage):
+    """Material dispatch.
+
+    The vendor says the material she asked for was posted and that the address she gave for it
+    was deleted (spec §6.61). It answers her material-request and closes it; it changes no
+    state.
+    """
+
+    type: Literal["material-dispatch"] = Field(
+        description="Always `material-dispatch`.",
+    )
+
+    body: MaterialDispatchBody = Field(
+        description="The `material-dispatch` body.",
+    )
+
+
+class MaterialItem(VRMModel):
+    """Material item.
+
+    One piece of printed material.
+    """
+
+    code: KebabToken = Field(
+        description="What it is, e.g. `brochure`, `price-list`, `spec-sheet`.",
+    )
+
+    product: Annotated[
+        Annotated[JsonStr, StringConstraints(min_length=1, max_length=200)] | None, NotNull
+    ] = Field(
+        default=None,
+        description="The product it is about, e.g. `Toyota Prius`.",
+    )
+
+
+class DeliveryConsent(VRMModel):
+    """Delivery consent.
+
+    The one purpose the address is given for (`delivery`) and its retention: until the material
+    is sent.
+    """
+
+    purpose: Literal["delivery"] = Field(
+        description="Always `delivery`: the address is for posting this material, nothing else.",
+    )
+
+    retention: Literal["until-sent"] = Field(
+        description="Always `until-sent`: the address is deleted once the material is posted.",
+    )
+
+
+class MaterialRequestBody(VRMModel):
+    """Material request body.
+
+    What material, where to post it, and the one-purpose consent the address is given under.
+    """
+
+    materials: Annotated[tuple[MaterialItem, ...], Field(min_length=1, max_length=10)] = Field(
+        description="The printed material asked for, each once.",
+    )
+
+    address: PostalAddress = Field(
+        description="Where to post it: the only personal data the request carries.",
+    )
+
+    consent: DeliveryConsent = Field(
+        description="What the address may be used for, and for how long.",
+    )
+
+    about: Annotated[MessageRef | None, NotNull] = Field(
+        default=None,
+        description="The message the material concerns, e.g. an offer.",
+    )
+
+
+class MaterialRequestMessage(BaseMessage):
+    """Material request.
+
+    The individual asks a vendor for printed material (a brochure) by post during the enquiry or
+    the negotiation, disclosing only what delivery by post needs: a postal address given for
+    that delivery alone and kept only until the material is sent (spec §6.60). A side exchange:
+    it opens a request the vendor answers with a `material-dispatch`, and changes no state.
+    """
+
+    type: Literal["material-request"] = Field(
+        description="Always `material-request`.",
+    )
+
+    body: MaterialRequestBody = Field(
+        description="The `material-request` body.",
+    )
+
+
 #: Any message of the protocol; ``type`` selects the model (spec §6).
 Message: TypeAlias = Annotated[
     PersonalRfiMessage
@@ -4618,7 +4744,9 @@ Message: TypeAlias = Annotated[
     | DetailsUpdateMessage
     | ProgrammeEnrolmentMessage
     | TermsAgreementMessage
-    | TermsProfferMessage,
+    | TermsProfferMessage
+    | MaterialDispatchMessage
+    | MaterialRequestMessage,
     Field(discriminator="type"),
 ]
 
@@ -4668,5 +4796,7 @@ MESSAGE_MODELS: Final[MappingProxyType[MessageType, type[BaseMessage]]] = Mappin
         MessageType.PROGRAMME_ENROLMENT: ProgrammeEnrolmentMessage,
         MessageType.TERMS_AGREEMENT: TermsAgreementMessage,
         MessageType.TERMS_PROFFER: TermsProfferMessage,
+        MessageType.MATERIAL_DISPATCH: MaterialDispatchMessage,
+        MessageType.MATERIAL_REQUEST: MaterialRequestMessage,
     }
 )
