@@ -17,6 +17,7 @@ from typing import Any
 from conformance.checks._support import expect_accepted, expect_rejection
 from conformance.checks.scenarios import (
     BuyerRelationships,
+    buyer_rfi_to_new_vendor,
     buyer_rfis,
     fresh_relationships,
     prompt_buyer,
@@ -922,19 +923,7 @@ class BuyerServicing:
 async def buyer_servicing(session: Session) -> BuyerServicing:
     """A vendor of its own: the buyer's RFI, an offer, the acceptance it is told
     to send, the deal confirmation, terms of sharing and the buyer's answer."""
-    side = await vendor_side(session)
-    vendor = await side.add_vendor("Conformance Service Motors")
-    await prompt_buyer(
-        session,
-        "rfi",
-        {"vendors": [vendor.id]},
-        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
-    )
-    rfi = await vendor.expect(
-        lambda item: item.type == "personal-rfi",
-        description=f"the buyer sends a personal RFI to {vendor.id}",
-        within=prompt_wait(session),
-    )
+    vendor, rfi = await buyer_rfi_to_new_vendor(session, "Conformance Service Motors")
     inbox = reply_inbox(rfi)
     offer = vendor.reply_to(rfi, "offer", bodies.offer_body(session.clock.now(), basis="binding"))
     offer_token = sign(offer, vendor.signer)

@@ -30,7 +30,10 @@ from conformance.checks._support import (
     expect_rejection,
     open_probe,
 )
-from conformance.checks.scenarios import _buyer_inbox, prompt_buyer, prompt_wait
+from conformance.checks.scenarios import (
+    _buyer_inbox,
+    buyer_rfi_to_new_vendor,
+)
 from conformance.context import CheckContext, Session, fixture
 from conformance.forge import (
     ED25519_IDENTITY,
@@ -51,7 +54,7 @@ from conformance.peers.identity import non_canonical_did_jwk
 from conformance.peers.inbox import Inbound
 from conformance.peers.messages import new_message_id, sign
 from conformance.peers.posting import InboxReply
-from conformance.peers.vendors import SuiteVendor, vendor_side
+from conformance.peers.vendors import SuiteVendor
 from conformance.registry import REGISTRY
 from vrm_protocol.errors import ErrorCode
 from vrm_protocol.vocabulary import MESSAGE_TYP, Role
@@ -220,19 +223,7 @@ async def small_order_r(ctx: CheckContext) -> None:
 @fixture("buyer-rfi-to-es256-vendor")
 async def buyer_rfi_to_es256_vendor(session: Session) -> tuple[SuiteVendor, Inbound, str]:
     """The buyer's RFI to a vendor that signs with a P-256 key (ES256)."""
-    side = await vendor_side(session)
-    vendor = await side.add_vendor("Conformance P-256 Motors", alg="ES256")
-    await prompt_buyer(
-        session,
-        "rfi",
-        {"vendors": [vendor.id]},
-        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
-    )
-    rfi = await vendor.expect(
-        lambda item: item.type == "personal-rfi",
-        description=f"the buyer sends a personal RFI to {vendor.id}",
-        within=prompt_wait(session),
-    )
+    vendor, rfi = await buyer_rfi_to_new_vendor(session, "Conformance P-256 Motors", alg="ES256")
     inbox = _buyer_inbox(rfi, session)
     if inbox is None:
         raise CheckFailed(

@@ -20,7 +20,7 @@ from typing import Any
 from conformance.checks._support import expect_accepted, expect_rejection
 from conformance.checks.buyer_lifecycle import buyer_servicing
 from conformance.checks.scenarios import (
-    prompt_buyer,
+    buyer_rfi_to_new_vendor,
     prompt_wait,
     reply_inbox,
     run_deal,
@@ -35,7 +35,7 @@ from conformance.context import CheckContext
 from conformance.peers import bodies
 from conformance.peers.buyers import buyer_side
 from conformance.peers.messages import message_ref, sign
-from conformance.peers.vendors import require_accepted, vendor_side
+from conformance.peers.vendors import require_accepted
 from conformance.registry import REGISTRY
 from conformance.target import call_driver_raw
 from vrm_protocol.errors import ErrorCode
@@ -211,19 +211,7 @@ async def buyer_appointment(ctx: CheckContext) -> None:
     another time is ``reference-mismatch``; the slot as booked is taken. A
     cancellation naming it with another digest is ``reference-mismatch``."""
     session = ctx.session
-    side = await vendor_side(session)
-    vendor = await side.add_vendor("Conformance Test Drives")
-    await prompt_buyer(
-        session,
-        "rfi",
-        {"vendors": [vendor.id]},
-        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
-    )
-    rfi = await vendor.expect(
-        lambda item: item.type == "personal-rfi",
-        description=f"the buyer sends a personal RFI to {vendor.id}",
-        within=prompt_wait(session),
-    )
+    vendor, rfi = await buyer_rfi_to_new_vendor(session, "Conformance Test Drives")
     inbox = reply_inbox(rfi)
     slots = _slots(session.clock.now())
     proposal = vendor.reply_to(
@@ -793,19 +781,7 @@ async def buyer_trade_in_first(ctx: CheckContext) -> None:
     lists the offer under ``offerWarnings``. An offer taking it with delivery is
     not flagged."""
     session = ctx.session
-    side = await vendor_side(session)
-    vendor = await side.add_vendor("Conformance Trade-In First")
-    await prompt_buyer(
-        session,
-        "rfi",
-        {"vendors": [vendor.id]},
-        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
-    )
-    rfi = await vendor.expect(
-        lambda item: item.type == "personal-rfi",
-        description=f"the buyer sends a personal RFI to {vendor.id}",
-        within=prompt_wait(session),
-    )
+    vendor, rfi = await buyer_rfi_to_new_vendor(session, "Conformance Trade-In First")
     inbox = reply_inbox(rfi)
     offers = {}
     for when in ("before-delivery", "with-delivery"):

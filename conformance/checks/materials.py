@@ -17,12 +17,16 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.checks._support import expect_accepted, expect_rejection
-from conformance.checks.scenarios import prompt_buyer, prompt_wait, reply_inbox
+from conformance.checks.scenarios import (
+    buyer_rfi_to_new_vendor,
+    prompt_wait,
+    reply_inbox,
+)
 from conformance.context import CheckContext
 from conformance.peers import bodies
 from conformance.peers.buyers import buyer_side
 from conformance.peers.messages import message_ref, sign
-from conformance.peers.vendors import require_accepted, vendor_side
+from conformance.peers.vendors import require_accepted
 from conformance.registry import REGISTRY
 from conformance.target import call_driver_raw
 from vrm_protocol.errors import ErrorCode
@@ -118,19 +122,7 @@ async def buyer_dispatch(ctx: CheckContext) -> None:
     material she did not ask for, is ``reference-mismatch``; the right one is
     taken."""
     session = ctx.session
-    side = await vendor_side(session)
-    vendor = await side.add_vendor("Conformance Brochures")
-    await prompt_buyer(
-        session,
-        "rfi",
-        {"vendors": [vendor.id]},
-        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
-    )
-    rfi = await vendor.expect(
-        lambda item: item.type == "personal-rfi",
-        description=f"the buyer sends a personal RFI to {vendor.id}",
-        within=prompt_wait(session),
-    )
+    vendor, rfi = await buyer_rfi_to_new_vendor(session, "Conformance Brochures")
     inbox = reply_inbox(rfi)
     status, _ = await call_driver_raw(
         session, "POST", "/materials", {"vendor": vendor.id, "materials": ["brochure"]}

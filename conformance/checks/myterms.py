@@ -21,6 +21,7 @@ from typing import Any
 
 from conformance.checks._support import expect_accepted, expect_rejection
 from conformance.checks.scenarios import (
+    buyer_rfi_to_new_vendor,
     prompt_buyer,
     prompt_wait,
     reply_inbox,
@@ -150,19 +151,7 @@ async def buyer_proffers(ctx: CheckContext) -> None:
     is ``reference-mismatch``; one naming her proffer with another digest is
     ``reference-mismatch``; the answer bound to her proffer is taken."""
     session = ctx.session
-    side = await vendor_side(session)
-    vendor = await side.add_vendor("Conformance MyTerms Motors")
-    await prompt_buyer(
-        session,
-        "rfi",
-        {"vendors": [vendor.id]},
-        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
-    )
-    rfi = await vendor.expect(
-        lambda item: item.type == "personal-rfi",
-        description=f"the buyer sends a personal RFI to {vendor.id}",
-        within=prompt_wait(session),
-    )
+    vendor, rfi = await buyer_rfi_to_new_vendor(session, "Conformance MyTerms Motors")
     refs = {ref["id"]: ref for ref in _refs()}
     status, answer = await call_driver_raw(
         session, "POST", "/proffer", {"vendor": vendor.id, "agreement": "myterms-sd-bb"}
@@ -316,19 +305,7 @@ async def buyer_enrols(ctx: CheckContext) -> None:
     enrolment with another digest are ``reference-mismatch``; those bound to it
     are taken."""
     session = ctx.session
-    side = await vendor_side(session)
-    vendor = await side.add_vendor("Conformance Programme Audio")
-    await prompt_buyer(
-        session,
-        "rfi",
-        {"vendors": [vendor.id]},
-        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
-    )
-    rfi = await vendor.expect(
-        lambda item: item.type == "personal-rfi",
-        description=f"the buyer sends a personal RFI to {vendor.id}",
-        within=prompt_wait(session),
-    )
+    vendor, rfi = await buyer_rfi_to_new_vendor(session, "Conformance Programme Audio")
     inbox = reply_inbox(rfi)
 
     def terms_body(**extra: Any) -> dict[str, Any]:
@@ -426,19 +403,7 @@ async def buyer_reports_mislabelled(ctx: CheckContext) -> None:
     problem report naming the notice by its digest, and its test driver's state
     lists the breach with that report."""
     session = ctx.session
-    side = await vendor_side(session)
-    vendor = await side.add_vendor("Conformance Sneaky Motors")
-    await prompt_buyer(
-        session,
-        "rfi",
-        {"vendors": [vendor.id]},
-        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
-    )
-    rfi = await vendor.expect(
-        lambda item: item.type == "personal-rfi",
-        description=f"the buyer sends a personal RFI to {vendor.id}",
-        within=prompt_wait(session),
-    )
+    vendor, rfi = await buyer_rfi_to_new_vendor(session, "Conformance Sneaky Motors")
     inbox = reply_inbox(rfi)
     assertion = vendor.reply_to(
         rfi,

@@ -481,11 +481,17 @@ async def fresh_relationships(session: Session, *names: str) -> BuyerRelationshi
     return BuyerRelationships(vendors, rfis)
 
 
-@fixture("buyer-probe-relationship")
-async def buyer_rfi_to_one_vendor(session: Session) -> tuple[SuiteVendor, Inbound, str]:
-    """A relationship reserved for negative cases: the buyer's RFI to one more vendor."""
+async def buyer_rfi_to_new_vendor(
+    session: Session, name: str, *, alg: str = "EdDSA"
+) -> tuple[SuiteVendor, Inbound]:
+    """A vendor the suite adds now (named ``name``, signing with ``alg``) and the
+    personal RFI the buyer sends it at the test driver's ``rfi`` instruction.
+
+    Raises:
+        CheckFailed: no RFI arrived in time.
+    """
     side = await vendor_side(session)
-    vendor = await side.add_vendor("Conformance Probe Motors")
+    vendor = await side.add_vendor(name, alg=alg)
     await prompt_buyer(
         session,
         "rfi",
@@ -497,6 +503,13 @@ async def buyer_rfi_to_one_vendor(session: Session) -> tuple[SuiteVendor, Inboun
         description=f"the buyer sends a personal RFI to {vendor.id}",
         within=prompt_wait(session),
     )
+    return vendor, rfi
+
+
+@fixture("buyer-probe-relationship")
+async def buyer_rfi_to_one_vendor(session: Session) -> tuple[SuiteVendor, Inbound, str]:
+    """A relationship reserved for negative cases: the buyer's RFI to one more vendor."""
+    vendor, rfi = await buyer_rfi_to_new_vendor(session, "Conformance Probe Motors")
     inbox = _buyer_inbox(rfi, session)
     _require(
         inbox is not None,

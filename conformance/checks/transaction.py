@@ -20,14 +20,20 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from conformance.checks._support import expect_accepted, expect_rejection
-from conformance.checks.scenarios import VendorThread, prompt_buyer, prompt_wait, reply_inbox
+from conformance.checks.scenarios import (
+    VendorThread,
+    buyer_rfi_to_new_vendor,
+    prompt_buyer,
+    prompt_wait,
+    reply_inbox,
+)
 from conformance.context import CheckContext
 from conformance.model import CheckFailed
 from conformance.peers import bodies
 from conformance.peers.buyers import buyer_side
 from conformance.peers.inbox import Inbound
 from conformance.peers.messages import digest, message_ref, sign
-from conformance.peers.vendors import SuiteVendor, require_accepted, vendor_side
+from conformance.peers.vendors import SuiteVendor, require_accepted
 from conformance.registry import REGISTRY
 from conformance.target import call_driver_raw
 from vrm_protocol.errors import ErrorCode
@@ -228,19 +234,7 @@ async def _buyer_deal(
     """The buyer's RFI, an offer taking her old car with delivery, her acceptance
     (at the driver's instruction), the deal confirmed."""
     session = ctx.session
-    side = await vendor_side(session)
-    vendor = await side.add_vendor("Conformance Handover Motors")
-    await prompt_buyer(
-        session,
-        "rfi",
-        {"vendors": [vendor.id]},
-        instruction=f"Make the buyer agent send a personal RFI (any car) to {vendor.id}",
-    )
-    rfi = await vendor.expect(
-        lambda item: item.type == "personal-rfi",
-        description=f"the buyer sends a personal RFI to {vendor.id}",
-        within=prompt_wait(session),
-    )
+    vendor, rfi = await buyer_rfi_to_new_vendor(session, "Conformance Handover Motors")
     inbox = reply_inbox(rfi)
     offer = vendor.reply_to(rfi, "offer", (offer_body or _offer_with_trade_in)(session.clock.now()))
     offer_token = sign(offer, vendor.signer)
