@@ -546,8 +546,7 @@ async def _journey(journey: Journey, agent: BuyerAgent, http: aiohttp.ClientSess
             f"unlinkable identifiers) to {len(chosen)} dealers + a letter to "
             f"{POSTAL_DEALER.name} "
             f"({journey.out.name}/letters/); {len(await agent.ranked_offers())} offers ranked, "
-            f"one typed in from paper{asked}"
-            f"one typed in from paper; {len(flagged)} flagged: takes her old car before "
+            f"one typed in from paper{asked}; {len(flagged)} flagged: takes her old car before "
             f"delivery (see the notes); {test_drive} with {names[mayfair]}; {brochure}"
         )
 

@@ -375,6 +375,7 @@ def _test_driver_paths() -> dict[str, Any]:
         ("proffer", "ProfferInstruction", "Proffer her own terms", False),
         ("enrol", "EnrolInstruction", "Ask to join a programme", False),
         ("update-details", "UpdateDetailsInstruction", "Change her details", False),
+        ("materials", "MaterialsInstruction", "Ask for printed material by post", False),
     ):
         operation = _driver_operation(
             f"Buyer agents: {summary.lower()}",
